@@ -1,0 +1,159 @@
+# agent-iam: `make` builds the CLI and the library; `make test` installs
+# what is missing (scripts/install-deps.sh), builds and runs every test.
+# See README.md for the other targets.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+
+PKGS    := openssl jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+           -Wmissing-prototypes -Wpointer-arith -Wwrite-strings -Wcast-qual -Wvla
+OPT     ?= -O2 -g -D_FORTIFY_SOURCE=2
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(WARN) \
+           -fstack-protector-strong -fPIC -fvisibility=hidden -pthread \
+           -Iinclude -Isrc $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -pthread
+
+LIB_SRC := $(sort $(wildcard src/core/*.c))
+CLI_SRC := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/*.c tests/core/*.c))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+SOVER   := 0
+BIN     := $(BUILD)/agent-iam
+ALIB    := $(BUILD)/libagentiam.a
+SOLIB   := $(BUILD)/libagentiam.so
+TESTBIN := $(BUILD)/tests/check_agent_iam
+EXAMPLES := $(BUILD)/examples/quickstart
+
+.PHONY: all deps test unit-test cli-test interop-test asan bench fuzz fuzz-build \
+        install uninstall clean run lint
+
+all: $(BIN) $(ALIB) $(SOLIB) $(EXAMPLES)
+
+deps:
+	@sh scripts/install-deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/%.o: CFLAGS += $(CHECK_CFLAGS)
+
+$(ALIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(SOLIB): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libagentiam.so.$(SOVER) -o $@ $^ $(LDLIBS)
+
+$(BIN): $(CLI_OBJ) $(ALIB)
+	$(CC) -o $@ $(CLI_OBJ) $(ALIB) $(LDLIBS)
+
+$(BUILD)/examples/%: examples/%.c $(ALIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(ALIB) $(LDLIBS)
+
+$(TESTBIN): $(TEST_OBJ) $(ALIB)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(TEST_OBJ) $(ALIB) $(CHECK_LIBS) $(LDLIBS)
+
+# `make test` starts with the dependencies so a fresh Debian machine needs
+# nothing else; the sub-make re-reads pkg-config after they are installed.
+test: deps
+	@$(MAKE) --no-print-directory unit-test cli-test interop-test
+
+unit-test: $(TESTBIN)
+	$(TESTBIN)
+
+cli-test: $(BIN) $(EXAMPLES)
+	sh tests/cli/run.sh $(BIN) $(BUILD)/examples
+
+interop-test: $(BIN) $(BUILD)/tests/interop_tool
+	sh tests/interop/run.sh $(BUILD)/tests/interop_tool
+
+$(BUILD)/tests/interop_tool: tests/interop/interop_tool.c $(ALIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(ALIB) $(LDLIBS)
+
+# Sanitizers: a separate tree, Check in no-fork mode so leaks are reported.
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan \
+	    OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    LDFLAGS="-fsanitize=address,undefined" asan-run
+
+.PHONY: asan-run
+asan-run: LDLIBS += -fsanitize=address,undefined
+asan-run: $(TESTBIN) $(BIN) $(EXAMPLES) $(BUILD)/tests/interop_tool
+	CK_FORK=no ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(TESTBIN)
+	ASAN_OPTIONS=detect_leaks=1 sh tests/cli/run.sh $(BIN) $(BUILD)/examples
+	ASAN_OPTIONS=detect_leaks=1 sh tests/interop/run.sh $(BUILD)/tests/interop_tool
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bench/verify
+	$(BUILD)/bench/verify
+
+$(BUILD)/bench/verify: bench/verify.c $(ALIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(ALIB) $(LDLIBS)
+
+# libFuzzer: deserialize + verify of arbitrary bytes. FUZZ_SECONDS=60.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+              -Iinclude -Isrc $(PKG_CFLAGS)
+fuzz: 
+	@sh scripts/install-deps.sh --fuzz
+	@$(MAKE) --no-print-directory fuzz-build
+	@mkdir -p $(BUILD)/fuzz/corpus
+	cp fuzz/corpus/* $(BUILD)/fuzz/corpus/
+	$(BUILD)/fuzz/fuzz_token -max_total_time=$(FUZZ_SECONDS) -max_len=24000 \
+	    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus
+
+fuzz-build: $(BUILD)/fuzz/fuzz_token
+
+$(BUILD)/fuzz/fuzz_token: fuzz/fuzz_token.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -o $@ fuzz/fuzz_token.c $(LIB_SRC) $(PKG_LIBS)
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	sh scripts/walkthrough.sh $(BIN) $(BUILD)/examples
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/agent-iam
+	install -m 0644 $(ALIB) $(DESTDIR)$(PREFIX)/lib/libagentiam.a
+	install -m 0755 $(SOLIB) $(DESTDIR)$(PREFIX)/lib/libagentiam.so.$(SOVER)
+	ln -sf libagentiam.so.$(SOVER) $(DESTDIR)$(PREFIX)/lib/libagentiam.so
+	install -m 0644 include/agent_iam.h $(DESTDIR)$(PREFIX)/include/agent_iam.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define AI_VERSION "\(.*\)"/\1/p' include/agent_iam.h)|g' \
+	    agent-iam.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/agent-iam.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/agent-iam $(DESTDIR)$(PREFIX)/lib/libagentiam.* \
+	    $(DESTDIR)$(PREFIX)/include/agent_iam.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/agent-iam.pc
+
+# Footguns banned mechanically.
+lint:
+	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol|gets)\s*\(' \
+	    src/*/*.c || (echo "lint: banned function" && false)
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

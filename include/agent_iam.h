@@ -1,0 +1,334 @@
+/*
+ * agent_iam.h - public C API of agent-iam, a capability-based credential
+ * broker for AI agents.
+ *
+ * Conventions (the same for every function below):
+ *  - Every call that can fail returns an ai_code and, when the caller passes
+ *    a non-NULL ai_err, fills it with the code and a one-line message a
+ *    person understands (no secrets, no token text). The first error wins.
+ *  - On failure every OUT parameter is set to NULL.
+ *  - Whoever allocates frees: ai_x_new() pairs with ai_x_free(), and every
+ *    *_free(NULL) does nothing. Returned `const char *` are borrowed from the
+ *    object they came from and live as long as it.
+ *  - Times are milliseconds since the Unix epoch (UTC). Functions that need
+ *    the current time take it as `now_ms`, so callers (and tests) fix it.
+ *  - Objects are not thread-safe unless stated. Tokens are immutable once
+ *    made and may be read from several threads; their reference count is
+ *    atomic.
+ */
+#ifndef AGENT_IAM_H
+#define AGENT_IAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define AI_EXPORT __attribute__((visibility("default")))
+#define AI_WUR __attribute__((warn_unused_result))
+#else
+#define AI_EXPORT
+#define AI_WUR
+#endif
+
+#define AI_VERSION "0.1.0"
+
+/* Result codes. Append only: values never change. */
+typedef enum ai_code {
+    AI_OK = 0,
+    AI_EINVAL,     /* bad argument or request (a usage error) */
+    AI_ENOMEM,     /* out of memory */
+    AI_ENOBUFS,    /* caller's buffer too small */
+    AI_ENOTFOUND,  /* no such object */
+    AI_ESTORE,     /* storage failure */
+    AI_EPROVIDER,  /* a credential provider failed */
+    AI_EDENIED,    /* valid token, but the action is not allowed */
+    AI_EEXPIRED,   /* token (or a time window) has expired */
+    AI_ETOKEN,     /* invalid token: malformed, bad signature, unknown key */
+    AI_EREVOKED,   /* token, an ancestor or its agent is revoked */
+    AI_EINTERNAL   /* a bug or an unexpected library failure */
+} ai_code;
+
+#define AI_ERR_MSG_MAX 256
+
+typedef struct ai_err {
+    ai_code code;
+    char msg[AI_ERR_MSG_MAX];
+} ai_err;
+
+/* Static text for a code ("ok", "invalid token", ...). Never NULL. */
+AI_EXPORT const char *ai_strerror(ai_code code);
+
+/* Library version string, AI_VERSION of the build. */
+AI_EXPORT const char *ai_version(void);
+
+/* ---------------------------------------------------------------------
+ * Limits of the token format (inputs beyond them are refused).
+ * ------------------------------------------------------------------- */
+#define AI_TOKEN_WIRE_MAX   22000  /* serialized form, base64url chars */
+#define AI_TOKEN_JSON_MAX   16384  /* decoded JSON bytes */
+#define AI_KEY_BYTES        32     /* HMAC-SHA256 signing secret */
+#define AI_MAX_DEPTH        16     /* maxDelegationDepth upper bound */
+#define AI_TOKEN_ID_CHARS   22     /* base64url of 128 random bits */
+#define AI_SCOPE_MAX        128    /* bytes in one scope or constraint key */
+#define AI_PATTERN_MAX      256    /* bytes in one resource pattern */
+#define AI_ID_MAX           256    /* bytes in an agentId / parentId */
+#define AI_LIST_MAX         64     /* scopes, constraints, resources, systems */
+#define AI_BUDGETS_MAX      17     /* budgets in one constraint */
+#define AI_DEFAULT_ROOT_TTL_DAYS      7
+#define AI_DEFAULT_ROOT_TTL_MAX_DAYS  90
+#define AI_DEFAULT_DELEGATE_TTL_MIN   60
+#define AI_DEFAULT_MAX_DEPTH          3
+
+/* ---------------------------------------------------------------------
+ * Keyring: the signing keys a verifier accepts, by keyVersion.
+ *
+ * A table the caller fills: each version has a 32-byte secret and an
+ * optional time after which it no longer verifies (its grace period end).
+ * One version is the signing version. The keyring precomputes HMAC state,
+ * so verification never rehashes the key. Not thread-safe for mutation;
+ * concurrent readers are fine once it is built (swap whole keyrings to
+ * change keys under load). Key bytes are cleansed when removed or freed.
+ * ------------------------------------------------------------------- */
+typedef struct ai_keyring ai_keyring;
+
+AI_EXPORT ai_keyring *ai_keyring_new(void); /* NULL on out of memory */
+AI_EXPORT void ai_keyring_free(ai_keyring *kr);
+
+/* Add (or replace) version `version` (1..2^31). `verify_until_ms` is the
+ * instant from which tokens of this version are refused ("unknown or
+ * retired signing key"); 0 means no limit. The first key added becomes the
+ * signing key until ai_keyring_set_signing says otherwise. */
+AI_EXPORT ai_code ai_keyring_add(ai_keyring *kr, uint32_t version,
+                                 const unsigned char key[AI_KEY_BYTES],
+                                 int64_t verify_until_ms, ai_err *err);
+AI_EXPORT ai_code ai_keyring_set_signing(ai_keyring *kr, uint32_t version,
+                                         ai_err *err);
+/* The signing version, 0 when the keyring is empty. */
+AI_EXPORT uint32_t ai_keyring_signing_version(const ai_keyring *kr);
+/* A counter bumped by every change: caches compare it to drop entries. */
+AI_EXPORT uint64_t ai_keyring_generation(const ai_keyring *kr);
+
+/* ---------------------------------------------------------------------
+ * Verification context: keys plus the caller's revocation predicate.
+ * ------------------------------------------------------------------- */
+typedef enum ai_revoke_kind {
+    AI_REVOKED_TOKEN = 0, /* id is the token's own tokenId */
+    AI_REVOKED_ANCESTOR,  /* id is one of its ancestors' tokenIds */
+    AI_REVOKED_AGENT      /* id is the token's agentId */
+} ai_revoke_kind;
+
+/* Return true when `id` is revoked. Must be fast and must not call back
+ * into the verifier. */
+typedef bool (*ai_revoked_fn)(void *ud, ai_revoke_kind kind, const char *id);
+
+typedef struct ai_verifier {
+    const ai_keyring *keys;  /* required */
+    ai_revoked_fn revoked;   /* NULL: nothing is revoked */
+    void *revoked_ud;
+} ai_verifier;
+
+/* ---------------------------------------------------------------------
+ * Tokens. An ai_token is immutable and reference counted.
+ * ------------------------------------------------------------------- */
+typedef struct ai_token ai_token;
+
+/* Drop one reference; the last one frees. NULL is fine. */
+AI_EXPORT void ai_token_free(ai_token *tok);
+/* Take one more reference; returns tok. Thread-safe. */
+AI_EXPORT ai_token *ai_token_ref(ai_token *tok);
+
+/* Full verification of a serialized token, in the order of DESIGN §2:
+ * wire shape, signature (constant time, before any JSON is parsed), strict
+ * parse, key version agreement, expiry, revocation (tokenId, ancestors,
+ * agentId). Only AI_OK means valid; *out is then a verified token (new
+ * reference). Errors: AI_ETOKEN ("invalid token: ..."), AI_EEXPIRED,
+ * AI_EREVOKED, AI_ENOMEM. */
+AI_EXPORT AI_WUR ai_code ai_token_verify(const ai_verifier *v,
+                                         const char *wire, size_t len,
+                                         int64_t now_ms, ai_token **out,
+                                         ai_err *err);
+
+/* Decode and strictly parse without checking the signature, expiry or
+ * revocation (for display only: `token show`). The result is marked
+ * unverified and is refused by delegate, refresh and check. */
+AI_EXPORT ai_code ai_token_deserialize(const char *wire, size_t len,
+                                       ai_token **out, ai_err *err);
+
+/* Serialized form (borrowed, NUL-terminated) and its length. */
+AI_EXPORT const char *ai_token_serialize(const ai_token *tok);
+AI_EXPORT size_t ai_token_serialized_len(const ai_token *tok);
+
+/* The signed JSON of the token (borrowed, NUL-terminated, compact). */
+AI_EXPORT const char *ai_token_json(const ai_token *tok);
+
+/* checkPermission on a verified token: the scope must match one of the
+ * token's scopes, and every constraint whose key matches the scope must
+ * allow it (notBefore <= now <= notAfter, resource matching one of its
+ * resource globs). Consumes nothing. AI_OK = allowed; AI_EDENIED or
+ * AI_EEXPIRED (time window over) with the reason otherwise; AI_EINVAL for
+ * an unverified token. */
+AI_EXPORT AI_WUR ai_code ai_token_check(const ai_token *tok,
+                                        const char *scope,
+                                        const char *resource,
+                                        int64_t now_ms, ai_err *err);
+
+/* Accessors. Strings are borrowed; absent optional fields give NULL. */
+AI_EXPORT bool ai_token_is_verified(const ai_token *tok);
+AI_EXPORT const char *ai_token_agent_id(const ai_token *tok);
+AI_EXPORT const char *ai_token_parent_id(const ai_token *tok);
+AI_EXPORT const char *ai_token_id(const ai_token *tok); /* NULL: Node token */
+AI_EXPORT uint32_t ai_token_key_version(const ai_token *tok);
+AI_EXPORT size_t ai_token_scope_count(const ai_token *tok);
+AI_EXPORT const char *ai_token_scope(const ai_token *tok, size_t i);
+AI_EXPORT size_t ai_token_ancestor_count(const ai_token *tok);
+AI_EXPORT const char *ai_token_ancestor(const ai_token *tok, size_t i);
+AI_EXPORT bool ai_token_delegatable(const ai_token *tok);
+AI_EXPORT int ai_token_depth(const ai_token *tok);
+AI_EXPORT int ai_token_max_depth(const ai_token *tok);
+AI_EXPORT int64_t ai_token_expires_at(const ai_token *tok);     /* 0: absent */
+AI_EXPORT int64_t ai_token_max_expires_at(const ai_token *tok); /* 0: absent */
+/* The MAP objects as compact JSON text, NULL when absent. */
+AI_EXPORT const char *ai_token_identity_json(const ai_token *tok);
+AI_EXPORT const char *ai_token_federation_json(const ai_token *tok);
+AI_EXPORT const char *ai_token_capabilities_json(const ai_token *tok);
+/* Constraints as the compact JSON object of the token ("{}" when none). */
+AI_EXPORT const char *ai_token_constraints_json(const ai_token *tok);
+
+/* The use budgets that a credential for `scope` counts against: the union,
+ * without repeats, of the budgets of every constraint whose key matches the
+ * scope. Fills up to `cap` entries and sets *n to the number that exist
+ * (AI_ENOBUFS when cap is too small). ids are borrowed from tok. */
+typedef struct ai_budget_ref {
+    const char *id;
+    uint32_t max_uses;
+} ai_budget_ref;
+AI_EXPORT ai_code ai_token_budgets(const ai_token *tok, const char *scope,
+                                   ai_budget_ref *out, size_t cap, size_t *n,
+                                   ai_err *err);
+
+/* ---------------------------------------------------------------------
+ * Minting. Parameter structs: call the *_init function first (it sets the
+ * defaults), then set fields. JSON fields take the README's objects:
+ * constraints {"scope": {resources, notBefore, notAfter, maxUses}},
+ * identity, federation, agentCapabilities. NULL means absent.
+ * ------------------------------------------------------------------- */
+typedef struct ai_root_params {
+    const char *agent_id;              /* required */
+    const char *const *scopes;         /* required, 1..AI_LIST_MAX */
+    size_t nscopes;
+    const char *constraints_json;
+    bool delegatable;                  /* default true */
+    int max_delegation_depth;          /* default 3, 0..16 */
+    int ttl_days;                      /* default 7 */
+    int max_ttl_days;                  /* 0: maxExpiresAt = expiresAt */
+    int ttl_limit_days;                /* configured maximum, default 90 */
+    const char *identity_json;
+    const char *federation_json;
+    const char *capabilities_json;
+} ai_root_params;
+
+AI_EXPORT void ai_root_params_init(ai_root_params *p);
+
+/* Mint a root token signed with the keyring's signing key. *out is a
+ * verified token. AI_EINVAL names the bad field. */
+AI_EXPORT ai_code ai_token_create_root(const ai_keyring *keys,
+                                       const ai_root_params *p,
+                                       int64_t now_ms, ai_token **out,
+                                       ai_err *err);
+
+typedef struct ai_delegation {
+    const char *agent_id;              /* NULL: "agent-" + 8 random hex */
+    const char *const *scopes;         /* required, 1..AI_LIST_MAX */
+    size_t nscopes;
+    const char *constraints_json;      /* requested (narrowing) constraints */
+    bool delegatable;                  /* default true (AND parent's) */
+    int ttl_minutes;                   /* default 60, capped by the parent */
+    bool inherit_identity;             /* default true */
+    const char *federation_json;
+    const char *capabilities_json;
+} ai_delegation;
+
+AI_EXPORT void ai_delegation_init(ai_delegation *d);
+
+/* Parse a DelegationRequest JSON object (agentId, requestedScopes,
+ * requestedConstraints, delegatable, ttlMinutes, inheritIdentity,
+ * federation, agentCapabilities) into *d. The strings of *d point into
+ * *storage, which the caller frees with ai_delegation_storage_free. */
+typedef struct ai_delegation_storage ai_delegation_storage;
+AI_EXPORT ai_code ai_delegation_from_json(const char *json, size_t len,
+                                          ai_delegation *d,
+                                          ai_delegation_storage **storage,
+                                          ai_err *err);
+AI_EXPORT void ai_delegation_storage_free(ai_delegation_storage *s);
+
+/* Delegate from a verified parent (a token that came from ai_token_verify
+ * or was minted here; re-verify before calling if it may be revoked).
+ * Attenuation only: any widening is refused with AI_EDENIED naming the
+ * scope, pattern or field. */
+AI_EXPORT ai_code ai_token_delegate(const ai_keyring *keys,
+                                    const ai_token *parent,
+                                    const ai_delegation *req, int64_t now_ms,
+                                    ai_token **out, ai_err *err);
+
+/* Refresh a verified token that holds a scope matching
+ * system:token:refresh: same claims and tokenId, re-signed with the current
+ * key, expiry now + ttl_minutes (0: now + max(remaining, 1 hour)), capped
+ * at maxExpiresAt. */
+AI_EXPORT ai_code ai_token_refresh(const ai_keyring *keys,
+                                   const ai_token *tok, int ttl_minutes,
+                                   int64_t now_ms, ai_token **out,
+                                   ai_err *err);
+
+/* ---------------------------------------------------------------------
+ * Verified-token cache: an agent presenting the same token again and again
+ * costs a hash lookup and a byte comparison. Keyed by the exact token
+ * bytes; a hit still checks expiry, key retirement and revocation; every
+ * entry is dropped when the keyring's generation changes. Not thread-safe:
+ * use one per thread or guard it.
+ * ------------------------------------------------------------------- */
+typedef struct ai_token_cache ai_token_cache;
+
+AI_EXPORT ai_token_cache *ai_token_cache_new(size_t capacity);
+AI_EXPORT void ai_token_cache_free(ai_token_cache *c);
+/* As ai_token_verify, served from the cache when possible. */
+AI_EXPORT AI_WUR ai_code ai_token_cache_verify(ai_token_cache *c,
+                                               const ai_verifier *v,
+                                               const char *wire, size_t len,
+                                               int64_t now_ms, ai_token **out,
+                                               ai_err *err);
+AI_EXPORT void ai_token_cache_clear(ai_token_cache *c);
+
+/* ---------------------------------------------------------------------
+ * Matching helpers (the rules of DESIGN §2).
+ * ------------------------------------------------------------------- */
+/* Does scope pattern `pattern` match the scope `scope`? */
+AI_EXPORT bool ai_scope_matches(const char *pattern, const char *scope);
+/* Is every scope matched by `inner` also matched by `outer`? */
+AI_EXPORT bool ai_scope_within(const char *inner, const char *outer);
+/* Does some scope match both patterns? */
+AI_EXPORT bool ai_scope_overlaps(const char *a, const char *b);
+/* Does resource glob `pattern` (`*`, `?`) match `s`? */
+AI_EXPORT bool ai_glob_matches(const char *pattern, const char *s);
+/* Is every string matched by glob `inner` also matched by `outer`? Fails
+ * closed (false) if deciding would take more than a fixed budget. */
+AI_EXPORT bool ai_glob_within(const char *inner, const char *outer);
+
+/* ---------------------------------------------------------------------
+ * Time: ISO 8601 UTC with milliseconds, "2026-11-28T12:00:00.000Z".
+ * ------------------------------------------------------------------- */
+#define AI_TIME_BUF 25
+/* Write ms since the epoch into buf (at least AI_TIME_BUF bytes). */
+AI_EXPORT void ai_time_format(int64_t ms, char buf[AI_TIME_BUF]);
+/* Parse any RFC 3339 time (fraction optional, Z or offset). */
+AI_EXPORT ai_code ai_time_parse(const char *s, size_t len, int64_t *ms,
+                                ai_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AGENT_IAM_H */

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Install the Debian packages agent-iam builds and tests with, when any is
+# missing. As root it runs apt-get; otherwise it prints the exact command
+# and exits 1. Pass --fuzz to add clang (libFuzzer) as well.
+set -eu
+
+pkgs="gcc make pkg-config libssl-dev libjansson-dev libmicrohttpd-dev
+libcurl4-openssl-dev libsqlite3-dev check"
+for arg in "$@"; do
+    case "$arg" in
+    --fuzz) pkgs="$pkgs clang libclang-rt-dev" ;;
+    *) echo "usage: $0 [--fuzz]" >&2; exit 2 ;;
+    esac
+done
+
+missing=""
+for p in $pkgs; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "agent-iam needs these Debian packages:$missing" >&2
+    echo "install them with:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
+    exit 1
+fi
+echo "installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

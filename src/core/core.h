@@ -1,0 +1,243 @@
+/*
+ * core.h - internals of src/core shared by its files and by the modules
+ * built on it. Pure token logic: no I/O, no globals, no SQLite, no sockets.
+ */
+#ifndef AI_CORE_H
+#define AI_CORE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent_iam.h"
+
+/* ---- errors (err.c) --------------------------------------------------- */
+
+/* Fill err (first error wins: a filled err is left alone) and return code.
+ * The message is one line: control characters are replaced. */
+ai_code ai_err_set(ai_err *err, ai_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void ai_err_clear(ai_err *err);
+
+/* ---- growable byte buffer (buf.c) ------------------------------------- */
+
+typedef struct ai_buf {
+    char *p;
+    size_t len, cap;
+    bool oom; /* sticky: a failed grow makes every later append a no-op */
+} ai_buf;
+
+void buf_init(ai_buf *b);
+void buf_free(ai_buf *b);       /* cleanses: buffers may hold secrets */
+bool buf_reserve(ai_buf *b, size_t extra);
+void buf_put(ai_buf *b, const void *p, size_t n);
+void buf_puts(ai_buf *b, const char *s);
+void buf_putc(ai_buf *b, char c);
+void buf_put_u64(ai_buf *b, uint64_t v);
+/* Detach a NUL-terminated copy (malloc'd) or NULL on OOM. */
+char *buf_steal(ai_buf *b);
+
+/* ---- base64url (b64.c) ------------------------------------------------ */
+
+size_t b64url_encoded_len(size_t n);
+/* Writes b64url_encoded_len(n) chars plus a NUL. */
+void b64url_encode(const unsigned char *in, size_t n, char *out);
+/* Strict: alphabet A-Z a-z 0-9 - _, no padding, canonical trailing bits.
+ * out needs (len / 4) * 3 + 2 bytes. Returns false on any bad input. */
+bool b64url_decode(const char *in, size_t len, unsigned char *out,
+                   size_t *outlen);
+
+/* ---- time (time.c) ---------------------------------------------------- */
+
+bool time_parse(const char *s, size_t len, int64_t *ms);
+
+/* ---- JSON writing, JavaScript JSON.stringify style (json_write.c) ----- */
+
+void jw_str(ai_buf *b, const char *s, size_t n);
+void jw_key(ai_buf *b, const char *k, bool first); /* ,"k": */
+void jw_time(ai_buf *b, int64_t ms);
+
+/* ---- strict JSON reader (json_read.c) --------------------------------- */
+
+typedef struct jr {
+    char *p;       /* mutable: strings are unescaped in place */
+    char *end;
+    int depth;
+    const char *why; /* first error, static text */
+    bool input;      /* user input: unknown fields refused, budgets ignored */
+} jr;
+
+bool jr_fail(jr *r, const char *why);
+void jr_ws(jr *r);
+bool jr_lit(jr *r, char c);  /* skip ws, expect c */
+bool jr_peek(jr *r, char c); /* skip ws, is next c? (does not consume) */
+/* Read a string in place: *s points into the buffer, NUL-terminated. */
+bool jr_string(jr *r, char **s, size_t *n);
+bool jr_bool(jr *r, bool *v);
+/* Plain JSON integer within [lo, hi]: no fraction, no exponent. */
+bool jr_int(jr *r, int64_t lo, int64_t hi, int64_t *v);
+/* Validate and skip any value (duplicate keys refused at every level). */
+bool jr_skip(jr *r);
+/* Validate any value and write it compactly, JS style, to out. */
+bool jr_canon(jr *r, ai_buf *out);
+
+/* ---- keyring (keyring.c) ---------------------------------------------- */
+
+typedef struct key_entry {
+    uint32_t version;
+    int64_t verify_until; /* 0: no limit */
+    /* SHA-256 states after absorbing key ^ ipad and key ^ opad: HMAC
+     * without rehashing the key (an OpenSSL SHA256_CTX, kept opaque). */
+    _Alignas(16) unsigned char ipad_state[128];
+    _Alignas(16) unsigned char opad_state[128];
+} key_entry;
+
+/* The entry for `version` usable at `now`, or NULL. */
+const key_entry *keyring_find(const ai_keyring *kr, uint32_t version,
+                              int64_t now_ms);
+const key_entry *keyring_signing(const ai_keyring *kr);
+/* HMAC-SHA256 over the concatenation of two byte runs. */
+void key_hmac2(const key_entry *k, const void *a, size_t an, const void *b,
+               size_t bn, unsigned char mac[32]);
+
+/* ---- token model (token.c) -------------------------------------------- */
+
+typedef struct tk_budget {
+    char *id;
+    uint32_t max_uses;
+} tk_budget;
+
+typedef struct tk_constraint {
+    char *key;
+    char **resources;
+    size_t nres;
+    bool has_res;
+    bool has_nb, has_na, has_max;
+    int64_t nb, na;
+    uint32_t max_uses;
+    tk_budget *budgets;
+    size_t nbudgets;
+    bool has_budgets;
+} tk_constraint;
+
+/* Tri-state boolean of the MAP objects. */
+enum { TB_UNSET = 0, TB_FALSE = 1, TB_TRUE = 2 };
+
+typedef struct tk_federation {
+    uint8_t cross, further; /* TB_* */
+    char **systems;
+    size_t nsystems;
+    bool has_systems;
+    char *origin;
+    bool has_hop, has_max_hops;
+    int hop, max_hops;
+} tk_federation;
+
+#define TK_CAP_BOOLS 6
+extern const char *const tk_cap_names[TK_CAP_BOOLS];
+extern const char *const tk_visibility_names[4];
+
+typedef struct tk_custom {
+    char *name;
+    bool value;
+} tk_custom;
+
+typedef struct tk_caps {
+    uint8_t b[TK_CAP_BOOLS]; /* TB_* in the order of tk_cap_names */
+    int visibility;          /* -1 unset, else index of tk_visibility_names */
+    tk_custom *custom;
+    size_t ncustom;
+    bool has_custom;
+} tk_caps;
+
+typedef struct arena_chunk arena_chunk;
+
+struct tk_views {
+    _Atomic(char *) cons, fed, caps;
+};
+
+struct ai_token {
+    atomic_int refs;
+    bool verified;
+    char *agent_id, *parent_id;
+    char **scopes;
+    size_t nscopes;
+    tk_constraint *cons;
+    size_t ncons;
+    bool delegatable;
+    int max_depth, depth;
+    int64_t expires_at, max_expires_at; /* 0: absent */
+    char *identity;                     /* canonical JSON text or NULL */
+    bool has_fed, has_caps;
+    tk_federation fed;
+    tk_caps caps;
+    char *token_id;
+    char **ancestors;
+    size_t nanc;
+    uint32_t key_version;
+    bool has_key_version;
+    char sig[44];
+    char *wire;       /* serialized form */
+    size_t wire_len;
+    char *json;       /* the signed JSON, J' */
+    size_t json_len;
+    struct tk_views *views; /* lazily built JSON text for accessors */
+    arena_chunk *arena;
+};
+
+ai_token *token_alloc(size_t arena_hint);
+void *tk_alloc(ai_token *t, size_t n);      /* zeroed, aligned; NULL OOM */
+char *tk_strdup(ai_token *t, const char *s, size_t n);
+
+/* Strictly parse J' (mutated in place) into t. On failure returns false
+ * and sets *why to static text. */
+bool token_parse(ai_token *t, char *json, size_t len, const char **why);
+
+/* Serialize t's fields (in DESIGN order) to J, sign with k, and set
+ * t->sig, t->json, t->wire. */
+ai_code token_sign(ai_token *t, const key_entry *k, ai_err *err);
+
+/* Write fields of the token to a buffer, as in the signed JSON. */
+void token_write_constraints(ai_buf *b, const ai_token *t);
+void token_write_federation(ai_buf *b, const tk_federation *f);
+void token_write_caps(ai_buf *b, const tk_caps *c);
+
+/* Readers of the token's objects (codec.c), shared with input.c. */
+bool codec_read_constraints(jr *r, ai_token *t, tk_constraint **out,
+                            size_t *nout);
+bool codec_read_federation(jr *r, ai_token *t, tk_federation *f);
+bool codec_read_caps(jr *r, ai_token *t, tk_caps *c);
+bool codec_read_identity(jr *r, ai_token *t, char **out);
+
+/* Is s[0..n) valid UTF-8 without NUL (json_read.c)? */
+bool utf8_valid(const char *s, size_t n);
+
+/* Parse user-supplied constraint and MAP JSON into token fields
+ * (input.c). Everything is copied into t's arena. */
+ai_code input_constraints(ai_token *t, const char *json, tk_constraint **out,
+                          size_t *n, ai_err *err);
+ai_code input_identity(ai_token *t, const char *json, char **out,
+                       ai_err *err);
+ai_code input_federation(ai_token *t, const char *json, tk_federation *out,
+                         ai_err *err);
+ai_code input_caps(ai_token *t, const char *json, tk_caps *out, ai_err *err);
+/* Copy validated scopes (1..AI_LIST_MAX) into t->scopes. */
+ai_code input_scopes(ai_token *t, const char *const *scopes, size_t n,
+                     ai_err *err);
+/* Copy a validated id string (agentId): 1..AI_ID_MAX bytes of UTF-8. */
+ai_code input_id(ai_token *t, const char *s, const char *what, char **out,
+                 ai_err *err);
+
+/* Validity of a scope string (non-empty, at most AI_SCOPE_MAX bytes, no
+ * control characters). */
+bool scope_valid(const char *s, size_t n);
+
+/* Fresh random tokenId into t (arena). */
+ai_code token_new_id(ai_token *t, ai_err *err);
+
+/* Token-level checks shared by verify and the cache. */
+ai_code token_check_live(const ai_verifier *v, const ai_token *t,
+                         int64_t now_ms, ai_err *err);
+
+#endif /* AI_CORE_H */

@@ -1,0 +1,55 @@
+/* err.c - the one error type: a code and a one-line message. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core.h"
+
+const char *ai_strerror(ai_code code)
+{
+    switch (code) {
+    case AI_OK: return "ok";
+    case AI_EINVAL: return "invalid argument";
+    case AI_ENOMEM: return "out of memory";
+    case AI_ENOBUFS: return "buffer too small";
+    case AI_ENOTFOUND: return "not found";
+    case AI_ESTORE: return "storage error";
+    case AI_EPROVIDER: return "provider error";
+    case AI_EDENIED: return "permission denied";
+    case AI_EEXPIRED: return "expired";
+    case AI_ETOKEN: return "invalid token";
+    case AI_EREVOKED: return "revoked";
+    case AI_EINTERNAL: return "internal error";
+    }
+    return "unknown error";
+}
+
+const char *ai_version(void)
+{
+    return AI_VERSION;
+}
+
+void ai_err_clear(ai_err *err)
+{
+    if (err != NULL) {
+        err->code = AI_OK;
+        err->msg[0] = '\0';
+    }
+}
+
+ai_code ai_err_set(ai_err *err, ai_code code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || err->code != AI_OK)
+        return code;
+    err->code = code;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    /* One line, printable: a message can end up in a log or an HTTP body. */
+    for (char *p = err->msg; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    return code;
+}
