@@ -16,7 +16,7 @@ void buf_init(ai_buf *b)
 void buf_free(ai_buf *b)
 {
     if (b->p != NULL)
-        OPENSSL_cleanse(b->p, b->cap);
+        explicit_bzero(b->p, b->cap);
     free(b->p);
     buf_init(b);
 }
@@ -42,7 +42,7 @@ bool buf_reserve(ai_buf *b, size_t extra)
         goto fail;
     if (b->p != NULL) {
         memcpy(p, b->p, b->len);
-        OPENSSL_cleanse(b->p, b->cap);
+        explicit_bzero(b->p, b->cap);
         free(b->p);
     }
     b->p = p;

@@ -18,16 +18,7 @@ enum {
 
 #define REQUIRED (F_AGENT | F_SCOPES | F_CONS | F_DELEG | F_MAXD | F_DEPTH)
 
-static bool is_b64url(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-              (c >= '0' && c <= '9') || c == '-' || c == '_'))
-            return false;
-    }
-    return true;
-}
+#define is_b64url b64url_valid
 
 static bool read_time(jr *r, int64_t *ms)
 {
@@ -59,9 +50,12 @@ static bool read_strings(jr *r, ai_token *t, char ***out, size_t *nout,
             size_t len;
             if (n == maxn)
                 return jr_fail(r, "too many list entries");
+            r->esc = false;
             if (!jr_string(r, &s, &len))
                 return false;
-            if (len == 0 || len > maxlen || (scope && !scope_valid(s, len)))
+            /* A plain ASCII string holds no control character. */
+            if (len == 0 || len > maxlen ||
+                (scope && r->esc && !scope_valid(s, len)))
                 return jr_fail(r, what);
             tmp[n++] = s;
             if (jr_peek(r, ',')) {
@@ -237,15 +231,16 @@ bool codec_read_constraints(jr *r, ai_token *t, tk_constraint **out,
     char *k;
     size_t n, count = 0;
 
-    memset(tmp, 0, sizeof tmp);
     for (;;) {
+        r->esc = false;
         if (!next_member(r, &first, &k, &n, &done))
             return false;
         if (done)
             break;
         if (count == AI_LIST_MAX)
             return jr_fail(r, "too many constraints");
-        if (!scope_valid(k, n))
+        memset(&tmp[count], 0, sizeof tmp[count]);
+        if (n == 0 || n > AI_SCOPE_MAX || (r->esc && !scope_valid(k, n)))
             return jr_fail(r, "bad constraint key");
         for (size_t i = 0; i < count; i++)
             if (strcmp(tmp[i].key, k) == 0)
@@ -442,6 +437,8 @@ bool codec_read_identity(jr *r, ai_token *t, char **out)
     probe.end = scratch + strlen(scratch);
     probe.depth = 0;
     probe.why = NULL;
+    probe.input = false;
+    probe.esc = false;
     for (;;) {
         size_t i;
         if (!next_member(&probe, &first, &k, &n, &done))
@@ -468,7 +465,7 @@ bool codec_read_identity(jr *r, ai_token *t, char **out)
 
 bool token_parse(ai_token *t, char *json, size_t len, const char **why)
 {
-    jr r = {json, json + len, 0, NULL, false};
+    jr r = {json, json + len, 0, NULL, false, false};
     char *unknown[32];
     size_t nunknown = 0;
     unsigned seen = 0;
@@ -725,12 +722,18 @@ static void write_strings(ai_buf *b, char *const *v, size_t n)
 
 void token_write_constraints(ai_buf *b, const ai_token *t)
 {
+    size_t i = t->ncons;
+    bool any = false;
+
+    /* in JavaScript's key order, as JSON.stringify in Node's verify */
     buf_putc(b, '{');
-    for (size_t i = 0; i < t->ncons; i++) {
+    while ((i = jw_js_next(t->cons, t->ncons, sizeof *t->cons,
+                           offsetof(tk_constraint, key), i)) < t->ncons) {
         const tk_constraint *c = &t->cons[i];
         bool first = true;
-        if (i)
+        if (any)
             buf_putc(b, ',');
+        any = true;
         jw_str(b, c->key, strlen(c->key));
         buf_put(b, ":{", 2);
         if (c->has_res) {
@@ -817,11 +820,16 @@ void token_write_caps(ai_buf *b, const tk_caps *c)
                strlen(tk_visibility_names[c->visibility]));
     }
     if (c->has_custom) {
+        size_t i = c->ncustom;
+        bool any = false;
         jw_key(b, "custom", first);
         buf_putc(b, '{');
-        for (size_t i = 0; i < c->ncustom; i++) {
-            if (i)
+        /* in JavaScript's key order, as JSON.stringify in Node's verify */
+        while ((i = jw_js_next(c->custom, c->ncustom, sizeof *c->custom,
+                               offsetof(tk_custom, name), i)) < c->ncustom) {
+            if (any)
                 buf_putc(b, ',');
+            any = true;
             jw_str(b, c->custom[i].name, strlen(c->custom[i].name));
             buf_puts(b, c->custom[i].value ? ":true" : ":false");
         }

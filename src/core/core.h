@@ -19,6 +19,9 @@
 ai_code ai_err_set(ai_err *err, ai_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void ai_err_clear(ai_err *err);
+/* The same for a message made of two constant strings (no formatting:
+ * the path that rejects forged tokens stays cheap). */
+ai_code ai_err_set2(ai_err *err, ai_code code, const char *a, const char *b);
 
 /* ---- growable byte buffer (buf.c) ------------------------------------- */
 
@@ -41,6 +44,8 @@ char *buf_steal(ai_buf *b);
 /* ---- base64url (b64.c) ------------------------------------------------ */
 
 size_t b64url_encoded_len(size_t n);
+/* Are all n bytes of s in the base64url alphabet? */
+bool b64url_valid(const char *s, size_t n);
 /* Writes b64url_encoded_len(n) chars plus a NUL. */
 void b64url_encode(const unsigned char *in, size_t n, char *out);
 /* Strict: alphabet A-Z a-z 0-9 - _, no padding, canonical trailing bits.
@@ -57,6 +62,14 @@ bool time_parse(const char *s, size_t len, int64_t *ms);
 void jw_str(ai_buf *b, const char *s, size_t n);
 void jw_key(ai_buf *b, const char *k, bool first); /* ,"k": */
 void jw_time(ai_buf *b, int64_t ms);
+/* Is k an array index ("0" .. "4294967294" in canonical form)? JavaScript
+ * writes such keys first, ascending, then the rest in insertion order. */
+bool jw_array_index(const char *k, size_t n, uint32_t *idx);
+/* Members in that order: the element after `prev` (start with prev >= n) of
+ * n structs of `stride` bytes whose name (a char *) is at `name_off`; n at
+ * the end. */
+size_t jw_js_next(const void *base, size_t n, size_t stride, size_t name_off,
+                  size_t prev);
 
 /* ---- strict JSON reader (json_read.c) --------------------------------- */
 
@@ -66,12 +79,37 @@ typedef struct jr {
     int depth;
     const char *why; /* first error, static text */
     bool input;      /* user input: unknown fields refused, budgets ignored */
+    bool esc;        /* set by jr_string when a string was not plain ASCII */
 } jr;
 
 bool jr_fail(jr *r, const char *why);
-void jr_ws(jr *r);
-bool jr_lit(jr *r, char c);  /* skip ws, expect c */
-bool jr_peek(jr *r, char c); /* skip ws, is next c? (does not consume) */
+
+/* Skip whitespace (inline: called between every two tokens). */
+static inline void jr_ws(jr *r)
+{
+    if (r->p < r->end && (unsigned char)*r->p > ' ')
+        return; /* compact JSON: the common case */
+    while (r->p < r->end &&
+           (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t'))
+        r->p++;
+}
+
+/* Skip whitespace, then expect c. */
+static inline bool jr_lit(jr *r, char c)
+{
+    jr_ws(r);
+    if (r->p >= r->end || *r->p != c)
+        return jr_fail(r, "malformed JSON");
+    r->p++;
+    return true;
+}
+
+/* Skip whitespace: is the next byte c? (Does not consume it.) */
+static inline bool jr_peek(jr *r, char c)
+{
+    jr_ws(r);
+    return r->p < r->end && *r->p == c;
+}
 /* Read a string in place: *s points into the buffer, NUL-terminated. */
 bool jr_string(jr *r, char **s, size_t *n);
 bool jr_bool(jr *r, bool *v);
@@ -154,7 +192,7 @@ typedef struct tk_caps {
 typedef struct arena_chunk arena_chunk;
 
 struct tk_views {
-    _Atomic(char *) cons, fed, caps;
+    _Atomic(char *) cons, fed, caps, json;
 };
 
 struct ai_token {
@@ -180,7 +218,7 @@ struct ai_token {
     char sig[44];
     char *wire;       /* serialized form */
     size_t wire_len;
-    char *json;       /* the signed JSON, J' */
+    char *json;       /* the signed JSON J' when minted here, else NULL */
     size_t json_len;
     struct tk_views *views; /* lazily built JSON text for accessors */
     arena_chunk *arena;

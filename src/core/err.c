@@ -37,6 +37,21 @@ void ai_err_clear(ai_err *err)
     }
 }
 
+ai_code ai_err_set2(ai_err *err, ai_code code, const char *a, const char *b)
+{
+    size_t n = 0;
+
+    if (err == NULL || err->code != AI_OK)
+        return code;
+    err->code = code;
+    for (const char *s = a; *s != '\0' && n + 1 < sizeof err->msg; s++)
+        err->msg[n++] = *s;
+    for (const char *s = b; *s != '\0' && n + 1 < sizeof err->msg; s++)
+        err->msg[n++] = *s;
+    err->msg[n] = '\0';
+    return code;
+}
+
 ai_code ai_err_set(ai_err *err, ai_code code, const char *fmt, ...)
 {
     va_list ap;

@@ -26,6 +26,7 @@ static ai_code run(ai_token *t, const char *json, const char *what,
     r.depth = 0;
     r.why = NULL;
     r.input = true;
+    r.esc = false;
     if (!fn(&r, t, out) || (jr_ws(&r), r.p != r.end)) {
         if (r.why == NULL)
             r.why = "trailing bytes after JSON";

@@ -5,7 +5,11 @@
  * validated, no lone surrogates, no duplicate keys at any level, nesting
  * bounded. Strings are unescaped in place (an unescaped string is never
  * longer than its escaped form) so parsing allocates nothing. */
+#include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "core.h"
 
@@ -17,28 +21,6 @@ bool jr_fail(jr *r, const char *why)
     if (r->why == NULL)
         r->why = why;
     return false;
-}
-
-void jr_ws(jr *r)
-{
-    while (r->p < r->end &&
-           (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t'))
-        r->p++;
-}
-
-bool jr_peek(jr *r, char c)
-{
-    jr_ws(r);
-    return r->p < r->end && *r->p == c;
-}
-
-bool jr_lit(jr *r, char c)
-{
-    jr_ws(r);
-    if (r->p >= r->end || *r->p != c)
-        return jr_fail(r, "malformed JSON");
-    r->p++;
-    return true;
 }
 
 static int hexval(char c)
@@ -112,6 +94,26 @@ static char *put_utf8(char *o, unsigned cp)
     return o;
 }
 
+/* Bytes that end the plain run of a string: '"', '\\', controls, 0x80+. */
+static const unsigned char special[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
 bool jr_string(jr *r, char **s, size_t *n)
 {
     char *p, *o, *start;
@@ -120,12 +122,40 @@ bool jr_string(jr *r, char **s, size_t *n)
         return false;
     start = o = p = r->p;
     /* Fast path: plain ASCII runs need no copying. */
-    while (p < r->end) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80)
+#ifdef __SSE2__
+    /* Sixteen bytes at a time while sixteen remain: a byte is special if
+     * it is '"', '\\' or, as a signed byte, below 0x20 (so 0x80 and above
+     * count too). */
+    while (r->end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i m = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+                         _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+            _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits != 0) {
+            p += __builtin_ctz(bits);
             break;
-        p++;
+        }
+        p += 16;
     }
+#else
+    /* SWAR, eight bytes at a time: the same test. */
+    while (r->end - p >= 8) {
+        uint64_t x, q, b, lo;
+        memcpy(&x, p, 8);
+        q = x ^ UINT64_C(0x2222222222222222);
+        b = x ^ UINT64_C(0x5c5c5c5c5c5c5c5c);
+        lo = x - UINT64_C(0x2020202020202020);
+        uint64_t hit = ((q - UINT64_C(0x0101010101010101)) & ~q) |
+                       ((b - UINT64_C(0x0101010101010101)) & ~b) | lo | x;
+        if (hit & UINT64_C(0x8080808080808080))
+            break;
+        p += 8;
+    }
+#endif
+    while (p < r->end && !special[(unsigned char)*p])
+        p++;
     o = p;
     while (p < r->end) {
         unsigned char c = (unsigned char)*p;
@@ -138,6 +168,7 @@ bool jr_string(jr *r, char **s, size_t *n)
         }
         if (c < 0x20)
             return jr_fail(r, "control character in string");
+        r->esc = true; /* not plain ASCII: callers re-check content */
         if (c >= 0x80) {
             size_t k = utf8_len((const unsigned char *)p,
                                 (const unsigned char *)r->end);
@@ -276,6 +307,81 @@ typedef struct span {
     size_t n;
 } span;
 
+/* Is the number text s[0..n) (already validated) exactly what JavaScript's
+ * JSON.stringify writes for its value? Conservative: no exponent, no
+ * trailing fraction zeros, no -0, at most 15 significant digits (so it is
+ * its own shortest round trip), at least 1e-6 in magnitude. User input is
+ * held to it because the Node.js verify re-serializes what it parsed. */
+static bool js_number_text(const char *s, size_t n)
+{
+    size_t i = 0, digits = 0, lead = 0;
+    bool zero_int;
+
+    if (i < n && s[i] == '-')
+        i++;
+    zero_int = i < n && s[i] == '0';
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+        digits += !zero_int;
+    if (i < n && s[i] == '.') {
+        if (s[n - 1] == '0')
+            return false;
+        for (i++; i < n && s[i] == '0' && zero_int; i++)
+            lead++;
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            digits++;
+        if (lead > 5)
+            return false;
+    } else if (zero_int && s[0] == '-') {
+        return false; /* -0 */
+    }
+    return i == n && digits <= 15;
+}
+
+/* Member j of the object copied to tmp (see js_reorder), appended to out. */
+static void put_member(ai_buf *out, const char *tmp, size_t obj, size_t len,
+                       const uint32_t *start, size_t n, size_t j, bool comma)
+{
+    size_t a = start[j] - obj;
+    size_t e = j + 1 < n ? start[j + 1] - obj - 1 : len; /* before ',' */
+
+    if (comma)
+        buf_putc(out, ',');
+    buf_put(out, tmp + a, e - a);
+}
+
+/* Rewrite the members of an object just written to out (from offset obj,
+ * after its '{', to the end; member i starts at start[i]) in JavaScript's
+ * key order: array indexes (idx[i]; UINT32_MAX for other keys) ascending
+ * first, then the rest as they came. The length does not change. */
+static bool js_reorder(ai_buf *out, size_t obj, const uint32_t *start,
+                       const uint32_t *idx, size_t n)
+{
+    size_t len = out->len - obj, done = 0;
+    uint64_t floor = 0;
+    char *tmp = malloc(len);
+
+    if (tmp == NULL)
+        return false;
+    memcpy(tmp, out->p + obj, len);
+    out->len = obj;
+    for (;;) {
+        size_t i = n;
+        for (size_t j = 0; j < n; j++)
+            if (idx[j] != UINT32_MAX && idx[j] >= floor &&
+                (i == n || idx[j] < idx[i]))
+                i = j;
+        if (i == n)
+            break;
+        floor = (uint64_t)idx[i] + 1;
+        put_member(out, tmp, obj, len, start, n, i, done++ > 0);
+    }
+    for (size_t j = 0; j < n; j++)
+        if (idx[j] == UINT32_MAX)
+            put_member(out, tmp, obj, len, start, n, j, done++ > 0);
+    free(tmp);
+    return true;
+}
+
 /* Validate one value; when out is non-NULL also write it compactly. */
 static bool value(jr *r, ai_buf *out)
 {
@@ -289,12 +395,16 @@ static bool value(jr *r, ai_buf *out)
     switch (*r->p) {
     case '{': {
         span keys[JR_MAX_MEMBERS];
-        size_t nk = 0;
+        uint32_t mstart[JR_MAX_MEMBERS], midx[JR_MAX_MEMBERS];
+        size_t nk = 0, obj = 0;
+        bool other_key = false, reorder = false;
         if (++r->depth > JR_MAX_DEPTH)
             return jr_fail(r, "JSON nested too deeply");
         r->p++;
-        if (out)
+        if (out) {
             buf_putc(out, '{');
+            obj = out->len;
+        }
         if (jr_peek(r, '}')) {
             r->p++;
         } else {
@@ -308,8 +418,18 @@ static bool value(jr *r, ai_buf *out)
                         return jr_fail(r, "duplicate key in JSON object");
                 keys[nk].s = s, keys[nk].n = n, nk++;
                 if (out) {
+                    uint32_t ix;
                     if (nk > 1)
                         buf_putc(out, ',');
+                    mstart[nk - 1] = (uint32_t)out->len;
+                    if (jw_array_index(s, n, &ix)) {
+                        midx[nk - 1] = ix;
+                        if (other_key || (nk > 1 && midx[nk - 2] > ix))
+                            reorder = true;
+                    } else {
+                        midx[nk - 1] = UINT32_MAX;
+                        other_key = true;
+                    }
                     jw_str(out, s, n);
                     buf_putc(out, ':');
                 }
@@ -324,6 +444,9 @@ static bool value(jr *r, ai_buf *out)
                 break;
             }
         }
+        if (out && reorder && !out->oom &&
+            !js_reorder(out, obj, mstart, midx, nk))
+            return jr_fail(r, "out of memory");
         if (out)
             buf_putc(out, '}');
         r->depth--;
@@ -381,6 +504,10 @@ static bool value(jr *r, ai_buf *out)
     default:
         if (!read_number(r, &s, &n))
             return false;
+        if (out && r->input && !js_number_text(s, n))
+            return jr_fail(r, "number not as JavaScript writes it (no "
+                              "exponent, no trailing zeros, -0 or leading "
+                              "zeros; 15 digits at most, 1e-6 at least)");
         if (out)
             buf_put(out, s, n);
         return true;

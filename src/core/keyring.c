@@ -35,7 +35,7 @@ void ai_keyring_free(ai_keyring *kr)
     if (kr == NULL)
         return;
     if (kr->keys != NULL)
-        OPENSSL_cleanse(kr->keys, kr->cap * sizeof *kr->keys);
+        explicit_bzero(kr->keys, kr->cap * sizeof *kr->keys);
     free(kr->keys);
     free(kr);
 }
@@ -69,7 +69,7 @@ ai_code ai_keyring_add(ai_keyring *kr, uint32_t version,
                 return ai_err_set(err, AI_ENOMEM, "out of memory");
             if (kr->keys != NULL) {
                 memcpy(k, kr->keys, kr->n * sizeof *k);
-                OPENSSL_cleanse(kr->keys, kr->cap * sizeof *k);
+                explicit_bzero(kr->keys, kr->cap * sizeof *k);
                 free(kr->keys);
             }
             kr->keys = k;
@@ -91,8 +91,8 @@ ai_code ai_keyring_add(ai_keyring *kr, uint32_t version,
     SHA256_Init(&ctx);
     SHA256_Update(&ctx, block, sizeof block);
     memcpy(e->opad_state, &ctx, sizeof ctx);
-    OPENSSL_cleanse(block, sizeof block);
-    OPENSSL_cleanse(&ctx, sizeof ctx);
+    explicit_bzero(block, sizeof block);
+    explicit_bzero(&ctx, sizeof ctx);
 
     if (kr->signing == 0)
         kr->signing = version;
@@ -149,5 +149,5 @@ void key_hmac2(const key_entry *k, const void *a, size_t an, const void *b,
     memcpy(&ctx, k->opad_state, sizeof ctx);
     SHA256_Update(&ctx, inner, sizeof inner);
     SHA256_Final(mac, &ctx);
-    OPENSSL_cleanse(&ctx, sizeof ctx);
+    explicit_bzero(&ctx, sizeof ctx);
 }

@@ -46,27 +46,32 @@ static bool same(const segs *a, size_t i, const segs *b, size_t j)
     return a->n[i] == b->n[j] && memcmp(a->s[i], b->s[j], a->n[i]) == 0;
 }
 
-bool ai_scope_matches(const char *pattern, const char *scope)
+/* One pass, no splitting: this runs for every permission check. */
+bool ai_scope_matches(const char *p, const char *s)
 {
-    segs p, s;
-    size_t fixed;
-
-    if (pattern == NULL || scope == NULL || !split(pattern, &p) ||
-        !split(scope, &s))
+    if (p == NULL || s == NULL || *p == '\0' || *s == '\0')
         return false;
-    if (p.final) {
-        if (s.count < p.count)
-            return false;
-        fixed = p.count - 1;
-    } else {
-        if (s.count != p.count)
-            return false;
-        fixed = p.count;
+    for (;;) {
+        /* at the start of a segment in both */
+        if (p[0] == '*' && (p[1] == ':' || p[1] == '\0')) {
+            if (p[1] == '\0')
+                return true; /* final `*`: this and any further segments */
+            while (*s != '\0' && *s != ':')
+                s++;
+            if (*s == '\0')
+                return false;
+            p += 2;
+            s++;
+            continue;
+        }
+        while (*p != '\0' && *p != ':' && *p == *s)
+            p++, s++;
+        if (*p == ':' && *s == ':') {
+            p++, s++;
+            continue;
+        }
+        return *p == '\0' && *s == '\0';
     }
-    for (size_t i = 0; i < fixed; i++)
-        if (!is_star(&p, i) && !same(&p, i, &s, i))
-            return false;
-    return true;
 }
 
 /* Does outer segment i cover every value of inner segment i? */

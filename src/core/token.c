@@ -49,6 +49,7 @@ ai_token *token_alloc(size_t arena_hint)
     atomic_init(&t->views->cons, NULL);
     atomic_init(&t->views->fed, NULL);
     atomic_init(&t->views->caps, NULL);
+    atomic_init(&t->views->json, NULL);
     return t;
 }
 
@@ -103,7 +104,7 @@ ai_token *ai_token_ref(ai_token *tok)
 void ai_token_free(ai_token *t)
 {
     arena_chunk *c, *next;
-    char *views[3];
+    char *views[4];
 
     if (t == NULL ||
         atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
@@ -111,12 +112,16 @@ void ai_token_free(ai_token *t)
     views[0] = atomic_load(&t->views->cons);
     views[1] = atomic_load(&t->views->fed);
     views[2] = atomic_load(&t->views->caps);
-    for (int i = 0; i < 3; i++)
+    views[3] = atomic_load(&t->views->json);
+    for (int i = 0; i < 4; i++) {
+        if (views[i] != NULL)
+            explicit_bzero(views[i], strlen(views[i]));
         free(views[i]);
+    }
     /* A serialized token is a bearer credential: wipe it. */
     for (c = t->arena; c != NULL; c = next) {
         next = c->next;
-        OPENSSL_cleanse(c->data, c->used);
+        explicit_bzero(c->data, c->used);
         if (next != NULL)
             free(c);
     }
@@ -163,7 +168,6 @@ int64_t ai_token_max_expires_at(const ai_token *t) { return t ? t->max_expires_a
 const char *ai_token_identity_json(const ai_token *t) { return t ? t->identity : NULL; }
 const char *ai_token_serialize(const ai_token *t) { return t ? t->wire : NULL; }
 size_t ai_token_serialized_len(const ai_token *t) { return t ? t->wire_len : 0; }
-const char *ai_token_json(const ai_token *t) { return t ? t->json : NULL; }
 
 const char *ai_token_scope(const ai_token *t, size_t i)
 {
@@ -201,6 +205,28 @@ const char *ai_token_constraints_json(const ai_token *t)
     buf_init(&b);
     token_write_constraints(&b, t);
     return view(&t->views->cons, buf_steal(&b));
+}
+
+const char *ai_token_json(const ai_token *t)
+{
+    char *cur, *fresh;
+    size_t n;
+
+    if (t == NULL)
+        return NULL;
+    if (t->json != NULL)
+        return t->json;
+    if ((cur = atomic_load(&t->views->json)) != NULL)
+        return cur;
+    fresh = malloc(t->wire_len / 4 * 3 + 3);
+    if (fresh == NULL)
+        return NULL;
+    if (!b64url_decode(t->wire, t->wire_len, (unsigned char *)fresh, &n)) {
+        free(fresh);
+        return NULL;
+    }
+    fresh[n] = '\0';
+    return view(&t->views->json, fresh);
 }
 
 const char *ai_token_federation_json(const ai_token *t)

@@ -21,15 +21,9 @@ typedef struct shape {
     uint32_t version; /* from a trailing "keyVersion" member, else 1 */
 } shape;
 
-static bool is_b64c(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-           (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
 static ai_code bad(ai_err *err, const char *why)
 {
-    return ai_err_set(err, AI_ETOKEN, "invalid token: %s", why);
+    return ai_err_set2(err, AI_ETOKEN, "invalid token: ", why);
 }
 
 /* Decode the wire form into out (at least AI_TOKEN_JSON_MAX + 3 bytes)
@@ -56,9 +50,8 @@ static ai_code decode(const char *wire, size_t len, unsigned char *out,
     if (j[0] != '{' || memcmp(j + body, SIG_PREFIX, SIG_PREFIX_LEN) != 0 ||
         j[*dlen - 2] != '"' || j[*dlen - 1] != '}')
         return bad(err, "no signature as the last member");
-    for (i = 0; i < SIG_CHARS; i++)
-        if (!is_b64c(j[body + SIG_PREFIX_LEN + i]))
-            return bad(err, "signature is not 43 base64url characters");
+    if (!b64url_valid(j + body + SIG_PREFIX_LEN, SIG_CHARS))
+        return bad(err, "signature is not 43 base64url characters");
     sh->body_len = body;
     sh->sig = j + body + SIG_PREFIX_LEN;
     sh->version = 1;
@@ -85,21 +78,21 @@ static ai_code decode(const char *wire, size_t len, unsigned char *out,
 static ai_code build(const char *wire, size_t len, const unsigned char *json,
                      size_t dlen, ai_token **out, ai_err *err)
 {
-    ai_token *t = token_alloc(len + 2 * dlen + dlen / 2 + 1024);
+    ai_token *t = token_alloc(len + dlen + dlen / 2 + 1024);
     char *scratch;
     const char *why = NULL;
 
     if (t == NULL)
         return ai_err_set(err, AI_ENOMEM, "out of memory");
     t->wire = tk_strdup(t, wire, len);
-    t->json = tk_strdup(t, (const char *)json, dlen);
     scratch = tk_strdup(t, (const char *)json, dlen);
-    if (t->wire == NULL || t->json == NULL || scratch == NULL) {
+    if (t->wire == NULL || scratch == NULL) {
         ai_token_free(t);
         return ai_err_set(err, AI_ENOMEM, "out of memory");
     }
     t->wire_len = len;
-    t->json_len = dlen;
+    /* t->json stays NULL: ai_token_json decodes the wire form on demand,
+     * which keeps a copy off the verification path. */
     if (!token_parse(t, scratch, dlen, &why)) {
         ai_token_free(t);
         if (strcmp(why, "out of memory") == 0)
@@ -166,10 +159,12 @@ ai_code ai_token_verify(const ai_verifier *v, const char *wire, size_t len,
     key_hmac2(k, json, sh.body_len, "}", 1, mac);
     b64url_encode(mac, sizeof mac, expect);
     diff = CRYPTO_memcmp(expect, sh.sig, SIG_CHARS);
-    OPENSSL_cleanse(mac, sizeof mac);
+    /* The expected MAC of forged bytes is a valid signature for them. */
+    explicit_bzero(mac, sizeof mac);
+    explicit_bzero(expect, sizeof expect);
     if (diff != 0) {
-        rc = bad(err, "signature mismatch");
-        goto done;
+        /* Forged bytes are the sender's own: no need to wipe them. */
+        return bad(err, "signature mismatch");
     }
     if ((rc = build(wire, len, json, dlen, &t, err)) != AI_OK)
         goto done;
@@ -184,7 +179,7 @@ ai_code ai_token_verify(const ai_verifier *v, const char *wire, size_t len,
     t = NULL;
 done:
     ai_token_free(t);
-    OPENSSL_cleanse(json, dlen);
+    explicit_bzero(json, dlen);
     return rc;
 }
 
@@ -202,6 +197,6 @@ ai_code ai_token_deserialize(const char *wire, size_t len, ai_token **out,
     rc = decode(wire, len, json, &dlen, &sh, err);
     if (rc == AI_OK)
         rc = build(wire, len, json, dlen, out, err);
-    OPENSSL_cleanse(json, dlen);
+    explicit_bzero(json, dlen);
     return rc;
 }
