@@ -5,7 +5,9 @@
  * Conventions (the same for every function below):
  *  - Every call that can fail returns an ai_code and, when the caller passes
  *    a non-NULL ai_err, fills it with the code and a one-line message a
- *    person understands (no secrets, no token text). The first error wins.
+ *    person understands (no secrets, no token text). Each call clears the
+ *    ai_err first, so it need not be initialized; within a call the first
+ *    (root-cause) error wins.
  *  - On failure every OUT parameter is set to NULL.
  *  - Whoever allocates frees: ai_x_new() pairs with ai_x_free(), and every
  *    *_free(NULL) does nothing. Returned `const char *` are borrowed from the

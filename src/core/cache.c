@@ -94,6 +94,8 @@ ai_code ai_token_cache_verify(ai_token_cache *c, const ai_verifier *v,
     ai_token *t;
     ai_code rc;
 
+    ai_err_clear(err); /* callers need not zero it */
+
     if (c == NULL)
         return ai_token_verify(v, wire, len, now_ms, out, err);
     if (out == NULL)

@@ -12,6 +12,8 @@ ai_code ai_token_check(const ai_token *t, const char *scope,
     char when[AI_TIME_BUF];
     bool ok = false;
 
+    ai_err_clear(err); /* callers need not zero it */
+
     if (t == NULL || scope == NULL)
         return ai_err_set(err, AI_EINVAL, "token and scope are required");
     if (!t->verified)
@@ -63,6 +65,8 @@ ai_code ai_token_budgets(const ai_token *t, const char *scope,
     /* A token holds at most AI_LIST_MAX * AI_BUDGETS_MAX budgets. */
     ai_budget_ref all[AI_LIST_MAX * AI_BUDGETS_MAX];
     size_t count = 0;
+
+    ai_err_clear(err); /* callers need not zero it */
 
     if (n != NULL)
         *n = 0;

@@ -56,6 +56,8 @@ ai_code ai_keyring_add(ai_keyring *kr, uint32_t version,
     SHA256_CTX ctx;
     key_entry *e;
 
+    ai_err_clear(err); /* callers need not zero it */
+
     if (kr == NULL || key == NULL)
         return ai_err_set(err, AI_EINVAL, "keyring and key are required");
     if (version < 1 || version > (UINT32_C(1) << 31))
@@ -102,6 +104,7 @@ ai_code ai_keyring_add(ai_keyring *kr, uint32_t version,
 
 ai_code ai_keyring_set_signing(ai_keyring *kr, uint32_t version, ai_err *err)
 {
+    ai_err_clear(err); /* callers need not zero it */
     if (kr == NULL || find(kr, version) == NULL)
         return ai_err_set(err, AI_ENOTFOUND, "no signing key version %u",
                           (unsigned)version);

@@ -68,6 +68,8 @@ ai_code ai_token_create_root(const ai_keyring *keys, const ai_root_params *p,
     ai_token *t;
     ai_code rc;
 
+    ai_err_clear(err); /* callers need not zero it */
+
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output token");
     *out = NULL;
@@ -454,6 +456,8 @@ ai_code ai_token_delegate(const ai_keyring *keys, const ai_token *parent,
     ai_code rc;
     int64_t exp;
 
+    ai_err_clear(err); /* callers need not zero it */
+
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output token");
     *out = NULL;
@@ -545,6 +549,8 @@ ai_code ai_token_refresh(const ai_keyring *keys, const ai_token *tok,
     ai_code rc;
     bool may = false;
     int64_t exp, remaining;
+
+    ai_err_clear(err); /* callers need not zero it */
 
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output token");

@@ -51,6 +51,8 @@ ai_code ai_delegation_from_json(const char *text, size_t len, ai_delegation *d,
     const char *key;
     ai_code rc;
 
+    ai_err_clear(err); /* callers need not zero it */
+
     if (storage == NULL || d == NULL)
         return ai_err_set(err, AI_EINVAL, "no output");
     *storage = NULL;

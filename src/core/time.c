@@ -150,6 +150,7 @@ check:
 
 ai_code ai_time_parse(const char *s, size_t len, int64_t *ms, ai_err *err)
 {
+    ai_err_clear(err); /* callers need not zero it */
     if (s == NULL || !time_parse(s, len, ms))
         return ai_err_set(err, AI_EINVAL, "not an RFC 3339 time");
     return AI_OK;

@@ -143,6 +143,8 @@ ai_code ai_token_verify(const ai_verifier *v, const char *wire, size_t len,
     ai_code rc;
     int diff;
 
+    ai_err_clear(err); /* callers need not zero it */
+
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output token");
     *out = NULL;
@@ -190,6 +192,8 @@ ai_code ai_token_deserialize(const char *wire, size_t len, ai_token **out,
     size_t dlen = 0;
     shape sh;
     ai_code rc;
+
+    ai_err_clear(err); /* callers need not zero it */
 
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output token");
