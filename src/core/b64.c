@@ -6,6 +6,7 @@
 #endif
 
 #include "core.h"
+#include "b64_tables.h"
 
 static const char enc[64] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -48,34 +49,35 @@ size_t b64url_encoded_len(size_t n)
 
 void b64url_encode(const unsigned char *in, size_t n, char *out)
 {
-    size_t i = 0;
+    size_t i = 0, o = 0;
 
-    for (; i + 3 <= n; i += 3) {
+    /* Three bytes to four characters: two lookups of 12 bits each. */
+    for (; i + 3 <= n; i += 3, o += 4) {
         uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        *out++ = enc[v >> 18];
-        *out++ = enc[(v >> 12) & 63];
-        *out++ = enc[(v >> 6) & 63];
-        *out++ = enc[v & 63];
+        memcpy(out + o, b64_etab2 + 2 * (v >> 12), 2);
+        memcpy(out + o + 2, b64_etab2 + 2 * (v & 0xfff), 2);
     }
     if (n - i == 1) {
         uint32_t v = (uint32_t)in[i] << 16;
-        *out++ = enc[v >> 18];
-        *out++ = enc[(v >> 12) & 63];
+        out[o++] = enc[v >> 18];
+        out[o++] = enc[(v >> 12) & 63];
     } else if (n - i == 2) {
         uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        *out++ = enc[v >> 18];
-        *out++ = enc[(v >> 12) & 63];
-        *out++ = enc[(v >> 6) & 63];
+        out[o++] = enc[v >> 18];
+        out[o++] = enc[(v >> 12) & 63];
+        out[o++] = enc[(v >> 6) & 63];
     }
-    *out = '\0';
+    out[o] = '\0';
 }
 
-#include "b64_tables.h"
-
 #ifdef B64_SIMD
-/* Sixteen characters to twelve bytes per step with SSSE3 (the packing of
- * Mula and Lemire's base64 decoder; the alphabet test by ranges, since
- * base64url's '-' and '_' break the standard lookup tables). Writes 16
+/* Sixteen characters to twelve bytes per step with SSSE3, after Mula and
+ * Lemire's base64 decoder, with tables for the base64url alphabet.
+ * Validity: each high nibble class has a bit (lut_hi); lut_lo lists, for
+ * each low nibble, the classes in which that nibble is not a letter of the
+ * alphabet; a byte is valid when the two share no bit (bytes of 0x80 and
+ * above fall in a class with no valid low nibble). The value is the byte
+ * plus an offset chosen by its high nibble ('_' needs its own). Writes 16
  * bytes per step, so it stops while 8 characters (6 bytes) remain.
  * Returns the characters consumed; *bad is set on a byte outside the
  * alphabet. */
@@ -83,37 +85,38 @@ __attribute__((target("ssse3"))) static size_t
 decode_ssse3(const unsigned char *s, size_t len, unsigned char *out,
              bool *bad)
 {
+    const __m128i lut_lo = _mm_setr_epi8(0x25, 0x21, 0x21, 0x21, 0x21, 0x21,
+                                         0x21, 0x21, 0x21, 0x21, 0x23, 0x3b,
+                                         0x3b, 0x3a, 0x3b, 0x33);
+    const __m128i lut_hi = _mm_setr_epi8(0x20, 0x20, 0x01, 0x02, 0x04, 0x08,
+                                         0x04, 0x10, 0x20, 0x20, 0x20, 0x20,
+                                         0x20, 0x20, 0x20, 0x20);
+    const __m128i lut_roll = _mm_setr_epi8(0, 0, 17, 4, -65, -65, -71, -71,
+                                           0, 0, 0, 0, 0, 0, 0, 0);
+    const __m128i nib = _mm_set1_epi8(0x0f);
     const __m128i pack1 = _mm_set1_epi32(0x01400140);
     const __m128i pack2 = _mm_set1_epi32(0x00011000);
     const __m128i order =
         _mm_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
+    __m128i errs = _mm_setzero_si128();
     size_t i = 0;
-    unsigned ok = 0xffff;
 
     for (; i + 24 <= len; i += 16, out += 12) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-        __m128i up = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)),
-                                   _mm_cmplt_epi8(x, _mm_set1_epi8('Z' + 1)));
-        __m128i lo = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('a' - 1)),
-                                   _mm_cmplt_epi8(x, _mm_set1_epi8('z' + 1)));
-        __m128i dg = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
-                                   _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
-        __m128i da = _mm_cmpeq_epi8(x, _mm_set1_epi8('-'));
-        __m128i un = _mm_cmpeq_epi8(x, _mm_set1_epi8('_'));
-        __m128i off = _mm_or_si128(
-            _mm_or_si128(_mm_and_si128(up, _mm_set1_epi8(-65)),
-                         _mm_and_si128(lo, _mm_set1_epi8(-71))),
-            _mm_or_si128(_mm_or_si128(_mm_and_si128(dg, _mm_set1_epi8(4)),
-                                      _mm_and_si128(da, _mm_set1_epi8(17))),
-                         _mm_and_si128(un, _mm_set1_epi8(-32))));
-        __m128i valid = _mm_or_si128(_mm_or_si128(up, lo),
-                                     _mm_or_si128(dg, _mm_or_si128(da, un)));
-        ok &= (unsigned)_mm_movemask_epi8(valid);
-        __m128i v = _mm_add_epi8(x, off);
+        __m128i hi = _mm_and_si128(_mm_srli_epi32(x, 4), nib);
+        __m128i lo = _mm_and_si128(x, nib);
+        errs = _mm_or_si128(errs, _mm_and_si128(_mm_shuffle_epi8(lut_lo, lo),
+                                                _mm_shuffle_epi8(lut_hi, hi)));
+        __m128i roll = _mm_add_epi8(
+            _mm_shuffle_epi8(lut_roll, hi),
+            _mm_and_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('_')),
+                          _mm_set1_epi8(33)));
+        __m128i v = _mm_add_epi8(x, roll);
         __m128i w = _mm_madd_epi16(_mm_maddubs_epi16(v, pack1), pack2);
         _mm_storeu_si128((__m128i *)(void *)out, _mm_shuffle_epi8(w, order));
     }
-    *bad = ok != 0xffff;
+    *bad = _mm_movemask_epi8(_mm_cmpeq_epi8(errs, _mm_setzero_si128())) !=
+           0xffff;
     return i;
 }
 #endif

@@ -53,25 +53,6 @@ fail:
     return false;
 }
 
-void buf_put(ai_buf *b, const void *p, size_t n)
-{
-    if (!buf_reserve(b, n))
-        return;
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void buf_puts(ai_buf *b, const char *s)
-{
-    buf_put(b, s, strlen(s));
-}
-
-void buf_putc(ai_buf *b, char c)
-{
-    buf_put(b, &c, 1);
-}
-
 void buf_put_u64(ai_buf *b, uint64_t v)
 {
     char tmp[24];

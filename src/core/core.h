@@ -9,6 +9,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "agent_iam.h"
 
@@ -34,10 +38,31 @@ typedef struct ai_buf {
 void buf_init(ai_buf *b);
 void buf_free(ai_buf *b);       /* cleanses: buffers may hold secrets */
 bool buf_reserve(ai_buf *b, size_t extra);
-void buf_put(ai_buf *b, const void *p, size_t n);
-void buf_puts(ai_buf *b, const char *s);
-void buf_putc(ai_buf *b, char c);
 void buf_put_u64(ai_buf *b, uint64_t v);
+
+/* Appends (inline: the token writer calls them for every byte it writes).
+ * The buffer stays NUL-terminated. */
+static inline void buf_put(ai_buf *b, const void *p, size_t n)
+{
+    if (b->cap - b->len <= n && !buf_reserve(b, n))
+        return;
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static inline void buf_putc(ai_buf *b, char c)
+{
+    if (b->cap - b->len <= 1 && !buf_reserve(b, 1))
+        return;
+    b->p[b->len++] = c;
+    b->p[b->len] = '\0';
+}
+
+static inline void buf_puts(ai_buf *b, const char *s)
+{
+    buf_put(b, s, strlen(s));
+}
 /* Detach a NUL-terminated copy (malloc'd) or NULL on OOM. */
 char *buf_steal(ai_buf *b);
 
@@ -110,8 +135,46 @@ static inline bool jr_peek(jr *r, char c)
     jr_ws(r);
     return r->p < r->end && *r->p == c;
 }
-/* Read a string in place: *s points into the buffer, NUL-terminated. */
-bool jr_string(jr *r, char **s, size_t *n);
+/* The rest of jr_string from p, the first byte of the string at start
+ * that is not plain ASCII (or where the fast scan stopped). */
+bool jr_string_rest(jr *r, char *start, char *p, char **s, size_t *n);
+
+/* Read a string in place: *s points into the buffer, NUL-terminated.
+ * Inline fast path: a plain ASCII string is found with 16-byte compares
+ * and terminated in place; anything else goes to jr_string_rest. */
+static inline bool jr_string(jr *r, char **s, size_t *n)
+{
+    char *p;
+
+    if (!jr_lit(r, '"'))
+        return false;
+    p = r->p;
+#ifdef __SSE2__
+    /* a byte is special if it is '"', '\\' or, as a signed byte, below
+     * 0x20 (so 0x80 and above count too) */
+    while (r->end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i m = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+                         _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+            _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits != 0) {
+            p += __builtin_ctz(bits);
+            if (*p == '"') {
+                *p = '\0';
+                *s = r->p;
+                *n = (size_t)(p - r->p);
+                r->p = p + 1;
+                return true;
+            }
+            break;
+        }
+        p += 16;
+    }
+#endif
+    return jr_string_rest(r, r->p, p, s, n);
+}
 bool jr_bool(jr *r, bool *v);
 /* Plain JSON integer within [lo, hi]: no fraction, no exponent. */
 bool jr_int(jr *r, int64_t lo, int64_t hi, int64_t *v);
@@ -270,6 +333,9 @@ ai_code input_id(ai_token *t, const char *s, const char *what, char **out,
 /* Validity of a scope string (non-empty, at most AI_SCOPE_MAX bytes, no
  * control characters). */
 bool scope_valid(const char *s, size_t n);
+
+/* n random bytes (rand.c); false if the generator fails. Thread-safe. */
+bool rand_fill(void *out, size_t n);
 
 /* Fresh random tokenId into t (arena). */
 ai_code token_new_id(ai_token *t, ai_err *err);

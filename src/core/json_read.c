@@ -114,46 +114,10 @@ static const unsigned char special[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
-bool jr_string(jr *r, char **s, size_t *n)
+bool jr_string_rest(jr *r, char *start, char *p, char **s, size_t *n)
 {
-    char *p, *o, *start;
+    char *o;
 
-    if (!jr_lit(r, '"'))
-        return false;
-    start = o = p = r->p;
-    /* Fast path: plain ASCII runs need no copying. */
-#ifdef __SSE2__
-    /* Sixteen bytes at a time while sixteen remain: a byte is special if
-     * it is '"', '\\' or, as a signed byte, below 0x20 (so 0x80 and above
-     * count too). */
-    while (r->end - p >= 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i m = _mm_or_si128(
-            _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
-                         _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
-            _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
-        unsigned bits = (unsigned)_mm_movemask_epi8(m);
-        if (bits != 0) {
-            p += __builtin_ctz(bits);
-            break;
-        }
-        p += 16;
-    }
-#else
-    /* SWAR, eight bytes at a time: the same test. */
-    while (r->end - p >= 8) {
-        uint64_t x, q, b, lo;
-        memcpy(&x, p, 8);
-        q = x ^ UINT64_C(0x2222222222222222);
-        b = x ^ UINT64_C(0x5c5c5c5c5c5c5c5c);
-        lo = x - UINT64_C(0x2020202020202020);
-        uint64_t hit = ((q - UINT64_C(0x0101010101010101)) & ~q) |
-                       ((b - UINT64_C(0x0101010101010101)) & ~b) | lo | x;
-        if (hit & UINT64_C(0x8080808080808080))
-            break;
-        p += 8;
-    }
-#endif
     while (p < r->end && !special[(unsigned char)*p])
         p++;
     o = p;

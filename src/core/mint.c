@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/rand.h>
 
 #include "core.h"
 
@@ -496,7 +495,7 @@ ai_code ai_token_delegate(const ai_keyring *keys, const ai_token *parent,
             goto fail;
     } else {
         unsigned char r[4];
-        if (RAND_bytes(r, sizeof r) != 1) {
+        if (!rand_fill(r, sizeof r)) {
             rc = ai_err_set(err, AI_EINTERNAL, "random generator failed");
             goto fail;
         }

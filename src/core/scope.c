@@ -5,45 +5,31 @@
 
 #include "core.h"
 
-#define MAX_SEGS (AI_SCOPE_MAX + 1)
+/* One segment of a scope: [s, s + n); `last` when no ':' follows. */
+typedef struct seg {
+    const char *s;
+    size_t n;
+    bool last;
+} seg;
 
-typedef struct segs {
-    const char *s[MAX_SEGS];
-    unsigned char n[MAX_SEGS];
-    size_t count;
-    bool final; /* last segment is `*` */
-} segs;
-
-static bool split(const char *str, segs *g)
+static const char *next_seg(const char *p, seg *g)
 {
-    const char *p = str, *start = str;
-    size_t len = strlen(str);
+    const char *e = strchr(p, ':');
 
-    if (len == 0 || len > AI_SCOPE_MAX)
-        return false;
-    g->count = 0;
-    for (;; p++) {
-        if (*p == ':' || *p == '\0') {
-            g->s[g->count] = start;
-            g->n[g->count] = (unsigned char)(p - start);
-            g->count++;
-            if (*p == '\0')
-                break;
-            start = p + 1;
-        }
-    }
-    g->final = g->n[g->count - 1] == 1 && g->s[g->count - 1][0] == '*';
-    return true;
+    g->s = p;
+    g->n = e ? (size_t)(e - p) : strlen(p);
+    g->last = e == NULL;
+    return e ? e + 1 : NULL;
 }
 
-static bool is_star(const segs *g, size_t i)
+static bool star(const seg *g)
 {
-    return g->n[i] == 1 && g->s[i][0] == '*';
+    return g->n == 1 && g->s[0] == '*';
 }
 
-static bool same(const segs *a, size_t i, const segs *b, size_t j)
+static bool same(const seg *a, const seg *b)
 {
-    return a->n[i] == b->n[j] && memcmp(a->s[i], b->s[j], a->n[i]) == 0;
+    return a->n == b->n && memcmp(a->s, b->s, a->n) == 0;
 }
 
 /* One pass, no splitting: this runs for every permission check. */
@@ -74,56 +60,42 @@ bool ai_scope_matches(const char *p, const char *s)
     }
 }
 
-/* Does outer segment i cover every value of inner segment i? */
-static bool covers(const segs *outer, const segs *inner, size_t i)
-{
-    return is_star(outer, i) || (!is_star(inner, i) && same(outer, i, inner, i));
-}
-
 bool ai_scope_within(const char *inner, const char *outer)
 {
-    segs c, p;
-    size_t fixed;
+    const char *c = inner, *p = outer;
+    seg cs, ps;
 
-    if (inner == NULL || outer == NULL || !split(inner, &c) ||
-        !split(outer, &p))
+    if (c == NULL || p == NULL || *c == '\0' || *p == '\0')
         return false;
-    if (p.final) {
-        if (c.count < p.count)
+    for (;;) {
+        p = next_seg(p, &ps);
+        c = next_seg(c, &cs);
+        if (star(&ps) && ps.last)
+            return true; /* outer takes this and any further segments */
+        if (star(&cs) && cs.last)
+            return false; /* inner is open-ended here, outer is not */
+        if (!star(&ps) && (star(&cs) || !same(&ps, &cs)))
             return false;
-        fixed = p.count - 1;
-    } else {
-        if (c.final || c.count != p.count)
-            return false;
-        fixed = p.count;
+        if (ps.last || cs.last)
+            return ps.last && cs.last;
     }
-    for (size_t i = 0; i < fixed; i++)
-        if (!covers(&p, &c, i))
-            return false;
-    return true;
 }
 
 bool ai_scope_overlaps(const char *a, const char *b)
 {
-    segs x, y;
-    size_t fixed;
+    const char *x = a, *y = b;
+    seg xs, ys;
 
-    if (a == NULL || b == NULL || !split(a, &x) || !split(b, &y))
+    if (x == NULL || y == NULL || *x == '\0' || *y == '\0')
         return false;
-    if (x.final && y.final) {
-        fixed = (x.count < y.count ? x.count : y.count) - 1;
-    } else if (x.final || y.final) {
-        const segs *open = x.final ? &x : &y, *closed = x.final ? &y : &x;
-        if (closed->count < open->count)
+    for (;;) {
+        x = next_seg(x, &xs);
+        y = next_seg(y, &ys);
+        if ((star(&xs) && xs.last) || (star(&ys) && ys.last))
+            return true; /* an open end meets any remaining segments */
+        if (!star(&xs) && !star(&ys) && !same(&xs, &ys))
             return false;
-        fixed = open->count - 1;
-    } else {
-        if (x.count != y.count)
-            return false;
-        fixed = x.count;
+        if (xs.last || ys.last)
+            return xs.last && ys.last;
     }
-    for (size_t i = 0; i < fixed; i++)
-        if (!is_star(&x, i) && !is_star(&y, i) && !same(&x, i, &y, i))
-            return false;
-    return true;
 }

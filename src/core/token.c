@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "core.h"
 
@@ -132,7 +131,7 @@ ai_code token_new_id(ai_token *t, ai_err *err)
 {
     unsigned char raw[16];
 
-    if (RAND_bytes(raw, sizeof raw) != 1)
+    if (!rand_fill(raw, sizeof raw))
         return ai_err_set(err, AI_EINTERNAL, "random generator failed");
     t->token_id = tk_alloc(t, AI_TOKEN_ID_CHARS + 1);
     if (t->token_id == NULL)
