@@ -237,6 +237,16 @@ static bool read_constraint(jr *r, ai_token *t, tk_constraint *c)
     }
     if (c->has_budgets && !c->has_max)
         return jr_fail(r, "budgets without maxUses");
+    if (c->has_budgets) {
+        /* maxUses is the smallest budget: anything else (or no budget at
+         * all) would let uses go uncounted, so it is refused. */
+        uint32_t least = UINT32_MAX;
+        for (size_t i = 0; i < c->nbudgets; i++)
+            if (c->budgets[i].max_uses < least)
+                least = c->budgets[i].max_uses;
+        if (c->nbudgets == 0 || least != c->max_uses)
+            return jr_fail(r, "maxUses does not match its budgets");
+    }
     if (c->has_nb && c->has_na && c->nb > c->na)
         return jr_fail(r, "notBefore is after notAfter");
     return true;

@@ -1,0 +1,24 @@
+/* check_main.c - runs every Check suite of the unit tests; exits nonzero
+ * when any test fails. CK_FORK=no (make asan) runs them in one process so
+ * leak reports cover every test. */
+#include <stdlib.h>
+
+#include "tests.h"
+
+int main(void)
+{
+    Suite *(*const suites[])(void) = {
+        suite_core_scope, suite_core_glob,  suite_core_time,
+        suite_core_b64,   suite_core_json,  suite_core_token,
+        suite_core_delegate,
+    };
+    SRunner *sr = srunner_create(suites[0]());
+    int failed;
+
+    for (size_t i = 1; i < sizeof suites / sizeof *suites; i++)
+        srunner_add_suite(sr, suites[i]());
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,86 @@
+/*
+ * tests.h - the Check suites of the unit-test binary, and the fixtures
+ * they share (tests/testutil.c): a fixed clock, fixed keys, and helpers
+ * that mint, delegate and hand-sign tokens.
+ */
+#ifndef AI_TESTS_H
+#define AI_TESTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <check.h>
+
+#include "agent_iam.h"
+
+/* One Suite per file under tests/, named after the file it tests. */
+Suite *suite_core_scope(void);
+Suite *suite_core_glob(void);
+Suite *suite_core_time(void);
+Suite *suite_core_b64(void);
+Suite *suite_core_json(void);
+Suite *suite_core_token(void);
+Suite *suite_core_delegate(void);
+
+/* ---- fixtures --------------------------------------------------------- */
+
+/* The fixed "now" of every test: 2026-11-30T12:00:00.000Z. */
+#define T_NOW INT64_C(1796040000000)
+#define T_SEC INT64_C(1000)
+#define T_MIN INT64_C(60000)
+#define T_HOUR INT64_C(3600000)
+#define T_DAY INT64_C(86400000)
+
+/* A string array literal; T_LIST adds its length, for the (scopes,
+ * nscopes) argument pairs. */
+#define T_ARR(...) ((const char *const[]){__VA_ARGS__})
+#define T_LIST(...)                                                        \
+    T_ARR(__VA_ARGS__), sizeof(T_ARR(__VA_ARGS__)) / sizeof(const char *)
+
+/* Key version 1 is the bytes 0..31, version 2 the bytes 0xa0..0xbf. */
+extern const unsigned char t_key1[AI_KEY_BYTES];
+extern const unsigned char t_key2[AI_KEY_BYTES];
+
+/* A keyring holding version 1 (signing). Free with ai_keyring_free. */
+ai_keyring *t_keyring(void);
+
+/* Root token with the default parameters, these scopes and constraints
+ * (JSON or NULL). Fails the test if minting fails. */
+ai_token *t_root(const ai_keyring *kr, const char *const *scopes, size_t n,
+                 const char *constraints_json);
+
+/* Child of parent with these scopes and requested constraints. Fails the
+ * test if delegation fails. */
+ai_token *t_child(const ai_keyring *kr, const ai_token *parent,
+                  const char *agent_id, const char *const *scopes, size_t n,
+                  const char *constraints_json);
+
+/* Delegate and return the code; *out is freed and cleared on success so
+ * only the error matters. err is cleared first. */
+ai_code t_delegate_err(const ai_keyring *kr, const ai_token *parent,
+                       const ai_delegation *d, ai_err *err);
+
+/* Hand-signed wire form: J' = J with ,"signature":"<HMAC-SHA256(key, J)>"
+ * appended as its last member, base64url. J must be an object text.
+ * Computed with OpenSSL's HMAC(), independently of src/core. malloc'd. */
+char *t_sign(const unsigned char key[AI_KEY_BYTES], const char *json);
+
+/* Unpadded base64url of n bytes, independent of src/core. malloc'd. */
+char *t_b64url(const void *p, size_t n);
+
+/* Verify with kr and no revocation; err is cleared first. */
+ai_code t_verify(const ai_keyring *kr, const char *wire, ai_token **out,
+                 ai_err *err);
+
+/* Does hay contain needle? */
+bool t_has(const char *hay, const char *needle);
+
+/* A revocation list for ai_verifier: one id per kind may be set. */
+typedef struct t_revoked {
+    const char *token, *ancestor, *agent;
+    int calls;
+} t_revoked;
+bool t_revoked_fn(void *ud, ai_revoke_kind kind, const char *id);
+
+#endif /* AI_TESTS_H */
