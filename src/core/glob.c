@@ -41,7 +41,7 @@ bool ai_glob_matches(const char *p, const char *s)
 
 #define WORDS ((AI_PATTERN_MAX + 1 + 63) / 64)
 #define MAX_PAIRS 4096
-#define HASH_SLOTS 8192
+#define FIRST_PAIRS 64 /* grown by doubling: most walks stay small */
 
 typedef struct bset {
     uint64_t w[WORDS];
@@ -56,7 +56,7 @@ typedef struct walk {
     const char *a, *b;
     size_t na, nb;
     pair *pairs;
-    size_t npairs, next;
+    size_t npairs, next, cap; /* slots: 2 * cap entries */
     int32_t *slots;
     bool overflow;
 } walk;
@@ -97,11 +97,42 @@ static uint64_t hash_pair(size_t i, const bset *s)
     return h;
 }
 
+/* Double the pair array and rebuild the hash index. */
+static bool grow(walk *w)
+{
+    size_t cap = w->cap ? w->cap * 2 : FIRST_PAIRS;
+    pair *pairs = realloc(w->pairs, cap * sizeof *pairs);
+    int32_t *slots;
+
+    if (pairs == NULL)
+        return false;
+    w->pairs = pairs;
+    slots = malloc(2 * cap * sizeof *slots);
+    if (slots == NULL)
+        return false;
+    memset(slots, 0xff, 2 * cap * sizeof *slots);
+    for (size_t k = 0; k < w->npairs; k++) {
+        size_t slot = hash_pair(pairs[k].i, &pairs[k].s) & (2 * cap - 1);
+        while (slots[slot] >= 0)
+            slot = (slot + 1) & (2 * cap - 1);
+        slots[slot] = (int32_t)k;
+    }
+    free(w->slots);
+    w->slots = slots;
+    w->cap = cap;
+    return true;
+}
+
 /* Queue (i, s) unless seen; also queue inner's empty-star successor. */
 static void visit(walk *w, size_t i, const bset *s)
 {
     for (;;) {
-        size_t slot = hash_pair(i, s) & (HASH_SLOTS - 1);
+        if (w->npairs == w->cap &&
+            (w->cap == MAX_PAIRS || !grow(w))) {
+            w->overflow = true; /* too big, or out of memory: fail closed */
+            return;
+        }
+        size_t mask = 2 * w->cap - 1, slot = hash_pair(i, s) & mask;
         bool seen = false;
         while (w->slots[slot] >= 0) {
             const pair *p = &w->pairs[w->slots[slot]];
@@ -109,14 +140,10 @@ static void visit(walk *w, size_t i, const bset *s)
                 seen = true;
                 break;
             }
-            slot = (slot + 1) & (HASH_SLOTS - 1);
+            slot = (slot + 1) & mask;
         }
         if (seen)
             return;
-        if (w->npairs == MAX_PAIRS) {
-            w->overflow = true;
-            return;
-        }
         w->slots[slot] = (int32_t)w->npairs;
         w->pairs[w->npairs].i = i;
         w->pairs[w->npairs].s = *s;
@@ -172,13 +199,10 @@ bool ai_glob_within(const char *inner, const char *outer)
 
     w.a = inner;
     w.b = outer;
-    w.npairs = w.next = 0;
+    w.npairs = w.next = w.cap = 0;
     w.overflow = false;
-    w.pairs = malloc(MAX_PAIRS * sizeof *w.pairs);
-    w.slots = malloc(HASH_SLOTS * sizeof *w.slots);
-    if (w.pairs == NULL || w.slots == NULL)
-        goto done;
-    memset(w.slots, 0xff, HASH_SLOTS * sizeof *w.slots);
+    w.pairs = NULL;
+    w.slots = NULL;
     memset(&start, 0, sizeof start);
     add(&start, 0);
     closure(&w, &start);
