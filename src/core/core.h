@@ -337,6 +337,16 @@ bool scope_valid(const char *s, size_t n);
 /* n random bytes (rand.c); false if the generator fails. Thread-safe. */
 bool rand_fill(void *out, size_t n);
 
+/* Glob containment (glob.c) charging each step of the walk to *budget:
+ * 1 contained, 0 not, -1 undecided (the budget, the state bound or memory
+ * ran out: callers treat it as "not contained"). One delegation shares one
+ * budget across all its resource patterns, so its cost is bounded
+ * whatever the patterns. */
+#define GLOB_STEP_BUDGET 20000
+#define GLOB_DELEGATION_BUDGET 100000
+int glob_within_budget(const char *inner, const char *outer,
+                       uint64_t *budget);
+
 /* Fresh random tokenId into t (arena). */
 ai_code token_new_id(ai_token *t, ai_err *err);
 

@@ -7,8 +7,11 @@
  * (a subset construction over outer) for every byte class that matters:
  * each literal of either glob, plus one byte that is in neither. A
  * reachable pair where inner has matched its whole pattern but outer's
- * set lacks its end is a string in inner and not in outer. The walk is
- * bounded; past the bound the answer is "not contained" (fail closed). */
+ * set lacks its end is a string in inner and not in outer. Sets are
+ * bitsets and a step is a few word operations. The work is bounded (in
+ * states and in steps, per call and per caller's budget); past the bound
+ * the answer is "not contained": delegation refuses, never allows. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +43,7 @@ bool ai_glob_matches(const char *p, const char *s)
 }
 
 #define WORDS ((AI_PATTERN_MAX + 1 + 63) / 64)
-#define MAX_PAIRS 4096
+#define MAX_PAIRS 1024
 #define FIRST_PAIRS 64 /* grown by doubling: most walks stay small */
 
 typedef struct bset {
@@ -53,35 +56,60 @@ typedef struct pair {
 } pair;
 
 typedef struct walk {
-    const char *a, *b;
+    const char *a;
     size_t na, nb;
+    bset star, any;          /* outer positions holding `*`, `?` */
+    bset lit[AI_PATTERN_MAX + 2]; /* by class: positions of that literal */
+    unsigned char cls[256];  /* byte -> class; 0 is "not in outer" */
+    size_t nclass;
     pair *pairs;
     size_t npairs, next, cap; /* slots: 2 * cap entries */
     int32_t *slots;
+    uint64_t *budget;
     bool overflow;
 } walk;
 
 static bool has(const bset *s, size_t j) { return s->w[j / 64] >> (j % 64) & 1; }
 static void add(bset *s, size_t j) { s->w[j / 64] |= UINT64_C(1) << (j % 64); }
 
-static void closure(const walk *w, bset *s)
+/* out = (in & m) shifted up one position */
+static void shl1_and(const bset *in, const bset *m, bset *out)
 {
-    for (size_t j = 0; j < w->nb; j++)
-        if (w->b[j] == '*' && has(s, j))
-            add(s, j + 1);
+    uint64_t carry = 0;
+
+    for (size_t k = 0; k < WORDS; k++) {
+        uint64_t x = in->w[k] & m->w[k];
+        out->w[k] = x << 1 | carry;
+        carry = x >> 63;
+    }
 }
 
-static void step(const walk *w, const bset *s, unsigned char c, bset *out)
+/* A star may match nothing: whoever stands on one also stands after it. */
+static void closure(const walk *w, bset *s)
 {
-    memset(out, 0, sizeof *out);
-    for (size_t j = 0; j < w->nb; j++) {
-        if (!has(s, j))
-            continue;
-        if (w->b[j] == '*')
-            add(out, j);
-        else if (w->b[j] == '?' || (unsigned char)w->b[j] == c)
-            add(out, j + 1);
+    for (;;) {
+        bset nx;
+        uint64_t grew = 0;
+        shl1_and(s, &w->star, &nx);
+        for (size_t k = 0; k < WORDS; k++) {
+            grew |= nx.w[k] & ~s->w[k];
+            s->w[k] |= nx.w[k];
+        }
+        if (grew == 0)
+            return;
     }
+}
+
+/* Outer's positions after reading one byte of class c from s. */
+static void step(const walk *w, const bset *s, size_t c, bset *out)
+{
+    bset m;
+
+    for (size_t k = 0; k < WORDS; k++)
+        m.w[k] = w->any.w[k] | w->lit[c].w[k];
+    shl1_and(s, &m, out);
+    for (size_t k = 0; k < WORDS; k++)
+        out->w[k] |= s->w[k] & w->star.w[k];
     closure(w, out);
 }
 
@@ -133,17 +161,12 @@ static void visit(walk *w, size_t i, const bset *s)
             return;
         }
         size_t mask = 2 * w->cap - 1, slot = hash_pair(i, s) & mask;
-        bool seen = false;
         while (w->slots[slot] >= 0) {
             const pair *p = &w->pairs[w->slots[slot]];
-            if (p->i == i && memcmp(&p->s, s, sizeof *s) == 0) {
-                seen = true;
-                break;
-            }
+            if (p->i == i && memcmp(&p->s, s, sizeof *s) == 0)
+                return; /* seen */
             slot = (slot + 1) & mask;
         }
-        if (seen)
-            return;
         w->slots[slot] = (int32_t)w->npairs;
         w->pairs[w->npairs].i = i;
         w->pairs[w->npairs].s = *s;
@@ -160,73 +183,97 @@ static bool has_wild(const char *s)
     return strpbrk(s, "*?") != NULL;
 }
 
-bool ai_glob_within(const char *inner, const char *outer)
+int glob_within_budget(const char *inner, const char *outer,
+                       uint64_t *budget)
 {
-    unsigned char classes[257];
-    bool used[256] = {false};
-    size_t nclass = 0;
-    walk w;
+    walk *w;
     bset start;
-    bool ok = false;
+    size_t na, nb;
+    int ok = 0;
 
     if (inner == NULL || outer == NULL)
-        return false;
-    w.na = strlen(inner);
-    w.nb = strlen(outer);
-    if (w.na > AI_PATTERN_MAX || w.nb > AI_PATTERN_MAX)
-        return false;
+        return 0;
+    na = strlen(inner);
+    nb = strlen(outer);
+    if (na > AI_PATTERN_MAX || nb > AI_PATTERN_MAX)
+        return 0;
     /* The cases delegation meets most, decided directly. */
     if (strcmp(inner, outer) == 0 || strcmp(outer, "*") == 0)
-        return true;
+        return 1;
     if (!has_wild(inner))
         return ai_glob_matches(outer, inner);
     if (!has_wild(outer))
-        return false;
+        return 0;
 
-    for (size_t k = 0; k < w.na; k++)
-        used[(unsigned char)inner[k]] = true;
-    for (size_t k = 0; k < w.nb; k++)
-        used[(unsigned char)outer[k]] = true;
-    used['*'] = used['?'] = false;
-    for (unsigned c = 1; c < 256; c++)
-        if (used[c])
-            classes[nclass++] = (unsigned char)c;
-    for (unsigned c = 1; c < 256; c++)
-        if (!used[c] && c != '*' && c != '?') {
-            classes[nclass++] = (unsigned char)c; /* "any other byte" */
-            break;
+    if ((w = malloc(sizeof *w)) == NULL)
+        return -1;
+    /* Only the scalar fields and the sets in use need zeroing. */
+    memset(w, 0, offsetof(walk, lit));
+    memset(&w->lit[0], 0, sizeof w->lit[0]);
+    memset(w->cls, 0, sizeof w->cls);
+    w->pairs = NULL;
+    w->slots = NULL;
+    w->npairs = w->next = w->cap = 0;
+    w->overflow = false;
+    w->budget = budget;
+    w->a = inner;
+    w->na = na;
+    w->nb = nb;
+    w->nclass = 1;
+    for (size_t j = 0; j < nb; j++) {
+        unsigned char c = (unsigned char)outer[j];
+        if (c == '*') {
+            add(&w->star, j);
+        } else if (c == '?') {
+            add(&w->any, j);
+        } else {
+            if (w->cls[c] == 0) {
+                w->cls[c] = (unsigned char)w->nclass;
+                memset(&w->lit[w->nclass], 0, sizeof w->lit[0]);
+                w->nclass++;
+            }
+            add(&w->lit[w->cls[c]], j);
         }
-
-    w.a = inner;
-    w.b = outer;
-    w.npairs = w.next = w.cap = 0;
-    w.overflow = false;
-    w.pairs = NULL;
-    w.slots = NULL;
+    }
     memset(&start, 0, sizeof start);
     add(&start, 0);
-    closure(&w, &start);
-    visit(&w, 0, &start);
-    while (w.next < w.npairs && !w.overflow) {
-        pair cur = w.pairs[w.next++];
-        if (cur.i == w.na) {
-            if (!has(&cur.s, w.nb))
+    closure(w, &start);
+    visit(w, 0, &start);
+    while (w->next < w->npairs && !w->overflow) {
+        pair cur = w->pairs[w->next++];
+        if (cur.i == na) {
+            if (!has(&cur.s, nb))
                 goto done; /* a string of inner that outer rejects */
             continue;
         }
         char a = inner[cur.i];
-        for (size_t k = 0; k < nclass && !w.overflow; k++) {
-            unsigned char c = classes[k];
+        /* A literal of inner reads its own class; a wildcard reads every
+         * class outer tells apart, "other" (class 0) included. */
+        size_t lo = 0, hi = w->nclass;
+        if (a != '*' && a != '?')
+            lo = w->cls[(unsigned char)a], hi = lo + 1;
+        for (size_t c = lo; c < hi && !w->overflow; c++) {
             bset nx;
-            if (a != '*' && a != '?' && (unsigned char)a != c)
-                continue;
-            step(&w, &cur.s, c, &nx);
-            visit(&w, a == '*' ? cur.i : cur.i + 1, &nx);
+            if (*w->budget == 0) {
+                w->overflow = true;
+                break;
+            }
+            (*w->budget)--;
+            step(w, &cur.s, c, &nx);
+            visit(w, a == '*' ? cur.i : cur.i + 1, &nx);
         }
     }
-    ok = !w.overflow;
+    ok = w->overflow ? -1 : 1;
 done:
-    free(w.pairs);
-    free(w.slots);
+    free(w->pairs);
+    free(w->slots);
+    free(w);
     return ok;
+}
+
+bool ai_glob_within(const char *inner, const char *outer)
+{
+    uint64_t budget = GLOB_STEP_BUDGET;
+
+    return glob_within_budget(inner, outer, &budget) == 1;
 }

@@ -332,6 +332,7 @@ static ai_code narrow_constraints(ai_token *t, const ai_token *parent,
 {
     tk_constraint *req = NULL;
     size_t nreq = 0, n = 0;
+    uint64_t budget = GLOB_DELEGATION_BUDGET; /* bounds the work below */
     ai_code rc;
 
     if (json != NULL &&
@@ -367,10 +368,20 @@ static ai_code narrow_constraints(ai_token *t, const ai_token *parent,
             if (!ai_scope_overlaps(pc->key, rq->key))
                 continue;
             for (size_t j = 0; pc->has_res && rq->has_res && j < rq->nres; j++) {
-                bool ok = false;
-                for (size_t k = 0; k < pc->nres && !ok; k++)
-                    ok = ai_glob_within(rq->resources[j], pc->resources[k]);
-                if (!ok)
+                int ok = 0;
+                bool undecided = false;
+                for (size_t k = 0; k < pc->nres && ok != 1; k++) {
+                    ok = glob_within_budget(rq->resources[j], pc->resources[k],
+                                            &budget);
+                    undecided |= ok < 0;
+                }
+                if (ok != 1 && undecided)
+                    return ai_err_set(err, AI_EDENIED,
+                                      "Resource pattern \"%.80s\" for \"%s\" "
+                                      "is too complex to check against the "
+                                      "parent token's",
+                                      rq->resources[j], rq->key);
+                if (ok != 1)
                     return ai_err_set(err, AI_EDENIED,
                                       "Resource pattern \"%.80s\" for \"%s\" "
                                       "not allowed by parent token",

@@ -521,6 +521,45 @@ START_TEST(test_delegate_refuses_wider_resources)
 }
 END_TEST
 
+/* Patterns whose containment is costly to decide: a delegation's work is
+ * bounded, and past the bound it refuses (never allows). */
+START_TEST(test_delegate_refuses_resources_too_complex_to_check)
+{
+    static const char *const scopes[] = {"github:repo:read"};
+    char inner[AI_PATTERN_MAX + 1] = "", outer[AI_PATTERN_MAX + 1] = "";
+    char *cons, *reqc;
+    size_t cap = 64 * (AI_PATTERN_MAX + 4) + 128;
+    ai_keyring *kr = t_keyring();
+    ai_token *root;
+    ai_delegation d = req(scopes, 1);
+
+    for (int i = 0; i < 80; i++) {
+        strcat(inner, "ab*");
+        strcat(outer, "a?*");
+    }
+    strcat(inner, "ab");
+    strcat(outer, "a?");
+    cons = malloc(cap);
+    reqc = malloc(cap);
+    strcpy(cons, "{\"github:repo:*\":{\"resources\":[");
+    for (int i = 0; i < 64; i++) {
+        strcat(cons, i ? ",\"" : "\"");
+        strcat(cons, outer);
+        strcat(cons, "\"");
+    }
+    strcat(cons, "]}}");
+    root = root_with(kr, scopes, 1, cons, NULL, NULL, NULL);
+    snprintf(reqc, cap, "{\"github:repo:read\":{\"resources\":[\"%s\"]}}",
+             inner);
+    d.constraints_json = reqc;
+    expect_denied(kr, root, &d, "too complex to check");
+    free(cons);
+    free(reqc);
+    ai_token_free(root);
+    ai_keyring_free(kr);
+}
+END_TEST
+
 START_TEST(test_delegate_allows_contained_resources)
 {
     ai_keyring *kr = t_keyring();
@@ -1285,6 +1324,7 @@ Suite *suite_core_delegate(void)
 
     tcase_add_test(cn, test_delegate_refuses_wider_resources);
     tcase_add_test(cn, test_delegate_allows_contained_resources);
+    tcase_add_test(cn, test_delegate_refuses_resources_too_complex_to_check);
     tcase_add_test(cn, test_delegate_refuses_constraint_outside_child_scopes);
     tcase_add_test(cn, test_delegate_carries_constraint_on_narrower_key);
     tcase_add_test(cn, test_delegate_drops_constraints_of_other_scopes);

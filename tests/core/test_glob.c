@@ -73,7 +73,6 @@ END_TEST
 START_TEST(test_glob_matches_backtracking_is_fast)
 {
     char pat[AI_PATTERN_MAX + 1], s[4097];
-    clock_t t0 = clock();
 
     /* *a*a*a...*b against aaaa...: exponential for naive recursion. */
     for (size_t i = 0; i < AI_PATTERN_MAX - 1; i += 2)
@@ -83,8 +82,7 @@ START_TEST(test_glob_matches_backtracking_is_fast)
     pat[AI_PATTERN_MAX] = '\0';
     memset(s, 'a', sizeof s - 1);
     s[sizeof s - 1] = '\0';
-    ck_assert(!ai_glob_matches(pat, s));
-    ck_assert((double)(clock() - t0) / CLOCKS_PER_SEC < 2.0);
+    ck_assert(!ai_glob_matches(pat, s)); /* the tcase timeout guards time */
 }
 END_TEST
 
@@ -226,7 +224,6 @@ END_TEST
 START_TEST(test_glob_within_pathological_is_bounded_and_fails_closed)
 {
     char inner[AI_PATTERN_MAX + 1], outer[AI_PATTERN_MAX + 1];
-    clock_t t0 = clock();
     size_t i;
 
     /* Alternating stars and many distinct literals make the subset walk
@@ -251,12 +248,11 @@ START_TEST(test_glob_within_pathological_is_bounded_and_fails_closed)
         outer[i] = i % 3 ? 'a' : '*';
     outer[AI_PATTERN_MAX] = '\0';
     ck_assert(!ai_glob_within(inner, outer));
-    ck_assert((double)(clock() - t0) / CLOCKS_PER_SEC < 5.0);
 }
 END_TEST
 
 /* (ab*)^k ab is within (a?*)^k a?. Small k is decided exactly; large k
- * needs more states than the walk may visit (4,096, docs/decisions.md),
+ * needs more states than the walk may visit (docs/decisions.md),
  * and the answer is then "not contained": delegation refuses, never
  * allows. A wider inner of the same shape is refused either way. */
 static void blocks(char *in, char *out, int k, const char *tail)
@@ -274,7 +270,6 @@ static void blocks(char *in, char *out, int k, const char *tail)
 START_TEST(test_glob_within_over_budget_fails_closed)
 {
     char inner[AI_PATTERN_MAX + 8], outer[AI_PATTERN_MAX + 8];
-    clock_t t0 = clock();
 
     blocks(inner, outer, 5, "");
     ck_assert(ai_glob_within(inner, outer));
@@ -285,7 +280,6 @@ START_TEST(test_glob_within_over_budget_fails_closed)
     ck_assert(!ai_glob_within(inner, outer)); /* contained, undecided */
     blocks(inner, outer, 80, "c");
     ck_assert(!ai_glob_within(inner, outer));
-    ck_assert((double)(clock() - t0) / CLOCKS_PER_SEC < 5.0);
 }
 END_TEST
 
