@@ -37,7 +37,7 @@ SOLIB   := $(BUILD)/libagentiam.so
 TESTBIN := $(BUILD)/tests/check_agent_iam
 EXAMPLES := $(BUILD)/examples/quickstart
 
-.PHONY: all deps test unit-test cli-test interop-test asan bench fuzz fuzz-build \
+.PHONY: all deps test unit-test cli-test install-test interop-test asan bench fuzz fuzz-build \
         install uninstall clean run lint
 
 all: $(BIN) $(ALIB) $(SOLIB) $(EXAMPLES)
@@ -72,13 +72,16 @@ $(TESTBIN): $(TEST_OBJ) $(ALIB)
 # `make test` starts with the dependencies so a fresh Debian machine needs
 # nothing else; the sub-make re-reads pkg-config after they are installed.
 test: deps
-	@$(MAKE) --no-print-directory unit-test cli-test interop-test
+	@$(MAKE) --no-print-directory unit-test cli-test install-test interop-test
 
 unit-test: $(TESTBIN)
 	$(TESTBIN)
 
 cli-test: $(BIN) $(EXAMPLES)
 	sh tests/cli/run.sh $(BIN) $(BUILD)/examples
+
+install-test: all
+	sh tests/install/run.sh
 
 interop-test: $(BIN) $(BUILD)/tests/interop_tool
 	sh tests/interop/run.sh $(BUILD)/tests/interop_tool

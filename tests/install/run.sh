@@ -1,0 +1,42 @@
+#!/bin/sh
+# `make install` into a temporary DESTDIR, then build and run a program
+# against it with pkg-config, shared and static.
+set -u
+top=$(pwd)
+dest=$(mktemp -d)
+trap 'rm -rf "$dest"' EXIT INT TERM
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+no() { fail=$((fail + 1)); echo "FAIL $1"; }
+
+if make -s install DESTDIR="$dest" PREFIX=/usr/local >"$dest/log" 2>&1; then
+    ok "make install DESTDIR"
+else
+    no "make install DESTDIR: $(tail -3 "$dest/log")"
+fi
+for f in bin/agent-iam include/agent_iam.h lib/libagentiam.a lib/libagentiam.so \
+         lib/libagentiam.so.0 lib/pkgconfig/agent-iam.pc; do
+    [ -e "$dest/usr/local/$f" ] && ok "installed $f" || no "installed $f"
+done
+
+export PKG_CONFIG_SYSROOT_DIR="$dest" PKG_CONFIG_PATH="$dest/usr/local/lib/pkgconfig"
+flags=$(pkg-config --cflags --libs agent-iam) && ok "pkg-config agent-iam" || no "pkg-config agent-iam"
+if cc -std=c11 -Wall -Werror "$top/tests/install/hello.c" $flags -o "$dest/hello" &&
+   LD_LIBRARY_PATH="$dest/usr/local/lib" "$dest/hello" | grep -q "signing key v1"; then
+    ok "program built with pkg-config runs (shared)"
+else
+    no "program built with pkg-config runs (shared)"
+fi
+if cc -std=c11 -Wall -Werror "$top/tests/install/hello.c" \
+       -I"$dest/usr/local/include" "$dest/usr/local/lib/libagentiam.a" \
+       $(pkg-config --static --libs-only-other --libs-only-l agent-iam | sed 's/-lagentiam//') \
+       -o "$dest/hello_static" && "$dest/hello_static" | grep -q "signing key v1"; then
+    ok "program linked with libagentiam.a runs"
+else
+    no "program linked with libagentiam.a runs"
+fi
+"$dest/usr/local/bin/agent-iam" version | grep -q "^agent-iam " && ok "installed agent-iam runs" \
+    || no "installed agent-iam runs"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
