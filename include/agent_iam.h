@@ -65,6 +65,11 @@ typedef struct ai_err {
 /* Static text for a code ("ok", "invalid token", ...). Never NULL. */
 AI_EXPORT const char *ai_strerror(ai_code code);
 
+/* Replace the allocator of the library (and of jansson, which it uses):
+ * call once, before any other call; NULL restores malloc / free. */
+AI_EXPORT void ai_set_alloc_funcs(void *(*malloc_fn)(size_t),
+                                  void (*free_fn)(void *));
+
 /* Library version string, AI_VERSION of the build. */
 AI_EXPORT const char *ai_version(void);
 

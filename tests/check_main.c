@@ -11,6 +11,7 @@ int main(void)
         suite_core_scope, suite_core_glob,  suite_core_time,
         suite_core_b64,   suite_core_json,  suite_core_token,
         suite_core_delegate,
+        suite_core_oom,
     };
     SRunner *sr = srunner_create(suites[0]());
     int failed;

@@ -22,6 +22,7 @@ Suite *suite_core_b64(void);
 Suite *suite_core_json(void);
 Suite *suite_core_token(void);
 Suite *suite_core_delegate(void);
+Suite *suite_core_oom(void);
 
 /* ---- fixtures --------------------------------------------------------- */
 

@@ -17,7 +17,7 @@ void buf_free(ai_buf *b)
 {
     if (b->p != NULL)
         explicit_bzero(b->p, b->cap);
-    free(b->p);
+    ai_free(b->p);
     buf_init(b);
 }
 
@@ -37,13 +37,13 @@ bool buf_reserve(ai_buf *b, size_t extra)
     while (cap < need)
         cap *= 2;
     /* Not realloc: the old block may hold secret bytes to wipe. */
-    p = malloc(cap);
+    p = ai_malloc(cap);
     if (p == NULL)
         goto fail;
     if (b->p != NULL) {
         memcpy(p, b->p, b->len);
         explicit_bzero(b->p, b->cap);
-        free(b->p);
+        ai_free(b->p);
     }
     b->p = p;
     b->cap = cap;

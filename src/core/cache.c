@@ -45,7 +45,7 @@ static uint64_t hash_tail(const char *wire, size_t len)
 
 ai_token_cache *ai_token_cache_new(size_t capacity)
 {
-    ai_token_cache *c = calloc(1, sizeof *c);
+    ai_token_cache *c = ai_calloc(1, sizeof *c);
     size_t sets = 1;
 
     if (c == NULL)
@@ -56,9 +56,9 @@ ai_token_cache *ai_token_cache_new(size_t capacity)
         capacity = (size_t)1 << 24;
     while (sets * WAYS < capacity)
         sets *= 2;
-    c->slots = calloc(sets * WAYS, sizeof *c->slots);
+    c->slots = ai_calloc(sets * WAYS, sizeof *c->slots);
     if (c->slots == NULL) {
-        free(c);
+        ai_free(c);
         return NULL;
     }
     c->nsets = sets;
@@ -81,8 +81,8 @@ void ai_token_cache_free(ai_token_cache *c)
     if (c == NULL)
         return;
     ai_token_cache_clear(c);
-    free(c->slots);
-    free(c);
+    ai_free(c->slots);
+    ai_free(c);
 }
 
 ai_code ai_token_cache_verify(ai_token_cache *c, const ai_verifier *v,

@@ -16,6 +16,16 @@
 
 #include "agent_iam.h"
 
+/* ---- allocation (alloc.c): every allocation of the library ---------- */
+
+void *ai_malloc(size_t n);
+void *ai_calloc(size_t count, size_t size);
+void ai_free(void *p);
+/* Did a jansson allocation fail on this thread since the last clear?
+ * (Only known once ai_set_alloc_funcs has installed the hook.) */
+void alloc_json_oom_clear(void);
+bool alloc_json_oom(void);
+
 /* ---- errors (err.c) --------------------------------------------------- */
 
 /* Fill err (first error wins: a filled err is left alone) and return code.
@@ -338,8 +348,8 @@ bool scope_valid(const char *s, size_t n);
 bool rand_fill(void *out, size_t n);
 
 /* Glob containment (glob.c) charging each step of the walk to *budget:
- * 1 contained, 0 not, -1 undecided (the budget, the state bound or memory
- * ran out: callers treat it as "not contained"). One delegation shares one
+ * 1 contained, 0 not, -1 undecided (the budget or the state bound ran
+ * out), -2 out of memory; callers treat both as "not contained". One delegation shares one
  * budget across all its resource patterns, so its cost is bounded
  * whatever the patterns. */
 #define GLOB_STEP_BUDGET 20000

@@ -66,7 +66,8 @@ typedef struct walk {
     size_t npairs, next, cap; /* slots: 2 * cap entries */
     int32_t *slots;
     uint64_t *budget;
-    bool overflow;
+    bool overflow; /* a bound was reached */
+    bool oom;
 } walk;
 
 static bool has(const bset *s, size_t j) { return s->w[j / 64] >> (j % 64) & 1; }
@@ -129,13 +130,16 @@ static uint64_t hash_pair(size_t i, const bset *s)
 static bool grow(walk *w)
 {
     size_t cap = w->cap ? w->cap * 2 : FIRST_PAIRS;
-    pair *pairs = realloc(w->pairs, cap * sizeof *pairs);
+    pair *pairs = ai_malloc(cap * sizeof *pairs);
     int32_t *slots;
 
     if (pairs == NULL)
         return false;
+    if (w->npairs > 0)
+        memcpy(pairs, w->pairs, w->npairs * sizeof *pairs);
+    ai_free(w->pairs);
     w->pairs = pairs;
-    slots = malloc(2 * cap * sizeof *slots);
+    slots = ai_malloc(2 * cap * sizeof *slots);
     if (slots == NULL)
         return false;
     memset(slots, 0xff, 2 * cap * sizeof *slots);
@@ -145,7 +149,7 @@ static bool grow(walk *w)
             slot = (slot + 1) & (2 * cap - 1);
         slots[slot] = (int32_t)k;
     }
-    free(w->slots);
+    ai_free(w->slots);
     w->slots = slots;
     w->cap = cap;
     return true;
@@ -155,10 +159,13 @@ static bool grow(walk *w)
 static void visit(walk *w, size_t i, const bset *s)
 {
     for (;;) {
-        if (w->npairs == w->cap &&
-            (w->cap == MAX_PAIRS || !grow(w))) {
-            w->overflow = true; /* too big, or out of memory: fail closed */
-            return;
+        if (w->npairs == w->cap) {
+            if (w->cap == MAX_PAIRS || !grow(w)) {
+                /* too big, or out of memory: fail closed */
+                w->oom = w->cap < MAX_PAIRS;
+                w->overflow = true;
+                return;
+            }
         }
         size_t mask = 2 * w->cap - 1, slot = hash_pair(i, s) & mask;
         while (w->slots[slot] >= 0) {
@@ -205,8 +212,8 @@ int glob_within_budget(const char *inner, const char *outer,
     if (!has_wild(outer))
         return 0;
 
-    if ((w = malloc(sizeof *w)) == NULL)
-        return -1;
+    if ((w = ai_malloc(sizeof *w)) == NULL)
+        return -2;
     /* Only the scalar fields and the sets in use need zeroing. */
     memset(w, 0, offsetof(walk, lit));
     memset(&w->lit[0], 0, sizeof w->lit[0]);
@@ -215,6 +222,7 @@ int glob_within_budget(const char *inner, const char *outer,
     w->slots = NULL;
     w->npairs = w->next = w->cap = 0;
     w->overflow = false;
+    w->oom = false;
     w->budget = budget;
     w->a = inner;
     w->na = na;
@@ -263,11 +271,11 @@ int glob_within_budget(const char *inner, const char *outer,
             visit(w, a == '*' ? cur.i : cur.i + 1, &nx);
         }
     }
-    ok = w->overflow ? -1 : 1;
+    ok = w->oom ? -2 : w->overflow ? -1 : 1;
 done:
-    free(w->pairs);
-    free(w->slots);
-    free(w);
+    ai_free(w->pairs);
+    ai_free(w->slots);
+    ai_free(w);
     return ok;
 }
 

@@ -322,7 +322,7 @@ static bool js_reorder(ai_buf *out, size_t obj, const uint32_t *start,
 {
     size_t len = out->len - obj, done = 0;
     uint64_t floor = 0;
-    char *tmp = malloc(len);
+    char *tmp = ai_malloc(len);
 
     if (tmp == NULL)
         return false;
@@ -342,7 +342,7 @@ static bool js_reorder(ai_buf *out, size_t obj, const uint32_t *start,
     for (size_t j = 0; j < n; j++)
         if (idx[j] == UINT32_MAX)
             put_member(out, tmp, obj, len, start, n, j, done++ > 0);
-    free(tmp);
+    ai_free(tmp);
     return true;
 }
 

@@ -27,7 +27,7 @@ struct ai_keyring {
 
 ai_keyring *ai_keyring_new(void)
 {
-    return calloc(1, sizeof(ai_keyring));
+    return ai_calloc(1, sizeof(ai_keyring));
 }
 
 void ai_keyring_free(ai_keyring *kr)
@@ -36,8 +36,8 @@ void ai_keyring_free(ai_keyring *kr)
         return;
     if (kr->keys != NULL)
         explicit_bzero(kr->keys, kr->cap * sizeof *kr->keys);
-    free(kr->keys);
-    free(kr);
+    ai_free(kr->keys);
+    ai_free(kr);
 }
 
 static key_entry *find(const ai_keyring *kr, uint32_t version)
@@ -66,13 +66,13 @@ ai_code ai_keyring_add(ai_keyring *kr, uint32_t version,
     if (e == NULL) {
         if (kr->n == kr->cap) {
             size_t cap = kr->cap ? kr->cap * 2 : 4;
-            key_entry *k = calloc(cap, sizeof *k);
+            key_entry *k = ai_calloc(cap, sizeof *k);
             if (k == NULL)
                 return ai_err_set(err, AI_ENOMEM, "out of memory");
             if (kr->keys != NULL) {
                 memcpy(k, kr->keys, kr->n * sizeof *k);
                 explicit_bzero(kr->keys, kr->cap * sizeof *k);
-                free(kr->keys);
+                ai_free(kr->keys);
             }
             kr->keys = k;
             kr->cap = cap;

@@ -373,6 +373,8 @@ static ai_code narrow_constraints(ai_token *t, const ai_token *parent,
                 for (size_t k = 0; k < pc->nres && ok != 1; k++) {
                     ok = glob_within_budget(rq->resources[j], pc->resources[k],
                                             &budget);
+                    if (ok == -2)
+                        return oom(err);
                     undecided |= ok < 0;
                 }
                 if (ok != 1 && undecided)

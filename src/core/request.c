@@ -19,10 +19,10 @@ void ai_delegation_storage_free(ai_delegation_storage *s)
     if (s == NULL)
         return;
     json_decref(s->root);
-    free(s->scopes);
+    ai_free(s->scopes);
     for (int i = 0; i < 3; i++)
-        free(s->texts[i]);
-    free(s);
+        ai_free(s->texts[i]);
+    ai_free(s);
 }
 
 static ai_code obj_text(json_t *root, const char *name, char **out,
@@ -59,9 +59,18 @@ ai_code ai_delegation_from_json(const char *text, size_t len, ai_delegation *d,
     ai_delegation_init(d);
     if (text == NULL || len > 65536)
         return ai_err_set(err, AI_EINVAL, "delegation request too large");
-    if ((s = calloc(1, sizeof *s)) == NULL)
+    if ((s = ai_calloc(1, sizeof *s)) == NULL)
         return ai_err_set(err, AI_ENOMEM, "out of memory");
+    alloc_json_oom_clear();
     s->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* Any failed allocation in the parse makes its result untrustworthy
+     * (a string may have been cut short), whatever it returned. */
+    if (alloc_json_oom() ||
+        (s->root == NULL &&
+         json_error_code(&jerr) == json_error_out_of_memory)) {
+        rc = ai_err_set(err, AI_ENOMEM, "out of memory");
+        goto fail;
+    }
     if (s->root == NULL || !json_is_object(s->root)) {
         rc = ai_err_set(err, AI_EINVAL,
                         "delegation request is not a JSON object");
@@ -94,7 +103,7 @@ ai_code ai_delegation_from_json(const char *text, size_t len, ai_delegation *d,
                         AI_LIST_MAX);
         goto fail;
     }
-    s->scopes = calloc(json_array_size(scopes), sizeof *s->scopes);
+    s->scopes = ai_calloc(json_array_size(scopes), sizeof *s->scopes);
     if (s->scopes == NULL) {
         rc = ai_err_set(err, AI_ENOMEM, "out of memory");
         goto fail;

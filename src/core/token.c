@@ -29,7 +29,7 @@ ai_token *token_alloc(size_t arena_hint)
 
     if (arena_hint > (size_t)1 << 30)
         return NULL;
-    t = malloc(head + sizeof(arena_chunk) + arena_hint);
+    t = ai_malloc(head + sizeof(arena_chunk) + arena_hint);
     if (t == NULL)
         return NULL;
     memset(t, 0, sizeof *t);
@@ -42,7 +42,7 @@ ai_token *token_alloc(size_t arena_hint)
     atomic_init(&t->refs, 1);
     t->views = tk_alloc(t, sizeof *t->views);
     if (t->views == NULL) {
-        free(t);
+        ai_free(t);
         return NULL;
     }
     atomic_init(&t->views->cons, NULL);
@@ -62,7 +62,7 @@ static void *arena_get(ai_token *t, size_t n)
         return c->data + off;
     }
     size_t cap = n > 2048 ? n : 2048;
-    arena_chunk *nc = malloc(sizeof(arena_chunk) + cap);
+    arena_chunk *nc = ai_malloc(sizeof(arena_chunk) + cap);
     if (nc == NULL)
         return NULL;
     nc->cap = cap;
@@ -115,16 +115,16 @@ void ai_token_free(ai_token *t)
     for (int i = 0; i < 4; i++) {
         if (views[i] != NULL)
             explicit_bzero(views[i], strlen(views[i]));
-        free(views[i]);
+        ai_free(views[i]);
     }
     /* A serialized token is a bearer credential: wipe it. */
     for (c = t->arena; c != NULL; c = next) {
         next = c->next;
         explicit_bzero(c->data, c->used);
         if (next != NULL)
-            free(c);
+            ai_free(c);
     }
-    free(t);
+    ai_free(t);
 }
 
 ai_code token_new_id(ai_token *t, ai_err *err)
@@ -186,7 +186,7 @@ static const char *view(_Atomic(char *) *slot, char *fresh)
     if (fresh == NULL)
         return atomic_load(slot);
     if (!atomic_compare_exchange_strong(slot, &expected, fresh)) {
-        free(fresh);
+        ai_free(fresh);
         return expected;
     }
     return fresh;
@@ -217,11 +217,11 @@ const char *ai_token_json(const ai_token *t)
         return t->json;
     if ((cur = atomic_load(&t->views->json)) != NULL)
         return cur;
-    fresh = malloc(t->wire_len / 4 * 3 + 3);
+    fresh = ai_malloc(t->wire_len / 4 * 3 + 3);
     if (fresh == NULL)
         return NULL;
     if (!b64url_decode(t->wire, t->wire_len, (unsigned char *)fresh, &n)) {
-        free(fresh);
+        ai_free(fresh);
         return NULL;
     }
     fresh[n] = '\0';
