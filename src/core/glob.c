@@ -19,10 +19,19 @@
 
 bool ai_glob_matches(const char *p, const char *s)
 {
-    const char *star = NULL, *retry = NULL;
+    const char *star = NULL, *retry = NULL, *wild;
+    size_t pn;
 
     if (p == NULL || s == NULL)
         return false;
+    /* The shapes of most resource lists, "org/repo" and "org/" + star, are a
+     * string and a prefix comparison. */
+    pn = strlen(p);
+    wild = strpbrk(p, "*?");
+    if (wild == NULL)
+        return strcmp(p, s) == 0;
+    if (wild == p + pn - 1 && *wild == '*')
+        return strncmp(p, s, pn - 1) == 0;
     while (*s != '\0') {
         if (*p == '*') {
             star = p++;

@@ -32,11 +32,22 @@ static bool same(const seg *a, const seg *b)
     return a->n == b->n && memcmp(a->s, b->s, a->n) == 0;
 }
 
-/* One pass, no splitting: this runs for every permission check. */
+/* One pass, no splitting: this runs for every permission check. The two
+ * common shapes, no `*` at all and a single final `*`, are a string and a
+ * prefix comparison. */
 bool ai_scope_matches(const char *p, const char *s)
 {
+    size_t pn;
+    const char *star;
+
     if (p == NULL || s == NULL || *p == '\0' || *s == '\0')
         return false;
+    pn = strlen(p);
+    star = memchr(p, '*', pn);
+    if (star == NULL)
+        return strcmp(p, s) == 0;
+    if (star == p + pn - 1 && (pn == 1 || p[pn - 2] == ':'))
+        return strncmp(p, s, pn - 1) == 0; /* "a:b:*" = "a:b:" + any */
     for (;;) {
         /* at the start of a segment in both */
         if (p[0] == '*' && (p[1] == ':' || p[1] == '\0')) {
