@@ -106,7 +106,7 @@ asan-run: $(TESTBIN) $(BIN) $(EXAMPLES) $(BUILD)/tests/interop_tool
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/verify
-	$(BUILD)/bench/verify
+	sh bench/run.sh $(BUILD)/bench/verify
 
 $(BUILD)/bench/verify: bench/verify.c $(ALIB)
 	@mkdir -p $(dir $@)

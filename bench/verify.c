@@ -126,8 +126,12 @@ static int cmp_double(const void *x, const void *y)
     return (a > c) - (a < c);
 }
 
-static void measure(bench *b, const char *name, void (*run)(bench *, long),
-                    double target, bool once)
+/* Medians and bests of the figures run, printed at the end as one JSON
+ * line for bench/run.sh, which sets them against the Node.js package. */
+static char summary[512];
+
+static void measure(bench *b, const char *tag, const char *name,
+                    void (*run)(bench *, long), double target, bool once)
 {
     double rates[TRIALS], t0, el;
     long n = 1000;
@@ -156,6 +160,9 @@ static void measure(bench *b, const char *name, void (*run)(bench *, long),
     printf("%-40s median %10.0f  best %10.0f ops/s  (target %8.0f)  %s\n",
            name, rates[TRIALS / 2], rates[TRIALS - 1], target,
            rates[TRIALS - 1] >= target ? "ok" : "BELOW TARGET");
+    snprintf(summary + strlen(summary), sizeof summary - strlen(summary),
+             "%s\"%s\":[%.0f,%.0f]", summary[0] ? "," : "", tag,
+             rates[TRIALS / 2], rates[TRIALS - 1]);
 }
 
 int main(int argc, char **argv)
@@ -219,14 +226,17 @@ int main(int argc, char **argv)
            TRIALS, TRIAL_SECONDS);
 
     if (strchr(only, 'a'))
-        measure(&b, "(a) verify + check, distinct tokens", run_a, 600000, once);
-    if (strchr(only, 'b'))
-        measure(&b, "(b) verify + check, same token (cache)", run_b, 4000000,
+        measure(&b, "a", "(a) verify + check, distinct tokens", run_a, 600000,
                 once);
+    if (strchr(only, 'b'))
+        measure(&b, "b", "(b) verify + check, same token (cache)", run_b,
+                4000000, once);
     if (strchr(only, 'c'))
-        measure(&b, "(c) forged tokens rejected", run_c, 1000000, once);
+        measure(&b, "c", "(c) forged tokens rejected", run_c, 1000000, once);
     if (strchr(only, 'd'))
-        measure(&b, "(d) delegate", run_d, 250000, once);
+        measure(&b, "d", "(d) delegate", run_d, 250000, once);
+    if (!once)
+        printf("json {%s}\n", summary);
 
     for (int i = 0; i < DISTINCT; i++) {
         free(b.wires[i]);
