@@ -104,6 +104,16 @@ asan-run: $(TESTBIN) $(BIN) $(EXAMPLES) $(BUILD)/tests/interop_tool
 	ASAN_OPTIONS=detect_leaks=1 sh tests/cli/run.sh $(BIN) $(BUILD)/examples
 	ASAN_OPTIONS=detect_leaks=1 sh tests/interop/run.sh $(BUILD)/tests/interop_tool
 
+# ThreadSanitizer over the unit tests (the threads suite is the point).
+tsan: deps
+	@$(MAKE) --no-print-directory BUILD=build/tsan \
+	    OPT="-O1 -g -fsanitize=thread -fno-omit-frame-pointer" tsan-run
+
+.PHONY: tsan tsan-run
+tsan-run: LDLIBS += -fsanitize=thread
+tsan-run: $(TESTBIN)
+	CK_FORK=no TSAN_OPTIONS=halt_on_error=1 $(TESTBIN)
+
 bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/verify
 	sh bench/run.sh $(BUILD)/bench/verify

@@ -12,6 +12,7 @@ int main(void)
         suite_core_b64,   suite_core_json,  suite_core_token,
         suite_core_delegate,
         suite_core_oom,
+        suite_core_threads,
     };
     SRunner *sr = srunner_create(suites[0]());
     int failed;

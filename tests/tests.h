@@ -23,6 +23,7 @@ Suite *suite_core_json(void);
 Suite *suite_core_token(void);
 Suite *suite_core_delegate(void);
 Suite *suite_core_oom(void);
+Suite *suite_core_threads(void);
 
 /* ---- fixtures --------------------------------------------------------- */
 
