@@ -83,6 +83,7 @@ AI_EXPORT const char *ai_version(void);
 #define AI_TOKEN_ID_CHARS   22     /* base64url of 128 random bits */
 #define AI_SCOPE_MAX        128    /* bytes in one scope or constraint key */
 #define AI_PATTERN_MAX      256    /* bytes in one resource pattern */
+#define AI_RESOURCE_MAX     1024   /* bytes in a resource to check */
 #define AI_ID_MAX           256    /* bytes in an agentId / parentId */
 #define AI_LIST_MAX         64     /* scopes, constraints, resources, systems */
 #define AI_BUDGETS_MAX      17     /* budgets in one constraint */
@@ -178,7 +179,8 @@ AI_EXPORT const char *ai_token_json(const ai_token *tok);
  * allow it (notBefore <= now <= notAfter, resource matching one of its
  * resource globs). Consumes nothing. AI_OK = allowed; AI_EDENIED or
  * AI_EEXPIRED (time window over) with the reason otherwise; AI_EINVAL for
- * an unverified token. */
+ * an unverified token, a scope with a `*` segment (a check names one
+ * concrete scope) or a resource longer than AI_RESOURCE_MAX. */
 AI_EXPORT AI_WUR ai_code ai_token_check(const ai_token *tok,
                                         const char *scope,
                                         const char *resource,
@@ -206,7 +208,8 @@ AI_EXPORT const char *ai_token_capabilities_json(const ai_token *tok);
 /* Constraints as the compact JSON object of the token ("{}" when none). */
 AI_EXPORT const char *ai_token_constraints_json(const ai_token *tok);
 
-/* The use budgets that a credential for `scope` counts against: the union,
+/* The use budgets that a credential for `scope` (concrete: no `*`
+ * segment, else AI_EINVAL) counts against: the union,
  * without repeats, of the budgets of every constraint whose key matches the
  * scope. Fills up to `cap` entries and sets *n to the number that exist
  * (AI_ENOBUFS when cap is too small). ids are borrowed from tok. */
@@ -283,9 +286,10 @@ AI_EXPORT ai_code ai_token_delegate(const ai_keyring *keys,
                                     ai_token **out, ai_err *err);
 
 /* Refresh a verified token that holds a scope matching
- * system:token:refresh: same claims and tokenId, re-signed with the current
- * key, expiry now + ttl_minutes (0: now + max(remaining, 1 hour)), capped
- * at maxExpiresAt. */
+ * system:token:refresh and whose constraints on it allow it now (as
+ * ai_token_check; a caller that counts uses consumes one of its budgets):
+ * same claims and tokenId, re-signed with the current key, expiry now +
+ * ttl_minutes (0: now + max(remaining, 1 hour)), capped at maxExpiresAt. */
 AI_EXPORT ai_code ai_token_refresh(const ai_keyring *keys,
                                    const ai_token *tok, int ttl_minutes,
                                    int64_t now_ms, ai_token **out,

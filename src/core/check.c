@@ -22,6 +22,15 @@ ai_code ai_token_check(const ai_token *t, const char *scope,
         resource = "";
     if (!scope_valid(scope, strlen(scope)))
         return ai_err_set(err, AI_EINVAL, "malformed scope");
+    /* A pattern would slip past constraints written for the scopes it
+     * covers: a check names one scope. */
+    if (!scope_concrete(scope))
+        return ai_err_set(err, AI_EINVAL,
+                          "scope \"%s\" has a \"*\" segment: name one scope",
+                          scope);
+    if (strlen(resource) > AI_RESOURCE_MAX)
+        return ai_err_set(err, AI_EINVAL, "resource longer than %d bytes",
+                          AI_RESOURCE_MAX);
     if (now_ms >= t->expires_at) {
         ai_time_format(t->expires_at, when);
         return ai_err_set(err, AI_EEXPIRED, "token expired at %s", when);
@@ -72,6 +81,9 @@ ai_code ai_token_budgets(const ai_token *t, const char *scope,
         *n = 0;
     if (t == NULL || scope == NULL || n == NULL)
         return ai_err_set(err, AI_EINVAL, "token, scope and count required");
+    if (!scope_valid(scope, strlen(scope)) || !scope_concrete(scope))
+        return ai_err_set(err, AI_EINVAL,
+                          "scope must be one concrete scope, without \"*\"");
     for (size_t i = 0; i < t->ncons; i++) {
         const tk_constraint *c = &t->cons[i];
         if (!c->has_max || !ai_scope_matches(c->key, scope))

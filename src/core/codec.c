@@ -217,9 +217,11 @@ static bool read_constraint(jr *r, ai_token *t, tk_constraint *c)
                 return false;
             c->has_na = true;
         } else if (key_is(k, n, "maxUses")) {
-            int64_t v;
+            int64_t v = 0;
             bit = 8;
-            if (!(seen & bit) && !jr_int(r, 1, INT64_C(1) << 31, &v))
+            if (seen & bit)
+                return jr_fail(r, "duplicate key in JSON object");
+            if (!jr_int(r, 1, INT64_C(1) << 31, &v))
                 return false;
             c->max_uses = (uint32_t)v;
             c->has_max = true;
@@ -327,7 +329,8 @@ bool codec_read_federation(jr *r, ai_token *t, tk_federation *f)
         } else if (key_is(k, n, "originSystem")) {
             size_t len;
             bit = 4;
-            if (!jr_string(r, &f->origin, &len) || len > AI_ID_MAX)
+            if (!jr_string(r, &f->origin, &len) || len == 0 ||
+                len > AI_ID_MAX)
                 return jr_fail(r, "bad originSystem");
         } else if (key_is(k, n, "hopCount")) {
             bit = 8;
@@ -936,6 +939,7 @@ ai_code token_sign(ai_token *t, const key_entry *k, ai_err *err)
         goto done;
     key_hmac2(k, b.p, b.len, NULL, 0, mac);
     b64url_encode(mac, sizeof mac, t->sig);
+    explicit_bzero(mac, sizeof mac);
     /* J' = J with ,"signature":"..." as its last member */
     b.len--;
     buf_puts(&b, ",\"signature\":\"");

@@ -218,7 +218,8 @@ typedef struct key_entry {
 /* The entry for `version` usable at `now`, or NULL. */
 const key_entry *keyring_find(const ai_keyring *kr, uint32_t version,
                               int64_t now_ms);
-const key_entry *keyring_signing(const ai_keyring *kr);
+/* The signing key if it is usable at now_ms, else NULL. */
+const key_entry *keyring_signing(const ai_keyring *kr, int64_t now_ms);
 /* HMAC-SHA256 over the concatenation of two byte runs. */
 void key_hmac2(const key_entry *k, const void *a, size_t an, const void *b,
                size_t bn, unsigned char mac[32]);
@@ -358,6 +359,10 @@ bool scope_valid(const char *s, size_t n);
 /* n random bytes (rand.c); false if the generator fails. Thread-safe. */
 bool rand_fill(void *out, size_t n);
 
+/* Glob matching by sets of pattern positions, O(|s| * |p| / 64): what
+ * ai_glob_matches uses for long inputs (glob.c). pn <= AI_PATTERN_MAX. */
+bool glob_match_sets(const char *p, size_t pn, const char *s);
+
 /* Glob containment (glob.c) charging each step of the walk to *budget:
  * 1 contained, 0 not, -1 undecided (the budget or the state bound ran
  * out), -2 out of memory; callers treat both as "not contained". One delegation shares one
@@ -367,6 +372,9 @@ bool rand_fill(void *out, size_t n);
 #define GLOB_DELEGATION_BUDGET 100000
 int glob_within_budget(const char *inner, const char *outer,
                        uint64_t *budget);
+
+/* Does scope name one concrete scope (no segment that is `*`)? */
+bool scope_concrete(const char *s);
 
 /* Fresh random tokenId into t (arena). */
 ai_code token_new_id(ai_token *t, ai_err *err);

@@ -17,6 +17,7 @@
 
 #include "core.h"
 
+
 bool ai_glob_matches(const char *p, const char *s)
 {
     const char *star = NULL, *retry = NULL, *wild;
@@ -32,6 +33,10 @@ bool ai_glob_matches(const char *p, const char *s)
         return strcmp(p, s) == 0;
     if (wild == p + pn - 1 && *wild == '*')
         return strncmp(p, s, pn - 1) == 0;
+    /* Backtracking is linear in the usual case but O(|s| * |p|) at worst
+     * ("*a*a*...b" against "aaaa..."); past a small product, walk sets. */
+    if (pn <= AI_PATTERN_MAX && strlen(s) * pn > 4096)
+        return glob_match_sets(p, pn, s);
     while (*s != '\0') {
         if (*p == '*') {
             star = p++;
@@ -64,13 +69,21 @@ typedef struct pair {
     bset s;   /* positions in outer */
 } pair;
 
+/* A glob as bitsets over its positions, for the subset walks below. A
+ * pattern of at most 256 bytes holds at most 253 distinct literals (no
+ * NUL, `*` or `?`), so classes fit a byte. */
+typedef struct gpat {
+    size_t n;
+    bset star, any;          /* positions holding `*`, `?` */
+    unsigned char cls[256];  /* byte -> class; 0 is "not in the pattern" */
+    size_t nclass;
+    bset lit[AI_PATTERN_MAX + 2]; /* by class: positions of that literal */
+} gpat;
+
 typedef struct walk {
     const char *a;
-    size_t na, nb;
-    bset star, any;          /* outer positions holding `*`, `?` */
-    bset lit[AI_PATTERN_MAX + 2]; /* by class: positions of that literal */
-    unsigned char cls[256];  /* byte -> class; 0 is "not in outer" */
-    size_t nclass;
+    size_t na;
+    gpat g;                  /* the outer pattern */
     pair *pairs;
     size_t npairs, next, cap; /* slots: 2 * cap entries */
     int32_t *slots;
@@ -94,13 +107,37 @@ static void shl1_and(const bset *in, const bset *m, bset *out)
     }
 }
 
+static void gpat_init(gpat *g, const char *p, size_t n)
+{
+    /* Only the sets in use need zeroing: lit[] is cleared as it is used. */
+    memset(g, 0, offsetof(gpat, lit));
+    memset(&g->lit[0], 0, sizeof g->lit[0]);
+    g->n = n;
+    g->nclass = 1;
+    for (size_t j = 0; j < n; j++) {
+        unsigned char c = (unsigned char)p[j];
+        if (c == '*') {
+            add(&g->star, j);
+        } else if (c == '?') {
+            add(&g->any, j);
+        } else {
+            if (g->cls[c] == 0) {
+                g->cls[c] = (unsigned char)g->nclass;
+                memset(&g->lit[g->nclass], 0, sizeof g->lit[0]);
+                g->nclass++;
+            }
+            add(&g->lit[g->cls[c]], j);
+        }
+    }
+}
+
 /* A star may match nothing: whoever stands on one also stands after it. */
-static void closure(const walk *w, bset *s)
+static void closure(const gpat *g, bset *s)
 {
     for (;;) {
         bset nx;
         uint64_t grew = 0;
-        shl1_and(s, &w->star, &nx);
+        shl1_and(s, &g->star, &nx);
         for (size_t k = 0; k < WORDS; k++) {
             grew |= nx.w[k] & ~s->w[k];
             s->w[k] |= nx.w[k];
@@ -110,17 +147,47 @@ static void closure(const walk *w, bset *s)
     }
 }
 
-/* Outer's positions after reading one byte of class c from s. */
-static void step(const walk *w, const bset *s, size_t c, bset *out)
+/* The pattern's positions after reading one byte of class c from s. */
+static void step(const gpat *g, const bset *s, size_t c, bset *out)
 {
     bset m;
 
     for (size_t k = 0; k < WORDS; k++)
-        m.w[k] = w->any.w[k] | w->lit[c].w[k];
+        m.w[k] = g->any.w[k] | g->lit[c].w[k];
     shl1_and(s, &m, out);
     for (size_t k = 0; k < WORDS; k++)
-        out->w[k] |= s->w[k] & w->star.w[k];
-    closure(w, out);
+        out->w[k] |= s->w[k] & g->star.w[k];
+    closure(g, out);
+}
+
+/* Match by walking the set of pattern positions: O(|s| * |p| / 64), for
+ * the inputs where backtracking could take O(|s| * |p|). Out of memory
+ * gives false (deny). */
+bool glob_match_sets(const char *p, size_t pn, const char *s)
+{
+    gpat *g = ai_malloc(sizeof *g);
+    bset cur, nx;
+    bool ok = false;
+
+    if (g == NULL)
+        return false;
+    gpat_init(g, p, pn);
+    memset(&cur, 0, sizeof cur);
+    add(&cur, 0);
+    closure(g, &cur);
+    for (; *s != '\0'; s++) {
+        uint64_t any = 0;
+        step(g, &cur, g->cls[(unsigned char)*s], &nx);
+        for (size_t k = 0; k < WORDS; k++)
+            any |= nx.w[k];
+        if (any == 0)
+            goto done;
+        cur = nx;
+    }
+    ok = has(&cur, pn);
+done:
+    ai_free(g);
+    return ok;
 }
 
 static uint64_t hash_pair(size_t i, const bset *s)
@@ -216,17 +283,19 @@ int glob_within_budget(const char *inner, const char *outer,
     /* The cases delegation meets most, decided directly. */
     if (strcmp(inner, outer) == 0 || strcmp(outer, "*") == 0)
         return 1;
-    if (!has_wild(inner))
+    if (!has_wild(inner)) {
+        /* matching costs at most one step a byte of inner */
+        if (*budget < na + 1)
+            return -1;
+        *budget -= na + 1;
         return ai_glob_matches(outer, inner);
+    }
     if (!has_wild(outer))
         return 0;
 
     if ((w = ai_malloc(sizeof *w)) == NULL)
         return -2;
-    /* Only the scalar fields and the sets in use need zeroing. */
-    memset(w, 0, offsetof(walk, lit));
-    memset(&w->lit[0], 0, sizeof w->lit[0]);
-    memset(w->cls, 0, sizeof w->cls);
+    gpat_init(&w->g, outer, nb);
     w->pairs = NULL;
     w->slots = NULL;
     w->npairs = w->next = w->cap = 0;
@@ -235,26 +304,9 @@ int glob_within_budget(const char *inner, const char *outer,
     w->budget = budget;
     w->a = inner;
     w->na = na;
-    w->nb = nb;
-    w->nclass = 1;
-    for (size_t j = 0; j < nb; j++) {
-        unsigned char c = (unsigned char)outer[j];
-        if (c == '*') {
-            add(&w->star, j);
-        } else if (c == '?') {
-            add(&w->any, j);
-        } else {
-            if (w->cls[c] == 0) {
-                w->cls[c] = (unsigned char)w->nclass;
-                memset(&w->lit[w->nclass], 0, sizeof w->lit[0]);
-                w->nclass++;
-            }
-            add(&w->lit[w->cls[c]], j);
-        }
-    }
     memset(&start, 0, sizeof start);
     add(&start, 0);
-    closure(w, &start);
+    closure(&w->g, &start);
     visit(w, 0, &start);
     while (w->next < w->npairs && !w->overflow) {
         pair cur = w->pairs[w->next++];
@@ -266,9 +318,9 @@ int glob_within_budget(const char *inner, const char *outer,
         char a = inner[cur.i];
         /* A literal of inner reads its own class; a wildcard reads every
          * class outer tells apart, "other" (class 0) included. */
-        size_t lo = 0, hi = w->nclass;
+        size_t lo = 0, hi = w->g.nclass;
         if (a != '*' && a != '?')
-            lo = w->cls[(unsigned char)a], hi = lo + 1;
+            lo = w->g.cls[(unsigned char)a], hi = lo + 1;
         for (size_t c = lo; c < hi && !w->overflow; c++) {
             bset nx;
             if (*w->budget == 0) {
@@ -276,7 +328,7 @@ int glob_within_budget(const char *inner, const char *outer,
                 break;
             }
             (*w->budget)--;
-            step(w, &cur.s, c, &nx);
+            step(&w->g, &cur.s, c, &nx);
             visit(w, a == '*' ? cur.i : cur.i + 1, &nx);
         }
     }

@@ -18,6 +18,17 @@
 
 _Static_assert(sizeof(SHA256_CTX) <= 128, "SHA256_CTX fits key_entry");
 
+/* Generations come from one process-wide counter, so no two keyrings (one
+ * freed, another allocated at the same address) ever share a generation:
+ * a cache that remembers (keyring, generation) can never mistake a new
+ * keyring for the one it verified under. */
+static _Atomic uint64_t generations;
+
+static uint64_t next_generation(void)
+{
+    return atomic_fetch_add(&generations, 1) + 1;
+}
+
 struct ai_keyring {
     key_entry *keys;
     size_t n, cap;
@@ -27,7 +38,11 @@ struct ai_keyring {
 
 ai_keyring *ai_keyring_new(void)
 {
-    return ai_calloc(1, sizeof(ai_keyring));
+    ai_keyring *kr = ai_calloc(1, sizeof(ai_keyring));
+
+    if (kr != NULL)
+        kr->generation = next_generation();
+    return kr;
 }
 
 void ai_keyring_free(ai_keyring *kr)
@@ -98,7 +113,7 @@ ai_code ai_keyring_add(ai_keyring *kr, uint32_t version,
 
     if (kr->signing == 0)
         kr->signing = version;
-    kr->generation++;
+    kr->generation = next_generation();
     return AI_OK;
 }
 
@@ -109,7 +124,7 @@ ai_code ai_keyring_set_signing(ai_keyring *kr, uint32_t version, ai_err *err)
         return ai_err_set(err, AI_ENOTFOUND, "no signing key version %u",
                           (unsigned)version);
     kr->signing = version;
-    kr->generation++;
+    kr->generation = next_generation();
     return AI_OK;
 }
 
@@ -133,9 +148,10 @@ const key_entry *keyring_find(const ai_keyring *kr, uint32_t version,
     return e;
 }
 
-const key_entry *keyring_signing(const ai_keyring *kr)
+const key_entry *keyring_signing(const ai_keyring *kr, int64_t now_ms)
 {
-    return kr && kr->signing ? find(kr, kr->signing) : NULL;
+    /* A retired key signs nothing: its tokens would fail at once. */
+    return kr && kr->signing ? keyring_find(kr, kr->signing, now_ms) : NULL;
 }
 
 void key_hmac2(const key_entry *k, const void *a, size_t an, const void *b,
@@ -153,4 +169,5 @@ void key_hmac2(const key_entry *k, const void *a, size_t an, const void *b,
     SHA256_Update(&ctx, inner, sizeof inner);
     SHA256_Final(mac, &ctx);
     explicit_bzero(&ctx, sizeof ctx);
+    explicit_bzero(inner, sizeof inner);
 }

@@ -74,8 +74,8 @@ ai_code ai_token_create_root(const ai_keyring *keys, const ai_root_params *p,
     *out = NULL;
     if (p == NULL)
         return ai_err_set(err, AI_EINVAL, "no parameters");
-    if ((k = keyring_signing(keys)) == NULL)
-        return ai_err_set(err, AI_EINVAL, "no signing key");
+    if ((k = keyring_signing(keys, now_ms)) == NULL)
+        return ai_err_set(err, AI_EINVAL, "no usable signing key");
     if (p->max_delegation_depth < 0 || p->max_delegation_depth > AI_MAX_DEPTH)
         return ai_err_set(err, AI_EINVAL,
                           "maxDelegationDepth must be 0 to %d", AI_MAX_DEPTH);
@@ -320,6 +320,11 @@ static ai_code narrow_caps(ai_token *t, const ai_token *parent,
                                   rc_.custom[j].name);
             c->custom[k++] = rc_.custom[j];
         }
+        if (k > AI_LIST_MAX)
+            return ai_err_set(err, AI_EDENIED,
+                              "A child would carry more than %d custom "
+                              "capabilities",
+                              AI_LIST_MAX);
         c->ncustom = k;
     }
     return AI_OK;
@@ -440,6 +445,10 @@ static ai_code narrow_constraints(ai_token *t, const ai_token *parent,
                               "(notBefore after notAfter)",
                               rq->key);
     }
+    if (n > AI_LIST_MAX)
+        return ai_err_set(err, AI_EDENIED,
+                          "A child would carry more than %d constraints",
+                          AI_LIST_MAX);
     t->ncons = n;
     return AI_OK;
 }
@@ -477,8 +486,8 @@ ai_code ai_token_delegate(const ai_keyring *keys, const ai_token *parent,
         return ai_err_set(err, AI_EINVAL, "no delegation request");
     if ((rc = usable_parent(parent, now_ms, err)) != AI_OK)
         return rc;
-    if ((k = keyring_signing(keys)) == NULL)
-        return ai_err_set(err, AI_EINVAL, "no signing key");
+    if ((k = keyring_signing(keys, now_ms)) == NULL)
+        return ai_err_set(err, AI_EINVAL, "no usable signing key");
     if (!parent->delegatable)
         return ai_err_set(err, AI_EDENIED, "Parent token is not delegatable");
     if (parent->depth >= parent->max_depth)
@@ -569,13 +578,17 @@ ai_code ai_token_refresh(const ai_keyring *keys, const ai_token *tok,
     *out = NULL;
     if ((rc = usable_parent(tok, now_ms, err)) != AI_OK)
         return rc;
-    if ((k = keyring_signing(keys)) == NULL)
-        return ai_err_set(err, AI_EINVAL, "no signing key");
+    if ((k = keyring_signing(keys, now_ms)) == NULL)
+        return ai_err_set(err, AI_EINVAL, "no usable signing key");
     for (size_t i = 0; i < tok->nscopes && !may; i++)
         may = ai_scope_matches(tok->scopes[i], "system:token:refresh");
     if (!may)
         return ai_err_set(err, AI_EDENIED,
                           "Token does not have system:token:refresh scope");
+    /* Its constraints on system:token:refresh apply as to any scope. */
+    if ((rc = ai_token_check(tok, "system:token:refresh", "", now_ms, err)) !=
+        AI_OK)
+        return rc;
     if (tok->max_expires_at == 0)
         return ai_err_set(err, AI_EDENIED,
                           "Token has no maxExpiresAt and cannot be refreshed");

@@ -110,3 +110,16 @@ bool ai_scope_overlaps(const char *a, const char *b)
             return xs.last && ys.last;
     }
 }
+
+bool scope_concrete(const char *s)
+{
+    for (const char *p = s;;) {
+        const char *e = strchr(p, ':');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 1 && *p == '*')
+            return false;
+        if (e == NULL)
+            return true;
+        p = e + 1;
+    }
+}

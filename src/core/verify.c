@@ -165,8 +165,9 @@ ai_code ai_token_verify(const ai_verifier *v, const char *wire, size_t len,
     explicit_bzero(mac, sizeof mac);
     explicit_bzero(expect, sizeof expect);
     if (diff != 0) {
-        /* Forged bytes are the sender's own: no need to wipe them. */
-        return bad(err, "signature mismatch");
+        /* Wiped too: a genuine token shown to the wrong verifier. */
+        rc = bad(err, "signature mismatch");
+        goto done;
     }
     if ((rc = build(wire, len, json, dlen, &t, err)) != AI_OK)
         goto done;

@@ -560,6 +560,81 @@ START_TEST(test_delegate_refuses_resources_too_complex_to_check)
 }
 END_TEST
 
+/* Literal resources checked against many long patterns: the work is
+ * charged to the delegation's budget like any other containment check. */
+START_TEST(test_delegate_literal_resources_share_the_work_bound)
+{
+    static const char *const scopes[] = {"github:repo:read"};
+    size_t cap = 64 * (AI_PATTERN_MAX + 4) + 128;
+    char *cons = malloc(cap), *reqc = malloc(cap);
+    char pat[AI_PATTERN_MAX + 1], lit[AI_PATTERN_MAX];
+    ai_keyring *kr = t_keyring();
+    ai_token *root;
+    ai_delegation d = req(scopes, 1);
+
+    pat[0] = '*';
+    memset(pat + 1, 'a', AI_PATTERN_MAX - 3);
+    pat[AI_PATTERN_MAX - 2] = 'X';
+    pat[AI_PATTERN_MAX - 1] = 'b';
+    pat[AI_PATTERN_MAX] = '\0';
+    memset(lit, 'a', sizeof lit - 1);
+    lit[sizeof lit - 1] = '\0';
+    strcpy(cons, "{\"github:repo:*\":{\"resources\":[");
+    strcpy(reqc, "{\"github:repo:read\":{\"resources\":[");
+    /* 49 long patterns that never contain the literals, then one that
+     * does: every literal is tried against all 50 (a token stays within
+     * 16 KiB). Allowing them would be right; the bound refuses first. */
+    for (int i = 0; i < 50; i++) {
+        strcat(cons, i ? ",\"" : "\"");
+        strcat(cons, i < 49 ? pat : "a*");
+        strcat(cons, "\"");
+        strcat(reqc, i ? ",\"" : "\"");
+        strcat(reqc, lit);
+        strcat(reqc, "\"");
+    }
+    strcat(cons, "]}}");
+    strcat(reqc, "]}}");
+    root = root_with(kr, scopes, 1, cons, NULL, NULL, NULL);
+    d.constraints_json = reqc;
+    expect_denied(kr, root, &d, "too complex to check");
+    free(cons);
+    free(reqc);
+    ai_token_free(root);
+    ai_keyring_free(kr);
+}
+END_TEST
+
+/* A child that would carry more than 64 constraints (and so could never
+ * verify) is refused. */
+START_TEST(test_delegate_refuses_more_constraints_than_a_token_holds)
+{
+    static const char *const scopes[] = {"svc:*"};
+    char cons[64 * 40 + 16], reqc[64 * 40 + 16];
+    ai_keyring *kr = t_keyring();
+    ai_token *root;
+    ai_delegation d = req(scopes, 1);
+
+    strcpy(cons, "{");
+    strcpy(reqc, "{");
+    for (int i = 0; i < 40; i++) {
+        char one[40];
+        snprintf(one, sizeof one, "%s\"svc:p%d\":{\"maxUses\":5}", i ? "," : "",
+                 i);
+        strcat(cons, one);
+        snprintf(one, sizeof one, "%s\"svc:c%d\":{\"maxUses\":5}", i ? "," : "",
+                 i);
+        strcat(reqc, one);
+    }
+    strcat(cons, "}");
+    strcat(reqc, "}");
+    root = root_with(kr, scopes, 1, cons, NULL, NULL, NULL);
+    d.constraints_json = reqc;
+    expect_denied(kr, root, &d, "more than 64 constraints");
+    ai_token_free(root);
+    ai_keyring_free(kr);
+}
+END_TEST
+
 START_TEST(test_delegate_allows_contained_resources)
 {
     ai_keyring *kr = t_keyring();
@@ -1325,6 +1400,8 @@ Suite *suite_core_delegate(void)
     tcase_add_test(cn, test_delegate_refuses_wider_resources);
     tcase_add_test(cn, test_delegate_allows_contained_resources);
     tcase_add_test(cn, test_delegate_refuses_resources_too_complex_to_check);
+    tcase_add_test(cn, test_delegate_literal_resources_share_the_work_bound);
+    tcase_add_test(cn, test_delegate_refuses_more_constraints_than_a_token_holds);
     tcase_add_test(cn, test_delegate_refuses_constraint_outside_child_scopes);
     tcase_add_test(cn, test_delegate_carries_constraint_on_narrower_key);
     tcase_add_test(cn, test_delegate_drops_constraints_of_other_scopes);

@@ -2,10 +2,12 @@
  * character, everything else literal; and exact glob containment, which
  * delegation uses to refuse wider resources. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "../tests.h"
+#include "core/core.h"
 
 START_TEST(test_glob_star_matches_any_run_including_empty)
 {
@@ -83,6 +85,59 @@ START_TEST(test_glob_matches_backtracking_is_fast)
     memset(s, 'a', sizeof s - 1);
     s[sizeof s - 1] = '\0';
     ck_assert(!ai_glob_matches(pat, s)); /* the tcase timeout guards time */
+}
+END_TEST
+
+/* Reference matcher: dynamic programming over (pattern, string) prefixes. */
+static bool ref_match(const char *p, const char *s)
+{
+    size_t pn = strlen(p), sn = strlen(s);
+    bool *row = calloc(sn + 1, sizeof *row), *next = calloc(sn + 1, sizeof *next);
+    bool ok;
+
+    row[0] = true;
+    for (size_t i = 0; i < pn; i++) {
+        for (size_t j = 0; j <= sn; j++) {
+            if (p[i] == '*')
+                next[j] = row[j] || (j > 0 && next[j - 1]);
+            else
+                next[j] = j > 0 && row[j - 1] && (p[i] == '?' || p[i] == s[j - 1]);
+        }
+        bool *t = row;
+        row = next;
+        next = t;
+    }
+    ok = row[sn];
+    free(row);
+    free(next);
+    return ok;
+}
+
+/* Long inputs go through the set walk; it agrees with the reference on
+ * random patterns and strings over a small alphabet (so matches happen),
+ * as does ai_glob_matches whichever path it takes. */
+START_TEST(test_glob_set_matcher_agrees_with_reference)
+{
+    static const char pat_alpha[] = "ab*?";
+    static const char str_alpha[] = "abc";
+    unsigned seed = 12345;
+    char p[40], str[700];
+
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t pn = 1 + (seed = seed * 1103515245 + 12345) % 30;
+        size_t sn = (seed = seed * 1103515245 + 12345) % 600;
+        for (size_t i = 0; i < pn; i++)
+            p[i] = pat_alpha[(seed = seed * 1103515245 + 12345) >> 16 & 3];
+        p[pn] = '\0';
+        for (size_t i = 0; i < sn; i++)
+            str[i] = str_alpha[((seed = seed * 1103515245 + 12345) >> 16) % 3];
+        str[sn] = '\0';
+        bool want = ref_match(p, str);
+        ck_assert_msg(glob_match_sets(p, pn, str) == want,
+                      "sets: \"%s\" vs %zu chars: want %d", p, sn, want);
+        ck_assert_msg(ai_glob_matches(p, str) == want,
+                      "matches: \"%s\" vs %zu chars: want %d", p, sn, want);
+    }
 }
 END_TEST
 
@@ -295,6 +350,7 @@ Suite *suite_core_glob(void)
     tcase_add_test(tc, test_glob_regex_specials_are_literal);
     tcase_add_test(tc, test_glob_matches_refuses_null);
     tcase_add_test(tc, test_glob_matches_backtracking_is_fast);
+    tcase_add_test(tc, test_glob_set_matcher_agrees_with_reference);
     tcase_add_test(tc, test_glob_within_identical_and_literal);
     tcase_add_test(tc, test_glob_within_narrower_prefix);
     tcase_add_test(tc, test_glob_within_refuses_wider);

@@ -1699,6 +1699,117 @@ START_TEST(test_token_ref_counts)
 }
 END_TEST
 
+/* Keyrings replaced wholesale (the way to drop a key under load) never
+ * share a generation, even when one is freed and the next lands at the
+ * same address: the verified-token cache can tell them apart. */
+START_TEST(test_keyring_generations_are_never_reused)
+{
+    ai_keyring *a = ai_keyring_new(), *b;
+    ai_err err;
+    uint64_t ga;
+
+    ck_assert_int_eq(ai_keyring_add(a, 1, t_key1, 0, &err), AI_OK);
+    ga = ai_keyring_generation(a);
+    ai_keyring_free(a);
+    b = ai_keyring_new();
+    ck_assert_int_eq(ai_keyring_add(b, 1, t_key2, 0, &err), AI_OK);
+    ck_assert_uint_ne(ai_keyring_generation(b), ga);
+    ai_keyring_free(b);
+}
+END_TEST
+
+/* A cached token is refused once its key is gone from a new keyring. */
+START_TEST(test_cache_refuses_token_after_keyring_swap)
+{
+    ai_keyring *a = t_keyring(), *b = ai_keyring_new();
+    ai_token *root = quick_root(a), *seen = NULL;
+    ai_token_cache *c = ai_token_cache_new(16);
+    ai_verifier va = {a, NULL, NULL}, vb = {b, NULL, NULL};
+    ai_err err;
+
+    ck_assert_int_eq(ai_keyring_add(b, 1, t_key2, 0, &err), AI_OK);
+    ck_assert_int_eq(ai_token_cache_verify(c, &va, ai_token_serialize(root),
+                                           ai_token_serialized_len(root),
+                                           T_NOW, &seen, &err),
+                     AI_OK);
+    ai_token_free(seen);
+    seen = NULL;
+    ck_assert_int_eq(ai_token_cache_verify(c, &vb, ai_token_serialize(root),
+                                           ai_token_serialized_len(root),
+                                           T_NOW, &seen, &err),
+                     AI_ETOKEN);
+    ck_assert_ptr_null(seen);
+    ai_token_cache_free(c);
+    ai_token_free(root);
+    ai_keyring_free(a);
+    ai_keyring_free(b);
+}
+END_TEST
+
+/* A check names one scope: a pattern could slip past constraints written
+ * for the scopes it covers. */
+START_TEST(test_check_refuses_wildcard_scope_and_long_resource)
+{
+    ai_keyring *kr = t_keyring();
+    ai_token *t = t_root(kr, T_LIST("github:*"),
+                         "{\"github:repo:read\":{\"resources\":[\"org/allowed\"],"
+                         "\"maxUses\":5}}");
+    ai_budget_ref refs[4];
+    size_t n;
+    char big[AI_RESOURCE_MAX + 2];
+    ai_err err;
+
+    ck_assert_int_eq(ai_token_check(t, "github:repo:read", "org/secret",
+                                    T_NOW, &err),
+                     AI_EDENIED);
+    ck_assert_int_eq(ai_token_check(t, "github:repo:*", "org/secret", T_NOW,
+                                    &err),
+                     AI_EINVAL);
+    ck_assert(t_has(err.msg, "\"*\""));
+    ck_assert_int_eq(ai_token_check(t, "github:*:read", "org/secret", T_NOW,
+                                    &err),
+                     AI_EINVAL);
+    ck_assert_int_eq(ai_token_budgets(t, "github:repo:*", refs, 4, &n, &err),
+                     AI_EINVAL);
+    ck_assert_int_eq(ai_token_budgets(t, "github:repo:read", refs, 4, &n, &err),
+                     AI_OK);
+    ck_assert_uint_eq(n, 1);
+    memset(big, 'o', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    ck_assert_int_eq(ai_token_check(t, "github:repo:write", big, T_NOW, &err),
+                     AI_EINVAL);
+    ck_assert(t_has(err.msg, "resource longer than"));
+    big[AI_RESOURCE_MAX] = '\0';
+    ck_assert_int_eq(ai_token_check(t, "github:repo:write", big, T_NOW, &err),
+                     AI_OK);
+    ai_token_free(t);
+    ai_keyring_free(kr);
+}
+END_TEST
+
+/* Constraints on system:token:refresh bind refresh like any scope. */
+START_TEST(test_token_refresh_obeys_its_constraints)
+{
+    ai_keyring *kr = t_keyring();
+    ai_root_params p;
+    ai_token *t = NULL, *r = NULL;
+    ai_err err;
+
+    ai_root_params_init(&p);
+    p.agent_id = "a";
+    p.scopes = T_ARR("system:*");
+    p.nscopes = 1;
+    p.constraints_json =
+        "{\"system:token:refresh\":{\"notAfter\":\"2020-01-01T00:00:00Z\"}}";
+    ck_assert_int_eq(ai_token_create_root(kr, &p, T_NOW, &t, &err), AI_OK);
+    ck_assert_int_eq(ai_token_refresh(kr, t, 0, T_NOW, &r, &err), AI_EEXPIRED);
+    ck_assert(t_has(err.msg, "system:token:refresh"));
+    ck_assert_ptr_null(r);
+    ai_token_free(t);
+    ai_keyring_free(kr);
+}
+END_TEST
+
 Suite *suite_core_token(void)
 {
     Suite *s = suite_create("core_token");
@@ -1711,6 +1822,10 @@ Suite *suite_core_token(void)
     TCase *cache = tcase_create("cache");
 
     tcase_add_test(kr, test_keyring_refuses_out_of_range_versions);
+    tcase_add_test(kr, test_keyring_generations_are_never_reused);
+    tcase_add_test(cache, test_cache_refuses_token_after_keyring_swap);
+    tcase_add_test(chk, test_check_refuses_wildcard_scope_and_long_resource);
+    tcase_add_test(ref, test_token_refresh_obeys_its_constraints);
     tcase_add_test(kr, test_keyring_first_key_signs_and_changes_bump_generation);
     suite_add_tcase(s, kr);
 
