@@ -1,17 +1,84 @@
-/* cli.h - the subcommands of the agent-iam command and their helpers. */
+/* cli.h - the subcommands of the agent-iam command and their helpers.
+ * Commands parse arguments and call the library; nothing else. Exit codes:
+ * CLI_OK, CLI_FAIL (denied, invalid, failed: one line on stderr) and
+ * CLI_USAGE (bad arguments: the usage on stderr). */
 #ifndef AI_CLI_H
 #define AI_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "agent_iam.h"
+#include "store/store.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* What every command gets: the global options (accepted anywhere on the
+ * command line) and the home's store, opened on first use. */
+typedef struct cli_ctx {
+    const char *home_flag; /* --home DIR, or NULL */
+    bool json;             /* --json */
+    store *st;
+} cli_ctx;
+
+/* The store of the home (created on first use). NULL after printing why. */
+store *cli_store(cli_ctx *c);
+
+/* Print "agent-iam: <message>" and return CLI_FAIL. */
+int cli_fail(const ai_err *err);
+int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "agent-iam: <message>" and the usage lines; return CLI_USAGE. */
+int cli_usage(const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Wall-clock time in ms. */
+int64_t cli_now(void);
+
+/* One command option: --name (a flag) or --name VALUE / --name=VALUE. */
+typedef struct cli_opt {
+    const char *name;   /* without the dashes */
+    const char **value; /* set for an option with a value, else NULL */
+    bool *flag;         /* set for a flag, else NULL */
+} cli_opt;
+
+/* Parse argv (after the command words) against opts, leaving positional
+ * arguments in pos[0..*npos). An argument that is not one of opts is
+ * positional even when it begins with '-' (ids may), but an unknown
+ * "--name" that looks like an option is a usage error unless loose.
+ * Returns CLI_OK or, after printing the usage, CLI_USAGE. */
+int cli_parse(const char *usage, int argc, char **argv, const cli_opt *opts,
+              char **pos, int maxpos, int *npos, bool loose);
+
+/* Whole number in [min, max]; false for anything else. */
+bool cli_int(const char *s, long long min, long long max, long long *out);
+
+/* A duration: N followed by s, m, h or d (N alone is seconds). */
+bool cli_duration(const char *s, int64_t *ms);
+
+/* A secret given as VALUE, "-" (one line from stdin) or through a file
+ * option: malloc'd, trailing newline dropped; NULL after printing why. */
+char *cli_secret(const char *value, const char *file, const char *what);
 
 /* Read a token argument: the token itself, "-" for stdin or "@PATH" for a
  * file; one trailing newline (or CRLF) is dropped. Returns a malloc'd
  * string (its length in *len) or NULL after printing why to stderr. */
 char *cli_read_token(const char *arg, size_t *len);
 
-/* `agent-iam token ...`; argv starts after "token". Returns an exit code. */
-int cli_token(int argc, char **argv);
+/* Print a JSON value (stolen) on stdout, indented. */
+void cli_print_json(json_t *j);
+
+/* Commands; argv starts after the command word. */
+int cli_token(cli_ctx *c, int argc, char **argv);
+int cli_key(cli_ctx *c, int argc, char **argv);
+int cli_rotate_key(cli_ctx *c, int argc, char **argv);
+int cli_revoke(cli_ctx *c, int argc, char **argv);
+int cli_unrevoke(cli_ctx *c, int argc, char **argv);
+int cli_audit(cli_ctx *c, int argc, char **argv);
+int cli_config(cli_ctx *c, int argc, char **argv);
+int cli_apikey(cli_ctx *c, int argc, char **argv);
+int cli_status(cli_ctx *c, int argc, char **argv);
 
 #endif

@@ -1,45 +1,104 @@
-/* main.c - the agent-iam command: parses arguments and calls the library.
- * No logic of its own; the only place in the project that calls exit().
+/* main.c - the agent-iam command: global options, then one subcommand.
+ * No logic of its own; the only place in the project that may exit.
  * Exit codes: 0 ok, 1 denied/invalid/failed, 2 usage error. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent_iam.h"
 #include "cli/cli.h"
 
-static void usage(FILE *f)
-{
-    fputs("usage: agent-iam <command> [options]\n"
-          "\n"
-          "commands:\n"
-          "  token show TOKEN      print a token's claims as JSON (not verified)\n"
-          "  version               print the version\n"
-          "  help                  print this help\n"
-          "\n"
-          "TOKEN is the serialized token, '-' to read it from stdin, or @PATH\n"
-          "to read it from a file (tokens in argv are visible to other users).\n",
-          f);
-}
+static const char usage_text[] =
+    "usage: agent-iam [--home DIR] [--json] <command> [options]\n"
+    "\n"
+    "tokens:\n"
+    "  token show TOKEN              a token's claims as JSON (not verified)\n"
+    "\n"
+    "keys and revocation (local home):\n"
+    "  key list                      signing key versions and their states\n"
+    "  key import --file F [--force] a raw 32-byte secret as version 1\n"
+    "  key export --version N        a key's 32 raw bytes on stdout\n"
+    "  rotate-key [--grace DURATION] a new signing key; older ones verify\n"
+    "                                for DURATION (default 90d)\n"
+    "  revoke ID [--reason R]        revoke a token (and its descendants)\n"
+    "  revoke --agent ID [--reason R]  revoke every token of an agent\n"
+    "  unrevoke ID | --agent ID      take a revocation back\n"
+    "  audit tail [-n N]             the last audit rows\n"
+    "  audit verify                  check the audit chain\n"
+    "\n"
+    "providers:\n"
+    "  config show                   configuration, secrets redacted\n"
+    "  config init github|google|aws [options]\n"
+    "  apikey add --name N --provider P --key K|--key-file F|--key -\n"
+    "  apikey list | apikey remove NAME\n"
+    "\n"
+    "  status                        the home, keys, revocations\n"
+    "  version | help\n"
+    "\n"
+    "The home is --home, else $AGENT_IAM_HOME, else ~/.agent-iam. TOKEN is\n"
+    "the token, '-' to read it from stdin, or @PATH to read it from a file\n"
+    "(tokens in argv are visible to other users).\n";
+
+typedef struct command {
+    const char *name;
+    int (*run)(cli_ctx *c, int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {"token", cli_token},       {"key", cli_key},
+    {"rotate-key", cli_rotate_key}, {"revoke", cli_revoke},
+    {"unrevoke", cli_unrevoke}, {"audit", cli_audit},
+    {"config", cli_config},     {"apikey", cli_apikey},
+    {"status", cli_status},
+};
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return CLI_USAGE;
+    cli_ctx c = {NULL, false, NULL};
+    char **args = calloc((size_t)argc + 1, sizeof *args);
+    int n = 0, rc = CLI_USAGE;
+
+    if (args == NULL)
+        return CLI_FAIL;
+    /* --home and --json may stand anywhere; take them out first. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            c.json = true;
+        } else if (strcmp(argv[i], "--home") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "agent-iam: --home needs a directory\n");
+                goto done;
+            }
+            c.home_flag = argv[++i];
+        } else if (strncmp(argv[i], "--home=", 7) == 0) {
+            c.home_flag = argv[i] + 7;
+        } else {
+            args[n++] = argv[i];
+        }
     }
-    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "-h") == 0) {
-        usage(stdout);
-        return CLI_OK;
+    if (n == 0) {
+        fputs(usage_text, stderr);
+        goto done;
     }
-    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+    if (strcmp(args[0], "help") == 0 || strcmp(args[0], "--help") == 0 ||
+        strcmp(args[0], "-h") == 0) {
+        fputs(usage_text, stdout);
+        rc = CLI_OK;
+        goto done;
+    }
+    if (strcmp(args[0], "version") == 0 || strcmp(args[0], "--version") == 0) {
         printf("agent-iam %s\n", ai_version());
-        return CLI_OK;
+        rc = CLI_OK;
+        goto done;
     }
-    if (strcmp(argv[1], "token") == 0)
-        return cli_token(argc - 2, argv + 2);
-    fprintf(stderr, "agent-iam: unknown command \"%s\"\n", argv[1]);
-    usage(stderr);
-    return CLI_USAGE;
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(args[0], commands[i].name) == 0) {
+            rc = commands[i].run(&c, n - 1, args + 1);
+            goto done;
+        }
+    fprintf(stderr, "agent-iam: unknown command \"%s\"\n\n", args[0]);
+    fputs(usage_text, stderr);
+done:
+    store_close(c.st);
+    free(args);
+    return rc;
 }

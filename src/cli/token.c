@@ -45,8 +45,9 @@ done:
     return rc;
 }
 
-int cli_token(int argc, char **argv)
+int cli_token(cli_ctx *c, int argc, char **argv)
 {
+    (void)c;
     if (argc >= 1 && strcmp(argv[0], "show") == 0)
         return show(argc - 1, argv + 1);
     fprintf(stderr, "usage: agent-iam token show TOKEN|-|@FILE\n"

@@ -1,0 +1,206 @@
+/* cmd_key.c - `agent-iam key list|import|export` and `rotate-key`. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+static const char *const state_names[] = {"signing", "verifying", "retired"};
+
+static void audit_admin(store *st, const char *action, const char *reason)
+{
+    audit_entry e = {0, cli_now(), "cli", action, NULL, NULL, "ok", reason};
+    ai_err err;
+
+    if (store_audit(st, &e, &err) != AI_OK)
+        fprintf(stderr, "agent-iam: warning: audit: %s\n", err.msg);
+}
+
+static int list(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] = "agent-iam key list [--json]";
+    key_info *keys = NULL;
+    size_t n = 0;
+    char *pos[1];
+    int npos, rc;
+    ai_err err;
+    store *st;
+
+    if ((rc = cli_parse(usage, argc, argv, NULL, pos, 0, &npos, false)))
+        return rc;
+    if ((st = cli_store(c)) == NULL)
+        return CLI_FAIL;
+    /* A new home gets its version 1 here, as on first signing. */
+    const ai_keyring *kr;
+    if (store_keyring(st, cli_now(), &kr, &err) != AI_OK ||
+        store_list_keys(st, cli_now(), &keys, &n, &err) != AI_OK)
+        return cli_fail(&err);
+    if (c->json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+            char t1[AI_TIME_BUF], t2[AI_TIME_BUF];
+            ai_time_format(keys[i].created_at, t1);
+            json_t *o = json_pack("{s:I, s:s, s:s}", "version",
+                                  (json_int_t)keys[i].version, "state",
+                                  state_names[keys[i].state], "createdAt", t1);
+            if (keys[i].verify_until != 0) {
+                ai_time_format(keys[i].verify_until, t2);
+                json_object_set_new(o, "verifyUntil", json_string(t2));
+            }
+            json_array_append_new(arr, o);
+        }
+        cli_print_json(arr);
+    } else {
+        printf("%-8s %-10s %-25s %s\n", "VERSION", "STATE", "CREATED",
+               "VERIFIES UNTIL");
+        for (size_t i = 0; i < n; i++) {
+            char t1[AI_TIME_BUF], t2[AI_TIME_BUF];
+            ai_time_format(keys[i].created_at, t1);
+            if (keys[i].verify_until != 0)
+                ai_time_format(keys[i].verify_until, t2);
+            printf("%-8u %-10s %-25s %s\n", (unsigned)keys[i].version,
+                   state_names[keys[i].state], t1,
+                   keys[i].verify_until ? t2 : "-");
+        }
+    }
+    store_free(keys);
+    return CLI_OK;
+}
+
+/* Exactly 32 raw bytes from a file (the Node package's token_secret). */
+static int read_raw_key(const char *path, unsigned char key[AI_KEY_BYTES])
+{
+    unsigned char extra;
+    ssize_t got;
+    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return cli_failf("cannot open %s: %s", path, strerror(errno));
+    got = read(fd, key, AI_KEY_BYTES);
+    if (got == AI_KEY_BYTES && read(fd, &extra, 1) != 0)
+        got = -2;
+    if (fd != 0)
+        close(fd);
+    if (got != AI_KEY_BYTES) {
+        explicit_bzero(key, AI_KEY_BYTES);
+        return cli_failf("%s must hold exactly %d raw bytes", path,
+                         AI_KEY_BYTES);
+    }
+    return CLI_OK;
+}
+
+static int import(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] = "agent-iam key import --file F [--force]";
+    const char *file = NULL;
+    bool force = false;
+    const cli_opt opts[] = {{"file", &file, NULL}, {"force", NULL, &force},
+                            {NULL, NULL, NULL}};
+    unsigned char key[AI_KEY_BYTES];
+    char *pos[1];
+    int npos, rc;
+    ai_err err;
+    store *st;
+
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
+        return rc;
+    if (file == NULL)
+        return cli_usage(usage, "--file is required");
+    if ((rc = read_raw_key(file, key)) != CLI_OK)
+        return rc;
+    if ((st = cli_store(c)) == NULL) {
+        explicit_bzero(key, sizeof key);
+        return CLI_FAIL;
+    }
+    ai_code code = store_import_key(st, key, force, cli_now(), &err);
+    explicit_bzero(key, sizeof key);
+    if (code != AI_OK)
+        return cli_fail(&err);
+    audit_admin(st, "key-import", force ? "forced" : NULL);
+    if (c->json)
+        cli_print_json(json_pack("{s:b, s:i}", "imported", 1, "version", 1));
+    else
+        fprintf(stderr, "imported as key version 1\n");
+    return CLI_OK;
+}
+
+static int export(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] = "agent-iam key export --version N > FILE";
+    const char *vs = NULL;
+    const cli_opt opts[] = {{"version", &vs, NULL}, {NULL, NULL, NULL}};
+    unsigned char key[AI_KEY_BYTES];
+    long long v;
+    char *pos[1];
+    int npos, rc;
+    ai_err err;
+    store *st;
+
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
+        return rc;
+    if (vs == NULL || !cli_int(vs, 1, 2147483648LL, &v))
+        return cli_usage(usage, "--version must be a key version (1 or more)");
+    if (isatty(1))
+        return cli_failf("refusing to write key bytes to a terminal: "
+                         "redirect stdout to a file");
+    if ((st = cli_store(c)) == NULL)
+        return CLI_FAIL;
+    if (store_export_key(st, (uint32_t)v, key, &err) != AI_OK)
+        return cli_fail(&err);
+    rc = fwrite(key, 1, sizeof key, stdout) == sizeof key && fflush(stdout) == 0
+             ? CLI_OK
+             : cli_failf("cannot write the key: %s", strerror(errno));
+    explicit_bzero(key, sizeof key);
+    if (rc == CLI_OK)
+        audit_admin(st, "key-export", NULL);
+    return rc;
+}
+
+int cli_key(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] =
+        "agent-iam key list | import --file F [--force] | export --version N";
+
+    if (argc >= 1 && strcmp(argv[0], "list") == 0)
+        return list(c, argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "import") == 0)
+        return import(c, argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "export") == 0)
+        return export(c, argc - 1, argv + 1);
+    return cli_usage(usage, argc ? "unknown key command \"%s\"" : "%s",
+                     argc ? argv[0] : "a key command is required");
+}
+
+int cli_rotate_key(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] = "agent-iam rotate-key [--grace DURATION]";
+    const char *grace = NULL;
+    const cli_opt opts[] = {{"grace", &grace, NULL}, {NULL, NULL, NULL}};
+    int64_t grace_ms = -1;
+    uint32_t v = 0;
+    char *pos[1], why[64];
+    int npos, rc;
+    ai_err err;
+    store *st;
+
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
+        return rc;
+    if (grace != NULL && !cli_duration(grace, &grace_ms))
+        return cli_usage(usage, "--grace is a duration such as 90d, 12h or "
+                                "30m");
+    if ((st = cli_store(c)) == NULL)
+        return CLI_FAIL;
+    if (store_rotate_key(st, grace_ms, cli_now(), &v, &err) != AI_OK)
+        return cli_fail(&err);
+    snprintf(why, sizeof why, "new signing key version %u", (unsigned)v);
+    audit_admin(st, "rotate-key", why);
+    if (c->json)
+        cli_print_json(json_pack("{s:I}", "version", (json_int_t)v));
+    else
+        printf("signing key version %u\n", (unsigned)v);
+    return CLI_OK;
+}

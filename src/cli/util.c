@@ -1,0 +1,212 @@
+/* util.c - what the commands share: the store, messages, option parsing,
+ * numbers and durations, secrets from files or stdin, JSON output. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+
+store *cli_store(cli_ctx *c)
+{
+    char home[4096];
+    ai_err err;
+
+    if (c->st != NULL)
+        return c->st;
+    if (store_home_path(c->home_flag, home, sizeof home, &err) != AI_OK ||
+        store_open(home, true, &c->st, &err) != AI_OK) {
+        cli_fail(&err);
+        return NULL;
+    }
+    return c->st;
+}
+
+int cli_fail(const ai_err *err)
+{
+    fprintf(stderr, "agent-iam: %s\n",
+            err->msg[0] ? err->msg : ai_strerror(err->code));
+    return CLI_FAIL;
+}
+
+int cli_failf(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("agent-iam: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CLI_FAIL;
+}
+
+int cli_usage(const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (fmt != NULL) {
+        fputs("agent-iam: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+    }
+    fprintf(stderr, "usage: %s\n", usage);
+    return CLI_USAGE;
+}
+
+int64_t cli_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const cli_opt *lookup(const cli_opt *opts, const char *name,
+                             size_t n)
+{
+    for (; opts != NULL && opts->name != NULL; opts++)
+        if (strlen(opts->name) == n && strncmp(opts->name, name, n) == 0)
+            return opts;
+    return NULL;
+}
+
+int cli_parse(const char *usage, int argc, char **argv, const cli_opt *opts,
+              char **pos, int maxpos, int *npos, bool loose)
+{
+    *npos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const cli_opt *o = NULL;
+        const char *eq = NULL;
+
+        if (a[0] == '-' && a[1] == '-' && a[2] != '\0') {
+            eq = strchr(a + 2, '=');
+            o = lookup(opts, a + 2, eq ? (size_t)(eq - a - 2) : strlen(a + 2));
+        }
+        if (o != NULL) {
+            if (o->flag != NULL) {
+                if (eq != NULL)
+                    return cli_usage(usage, "--%s takes no value", o->name);
+                *o->flag = true;
+            } else if (eq != NULL) {
+                *o->value = eq + 1;
+            } else if (i + 1 < argc) {
+                *o->value = argv[++i];
+            } else {
+                return cli_usage(usage, "--%s needs a value", o->name);
+            }
+            continue;
+        }
+        if (!loose && a[0] == '-' && a[1] != '\0')
+            return cli_usage(usage, "unknown option %s", a);
+        if (*npos == maxpos)
+            return cli_usage(usage, "unexpected argument \"%s\"", a);
+        pos[(*npos)++] = argv[i];
+    }
+    return CLI_OK;
+}
+
+bool cli_int(const char *s, long long min, long long max, long long *out)
+{
+    char *end;
+    long long v;
+
+    if (s == NULL || *s == '\0' || (*s != '-' && (*s < '0' || *s > '9')))
+        return false;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool cli_duration(const char *s, int64_t *ms)
+{
+    char num[32];
+    size_t n = s ? strlen(s) : 0;
+    long long v, unit = 1000;
+
+    if (n == 0 || n >= sizeof num)
+        return false;
+    memcpy(num, s, n + 1);
+    switch (num[n - 1]) {
+    case 's': unit = 1000, num[n - 1] = '\0'; break;
+    case 'm': unit = 60000, num[n - 1] = '\0'; break;
+    case 'h': unit = 3600000, num[n - 1] = '\0'; break;
+    case 'd': unit = 86400000, num[n - 1] = '\0'; break;
+    default: break;
+    }
+    if (!cli_int(num, 0, 100LL * 365 * 86400000 / unit, &v))
+        return false;
+    *ms = v * unit;
+    return true;
+}
+
+static char *read_line(FILE *f, const char *what)
+{
+    char buf[8192];
+    size_t n;
+
+    if (fgets(buf, sizeof buf, f) == NULL) {
+        fprintf(stderr, "agent-iam: nothing to read for %s\n", what);
+        return NULL;
+    }
+    n = strlen(buf);
+    if (n > 0 && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    if (n > 0 && buf[n - 1] == '\r')
+        buf[--n] = '\0';
+    char *s = strdup(buf);
+    explicit_bzero(buf, sizeof buf);
+    if (s == NULL)
+        fprintf(stderr, "agent-iam: out of memory\n");
+    return s;
+}
+
+char *cli_secret(const char *value, const char *file, const char *what)
+{
+    FILE *f;
+    char *s;
+
+    if (value != NULL && file != NULL) {
+        fprintf(stderr, "agent-iam: give %s once, not also as a file\n", what);
+        return NULL;
+    }
+    if (file != NULL) {
+        if ((f = fopen(file, "r")) == NULL) {
+            fprintf(stderr, "agent-iam: cannot open %s: %s\n", file,
+                    strerror(errno));
+            return NULL;
+        }
+        s = read_line(f, what);
+        fclose(f);
+        return s;
+    }
+    if (value == NULL) {
+        fprintf(stderr, "agent-iam: %s is required\n", what);
+        return NULL;
+    }
+    if (strcmp(value, "-") == 0)
+        return read_line(stdin, what);
+    if ((s = strdup(value)) == NULL)
+        fprintf(stderr, "agent-iam: out of memory\n");
+    return s;
+}
+
+void cli_print_json(json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+
+    if (s != NULL)
+        printf("%s\n", s);
+    else
+        fprintf(stderr, "agent-iam: out of memory\n");
+    free(s);
+    json_decref(j);
+}

@@ -1,0 +1,67 @@
+/* changelog.c - the replication log: one row per change followers need,
+ * written in the same transaction as the change, with an increasing seq.
+ * Rows name the entity; readers fetch its current state. */
+#include "store/db.h"
+
+ai_code changelog_add(store *st, const char *kind, const char *key,
+                      const char *op, int64_t now_ms, ai_err *err)
+{
+    sqlite3_stmt *q;
+    ai_code rc;
+
+    if ((rc = db_prepare(st,
+                         "INSERT INTO changelog (at, kind, key, op) "
+                         "VALUES (?, ?, ?, ?)",
+                         &q, err)) != AI_OK)
+        return rc;
+    sqlite3_bind_int64(q, 1, now_ms);
+    sqlite3_bind_text(q, 2, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, op, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) != SQLITE_DONE)
+        rc = db_fail(st, "changelog", err);
+    sqlite3_finalize(q);
+    return rc;
+}
+
+ai_code store_changelog_head(store *st, int64_t *seq, ai_err *err)
+{
+    sqlite3_stmt *q;
+    ai_code rc;
+
+    *seq = 0;
+    if ((rc = db_prepare(st, "SELECT coalesce(max(seq), 0) FROM changelog",
+                         &q, err)) != AI_OK)
+        return rc;
+    if (sqlite3_step(q) == SQLITE_ROW)
+        *seq = sqlite3_column_int64(q, 0);
+    else
+        rc = db_fail(st, "changelog", err);
+    sqlite3_finalize(q);
+    return rc;
+}
+
+ai_code store_changes(store *st, int64_t since, size_t limit, change_fn fn,
+                      void *ud, ai_err *err)
+{
+    sqlite3_stmt *q;
+    ai_code rc;
+    int step;
+
+    if ((rc = db_prepare(st,
+                         "SELECT seq, kind, key, op FROM changelog "
+                         "WHERE seq > ? ORDER BY seq LIMIT ?",
+                         &q, err)) != AI_OK)
+        return rc;
+    sqlite3_bind_int64(q, 1, since);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)limit);
+    while ((step = sqlite3_step(q)) == SQLITE_ROW)
+        fn(ud, sqlite3_column_int64(q, 0),
+           (const char *)sqlite3_column_text(q, 1),
+           (const char *)sqlite3_column_text(q, 2),
+           (const char *)sqlite3_column_text(q, 3));
+    if (step != SQLITE_DONE)
+        rc = db_fail(st, "changelog", err);
+    sqlite3_finalize(q);
+    return rc;
+}

@@ -1,0 +1,81 @@
+/*
+ * db.h - private to src/store: the handle's layout and the helpers its
+ * files share (SQLite statements and transactions, sealing, the
+ * changelog, the revocation view). Nothing outside src/store includes it.
+ */
+#ifndef AI_STORE_DB_H
+#define AI_STORE_DB_H
+
+#include <limits.h>
+
+#include <sqlite3.h>
+
+#include "core/core.h"
+#include "store/store.h"
+
+#define STORE_PATH_MAX 4096
+
+typedef struct revview revview;
+
+struct store {
+    sqlite3 *db;
+    char home[STORE_PATH_MAX];
+    unsigned char master[AI_KEY_BYTES];    /* sealing key */
+    unsigned char audit_key[AI_KEY_BYTES]; /* derived: audit chain MAC */
+    int schema;
+    int64_t data_version; /* PRAGMA data_version when views were loaded */
+    int64_t seen_seq;     /* changelog seq the views reflect */
+    ai_keyring *keys;     /* NULL until loaded */
+    revview *rev;
+};
+
+/* ---- SQLite (db.c) ---------------------------------------------------- */
+
+/* AI_ESTORE with "<what>: <sqlite message>". */
+ai_code db_fail(store *st, const char *what, ai_err *err);
+ai_code db_exec(store *st, const char *sql, ai_err *err);
+ai_code db_prepare(store *st, const char *sql, sqlite3_stmt **out,
+                   ai_err *err);
+/* BEGIN IMMEDIATE (the write lock now, waiting up to busy_timeout), COMMIT,
+ * ROLLBACK (never fails the caller: it is the error path). */
+ai_code db_begin(store *st, ai_err *err);
+ai_code db_commit(store *st, ai_err *err);
+void db_rollback(store *st);
+
+/* meta table: small named values. get: AI_ENOTFOUND when absent. */
+ai_code meta_get(store *st, const char *key, char **value, ai_err *err);
+ai_code meta_set(store *st, const char *key, const char *value, ai_err *err);
+
+/* ---- sealing (seal.c): AES-256-GCM under the master key --------------- */
+
+/* out = nonce(12) || ciphertext || tag(16), bound to aad (what the blob
+ * is, e.g. "signing_key:3"): a blob moved to another row fails to open. */
+ai_code seal(const store *st, const char *aad, const void *plain, size_t n,
+             unsigned char **out, size_t *outlen, ai_err *err);
+/* *plain is ai_malloc'd (n bytes plus a NUL); wipe it before ai_free.
+ * A wrong master key or a changed blob is AI_ESTORE, never garbage. */
+ai_code unseal(const store *st, const char *aad, const unsigned char *blob,
+               size_t bloblen, unsigned char **plain, size_t *n, ai_err *err);
+
+/* ---- changelog (changelog.c) ------------------------------------------ */
+
+/* Within the caller's transaction: one change followers need. */
+ai_code changelog_add(store *st, const char *kind, const char *key,
+                      const char *op, int64_t now_ms, ai_err *err);
+
+/* ---- views (keys.c, revview.c) ---------------------------------------- */
+
+/* Reload the keyring from the table (keys.c). */
+ai_code keys_load(store *st, int64_t now_ms, ai_err *err);
+
+revview *revview_new(void);
+void revview_free(revview *v);
+/* Load every row of the revocations table into a fresh view. */
+ai_code revview_load(store *st, revview **out, ai_err *err);
+/* Re-read one (target, id) from the table into the view. */
+ai_code revview_refresh(store *st, revoke_target target, const char *id,
+                        ai_err *err);
+bool revview_has(const revview *v, revoke_target target, const char *id);
+size_t revview_count(const revview *v);
+
+#endif /* AI_STORE_DB_H */

@@ -1,0 +1,219 @@
+/*
+ * store.h - the durable state of a broker home (DESIGN §3), for the
+ * modules above it (cli, leader, follower, runtime).
+ *
+ * A home is a directory (0700) holding agent-iam.db (SQLite, WAL,
+ * synchronous=FULL) and master.key (32 random bytes, 0600). Signing keys,
+ * provider secrets and API keys are sealed with AES-256-GCM under the
+ * master key. Every change followers need is written in the same
+ * transaction as a changelog row with an increasing seq. The audit log is
+ * an HMAC-SHA256 chain (key derived from the master key).
+ *
+ * THREADS: a store handle owns one SQLite connection and is used by one
+ * thread at a time. Open one handle per thread (SQLite's rule); they see
+ * each other's commits, and those of other processes, through
+ * store_sync().
+ *
+ * Errors: every call returns an ai_code and fills ai_err; SQLite failures
+ * are AI_ESTORE with SQLite's message and the operation.
+ */
+#ifndef AI_STORE_H
+#define AI_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent_iam.h"
+
+typedef struct store store;
+
+/* ---- home and handle (home.c, db.c) ----------------------------------- */
+
+#define STORE_DB_FILE "agent-iam.db"
+#define STORE_KEY_FILE "master.key"
+
+/* The home to use: `flag` (--home) if set, else $AGENT_IAM_HOME, else
+ * $HOME/.agent-iam. Writes a NUL-terminated path into out. */
+ai_code store_home_path(const char *flag, char *out, size_t cap, ai_err *err);
+
+/* Open (creating on first use, when create is true) the home at `home`:
+ * directory 0700, master.key 0600, agent-iam.db migrated to the current
+ * schema. Refuses a home or key file readable by group or others, a
+ * master key that does not match the database, and a file that is not an
+ * agent-iam database (which is never overwritten). *out is NULL on error. */
+ai_code store_open(const char *home, bool create, store **out, ai_err *err);
+void store_close(store *st);
+
+/* Free what a store call allocated for its caller (lists, secrets: wipe
+ * secrets first). */
+void store_free(void *p);
+
+/* The directory this handle was opened on. */
+const char *store_home(const store *st);
+
+/* Schema version of the open database. */
+int store_schema_version(const store *st);
+
+/* Bring the in-memory views (keys, revocations) up to date with commits
+ * made by other handles or processes: cheap when nothing changed (one
+ * PRAGMA data_version). */
+ai_code store_sync(store *st, ai_err *err);
+
+/* ---- signing keys (keys.c) -------------------------------------------- */
+
+typedef enum key_state {
+    KEY_SIGNING = 0, /* the current key: signs and verifies */
+    KEY_VERIFYING,   /* older: verifies until its grace period ends */
+    KEY_RETIRED      /* grace period over: verifies nothing */
+} key_state;
+
+typedef struct key_info {
+    uint32_t version;
+    key_state state;
+    int64_t created_at;   /* ms */
+    int64_t verify_until; /* ms; 0: no limit */
+} key_info;
+
+/* Default grace period of an older key: the longest root TTL. */
+#define STORE_DEFAULT_GRACE_MS (INT64_C(90) * 86400000)
+
+/* The keyring of the store as of the last sync (borrowed: valid until the
+ * next store_sync or store change on this handle). A home with no key yet
+ * gets version 1, made on first use. */
+ai_code store_keyring(store *st, int64_t now_ms, const ai_keyring **out,
+                      ai_err *err);
+
+/* Add version N+1, which signs from now on; every older unretired key
+ * verifies until now + grace_ms (grace_ms < 0: the default). */
+ai_code store_rotate_key(store *st, int64_t grace_ms, int64_t now_ms,
+                         uint32_t *version, ai_err *err);
+
+/* Import a raw 32-byte secret as version 1: only into a home that has
+ * signed no token yet (no key, or only an unused version 1), unless force. */
+ai_code store_import_key(store *st, const unsigned char key[AI_KEY_BYTES],
+                         bool force, int64_t now_ms, ai_err *err);
+
+/* Copy the secret of `version` into out (the caller wipes it). */
+ai_code store_export_key(store *st, uint32_t version,
+                         unsigned char out[AI_KEY_BYTES], ai_err *err);
+
+/* All versions, oldest first (*list: free with store_free). */
+ai_code store_list_keys(store *st, int64_t now_ms, key_info **list, size_t *n,
+                        ai_err *err);
+
+/* Remember that the signing key has signed a token (import refuses then). */
+ai_code store_note_signed(store *st, ai_err *err);
+
+/* ---- revocations (revocations.c, revview.c) --------------------------- */
+
+typedef enum revoke_target {
+    REVOKE_TOKEN = 0, /* a tokenId: revokes it and its descendants */
+    REVOKE_AGENT = 1  /* an agentId: every token of that agent */
+} revoke_target;
+
+/* Unknown expiry: keep the entry for the longest root TTL. */
+#define STORE_DEFAULT_PRUNE_MS (INT64_C(90) * 86400000)
+
+/* Revoke (idempotent: revoking again updates reason and times). The entry
+ * can be pruned after prune_after_ms (0: now + STORE_DEFAULT_PRUNE_MS for
+ * a token; agents are kept until unrevoked). Durable when it returns. */
+ai_code store_revoke(store *st, revoke_target target, const char *id,
+                     const char *reason, int64_t prune_after_ms,
+                     int64_t now_ms, ai_err *err);
+
+/* Remove a revocation; AI_ENOTFOUND if there was none. */
+ai_code store_unrevoke(store *st, revoke_target target, const char *id,
+                       int64_t now_ms, ai_err *err);
+
+/* The in-memory view (as of the last sync): O(1), no SQLite. Matches
+ * ai_revoked_fn, so `ai_verifier v = {keys, store_revoked, st}` works. */
+bool store_revoked(void *st, ai_revoke_kind kind, const char *id);
+
+/* Number of revocations in the view. */
+size_t store_revocation_count(const store *st);
+
+/* Delete entries whose prune time has passed; returns how many. */
+ai_code store_prune(store *st, int64_t now_ms, size_t *pruned, ai_err *err);
+
+/* ---- use counters (uses.c) -------------------------------------------- */
+
+/* Consume one use of each budget, atomically across processes: granted
+ * only if every budget has room (used < max), and then all are counted.
+ * *remaining is the smallest room left after the use (0 when refused). */
+ai_code store_consume(store *st, const ai_budget_ref *budgets, size_t n,
+                      int64_t now_ms, bool *granted, uint32_t *remaining,
+                      ai_err *err);
+
+/* ---- audit log (audit.c) ---------------------------------------------- */
+
+typedef struct audit_entry {
+    int64_t id;         /* filled when read */
+    int64_t at;         /* ms */
+    const char *actor;  /* "cli", "admin", an agentId, a follower id */
+    const char *action; /* "revoke", "rotate-key", "delegate", "credential" */
+    const char *token_id; /* may be NULL */
+    const char *agent_id; /* may be NULL */
+    const char *decision; /* "allow", "deny", "ok" */
+    const char *reason;   /* may be NULL */
+} audit_entry;
+
+/* Append one row, chained to the previous one. Never pass secrets or
+ * whole tokens. */
+ai_code store_audit(store *st, const audit_entry *e, ai_err *err);
+
+/* Walk the chain: AI_OK when intact; AI_EDENIED with *bad_id the first
+ * row that was edited, inserted or follows a deleted one. */
+ai_code store_audit_verify(store *st, int64_t *bad_id, ai_err *err);
+
+/* The last n rows, oldest first, to a callback (strings borrowed for the
+ * call). */
+typedef void (*audit_fn)(void *ud, const audit_entry *e);
+ai_code store_audit_tail(store *st, size_t n, audit_fn fn, void *ud,
+                         ai_err *err);
+
+/* ---- providers and API keys (providers.c, apikeys.c) ------------------ */
+
+/* A provider's config (github, google, aws) as a JSON object; the secret
+ * members are sealed at rest. set replaces the whole config. */
+ai_code store_provider_set(store *st, const char *name, const char *json,
+                           int64_t now_ms, ai_err *err);
+/* *json (free with store_free after wiping) with secrets in clear; or
+ * AI_ENOTFOUND. */
+ai_code store_provider_get(store *st, const char *name, char **json,
+                           ai_err *err);
+ai_code store_provider_delete(store *st, const char *name, int64_t now_ms,
+                              ai_err *err);
+
+typedef struct apikey_info {
+    const char *name;
+    const char *provider;
+    const char *base_url; /* may be NULL */
+    int ttl_minutes;      /* 0: default */
+    int64_t created_at;
+} apikey_info;
+
+ai_code store_apikey_add(store *st, const apikey_info *info,
+                         const char *secret, int64_t now_ms, ai_err *err);
+/* The secret (wipe, then store_free) or AI_ENOTFOUND. */
+ai_code store_apikey_secret(store *st, const char *name, char **secret,
+                            ai_err *err);
+ai_code store_apikey_remove(store *st, const char *name, int64_t now_ms,
+                            ai_err *err);
+typedef void (*apikey_fn)(void *ud, const apikey_info *info);
+ai_code store_apikey_list(store *st, apikey_fn fn, void *ud, ai_err *err);
+
+/* ---- changelog and snapshot (changelog.c) ----------------------------- */
+
+/* The seq of the last change (0 when none). */
+ai_code store_changelog_head(store *st, int64_t *seq, ai_err *err);
+
+/* Changes after `since`, up to limit, to a callback: kind is "key",
+ * "revocation", "provider" or "apikey"; key names the entity; op is "set"
+ * or "delete". Followers read the entity's current state to apply it. */
+typedef void (*change_fn)(void *ud, int64_t seq, const char *kind,
+                          const char *key, const char *op);
+ai_code store_changes(store *st, int64_t since, size_t limit, change_fn fn,
+                      void *ud, ai_err *err);
+
+#endif /* AI_STORE_H */
