@@ -13,6 +13,7 @@ int main(void)
         suite_core_delegate,
         suite_core_oom,
         suite_core_threads,
+        suite_store_keys,
     };
     SRunner *sr = srunner_create(suites[0]());
     int failed;

@@ -71,5 +71,9 @@ while [ $i -lt 50 ]; do
 done
 [ $i -eq 50 ] && ok "50 random tokens refused cleanly"
 
+# The commands of a local home, each script a group of cases.
+here=$(dirname "$0")
+sh "$here/store_keys.sh" "$bin" && ok "store_keys.sh" || no "store_keys.sh"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
