@@ -216,4 +216,11 @@ typedef void (*change_fn)(void *ud, int64_t seq, const char *kind,
 ai_code store_changes(store *st, int64_t since, size_t limit, change_fn fn,
                       void *ud, ai_err *err);
 
+/* The full replicated state (keys with secrets, revocations, provider
+ * configs, API keys with secrets) and the changelog seq it reflects, read
+ * in one transaction, as compact JSON:
+ * {"seq":N,"keys":[...],"revocations":[...],"providers":{...},
+ *  "apiKeys":[...]}. Secrets in clear: wipe *json, then store_free. */
+ai_code store_snapshot(store *st, char **json, ai_err *err);
+
 #endif /* AI_STORE_H */
