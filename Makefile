@@ -22,7 +22,7 @@ CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(WARN) \
            -Iinclude -Isrc $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -pthread
 
-LIB_SRC := $(sort $(wildcard src/core/*.c src/store/*.c))
+LIB_SRC := $(sort $(wildcard src/core/*.c src/store/*.c src/broker/*.c))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/*.c tests/core/*.c tests/store/*.c))
 
@@ -115,10 +115,14 @@ tsan-run: $(TESTBIN)
 	CK_FORK=no TSAN_OPTIONS=halt_on_error=1 $(TESTBIN)
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BUILD)/bench/verify
-	sh bench/run.sh $(BUILD)/bench/verify
+	@$(MAKE) --no-print-directory $(BUILD)/bench/verify $(BUILD)/bench/revocations
+	sh bench/run.sh $(BUILD)/bench/verify $(BUILD)/bench/revocations
 
 $(BUILD)/bench/verify: bench/verify.c $(ALIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(ALIB) $(LDLIBS)
+
+$(BUILD)/bench/revocations: bench/revocations.c $(ALIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(ALIB) $(LDLIBS)
 

@@ -3,12 +3,18 @@
 # package doing the same work on the same machine, and the ratios. These
 # 2-core machines are shared and noisy, so absolute figures move from run
 # to run; the ratio to the Node package measured alongside moves less.
-# Usage: bench/run.sh BUILD/bench/verify
+# With a second argument, BUILD/bench/revocations then measures the
+# revocation view at 1,000,000 entries (load, memory, verify at 0 and 1M).
+# Usage: bench/run.sh BUILD/bench/verify [BUILD/bench/revocations]
 set -eu
 bin=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 "$bin" | tee "$tmp/c.out"
+if [ $# -ge 2 ]; then
+    echo
+    "$2"
+fi
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     echo "bench: node or npm missing: no Node.js baseline"
     exit 0

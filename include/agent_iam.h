@@ -339,6 +339,43 @@ AI_EXPORT void ai_time_format(int64_t ms, char buf[AI_TIME_BUF]);
 AI_EXPORT ai_code ai_time_parse(const char *s, size_t len, int64_t *ms,
                                 ai_err *err);
 
+/* ---------------------------------------------------------------------
+ * Broker: the token operations of a broker home (DESIGN §3, §7), what the
+ * CLI does on a local home. Tokens are signed with the home's current key
+ * and verified against its unretired keys and its revocations, as of the
+ * latest commit of any process on the home. Denials, delegations and
+ * refreshes are written to the home's audit log. A broker is used by one
+ * thread at a time; open one per thread.
+ * ------------------------------------------------------------------- */
+typedef struct ai_broker ai_broker;
+
+/* Open (creating on first use) the home at `home`; NULL: the default
+ * ($AGENT_IAM_HOME, else ~/.agent-iam). */
+AI_EXPORT ai_code ai_broker_open(const char *home, ai_broker **out,
+                                 ai_err *err);
+AI_EXPORT void ai_broker_close(ai_broker *b);
+
+AI_EXPORT ai_code ai_broker_create_root_token(ai_broker *b,
+                                              const ai_root_params *p,
+                                              ai_token **out, ai_err *err);
+/* Verify the serialized parent, then delegate from it. */
+AI_EXPORT ai_code ai_broker_delegate(ai_broker *b, const char *parent,
+                                     size_t len, const ai_delegation *req,
+                                     ai_token **out, ai_err *err);
+AI_EXPORT AI_WUR ai_code ai_broker_verify(ai_broker *b, const char *wire,
+                                          size_t len, ai_token **out,
+                                          ai_err *err);
+/* Verify, then check scope and resource (consumes nothing). */
+AI_EXPORT AI_WUR ai_code ai_broker_check_permission(ai_broker *b,
+                                                    const char *wire,
+                                                    size_t len,
+                                                    const char *scope,
+                                                    const char *resource,
+                                                    ai_err *err);
+AI_EXPORT ai_code ai_broker_refresh(ai_broker *b, const char *wire,
+                                    size_t len, int ttl_minutes,
+                                    ai_token **out, ai_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,7 +13,12 @@ int main(void)
         suite_core_delegate,
         suite_core_oom,
         suite_core_threads,
+        suite_store_home,
+        suite_store_revocations,
         suite_store_keys,
+        suite_store_providers,
+        suite_store_audit,
+        suite_store_uses,
     };
     SRunner *sr = srunner_create(suites[0]());
     int failed;

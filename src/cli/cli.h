@@ -47,7 +47,8 @@ typedef struct cli_opt {
 /* Parse argv (after the command words) against opts, leaving positional
  * arguments in pos[0..*npos). An argument that is not one of opts is
  * positional even when it begins with '-' (ids may), but an unknown
- * "--name" that looks like an option is a usage error unless loose.
+ * "--name" that looks like an option is a usage error unless loose. A
+ * lone "--" ends the options: what follows is positional.
  * Returns CLI_OK or, after printing the usage, CLI_USAGE. */
 int cli_parse(const char *usage, int argc, char **argv, const cli_opt *opts,
               char **pos, int maxpos, int *npos, bool loose);

@@ -1,14 +1,917 @@
-/* cmd_config.c - `agent-iam config` and `apikey` (being written). */
+/* cmd_config.c - `agent-iam config show|init github|google|aws` and
+ * `apikey add|list|remove`: the provider configs and API keys of the local
+ * home.
+ *
+ * Secrets (a GitHub App's private key, OAuth client secrets and refresh
+ * tokens, AWS secret keys, API keys) come from argv, a file or stdin; they
+ * are wiped from memory once stored, never printed (config show redacts
+ * them), never put in an error message or an audit row. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "cli/cli.h"
 
-int cli_config(cli_ctx *c, int argc, char **argv)
+#define REDACTED "***REDACTED***"
+#define PEM_MAX 16384    /* an 8192-bit RSA key is about 6.5 KB of PEM */
+#define SECRET_MAX 4096  /* OAuth secrets, refresh tokens, API keys */
+#define TEXT_MAX 1024    /* ids, ARNs, client ids */
+#define URL_MAX 2048
+#define WORD_MAX 64      /* API key names and providers */
+#define TTL_MAX_MIN (AI_DEFAULT_ROOT_TTL_MAX_DAYS * 24 * 60)
+
+static const char *const providers[] = {"github", "google", "aws"};
+
+static void audit_admin(store *st, const char *action, const char *reason)
 {
-    (void)c, (void)argc, (void)argv;
-    return cli_failf("config: not built yet");
+    audit_entry e = {0, cli_now(), "cli", action, NULL, NULL, "ok", reason};
+    ai_err err;
+
+    if (store_audit(st, &e, &err) != AI_OK)
+        fprintf(stderr, "agent-iam: warning: audit: %s\n", err.msg);
 }
 
+/* ---- secrets in memory ------------------------------------------------ */
+
+static void secret_free(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+/* Overwrite the string members of a config object before it is freed.
+ * jansson allocates them writable but lends them as const, hence the cast
+ * through uintptr_t. */
+static void json_wipe(json_t *obj)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(obj, k, v) {
+        if (json_is_string(v))
+            explicit_bzero((char *)(uintptr_t)json_string_value(v),
+                           json_string_length(v));
+    }
+}
+
+static void config_free(json_t *obj)
+{
+    if (obj != NULL)
+        json_wipe(obj);
+    json_decref(obj);
+}
+
+/* Does a config member hold a secret? By name, case-insensitively: the
+ * known ones (privateKey, clientSecret, refreshToken, secretAccessKey,
+ * sessionToken, apiKey) and anything alike (...secret..., ...private...,
+ * ...password..., ...token, ...key), so a member added later is redacted
+ * by default. accessKeyId, tokenUrl and the like stay visible. */
+static bool secret_member(const char *name)
+{
+    static const char *const inside[] = {"secret", "private", "password",
+                                         "passphrase", "credential"};
+    static const char *const ending[] = {"token", "key", "keypath"};
+    char low[128];
+    size_t n = strlen(name);
+
+    if (n >= sizeof low)
+        return true; /* no such member of ours: hide it */
+    for (size_t i = 0; i <= n; i++)
+        low[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32
+                                                         : name[i]);
+    for (size_t i = 0; i < sizeof inside / sizeof *inside; i++)
+        if (strstr(low, inside[i]) != NULL)
+            return true;
+    for (size_t i = 0; i < sizeof ending / sizeof *ending; i++) {
+        size_t m = strlen(ending[i]);
+        if (n >= m && strcmp(low + n - m, ending[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- checking flag values --------------------------------------------- */
+
+/* 1..max bytes of printable ASCII without spaces. */
+static bool printable(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+/* 1..WORD_MAX characters of [A-Za-z0-9._-] (API key names, providers). */
+static bool word(const char *s)
+{
+    size_t n = strnlen(s, WORD_MAX + 1);
+
+    if (n == 0 || n > WORD_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' ||
+              s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* https://HOST..., or http:// to this machine only (test stubs): secrets
+ * travel to these URLs. */
+static bool url_ok(const char *u)
+{
+    static const char *const local[] = {"localhost", "127.0.0.1", "[::1]"};
+    const char *host;
+
+    if (!printable(u, URL_MAX))
+        return false;
+    if (strncmp(u, "https://", 8) == 0)
+        return u[8] != '\0' && u[8] != '/';
+    if (strncmp(u, "http://", 7) != 0)
+        return false;
+    host = u + 7;
+    for (size_t i = 0; i < sizeof local / sizeof *local; i++) {
+        size_t m = strlen(local[i]);
+        if (strncmp(host, local[i], m) == 0 &&
+            (host[m] == '\0' || host[m] == ':' || host[m] == '/'))
+            return true;
+    }
+    return false;
+}
+
+static int bad_url(const char *usage, const char *flag)
+{
+    return cli_usage(usage,
+                     "--%s must be an https:// URL (http:// only to "
+                     "localhost), at most %d characters",
+                     flag, URL_MAX);
+}
+
+/* One secret flag: --FLAG VALUE, --FLAG - (one line of stdin) or
+ * --FLAG-file F. NULL with *rc set when absent (*rc = CLI_OK: the caller
+ * decides whether it is required) or refused (after printing why). A bad
+ * value on argv is a usage error; bad content of a file or stdin fails. */
+static char *get_secret(const char *usage, const char *flag,
+                        const char *value, const char *file, int *rc)
+{
+    char what[64];
+    char *s;
+    size_t n;
+
+    *rc = CLI_OK;
+    if (value == NULL && file == NULL)
+        return NULL;
+    if (value != NULL && file != NULL) {
+        *rc = cli_usage(usage, "give --%s or --%s-file, not both", flag,
+                        flag);
+        return NULL;
+    }
+    snprintf(what, sizeof what, "--%s", flag);
+    if ((s = cli_secret(value, file, what)) == NULL) {
+        *rc = CLI_FAIL;
+        return NULL;
+    }
+    n = strlen(s);
+    bool ok = n > 0 && n <= SECRET_MAX;
+    for (size_t i = 0; ok && i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            ok = false;
+    if (ok)
+        return s;
+    secret_free(s);
+    if (file == NULL && strcmp(value, "-") != 0)
+        *rc = cli_usage(usage, "%s must be 1 to %d bytes without control "
+                               "characters", what, SECRET_MAX);
+    else
+        *rc = cli_failf("%s (from %s) must be 1 to %d bytes without control "
+                        "characters", what, file ? file : "stdin",
+                        SECRET_MAX);
+    return NULL;
+}
+
+/* Add a string member; false (after printing why) when the value is not
+ * UTF-8 or memory ran out. The message names the flag, not the value. */
+static bool put(json_t *obj, const char *key, const char *value,
+                const char *flag)
+{
+    json_t *s = json_string(value);
+
+    if (s == NULL || json_object_set_new(obj, key, s) != 0) {
+        cli_failf("--%s is not UTF-8 text (or out of memory)", flag);
+        return false;
+    }
+    return true;
+}
+
+/* ---- config init ------------------------------------------------------ */
+
+/* Store `cfg` (a config object, stolen and wiped) as provider `name`. */
+static int save_provider(cli_ctx *c, const char *name, const char *title,
+                         json_t *cfg)
+{
+    char *text = json_dumps(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    ai_err err;
+    ai_code code;
+    store *st;
+
+    config_free(cfg);
+    if (text == NULL)
+        return cli_failf("out of memory");
+    if ((st = cli_store(c)) == NULL) {
+        secret_free(text);
+        return CLI_FAIL;
+    }
+    code = store_provider_set(st, name, text, cli_now(), &err);
+    secret_free(text);
+    if (code != AI_OK)
+        return cli_fail(&err);
+    audit_admin(st, "config-init", name);
+    if (c->json)
+        cli_print_json(
+            json_pack("{s:s, s:b}", "provider", name, "configured", 1));
+    else
+        printf("%s provider configured\n", title);
+    return CLI_OK;
+}
+
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf, (void)size, (void)rwflag, (void)u;
+    return -1; /* never prompt on the terminal */
+}
+
+/* The contents of a PEM file holding an unencrypted RSA private key
+ * (malloc'd, NUL-terminated: wipe it); NULL after printing why. */
+static char *read_pem(const char *path)
+{
+    char *buf = malloc(PEM_MAX + 2);
+    EVP_PKEY *key = NULL;
+    BIO *bio = NULL;
+    FILE *f;
+    size_t n;
+    const char *why = NULL;
+
+    if (buf == NULL) {
+        cli_failf("out of memory");
+        return NULL;
+    }
+    if ((f = fopen(path, "rb")) == NULL) {
+        cli_failf("cannot open %s: %s", path, strerror(errno));
+        free(buf);
+        return NULL;
+    }
+    n = fread(buf, 1, PEM_MAX + 1, f);
+    if (ferror(f))
+        why = "cannot be read";
+    fclose(f);
+    buf[n] = '\0';
+    if (why == NULL && n > PEM_MAX)
+        why = "is too large to be a PEM private key";
+    else if (why == NULL && strlen(buf) != n)
+        why = "is not a PEM private key (binary data)";
+    if (why == NULL) {
+        if ((bio = BIO_new_mem_buf(buf, (int)n)) == NULL)
+            why = "cannot be read (out of memory)";
+        else if ((key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase,
+                                                NULL)) == NULL)
+            why = strstr(buf, "ENCRYPTED") != NULL
+                      ? "is an encrypted private key: decrypt it first "
+                        "(openssl pkey -in KEY -out PLAIN)"
+                      : "is not a PEM private key";
+        else if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA)
+            why = "is not an RSA private key (GitHub Apps sign with RS256)";
+    }
+    EVP_PKEY_free(key);
+    BIO_free(bio);
+    ERR_clear_error();
+    if (why != NULL) {
+        cli_failf("--private-key %s %s", path, why);
+        explicit_bzero(buf, PEM_MAX + 2);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static int init_github(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] =
+        "agent-iam config init github --app-id ID --installation-id ID "
+        "--private-key FILE [--api-url URL]";
+    const char *app = NULL, *inst = NULL, *keyfile = NULL, *api = NULL;
+    const cli_opt opts[] = {{"app-id", &app, NULL},
+                            {"installation-id", &inst, NULL},
+                            {"private-key", &keyfile, NULL},
+                            {"api-url", &api, NULL},
+                            {NULL, NULL, NULL}};
+    long long app_id, inst_id;
+    char num[32], *pem;
+    char *pos[1];
+    int npos, rc;
+    json_t *cfg;
+
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
+        return rc;
+    if (app == NULL || inst == NULL || keyfile == NULL)
+        return cli_usage(usage, "--%s is required",
+                         app == NULL    ? "app-id"
+                         : inst == NULL ? "installation-id"
+                                        : "private-key");
+    if (!cli_int(app, 1, INT64_MAX, &app_id))
+        return cli_usage(usage, "--app-id must be a positive whole number");
+    if (!cli_int(inst, 1, INT64_MAX, &inst_id))
+        return cli_usage(usage,
+                         "--installation-id must be a positive whole number");
+    if (api != NULL && !url_ok(api))
+        return bad_url(usage, "api-url");
+    if ((pem = read_pem(keyfile)) == NULL)
+        return CLI_FAIL;
+    if ((cfg = json_object()) == NULL) {
+        secret_free(pem);
+        return cli_failf("out of memory");
+    }
+    snprintf(num, sizeof num, "%lld", app_id);
+    bool ok = put(cfg, "appId", num, "app-id");
+    snprintf(num, sizeof num, "%lld", inst_id);
+    ok = ok && put(cfg, "installationId", num, "installation-id") &&
+         put(cfg, "privateKey", pem, "private-key") &&
+         (api == NULL || put(cfg, "apiUrl", api, "api-url"));
+    secret_free(pem);
+    if (!ok) {
+        config_free(cfg);
+        return CLI_FAIL;
+    }
+    return save_provider(c, "github", "GitHub", cfg);
+}
+
+static int init_google(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] =
+        "agent-iam config init google --client-id ID "
+        "--client-secret S|--client-secret-file F "
+        "--refresh-token T|--refresh-token-file F [--token-url URL]";
+    const char *id = NULL, *sec = NULL, *sec_file = NULL, *ref = NULL,
+               *ref_file = NULL, *token_url = NULL;
+    const cli_opt opts[] = {{"client-id", &id, NULL},
+                            {"client-secret", &sec, NULL},
+                            {"client-secret-file", &sec_file, NULL},
+                            {"refresh-token", &ref, NULL},
+                            {"refresh-token-file", &ref_file, NULL},
+                            {"token-url", &token_url, NULL},
+                            {NULL, NULL, NULL}};
+    char *secret = NULL, *refresh = NULL;
+    char *pos[1];
+    int npos, rc;
+    json_t *cfg = NULL;
+
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
+        return rc;
+    if (id == NULL)
+        return cli_usage(usage, "--client-id is required");
+    if (sec == NULL && sec_file == NULL)
+        return cli_usage(usage, "--client-secret (or --client-secret-file) "
+                                "is required");
+    if (ref == NULL && ref_file == NULL)
+        return cli_usage(usage, "--refresh-token (or --refresh-token-file) "
+                                "is required");
+    if (!printable(id, TEXT_MAX))
+        return cli_usage(usage,
+                         "--client-id must be 1 to %d printable characters",
+                         TEXT_MAX);
+    if (token_url != NULL && !url_ok(token_url))
+        return bad_url(usage, "token-url");
+    if ((secret = get_secret(usage, "client-secret", sec, sec_file, &rc)) ==
+            NULL ||
+        (refresh = get_secret(usage, "refresh-token", ref, ref_file, &rc)) ==
+            NULL)
+        goto done;
+    rc = CLI_FAIL;
+    if ((cfg = json_object()) == NULL) {
+        cli_failf("out of memory");
+        goto done;
+    }
+    if (!put(cfg, "clientId", id, "client-id") ||
+        !put(cfg, "clientSecret", secret, "client-secret") ||
+        !put(cfg, "refreshToken", refresh, "refresh-token") ||
+        (token_url != NULL && !put(cfg, "tokenUrl", token_url, "token-url")))
+        goto done;
+    secret_free(secret);
+    secret_free(refresh);
+    rc = save_provider(c, "google", "Google", cfg);
+    return rc;
+done:
+    secret_free(secret);
+    secret_free(refresh);
+    config_free(cfg);
+    return rc;
+}
+
+/* An AWS region: 1..32 of [a-z0-9-]. */
+static bool aws_region(const char *s)
+{
+    size_t n = strnlen(s, 33);
+
+    if (n == 0 || n > 32)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* An access key id: 16..128 of [A-Z0-9]. */
+static bool aws_key_id(const char *s)
+{
+    size_t n = strnlen(s, 129);
+
+    if (n < 16 || n > 128)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+static int init_aws(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] =
+        "agent-iam config init aws --region R --role-arn ARN "
+        "[--access-key-id ID --secret-access-key K|--secret-access-key-file "
+        "F] [--external-id ID] [--duration-seconds N] [--sts-url URL]";
+    const char *region = NULL, *arn = NULL, *key_id = NULL, *sak = NULL,
+               *sak_file = NULL, *ext = NULL, *dur = NULL, *dur2 = NULL,
+               *sts = NULL;
+    const cli_opt opts[] = {{"region", &region, NULL},
+                            {"role-arn", &arn, NULL},
+                            {"access-key-id", &key_id, NULL},
+                            {"secret-access-key", &sak, NULL},
+                            {"secret-access-key-file", &sak_file, NULL},
+                            {"external-id", &ext, NULL},
+                            {"duration-seconds", &dur, NULL},
+                            {"session-duration", &dur2, NULL}, /* Node's */
+                            {"sts-url", &sts, NULL},
+                            {NULL, NULL, NULL}};
+    long long seconds = 0;
+    char *secret = NULL;
+    char *pos[1];
+    int npos, rc;
+    json_t *cfg = NULL;
+
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
+        return rc;
+    if (region == NULL || arn == NULL)
+        return cli_usage(usage, "--%s is required",
+                         region == NULL ? "region" : "role-arn");
+    if (!aws_region(region))
+        return cli_usage(usage, "--region must be an AWS region such as "
+                                "us-east-1");
+    if (strncmp(arn, "arn:", 4) != 0 || !printable(arn, URL_MAX))
+        return cli_usage(usage, "--role-arn must be an ARN "
+                                "(arn:aws:iam::ACCOUNT:role/NAME)");
+    if (key_id != NULL && !aws_key_id(key_id))
+        return cli_usage(usage, "--access-key-id must be 16 to 128 of "
+                                "A-Z 0-9");
+    if ((key_id == NULL) != (sak == NULL && sak_file == NULL))
+        return cli_usage(usage, "--access-key-id and --secret-access-key "
+                                "(or --secret-access-key-file) go together");
+    if (ext != NULL && (strlen(ext) < 2 || !printable(ext, 1224)))
+        return cli_usage(usage, "--external-id must be 2 to 1224 printable "
+                                "characters");
+    if (dur != NULL && dur2 != NULL)
+        return cli_usage(usage, "give --duration-seconds once");
+    if (dur == NULL)
+        dur = dur2;
+    if (dur != NULL && !cli_int(dur, 900, 43200, &seconds))
+        return cli_usage(usage, "--duration-seconds must be a whole number "
+                                "from 900 to 43200");
+    if (sts != NULL && !url_ok(sts))
+        return bad_url(usage, "sts-url");
+    if (key_id != NULL &&
+        (secret = get_secret(usage, "secret-access-key", sak, sak_file,
+                             &rc)) == NULL)
+        return rc;
+    rc = CLI_FAIL;
+    if ((cfg = json_object()) == NULL) {
+        cli_failf("out of memory");
+        goto done;
+    }
+    if (!put(cfg, "region", region, "region") ||
+        !put(cfg, "roleArn", arn, "role-arn") ||
+        (key_id != NULL &&
+         (!put(cfg, "accessKeyId", key_id, "access-key-id") ||
+          !put(cfg, "secretAccessKey", secret, "secret-access-key"))) ||
+        (ext != NULL && !put(cfg, "externalId", ext, "external-id")) ||
+        (sts != NULL && !put(cfg, "stsUrl", sts, "sts-url")))
+        goto done;
+    if (seconds != 0 &&
+        json_object_set_new(cfg, "sessionDuration",
+                            json_integer((json_int_t)seconds)) != 0) {
+        cli_failf("out of memory");
+        goto done;
+    }
+    secret_free(secret);
+    return save_provider(c, "aws", "AWS", cfg);
+done:
+    secret_free(secret);
+    config_free(cfg);
+    return rc;
+}
+
+/* ---- config show ------------------------------------------------------ */
+
+/* Replace every secret member by REDACTED, wiping the value first. */
+static bool redact(json_t *cfg)
+{
+    for (void *it = json_object_iter(cfg); it != NULL;
+         it = json_object_iter_next(cfg, it)) {
+        json_t *v = json_object_iter_value(it);
+        if (!secret_member(json_object_iter_key(it)))
+            continue;
+        if (json_is_string(v))
+            explicit_bzero((char *)(uintptr_t)json_string_value(v),
+                           json_string_length(v));
+        if (json_object_iter_set_new(cfg, it, json_string(REDACTED)) != 0)
+            return false;
+    }
+    return true;
+}
+
+typedef struct keys_ctx {
+    json_t *obj; /* name -> details, or an array when `array` */
+    bool array;
+    bool oom;
+} keys_ctx;
+
+/* The details of an API key, without its secret. */
+static json_t *apikey_json(const apikey_info *k, bool with_name,
+                           bool marker)
+{
+    char at[AI_TIME_BUF];
+    json_t *o = json_object();
+
+    ai_time_format(k->created_at, at);
+    if (o == NULL)
+        return NULL;
+    if (with_name)
+        json_object_set_new(o, "name", json_string(k->name));
+    /* Node's showConfig names these providerName and apiKey. */
+    json_object_set_new(o, with_name ? "provider" : "providerName",
+                        json_string(k->provider));
+    if (marker)
+        json_object_set_new(o, "apiKey", json_string(REDACTED));
+    if (k->base_url != NULL)
+        json_object_set_new(o, "baseUrl", json_string(k->base_url));
+    if (k->ttl_minutes != 0)
+        json_object_set_new(o, "ttlMinutes", json_integer(k->ttl_minutes));
+    json_object_set_new(o, "createdAt", json_string(at));
+    return o;
+}
+
+static void collect_key(void *ud, const apikey_info *k)
+{
+    keys_ctx *kc = ud;
+    json_t *o = apikey_json(k, kc->array, !kc->array);
+
+    if (o == NULL ||
+        (kc->array ? json_array_append_new(kc->obj, o)
+                   : json_object_set_new(kc->obj, k->name, o)) != 0)
+        kc->oom = true;
+}
+
+/* Print a string with anything unprintable as '?': values come from the
+ * store and must not drive the terminal. */
+static void put_clean(const char *s)
+{
+    for (; *s != '\0'; s++)
+        putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+static void print_value(const json_t *v)
+{
+    if (json_is_string(v)) {
+        put_clean(json_string_value(v));
+    } else {
+        char *s = json_dumps(v, JSON_ENCODE_ANY);
+        fputs(s ? s : "?", stdout);
+        free(s);
+    }
+}
+
+static void print_text(const char *home, json_t *provs, json_t *keys)
+{
+    const char *k;
+    json_t *v, *cfg;
+
+    printf("home: ");
+    put_clean(home);
+    putchar('\n');
+    for (size_t i = 0; i < sizeof providers / sizeof *providers; i++) {
+        if ((cfg = json_object_get(provs, providers[i])) == NULL) {
+            printf("%s: not configured\n", providers[i]);
+            continue;
+        }
+        printf("%s:\n", providers[i]);
+        json_object_foreach(cfg, k, v) {
+            printf("  ");
+            put_clean(k);
+            printf(": ");
+            print_value(v);
+            putchar('\n');
+        }
+    }
+    if (json_object_size(keys) == 0) {
+        printf("apikeys: none\n");
+        return;
+    }
+    printf("apikeys:\n");
+    json_object_foreach(keys, k, v) {
+        const json_t *url = json_object_get(v, "baseUrl");
+        const json_t *ttl = json_object_get(v, "ttlMinutes");
+        printf("  %s: provider %s, key %s", k,
+               json_string_value(json_object_get(v, "providerName")),
+               REDACTED);
+        if (url != NULL) {
+            printf(", base URL ");
+            put_clean(json_string_value(url));
+        }
+        if (ttl != NULL)
+            printf(", TTL %lld min", (long long)json_integer_value(ttl));
+        printf(", added %s\n",
+               json_string_value(json_object_get(v, "createdAt")));
+    }
+}
+
+static int show(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] = "agent-iam config show [--json]";
+    json_t *out = NULL, *provs = NULL, *keys = NULL;
+    keys_ctx kc = {NULL, false, false};
+    char *pos[1];
+    int npos, rc;
+    ai_err err;
+    store *st;
+
+    if ((rc = cli_parse(usage, argc, argv, NULL, pos, 0, &npos, false)))
+        return rc;
+    if ((st = cli_store(c)) == NULL)
+        return CLI_FAIL;
+    rc = CLI_FAIL;
+    out = json_object();
+    provs = json_object();
+    keys = json_object();
+    if (out == NULL || provs == NULL || keys == NULL ||
+        json_object_set(out, "providers", provs) != 0) {
+        cli_failf("out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < sizeof providers / sizeof *providers; i++) {
+        json_error_t jerr;
+        json_t *cfg;
+        char *text = NULL;
+        ai_code code = store_provider_get(st, providers[i], &text, &err);
+
+        if (code == AI_ENOTFOUND)
+            continue;
+        if (code != AI_OK) {
+            cli_fail(&err);
+            goto done;
+        }
+        /* XXX jansson's lexer frees its copy of each string unwiped. */
+        cfg = json_loads(text, 0, &jerr);
+        explicit_bzero(text, strlen(text));
+        store_free(text);
+        if (cfg == NULL || !json_is_object(cfg) || !redact(cfg)) {
+            config_free(cfg);
+            cli_failf("the %s provider config cannot be read", providers[i]);
+            goto done;
+        }
+        if (json_object_set_new(provs, providers[i], cfg) != 0) {
+            cli_failf("out of memory");
+            goto done;
+        }
+    }
+    kc.obj = keys;
+    if (store_apikey_list(st, collect_key, &kc, &err) != AI_OK) {
+        cli_fail(&err);
+        goto done;
+    }
+    /* Node's showConfig keeps the API keys under providers.apikeys. */
+    if (kc.oom || json_object_set(provs, "apikeys", keys) != 0) {
+        cli_failf("out of memory");
+        goto done;
+    }
+    if (c->json) {
+        cli_print_json(out);
+        out = NULL;
+    } else {
+        print_text(store_home(st), provs, keys);
+    }
+    rc = CLI_OK;
+done:
+    json_decref(keys);
+    json_decref(provs);
+    json_decref(out);
+    return rc;
+}
+
+/* `agent-iam config show|init PROVIDER ...`: returns the exit code. */
+int cli_config(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] =
+        "agent-iam config show | init github|google|aws [options]";
+
+    if (argc >= 1 && strcmp(argv[0], "show") == 0)
+        return show(c, argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "init") == 0) {
+        if (argc >= 2 && strcmp(argv[1], "github") == 0)
+            return init_github(c, argc - 2, argv + 2);
+        if (argc >= 2 && strcmp(argv[1], "google") == 0)
+            return init_google(c, argc - 2, argv + 2);
+        if (argc >= 2 && strcmp(argv[1], "aws") == 0)
+            return init_aws(c, argc - 2, argv + 2);
+        return cli_usage(usage,
+                         argc >= 2 ? "unknown provider \"%s\": github, "
+                                     "google or aws (API keys: agent-iam "
+                                     "apikey add)"
+                                   : "%s",
+                         argc >= 2 ? argv[1] : "a provider is required");
+    }
+    return cli_usage(usage, argc ? "unknown config command \"%s\"" : "%s",
+                     argc ? argv[0] : "a config command is required");
+}
+
+/* ---- apikey ----------------------------------------------------------- */
+
+static int apikey_add(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] =
+        "agent-iam apikey add --name N --provider P --key K|--key-file F|"
+        "--key - [--base-url URL] [--ttl-minutes N]";
+    const char *name = NULL, *prov = NULL, *key = NULL, *key_file = NULL,
+               *base = NULL, *ttl = NULL, *ttl2 = NULL;
+    const cli_opt opts[] = {{"name", &name, NULL},
+                            {"provider", &prov, NULL},
+                            {"key", &key, NULL},
+                            {"key-file", &key_file, NULL},
+                            {"base-url", &base, NULL},
+                            {"ttl-minutes", &ttl, NULL},
+                            {"ttl", &ttl2, NULL}, /* Node's */
+                            {NULL, NULL, NULL}};
+    long long minutes = 0;
+    char *secret, *pos[1], why[160];
+    int npos, rc;
+    ai_err err;
+    ai_code code;
+    store *st;
+
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
+        return rc;
+    if (name == NULL || prov == NULL)
+        return cli_usage(usage, "--%s is required",
+                         name == NULL ? "name" : "provider");
+    if (key == NULL && key_file == NULL)
+        return cli_usage(usage, "--key (or --key-file) is required");
+    if (!word(name) || !word(prov))
+        return cli_usage(usage, "--%s must be 1 to %d of A-Z a-z 0-9 . _ -",
+                         word(name) ? "provider" : "name", WORD_MAX);
+    if (ttl != NULL && ttl2 != NULL)
+        return cli_usage(usage, "give --ttl-minutes once");
+    if (ttl == NULL)
+        ttl = ttl2;
+    if (ttl != NULL && !cli_int(ttl, 1, TTL_MAX_MIN, &minutes))
+        return cli_usage(usage, "--ttl-minutes must be a whole number from "
+                                "1 to %d",
+                         TTL_MAX_MIN);
+    if (base != NULL && !url_ok(base))
+        return bad_url(usage, "base-url");
+    if ((secret = get_secret(usage, "key", key, key_file, &rc)) == NULL)
+        return rc;
+    if ((st = cli_store(c)) == NULL) {
+        secret_free(secret);
+        return CLI_FAIL;
+    }
+    apikey_info info = {name, prov, base, (int)minutes, 0};
+    code = store_apikey_add(st, &info, secret, cli_now(), &err);
+    secret_free(secret);
+    if (code != AI_OK)
+        return cli_fail(&err);
+    snprintf(why, sizeof why, "%s (provider %s)", name, prov);
+    audit_admin(st, "apikey-add", why);
+    if (c->json)
+        cli_print_json(json_pack("{s:s, s:b}", "name", name, "added", 1));
+    else
+        printf("API key \"%s\" added\n", name);
+    return CLI_OK;
+}
+
+static int apikey_list(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] = "agent-iam apikey list [--json]";
+    keys_ctx kc = {NULL, true, false};
+    char *pos[1];
+    int npos, rc;
+    ai_err err;
+    store *st;
+
+    if ((rc = cli_parse(usage, argc, argv, NULL, pos, 0, &npos, false)))
+        return rc;
+    if ((st = cli_store(c)) == NULL)
+        return CLI_FAIL;
+    if ((kc.obj = json_array()) == NULL)
+        return cli_failf("out of memory");
+    if (store_apikey_list(st, collect_key, &kc, &err) != AI_OK) {
+        json_decref(kc.obj);
+        return cli_fail(&err);
+    }
+    if (kc.oom) {
+        json_decref(kc.obj);
+        return cli_failf("out of memory");
+    }
+    if (c->json) {
+        cli_print_json(kc.obj);
+        return CLI_OK;
+    }
+    if (json_array_size(kc.obj) == 0) {
+        printf("No API keys configured\n");
+    } else {
+        size_t i;
+        json_t *k;
+        printf("%-24s %-16s %-8s %-25s %s\n", "NAME", "PROVIDER", "TTL",
+               "CREATED", "BASE URL");
+        json_array_foreach(kc.obj, i, k) {
+            const json_t *ttl = json_object_get(k, "ttlMinutes");
+            const json_t *url = json_object_get(k, "baseUrl");
+            char t[24] = "default";
+            if (ttl != NULL)
+                snprintf(t, sizeof t, "%lldm",
+                         (long long)json_integer_value(ttl));
+            printf("%-24s %-16s %-8s %-25s ",
+                   json_string_value(json_object_get(k, "name")),
+                   json_string_value(json_object_get(k, "provider")), t,
+                   json_string_value(json_object_get(k, "createdAt")));
+            put_clean(url ? json_string_value(url) : "-");
+            putchar('\n');
+        }
+    }
+    json_decref(kc.obj);
+    return CLI_OK;
+}
+
+static int apikey_remove(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] = "agent-iam apikey remove NAME";
+    char *pos[1];
+    int npos, rc;
+    ai_err err;
+    store *st;
+
+    if ((rc = cli_parse(usage, argc, argv, NULL, pos, 1, &npos, false)))
+        return rc;
+    if (npos != 1)
+        return cli_usage(usage, "the name of the API key is required");
+    if (!word(pos[0]))
+        return cli_usage(usage, "an API key name is 1 to %d of "
+                                "A-Z a-z 0-9 . _ -",
+                         WORD_MAX);
+    if ((st = cli_store(c)) == NULL)
+        return CLI_FAIL;
+    if (store_apikey_remove(st, pos[0], cli_now(), &err) != AI_OK)
+        return cli_fail(&err);
+    audit_admin(st, "apikey-remove", pos[0]);
+    if (c->json)
+        cli_print_json(
+            json_pack("{s:s, s:b}", "name", pos[0], "removed", 1));
+    else
+        printf("API key \"%s\" removed\n", pos[0]);
+    return CLI_OK;
+}
+
+/* `agent-iam apikey add|list|remove ...`: returns the exit code. */
 int cli_apikey(cli_ctx *c, int argc, char **argv)
 {
-    (void)c, (void)argc, (void)argv;
-    return cli_failf("apikey: not built yet");
+    static const char usage[] =
+        "agent-iam apikey add --name N --provider P --key K|--key-file F|"
+        "--key - [--base-url URL] [--ttl-minutes N] | list | remove NAME";
+
+    if (argc >= 1 && strcmp(argv[0], "add") == 0)
+        return apikey_add(c, argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "list") == 0)
+        return apikey_list(c, argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "remove") == 0)
+        return apikey_remove(c, argc - 1, argv + 1);
+    return cli_usage(usage, argc ? "unknown apikey command \"%s\"" : "%s",
+                     argc ? argv[0] : "an apikey command is required");
 }

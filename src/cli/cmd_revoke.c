@@ -1,14 +1,145 @@
-/* cmd_revoke.c - `agent-iam revoke` and `unrevoke` (being written). */
+/* cmd_revoke.c - `agent-iam revoke` and `unrevoke` on the local home:
+ * one token id (the token and, through the ancestors every token carries,
+ * its descendants) or one agent id (--agent) per call.
+ *
+ * The id is taken as given, even when it begins with '-' or '--' (token
+ * ids are base64url, so one in 64 does): any argument that is not one of
+ * the command's options is the id (DESIGN §6). An id this home never
+ * issued is accepted, since it may come from another home. The result is
+ * printed only once the commit has returned, so an id on stdout is
+ * durable. */
+#include <stdio.h>
+#include <string.h>
+
 #include "cli/cli.h"
 
-int cli_revoke(cli_ctx *c, int argc, char **argv)
+static const char revoke_usage[] =
+    "agent-iam revoke TOKEN_ID [--reason R] | revoke --agent AGENT_ID "
+    "[--reason R]";
+static const char unrevoke_usage[] =
+    "agent-iam unrevoke TOKEN_ID | unrevoke --agent AGENT_ID";
+
+/* Record the action; the audit log is not the revocation, so a failure
+ * there is a warning and not the command's result. */
+static void audit_revoke(store *st, const char *action, revoke_target t,
+                         const char *id, const char *reason, int64_t now)
 {
-    (void)c, (void)argc, (void)argv;
-    return cli_failf("revoke: not built yet");
+    audit_entry e = {0, now, "cli", action, NULL, NULL, "ok", reason};
+    ai_err err = {0};
+
+    if (t == REVOKE_AGENT)
+        e.agent_id = id;
+    else
+        e.token_id = id;
+    if (store_audit(st, &e, &err) != AI_OK)
+        fprintf(stderr, "agent-iam: warning: audit: %s\n", err.msg);
 }
 
+/* The one id of the command line: a positional argument or --agent's
+ * value, never both, never none. CLI_OK or the usage error. */
+static int pick_id(const char *usage, char **pos, int npos,
+                   const char *agent, revoke_target *t, const char **id)
+{
+    if (agent != NULL && npos > 0)
+        return cli_usage(usage, "give a token id or --agent AGENT_ID, not "
+                                "both");
+    if (agent == NULL && npos == 0)
+        return cli_usage(usage, "a token id (or --agent AGENT_ID) is "
+                                "required");
+    *t = agent != NULL ? REVOKE_AGENT : REVOKE_TOKEN;
+    *id = agent != NULL ? agent : pos[0];
+    if (**id == '\0')
+        return cli_usage(usage, "the %s id is empty",
+                         *t == REVOKE_AGENT ? "agent" : "token");
+    return CLI_OK;
+}
+
+/* A store refusal of the arguments (bad id or reason) is a usage error;
+ * anything else is a failure. */
+static int store_error(const char *usage, const ai_err *err)
+{
+    if (err->code == AI_EINVAL)
+        return cli_usage(usage, "%s", err->msg);
+    return cli_fail(err);
+}
+
+static void print_result(const cli_ctx *c, bool revoked, revoke_target t,
+                         const char *id, const char *reason, int64_t now)
+{
+    const char *kind = t == REVOKE_AGENT ? "agent" : "token";
+
+    if (c->json) {
+        char at[AI_TIME_BUF];
+        json_t *o;
+
+        ai_time_format(now, at);
+        o = json_pack("{s:b, s:s, s:s}", revoked ? "revoked" : "unrevoked",
+                      1, "target", kind, "id", id);
+        if (o != NULL && revoked) {
+            json_object_set_new(o, "reason", json_string(reason ? reason : ""));
+            json_object_set_new(o, "revokedAt", json_string(at));
+        }
+        cli_print_json(o);
+    } else {
+        printf("%s %s %s\n", revoked ? "revoked" : "unrevoked", kind, id);
+    }
+    fflush(stdout);
+}
+
+/* `revoke ID [--reason R]` and `revoke --agent ID [--reason R]`: exit 0
+ * once durable (idempotent: revoking again updates the reason), 1 when
+ * the home cannot be opened or written, 2 for argument errors. */
+int cli_revoke(cli_ctx *c, int argc, char **argv)
+{
+    const char *agent = NULL, *reason = NULL, *id = NULL;
+    const cli_opt opts[] = {{"agent", &agent, NULL},
+                            {"reason", &reason, NULL},
+                            {NULL, NULL, NULL}};
+    revoke_target t = REVOKE_TOKEN;
+    int64_t now = cli_now();
+    char *pos[1];
+    int npos, rc;
+    ai_err err = {0};
+    store *st;
+
+    if ((rc = cli_parse(revoke_usage, argc, argv, opts, pos, 1, &npos,
+                        true)) != CLI_OK ||
+        (rc = pick_id(revoke_usage, pos, npos, agent, &t, &id)) != CLI_OK)
+        return rc;
+    if ((st = cli_store(c)) == NULL)
+        return CLI_FAIL;
+    /* 0: pruned after the longest root TTL (the token's expiry is not
+     * known here); an agent stays revoked until unrevoked. */
+    if (store_revoke(st, t, id, reason, 0, now, &err) != AI_OK)
+        return store_error(revoke_usage, &err);
+    print_result(c, true, t, id, reason, now);
+    audit_revoke(st, "revoke", t, id, reason, now);
+    return CLI_OK;
+}
+
+/* `unrevoke ID` and `unrevoke --agent ID`: exit 0 once durable, 1 when
+ * it was not revoked or the home fails, 2 for argument errors. */
 int cli_unrevoke(cli_ctx *c, int argc, char **argv)
 {
-    (void)c, (void)argc, (void)argv;
-    return cli_failf("unrevoke: not built yet");
+    const char *agent = NULL, *id = NULL;
+    const cli_opt opts[] = {{"agent", &agent, NULL}, {NULL, NULL, NULL}};
+    revoke_target t = REVOKE_TOKEN;
+    int64_t now = cli_now();
+    char *pos[1];
+    int npos, rc;
+    ai_err err = {0};
+    store *st;
+
+    if ((rc = cli_parse(unrevoke_usage, argc, argv, opts, pos, 1, &npos,
+                        true)) != CLI_OK ||
+        (rc = pick_id(unrevoke_usage, pos, npos, agent, &t, &id)) != CLI_OK)
+        return rc;
+    if ((st = cli_store(c)) == NULL)
+        return CLI_FAIL;
+    /* AI_ENOTFOUND ("token "X" is not revoked") is a failure: exit 1 */
+    if (store_unrevoke(st, t, id, now, &err) != AI_OK)
+        return store_error(unrevoke_usage, &err);
+    print_result(c, false, t, id, NULL, now);
+    audit_revoke(st, "unrevoke", t, id, NULL, now);
+    return CLI_OK;
 }

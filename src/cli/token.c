@@ -1,28 +1,394 @@
-/* token.c - `agent-iam token ...` subcommands. */
+/* token.c - `agent-iam token create-root|delegate|verify|show|check|
+ * refresh` on the local home, through the broker. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
-#include "agent_iam.h"
+#include "broker/broker.h"
 #include "cli/cli.h"
+
+#define MAX_SCOPES AI_LIST_MAX
+
+/* The broker over the CLI's store; NULL after printing why. */
+static ai_broker *broker(cli_ctx *c)
+{
+    ai_broker *b = NULL;
+    ai_err err;
+    store *st = cli_store(c);
+
+    if (st == NULL)
+        return NULL;
+    if (broker_wrap(st, &b, &err) != AI_OK)
+        cli_fail(&err);
+    return b;
+}
+
+/* "a,b, c" into scopes[] (pointers into buf); false on an empty entry. */
+static bool split_scopes(char *buf, const char **scopes, size_t *n)
+{
+    *n = 0;
+    for (char *p = buf;;) {
+        char *comma = strchr(p, ',');
+        if (comma != NULL)
+            *comma = '\0';
+        while (*p == ' ')
+            p++;
+        for (char *e = p + strlen(p); e > p && e[-1] == ' ';)
+            *--e = '\0';
+        if (*p == '\0' || *n == MAX_SCOPES)
+            return false;
+        scopes[(*n)++] = p;
+        if (comma == NULL)
+            return true;
+        p = comma + 1;
+    }
+}
+
+/* A JSON flag value must parse as an object (exit 2 otherwise). */
+static bool json_object_arg(const char *usage, const char *flag,
+                            const char *v, int *rc)
+{
+    json_error_t je;
+    json_t *j;
+
+    if (v == NULL)
+        return true;
+    j = json_loads(v, JSON_REJECT_DUPLICATES, &je);
+    if (j == NULL || !json_is_object(j)) {
+        *rc = cli_usage(usage, "--%s is not a JSON object%s%s", flag,
+                        j ? "" : ": ", j ? "" : je.text);
+        json_decref(j);
+        return false;
+    }
+    json_decref(j);
+    return true;
+}
+
+/* Exit code for a broker error: bad arguments 2, the rest 1. */
+static int failed(const ai_err *err)
+{
+    cli_fail(err);
+    return err->code == AI_EINVAL ? CLI_USAGE : CLI_FAIL;
+}
+
+static void print_token(const cli_ctx *c, const ai_token *t)
+{
+    if (c->json) {
+        char when[AI_TIME_BUF];
+        ai_time_format(ai_token_expires_at(t), when);
+        cli_print_json(json_pack("{s:s, s:s, s:s}", "token",
+                                 ai_token_serialize(t), "tokenId",
+                                 ai_token_id(t), "expiresAt", when));
+    } else {
+        printf("%s\n", ai_token_serialize(t));
+    }
+}
+
+static int create_root(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] =
+        "agent-iam token create-root --agent-id ID --scopes a,b "
+        "[--constraints JSON] [--ttl-days N] [--max-ttl-days N] "
+        "[--max-depth N] [--no-delegatable] [--identity JSON] "
+        "[--federation JSON] [--capabilities JSON]";
+    const char *agent = NULL, *scopes = NULL, *cons = NULL, *ttl = NULL,
+               *maxttl = NULL, *depth = NULL, *ident = NULL, *fed = NULL,
+               *caps = NULL;
+    bool nodeleg = false;
+    const cli_opt opts[] = {
+        {"agent-id", &agent, NULL},     {"scopes", &scopes, NULL},
+        {"constraints", &cons, NULL},   {"ttl-days", &ttl, NULL},
+        {"max-ttl-days", &maxttl, NULL}, {"max-depth", &depth, NULL},
+        {"no-delegatable", NULL, &nodeleg}, {"identity", &ident, NULL},
+        {"federation", &fed, NULL},     {"capabilities", &caps, NULL},
+        {NULL, NULL, NULL}};
+    const char *list[MAX_SCOPES];
+    char *pos[1], *sbuf;
+    long long v;
+    int npos, rc;
+    ai_root_params p;
+    ai_broker *b;
+    ai_token *t = NULL;
+    ai_err err;
+
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
+        return rc;
+    ai_root_params_init(&p);
+    if (agent == NULL || scopes == NULL)
+        return cli_usage(usage, "--agent-id and --scopes are required");
+    if (ttl != NULL) {
+        if (!cli_int(ttl, 1, 3650, &v))
+            return cli_usage(usage, "--ttl-days is a whole number of days, "
+                                    "1 or more");
+        p.ttl_days = (int)v;
+    }
+    if (maxttl != NULL) {
+        if (!cli_int(maxttl, 1, 3650, &v))
+            return cli_usage(usage, "--max-ttl-days is a whole number of "
+                                    "days, 1 or more");
+        p.max_ttl_days = (int)v;
+    }
+    if (depth != NULL) {
+        if (!cli_int(depth, 0, AI_MAX_DEPTH, &v))
+            return cli_usage(usage, "--max-depth is 0 to %d", AI_MAX_DEPTH);
+        p.max_delegation_depth = (int)v;
+    }
+    if (!json_object_arg(usage, "constraints", cons, &rc) ||
+        !json_object_arg(usage, "identity", ident, &rc) ||
+        !json_object_arg(usage, "federation", fed, &rc) ||
+        !json_object_arg(usage, "capabilities", caps, &rc))
+        return rc;
+    if ((sbuf = strdup(scopes)) == NULL)
+        return cli_failf("out of memory");
+    if (!split_scopes(sbuf, list, &p.nscopes)) {
+        free(sbuf);
+        return cli_usage(usage, "--scopes is a comma-separated list of 1 to "
+                                "%d scopes",
+                         MAX_SCOPES);
+    }
+    p.scopes = list;
+    p.agent_id = agent;
+    p.constraints_json = cons;
+    p.identity_json = ident;
+    p.federation_json = fed;
+    p.capabilities_json = caps;
+    p.delegatable = !nodeleg;
+    if ((b = broker(c)) == NULL) {
+        free(sbuf);
+        return CLI_FAIL;
+    }
+    if (ai_broker_create_root_token(b, &p, &t, &err) != AI_OK)
+        rc = failed(&err);
+    else
+        print_token(c, t);
+    ai_token_free(t);
+    ai_broker_close(b);
+    free(sbuf);
+    return rc;
+}
+
+static int delegate(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] =
+        "agent-iam token delegate --parent TOKEN --scopes a,b "
+        "[--agent-id ID] [--constraints JSON] [--ttl-minutes N] "
+        "[--no-delegatable] [--no-inherit-identity] [--federation JSON] "
+        "[--capabilities JSON]";
+    const char *parent = NULL, *agent = NULL, *scopes = NULL, *cons = NULL,
+               *ttl = NULL, *fed = NULL, *caps = NULL;
+    bool nodeleg = false, noident = false;
+    const cli_opt opts[] = {
+        {"parent", &parent, NULL},       {"agent-id", &agent, NULL},
+        {"scopes", &scopes, NULL},       {"constraints", &cons, NULL},
+        {"ttl-minutes", &ttl, NULL},     {"no-delegatable", NULL, &nodeleg},
+        {"no-inherit-identity", NULL, &noident},
+        {"federation", &fed, NULL},      {"capabilities", &caps, NULL},
+        {NULL, NULL, NULL}};
+    const char *list[MAX_SCOPES];
+    char *pos[1], *sbuf = NULL, *wire = NULL;
+    size_t len = 0;
+    long long v;
+    int npos, rc;
+    ai_delegation d;
+    ai_broker *b = NULL;
+    ai_token *t = NULL;
+    ai_err err;
+
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
+        return rc;
+    ai_delegation_init(&d);
+    if (parent == NULL || scopes == NULL)
+        return cli_usage(usage, "--parent and --scopes are required");
+    if (ttl != NULL) {
+        if (!cli_int(ttl, 1, 5256000, &v))
+            return cli_usage(usage, "--ttl-minutes is a whole number of "
+                                    "minutes, 1 or more");
+        d.ttl_minutes = (int)v;
+    }
+    if (!json_object_arg(usage, "constraints", cons, &rc) ||
+        !json_object_arg(usage, "federation", fed, &rc) ||
+        !json_object_arg(usage, "capabilities", caps, &rc))
+        return rc;
+    if ((sbuf = strdup(scopes)) == NULL)
+        return cli_failf("out of memory");
+    if (!split_scopes(sbuf, list, &d.nscopes)) {
+        free(sbuf);
+        return cli_usage(usage, "--scopes is a comma-separated list of 1 to "
+                                "%d scopes",
+                         MAX_SCOPES);
+    }
+    d.scopes = list;
+    d.agent_id = agent;
+    d.constraints_json = cons;
+    d.federation_json = fed;
+    d.capabilities_json = caps;
+    d.delegatable = !nodeleg;
+    d.inherit_identity = !noident;
+    if ((wire = cli_read_token(parent, &len)) == NULL ||
+        (b = broker(c)) == NULL) {
+        rc = CLI_FAIL;
+        goto done;
+    }
+    if (ai_broker_delegate(b, wire, len, &d, &t, &err) != AI_OK)
+        rc = failed(&err);
+    else
+        print_token(c, t);
+done:
+    ai_token_free(t);
+    ai_broker_close(b);
+    if (wire != NULL) {
+        explicit_bzero(wire, len);
+        free(wire);
+    }
+    free(sbuf);
+    return rc;
+}
+
+/* verify and check: exit 0 valid/allowed, 1 with the reason. */
+static int verdict(cli_ctx *c, ai_code code, const ai_err *err,
+                   const ai_token *t)
+{
+    if (c->json) {
+        json_t *o = json_pack("{s:b}", "valid", code == AI_OK);
+        if (code != AI_OK)
+            json_object_set_new(o, "error", json_string(err->msg));
+        if (t != NULL) {
+            char when[AI_TIME_BUF];
+            ai_time_format(ai_token_expires_at(t), when);
+            json_object_set_new(o, "agentId", json_string(ai_token_agent_id(t)));
+            if (ai_token_id(t) != NULL)
+                json_object_set_new(o, "tokenId", json_string(ai_token_id(t)));
+            json_object_set_new(o, "expiresAt", json_string(when));
+        }
+        cli_print_json(o);
+    } else if (code == AI_OK) {
+        printf("%s\n", t != NULL ? "valid" : "allowed");
+    } else {
+        fprintf(stderr, "agent-iam: %s\n", err->msg);
+    }
+    return code == AI_OK ? CLI_OK : CLI_FAIL;
+}
+
+static int verify(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] = "agent-iam token verify TOKEN|-|@FILE";
+    char *pos[1], *wire;
+    size_t len;
+    int npos, rc;
+    ai_broker *b;
+    ai_token *t = NULL;
+    ai_code code;
+    ai_err err;
+
+    if ((rc = cli_parse(usage, argc, argv, NULL, pos, 1, &npos, true)))
+        return rc;
+    if (npos != 1)
+        return cli_usage(usage, "a token is required");
+    if ((wire = cli_read_token(pos[0], &len)) == NULL)
+        return CLI_FAIL;
+    if ((b = broker(c)) == NULL) {
+        free(wire);
+        return CLI_FAIL;
+    }
+    code = ai_broker_verify(b, wire, len, &t, &err);
+    rc = verdict(c, code, &err, t);
+    ai_token_free(t);
+    ai_broker_close(b);
+    explicit_bzero(wire, len);
+    free(wire);
+    return rc;
+}
+
+static int check(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] =
+        "agent-iam token check TOKEN|-|@FILE SCOPE RESOURCE";
+    char *pos[3], *wire;
+    size_t len;
+    int npos, rc;
+    ai_broker *b;
+    ai_code code;
+    ai_err err;
+
+    if ((rc = cli_parse(usage, argc, argv, NULL, pos, 3, &npos, true)))
+        return rc;
+    if (npos != 3)
+        return cli_usage(usage, "a token, a scope and a resource are "
+                                "required");
+    if ((wire = cli_read_token(pos[0], &len)) == NULL)
+        return CLI_FAIL;
+    if ((b = broker(c)) == NULL) {
+        free(wire);
+        return CLI_FAIL;
+    }
+    code = ai_broker_check_permission(b, wire, len, pos[1], pos[2], &err);
+    rc = verdict(c, code, &err, NULL);
+    if (code == AI_EINVAL && err.msg[0] != '\0' &&
+        strstr(err.msg, "invalid token") == NULL)
+        rc = CLI_USAGE; /* a malformed scope or resource argument */
+    ai_broker_close(b);
+    explicit_bzero(wire, len);
+    free(wire);
+    return rc;
+}
+
+static int refresh(cli_ctx *c, int argc, char **argv)
+{
+    static const char usage[] =
+        "agent-iam token refresh TOKEN|-|@FILE [--ttl-minutes N]";
+    const char *ttl = NULL;
+    const cli_opt opts[] = {{"ttl-minutes", &ttl, NULL}, {NULL, NULL, NULL}};
+    char *pos[1], *wire;
+    size_t len;
+    long long v = 0;
+    int npos, rc;
+    ai_broker *b;
+    ai_token *t = NULL;
+    ai_err err;
+
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 1, &npos, true)))
+        return rc;
+    if (npos != 1)
+        return cli_usage(usage, "a token is required");
+    if (ttl != NULL && !cli_int(ttl, 1, 5256000, &v))
+        return cli_usage(usage, "--ttl-minutes is a whole number of minutes, "
+                                "1 or more");
+    if ((wire = cli_read_token(pos[0], &len)) == NULL)
+        return CLI_FAIL;
+    if ((b = broker(c)) == NULL) {
+        free(wire);
+        return CLI_FAIL;
+    }
+    if (ai_broker_refresh(b, wire, len, (int)v, &t, &err) != AI_OK)
+        rc = cli_fail(&err);
+    else
+        print_token(c, t);
+    ai_token_free(t);
+    ai_broker_close(b);
+    explicit_bzero(wire, len);
+    free(wire);
+    return rc;
+}
 
 /* `token show TOKEN`: the decoded claims, pretty-printed, unverified. */
 static int show(int argc, char **argv)
 {
+    static const char usage[] = "agent-iam token show TOKEN|-|@FILE";
     ai_err err = {0};
     ai_token *tok = NULL;
     json_t *doc = NULL;
-    char *wire, *out = NULL;
+    char *wire, *out = NULL, *pos[1];
     size_t len;
-    int rc = CLI_FAIL;
+    int npos, rc = CLI_FAIL;
 
-    if (argc != 1) {
-        fprintf(stderr, "usage: agent-iam token show TOKEN|-|@FILE\n");
-        return CLI_USAGE;
-    }
-    if ((wire = cli_read_token(argv[0], &len)) == NULL)
+    if ((rc = cli_parse(usage, argc, argv, NULL, pos, 1, &npos, true)))
+        return rc;
+    if (npos != 1)
+        return cli_usage(usage, "a token is required");
+    rc = CLI_FAIL;
+    if ((wire = cli_read_token(pos[0], &len)) == NULL)
         return CLI_FAIL;
     if (ai_token_deserialize(wire, len, &tok, &err) != AI_OK) {
         fprintf(stderr, "agent-iam: %s\n", err.msg);
@@ -47,11 +413,23 @@ done:
 
 int cli_token(cli_ctx *c, int argc, char **argv)
 {
-    (void)c;
-    if (argc >= 1 && strcmp(argv[0], "show") == 0)
-        return show(argc - 1, argv + 1);
-    fprintf(stderr, "usage: agent-iam token show TOKEN|-|@FILE\n"
-                    "(token create-root, delegate, verify, check and refresh "
-                    "need a broker home, which is not built yet)\n");
-    return CLI_USAGE;
+    static const char usage[] =
+        "agent-iam token create-root|delegate|verify|show|check|refresh ...";
+
+    if (argc >= 1) {
+        if (strcmp(argv[0], "create-root") == 0)
+            return create_root(c, argc - 1, argv + 1);
+        if (strcmp(argv[0], "delegate") == 0)
+            return delegate(c, argc - 1, argv + 1);
+        if (strcmp(argv[0], "verify") == 0)
+            return verify(c, argc - 1, argv + 1);
+        if (strcmp(argv[0], "check") == 0)
+            return check(c, argc - 1, argv + 1);
+        if (strcmp(argv[0], "refresh") == 0)
+            return refresh(c, argc - 1, argv + 1);
+        if (strcmp(argv[0], "show") == 0)
+            return show(argc - 1, argv + 1);
+    }
+    return cli_usage(usage, argc ? "unknown token command \"%s\"" : "%s",
+                     argc ? argv[0] : "a token command is required");
 }

@@ -78,13 +78,19 @@ static const cli_opt *lookup(const cli_opt *opts, const char *name,
 int cli_parse(const char *usage, int argc, char **argv, const cli_opt *opts,
               char **pos, int maxpos, int *npos, bool loose)
 {
+    bool options = true;
+
     *npos = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const cli_opt *o = NULL;
         const char *eq = NULL;
 
-        if (a[0] == '-' && a[1] == '-' && a[2] != '\0') {
+        if (options && strcmp(a, "--") == 0) {
+            options = false; /* everything after "--" is positional */
+            continue;
+        }
+        if (options && a[0] == '-' && a[1] == '-' && a[2] != '\0') {
             eq = strchr(a + 2, '=');
             o = lookup(opts, a + 2, eq ? (size_t)(eq - a - 2) : strlen(a + 2));
         }
@@ -102,7 +108,7 @@ int cli_parse(const char *usage, int argc, char **argv, const cli_opt *opts,
             }
             continue;
         }
-        if (!loose && a[0] == '-' && a[1] != '\0')
+        if (options && !loose && a[0] == '-' && a[1] != '\0')
             return cli_usage(usage, "unknown option %s", a);
         if (*npos == maxpos)
             return cli_usage(usage, "unexpected argument \"%s\"", a);

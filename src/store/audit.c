@@ -1,21 +1,447 @@
-/* audit.c - the audit log (being written). */
+/* audit.c - the audit log: one row per admin action, delegation, refresh,
+ * credential issue and denial, chained so that editing, inserting or
+ * deleting a row is detected.
+ *
+ * DESIGN: row i carries prev = mac of row i-1 (32 zero bytes for row 1)
+ * and mac = HMAC-SHA256(audit_key, prev || encode(row)), where encode
+ * writes id and at as 8-byte big-endian integers and each text field as a
+ * presence byte, a 4-byte big-endian length and its bytes, so no two rows
+ * encode alike. Ids are consecutive from 1. The key is derived from the
+ * master key (db.c), so rows cannot be forged without it. Deleting the
+ * last rows leaves no row behind to notice, so the id of the last row is
+ * also kept in meta ("audit_head"), written in the same transaction.
+ * Appends take the write lock first (BEGIN IMMEDIATE): processes sharing
+ * a home keep one chain. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "store/db.h"
 
+#define NAME_MAX_BYTES 64   /* actor, action, decision */
+#define ID_MAX_BYTES 256    /* token_id, agent_id */
+#define REASON_MAX_BYTES 512
+#define MAC_BYTES 32
+#define HEAD_KEY "audit_head"
+
+/* prev, id, at, then six fields of at most these sizes, each with 5 bytes
+ * of framing. */
+#define ENC_MAX                                                            \
+    (MAC_BYTES + 16 + 6 * 5 + 3 * NAME_MAX_BYTES + 2 * ID_MAX_BYTES +     \
+     REASON_MAX_BYTES)
+
+/* A text field of a row as stored: p == NULL means SQL NULL. */
+typedef struct field {
+    const char *p;
+    size_t n;
+} field;
+
+typedef struct enc {
+    unsigned char b[ENC_MAX];
+    size_t len;
+    bool over; /* a field was larger than any row store_audit writes */
+} enc;
+
+static void put_u64(enc *e, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--)
+        e->b[e->len++] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_field(enc *e, field f, size_t max)
+{
+    if (f.n > max) {
+        e->over = true;
+        return;
+    }
+    e->b[e->len++] = f.p != NULL;
+    for (int i = 3; i >= 0; i--)
+        e->b[e->len++] = (unsigned char)(f.n >> (8 * i));
+    if (f.n > 0)
+        memcpy(e->b + e->len, f.p, f.n);
+    e->len += f.n;
+}
+
+/* mac = HMAC(audit_key, prev || encode(row)). false when a field is over
+ * its limit (only a row changed outside store_audit can be) or HMAC
+ * fails. f: actor, action, token_id, agent_id, decision, reason. */
+static bool row_mac(const store *st, const unsigned char prev[MAC_BYTES],
+                    int64_t id, int64_t at, const field f[6],
+                    unsigned char mac[MAC_BYTES])
+{
+    static const size_t max[6] = {NAME_MAX_BYTES, NAME_MAX_BYTES,
+                                  ID_MAX_BYTES,   ID_MAX_BYTES,
+                                  NAME_MAX_BYTES, REASON_MAX_BYTES};
+    enc e;
+    unsigned int len = 0;
+    bool ok;
+
+    e.len = 0;
+    e.over = false;
+    memcpy(e.b, prev, MAC_BYTES);
+    e.len = MAC_BYTES;
+    put_u64(&e, (uint64_t)id);
+    put_u64(&e, (uint64_t)at);
+    for (int i = 0; i < 6 && !e.over; i++)
+        put_field(&e, f[i], max[i]);
+    ok = !e.over &&
+         HMAC(EVP_sha256(), st->audit_key, AI_KEY_BYTES, e.b, e.len, mac,
+              &len) != NULL &&
+         len == MAC_BYTES;
+    OPENSSL_cleanse(&e, sizeof e);
+    return ok;
+}
+
+/* A field of an entry: 1..max bytes of UTF-8 (NULL allowed when
+ * optional); names (actor, action, decision) have no control characters. */
+static ai_code check_field(const char *what, const char *s, size_t max,
+                           bool optional, bool name, ai_err *err)
+{
+    size_t n;
+
+    if (s == NULL) {
+        if (optional)
+            return AI_OK;
+        return ai_err_set(err, AI_EINVAL, "audit: %s is required", what);
+    }
+    n = strlen(s);
+    if (n > max)
+        return ai_err_set(err, AI_EINVAL, "audit: %s is longer than %zu bytes",
+                          what, max);
+    if (n == 0 && !optional)
+        return ai_err_set(err, AI_EINVAL, "audit: %s is empty", what);
+    if (!utf8_valid(s, n))
+        return ai_err_set(err, AI_EINVAL, "audit: %s is not UTF-8", what);
+    for (size_t i = 0; name && i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return ai_err_set(err, AI_EINVAL,
+                              "audit: %s has control characters", what);
+    return AI_OK;
+}
+
+static field opt_field(const char *s)
+{
+    /* An empty id is stored as no id: one form for one meaning. */
+    field f = {NULL, 0};
+
+    if (s != NULL && s[0] != '\0') {
+        f.p = s;
+        f.n = strlen(s);
+    }
+    return f;
+}
+
+static field req_field(const char *s)
+{
+    field f = {s ? s : "", s ? strlen(s) : 0};
+    return f;
+}
+
+/* The head: id of the last row appended (0 when none or unreadable). */
+static ai_code head_get(store *st, int64_t *id, bool *present, ai_err *err)
+{
+    char *v = NULL, *end = NULL;
+    ai_code rc = meta_get(st, HEAD_KEY, &v, err);
+
+    *id = 0;
+    *present = false;
+    if (rc == AI_ENOTFOUND) {
+        ai_err_clear(err);
+        return AI_OK;
+    }
+    if (rc != AI_OK)
+        return rc;
+    long long n = strtoll(v, &end, 10);
+    if (end != v && *end == '\0' && n > 0) {
+        *id = n;
+        *present = true;
+    }
+    ai_free(v);
+    return AI_OK;
+}
+
+/* Append e (its id is ignored: the next one is used) after the last row,
+ * in one write transaction of its own, so it must not be called inside
+ * another. AI_EINVAL for a missing or oversize field (nothing written);
+ * AI_ESTORE when SQLite fails (rolled back). */
 ai_code store_audit(store *st, const audit_entry *e, ai_err *err)
 {
-    (void)st, (void)e;
-    return ai_err_set(err, AI_EINTERNAL, "audit log not built yet");
+    unsigned char prev[MAC_BYTES] = {0}, mac[MAC_BYTES];
+    sqlite3_stmt *q = NULL;
+    int64_t last = 0, head = 0, id;
+    bool have_head;
+    char headv[32];
+    field f[6];
+    ai_code rc;
+    int step;
+
+    ai_err_clear(err);
+    if (st == NULL || e == NULL)
+        return ai_err_set(err, AI_EINVAL, "audit: no entry");
+    if ((rc = check_field("actor", e->actor, NAME_MAX_BYTES, false, true,
+                          err)) != AI_OK ||
+        (rc = check_field("action", e->action, NAME_MAX_BYTES, false, true,
+                          err)) != AI_OK ||
+        (rc = check_field("decision", e->decision, NAME_MAX_BYTES, false,
+                          true, err)) != AI_OK ||
+        (rc = check_field("token id", e->token_id, ID_MAX_BYTES, true, false,
+                          err)) != AI_OK ||
+        (rc = check_field("agent id", e->agent_id, ID_MAX_BYTES, true, false,
+                          err)) != AI_OK ||
+        (rc = check_field("reason", e->reason, REASON_MAX_BYTES, true, false,
+                          err)) != AI_OK)
+        return rc;
+    f[0] = req_field(e->actor);
+    f[1] = req_field(e->action);
+    f[2] = opt_field(e->token_id);
+    f[3] = opt_field(e->agent_id);
+    f[4] = req_field(e->decision);
+    f[5] = req_field(e->reason); /* the column is NOT NULL: "" for none */
+
+    /* The write lock first: the last row read is still last at insert. */
+    if ((rc = db_begin(st, err)) != AI_OK)
+        return rc;
+    if ((rc = db_prepare(st,
+                         "SELECT id, mac FROM audit ORDER BY id DESC LIMIT 1",
+                         &q, err)) != AI_OK)
+        goto fail;
+    step = sqlite3_step(q);
+    if (step == SQLITE_ROW) {
+        const void *m = sqlite3_column_blob(q, 1);
+        int mn = sqlite3_column_bytes(q, 1);
+        last = sqlite3_column_int64(q, 0);
+        /* A damaged mac is chained as it is (verify reports that row). */
+        if (m != NULL && mn > 0)
+            memcpy(prev, m, mn < MAC_BYTES ? (size_t)mn : MAC_BYTES);
+    } else if (step != SQLITE_DONE) {
+        rc = db_fail(st, "audit", err);
+        goto fail;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if ((rc = head_get(st, &head, &have_head, err)) != AI_OK)
+        goto fail;
+    /* After deleted last rows the head is ahead: the id gap stays visible
+     * instead of the next row taking a deleted row's place. */
+    id = (head > last ? head : last);
+    if (id < 0 || id == INT64_MAX) {
+        rc = ai_err_set(err, AI_ESTORE, "audit: no row id left");
+        goto fail;
+    }
+    id++;
+    if (!row_mac(st, prev, id, e->at, f, mac)) {
+        rc = ai_err_set(err, AI_EINTERNAL, "audit: HMAC failed");
+        goto fail;
+    }
+    if ((rc = db_prepare(st,
+                         "INSERT INTO audit (id, at, actor, action, "
+                         "token_id, agent_id, decision, reason, prev, mac) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         &q, err)) != AI_OK)
+        goto fail;
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int64(q, 2, e->at);
+    for (int i = 0; i < 6; i++) {
+        if (f[i].p == NULL)
+            sqlite3_bind_null(q, 3 + i);
+        else
+            sqlite3_bind_text(q, 3 + i, f[i].p, (int)f[i].n, SQLITE_STATIC);
+    }
+    sqlite3_bind_blob(q, 9, prev, MAC_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 10, mac, MAC_BYTES, SQLITE_STATIC);
+    if (sqlite3_step(q) != SQLITE_DONE) {
+        rc = db_fail(st, "audit", err);
+        goto fail;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    snprintf(headv, sizeof headv, "%" PRId64, id);
+    if ((rc = meta_set(st, HEAD_KEY, headv, err)) != AI_OK ||
+        (rc = db_commit(st, err)) != AI_OK)
+        goto fail;
+    return AI_OK;
+fail:
+    sqlite3_finalize(q);
+    db_rollback(st);
+    return rc;
 }
 
+/* A text column as stored (length from SQLite: an embedded NUL counts). */
+static field col_field(sqlite3_stmt *q, int col)
+{
+    field f = {NULL, 0};
+
+    if (sqlite3_column_type(q, col) != SQLITE_NULL) {
+        f.p = (const char *)sqlite3_column_text(q, col);
+        f.n = (size_t)sqlite3_column_bytes(q, col);
+        if (f.p == NULL)
+            f.p = "";
+    }
+    return f;
+}
+
+/* Walk the rows in one read transaction (a consistent snapshot). */
+static ai_code walk(store *st, int64_t *bad_id, int64_t *rows, ai_err *err)
+{
+    unsigned char expect_prev[MAC_BYTES] = {0}, mac[MAC_BYTES];
+    sqlite3_stmt *q = NULL;
+    int64_t expect_id = 1, head = 0;
+    bool have_head;
+    ai_code rc;
+    int step;
+
+    if ((rc = db_prepare(st,
+                         "SELECT id, at, actor, action, token_id, agent_id, "
+                         "decision, reason, prev, mac FROM audit ORDER BY id",
+                         &q, err)) != AI_OK)
+        return rc;
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(q, 0);
+        field f[6];
+        for (int i = 0; i < 6; i++)
+            f[i] = col_field(q, 2 + i);
+        /* Each column is read once: pointers stay valid until the next
+         * step, as no column is converted twice. */
+        const unsigned char *prev = sqlite3_column_blob(q, 8);
+        int prevn = sqlite3_column_bytes(q, 8);
+        const unsigned char *have = sqlite3_column_blob(q, 9);
+        int haven = sqlite3_column_bytes(q, 9);
+
+        /* WARNING: macs are compared with CRYPTO_memcmp, in constant time,
+         * after checking the (public) lengths. */
+        if (prevn != MAC_BYTES || haven != MAC_BYTES || prev == NULL ||
+            have == NULL ||
+            !row_mac(st, prev, id, sqlite3_column_int64(q, 1), f, mac) ||
+            CRYPTO_memcmp(mac, have, MAC_BYTES) != 0) {
+            *bad_id = id;
+            rc = ai_err_set(err, AI_EDENIED,
+                            "audit row %" PRId64 " was altered or inserted "
+                            "(its MAC does not match)",
+                            id);
+            goto done;
+        }
+        if (id != expect_id) {
+            *bad_id = id;
+            rc = ai_err_set(err, AI_EDENIED,
+                            "audit row %" PRId64 " follows a deleted row "
+                            "(row %" PRId64 " is missing)",
+                            id, expect_id);
+            goto done;
+        }
+        if (CRYPTO_memcmp(prev, expect_prev, MAC_BYTES) != 0) {
+            *bad_id = id;
+            rc = ai_err_set(err, AI_EDENIED,
+                            "audit row %" PRId64 " does not follow row "
+                            "%" PRId64 " (a row before it was replaced)",
+                            id, id - 1);
+            goto done;
+        }
+        memcpy(expect_prev, have, MAC_BYTES);
+        expect_id = id + 1;
+    }
+    if (step != SQLITE_DONE) {
+        rc = db_fail(st, "audit", err);
+        goto done;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    *rows = expect_id - 1;
+    if ((rc = head_get(st, &head, &have_head, err)) != AI_OK)
+        goto done;
+    if (*rows > 0 && !have_head) {
+        *bad_id = expect_id;
+        rc = ai_err_set(err, AI_EDENIED,
+                        "audit row %" PRId64 " and later may have been "
+                        "deleted (the record of the last row is missing)",
+                        expect_id);
+    } else if (head > *rows) {
+        *bad_id = expect_id;
+        rc = ai_err_set(err, AI_EDENIED,
+                        "audit row %" PRId64 " was deleted (the log ends at "
+                        "row %" PRId64 " instead of row %" PRId64 ")",
+                        expect_id, *rows, head);
+    } else if (head < *rows) {
+        *bad_id = head + 1;
+        rc = ai_err_set(err, AI_EDENIED,
+                        "audit row %" PRId64 " is not recorded as appended "
+                        "(the last row appended was %" PRId64 ")",
+                        head + 1, head);
+    }
+done:
+    sqlite3_finalize(q);
+    OPENSSL_cleanse(mac, sizeof mac);
+    return rc;
+}
+
+/* Walk the chain in one read snapshot. AI_OK (and *bad_id 0) when every
+ * row is intact; AI_EDENIED with *bad_id the first bad row and a message
+ * naming it; AI_ESTORE when the table cannot be read. */
 ai_code store_audit_verify(store *st, int64_t *bad_id, ai_err *err)
 {
-    (void)st, (void)bad_id;
-    return ai_err_set(err, AI_EINTERNAL, "audit log not built yet");
+    int64_t rows = 0;
+    ai_code rc;
+
+    ai_err_clear(err);
+    if (bad_id != NULL)
+        *bad_id = 0;
+    if (st == NULL || bad_id == NULL)
+        return ai_err_set(err, AI_EINVAL, "audit: no store");
+    if ((rc = db_exec(st, "BEGIN", err)) != AI_OK)
+        return rc;
+    rc = walk(st, bad_id, &rows, err);
+    db_rollback(st); /* read only: nothing to commit */
+    return rc;
 }
 
+/* The last n rows, oldest first, to fn; strings are borrowed for the
+ * call, and a row with no reason has reason NULL. Reads only: it does not
+ * check the chain (a tampered row is shown as stored). */
 ai_code store_audit_tail(store *st, size_t n, audit_fn fn, void *ud,
                          ai_err *err)
 {
-    (void)st, (void)n, (void)fn, (void)ud;
-    return ai_err_set(err, AI_EINTERNAL, "audit log not built yet");
+    sqlite3_stmt *q = NULL;
+    ai_code rc;
+    int step;
+
+    ai_err_clear(err);
+    if (st == NULL || fn == NULL)
+        return ai_err_set(err, AI_EINVAL, "audit: no callback");
+    if (n == 0)
+        return AI_OK;
+    if ((rc = db_prepare(st,
+                         "SELECT id, at, actor, action, token_id, agent_id, "
+                         "decision, reason FROM (SELECT * FROM audit "
+                         "ORDER BY id DESC LIMIT ?) ORDER BY id",
+                         &q, err)) != AI_OK)
+        return rc;
+    sqlite3_bind_int64(q, 1, n > (size_t)INT64_MAX ? INT64_MAX : (int64_t)n);
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        audit_entry e;
+        e.id = sqlite3_column_int64(q, 0);
+        e.at = sqlite3_column_int64(q, 1);
+        e.actor = (const char *)sqlite3_column_text(q, 2);
+        e.action = (const char *)sqlite3_column_text(q, 3);
+        e.token_id = (const char *)sqlite3_column_text(q, 4);
+        e.agent_id = (const char *)sqlite3_column_text(q, 5);
+        e.decision = (const char *)sqlite3_column_text(q, 6);
+        e.reason = (const char *)sqlite3_column_text(q, 7);
+        if (e.actor == NULL)
+            e.actor = "";
+        if (e.action == NULL)
+            e.action = "";
+        if (e.decision == NULL)
+            e.decision = "";
+        if (e.reason != NULL && e.reason[0] == '\0')
+            e.reason = NULL; /* stored as "" for none */
+        fn(ud, &e);
+    }
+    if (step != SQLITE_DONE)
+        rc = db_fail(st, "audit", err);
+    sqlite3_finalize(q);
+    return rc;
 }

@@ -305,6 +305,11 @@ ai_code store_open(const char *home, bool create, store **out, ai_err *err)
     /* Read before writing anything: a file that is not an SQLite database
      * fails here, and is never touched. */
     if (read_int(st, "SELECT count(*) FROM sqlite_master", &n, err) != AI_OK) {
+        int code = sqlite3_errcode(st->db);
+        if (code == SQLITE_BUSY || code == SQLITE_LOCKED ||
+            code == SQLITE_NOMEM || code == SQLITE_CANTOPEN ||
+            code == SQLITE_IOERR)
+            goto fail; /* not a verdict on the file: say what happened */
         ai_err_clear(err);
         rc = ai_err_set(err, AI_ESTORE,
                         "%s is not an agent-iam database (%s): move it away "
@@ -390,9 +395,8 @@ static void apply_change(void *ud, int64_t seq, const char *kind,
     sync_ctx *c = ud;
 
     (void)op;
-    c->st->seen_seq = seq;
     if (c->rc != AI_OK)
-        return;
+        return; /* seen_seq stays at the last change applied */
     if (strcmp(kind, "key") == 0) {
         c->keys = true;
     } else if (strcmp(kind, "revocation") == 0 && c->st->rev != NULL) {
@@ -401,6 +405,8 @@ static void apply_change(void *ud, int64_t seq, const char *kind,
         if (key[0] != '\0' && key[1] == ':')
             c->rc = revview_refresh(c->st, t, key + 2, c->err);
     }
+    if (c->rc == AI_OK)
+        c->st->seen_seq = seq;
 }
 
 /* First sync: load the revocation view and note the changelog head, in
@@ -447,10 +453,17 @@ ai_code store_sync(store *st, ai_err *err)
     for (;;) {
         int64_t before = st->seen_seq;
         if ((rc = store_changes(st, st->seen_seq, 10000, apply_change, &c,
-                                err)) != AI_OK)
+                                err)) == AI_OK)
+            rc = c.rc;
+        if (rc != AI_OK) {
+            /* Drop the views: the next sync reloads them whole, and until
+             * then the revocation predicate fails closed. */
+            revview_free(st->rev);
+            st->rev = NULL;
+            ai_keyring_free(st->keys);
+            st->keys = NULL;
             return rc;
-        if (c.rc != AI_OK)
-            return c.rc;
+        }
         if (st->seen_seq == before)
             break;
     }

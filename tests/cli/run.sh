@@ -74,6 +74,13 @@ done
 # The commands of a local home, each script a group of cases.
 here=$(dirname "$0")
 sh "$here/store_keys.sh" "$bin" && ok "store_keys.sh" || no "store_keys.sh"
+sh "$here/store_config.sh" "$bin" && ok "store_config.sh" || no "store_config.sh"
+sh "$here/tokens.sh" "$bin" && ok "tokens.sh" || no "tokens.sh"
+sh "$here/store_audit.sh" "$bin" && ok "store_audit.sh" || no "store_audit.sh"
+sh "$here/revoke.sh" "$bin" && ok "revoke.sh" || no "revoke.sh"
+sh "$here/fault_parallel.sh" "$bin" && ok "fault_parallel.sh" || no "fault_parallel.sh"
+sh "$here/fault_kill.sh" "$bin" && ok "fault_kill.sh" || no "fault_kill.sh"
+sh "$here/fault_corrupt.sh" "$bin" && ok "fault_corrupt.sh" || no "fault_corrupt.sh"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

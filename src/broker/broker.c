@@ -1,0 +1,272 @@
+/* broker.c - the token operations of a home: the core's create, verify,
+ * check, delegate and refresh with the home's keys, revocations, use
+ * counters and audit log. Every call first brings the store's views up to
+ * date (store_sync), so a revoke or rotation made by another process on
+ * the same home takes effect at once. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/broker.h"
+#include "core/core.h"
+
+struct ai_broker {
+    store *st;
+    bool owns;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+ai_code broker_wrap(store *st, ai_broker **out, ai_err *err)
+{
+    ai_broker *b;
+
+    ai_err_clear(err);
+    *out = NULL;
+    if ((b = ai_calloc(1, sizeof *b)) == NULL)
+        return ai_err_set(err, AI_ENOMEM, "out of memory");
+    b->st = st;
+    *out = b;
+    return AI_OK;
+}
+
+store *broker_store(ai_broker *b)
+{
+    return b->st;
+}
+
+ai_code ai_broker_open(const char *home, ai_broker **out, ai_err *err)
+{
+    ai_err local; /* messages are needed here even without err */
+    char path[4096];
+    store *st = NULL;
+    ai_code rc;
+
+    if (err == NULL)
+        err = &local;
+    ai_err_clear(err);
+    if (out == NULL)
+        return ai_err_set(err, AI_EINVAL, "no output broker");
+    *out = NULL;
+    if ((rc = store_home_path(home, path, sizeof path, err)) != AI_OK ||
+        (rc = store_open(path, true, &st, err)) != AI_OK)
+        return rc;
+    if ((rc = broker_wrap(st, out, err)) != AI_OK) {
+        store_close(st);
+        return rc;
+    }
+    (*out)->owns = true;
+    return AI_OK;
+}
+
+void ai_broker_close(ai_broker *b)
+{
+    if (b == NULL)
+        return;
+    if (b->owns)
+        store_close(b->st);
+    ai_free(b);
+}
+
+/* One audit row; an audit failure must not hide the operation's result,
+ * so it is reported only when the operation itself succeeded. */
+static ai_code audit(ai_broker *b, const char *action, const ai_token *t,
+                     const char *agent, const char *decision,
+                     const char *reason, ai_code rc, ai_err *err)
+{
+    audit_entry e = {0, now_ms(), "cli", action,
+                     t ? ai_token_id(t) : NULL,
+                     t ? ai_token_agent_id(t) : agent, decision, reason};
+    ai_err aerr;
+    ai_code arc = store_audit(b->st, &e, &aerr);
+
+    if (arc != AI_OK && rc == AI_OK)
+        return ai_err_set(err, arc, "audit: %s", aerr.msg);
+    return rc;
+}
+
+/* Keys and revocations as of the latest commit on the home. */
+static ai_code views(ai_broker *b, int64_t now, ai_verifier *v, ai_err *err)
+{
+    const ai_keyring *kr;
+    ai_code rc;
+
+    if ((rc = store_sync(b->st, err)) != AI_OK ||
+        (rc = store_keyring(b->st, now, &kr, err)) != AI_OK)
+        return rc;
+    v->keys = kr;
+    v->revoked = store_revoked;
+    v->revoked_ud = b->st;
+    return AI_OK;
+}
+
+static ai_code verify_at(ai_broker *b, const char *wire, size_t len,
+                         int64_t now, ai_token **out, ai_err *err)
+{
+    ai_verifier v;
+    ai_code rc;
+
+    if ((rc = views(b, now, &v, err)) != AI_OK)
+        return rc;
+    return ai_token_verify(&v, wire, len, now, out, err);
+}
+
+ai_code ai_broker_verify(ai_broker *b, const char *wire, size_t len,
+                         ai_token **out, ai_err *err)
+{
+    ai_err local; /* messages are needed here even without err */
+    ai_code rc;
+
+    if (err == NULL)
+        err = &local;
+    ai_err_clear(err);
+    if (out == NULL)
+        return ai_err_set(err, AI_EINVAL, "no output token");
+    *out = NULL;
+    rc = verify_at(b, wire, len, now_ms(), out, err);
+    if (rc != AI_OK && rc != AI_ENOMEM && rc != AI_ESTORE)
+        (void)audit(b, "verify", NULL, NULL, "deny", err->msg, rc, err);
+    return rc;
+}
+
+ai_code ai_broker_create_root_token(ai_broker *b, const ai_root_params *p,
+                                    ai_token **out, ai_err *err)
+{
+    ai_err local; /* messages are needed here even without err */
+    const ai_keyring *kr;
+    int64_t now = now_ms();
+    ai_code rc;
+
+    if (err == NULL)
+        err = &local;
+    ai_err_clear(err);
+    if (out == NULL)
+        return ai_err_set(err, AI_EINVAL, "no output token");
+    *out = NULL;
+    if ((rc = store_sync(b->st, err)) != AI_OK ||
+        (rc = store_keyring(b->st, now, &kr, err)) != AI_OK ||
+        (rc = ai_token_create_root(kr, p, now, out, err)) != AI_OK ||
+        (rc = store_note_signed(b->st, err)) != AI_OK)
+        goto fail;
+    if ((rc = audit(b, "create-root", *out, NULL, "ok", NULL, AI_OK, err)) !=
+        AI_OK)
+        goto fail;
+    return AI_OK;
+fail:
+    ai_token_free(*out);
+    *out = NULL;
+    return rc;
+}
+
+ai_code ai_broker_delegate(ai_broker *b, const char *parent, size_t len,
+                           const ai_delegation *req, ai_token **out,
+                           ai_err *err)
+{
+    ai_err local; /* messages are needed here even without err */
+    ai_token *p = NULL;
+    const ai_keyring *kr;
+    int64_t now = now_ms();
+    ai_code rc;
+
+    if (err == NULL)
+        err = &local;
+    ai_err_clear(err);
+    if (out == NULL)
+        return ai_err_set(err, AI_EINVAL, "no output token");
+    *out = NULL;
+    if ((rc = verify_at(b, parent, len, now, &p, err)) != AI_OK) {
+        rc = audit(b, "delegate", NULL, NULL, "deny", err->msg, rc, err);
+        goto done;
+    }
+    if ((rc = store_keyring(b->st, now, &kr, err)) != AI_OK)
+        goto done;
+    rc = ai_token_delegate(kr, p, req, now, out, err);
+    if (rc == AI_OK && (rc = store_note_signed(b->st, err)) == AI_OK)
+        rc = audit(b, "delegate", *out, NULL, "ok", ai_token_id(p), AI_OK,
+                   err);
+    else if (rc == AI_EDENIED || rc == AI_EINVAL)
+        rc = audit(b, "delegate", p, NULL, "deny", err->msg, rc, err);
+done:
+    if (rc != AI_OK) {
+        ai_token_free(*out);
+        *out = NULL;
+    }
+    ai_token_free(p);
+    return rc;
+}
+
+ai_code ai_broker_check_permission(ai_broker *b, const char *wire,
+                                   size_t len, const char *scope,
+                                   const char *resource, ai_err *err)
+{
+    ai_err local; /* messages are needed here even without err */
+    ai_token *t = NULL;
+    int64_t now = now_ms();
+    ai_code rc;
+
+    if (err == NULL)
+        err = &local;
+    ai_err_clear(err);
+    rc = verify_at(b, wire, len, now, &t, err);
+    if (rc == AI_OK)
+        rc = ai_token_check(t, scope, resource, now, err);
+    if (rc != AI_OK && rc != AI_ENOMEM && rc != AI_ESTORE)
+        rc = audit(b, "check", t, NULL, "deny", err->msg, rc, err);
+    ai_token_free(t);
+    return rc;
+}
+
+ai_code ai_broker_refresh(ai_broker *b, const char *wire, size_t len,
+                          int ttl_minutes, ai_token **out, ai_err *err)
+{
+    ai_err local; /* messages are needed here even without err */
+    ai_budget_ref budgets[64];
+    ai_token *t = NULL;
+    const ai_keyring *kr;
+    int64_t now = now_ms();
+    size_t n = 0;
+    bool granted = true;
+    uint32_t left;
+    ai_code rc;
+
+    if (err == NULL)
+        err = &local;
+    ai_err_clear(err);
+    if (out == NULL)
+        return ai_err_set(err, AI_EINVAL, "no output token");
+    *out = NULL;
+    if ((rc = verify_at(b, wire, len, now, &t, err)) != AI_OK ||
+        (rc = store_keyring(b->st, now, &kr, err)) != AI_OK)
+        goto done;
+    /* A refresh is a use of system:token:refresh: its budgets count. */
+    if ((rc = ai_token_check(t, "system:token:refresh", "", now, err)) ==
+            AI_OK &&
+        (rc = ai_token_budgets(t, "system:token:refresh", budgets,
+                               sizeof budgets / sizeof *budgets, &n, err)) ==
+            AI_OK &&
+        n > 0 &&
+        (rc = store_consume(b->st, budgets, n, now, &granted, &left, err)) ==
+            AI_OK &&
+        !granted)
+        rc = ai_err_set(err, AI_EDENIED,
+                        "Scope \"system:token:refresh\" has no uses left");
+    if (rc == AI_OK)
+        rc = ai_token_refresh(kr, t, ttl_minutes, now, out, err);
+    if (rc == AI_OK && (rc = store_note_signed(b->st, err)) == AI_OK)
+        rc = audit(b, "refresh", *out, NULL, "ok", NULL, AI_OK, err);
+    else if (rc != AI_ENOMEM && rc != AI_ESTORE)
+        rc = audit(b, "refresh", t, NULL, "deny", err->msg, rc, err);
+done:
+    if (rc != AI_OK) {
+        ai_token_free(*out);
+        *out = NULL;
+    }
+    ai_token_free(t);
+    return rc;
+}

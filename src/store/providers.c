@@ -1,0 +1,221 @@
+/* providers.c - provider configs (github, google, aws): one JSON object
+ * per provider, sealed whole at rest under the master key, replaced as a
+ * whole, and logged for the followers.
+ *
+ * The JSON is validated with jansson (an object of string, number and
+ * boolean members, at most PROVIDER_JSON_MAX bytes) and stored as given.
+ * Its secret members (privateKey, clientSecret, ...) are never readable
+ * in the database file: the blob's associated data is "provider:<name>",
+ * so a blob copied to another provider's row does not open there. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "store/db.h"
+
+#define PROVIDER_JSON_MAX 8192
+
+static const char *const provider_names[] = {"github", "google", "aws"};
+
+static ai_code check_name(const char *name, ai_err *err)
+{
+    for (size_t i = 0; i < sizeof provider_names / sizeof *provider_names;
+         i++)
+        if (name != NULL && strcmp(name, provider_names[i]) == 0)
+            return AI_OK;
+    return ai_err_set(err, AI_EINVAL,
+                      "unknown provider \"%.64s\": github, google or aws",
+                      name ? name : "");
+}
+
+static void provider_aad(const char *name, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "provider:%s", name);
+}
+
+/* Overwrite the string values of a parsed config before it is freed:
+ * they may be secrets. jansson owns the buffers (allocated writable) and
+ * only lends them as const, hence the cast through uintptr_t. */
+static void wipe_strings(json_t *obj)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(obj, k, v) {
+        if (json_is_string(v))
+            explicit_bzero((char *)(uintptr_t)json_string_value(v),
+                           json_string_length(v));
+    }
+}
+
+/* An object of string, number and boolean members, at most
+ * PROVIDER_JSON_MAX bytes. The message never quotes the input. */
+static ai_code check_config(const char *json, ai_err *err)
+{
+    json_error_t jerr;
+    json_t *root, *v;
+    const char *k;
+    size_t n = json ? strnlen(json, PROVIDER_JSON_MAX + 1) : 0;
+    ai_code rc = AI_OK;
+
+    if (n == 0 || n > PROVIDER_JSON_MAX)
+        return ai_err_set(err, AI_EINVAL,
+                          "a provider config is 1 to %d bytes of JSON",
+                          PROVIDER_JSON_MAX);
+    /* XXX jansson's lexer frees its copy of each string unwiped. */
+    root = json_loadb(json, n, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL)
+        return ai_err_set(err, AI_EINVAL,
+                          "a provider config is not valid JSON (line %d, "
+                          "column %d)",
+                          jerr.line, jerr.column);
+    if (!json_is_object(root)) {
+        rc = ai_err_set(err, AI_EINVAL, "a provider config is a JSON object");
+    } else if (json_object_size(root) == 0) {
+        rc = ai_err_set(err, AI_EINVAL, "a provider config is empty");
+    } else {
+        json_object_foreach(root, k, v) {
+            if (!json_is_string(v) && !json_is_number(v) &&
+                !json_is_boolean(v)) {
+                rc = ai_err_set(err, AI_EINVAL,
+                                "provider config member \"%.64s\" is not a "
+                                "string, number or boolean",
+                                k);
+                break;
+            }
+        }
+        wipe_strings(root);
+    }
+    json_decref(root);
+    return rc;
+}
+
+/* Replace the config of `name` (the JSON as given, sealed) and log the
+ * change, in one transaction. AI_EINVAL for a bad name or config. */
+ai_code store_provider_set(store *st, const char *name, const char *json,
+                           int64_t now_ms, ai_err *err)
+{
+    char aad[32];
+    unsigned char *blob = NULL;
+    size_t bloblen = 0;
+    sqlite3_stmt *q = NULL;
+    ai_code rc;
+
+    ai_err_clear(err);
+    if ((rc = check_name(name, err)) != AI_OK ||
+        (rc = check_config(json, err)) != AI_OK)
+        return rc;
+    provider_aad(name, aad, sizeof aad);
+    if ((rc = seal(st, aad, json, strlen(json), &blob, &bloblen, err)) !=
+        AI_OK)
+        return rc;
+    if ((rc = db_begin(st, err)) != AI_OK)
+        goto done;
+    if ((rc = db_prepare(st,
+                         "INSERT INTO providers (name, config, updated_at) "
+                         "VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                         "config = excluded.config, "
+                         "updated_at = excluded.updated_at",
+                         &q, err)) != AI_OK)
+        goto fail;
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 2, blob, (int)bloblen, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, now_ms);
+    if (sqlite3_step(q) != SQLITE_DONE) {
+        rc = db_fail(st, "provider config", err);
+        goto fail;
+    }
+    if ((rc = changelog_add(st, "provider", name, "set", now_ms, err)) !=
+            AI_OK ||
+        (rc = db_commit(st, err)) != AI_OK)
+        goto fail;
+    goto done;
+fail:
+    db_rollback(st);
+done:
+    sqlite3_finalize(q);
+    ai_free(blob);
+    return rc;
+}
+
+/* The config of `name` with its secrets in clear: *json is ai_malloc'd
+ * (wipe it, then store_free); NULL on error, AI_ENOTFOUND when absent. */
+ai_code store_provider_get(store *st, const char *name, char **json,
+                           ai_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    unsigned char *plain = NULL;
+    size_t n = 0;
+    char aad[32];
+    ai_code rc;
+    int step;
+
+    ai_err_clear(err);
+    *json = NULL;
+    if ((rc = check_name(name, err)) != AI_OK ||
+        (rc = db_prepare(st, "SELECT config FROM providers WHERE name = ?",
+                         &q, err)) != AI_OK)
+        return rc;
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    step = sqlite3_step(q);
+    if (step == SQLITE_ROW) {
+        provider_aad(name, aad, sizeof aad);
+        rc = unseal(st, aad, sqlite3_column_blob(q, 0),
+                    (size_t)sqlite3_column_bytes(q, 0), &plain, &n, err);
+        if (rc == AI_OK && strlen((const char *)plain) != n) {
+            explicit_bzero(plain, n);
+            ai_free(plain);
+            plain = NULL;
+            rc = ai_err_set(err, AI_ESTORE, "provider config %s is damaged",
+                            name);
+        }
+        if (rc == AI_OK)
+            *json = (char *)plain; /* unseal NUL-terminates it */
+    } else if (step == SQLITE_DONE) {
+        rc = ai_err_set(err, AI_ENOTFOUND, "provider %s is not configured",
+                        name);
+    } else {
+        rc = db_fail(st, "provider config", err);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* Remove the config of `name` and log it; AI_ENOTFOUND when absent. */
+ai_code store_provider_delete(store *st, const char *name, int64_t now_ms,
+                              ai_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    ai_code rc;
+
+    ai_err_clear(err);
+    if ((rc = check_name(name, err)) != AI_OK ||
+        (rc = db_begin(st, err)) != AI_OK)
+        return rc;
+    if ((rc = db_prepare(st, "DELETE FROM providers WHERE name = ?", &q,
+                         err)) != AI_OK)
+        goto fail;
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) != SQLITE_DONE) {
+        rc = db_fail(st, "provider config", err);
+        goto fail;
+    }
+    if (sqlite3_changes(st->db) == 0) {
+        rc = ai_err_set(err, AI_ENOTFOUND, "provider %s is not configured",
+                        name);
+        goto fail;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if ((rc = changelog_add(st, "provider", name, "delete", now_ms, err)) !=
+            AI_OK ||
+        (rc = db_commit(st, err)) != AI_OK)
+        goto fail;
+    return AI_OK;
+fail:
+    sqlite3_finalize(q);
+    db_rollback(st);
+    return rc;
+}
