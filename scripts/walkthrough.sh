@@ -1,16 +1,41 @@
 #!/bin/sh
-# `make run` for now: a short local walk-through of what exists. The
-# service itself (agent-iam serve) arrives with the store and server.
+# `make run` until the service exists: the README's session on a local home
+# under .run/ (kept between runs), then the Quick Start with the C library.
 # Usage: scripts/walkthrough.sh BUILD/agent-iam BUILD/examples
 set -eu
 bin=$1
 examples=$2
-tok=$(mktemp)
-trap 'rm -f "$tok"' EXIT INT TERM
-echo "== agent-iam $("$bin" version | cut -d' ' -f2): the Quick Start of the README, in C =="
-"$examples/quickstart" >"$tok"
-echo
-echo "== the delegated token, decoded (agent-iam token show @FILE) =="
-"$bin" token show "@$tok"
-echo
-echo "(token show decodes without verifying; the example above verified it)"
+home=.run/home
+mkdir -p .run
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+step() { printf '\n== %s\n' "$*"; }
+ai() { "$bin" --home "$home" "$@"; }
+
+step "agent-iam $("$bin" version | cut -d' ' -f2), home $home"
+ai status
+step "a root token for the orchestrator (github repos under myorg/, chat)"
+ai token create-root --agent-id orchestrator \
+    --scopes "github:repo:read,github:repo:write,openai:chat:*" \
+    --constraints '{"github:repo:*":{"resources":["myorg/*"]}}' \
+    --max-depth 3 --ttl-days 7 >"$tmp/root"
+ai --json token verify "@$tmp/root"
+step "delegated to code-reviewer: read only, myorg/frontend only, 60 minutes"
+ai token delegate --parent "@$tmp/root" --agent-id code-reviewer \
+    --scopes github:repo:read \
+    --constraints '{"github:repo:read":{"resources":["myorg/frontend"]}}' \
+    --ttl-minutes 60 >"$tmp/child"
+ai token show "@$tmp/child"
+step "checks"
+printf 'read  myorg/frontend: '; ai token check "@$tmp/child" github:repo:read myorg/frontend || true
+printf 'write myorg/frontend: '; ai token check "@$tmp/child" github:repo:write myorg/frontend 2>&1 || true
+printf 'read  myorg/backend:  '; ai token check "@$tmp/child" github:repo:read myorg/backend 2>&1 || true
+step "revoking the root revokes the child"
+rid=$(ai --json token verify "@$tmp/root" | sed -n 's/.*"tokenId": "\(.*\)".*/\1/p')
+ai revoke --reason "walk-through" -- "$rid"
+ai token verify "@$tmp/child" 2>&1 || true
+step "the audit log"
+ai audit tail -n 6
+ai audit verify
+step "the same Quick Start with the C library (examples/quickstart.c)"
+"$examples/quickstart" >/dev/null
