@@ -376,6 +376,37 @@ AI_EXPORT ai_code ai_broker_refresh(ai_broker *b, const char *wire,
                                     size_t len, int ttl_minutes,
                                     ai_token **out, ai_err *err);
 
+/* getCredential: verify the serialized token, check scope and resource,
+ * then consume one use of every maxUses budget of the scope (AI_EDENIED
+ * "... has no uses left" once one is spent) and return the provider's
+ * credential as the README's CredentialResult JSON:
+ * {"credentialType":"bearer_token"|"aws_credentials"|"api_key",
+ *  "credential":{...},"expiresAt":"ISO 8601"}.
+ * The provider is the scope's first segment ("openai:chat:completions" ->
+ * openai; a scope without one is AI_EINVAL): an API key of the home whose
+ * provider (else name) it is, else the github, google or aws backend with
+ * the home's config for it (AI_ENOTFOUND "provider X is not configured";
+ * "unknown provider" when there is neither). An unservable request
+ * consumes no use. Backend credentials are cached per broker (provider +
+ * scope + resource) until 5 minutes before they expire. Provider TLS uses
+ * the CA bundle named by $AGENT_IAM_PROVIDER_CA_FILE when set, else the
+ * system's. Failures of the provider are AI_EPROVIDER naming it and the
+ * HTTP status. Each call writes an audit row (action "credential", allow
+ * or deny; never the secret).
+ * *result_json (OUT: NULL on error) holds secrets: release it with
+ * ai_free_string, which wipes it. */
+AI_EXPORT AI_WUR ai_code ai_broker_get_credential(ai_broker *b,
+                                                  const char *wire,
+                                                  size_t len,
+                                                  const char *scope,
+                                                  const char *resource,
+                                                  char **result_json,
+                                                  ai_err *err);
+
+/* Wipe and free a string the library returned (ai_broker_get_credential's
+ * result). NULL is fine. */
+AI_EXPORT void ai_free_string(char *s);
+
 #ifdef __cplusplus
 }
 #endif

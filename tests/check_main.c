@@ -20,6 +20,10 @@ int main(void)
         suite_store_providers,
         suite_store_audit,
         suite_store_uses,
+        suite_providers_sigv4, suite_providers_aws,
+        suite_providers_cache,
+        suite_providers_http,
+        suite_providers_github, suite_providers_google,
     };
     SRunner *sr = srunner_create(suites[0]());
     int failed;

@@ -31,6 +31,10 @@ Suite *suite_store_snapshot(void);
 Suite *suite_store_providers(void);
 Suite *suite_store_audit(void);
 Suite *suite_store_uses(void);
+Suite *suite_providers_sigv4(void), *suite_providers_aws(void);
+Suite *suite_providers_cache(void);
+Suite *suite_providers_http(void);
+Suite *suite_providers_github(void), *suite_providers_google(void);
 
 /* ---- fixtures --------------------------------------------------------- */
 

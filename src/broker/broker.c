@@ -4,15 +4,20 @@
  * date (store_sync), so a revoke or rotation made by another process on
  * the same home takes effect at once. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "broker/broker.h"
 #include "core/core.h"
+#include "providers/providers.h"
 
 struct ai_broker {
     store *st;
     bool owns;
+    cred_cache *cache; /* provider credentials, made on first use */
 };
 
 static int64_t now_ms(void)
@@ -71,6 +76,7 @@ void ai_broker_close(ai_broker *b)
         return;
     if (b->owns)
         store_close(b->st);
+    cred_cache_free(b->cache);
     ai_free(b);
 }
 
@@ -269,4 +275,219 @@ done:
     }
     ai_token_free(t);
     return rc;
+}
+
+/* ---- credentials ------------------------------------------------------ */
+
+#define PROVIDER_MAX 64
+
+/* The API key serving a provider: one whose provider is the name, else
+ * one whose own name is. */
+typedef struct key_pick {
+    const char *want;
+    bool by_provider, oom;
+    char *name, *base_url;
+    int ttl_minutes;
+} key_pick;
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s);
+    char *p = ai_malloc(n + 1);
+
+    if (p != NULL)
+        memcpy(p, s, n + 1);
+    return p;
+}
+
+static void pick_key(void *ud, const apikey_info *k)
+{
+    key_pick *kp = ud;
+    bool prov = strcmp(k->provider, kp->want) == 0;
+
+    if (kp->by_provider || (!prov && strcmp(k->name, kp->want) != 0))
+        return;
+    if (kp->name != NULL && !prov)
+        return; /* a by-name match already, and this is no better */
+    ai_free(kp->name);
+    ai_free(kp->base_url);
+    kp->base_url = NULL;
+    kp->name = dup_str(k->name);
+    if (k->base_url != NULL && (kp->base_url = dup_str(k->base_url)) == NULL)
+        kp->oom = true;
+    if (kp->name == NULL)
+        kp->oom = true;
+    kp->ttl_minutes = k->ttl_minutes;
+    kp->by_provider = prov;
+}
+
+static void wipe_free(char *s)
+{
+    if (s != NULL) {
+        OPENSSL_cleanse(s, strlen(s));
+        store_free(s);
+    }
+}
+
+/* {"credentialType":T,"credential":{...},"expiresAt":"ISO"}; NULL on out
+ * of memory. */
+static char *result_json(const cred_result *r)
+{
+    ai_buf b;
+
+    buf_init(&b);
+    buf_putc(&b, '{');
+    jw_key(&b, "credentialType", true);
+    jw_str(&b, r->type, strlen(r->type));
+    jw_key(&b, "credential", false);
+    buf_puts(&b, r->credential);
+    if (r->expires_at > 0) {
+        jw_key(&b, "expiresAt", false);
+        jw_time(&b, r->expires_at);
+    }
+    buf_putc(&b, '}');
+    return buf_steal(&b);
+}
+
+/* See agent_iam.h: verify, check, consume, then the API key or backend. */
+ai_code ai_broker_get_credential(ai_broker *b, const char *wire, size_t len,
+                                 const char *scope, const char *resource,
+                                 char **out, ai_err *err)
+{
+    ai_err local; /* messages are needed here even without err */
+    ai_budget_ref budgets[64];
+    char provider[PROVIDER_MAX], why[AI_ERR_MSG_MAX];
+    const char *colon;
+    key_pick kp = {NULL, false, false, NULL, NULL, 0};
+    const prov_ops *ops = NULL;
+    char *config = NULL, *secret = NULL;
+    cred_result cred = {{0}, NULL, 0};
+    ai_token *t = NULL;
+    int64_t now = now_ms();
+    size_t n = 0;
+    bool granted = true, audited = false;
+    uint32_t left;
+    ai_code rc;
+
+    if (err == NULL)
+        err = &local;
+    ai_err_clear(err);
+    if (out == NULL)
+        return ai_err_set(err, AI_EINVAL, "no output credential");
+    *out = NULL;
+    if (b == NULL || scope == NULL)
+        return ai_err_set(err, AI_EINVAL, "no broker or scope");
+    if (resource == NULL)
+        resource = "";
+    /* The provider is the scope's first segment: "github:repo:read". */
+    colon = strchr(scope, ':');
+    if (colon == NULL || colon == scope || colon[1] == '\0' ||
+        (size_t)(colon - scope) >= sizeof provider)
+        return ai_err_set(err, AI_EINVAL,
+                          "scope \"%.*s\" has no provider segment (use "
+                          "provider:resource:action)",
+                          AI_SCOPE_MAX, scope);
+    memcpy(provider, scope, (size_t)(colon - scope));
+    provider[colon - scope] = '\0';
+
+    if ((rc = verify_at(b, wire, len, now, &t, err)) != AI_OK ||
+        (rc = ai_token_check(t, scope, resource, now, err)) != AI_OK)
+        goto done;
+    /* Find the source before consuming a use: a request that cannot be
+     * served (unknown or unconfigured provider) costs nothing. */
+    kp.want = provider;
+    if ((rc = store_apikey_list(b->st, pick_key, &kp, err)) != AI_OK)
+        goto done;
+    if (kp.oom) {
+        rc = ai_err_set(err, AI_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (kp.name == NULL) {
+        if ((ops = prov_find(provider)) == NULL) {
+            rc = ai_err_set(err, AI_ENOTFOUND,
+                            "unknown provider \"%s\": no backend and no API "
+                            "key for it",
+                            provider);
+            goto done;
+        }
+        if ((rc = store_provider_get(b->st, provider, &config, err)) ==
+            AI_ENOTFOUND) {
+            ai_err_clear(err);
+            rc = ai_err_set(err, AI_ENOTFOUND,
+                            "provider %s is not configured (agent-iam config "
+                            "init %s)",
+                            provider, provider);
+        }
+        if (rc != AI_OK)
+            goto done;
+    }
+    if ((rc = ai_token_budgets(t, scope, budgets,
+                               sizeof budgets / sizeof *budgets, &n, err)) !=
+            AI_OK ||
+        (n > 0 && (rc = store_consume(b->st, budgets, n, now, &granted,
+                                      &left, err)) != AI_OK))
+        goto done;
+    if (!granted) {
+        rc = ai_err_set(err, AI_EDENIED, "Scope \"%s\" has no uses left",
+                        scope);
+        goto done;
+    }
+    if (kp.name != NULL) {
+        if ((rc = store_apikey_secret(b->st, kp.name, &secret, err)) !=
+                AI_OK ||
+            (rc = prov_apikey_build(provider, secret, kp.base_url,
+                                    kp.ttl_minutes, now, &cred, err)) !=
+                AI_OK)
+            goto done;
+    } else {
+        if (b->cache == NULL && (b->cache = cred_cache_new()) == NULL) {
+            rc = ai_err_set(err, AI_ENOMEM, "out of memory");
+            goto done;
+        }
+        if (!cred_cache_get(b->cache, provider, scope, resource, now,
+                            &cred)) {
+            /* AGENT_IAM_PROVIDER_CA_FILE: the CA bundle for provider TLS
+             * (else the system's). */
+            const char *ca = getenv("AGENT_IAM_PROVIDER_CA_FILE");
+            prov_request req = {scope, resource, ai_token_agent_id(t),
+                                config, (ca && *ca) ? ca : NULL, now};
+            if ((rc = ops->fetch(&req, &cred, err)) != AI_OK)
+                goto done;
+            cred_cache_put(b->cache, provider, scope, resource, &cred);
+        }
+    }
+    if (cred.credential == NULL || (*out = result_json(&cred)) == NULL) {
+        rc = ai_err_set(err, AI_ENOMEM, "out of memory");
+        goto done;
+    }
+    snprintf(why, sizeof why, "%s \"%s\" (%s%s)", scope, resource,
+             kp.name ? "api key " : "provider ", kp.name ? kp.name : provider);
+    rc = audit(b, "credential", t, NULL, "allow", why, AI_OK, err);
+    audited = true;
+done:
+    if (rc != AI_OK && !audited && t != NULL && rc != AI_ENOMEM &&
+        rc != AI_ESTORE)
+        rc = audit(b, "credential", t, NULL, "deny", err->msg, rc, err);
+    else if (rc != AI_OK && t == NULL && rc != AI_ENOMEM && rc != AI_ESTORE)
+        rc = audit(b, "credential", NULL, NULL, "deny", err->msg, rc, err);
+    if (rc != AI_OK && *out != NULL) {
+        ai_free_string(*out);
+        *out = NULL;
+    }
+    cred_result_clear(&cred);
+    wipe_free(secret);
+    wipe_free(config);
+    ai_free(kp.name);
+    ai_free(kp.base_url);
+    ai_token_free(t);
+    return rc;
+}
+
+/* See agent_iam.h. */
+void ai_free_string(char *s)
+{
+    if (s == NULL)
+        return;
+    OPENSSL_cleanse(s, strlen(s));
+    ai_free(s);
 }

@@ -81,5 +81,6 @@ int cli_audit(cli_ctx *c, int argc, char **argv);
 int cli_config(cli_ctx *c, int argc, char **argv);
 int cli_apikey(cli_ctx *c, int argc, char **argv);
 int cli_status(cli_ctx *c, int argc, char **argv);
+int cli_cred(cli_ctx *c, int argc, char **argv);
 
 #endif

@@ -12,6 +12,10 @@ static const char usage_text[] =
     "\n"
     "tokens:\n"
     "  token show TOKEN              a token's claims as JSON (not verified)\n"
+    "  cred SCOPE RESOURCE --token TOKEN [--format json|token]\n"
+    "                                a provider credential (CredentialResult);\n"
+    "                                provider TLS trusts\n"
+    "                                $AGENT_IAM_PROVIDER_CA_FILE when set\n"
     "\n"
     "keys and revocation (local home):\n"
     "  key list                      signing key versions and their states\n"
@@ -48,7 +52,7 @@ static const command commands[] = {
     {"rotate-key", cli_rotate_key}, {"revoke", cli_revoke},
     {"unrevoke", cli_unrevoke}, {"audit", cli_audit},
     {"config", cli_config},     {"apikey", cli_apikey},
-    {"status", cli_status},
+    {"status", cli_status},     {"cred", cli_cred},
 };
 
 int main(int argc, char **argv)

@@ -117,6 +117,38 @@ void db_rollback(store *st)
         (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+ai_code db_delete_logged(store *st, const char *sql, const char *kind,
+                         const char *name, int64_t now_ms,
+                         const char *missing, ai_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    ai_code rc;
+
+    if ((rc = db_begin(st, err)) != AI_OK)
+        return rc;
+    if ((rc = db_prepare(st, sql, &q, err)) != AI_OK)
+        goto fail;
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) != SQLITE_DONE) {
+        rc = db_fail(st, kind, err);
+        goto fail;
+    }
+    if (sqlite3_changes(st->db) == 0) {
+        rc = ai_err_set(err, AI_ENOTFOUND, "%s", missing);
+        goto fail;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if ((rc = changelog_add(st, kind, name, "delete", now_ms, err)) != AI_OK ||
+        (rc = db_commit(st, err)) != AI_OK)
+        goto fail;
+    return AI_OK;
+fail:
+    sqlite3_finalize(q);
+    db_rollback(st);
+    return rc;
+}
+
 ai_code meta_get(store *st, const char *key, char **value, ai_err *err)
 {
     sqlite3_stmt *q;

@@ -42,6 +42,13 @@ ai_code db_begin(store *st, ai_err *err);
 ai_code db_commit(store *st, ai_err *err);
 void db_rollback(store *st);
 
+/* In one transaction: run `sql` (a DELETE with one parameter, name) and
+ * log (kind, name, "delete"); AI_ENOTFOUND with `missing` when no row
+ * went. */
+ai_code db_delete_logged(store *st, const char *sql, const char *kind,
+                         const char *name, int64_t now_ms,
+                         const char *missing, ai_err *err);
+
 /* meta table: small named values. get: AI_ENOTFOUND when absent. */
 ai_code meta_get(store *st, const char *key, char **value, ai_err *err);
 ai_code meta_set(store *st, const char *key, const char *value, ai_err *err);

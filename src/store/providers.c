@@ -187,35 +187,13 @@ ai_code store_provider_get(store *st, const char *name, char **json,
 ai_code store_provider_delete(store *st, const char *name, int64_t now_ms,
                               ai_err *err)
 {
-    sqlite3_stmt *q = NULL;
+    char missing[96];
     ai_code rc;
 
     ai_err_clear(err);
-    if ((rc = check_name(name, err)) != AI_OK ||
-        (rc = db_begin(st, err)) != AI_OK)
+    if ((rc = check_name(name, err)) != AI_OK)
         return rc;
-    if ((rc = db_prepare(st, "DELETE FROM providers WHERE name = ?", &q,
-                         err)) != AI_OK)
-        goto fail;
-    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
-    if (sqlite3_step(q) != SQLITE_DONE) {
-        rc = db_fail(st, "provider config", err);
-        goto fail;
-    }
-    if (sqlite3_changes(st->db) == 0) {
-        rc = ai_err_set(err, AI_ENOTFOUND, "provider %s is not configured",
-                        name);
-        goto fail;
-    }
-    sqlite3_finalize(q);
-    q = NULL;
-    if ((rc = changelog_add(st, "provider", name, "delete", now_ms, err)) !=
-            AI_OK ||
-        (rc = db_commit(st, err)) != AI_OK)
-        goto fail;
-    return AI_OK;
-fail:
-    sqlite3_finalize(q);
-    db_rollback(st);
-    return rc;
+    snprintf(missing, sizeof missing, "provider %s is not configured", name);
+    return db_delete_logged(st, "DELETE FROM providers WHERE name = ?",
+                            "provider", name, now_ms, missing, err);
 }

@@ -76,6 +76,7 @@ here=$(dirname "$0")
 sh "$here/store_keys.sh" "$bin" && ok "store_keys.sh" || no "store_keys.sh"
 sh "$here/store_config.sh" "$bin" && ok "store_config.sh" || no "store_config.sh"
 sh "$here/tokens.sh" "$bin" && ok "tokens.sh" || no "tokens.sh"
+sh "$here/cred.sh" "$bin" && ok "cred.sh" || no "cred.sh"
 sh "$here/store_audit.sh" "$bin" && ok "store_audit.sh" || no "store_audit.sh"
 sh "$here/revoke.sh" "$bin" && ok "revoke.sh" || no "revoke.sh"
 sh "$here/fault_parallel.sh" "$bin" && ok "fault_parallel.sh" || no "fault_parallel.sh"

@@ -1,0 +1,302 @@
+/* github.c - the GitHub App backend: an installation access token narrowed
+ * to the one repository of the resource and to the permissions of the
+ * scope's action.
+ *
+ * DESIGN: sign a 10-minute App JWT (jwt.c), then
+ * POST {apiUrl}/app/installations/{installationId}/access_tokens with
+ * {"repositories":["<repo>"],"permissions":{...}}; GitHub answers 201
+ * {"token":"ghs_...","expires_at":"<RFC 3339>"}.
+ *
+ * Narrowing is mandatory: the resource must be exactly "owner/repo". A
+ * glob ("myorg/<star>"), an empty resource or anything else is refused, since
+ * GitHub can only narrow a token to named repositories and the
+ * alternative (every repository of the installation) would widen what
+ * the agent was granted.
+ *
+ * Permissions by scope (metadata: read always, as GitHub requires):
+ *   github:repo:read   -> contents: read
+ *   github:repo:write  -> contents: write
+ *   github:issues:read|write, github:pulls:read|write,
+ *   github:actions:read|write -> issues / pull_requests / actions
+ * Every other scope (github:repo:admin, wildcards such as github:repo:<star>)
+ * is refused with AI_EINVAL: we decline to guess a permission set, and
+ * never fall back to a broader token.
+ *
+ * Stateless; thread-safe as far as http_post is. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "core/core.h"
+#include "providers/providers.h"
+
+#define DEFAULT_API_URL "https://api.github.com"
+#define URL_MAX 2048
+#define NAME_MAX_LEN 100
+
+static const struct {
+    const char *scope, *perm, *level;
+} scope_perms[] = {
+    {"github:repo:read", "contents", "read"},
+    {"github:repo:write", "contents", "write"},
+    {"github:issues:read", "issues", "read"},
+    {"github:issues:write", "issues", "write"},
+    {"github:pulls:read", "pull_requests", "read"},
+    {"github:pulls:write", "pull_requests", "write"},
+    {"github:actions:read", "actions", "read"},
+    {"github:actions:write", "actions", "write"},
+};
+
+/* Overwrite a parsed object's string values (secrets) before freeing.
+ * jansson lends its own writable buffers as const. */
+static void wipe_strings(json_t *obj)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(obj, k, v) {
+        if (json_is_string(v))
+            OPENSSL_cleanse((char *)(uintptr_t)json_string_value(v),
+                            json_string_length(v));
+    }
+}
+
+/* A config member as text: a string, or an integer written in decimal
+ * into num. NULL when absent or of another type. */
+static const char *member(const json_t *cfg, const char *key, char *num,
+                          size_t cap)
+{
+    const json_t *v = json_object_get(cfg, key);
+
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_integer(v)) {
+        snprintf(num, cap, "%lld", (long long)json_integer_value(v));
+        return num;
+    }
+    return NULL;
+}
+
+static bool name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > NAME_MAX_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!(c >= 'A' && c <= 'Z') && !(c >= 'a' && c <= 'z') &&
+            !(c >= '0' && c <= '9') && c != '-' && c != '_' && c != '.')
+            return false;
+    }
+    return true;
+}
+
+static bool digits_ok(const char *s)
+{
+    size_t n = strnlen(s, 21);
+
+    if (n == 0 || n > 20)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+/* The repository name of "owner/repo" into repo (cap > NAME_MAX_LEN). */
+static ai_code parse_resource(const char *res, char *repo, size_t cap,
+                              ai_err *err)
+{
+    const char *slash = res ? strchr(res, '/') : NULL;
+    size_t rn;
+
+    if (slash == NULL || !name_ok(res, (size_t)(slash - res)) ||
+        (rn = strnlen(slash + 1, NAME_MAX_LEN + 1)) >= cap ||
+        !name_ok(slash + 1, rn) || strcmp(slash + 1, ".") == 0 ||
+        strcmp(slash + 1, "..") == 0)
+        return ai_err_set(err, AI_EINVAL,
+                          "github: resource \"%.100s\" is not a single "
+                          "repository \"owner/repo\" (globs cannot narrow "
+                          "an installation token)",
+                          res ? res : "");
+    memcpy(repo, slash + 1, rn);
+    repo[rn] = '\0';
+    return AI_OK;
+}
+
+static ai_code parse_response(const http_resp *resp, cred_result *out,
+                              ai_err *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(resp->body ? resp->body : "", resp->len, 0,
+                              &jerr);
+    const json_t *tok, *exp;
+    int64_t ms = 0;
+    ai_buf b;
+    ai_code rc;
+
+    if (root == NULL || !json_is_object(root)) {
+        rc = ai_err_set(err, AI_EPROVIDER,
+                        "github: HTTP %ld with a body that is not a JSON "
+                        "object",
+                        resp->status);
+        goto done;
+    }
+    tok = json_object_get(root, "token");
+    exp = json_object_get(root, "expires_at");
+    if (!json_is_string(tok) || json_string_length(tok) == 0 ||
+        json_string_length(tok) > 4096) {
+        rc = ai_err_set(err, AI_EPROVIDER,
+                        "github: the response has no \"token\" string");
+        goto done;
+    }
+    if (!json_is_string(exp) ||
+        !time_parse(json_string_value(exp), json_string_length(exp), &ms)) {
+        rc = ai_err_set(err, AI_EPROVIDER,
+                        "github: the response has no RFC 3339 "
+                        "\"expires_at\"");
+        goto done;
+    }
+    buf_init(&b);
+    buf_puts(&b, "{\"token\":");
+    jw_str(&b, json_string_value(tok), json_string_length(tok));
+    buf_puts(&b, ",\"tokenType\":\"bearer\"}");
+    if ((out->credential = buf_steal(&b)) == NULL) {
+        rc = ai_err_set(err, AI_ENOMEM, "github: out of memory");
+        goto done;
+    }
+    snprintf(out->type, sizeof out->type, "bearer_token");
+    out->expires_at = ms;
+    rc = AI_OK;
+done:
+    if (root != NULL) {
+        wipe_strings(root);
+        json_decref(root);
+    }
+    return rc;
+}
+
+static ai_code github_fetch(const prov_request *req, cred_result *out,
+                            ai_err *err)
+{
+    char appbuf[32], instbuf[32], repo[NAME_MAX_LEN + 1], url[URL_MAX];
+    char body[256];
+    char *jwt = NULL, *auth = NULL;
+    const char *app, *inst, *pem, *api, *perm = NULL, *level = NULL;
+    json_t *cfg = NULL;
+    json_error_t jerr;
+    http_resp resp = {0, NULL, 0};
+    size_t alen, api_len;
+    int n;
+    ai_code rc;
+
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < sizeof scope_perms / sizeof *scope_perms; i++)
+        if (req->scope != NULL && strcmp(req->scope, scope_perms[i].scope) == 0) {
+            perm = scope_perms[i].perm;
+            level = scope_perms[i].level;
+        }
+    if (perm == NULL)
+        return ai_err_set(err, AI_EINVAL,
+                          "github: scope \"%.80s\" maps to no installation "
+                          "token permission (github:repo:read|write, "
+                          "github:issues|pulls|actions:read|write)",
+                          req->scope ? req->scope : "");
+    if ((rc = parse_resource(req->resource, repo, sizeof repo, err)) != AI_OK)
+        return rc;
+
+    /* XXX jansson's lexer frees its copy of each string unwiped. */
+    if (req->config_json == NULL ||
+        (cfg = json_loads(req->config_json, JSON_REJECT_DUPLICATES,
+                          &jerr)) == NULL ||
+        !json_is_object(cfg)) {
+        rc = ai_err_set(err, AI_EPROVIDER,
+                        "github: the provider config is not a JSON object");
+        goto done;
+    }
+    app = member(cfg, "appId", appbuf, sizeof appbuf);
+    inst = member(cfg, "installationId", instbuf, sizeof instbuf);
+    pem = json_string_value(json_object_get(cfg, "privateKey"));
+    api = json_string_value(json_object_get(cfg, "apiUrl"));
+    if (app == NULL || inst == NULL || pem == NULL) {
+        rc = ai_err_set(err, AI_EPROVIDER,
+                        "github: the provider config needs appId, "
+                        "installationId and privateKey");
+        goto done;
+    }
+    if (!digits_ok(inst)) {
+        rc = ai_err_set(err, AI_EPROVIDER,
+                        "github: installationId must be a positive whole "
+                        "number");
+        goto done;
+    }
+    if (api == NULL || *api == '\0')
+        api = DEFAULT_API_URL;
+    api_len = strlen(api);
+    while (api_len > 0 && api[api_len - 1] == '/')
+        api_len--;
+    n = snprintf(url, sizeof url, "%.*s/app/installations/%s/access_tokens",
+                 (int)(api_len < URL_MAX ? api_len : URL_MAX), api, inst);
+    if (n < 0 || (size_t)n >= sizeof url) {
+        rc = ai_err_set(err, AI_EPROVIDER, "github: apiUrl is too long");
+        goto done;
+    }
+
+    if ((rc = jwt_github_app(pem, strlen(pem), app, req->now_ms / 1000, &jwt,
+                             err)) != AI_OK)
+        goto done;
+    alen = strlen("Authorization: Bearer ") + strlen(jwt) + 1;
+    if ((auth = ai_malloc(alen)) == NULL) {
+        rc = ai_err_set(err, AI_ENOMEM, "github: out of memory");
+        goto done;
+    }
+    snprintf(auth, alen, "Authorization: Bearer %s", jwt);
+
+    /* repo and the permission names are [A-Za-z0-9._-]: no escaping. */
+    n = snprintf(body, sizeof body,
+                 "{\"repositories\":[\"%s\"],\"permissions\":{\"%s\":\"%s\","
+                 "\"metadata\":\"read\"}}",
+                 repo, perm, level);
+    if (n < 0 || (size_t)n >= sizeof body) {
+        rc = ai_err_set(err, AI_EINTERNAL, "github: request body too long");
+        goto done;
+    }
+    {
+        const char *const headers[] = {auth,
+                                       "Accept: application/vnd.github+json",
+                                       "Content-Type: application/json",
+                                       "User-Agent: agent-iam",
+                                       "X-GitHub-Api-Version: 2022-11-28",
+                                       NULL};
+        rc = http_post("github", url, headers, body, (size_t)n, req->ca_file,
+                       &resp, err);
+    }
+    if (rc != AI_OK)
+        goto done;
+    if (resp.status < 200 || resp.status > 299) {
+        /* GitHub's error body is not quoted: it is not ours to vouch for. */
+        rc = ai_err_set(err, AI_EPROVIDER, "github: HTTP %ld", resp.status);
+        goto done;
+    }
+    rc = parse_response(&resp, out, err);
+done:
+    http_resp_clear(&resp);
+    if (auth != NULL) {
+        OPENSSL_cleanse(auth, strlen(auth));
+        ai_free(auth);
+    }
+    if (jwt != NULL) {
+        OPENSSL_cleanse(jwt, strlen(jwt));
+        ai_free(jwt);
+    }
+    if (cfg != NULL) {
+        wipe_strings(cfg);
+        json_decref(cfg);
+    }
+    return rc; /* on error out->credential was never set */
+}
+
+/* The GitHub App backend (see the DESIGN comment at the top). */
+const prov_ops prov_github = {"github", github_fetch};

@@ -1,0 +1,104 @@
+/*
+ * providers.h - credential providers (GitHub App, Google OAuth, AWS STS,
+ * API keys) for the modules above them (broker, server): a table of
+ * backends, one file each, the HTTPS client they share and the credential
+ * cache.
+ *
+ * Every backend: base URL configurable, TLS verification always on (CA
+ * file configurable), connect timeout 5 s, total 15 s, bounded retries with
+ * backoff on 429 and 5xx; errors are AI_EPROVIDER naming the provider and
+ * the HTTP status, never containing a secret.
+ */
+#ifndef AI_PROVIDERS_H
+#define AI_PROVIDERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent_iam.h"
+
+/* A credential as the README's CredentialResult. */
+typedef struct cred_result {
+    char type[24];     /* "bearer_token", "aws_credentials", "api_key" */
+    char *credential;  /* JSON object text (ai_malloc'd; holds secrets) */
+    int64_t expires_at; /* ms; 0: none */
+} cred_result;
+
+/* Wipe and free the credential text. */
+void cred_result_clear(cred_result *r);
+
+typedef struct prov_request {
+    const char *scope;       /* "github:repo:read" */
+    const char *resource;    /* "myorg/repo" (may be "") */
+    const char *agent_id;    /* who asks (AWS RoleSessionName) */
+    const char *config_json; /* the provider's config, secrets in clear */
+    const char *ca_file;     /* CA bundle for TLS; NULL: the system's */
+    int64_t now_ms;
+} prov_request;
+
+typedef struct prov_ops {
+    const char *name; /* the scope's first segment it serves */
+    ai_code (*fetch)(const prov_request *req, cred_result *out, ai_err *err);
+} prov_ops;
+
+extern const prov_ops prov_github;
+extern const prov_ops prov_google;
+extern const prov_ops prov_aws;
+
+/* The backend for a provider name, or NULL. */
+const prov_ops *prov_find(const char *name);
+
+/* ---- API keys (apikey.c) ---------------------------------------------- */
+
+/* The "api_key" credential of a stored key: {"apiKey", "providerName",
+ * "baseUrl" (when set), "headers": {"Authorization": "Bearer <key>"}},
+ * expiring now + ttl_minutes (<= 0: 60). *out is cleared on error. */
+ai_code prov_apikey_build(const char *provider, const char *secret,
+                          const char *base_url, int ttl_minutes,
+                          int64_t now_ms, cred_result *out, ai_err *err);
+
+/* ---- HTTPS (http.c) --------------------------------------------------- */
+
+typedef struct http_resp {
+    long status;
+    char *body; /* NUL-terminated, ai_malloc'd; wipe (it may hold secrets) */
+    size_t len;
+} http_resp;
+
+/* POST body to url with the given header lines ("Name: value", NULL
+ * ended). Retries 429 and 5xx (and connection failures) up to 3 times with
+ * backoff; a final non-2xx status is still AI_OK with resp->status set, so
+ * the caller names it. Transport failures: AI_EPROVIDER "<provider>: ...".
+ * Bodies over 1 MiB are refused. */
+ai_code http_post(const char *provider, const char *url,
+                  const char *const *headers, const char *body, size_t len,
+                  const char *ca_file, http_resp *resp, ai_err *err);
+void http_resp_clear(http_resp *r);
+
+/* ---- credential cache (cache.c) --------------------------------------- */
+
+/* Per provider + scope + resource, reused until 5 minutes before expiry.
+ * Thread-safe. */
+typedef struct cred_cache cred_cache;
+cred_cache *cred_cache_new(void);
+void cred_cache_free(cred_cache *c);
+/* A copy of a live entry into *out, or false. */
+bool cred_cache_get(cred_cache *c, const char *provider, const char *scope,
+                    const char *resource, int64_t now_ms, cred_result *out);
+void cred_cache_put(cred_cache *c, const char *provider, const char *scope,
+                    const char *resource, const cred_result *r);
+
+/* ---- GitHub App JWT (jwt.c) ------------------------------------------- */
+
+/* An RS256 JWT for a GitHub App: header {"alg":"RS256","typ":"JWT"},
+ * claims {"iat": now_s - 60, "exp": now_s + 540, "iss": app_id} (app_id
+ * as a number when it is all digits, else a string of [A-Za-z0-9._-]),
+ * signed with the PEM private key pem (pem_len bytes; RSA). *out (OUT:
+ * ai_malloc'd, NUL-terminated; NULL on error) is a bearer secret: wipe it
+ * and ai_free it. Errors: AI_EPROVIDER "github: ..." naming what is wrong
+ * with the key or app id, never quoting the key; AI_ENOMEM. Thread-safe. */
+ai_code jwt_github_app(const char *pem, size_t pem_len, const char *app_id,
+                       int64_t now_s, char **out, ai_err *err);
+
+#endif /* AI_PROVIDERS_H */

@@ -1,0 +1,464 @@
+/* test_aws.c - Suite "providers_aws": the AWS STS backend
+ * (src/providers/aws.c) against tests/providers/stub_sts.py on 127.0.0.1
+ * with TLS.
+ *
+ * The stub is started once per suite (an unchecked fixture, so forked
+ * tests share it), makes the test PKI in a fresh mkdtemp directory,
+ * recomputes each request's Signature Version 4 with the known secret as
+ * STS does, and writes the form it accepted to DIR/last.json, which the
+ * tests read to see the session policy and RoleSessionName sent. */
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "core/core.h"
+#include "providers/providers.h"
+#include "../tests.h"
+
+#define AKID "AKIATESTSTUB00000001"
+#define SECRET "stubSecret/Key+0123456789abcdefEXAMPLE"
+#define TOKEN "IQoJb3JpZ2luX2VjEXAMPLE/session+token=="
+#define ROLE "arn:aws:iam::123456789012:role/agents"
+
+static char dir[64];
+static pid_t stub_pid = -1;
+static int stub_port;
+static char ca_file[128];
+static unsigned flaky_n;
+
+/* Start python3 with argv; wait (60 s at most) for its "PORT <n>". */
+static void stub_start(const char *const *argv)
+{
+    int fds[2];
+    char line[64];
+    size_t n = 0;
+    time_t deadline = time(NULL) + 60;
+
+    ck_assert_int_eq(pipe(fds), 0);
+    stub_pid = fork();
+    ck_assert_int_ge(stub_pid, 0);
+    if (stub_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* no orphan if we crash */
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execvp("python3", (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    while (n + 1 < sizeof line && time(NULL) < deadline) {
+        struct pollfd p = {fds[0], POLLIN, 0};
+        char c;
+        if (poll(&p, 1, 1000) <= 0)
+            continue;
+        if (read(fds[0], &c, 1) != 1)
+            break;
+        if (c == '\n')
+            break;
+        line[n++] = c;
+    }
+    line[n] = '\0';
+    close(fds[0]);
+    ck_assert_msg(sscanf(line, "PORT %d", &stub_port) == 1,
+                  "the stub did not start (python3 and openssl needed): "
+                  "\"%s\"",
+                  line);
+}
+
+static void setup(void)
+{
+    const char *const argv[] = {"python3", "-B",
+                                "tests/providers/stub_sts.py",
+                                dir, AKID, SECRET, TOKEN, NULL};
+
+    snprintf(dir, sizeof dir, "/tmp/ai-sts-XXXXXX");
+    ck_assert(mkdtemp(dir) != NULL);
+    stub_start(argv);
+    snprintf(ca_file, sizeof ca_file, "%s/ca.pem", dir);
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+
+    if (stub_pid > 0) {
+        kill(stub_pid, SIGTERM);
+        waitpid(stub_pid, NULL, 0);
+        stub_pid = -1;
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Config JSON: stsUrl = the stub + mode + "/"; secret NULL leaves the
+ * keys out (the environment then). extra: more members or "". */
+static char *config(const char *secret, const char *mode, const char *extra)
+{
+    char buf[1024];
+
+    if (secret != NULL)
+        snprintf(buf, sizeof buf,
+                 "{\"region\":\"us-east-1\",\"roleArn\":\"" ROLE "\","
+                 "\"accessKeyId\":\"" AKID "\",\"secretAccessKey\":\"%s\","
+                 "\"stsUrl\":\"https://127.0.0.1:%d%s/\"%s}",
+                 secret, stub_port, mode, extra);
+    else
+        snprintf(buf, sizeof buf,
+                 "{\"region\":\"us-east-1\",\"roleArn\":\"" ROLE "\","
+                 "\"stsUrl\":\"https://127.0.0.1:%d%s/\"%s}",
+                 stub_port, mode, extra);
+    return strdup(buf);
+}
+
+static ai_code fetch_cfg(const char *cfg, const char *scope,
+                         const char *resource, const char *agent,
+                         cred_result *out, ai_err *err)
+{
+    prov_request req = {scope, resource, agent, cfg, ca_file, T_NOW};
+    ai_code rc;
+    char path[128];
+
+    snprintf(path, sizeof path, "%s/last.json", dir);
+    unlink(path);
+    ai_err_clear(err);
+    memset(out, 0, sizeof *out);
+    rc = prov_aws.fetch(&req, out, err);
+    if (rc != AI_OK)
+        ck_assert_ptr_null(out->credential);
+    return rc;
+}
+
+static ai_code fetch(const char *secret, const char *mode, const char *scope,
+                     const char *resource, const char *agent,
+                     cred_result *out, ai_err *err)
+{
+    char *cfg = config(secret, mode, "");
+    ai_code rc = fetch_cfg(cfg, scope, resource, agent, out, err);
+
+    free(cfg);
+    return rc;
+}
+
+/* The form the stub accepted last (a new reference), or NULL. */
+static json_t *last_form(void)
+{
+    char path[128];
+    json_error_t jerr;
+
+    snprintf(path, sizeof path, "%s/last.json", dir);
+    return json_load_file(path, 0, &jerr);
+}
+
+static const char *field(const json_t *f, const char *k)
+{
+    return json_string_value(json_object_get(f, k));
+}
+
+static void no_secret(const char *msg)
+{
+    ck_assert_msg(!t_has(msg, "stubSecret") && !t_has(msg, "wrongSecret") &&
+                      !t_has(msg, "tmp/Secret") && !t_has(msg, "FwoG") &&
+                      !t_has(msg, "IQoJ"),
+                  "secret in \"%s\"", msg);
+}
+
+START_TEST(test_aws_assume_role_gives_aws_credentials)
+{
+    cred_result r;
+    ai_err err;
+    json_t *f;
+
+    ck_assert_msg(fetch(SECRET, "", "aws:s3:read", "my-bucket/prefix/*",
+                        "agent-1", &r, &err) == AI_OK,
+                  "%s", err.msg);
+    ck_assert_str_eq(r.type, "aws_credentials");
+    ck_assert_str_eq(r.credential,
+                     "{\"accessKeyId\":\"ASIATESTKEY0000001\","
+                     "\"secretAccessKey\":\"tmp/Secret+Key&1\","
+                     "\"sessionToken\":\"FwoGZXIvYXdzEXAMPLE//token=\","
+                     "\"expiration\":\"2026-11-30T13:00:00Z\"}");
+    ck_assert_int_eq(r.expires_at, T_NOW + T_HOUR);
+    cred_result_clear(&r);
+    f = last_form();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_str_eq(field(f, "Action"), "AssumeRole");
+    ck_assert_str_eq(field(f, "Version"), "2011-06-15");
+    ck_assert_str_eq(field(f, "RoleArn"), ROLE);
+    ck_assert_str_eq(field(f, "RoleSessionName"), "agent-1");
+    ck_assert_str_eq(field(f, "DurationSeconds"), "3600");
+    ck_assert_ptr_null(json_object_get(f, "ExternalId"));
+    json_decref(f);
+}
+END_TEST
+
+START_TEST(test_aws_wrong_secret_is_403_without_secret_in_message)
+{
+    cred_result r;
+    ai_err err;
+
+    ck_assert_int_eq(fetch("wrongSecret/Key+0123456789abcdefEXAMPLE", "",
+                           "aws:s3:read", "my-bucket/x", "agent-1", &r, &err),
+                     AI_EPROVIDER);
+    ck_assert_str_eq(err.msg, "aws: HTTP 403 SignatureDoesNotMatch");
+    no_secret(err.msg);
+}
+END_TEST
+
+START_TEST(test_aws_s3_read_sends_narrowing_session_policy)
+{
+    cred_result r;
+    ai_err err;
+    json_t *f;
+
+    ck_assert_msg(fetch(SECRET, "", "aws:s3:read", "bucket/prefix/*",
+                        "agent-1", &r, &err) == AI_OK,
+                  "%s", err.msg);
+    cred_result_clear(&r);
+    f = last_form();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_str_eq(
+        field(f, "Policy"),
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","
+        "\"Action\":[\"s3:GetObject\",\"s3:ListBucket\"],\"Resource\":["
+        "\"arn:aws:s3:::bucket\",\"arn:aws:s3:::bucket/prefix/*\"]}]}");
+    json_decref(f);
+}
+END_TEST
+
+START_TEST(test_aws_s3_write_policy_covers_objects_only)
+{
+    cred_result r;
+    ai_err err;
+    json_t *f;
+
+    ck_assert_msg(fetch(SECRET, "", "aws:s3:write", "bucket", "agent-1", &r,
+                        &err) == AI_OK,
+                  "%s", err.msg);
+    cred_result_clear(&r);
+    f = last_form();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_str_eq(
+        field(f, "Policy"),
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","
+        "\"Action\":[\"s3:PutObject\",\"s3:DeleteObject\"],\"Resource\":["
+        "\"arn:aws:s3:::bucket/*\"]}]}");
+    json_decref(f);
+}
+END_TEST
+
+START_TEST(test_aws_unmapped_scope_sends_no_policy)
+{
+    cred_result r;
+    ai_err err;
+    json_t *f;
+
+    ck_assert_msg(fetch(SECRET, "", "aws:dynamodb:read", "table", "agent-1",
+                        &r, &err) == AI_OK,
+                  "%s", err.msg);
+    cred_result_clear(&r);
+    f = last_form();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_null(json_object_get(f, "Policy"));
+    json_decref(f);
+}
+END_TEST
+
+START_TEST(test_aws_bad_s3_resource_is_refused_before_sending)
+{
+    cred_result r;
+    ai_err err;
+
+    ck_assert_int_eq(fetch(SECRET, "", "aws:s3:read", "Bad Bucket\"/x",
+                           "agent-1", &r, &err),
+                     AI_EINVAL);
+    ck_assert_ptr_null(last_form());
+}
+END_TEST
+
+START_TEST(test_aws_role_session_name_is_sanitized)
+{
+    cred_result r;
+    ai_err err;
+    json_t *f;
+    char longname[101];
+
+    ck_assert_msg(fetch(SECRET, "", "aws:sts:x", "", "team/agent 1:\xc3\xa9!",
+                        &r, &err) == AI_OK,
+                  "%s", err.msg);
+    cred_result_clear(&r);
+    f = last_form();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_str_eq(field(f, "RoleSessionName"), "team-agent-1----");
+    json_decref(f);
+
+    memset(longname, 'a', 100);
+    longname[100] = '\0';
+    ck_assert_msg(fetch(SECRET, "", "aws:sts:x", "", longname, &r, &err) ==
+                      AI_OK,
+                  "%s", err.msg);
+    cred_result_clear(&r);
+    f = last_form();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(strlen(field(f, "RoleSessionName")), 64);
+    json_decref(f);
+
+    ck_assert_msg(fetch(SECRET, "", "aws:sts:x", "", "", &r, &err) == AI_OK,
+                  "%s", err.msg);
+    cred_result_clear(&r);
+    f = last_form();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_str_eq(field(f, "RoleSessionName"), "agent-x");
+    json_decref(f);
+}
+END_TEST
+
+START_TEST(test_aws_external_id_and_duration_come_from_config)
+{
+    cred_result r;
+    ai_err err;
+    json_t *f;
+    char *cfg = config(SECRET, "",
+                       ",\"externalId\":\"ext id+&=1\",\"sessionDuration\":900");
+
+    ck_assert_msg(fetch_cfg(cfg, "aws:s3:read", "", "agent-1", &r, &err) ==
+                      AI_OK,
+                  "%s", err.msg);
+    free(cfg);
+    ck_assert_int_eq(r.expires_at, T_NOW + 900 * T_SEC);
+    cred_result_clear(&r);
+    f = last_form();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_str_eq(field(f, "ExternalId"), "ext id+&=1");
+    ck_assert_str_eq(field(f, "DurationSeconds"), "900");
+    json_decref(f);
+}
+END_TEST
+
+START_TEST(test_aws_bad_duration_is_refused)
+{
+    cred_result r;
+    ai_err err;
+    char *cfg = config(SECRET, "", ",\"sessionDuration\":60");
+
+    ck_assert_int_eq(fetch_cfg(cfg, "aws:s3:read", "", "a1", &r, &err),
+                     AI_EINVAL);
+    free(cfg);
+    ck_assert(t_has(err.msg, "sessionDuration"));
+}
+END_TEST
+
+START_TEST(test_aws_env_credentials_sign_the_session_token)
+{
+    cred_result r;
+    ai_err err;
+    ai_code rc;
+
+    setenv("AWS_ACCESS_KEY_ID", AKID, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
+    setenv("AWS_SESSION_TOKEN", TOKEN, 1);
+    rc = fetch(NULL, "", "aws:s3:read", "", "agent-1", &r, &err);
+    ck_assert_msg(rc == AI_OK, "%s", err.msg);
+    cred_result_clear(&r);
+
+    /* a session token STS does not know is refused, not leaked */
+    setenv("AWS_SESSION_TOKEN", "IQoJwrong", 1);
+    rc = fetch(NULL, "", "aws:s3:read", "", "agent-1", &r, &err);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    unsetenv("AWS_SESSION_TOKEN");
+    ck_assert_int_eq(rc, AI_EPROVIDER);
+    ck_assert_str_eq(err.msg, "aws: HTTP 403 InvalidClientTokenId");
+    no_secret(err.msg);
+}
+END_TEST
+
+START_TEST(test_aws_no_credentials_is_clear_error)
+{
+    cred_result r;
+    ai_err err;
+
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    ck_assert_int_eq(fetch(NULL, "", "aws:s3:read", "", "a1", &r, &err),
+                     AI_EINVAL);
+    ck_assert(t_has(err.msg, "AWS_ACCESS_KEY_ID"));
+}
+END_TEST
+
+START_TEST(test_aws_malformed_xml_is_clear_error)
+{
+    cred_result r;
+    ai_err err;
+
+    ck_assert_int_eq(fetch(SECRET, "/malformed", "aws:s3:read", "", "a1", &r,
+                           &err),
+                     AI_EPROVIDER);
+    ck_assert_msg(t_has(err.msg, "aws: malformed STS response"), "%s",
+                  err.msg);
+    no_secret(err.msg);
+}
+END_TEST
+
+START_TEST(test_aws_500_then_success_is_retried)
+{
+    cred_result r;
+    ai_err err;
+    char mode[48];
+
+    snprintf(mode, sizeof mode, "/flaky-%ld%u", (long)getpid(), flaky_n++);
+    ck_assert_msg(fetch(SECRET, mode, "aws:s3:read", "", "a1", &r, &err) ==
+                      AI_OK,
+                  "%s", err.msg);
+    ck_assert(t_has(r.credential, "ASIATESTKEY0000001"));
+    cred_result_clear(&r);
+}
+END_TEST
+
+START_TEST(test_aws_plain_http_sts_url_is_refused)
+{
+    cred_result r;
+    ai_err err;
+    const char *cfg = "{\"region\":\"us-east-1\",\"roleArn\":\"" ROLE "\","
+                      "\"accessKeyId\":\"" AKID "\",\"secretAccessKey\":\"" SECRET
+                      "\",\"stsUrl\":\"http://127.0.0.1:1/\"}";
+
+    ck_assert_int_eq(fetch_cfg(cfg, "aws:s3:read", "", "a1", &r, &err),
+                     AI_EINVAL);
+    no_secret(err.msg);
+}
+END_TEST
+
+/* The providers_aws suite (see the file comment). */
+Suite *suite_providers_aws(void)
+{
+    Suite *s = suite_create("providers_aws");
+    TCase *tc = tcase_create("aws");
+
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_aws_assume_role_gives_aws_credentials);
+    tcase_add_test(tc, test_aws_wrong_secret_is_403_without_secret_in_message);
+    tcase_add_test(tc, test_aws_s3_read_sends_narrowing_session_policy);
+    tcase_add_test(tc, test_aws_s3_write_policy_covers_objects_only);
+    tcase_add_test(tc, test_aws_unmapped_scope_sends_no_policy);
+    tcase_add_test(tc, test_aws_bad_s3_resource_is_refused_before_sending);
+    tcase_add_test(tc, test_aws_role_session_name_is_sanitized);
+    tcase_add_test(tc, test_aws_external_id_and_duration_come_from_config);
+    tcase_add_test(tc, test_aws_bad_duration_is_refused);
+    tcase_add_test(tc, test_aws_env_credentials_sign_the_session_token);
+    tcase_add_test(tc, test_aws_no_credentials_is_clear_error);
+    tcase_add_test(tc, test_aws_malformed_xml_is_clear_error);
+    tcase_add_test(tc, test_aws_500_then_success_is_retried);
+    tcase_add_test(tc, test_aws_plain_http_sts_url_is_refused);
+    suite_add_tcase(s, tc);
+    return s;
+}
