@@ -81,9 +81,10 @@ int cli_cred(cli_ctx *c, int argc, char **argv)
         else if (strcmp(format, "json") != 0)
             return cli_usage(usage, "--format is json or token");
     }
+    /* Not a usage error: the arguments parse; the scope names no
+     * provider, so no credential can be had (exit 1, as the issue asks). */
     if (strchr(pos[0], ':') == NULL || pos[0][0] == ':')
-        return cli_usage(usage,
-                         "scope \"%s\" has no provider segment (use "
+        return cli_failf("scope \"%s\" has no provider segment (use "
                          "provider:resource:action)",
                          pos[0]);
     if ((wire = cli_read_token(tok, &len)) == NULL)

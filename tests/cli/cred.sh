@@ -68,8 +68,8 @@ cp "$tmp/out" "$tmp/wide"
 expect "unknown provider" 1 "unknown provider \"frob\"" -- ai cred frob:thing:read x --token "@$tmp/wide"
 expect "unconfigured provider costs no use" 1 "not configured" -- \
     ai cred github:repo:read myorg/repo --token "@$tmp/wide"
-expect "scope without provider segment" 2 "no provider segment" -- ai cred chat "" --token "@$tmp/tok"
-expect "scope with empty provider" 2 "no provider segment" -- ai cred :chat:x "" --token "@$tmp/tok"
+expect "scope without provider segment" 1 "no provider segment" -- ai cred chat "" --token "@$tmp/tok"
+expect "scope with empty provider" 1 "no provider segment" -- ai cred :chat:x "" --token "@$tmp/tok"
 
 # --- refusals -----------------------------------------------------------------
 expect "token without the scope" 1 "not allowed" -- ai cred openai:chat:completions "" --token "@$tmp/wide"
