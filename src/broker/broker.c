@@ -10,6 +10,8 @@
 
 #include <openssl/crypto.h>
 
+#include <openssl/sha.h>
+
 #include "broker/broker.h"
 #include "core/core.h"
 #include "providers/providers.h"
@@ -300,25 +302,21 @@ static char *dup_str(const char *s)
     return p;
 }
 
+/* The API key whose provider is the scope's provider (only its provider:
+ * a key named "github" for provider "openai" never answers for GitHub). */
 static void pick_key(void *ud, const apikey_info *k)
 {
     key_pick *kp = ud;
-    bool prov = strcmp(k->provider, kp->want) == 0;
 
-    if (kp->by_provider || (!prov && strcmp(k->name, kp->want) != 0))
+    if (kp->name != NULL || strcmp(k->provider, kp->want) != 0)
         return;
-    if (kp->name != NULL && !prov)
-        return; /* a by-name match already, and this is no better */
-    ai_free(kp->name);
-    ai_free(kp->base_url);
-    kp->base_url = NULL;
     kp->name = dup_str(k->name);
     if (k->base_url != NULL && (kp->base_url = dup_str(k->base_url)) == NULL)
         kp->oom = true;
     if (kp->name == NULL)
         kp->oom = true;
     kp->ttl_minutes = k->ttl_minutes;
-    kp->by_provider = prov;
+    kp->by_provider = true;
 }
 
 static void wipe_free(char *s)
@@ -444,8 +442,18 @@ ai_code ai_broker_get_credential(ai_broker *b, const char *wire, size_t len,
             rc = ai_err_set(err, AI_ENOMEM, "out of memory");
             goto done;
         }
-        if (!cred_cache_get(b->cache, provider, scope, resource, now,
-                            &cred)) {
+        /* The cache key names who asks and which config answered: one
+         * agent never gets another's session (AWS records the session name
+         * in CloudTrail), and a changed config is never served stale. */
+        unsigned char fp[SHA256_DIGEST_LENGTH];
+        char ckey[AI_ID_MAX + 96];
+        SHA256((const unsigned char *)config, strlen(config), fp);
+        snprintf(ckey, sizeof ckey,
+                 "%s\x1f%s\x1f%02x%02x%02x%02x%02x%02x%02x%02x", provider,
+                 ai_token_agent_id(t), fp[0], fp[1], fp[2], fp[3], fp[4],
+                 fp[5], fp[6], fp[7]);
+        explicit_bzero(fp, sizeof fp);
+        if (!cred_cache_get(b->cache, ckey, scope, resource, now, &cred)) {
             /* AGENT_IAM_PROVIDER_CA_FILE: the CA bundle for provider TLS
              * (else the system's). */
             const char *ca = getenv("AGENT_IAM_PROVIDER_CA_FILE");
@@ -453,7 +461,7 @@ ai_code ai_broker_get_credential(ai_broker *b, const char *wire, size_t len,
                                 config, (ca && *ca) ? ca : NULL, now};
             if ((rc = ops->fetch(&req, &cred, err)) != AI_OK)
                 goto done;
-            cred_cache_put(b->cache, provider, scope, resource, &cred);
+            cred_cache_put(b->cache, ckey, scope, resource, &cred);
         }
     }
     if (cred.credential == NULL || (*out = result_json(&cred)) == NULL) {

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include <curl/curl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -129,33 +131,52 @@ static bool word(const char *s)
 }
 
 /* https://HOST..., or http:// to this machine only (test stubs): secrets
- * travel to these URLs. */
+ * travel to these URLs. Parsed with libcurl's URL parser, the one that
+ * decides where curl connects, so "http://localhost:1@evil.invalid" (user
+ * "localhost", host "evil.invalid") is not taken for localhost. User info
+ * is refused outright. The same rule as http_url_ok in
+ * src/providers/http.c, which checks again before every request. */
 static bool url_ok(const char *u)
 {
     static const char *const local[] = {"localhost", "127.0.0.1", "[::1]"};
-    const char *host;
+    CURLU *h;
+    char *scheme = NULL, *host = NULL, *part = NULL;
+    bool ok = false;
 
-    if (!printable(u, URL_MAX))
+    if (!printable(u, URL_MAX) || (h = curl_url()) == NULL)
         return false;
-    if (strncmp(u, "https://", 8) == 0)
-        return u[8] != '\0' && u[8] != '/';
-    if (strncmp(u, "http://", 7) != 0)
-        return false;
-    host = u + 7;
-    for (size_t i = 0; i < sizeof local / sizeof *local; i++) {
-        size_t m = strlen(local[i]);
-        if (strncmp(host, local[i], m) == 0 &&
-            (host[m] == '\0' || host[m] == ':' || host[m] == '/'))
-            return true;
+    if (curl_url_set(h, CURLUPART_URL, u, 0) != CURLUE_OK ||
+        curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        scheme == NULL || host == NULL || *host == '\0')
+        goto done;
+    if (curl_url_get(h, CURLUPART_USER, &part, 0) == CURLUE_OK)
+        goto done;
+    curl_free(part);
+    part = NULL;
+    if (curl_url_get(h, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK)
+        goto done;
+    if (strcasecmp(scheme, "https") == 0) {
+        ok = true;
+    } else if (strcasecmp(scheme, "http") == 0) {
+        for (size_t i = 0; i < sizeof local / sizeof *local; i++)
+            if (strcasecmp(host, local[i]) == 0)
+                ok = true;
     }
-    return false;
+done:
+    curl_free(part);
+    curl_free(host);
+    curl_free(scheme);
+    curl_url_cleanup(h);
+    return ok;
 }
 
 static int bad_url(const char *usage, const char *flag)
 {
     return cli_usage(usage,
-                     "--%s must be an https:// URL (http:// only to "
-                     "localhost), at most %d characters",
+                     "--%s must be an https:// URL without user info "
+                     "(http:// only to localhost, 127.0.0.1 or [::1]), at "
+                     "most %d characters",
                      flag, URL_MAX);
 }
 
@@ -305,15 +326,34 @@ static char *read_pem(const char *path)
     return buf;
 }
 
+/* A GitHub account login (the owner of an installation's repositories):
+ * 1..100 of [A-Za-z0-9._-], as github.c accepts in "owner/repo". */
+static bool login_ok(const char *s)
+{
+    size_t n = strnlen(s, 101);
+
+    if (n == 0 || n > 100)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!(ch >= 'A' && ch <= 'Z') && !(ch >= 'a' && ch <= 'z') &&
+            !(ch >= '0' && ch <= '9') && ch != '-' && ch != '_' && ch != '.')
+            return false;
+    }
+    return true;
+}
+
 static int init_github(cli_ctx *c, int argc, char **argv)
 {
     static const char usage[] =
         "agent-iam config init github --app-id ID --installation-id ID "
-        "--private-key FILE [--api-url URL]";
-    const char *app = NULL, *inst = NULL, *keyfile = NULL, *api = NULL;
+        "--private-key FILE [--owner LOGIN] [--api-url URL]";
+    const char *app = NULL, *inst = NULL, *keyfile = NULL, *api = NULL,
+               *owner = NULL;
     const cli_opt opts[] = {{"app-id", &app, NULL},
                             {"installation-id", &inst, NULL},
                             {"private-key", &keyfile, NULL},
+                            {"owner", &owner, NULL},
                             {"api-url", &api, NULL},
                             {NULL, NULL, NULL}};
     long long app_id, inst_id;
@@ -334,6 +374,10 @@ static int init_github(cli_ctx *c, int argc, char **argv)
     if (!cli_int(inst, 1, INT64_MAX, &inst_id))
         return cli_usage(usage,
                          "--installation-id must be a positive whole number");
+    if (owner != NULL && !login_ok(owner))
+        return cli_usage(usage,
+                         "--owner must be the installation's account login: "
+                         "1 to 100 of A-Z a-z 0-9 . _ -");
     if (api != NULL && !url_ok(api))
         return bad_url(usage, "api-url");
     if ((pem = read_pem(keyfile)) == NULL)
@@ -347,6 +391,7 @@ static int init_github(cli_ctx *c, int argc, char **argv)
     snprintf(num, sizeof num, "%lld", inst_id);
     ok = ok && put(cfg, "installationId", num, "installation-id") &&
          put(cfg, "privateKey", pem, "private-key") &&
+         (owner == NULL || put(cfg, "owner", owner, "owner")) &&
          (api == NULL || put(cfg, "apiUrl", api, "api-url"));
     secret_free(pem);
     if (!ok) {

@@ -54,9 +54,13 @@ ai_code ai_token_check(const ai_token *t, const char *scope,
                               scope, when);
         }
         if (c->has_res) {
-            bool any = false;
+            /* A resource with `*` or `?` asks for every resource it
+             * matches (AWS reads it as a wildcard): it must lie within a
+             * pattern, not merely be matched by one as a literal string. */
+            bool wild = strpbrk(resource, "*?") != NULL, any = false;
             for (size_t j = 0; j < c->nres && !any; j++)
-                any = ai_glob_matches(c->resources[j], resource);
+                any = wild ? ai_glob_within(resource, c->resources[j])
+                           : ai_glob_matches(c->resources[j], resource);
             if (!any)
                 return ai_err_set(err, AI_EDENIED,
                                   "Resource \"%.80s\" not allowed for scope "

@@ -12,14 +12,16 @@
  *
  * Session policies (the role's own policy still applies: a session
  * policy can only narrow it):
- *   aws:s3:read  + "bucket/prefix/STAR" -> s3:GetObject, s3:ListBucket
- *                  on arn:aws:s3:::bucket and arn:aws:s3:::bucket/prefix/STAR
+ *   aws:s3:read  + "bucket/prefix/STAR" -> s3:GetObject on
+ *                  arn:aws:s3:::bucket/prefix/STAR, and s3:ListBucket on
+ *                  arn:aws:s3:::bucket with s3:prefix "prefix/STAR"
  *   aws:s3:write + "bucket/prefix/STAR" -> s3:PutObject, s3:DeleteObject
  *                  on arn:aws:s3:::bucket/prefix/STAR
  *   (STAR is "*"; a resource "bucket" alone means "bucket/STAR")
  *   (resource "" or "*": the same actions on every resource)
- *   any other aws:* scope: no session policy, the role's permissions.
- * XXX ListBucket is not narrowed by an s3:prefix condition yet.
+ *   any other aws:* scope is refused: without a policy the agent would
+ *   get the role's whole permissions. '$' and '?' in a resource are
+ *   refused (IAM variables, wildcards).
  *
  * Thread-safe: no shared state (getenv aside; nothing here calls setenv).
  * Secrets (the secret key, the session tokens, the answer) are wiped.
@@ -277,8 +279,9 @@ static void put_arn(ai_buf *b, const char *s, size_t n)
     buf_free(&t);
 }
 
-/* The session policy for scope + resource into *b, or nothing (b->len
- * stays 0) when the scope has none. */
+/* The session policy for scope + resource into *b. Only scopes that map
+ * to one are served: without a policy the agent would get the role's
+ * whole permissions, whatever its token allows. */
 static ai_code build_policy(const char *scope, const char *resource,
                             ai_buf *b, ai_err *err)
 {
@@ -288,14 +291,24 @@ static ai_code build_policy(const char *scope, const char *resource,
     size_t bn, rn = strlen(resource);
 
     if (!read && !write)
-        return AI_OK;
+        return ai_err_set(err, AI_EINVAL,
+                          "aws: scope %.64s has no session policy to narrow "
+                          "the role (aws:s3:read and aws:s3:write do)",
+                          scope);
+    /* `$` would be an IAM policy variable, `?` a wildcard: refuse both. */
+    if (strpbrk(resource, "$?") != NULL)
+        return ai_err_set(err, AI_EINVAL,
+                          "aws: an s3 resource may not contain '$' or '?'");
     buf_puts(b, "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":"
                 "\"Allow\",\"Action\":[");
-    buf_puts(b, read ? "\"s3:GetObject\",\"s3:ListBucket\""
-                     : "\"s3:PutObject\",\"s3:DeleteObject\"");
+    buf_puts(b, read ? "\"s3:GetObject\"" : "\"s3:PutObject\",\"s3:DeleteObject\"");
     buf_puts(b, "],\"Resource\":");
     if (rn == 0 || strcmp(resource, "*") == 0) {
-        buf_puts(b, "\"*\"}]}");
+        buf_puts(b, "\"*\"}");
+        if (read)
+            buf_puts(b, ",{\"Effect\":\"Allow\",\"Action\":[\"s3:ListBucket\"],"
+                        "\"Resource\":\"*\"}");
+        buf_puts(b, "]}");
     } else {
         slash = strchr(resource, '/');
         bn = slash != NULL ? (size_t)(slash - resource) : rn;
@@ -305,10 +318,6 @@ static ai_code build_policy(const char *scope, const char *resource,
                               "aws: an s3 resource is BUCKET or "
                               "BUCKET/KEY-PATTERN");
         buf_putc(b, '[');
-        if (read) {
-            put_arn(b, resource, bn);
-            buf_putc(b, ',');
-        }
         if (slash != NULL) {
             put_arn(b, resource, rn);
         } else {
@@ -323,7 +332,22 @@ static ai_code build_policy(const char *scope, const char *resource,
                 put_arn(b, t.p, t.len);
             buf_free(&t);
         }
-        buf_puts(b, "]}]}");
+        buf_puts(b, "]}");
+        if (read) {
+            /* Listing: the bucket, limited to the keys the pattern covers
+             * (no condition when the whole bucket is granted). */
+            buf_puts(b, ",{\"Effect\":\"Allow\",\"Action\":[\"s3:ListBucket\"],"
+                        "\"Resource\":[");
+            put_arn(b, resource, bn);
+            buf_putc(b, ']');
+            if (slash != NULL) {
+                buf_puts(b, ",\"Condition\":{\"StringLike\":{\"s3:prefix\":[");
+                jw_str(b, slash + 1, strlen(slash + 1));
+                buf_puts(b, "]}}");
+            }
+            buf_putc(b, '}');
+        }
+        buf_puts(b, "]}");
     }
     if (b->oom)
         return ai_err_set(err, AI_ENOMEM, "out of memory");

@@ -7,6 +7,15 @@
  * {"repositories":["<repo>"],"permissions":{...}}; GitHub answers 201
  * {"token":"ghs_...","expires_at":"<RFC 3339>"}.
  *
+ * The token is for the installation's repositories, which all belong to
+ * one account, so the resource's owner must be that account: the config's
+ * "owner" (its login), or when the config has none, the account.login of
+ * GET {apiUrl}/app/installations/{installationId} (App JWT; asked once per
+ * fetch). Another owner is refused with AI_EDENIED (compared without
+ * case, as GitHub logins are) before any token is minted: otherwise a
+ * grant for "sandbox/<star>" would get a token for the installation's
+ * "prod-secrets" whoever owns it, as only the repository name is sent.
+ *
  * Narrowing is mandatory: the resource must be exactly "owner/repo". A
  * glob ("myorg/<star>"), an empty resource or anything else is refused, since
  * GitHub can only narrow a token to named repositories and the
@@ -26,6 +35,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -105,9 +115,9 @@ static bool digits_ok(const char *s)
     return true;
 }
 
-/* The repository name of "owner/repo" into repo (cap > NAME_MAX_LEN). */
-static ai_code parse_resource(const char *res, char *repo, size_t cap,
-                              ai_err *err)
+/* "owner/repo" into owner and repo (each cap > NAME_MAX_LEN). */
+static ai_code parse_resource(const char *res, char *owner, char *repo,
+                              size_t cap, ai_err *err)
 {
     const char *slash = res ? strchr(res, '/') : NULL;
     size_t rn;
@@ -123,6 +133,8 @@ static ai_code parse_resource(const char *res, char *repo, size_t cap,
                           res ? res : "");
     memcpy(repo, slash + 1, rn);
     repo[rn] = '\0';
+    memcpy(owner, res, (size_t)(slash - res)); /* name_ok: <= NAME_MAX_LEN */
+    owner[slash - res] = '\0';
     return AI_OK;
 }
 
@@ -178,13 +190,67 @@ done:
     return rc;
 }
 
+/* The installation's account login, from
+ * GET {api}/app/installations/{inst}, into login (cap > NAME_MAX_LEN). */
+static ai_code fetch_owner(const char *api, size_t api_len, const char *inst,
+                           const char *auth, const char *ca_file,
+                           char *login, size_t cap, ai_err *err)
+{
+    const char *const headers[] = {auth,
+                                   "Accept: application/vnd.github+json",
+                                   "User-Agent: agent-iam",
+                                   "X-GitHub-Api-Version: 2022-11-28", NULL};
+    char url[URL_MAX];
+    http_resp resp = {0, NULL, 0};
+    json_t *root = NULL;
+    json_error_t jerr;
+    const json_t *acct, *lg;
+    ai_code rc;
+    int n;
+
+    n = snprintf(url, sizeof url, "%.*s/app/installations/%s",
+                 (int)(api_len < URL_MAX ? api_len : URL_MAX), api, inst);
+    if (n < 0 || (size_t)n >= sizeof url)
+        return ai_err_set(err, AI_EPROVIDER, "github: apiUrl is too long");
+    if ((rc = http_get("github", url, headers, ca_file, &resp, err)) != AI_OK)
+        goto done;
+    if (resp.status < 200 || resp.status > 299) {
+        rc = ai_err_set(err, AI_EPROVIDER,
+                        "github: HTTP %ld asking for the installation's "
+                        "account",
+                        resp.status);
+        goto done;
+    }
+    root = json_loadb(resp.body ? resp.body : "", resp.len, 0, &jerr);
+    acct = json_object_get(root, "account");
+    lg = json_object_get(acct, "login");
+    if (!json_is_string(lg) ||
+        !name_ok(json_string_value(lg), json_string_length(lg)) ||
+        json_string_length(lg) >= cap) {
+        rc = ai_err_set(err, AI_EPROVIDER,
+                        "github: the installation has no account.login "
+                        "(set the config's owner: agent-iam config init "
+                        "github --owner LOGIN)");
+        goto done;
+    }
+    memcpy(login, json_string_value(lg), json_string_length(lg) + 1);
+    rc = AI_OK;
+done:
+    json_decref(root);
+    http_resp_clear(&resp);
+    return rc;
+}
+
 static ai_code github_fetch(const prov_request *req, cred_result *out,
                             ai_err *err)
 {
     char appbuf[32], instbuf[32], repo[NAME_MAX_LEN + 1], url[URL_MAX];
+    char owner[NAME_MAX_LEN + 1], login[NAME_MAX_LEN + 1];
     char body[256];
     char *jwt = NULL, *auth = NULL;
-    const char *app, *inst, *pem, *api, *perm = NULL, *level = NULL;
+    const char *app, *inst, *pem, *api, *cfg_owner, *perm = NULL,
+               *level = NULL;
+    const json_t *ov;
     json_t *cfg = NULL;
     json_error_t jerr;
     http_resp resp = {0, NULL, 0};
@@ -204,7 +270,8 @@ static ai_code github_fetch(const prov_request *req, cred_result *out,
                           "token permission (github:repo:read|write, "
                           "github:issues|pulls|actions:read|write)",
                           req->scope ? req->scope : "");
-    if ((rc = parse_resource(req->resource, repo, sizeof repo, err)) != AI_OK)
+    if ((rc = parse_resource(req->resource, owner, repo, sizeof repo, err)) !=
+        AI_OK)
         return rc;
 
     /* XXX jansson's lexer frees its copy of each string unwiped. */
@@ -220,6 +287,22 @@ static ai_code github_fetch(const prov_request *req, cred_result *out,
     inst = member(cfg, "installationId", instbuf, sizeof instbuf);
     pem = json_string_value(json_object_get(cfg, "privateKey"));
     api = json_string_value(json_object_get(cfg, "apiUrl"));
+    ov = json_object_get(cfg, "owner");
+    cfg_owner = json_string_value(ov);
+    if (ov != NULL && (cfg_owner == NULL ||
+                       !name_ok(cfg_owner, json_string_length(ov)))) {
+        rc = ai_err_set(err, AI_EPROVIDER,
+                        "github: the provider config's owner is not a "
+                        "GitHub login");
+        goto done;
+    }
+    if (cfg_owner != NULL && strcasecmp(cfg_owner, owner) != 0) {
+        rc = ai_err_set(err, AI_EDENIED,
+                        "github: resource owner \"%s\" is not the "
+                        "installation's account \"%s\"",
+                        owner, cfg_owner);
+        goto done;
+    }
     if (app == NULL || inst == NULL || pem == NULL) {
         rc = ai_err_set(err, AI_EPROVIDER,
                         "github: the provider config needs appId, "
@@ -253,6 +336,19 @@ static ai_code github_fetch(const prov_request *req, cred_result *out,
         goto done;
     }
     snprintf(auth, alen, "Authorization: Bearer %s", jwt);
+
+    if (cfg_owner == NULL) {
+        if ((rc = fetch_owner(api, api_len, inst, auth, req->ca_file, login,
+                              sizeof login, err)) != AI_OK)
+            goto done;
+        if (strcasecmp(login, owner) != 0) {
+            rc = ai_err_set(err, AI_EDENIED,
+                            "github: resource owner \"%s\" is not the "
+                            "installation's account \"%s\"",
+                            owner, login);
+            goto done;
+        }
+    }
 
     /* repo and the permission names are [A-Za-z0-9._-]: no escaping. */
     n = snprintf(body, sizeof body,

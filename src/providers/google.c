@@ -9,10 +9,10 @@
  *
  * The scope's Google OAuth scopes (google:gmail:read ->
  * gmail.readonly, ...) are sent as `scope`, which asks Google for a token
- * narrowed to them; a scope outside the table sends none, and the token
- * carries the scopes the refresh token was granted (as the Node version
- * does). The resource is not used: Google OAuth scopes name APIs, not
- * objects.
+ * narrowed to them. A scope outside the table is refused with AI_EINVAL:
+ * sending no `scope` would give a token carrying everything the refresh
+ * token was granted, wider than what the agent was granted. The resource
+ * is not used: Google OAuth scopes name APIs, not objects.
  *
  * Stateless; thread-safe as far as http_post is. */
 #include <stdint.h>
@@ -164,6 +164,13 @@ static ai_code google_fetch(const prov_request *req, cred_result *out,
     for (size_t i = 0; i < sizeof scope_map / sizeof *scope_map; i++)
         if (req->scope != NULL && strcmp(req->scope, scope_map[i].scope) == 0)
             oauth = scope_map[i].oauth;
+    if (oauth == NULL)
+        return ai_err_set(err, AI_EINVAL,
+                          "google: scope \"%.80s\" maps to no Google OAuth "
+                          "scope (google:gmail:read|send|modify, "
+                          "google:drive|calendar|sheets|docs:read|write, "
+                          "google:drive:full)",
+                          req->scope ? req->scope : "");
 
     /* XXX jansson's lexer frees its copy of each string unwiped. */
     if (req->config_json == NULL ||
@@ -192,8 +199,7 @@ static ai_code google_fetch(const prov_request *req, cred_result *out,
     form_put(&form, "client_id", id, false);
     form_put(&form, "client_secret", secret, false);
     form_put(&form, "refresh_token", refresh, false);
-    if (oauth != NULL)
-        form_put(&form, "scope", oauth, false);
+    form_put(&form, "scope", oauth, false);
     if (form.oom) {
         rc = ai_err_set(err, AI_ENOMEM, "google: out of memory");
         goto done;

@@ -1,19 +1,21 @@
 /*
- * http.c - the HTTPS client the provider backends share: one POST with
- * libcurl, TLS verification always on, bounded time, bounded retries,
+ * http.c - the HTTPS client the provider backends share: one POST or GET
+ * with libcurl, TLS verification always on, bounded time, bounded retries,
  * bounded body.
  *
- * THREADS: http_post may be called from many threads at once. Each call
- * makes its own CURL easy handle (never shared between threads, as
- * libcurl requires) and sets CURLOPT_NOSIGNAL. curl_global_init, which is
- * not thread-safe, runs exactly once per process through pthread_once
- * the first time any thread calls http_post.
+ * THREADS: http_post and http_get may be called from many threads at
+ * once. Each call makes its own CURL easy handle (never shared between
+ * threads, as libcurl requires) and sets CURLOPT_NOSIGNAL.
+ * curl_global_init, which is not thread-safe, runs exactly once per
+ * process through pthread_once the first time any thread makes a request.
  *
  * Limits: connect timeout 5 s and total 15 s per attempt; at most 3
  * attempts, with backoff 200 ms then 800 ms, on 429, 5xx and connection
  * failures; response bodies over 1 MiB are refused. Plain http is allowed
- * only to 127.0.0.1 and localhost (the test stubs); any other URL must be
- * https. AGENT_IAM_HTTP_TIMEOUT_MS (test-only, 1..600000) replaces the
+ * only to 127.0.0.1, localhost and [::1] (the test stubs); any other URL
+ * must be https. URLs with user info are refused. Both are decided on the
+ * host libcurl's URL parser finds (http_url_ok), not on the string's
+ * start. AGENT_IAM_HTTP_TIMEOUT_MS (test-only, 1..600000) replaces the
  * total timeout of an attempt (and caps the connect timeout).
  *
  * Never CURLOPT_VERBOSE: it prints the headers, which hold credentials.
@@ -63,19 +65,52 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     return s->buf.oom ? 0 : len;
 }
 
-/* Is url plain http to the loopback host (127.0.0.1 or localhost)? */
-static bool local_http(const char *url)
+/* See providers.h. The URL is parsed by libcurl's own URL parser, the one
+ * curl_easy_perform uses, so the host checked is the host connected to
+ * ("http://localhost:1@evil.invalid" is user "localhost", host
+ * "evil.invalid"). */
+bool http_url_ok(const char *url, bool *plain_ok)
 {
-    static const char *const hosts[] = {"http://127.0.0.1",
-                                        "http://localhost"};
+    static const char *const loopback[] = {"127.0.0.1", "localhost",
+                                           "[::1]"};
+    CURLU *u;
+    char *scheme = NULL, *host = NULL, *part = NULL;
+    bool ok = false, local = false;
 
-    for (size_t i = 0; i < sizeof hosts / sizeof *hosts; i++) {
-        size_t n = strlen(hosts[i]);
-        if (strncasecmp(url, hosts[i], n) == 0 &&
-            (url[n] == '\0' || url[n] == ':' || url[n] == '/'))
-            return true;
-    }
-    return false;
+    if (plain_ok != NULL)
+        *plain_ok = false;
+    if (url == NULL || (u = curl_url()) == NULL)
+        return false;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        scheme == NULL || host == NULL || *host == '\0')
+        goto done;
+    /* Any user info at all (even empty) is refused: it is never needed
+     * and only serves to disguise the host. */
+    if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK)
+        goto done;
+    curl_free(part);
+    part = NULL;
+    if (curl_url_get(u, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK)
+        goto done;
+    curl_free(part);
+    part = NULL;
+    for (size_t i = 0; i < sizeof loopback / sizeof *loopback; i++)
+        if (strcasecmp(host, loopback[i]) == 0)
+            local = true;
+    if (strcasecmp(scheme, "https") == 0)
+        ok = true;
+    else if (strcasecmp(scheme, "http") == 0)
+        ok = local;
+    if (ok && plain_ok != NULL)
+        *plain_ok = local;
+done:
+    curl_free(part);
+    curl_free(host);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return ok;
 }
 
 /* The total timeout of an attempt: 15 s, or the test override. */
@@ -120,8 +155,8 @@ static void free_headers(struct curl_slist *h)
 
 /* Set every option of the transfer; false when libcurl refused one. */
 static bool setup(CURL *h, const char *url, const struct curl_slist *hdrs,
-                  const char *body, size_t len, const char *ca_file,
-                  bool local, sink *s, char *errbuf)
+                  bool post, const char *body, size_t len,
+                  const char *ca_file, bool local, sink *s, char *errbuf)
 {
     long total = total_ms();
     long connect = total < HTTP_CONNECT_MS ? total : HTTP_CONNECT_MS;
@@ -141,20 +176,23 @@ static bool setup(CURL *h, const char *url, const struct curl_slist *hdrs,
            curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
                             (curl_off_t)HTTP_BODY_MAX) == CURLE_OK &&
            curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) == CURLE_OK &&
-           curl_easy_setopt(h, CURLOPT_POST, 1L) == CURLE_OK &&
-           curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "") ==
-               CURLE_OK &&
-           curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                            (curl_off_t)(body ? len : 0)) == CURLE_OK &&
+           (post ? curl_easy_setopt(h, CURLOPT_POST, 1L) == CURLE_OK &&
+                       curl_easy_setopt(h, CURLOPT_POSTFIELDS,
+                                        body ? body : "") == CURLE_OK &&
+                       curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                                        (curl_off_t)(body ? len : 0)) ==
+                           CURLE_OK
+                 : curl_easy_setopt(h, CURLOPT_HTTPGET, 1L) == CURLE_OK) &&
            curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
            curl_easy_setopt(h, CURLOPT_WRITEDATA, s) == CURLE_OK &&
            curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
 }
 
-/* See providers.h. */
-ai_code http_post(const char *provider, const char *url,
-                  const char *const *headers, const char *body, size_t len,
-                  const char *ca_file, http_resp *resp, ai_err *err)
+/* One request: POST body when post, else GET (body unused). */
+static ai_code request(const char *provider, const char *url,
+                       const char *const *headers, bool post,
+                       const char *body, size_t len, const char *ca_file,
+                       http_resp *resp, ai_err *err)
 {
     static const long backoff_ms[HTTP_ATTEMPTS - 1] = {200, 800};
     char errbuf[CURL_ERROR_SIZE];
@@ -171,15 +209,15 @@ ai_code http_post(const char *provider, const char *url,
     buf_init(&s.buf);
     if (url == NULL || provider == NULL)
         return ai_err_set(err, AI_EINVAL, "http: no provider or url");
-    local = local_http(url);
-    if (strncasecmp(url, "https://", 8) != 0 && !local)
-        return ai_err_set(err, AI_EPROVIDER,
-                          "%s: refusing a URL that is not https (plain http "
-                          "only to 127.0.0.1 or localhost)",
-                          provider);
     if (pthread_once(&global_once, global_init) != 0 ||
         global_rc != CURLE_OK)
         return ai_err_set(err, AI_EPROVIDER, "%s: libcurl did not initialize",
+                          provider);
+    if (!http_url_ok(url, &local))
+        return ai_err_set(err, AI_EPROVIDER,
+                          "%s: refusing a URL that is not https, has user "
+                          "info or does not parse (plain http only to "
+                          "127.0.0.1, localhost or [::1])",
                           provider);
     /* No "Expect: 100-continue" round trip for small bodies. */
     if ((hdrs = curl_slist_append(NULL, "Expect:")) == NULL)
@@ -198,7 +236,7 @@ ai_code http_post(const char *provider, const char *url,
         goto done;
     }
     errbuf[0] = '\0';
-    if (!setup(h, url, hdrs, body, len, ca_file, local, &s, errbuf)) {
+    if (!setup(h, url, hdrs, post, body, len, ca_file, local, &s, errbuf)) {
         rc = ai_err_set(err, AI_EPROVIDER,
                         "%s: libcurl refused an option (libcurl too old?)",
                         provider);
@@ -245,6 +283,24 @@ done:
     if (rc != AI_OK)
         memset(resp, 0, sizeof *resp);
     return rc;
+}
+
+/* See providers.h. */
+ai_code http_post(const char *provider, const char *url,
+                  const char *const *headers, const char *body, size_t len,
+                  const char *ca_file, http_resp *resp, ai_err *err)
+{
+    return request(provider, url, headers, true, body, len, ca_file, resp,
+                   err);
+}
+
+/* See providers.h. */
+ai_code http_get(const char *provider, const char *url,
+                 const char *const *headers, const char *ca_file,
+                 http_resp *resp, ai_err *err)
+{
+    return request(provider, url, headers, false, NULL, 0, ca_file, resp,
+                   err);
 }
 
 /* See providers.h. */

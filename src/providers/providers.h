@@ -101,4 +101,19 @@ void cred_cache_put(cred_cache *c, const char *provider, const char *scope,
 ai_code jwt_github_app(const char *pem, size_t pem_len, const char *app_id,
                        int64_t now_s, char **out, ai_err *err);
 
+/* ---- HTTPS, continued (http.c) --------------------------------------- */
+
+/* GET url with the given header lines; otherwise exactly as http_post
+ * (same URL rules, TLS, timeouts, retries, body limit, errors). */
+ai_code http_get(const char *provider, const char *url,
+                 const char *const *headers, const char *ca_file,
+                 http_resp *resp, ai_err *err);
+
+/* Is url one secrets may be sent to, as parsed by libcurl's URL parser:
+ * no user info ("user[:password]@"), and https, or plain http only when
+ * the host is exactly 127.0.0.1, localhost or [::1]. *plain_ok (may be
+ * NULL) tells whether plain http is allowed (the host is loopback).
+ * Thread-safe; no network use. */
+bool http_url_ok(const char *url, bool *plain_ok);
+
 #endif /* AI_PROVIDERS_H */

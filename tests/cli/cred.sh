@@ -66,6 +66,11 @@ expect "create-root other scopes" 0 "" -- ai token create-root --agent-id wide \
     --scopes "github:repo:read,frob:thing:read,system:token:refresh"
 cp "$tmp/out" "$tmp/wide"
 expect "unknown provider" 1 "unknown provider \"frob\"" -- ai cred frob:thing:read x --token "@$tmp/wide"
+# an API key only answers for its own provider, whatever its name
+expect "apikey named like another provider" 0 "" -- ai apikey add --name github --provider openai --key sk-other-provider
+expect "github not answered by an openai key" 1 "provider github is not configured" -- \
+    ai cred github:repo:read myorg/repo --token "@$tmp/wide"
+grep -q "sk-other-provider" "$tmp/out" && no "openai key handed out for github" || ok "openai key not handed out for github"
 expect "unconfigured provider costs no use" 1 "not configured" -- \
     ai cred github:repo:read myorg/repo --token "@$tmp/wide"
 expect "scope without provider segment" 1 "no provider segment" -- ai cred chat "" --token "@$tmp/tok"

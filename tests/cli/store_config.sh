@@ -71,6 +71,24 @@ expect "github init with plain http to a remote host" 2 "api-url" -- "$bin" --ho
     config init github --app-id 1 --installation-id 2 --private-key "$gh" --api-url http://example.com
 expect "github init with plain http to localhost" 0 "" -- "$bin" --home "$tmp/h2" \
     config init github --app-id 1 --installation-id 2 --private-key "$gh" --api-url http://127.0.0.1:8080
+# the host is the one libcurl parses: user "localhost", host evil.invalid
+expect "github init with user info disguising the host" 2 "without user info" -- \
+    "$bin" --home "$tmp/h5" config init github --app-id 1 --installation-id 2 \
+    --private-key "$gh" --api-url 'http://localhost:1@evil.invalid'
+expect "github init with user info in an https url" 2 "api-url" -- "$bin" --home "$tmp/h5" \
+    config init github --app-id 1 --installation-id 2 --private-key "$gh" \
+    --api-url 'https://u:p@github.example.com'
+expect "google init with user info disguising the host" 2 "token-url" -- "$bin" --home "$tmp/h5" \
+    config init google --client-id c --client-secret s --refresh-token r \
+    --token-url 'http://127.0.0.1@evil.invalid/token'
+expect "github init with plain http to [::1]" 0 "" -- "$bin" --home "$tmp/h5" \
+    config init github --app-id 1 --installation-id 2 --private-key "$gh" --api-url 'http://[::1]:8080'
+expect "github init with --owner" 0 "" -- "$bin" --home "$tmp/h5" \
+    config init github --app-id 1 --installation-id 2 --private-key "$gh" --owner my-org
+expect "config show with the github owner" 0 "" -- "$bin" --home "$tmp/h5" config show --json
+has "config show has the github owner" '"owner": "my-org"'
+expect "github init with a bad --owner" 2 "owner" -- "$bin" --home "$tmp/h5" \
+    config init github --app-id 1 --installation-id 2 --private-key "$gh" --owner 'a/b'
 expect "github init with an unknown option" 2 "unknown option" -- "$bin" --home "$h" \
     config init github --app-id 1 --installation-id 2 --private-key "$gh" --privatekey x
 echo "not a key at all" >"$tmp/bad.pem"

@@ -1810,6 +1810,36 @@ START_TEST(test_token_refresh_obeys_its_constraints)
 }
 END_TEST
 
+/* A resource with `*` or `?` asks for all it matches (AWS reads it as a
+ * wildcard): it must lie within a pattern, not just be matched by one. */
+START_TEST(test_check_wildcard_resource_needs_containment)
+{
+    ai_keyring *kr = t_keyring();
+    ai_token *t = t_root(kr, T_LIST("aws:s3:read", "github:repo:read"),
+                         "{\"aws:s3:read\":{\"resources\":["
+                         "\"my-bucket/reports/2024-0?.csv\"]},"
+                         "\"github:repo:read\":{\"resources\":[\"myorg/*\"]}}");
+    ai_err err;
+
+    ck_assert_int_eq(ai_token_check(t, "aws:s3:read",
+                                    "my-bucket/reports/2024-01.csv", T_NOW,
+                                    &err),
+                     AI_OK);
+    /* `?` matches the byte '*', but "2024-0*.csv" covers far more */
+    ck_assert_int_eq(ai_token_check(t, "aws:s3:read",
+                                    "my-bucket/reports/2024-0*.csv", T_NOW,
+                                    &err),
+                     AI_EDENIED);
+    ck_assert_int_eq(ai_token_check(t, "github:repo:read", "myorg/front*",
+                                    T_NOW, &err),
+                     AI_OK);
+    ck_assert_int_eq(ai_token_check(t, "github:repo:read", "*", T_NOW, &err),
+                     AI_EDENIED);
+    ai_token_free(t);
+    ai_keyring_free(kr);
+}
+END_TEST
+
 Suite *suite_core_token(void)
 {
     Suite *s = suite_create("core_token");
@@ -1825,6 +1855,7 @@ Suite *suite_core_token(void)
     tcase_add_test(kr, test_keyring_generations_are_never_reused);
     tcase_add_test(cache, test_cache_refuses_token_after_keyring_swap);
     tcase_add_test(chk, test_check_refuses_wildcard_scope_and_long_resource);
+    tcase_add_test(chk, test_check_wildcard_resource_needs_containment);
     tcase_add_test(ref, test_token_refresh_obeys_its_constraints);
     tcase_add_test(kr, test_keyring_first_key_signs_and_changes_bump_generation);
     suite_add_tcase(s, kr);

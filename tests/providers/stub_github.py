@@ -17,6 +17,14 @@ claims (iss = APP_ID, iat in the past, exp in the future and at most
 Answers 201 {"token": "ghs_test.<repo>.<perm>=<level>", "expires_at": ...}.
 A bad JWT is 401, a bad request 422 (the reason goes to stderr).
 
+GET [/MODE]/app/installations/INSTALLATION_ID is checked the same way
+(JWT, Accept, User-Agent) and answers 200 {"id": INSTALLATION_ID,
+"account": {"login": "myorg"}}; it ignores MODE, so the failure modes
+apply to the token request only.
+
+GET /_minted/REPO (no auth, test bookkeeping) answers {"count": n}, the
+number of tokens minted so far for REPO.
+
 MODE, the first path segment, selects a failure:
     flaky-<id>  the first request for each id is 500, later ones succeed
     malformed   201 with a body that is not JSON
@@ -38,6 +46,8 @@ import time
 
 _seen = set()
 _seen_lock = threading.Lock()
+_minted = {}
+ACCOUNT_LOGIN = "myorg"
 
 
 def run(*args, cwd):
@@ -171,8 +181,35 @@ def jwt_verify(jwt, pub, app_id):
 def github_handler(d, app_id, inst):
     pub = os.path.join(d, "app_pub.pem")
     path_re = re.compile(r"^/app/installations/(\d+)/access_tokens$")
+    inst_re = re.compile(r"^/app/installations/(\d+)$")
+    minted_re = re.compile(r"^/_minted/([A-Za-z0-9._-]+)$")
 
     class H(Quiet):
+        def do_GET(self):
+            m = minted_re.match(self.path)
+            if m:
+                with _seen_lock:
+                    n = _minted.get(m.group(1), 0)
+                return self.reply(200, json.dumps({"count": n}).encode())
+            _, path = self.mode()
+            m = inst_re.match(path)
+            if not m or m.group(1) != inst:
+                return self.fail(404, "no such installation: " + path)
+            auth = self.headers.get("Authorization", "")
+            if not auth.startswith("Bearer "):
+                return self.fail(401, "no Bearer JWT")
+            why = jwt_verify(auth[7:], pub, app_id)
+            if why:
+                return self.fail(401, "JWT rejected: " + why)
+            if self.headers.get("Accept") != "application/vnd.github+json":
+                return self.fail(422, "Accept header")
+            if not self.headers.get("User-Agent"):
+                return self.fail(422, "no User-Agent")
+            self.reply(200, json.dumps({
+                "id": int(inst), "app_id": int(app_id),
+                "account": {"login": ACCOUNT_LOGIN,
+                            "type": "Organization"}}).encode())
+
         def do_POST(self):
             body = self.body()
             mode, path = self.mode()
@@ -210,6 +247,8 @@ def github_handler(d, app_id, inst):
             exp = time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                 time.gmtime(time.time() + 3600))
             tok = "ghs_test.%s.%s=%s" % (repos[0], perm, level)
+            with _seen_lock:
+                _minted[repos[0]] = _minted.get(repos[0], 0) + 1
             self.reply(201, json.dumps({"token": tok, "expires_at": exp,
                                         "permissions": perms}).encode())
     return H

@@ -228,8 +228,10 @@ START_TEST(test_aws_s3_read_sends_narrowing_session_policy)
     ck_assert_str_eq(
         field(f, "Policy"),
         "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","
-        "\"Action\":[\"s3:GetObject\",\"s3:ListBucket\"],\"Resource\":["
-        "\"arn:aws:s3:::bucket\",\"arn:aws:s3:::bucket/prefix/*\"]}]}");
+        "\"Action\":[\"s3:GetObject\"],\"Resource\":["
+        "\"arn:aws:s3:::bucket/prefix/*\"]},{\"Effect\":\"Allow\","
+        "\"Action\":[\"s3:ListBucket\"],\"Resource\":[\"arn:aws:s3:::bucket\"],"
+        "\"Condition\":{\"StringLike\":{\"s3:prefix\":[\"prefix/*\"]}}}]}");
     json_decref(f);
 }
 END_TEST
@@ -255,20 +257,20 @@ START_TEST(test_aws_s3_write_policy_covers_objects_only)
 }
 END_TEST
 
-START_TEST(test_aws_unmapped_scope_sends_no_policy)
+START_TEST(test_aws_unmapped_scope_is_refused)
 {
     cred_result r;
     ai_err err;
-    json_t *f;
 
-    ck_assert_msg(fetch(SECRET, "", "aws:dynamodb:read", "table", "agent-1",
-                        &r, &err) == AI_OK,
-                  "%s", err.msg);
-    cred_result_clear(&r);
-    f = last_form();
-    ck_assert_ptr_nonnull(f);
-    ck_assert_ptr_null(json_object_get(f, "Policy"));
-    json_decref(f);
+    /* without a session policy the role's whole permissions would go */
+    ck_assert_int_eq(fetch(SECRET, "", "aws:dynamodb:read", "table",
+                           "agent-1", &r, &err),
+                     AI_EINVAL);
+    ck_assert_ptr_null(last_form());
+    ck_assert_int_eq(fetch(SECRET, "", "aws:s3:read", "bucket/${aws:username}",
+                           "agent-1", &r, &err),
+                     AI_EINVAL);
+    ck_assert_ptr_null(last_form());
 }
 END_TEST
 
@@ -291,7 +293,7 @@ START_TEST(test_aws_role_session_name_is_sanitized)
     json_t *f;
     char longname[101];
 
-    ck_assert_msg(fetch(SECRET, "", "aws:sts:x", "", "team/agent 1:\xc3\xa9!",
+    ck_assert_msg(fetch(SECRET, "", "aws:s3:read", "bucket", "team/agent 1:\xc3\xa9!",
                         &r, &err) == AI_OK,
                   "%s", err.msg);
     cred_result_clear(&r);
@@ -302,7 +304,7 @@ START_TEST(test_aws_role_session_name_is_sanitized)
 
     memset(longname, 'a', 100);
     longname[100] = '\0';
-    ck_assert_msg(fetch(SECRET, "", "aws:sts:x", "", longname, &r, &err) ==
+    ck_assert_msg(fetch(SECRET, "", "aws:s3:read", "bucket", longname, &r, &err) ==
                       AI_OK,
                   "%s", err.msg);
     cred_result_clear(&r);
@@ -311,7 +313,7 @@ START_TEST(test_aws_role_session_name_is_sanitized)
     ck_assert_int_eq(strlen(field(f, "RoleSessionName")), 64);
     json_decref(f);
 
-    ck_assert_msg(fetch(SECRET, "", "aws:sts:x", "", "", &r, &err) == AI_OK,
+    ck_assert_msg(fetch(SECRET, "", "aws:s3:read", "bucket", "", &r, &err) == AI_OK,
                   "%s", err.msg);
     cred_result_clear(&r);
     f = last_form();
@@ -449,7 +451,7 @@ Suite *suite_providers_aws(void)
     tcase_add_test(tc, test_aws_wrong_secret_is_403_without_secret_in_message);
     tcase_add_test(tc, test_aws_s3_read_sends_narrowing_session_policy);
     tcase_add_test(tc, test_aws_s3_write_policy_covers_objects_only);
-    tcase_add_test(tc, test_aws_unmapped_scope_sends_no_policy);
+    tcase_add_test(tc, test_aws_unmapped_scope_is_refused);
     tcase_add_test(tc, test_aws_bad_s3_resource_is_refused_before_sending);
     tcase_add_test(tc, test_aws_role_session_name_is_sanitized);
     tcase_add_test(tc, test_aws_external_id_and_duration_come_from_config);

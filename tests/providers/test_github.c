@@ -143,8 +143,10 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A config JSON with apiUrl = the stub + mode ("" or "/slow"...). */
-static char *config(const char *pem, const char *mode)
+/* A config JSON with apiUrl = the stub + mode ("" or "/slow"...) and,
+ * when not NULL, owner (else github.c asks the stub: "myorg"). */
+static char *config_owner(const char *pem, const char *mode,
+                          const char *owner)
 {
     char url[160];
     json_t *o;
@@ -154,9 +156,56 @@ static char *config(const char *pem, const char *mode)
     o = json_pack("{s:s,s:s,s:s,s:s}", "appId", APP_ID, "installationId",
                   INST_ID, "privateKey", pem, "apiUrl", url);
     ck_assert_ptr_nonnull(o);
+    if (owner != NULL)
+        ck_assert_int_eq(json_object_set_new(o, "owner", json_string(owner)),
+                         0);
     s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;
+}
+
+static char *config(const char *pem, const char *mode)
+{
+    return config_owner(pem, mode, NULL);
+}
+
+/* Fetch scope/resource through the stub with the config's owner (NULL:
+ * none); *err and *out filled. */
+static ai_code fetch_owner(const char *pem, const char *owner,
+                           const char *scope, const char *resource,
+                           cred_result *out, ai_err *err)
+{
+    char *cfg = config_owner(pem, "", owner);
+    prov_request req = {scope, resource, "agent-1", cfg, ca_file, wall_ms()};
+    ai_code rc;
+
+    ai_err_clear(err);
+    rc = prov_github.fetch(&req, out, err);
+    free(cfg);
+    if (rc != AI_OK)
+        ck_assert_ptr_null(out->credential);
+    return rc;
+}
+
+/* How many tokens the stub has minted for repo. */
+static long minted(const char *repo)
+{
+    char url[160];
+    http_resp r = {0, NULL, 0};
+    ai_err err = {0};
+    json_t *o;
+    long n;
+
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/_minted/%s", stub_port,
+             repo);
+    ck_assert_msg(http_get("stub", url, NULL, ca_file, &r, &err) == AI_OK,
+                  "%s", err.msg);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(o = json_loads(r.body, 0, NULL));
+    n = (long)json_integer_value(json_object_get(o, "count"));
+    json_decref(o);
+    http_resp_clear(&r);
+    return n;
 }
 
 /* Fetch scope/resource through the stub; *err and *out filled. */
@@ -284,12 +333,12 @@ START_TEST(test_github_write_gets_contents_write_token)
     cred_result r = {{0}, NULL, 0};
     ai_err err = {0};
 
-    ck_assert_msg(fetch(app_pem, "", "github:repo:write", "o-1/r.2_x", &r,
+    ck_assert_msg(fetch(app_pem, "", "github:repo:write", "myorg/r.2_x", &r,
                         &err) == AI_OK,
                   "%s", err.msg);
     ck_assert(t_has(r.credential, "\"ghs_test.r.2_x.contents=write\""));
     cred_free(&r);
-    ck_assert_msg(fetch(app_pem, "", "github:issues:read", "o/r", &r,
+    ck_assert_msg(fetch(app_pem, "", "github:issues:read", "myorg/r", &r,
                         &err) == AI_OK,
                   "%s", err.msg);
     ck_assert(t_has(r.credential, "\"ghs_test.r.issues=read\""));
@@ -305,7 +354,9 @@ START_TEST(test_github_jwt_from_other_key_is_401)
     ck_assert_int_eq(fetch(other_pem, "", "github:repo:read", "myorg/myrepo",
                            &r, &err),
                      AI_EPROVIDER);
-    ck_assert_str_eq(err.msg, "github: HTTP 401");
+    /* The installation's account is asked first, with the same JWT. */
+    ck_assert_msg(strncmp(err.msg, "github: HTTP 401", 16) == 0, "%s",
+                  err.msg);
     no_secret(err.msg);
 }
 END_TEST
@@ -376,6 +427,61 @@ START_TEST(test_github_refuses_resource_not_owner_repo)
 }
 END_TEST
 
+/* Only the repository name goes to GitHub, so an owner other than the
+ * installation's account would get a token for the installation's
+ * repository of that name: refused, and nothing is minted. */
+START_TEST(test_github_refuses_other_owner_and_mints_nothing)
+{
+    cred_result r = {{0}, NULL, 0};
+    ai_err err = {0};
+
+    /* The owner asked of GitHub (the stub's installation is "myorg"). */
+    ck_assert_int_eq(fetch(app_pem, "", "github:repo:read",
+                           "sandbox/prod-secrets", &r, &err),
+                     AI_EDENIED);
+    ck_assert_msg(t_has(err.msg, "github: resource owner \"sandbox\"") &&
+                      t_has(err.msg, "\"myorg\""),
+                  "%s", err.msg);
+    no_secret(err.msg);
+    /* The config's owner: it wins over the installation's account. */
+    ck_assert_int_eq(fetch_owner(app_pem, "sandbox", "github:repo:write",
+                                 "myorg/prod-secrets", &r, &err),
+                     AI_EDENIED);
+    ck_assert_msg(t_has(err.msg, "github: resource owner \"myorg\"") &&
+                      t_has(err.msg, "\"sandbox\""),
+                  "%s", err.msg);
+    no_secret(err.msg);
+    ck_assert_int_eq(fetch_owner(app_pem, "myorg", "github:repo:read",
+                                 "myorg-evil/prod-secrets", &r, &err),
+                     AI_EDENIED);
+    ck_assert_int_eq(minted("prod-secrets"), 0);
+}
+END_TEST
+
+START_TEST(test_github_config_owner_and_fetched_owner_both_work)
+{
+    cred_result r = {{0}, NULL, 0};
+    ai_err err = {0};
+
+    /* The config's owner, compared without case; the installation
+     * (myorg) is not asked, or "sandbox" would be refused. */
+    ck_assert_msg(fetch_owner(app_pem, "SandBox", "github:repo:read",
+                              "sandbox/owned-cfg", &r, &err) == AI_OK,
+                  "%s", err.msg);
+    ck_assert(t_has(r.credential, "\"ghs_test.owned-cfg.contents=read\""));
+    cred_free(&r);
+    /* No owner in the config: the installation's account.login. */
+    ck_assert_msg(fetch_owner(app_pem, NULL, "github:repo:write",
+                              "MyOrg/owned-get", &r, &err) == AI_OK,
+                  "%s", err.msg);
+    ck_assert(t_has(r.credential,
+                    "\"ghs_test.owned-get.contents=write\""));
+    cred_free(&r);
+    ck_assert_int_eq(minted("owned-cfg"), 1);
+    ck_assert_int_eq(minted("owned-get"), 1);
+}
+END_TEST
+
 START_TEST(test_github_refuses_unmapped_scope)
 {
     cred_result r = {{0}, NULL, 0};
@@ -410,6 +516,12 @@ START_TEST(test_github_refuses_incomplete_config)
     ck_assert_int_eq(prov_github.fetch(&req, &r, &err), AI_EPROVIDER);
     ck_assert(!t_has(err.msg, "SECRETSECRET"));
     ck_assert_ptr_null(r.credential);
+    ai_err_clear(&err);
+    req.config_json = "{\"appId\":1,\"installationId\":2,"
+                      "\"privateKey\":\"x\",\"owner\":7}";
+    ck_assert_int_eq(prov_github.fetch(&req, &r, &err), AI_EPROVIDER);
+    ck_assert_str_eq(err.msg, "github: the provider config's owner is not "
+                              "a GitHub login");
 }
 END_TEST
 
@@ -430,6 +542,8 @@ Suite *suite_providers_github(void)
     tcase_add_test(tc, test_github_malformed_json_is_clear_error);
     tcase_add_test(tc, test_github_slow_server_times_out);
     tcase_add_test(tc, test_github_refuses_resource_not_owner_repo);
+    tcase_add_test(tc, test_github_refuses_other_owner_and_mints_nothing);
+    tcase_add_test(tc, test_github_config_owner_and_fetched_owner_both_work);
     tcase_add_test(tc, test_github_refuses_unmapped_scope);
     tcase_add_test(tc, test_github_refuses_incomplete_config);
     suite_add_tcase(s, tc);

@@ -150,12 +150,12 @@ START_TEST(test_google_refresh_grant_gives_bearer_token)
     cred_result r = {{0}, NULL, 0};
     ai_err err = {0};
 
-    ck_assert_msg(fetch(CLIENT_SECRET, "", "google:calendar:x", T_NOW, &r,
+    ck_assert_msg(fetch(CLIENT_SECRET, "", "google:calendar:read", T_NOW, &r,
                         &err) == AI_OK,
                   "%s", err.msg);
     ck_assert_str_eq(r.type, "bearer_token");
-    ck_assert_str_eq(r.credential,
-                     "{\"token\":\"ya29.test\",\"tokenType\":\"Bearer\"}");
+    ck_assert_str_eq(r.credential, "{\"token\":\"ya29.test.calendar."
+                                   "readonly\",\"tokenType\":\"Bearer\"}");
     ck_assert_int_eq(r.expires_at, T_NOW + 3599 * T_SEC);
     cred_result_clear(&r);
 }
@@ -171,6 +171,42 @@ START_TEST(test_google_mapped_scope_is_sent)
                   "%s", err.msg);
     ck_assert(t_has(r.credential, "\"ya29.test.gmail.readonly\""));
     cred_result_clear(&r);
+}
+END_TEST
+
+/* A scope outside the table would send no `scope`, and Google would give
+ * every scope the refresh token was granted: refused before any request
+ * (the wrong client secret shows none is made: it would be a 401). */
+START_TEST(test_google_unmapped_scope_is_refused)
+{
+    static const char *const scopes[] = {"google:calendar:x", "google:*:*",
+                                         "google:drive:admin", "google",
+                                         ""};
+    cred_result r = {{0}, NULL, 0};
+    ai_err err = {0};
+
+    for (size_t i = 0; i < sizeof scopes / sizeof *scopes; i++) {
+        ck_assert_int_eq(fetch("GOCSPX-s3cr-wrong", "", scopes[i], T_NOW, &r,
+                               &err),
+                         AI_EINVAL);
+        ck_assert_msg(t_has(err.msg, "google: scope") &&
+                          t_has(err.msg, "maps to no Google OAuth scope"),
+                      "%s", err.msg);
+        no_secret(err.msg);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        static const char *const mapped[] = {"google:drive:read",
+                                             "google:sheets:write",
+                                             "google:drive:full"};
+        static const char *const want[] = {"ya29.test.drive.readonly",
+                                           "ya29.test.spreadsheets\"",
+                                           "ya29.test.drive\""};
+        ck_assert_msg(fetch(CLIENT_SECRET, "", mapped[i], T_NOW, &r, &err) ==
+                          AI_OK,
+                      "%s", err.msg);
+        ck_assert_msg(t_has(r.credential, want[i]), "%s", r.credential);
+        cred_result_clear(&r);
+    }
 }
 END_TEST
 
@@ -263,6 +299,7 @@ Suite *suite_providers_google(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_google_refresh_grant_gives_bearer_token);
     tcase_add_test(tc, test_google_mapped_scope_is_sent);
+    tcase_add_test(tc, test_google_unmapped_scope_is_refused);
     tcase_add_test(tc, test_google_wrong_client_secret_is_401);
     tcase_add_test(tc, test_google_500_then_success_is_retried);
     tcase_add_test(tc, test_google_malformed_json_is_clear_error);

@@ -54,6 +54,12 @@ static const char stub_py[] =
     "            a = self.headers.get('Authorization', '')\n"
     "            return self.reply(200, ('%s|%s' % (a, body)).encode())\n"
     "        self.reply(404, b'{}')\n"
+    "    def do_GET(self):\n"
+    "        if self.path == '/get':\n"
+    "            a = self.headers.get('Authorization', '')\n"
+    "            n = self.headers.get('Content-Length', '-')\n"
+    "            return self.reply(200, ('GET|%s|%s' % (a, n)).encode())\n"
+    "        self.reply(404, b'{}')\n"
     "class S(http.server.ThreadingHTTPServer):\n"
     "    def handle_error(self, *a): pass\n"
     "srv = S(('127.0.0.1', 0), H)\n"
@@ -285,6 +291,79 @@ START_TEST(test_http_plain_http_only_to_localhost)
 }
 END_TEST
 
+/* The URL is judged on the host libcurl's parser finds, not on how the
+ * string starts: "http://localhost:1@evil.invalid" is user "localhost",
+ * password "1", host evil.invalid. User info is refused everywhere. */
+START_TEST(test_http_user_info_refused)
+{
+    static const char *const bad[] = {
+        "http://localhost:1@evil.invalid",
+        "http://localhost:1@evil.invalid/token",
+        "http://127.0.0.1@evil.invalid/x",
+        "http://localhost@127.0.0.1/x",
+        "https://user:pw@127.0.0.1/x",
+        "https://@example.com/x",
+        "http://[::1]:80@evil.invalid/",
+        "http://localhost.evil.invalid/",
+        "http://127.0.0.1.evil.invalid/",
+        "http://localhost%2f@evil.invalid/",
+        "gopher://127.0.0.1/",
+        "not a url",
+    };
+    static const char *const good[] = {
+        "https://api.github.com",
+        "https://127.0.0.1:8443/x?a=b@c",
+        "http://127.0.0.1:1/token",
+        "http://localhost/x",
+        "http://LOCALHOST:8080",
+        "http://[::1]:9/x",
+    };
+    http_resp r;
+    ai_err err;
+    bool plain;
+
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_msg(!http_url_ok(bad[i], &plain), "accepted %s", bad[i]);
+        ck_assert_int_eq(http_post("github", bad[i], NULL, "", 0, NULL, &r,
+                                   &err),
+                         AI_EPROVIDER);
+        ck_assert_msg(t_has(err.msg, "github: refusing a URL") &&
+                          t_has(err.msg, "user info"),
+                      "%s: %s", bad[i], err.msg);
+        ck_assert_ptr_null(r.body);
+        ck_assert_int_eq(http_get("github", bad[i], NULL, NULL, &r, &err),
+                         AI_EPROVIDER);
+        ck_assert(t_has(err.msg, "github: refusing a URL"));
+    }
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        ck_assert_msg(http_url_ok(good[i], NULL), "refused %s", good[i]);
+    ck_assert(http_url_ok("http://localhost/x", &plain) && plain);
+    ck_assert(http_url_ok("https://api.github.com/", &plain) && !plain);
+    /* Plain http to localhost is still allowed: it gets as far as
+     * connecting (nothing listens on port 1). */
+    ck_assert_int_eq(http_post("google", "http://localhost:1/token", NULL, "",
+                               0, NULL, &r, &err),
+                     AI_EPROVIDER);
+    ck_assert_msg(t_has(err.msg, "google: ") && !t_has(err.msg, "refusing"),
+                  "%s", err.msg);
+}
+END_TEST
+
+START_TEST(test_http_get_sends_headers_and_no_body)
+{
+    const char *const hdrs[] = {"Authorization: Bearer xyz", NULL};
+    char u[128];
+    http_resp r;
+    ai_err err;
+
+    url(u, sizeof u, "/get");
+    ck_assert_int_eq(http_get("stub", u, hdrs, cert, &r, &err), AI_OK);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "GET|Bearer xyz|-");
+    http_resp_clear(&r);
+}
+END_TEST
+
 START_TEST(test_http_connection_refused_reported)
 {
     http_resp r;
@@ -314,6 +393,8 @@ Suite *suite_providers_http(void)
     tcase_add_test(tc, test_http_big_body_refused);
     tcase_add_test(tc, test_http_unknown_ca_refused);
     tcase_add_test(tc, test_http_plain_http_only_to_localhost);
+    tcase_add_test(tc, test_http_user_info_refused);
+    tcase_add_test(tc, test_http_get_sends_headers_and_no_body);
     tcase_add_test(tc, test_http_connection_refused_reported);
     suite_add_tcase(s, tc);
     return s;
