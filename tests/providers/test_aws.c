@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "core/core.h"
+#include "broker/broker.h"
 #include "providers/providers.h"
 #include "../tests.h"
 
@@ -440,6 +441,81 @@ START_TEST(test_aws_plain_http_sts_url_is_refused)
 END_TEST
 
 /* The providers_aws suite (see the file comment). */
+/* The broker's credential cache is per agent and per config: bob never
+ * receives alice's STS session, and a changed config is not served from
+ * the cache (each shows as a new request at the stub). */
+START_TEST(test_aws_broker_cache_is_per_agent_and_config)
+{
+    char home[] = "/tmp/agent-iam-awscache.XXXXXX", *cfg, *out = NULL;
+    ai_broker *b = NULL;
+    ai_root_params p;
+    ai_token *alice = NULL, *bob = NULL;
+    store *st = NULL;
+    json_t *f;
+    ai_err err;
+    char cmd[128];
+
+    ck_assert_ptr_nonnull(mkdtemp(home));
+    ck_assert_int_eq(store_open(home, true, &st, &err), AI_OK);
+    cfg = config(SECRET, "", "");
+    ck_assert_int_eq(store_provider_set(st, "aws", cfg, T_NOW, &err), AI_OK);
+    free(cfg);
+    store_close(st);
+    setenv("AGENT_IAM_PROVIDER_CA_FILE", ca_file, 1);
+    ck_assert_int_eq(ai_broker_open(home, &b, &err), AI_OK);
+    ai_root_params_init(&p);
+    p.scopes = T_ARR("aws:s3:read");
+    p.nscopes = 1;
+    p.agent_id = "alice";
+    ck_assert_int_eq(ai_broker_create_root_token(b, &p, &alice, &err), AI_OK);
+    p.agent_id = "bob";
+    ck_assert_int_eq(ai_broker_create_root_token(b, &p, &bob, &err), AI_OK);
+
+#define GET(tok)                                                             \
+    ai_broker_get_credential(b, ai_token_serialize(tok),                     \
+                             ai_token_serialized_len(tok), "aws:s3:read",     \
+                             "bucket/reports/*", &out, &err)
+    snprintf(cmd, sizeof cmd, "%s/last.json", dir);
+    unlink(cmd);
+    ck_assert_msg(GET(alice) == AI_OK, "%s", err.msg);
+    ai_free_string(out);
+    f = last_form();
+    ck_assert_str_eq(field(f, "RoleSessionName"), "alice");
+    json_decref(f);
+    unlink(cmd);
+    ck_assert_msg(GET(bob) == AI_OK, "%s", err.msg);
+    ai_free_string(out);
+    f = last_form();
+    ck_assert_ptr_nonnull(f); /* a new request, not alice's session */
+    ck_assert_str_eq(field(f, "RoleSessionName"), "bob");
+    json_decref(f);
+    /* alice again: served from the cache, no request */
+    unlink(cmd);
+    ck_assert_msg(GET(alice) == AI_OK, "%s", err.msg);
+    ai_free_string(out);
+    ck_assert_ptr_null(last_form());
+    /* a changed config is a new request */
+    cfg = config(SECRET, "", ",\"sessionDuration\":1800");
+    ck_assert_int_eq(store_provider_set(broker_store(b), "aws", cfg, T_NOW,
+                                        &err),
+                     AI_OK);
+    free(cfg);
+    ck_assert_msg(GET(alice) == AI_OK, "%s", err.msg);
+    ai_free_string(out);
+    f = last_form();
+    ck_assert_ptr_nonnull(f);
+    ck_assert_str_eq(field(f, "DurationSeconds"), "1800");
+    json_decref(f);
+#undef GET
+    unsetenv("AGENT_IAM_PROVIDER_CA_FILE");
+    ai_token_free(alice);
+    ai_token_free(bob);
+    ai_broker_close(b);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", home);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 Suite *suite_providers_aws(void)
 {
     Suite *s = suite_create("providers_aws");
@@ -452,6 +528,7 @@ Suite *suite_providers_aws(void)
     tcase_add_test(tc, test_aws_s3_read_sends_narrowing_session_policy);
     tcase_add_test(tc, test_aws_s3_write_policy_covers_objects_only);
     tcase_add_test(tc, test_aws_unmapped_scope_is_refused);
+    tcase_add_test(tc, test_aws_broker_cache_is_per_agent_and_config);
     tcase_add_test(tc, test_aws_bad_s3_resource_is_refused_before_sending);
     tcase_add_test(tc, test_aws_role_session_name_is_sanitized);
     tcase_add_test(tc, test_aws_external_id_and_duration_come_from_config);
