@@ -24,6 +24,7 @@
 #include "broker/broker.h"
 #include "providers/providers.h"
 #include "../tests.h"
+#include "stub.h"
 
 #define AKID "AKIATESTSTUB00000001"
 #define SECRET "stubSecret/Key+0123456789abcdefEXAMPLE"
@@ -36,43 +37,9 @@ static int stub_port;
 static char ca_file[128];
 static unsigned flaky_n;
 
-/* Start python3 with argv; wait (60 s at most) for its "PORT <n>". */
 static void stub_start(const char *const *argv)
 {
-    int fds[2];
-    char line[64];
-    size_t n = 0;
-    time_t deadline = time(NULL) + 60;
-
-    ck_assert_int_eq(pipe(fds), 0);
-    stub_pid = fork();
-    ck_assert_int_ge(stub_pid, 0);
-    if (stub_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* no orphan if we crash */
-        dup2(fds[1], STDOUT_FILENO);
-        close(fds[0]);
-        close(fds[1]);
-        execvp("python3", (char *const *)(uintptr_t)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    while (n + 1 < sizeof line && time(NULL) < deadline) {
-        struct pollfd p = {fds[0], POLLIN, 0};
-        char c;
-        if (poll(&p, 1, 1000) <= 0)
-            continue;
-        if (read(fds[0], &c, 1) != 1)
-            break;
-        if (c == '\n')
-            break;
-        line[n++] = c;
-    }
-    line[n] = '\0';
-    close(fds[0]);
-    ck_assert_msg(sscanf(line, "PORT %d", &stub_port) == 1,
-                  "the stub did not start (python3 and openssl needed): "
-                  "\"%s\"",
-                  line);
+    stub_pid = t_stub_start(argv, &stub_port);
 }
 
 static void setup(void)
@@ -91,11 +58,7 @@ static void teardown(void)
 {
     char cmd[128];
 
-    if (stub_pid > 0) {
-        kill(stub_pid, SIGTERM);
-        waitpid(stub_pid, NULL, 0);
-        stub_pid = -1;
-    }
+    t_stub_stop(&stub_pid);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
 }
