@@ -355,6 +355,11 @@ AI_EXPORT ai_code ai_broker_open(const char *home, ai_broker **out,
                                  ai_err *err);
 AI_EXPORT void ai_broker_close(ai_broker *b);
 
+/* Who the broker's audit rows name as the actor ("cli" unless set: a
+ * server passes its own name, an embedding program its). 1 to 64 bytes. */
+AI_EXPORT ai_code ai_broker_set_actor(ai_broker *b, const char *actor,
+                                      ai_err *err);
+
 AI_EXPORT ai_code ai_broker_create_root_token(ai_broker *b,
                                               const ai_root_params *p,
                                               ai_token **out, ai_err *err);

@@ -20,6 +20,7 @@ struct ai_broker {
     store *st;
     bool owns;
     cred_cache *cache; /* provider credentials, made on first use */
+    char actor[65];    /* who the audit rows name */
 };
 
 static int64_t now_ms(void)
@@ -39,7 +40,24 @@ ai_code broker_wrap(store *st, ai_broker **out, ai_err *err)
     if ((b = ai_calloc(1, sizeof *b)) == NULL)
         return ai_err_set(err, AI_ENOMEM, "out of memory");
     b->st = st;
+    snprintf(b->actor, sizeof b->actor, "cli");
     *out = b;
+    return AI_OK;
+}
+
+ai_code ai_broker_set_actor(ai_broker *b, const char *actor, ai_err *err)
+{
+    size_t n = actor ? strlen(actor) : 0;
+
+    ai_err_clear(err);
+    if (b == NULL || n == 0 || n >= sizeof b->actor)
+        return ai_err_set(err, AI_EINVAL, "an actor is 1 to %zu bytes",
+                          sizeof b->actor - 1);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)actor[i] < 0x20 || actor[i] == 0x7f)
+            return ai_err_set(err, AI_EINVAL,
+                              "an actor has no control characters");
+    memcpy(b->actor, actor, n + 1);
     return AI_OK;
 }
 
@@ -88,7 +106,7 @@ static ai_code audit(ai_broker *b, const char *action, const ai_token *t,
                      const char *agent, const char *decision,
                      const char *reason, ai_code rc, ai_err *err)
 {
-    audit_entry e = {0, now_ms(), "cli", action,
+    audit_entry e = {0, now_ms(), b->actor, action,
                      t ? ai_token_id(t) : NULL,
                      t ? ai_token_agent_id(t) : agent, decision, reason};
     ai_err aerr;
