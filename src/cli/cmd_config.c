@@ -11,14 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include <curl/curl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
 #include "cli/cli.h"
+#include "providers/providers.h"
 
 #define REDACTED "***REDACTED***"
 #define PEM_MAX 16384    /* an 8192-bit RSA key is about 6.5 KB of PEM */
@@ -130,45 +129,12 @@ static bool word(const char *s)
     return true;
 }
 
-/* https://HOST..., or http:// to this machine only (test stubs): secrets
- * travel to these URLs. Parsed with libcurl's URL parser, the one that
- * decides where curl connects, so "http://localhost:1@evil.invalid" (user
- * "localhost", host "evil.invalid") is not taken for localhost. User info
- * is refused outright. The same rule as http_url_ok in
- * src/providers/http.c, which checks again before every request. */
+/* A URL secrets may be sent to: printable, bounded, and what the
+ * providers' own check allows (http_url_ok, which http.c applies again
+ * before every request). */
 static bool url_ok(const char *u)
 {
-    static const char *const local[] = {"localhost", "127.0.0.1", "[::1]"};
-    CURLU *h;
-    char *scheme = NULL, *host = NULL, *part = NULL;
-    bool ok = false;
-
-    if (!printable(u, URL_MAX) || (h = curl_url()) == NULL)
-        return false;
-    if (curl_url_set(h, CURLUPART_URL, u, 0) != CURLUE_OK ||
-        curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        scheme == NULL || host == NULL || *host == '\0')
-        goto done;
-    if (curl_url_get(h, CURLUPART_USER, &part, 0) == CURLUE_OK)
-        goto done;
-    curl_free(part);
-    part = NULL;
-    if (curl_url_get(h, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK)
-        goto done;
-    if (strcasecmp(scheme, "https") == 0) {
-        ok = true;
-    } else if (strcasecmp(scheme, "http") == 0) {
-        for (size_t i = 0; i < sizeof local / sizeof *local; i++)
-            if (strcasecmp(host, local[i]) == 0)
-                ok = true;
-    }
-done:
-    curl_free(part);
-    curl_free(host);
-    curl_free(scheme);
-    curl_url_cleanup(h);
-    return ok;
+    return printable(u, URL_MAX) && http_url_ok(u, NULL);
 }
 
 static int bad_url(const char *usage, const char *flag)
