@@ -10,6 +10,18 @@
  * after ai_broker_close). */
 ai_code broker_wrap(store *st, ai_broker **out, ai_err *err);
 
+/* Server mode: the caller keeps the store's views current (store_sync
+ * when another handle changed the home), verified tokens are served from
+ * `cache` (borrowed; one per thread, like the broker), and failed
+ * verifications and checks are left to the caller's metrics and access
+ * log instead of the audit log (a flood of bad tokens must not turn into
+ * a flood of durable writes). */
+void broker_server_mode(ai_broker *b, ai_token_cache *cache);
+
+/* Verify without an audit row (the server's authentication step). */
+ai_code broker_verify_quiet(ai_broker *b, const char *wire, size_t len,
+                            int64_t now, ai_token **out, ai_err *err);
+
 /* The store under a broker. */
 store *broker_store(ai_broker *b);
 

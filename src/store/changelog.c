@@ -65,3 +65,45 @@ ai_code store_changes(store *st, int64_t since, size_t limit, change_fn fn,
     sqlite3_finalize(q);
     return rc;
 }
+
+ai_code store_changelog_oldest(store *st, int64_t *seq, ai_err *err)
+{
+    sqlite3_stmt *q;
+    ai_code rc;
+
+    ai_err_clear(err);
+    *seq = 0;
+    if ((rc = db_prepare(st, "SELECT coalesce(min(seq), 0) FROM changelog",
+                         &q, err)) != AI_OK)
+        return rc;
+    if (sqlite3_step(q) == SQLITE_ROW)
+        *seq = sqlite3_column_int64(q, 0);
+    else
+        rc = db_fail(st, "changelog", err);
+    sqlite3_finalize(q);
+    return rc;
+}
+
+ai_code store_changelog_trim(store *st, int64_t keep, int64_t min_age_ms,
+                             int64_t now_ms, int64_t *removed, ai_err *err)
+{
+    sqlite3_stmt *q;
+    ai_code rc;
+
+    ai_err_clear(err);
+    *removed = 0;
+    if ((rc = db_prepare(st,
+                         "DELETE FROM changelog WHERE seq <= "
+                         "(SELECT coalesce(max(seq), 0) FROM changelog) - ? "
+                         "AND at < ?",
+                         &q, err)) != AI_OK)
+        return rc;
+    sqlite3_bind_int64(q, 1, keep < 1 ? 1 : keep);
+    sqlite3_bind_int64(q, 2, now_ms - min_age_ms);
+    if (sqlite3_step(q) != SQLITE_DONE)
+        rc = db_fail(st, "changelog trim", err);
+    else
+        *removed = sqlite3_changes(st->db);
+    sqlite3_finalize(q);
+    return rc;
+}

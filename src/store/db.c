@@ -467,6 +467,12 @@ static ai_code load_views(store *st, ai_err *err)
     return AI_OK;
 }
 
+ai_code store_data_version(store *st, int64_t *dv, ai_err *err)
+{
+    ai_err_clear(err);
+    return read_int(st, "PRAGMA data_version", dv, err);
+}
+
 ai_code store_sync(store *st, ai_err *err)
 {
     int64_t dv = 0;
@@ -480,8 +486,15 @@ ai_code store_sync(store *st, ai_err *err)
         return rc;
     if (dv == st->data_version)
         return AI_OK;
-    /* Walk the changes since the views were built; a long gap (or a
-     * pruned log) reloads everything instead. */
+    /* Walk the changes since the views were built; a log trimmed past
+     * them reloads everything instead. */
+    {
+        int64_t oldest = 0;
+        if ((rc = store_changelog_oldest(st, &oldest, err)) != AI_OK)
+            return rc;
+        if (oldest > st->seen_seq + 1)
+            return load_views(st, err);
+    }
     for (;;) {
         int64_t before = st->seen_seq;
         if ((rc = store_changes(st, st->seen_seq, 10000, apply_change, &c,

@@ -8,6 +8,7 @@
 
 #include <limits.h>
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "core/core.h"
@@ -67,6 +68,16 @@ ai_code unseal(const store *st, const char *aad, const unsigned char *blob,
 /* ---- changelog (changelog.c) ------------------------------------------ */
 
 /* Within the caller's transaction: one change followers need. */
+/* Entity JSON (entity.c): a signing_keys row (version, secret,
+ * created_at, verify_until), a revocations row (target, id, reason,
+ * revoked_at, prune_after), an API key, a provider config. NULL on error
+ * with *rc set (the row builders of revocations only fail for memory). */
+json_t *entity_key_row(store *st, sqlite3_stmt *q, ai_code *rc, ai_err *err);
+json_t *entity_revocation_row(sqlite3_stmt *q);
+json_t *entity_apikey(store *st, const apikey_info *k, ai_code *rc,
+                      ai_err *err);
+json_t *entity_provider(store *st, const char *name, ai_code *rc, ai_err *err);
+
 ai_code changelog_add(store *st, const char *kind, const char *key,
                       const char *op, int64_t now_ms, ai_err *err);
 

@@ -21,25 +21,10 @@ static ai_code add_keys(store *st, json_t *arr, ai_err *err)
                          &q, err)) != AI_OK)
         return rc;
     while ((step = sqlite3_step(q)) == SQLITE_ROW) {
-        uint32_t v = (uint32_t)sqlite3_column_int64(q, 0);
-        unsigned char *secret = NULL;
-        size_t n = 0;
-        char aad[32], b64[64];
-        snprintf(aad, sizeof aad, "signing_key:%u", (unsigned)v);
-        rc = unseal(st, aad, sqlite3_column_blob(q, 1),
-                    (size_t)sqlite3_column_bytes(q, 1), &secret, &n, err);
-        if (rc != AI_OK)
+        json_t *o = entity_key_row(st, q, &rc, err);
+        if (o == NULL)
             break;
-        b64url_encode(secret, n < 40 ? n : 40, b64);
-        explicit_bzero(secret, n);
-        ai_free(secret);
-        json_array_append_new(
-            arr, json_pack("{s:I, s:s, s:I, s:I}", "version", (json_int_t)v,
-                           "secret", b64, "createdAt",
-                           (json_int_t)sqlite3_column_int64(q, 2),
-                           "verifyUntil",
-                           (json_int_t)sqlite3_column_int64(q, 3)));
-        explicit_bzero(b64, sizeof b64);
+        json_array_append_new(arr, o);
     }
     if (rc == AI_OK && step != SQLITE_DONE)
         rc = db_fail(st, "snapshot", err);
@@ -58,16 +43,15 @@ static ai_code add_revocations(store *st, json_t *arr, ai_err *err)
                          "FROM revocations",
                          &q, err)) != AI_OK)
         return rc;
-    while ((step = sqlite3_step(q)) == SQLITE_ROW)
-        json_array_append_new(
-            arr,
-            json_pack("{s:s, s:s, s:s, s:I, s:I}", "target",
-                      sqlite3_column_int(q, 0) ? "agent" : "token", "id",
-                      (const char *)sqlite3_column_text(q, 1), "reason",
-                      (const char *)sqlite3_column_text(q, 2), "revokedAt",
-                      (json_int_t)sqlite3_column_int64(q, 3), "pruneAfter",
-                      (json_int_t)sqlite3_column_int64(q, 4)));
-    if (step != SQLITE_DONE)
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        json_t *o = entity_revocation_row(q);
+        if (o == NULL) {
+            rc = ai_err_set(err, AI_ENOMEM, "out of memory");
+            break;
+        }
+        json_array_append_new(arr, o);
+    }
+    if (rc == AI_OK && step != SQLITE_DONE)
         rc = db_fail(st, "snapshot", err);
     sqlite3_finalize(q);
     return rc;
@@ -84,17 +68,9 @@ static ai_code add_providers(store *st, json_t *obj, ai_err *err)
         return rc;
     while ((step = sqlite3_step(q)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(q, 0);
-        char *cfg = NULL;
-        json_t *j;
-        if ((rc = store_provider_get(st, name, &cfg, err)) != AI_OK)
+        json_t *j = entity_provider(st, name, &rc, err);
+        if (j == NULL)
             break;
-        j = json_loads(cfg, 0, NULL);
-        explicit_bzero(cfg, strlen(cfg));
-        ai_free(cfg);
-        if (j == NULL) {
-            rc = ai_err_set(err, AI_ESTORE, "provider %s is damaged", name);
-            break;
-        }
         json_object_set_new(obj, name, j);
     }
     if (rc == AI_OK && step != SQLITE_DONE)
@@ -113,24 +89,11 @@ typedef struct keys_ctx {
 static void add_apikey(void *ud, const apikey_info *k)
 {
     keys_ctx *c = ud;
-    char *secret = NULL;
     json_t *o;
 
     if (c->rc != AI_OK)
         return;
-    if ((c->rc = store_apikey_secret(c->st, k->name, &secret, c->err)) !=
-        AI_OK)
-        return;
-    o = json_pack("{s:s, s:s, s:s, s:i, s:I}", "name", k->name, "provider",
-                  k->provider, "secret", secret, "ttlMinutes", k->ttl_minutes,
-                  "createdAt", (json_int_t)k->created_at);
-    if (o != NULL && k->base_url != NULL)
-        json_object_set_new(o, "baseUrl", json_string(k->base_url));
-    explicit_bzero(secret, strlen(secret));
-    ai_free(secret);
-    if (o == NULL)
-        c->rc = ai_err_set(c->err, AI_ENOMEM, "out of memory");
-    else
+    if ((o = entity_apikey(c->st, k, &c->rc, c->err)) != NULL)
         json_array_append_new(c->arr, o);
 }
 

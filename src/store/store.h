@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "agent_iam.h"
 
 typedef struct store store;
@@ -59,6 +61,10 @@ int store_schema_version(const store *st);
  * made by other handles or processes: cheap when nothing changed (one
  * PRAGMA data_version). */
 ai_code store_sync(store *st, ai_err *err);
+
+/* SQLite's data_version of this connection: it changes when another
+ * connection (thread or process) commits. One PRAGMA, no views touched. */
+ai_code store_data_version(store *st, int64_t *dv, ai_err *err);
 
 /* ---- signing keys (keys.c) -------------------------------------------- */
 
@@ -215,6 +221,21 @@ typedef void (*change_fn)(void *ud, int64_t seq, const char *kind,
                           const char *key, const char *op);
 ai_code store_changes(store *st, int64_t since, size_t limit, change_fn fn,
                       void *ud, ai_err *err);
+
+/* The oldest seq still in the log (0 when the log is empty): a reader at
+ * `since` missed changes when since + 1 < oldest. */
+ai_code store_changelog_oldest(store *st, int64_t *seq, ai_err *err);
+
+/* Keep the newest `keep` rows (at least 1) and those younger than
+ * min_age_ms; *removed says how many went. */
+ai_code store_changelog_trim(store *st, int64_t keep, int64_t min_age_ms,
+                             int64_t now_ms, int64_t *removed, ai_err *err);
+
+/* The current state of the entity a change names, as followers apply it
+ * (the objects of the snapshot's arrays; a provider's config object):
+ * *value is NULL when the entity no longer exists. Secrets in clear. */
+ai_code store_change_value(store *st, const char *kind, const char *key,
+                           json_t **value, ai_err *err);
 
 /* The full replicated state (keys with secrets, revocations, provider
  * configs, API keys with secrets) and the changelog seq it reflects, read
