@@ -7,7 +7,7 @@ DESTDIR ?=
 BUILD   ?= build
 CC      ?= cc
 
-PKGS    := openssl jansson sqlite3 libcurl
+PKGS    := openssl jansson sqlite3 libcurl libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
@@ -22,9 +22,9 @@ CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(WARN) \
            -Iinclude -Isrc $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -pthread
 
-LIB_SRC := $(sort $(wildcard src/core/*.c src/store/*.c src/providers/*.c src/broker/*.c))
+LIB_SRC := $(sort $(wildcard src/core/*.c src/store/*.c src/providers/*.c src/broker/*.c src/leader/*.c src/server/*.c))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
-TEST_SRC := $(sort $(wildcard tests/*.c tests/core/*.c tests/store/*.c tests/providers/*.c))
+TEST_SRC := $(sort $(wildcard tests/*.c tests/core/*.c tests/store/*.c tests/providers/*.c tests/server/*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -115,8 +115,9 @@ tsan-run: $(TESTBIN)
 	CK_FORK=no TSAN_OPTIONS=halt_on_error=1 $(TESTBIN)
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BUILD)/bench/verify $(BUILD)/bench/revocations
+	@$(MAKE) --no-print-directory $(BUILD)/bench/verify $(BUILD)/bench/revocations $(BIN)
 	sh bench/run.sh $(BUILD)/bench/verify $(BUILD)/bench/revocations
+	sh bench/http/run.sh $(BIN)
 
 $(BUILD)/bench/verify: bench/verify.c $(ALIB)
 	@mkdir -p $(dir $@)

@@ -412,6 +412,41 @@ AI_EXPORT AI_WUR ai_code ai_broker_get_credential(ai_broker *b,
  * result). NULL is fine. */
 AI_EXPORT void ai_free_string(char *s);
 
+
+/* ---------------------------------------------------------------------
+ * LeaderServer (DESIGN §4, §7): `agent-iam serve` as a library call. The
+ * leader serves the agent, admin and follower APIs of a home over HTTPS
+ * (docs/http-api.md) from a pool of threads until ai_leader_stop.
+ * ------------------------------------------------------------------- */
+typedef struct ai_leader ai_leader;
+
+typedef struct ai_leader_config {
+    const char *home;          /* NULL: the default home */
+    const char *host;          /* NULL: 0.0.0.0 */
+    int port;                  /* default 8443; 0: any free port */
+    const char *tls_cert_file; /* NULL: $AGENT_IAM_TLS_CERT, else the */
+    const char *tls_key_file;  /* home's tls/, generated on first start */
+    bool insecure_http;        /* plain HTTP (tests, loopback only) */
+    const char *auth_token;    /* followers; admin too unless admin_token */
+    const char *admin_token;   /* NULL: auth_token */
+    unsigned threads;          /* 0: one per core */
+    int access_log_fd;         /* default 2 (stderr); -1: none */
+    long changelog_retain;     /* rows kept for followers; 0: 100000 */
+} ai_leader_config;
+
+AI_EXPORT void ai_leader_config_init(ai_leader_config *c);
+/* Open the home, load or make the TLS material, listen. */
+AI_EXPORT ai_code ai_leader_start(const ai_leader_config *c, ai_leader **out,
+                                  ai_err *err);
+/* The port listened on. */
+AI_EXPORT uint16_t ai_leader_port(const ai_leader *l);
+/* The CA certificate clients should trust ("" when the operator gave the
+ * certificate), and whether this start generated it. */
+AI_EXPORT const char *ai_leader_ca_path(const ai_leader *l);
+AI_EXPORT bool ai_leader_tls_generated(const ai_leader *l);
+/* Stop accepting, finish in-flight requests (at most drain_ms), close. */
+AI_EXPORT void ai_leader_stop(ai_leader *l, int drain_ms);
+
 #ifdef __cplusplus
 }
 #endif

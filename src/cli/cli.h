@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "agent_iam.h"
+#include "leader/client.h"
 #include "store/store.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
@@ -71,6 +72,50 @@ char *cli_read_token(const char *arg, size_t *len);
 /* Print a JSON value (stolen) on stdout, indented. */
 void cli_print_json(json_t *j);
 
+/* ---- admin commands on a running leader (remote.c) ------------------- */
+
+/* The options of a command that may act on a leader: put
+ * CLI_REMOTE_OPTS(&r) in its cli_opt table, then call cli_remote_open. */
+typedef struct cli_remote {
+    const char *url, *token, *token_file, *ca; /* the flags (argv) */
+    bool on;          /* set by cli_remote_open: act on the leader */
+    leader_client lc; /* set by cli_remote_open when on */
+    char *secret;     /* the auth token (owned; cli_remote_close wipes) */
+} cli_remote;
+
+#define CLI_REMOTE_OPTS(r)                                                 \
+    {"leader-url", &(r)->url, NULL}, {"auth-token", &(r)->token, NULL},   \
+        {"auth-token-file", &(r)->token_file, NULL},                       \
+        {"ca-cert", &(r)->ca, NULL}
+#define CLI_REMOTE_USAGE                                                   \
+    "[--leader-url URL --auth-token T|--auth-token-file F [--ca-cert F]]"
+
+/* After cli_parse: decide between the local home and a leader (flags,
+ * then $AGENT_IAM_LEADER_URL, $AGENT_IAM_AUTH_TOKEN, $AGENT_IAM_CA_CERT;
+ * --home wins over the environment) and read the auth token (required
+ * when need_token). CLI_OK with r->on telling which; CLI_USAGE or
+ * CLI_FAIL after printing why (nothing to close then). When r->on, call
+ * cli_remote_close once done. */
+int cli_remote_open(const cli_ctx *c, cli_remote *r, const char *usage,
+                    bool need_token);
+/* Wipe and free the auth token. */
+void cli_remote_close(cli_remote *r);
+
+/* METHOD path on the leader with a JSON body (body: stolen, its strings
+ * wiped; NULL sends none, refused for POST and PUT as "not UTF-8 text"
+ * since that is why json_pack returns NULL). *out (OUT: NULL on error) is
+ * the answer, a JSON object; err holds the leader's or the transport's
+ * reason (leader_client_call). cli_remote_send takes the body as text. */
+ai_code cli_remote_call(const cli_remote *r, const char *method,
+                        const char *path, json_t *body, json_t **out,
+                        ai_err *err);
+ai_code cli_remote_send(const cli_remote *r, const char *method,
+                        const char *path, const char *body, json_t **out,
+                        ai_err *err);
+
+/* Wipe every string of j (an answer may hold a token), then decref it. */
+void cli_json_free(json_t *j);
+
 /* Commands; argv starts after the command word. */
 int cli_token(cli_ctx *c, int argc, char **argv);
 int cli_key(cli_ctx *c, int argc, char **argv);
@@ -80,6 +125,7 @@ int cli_unrevoke(cli_ctx *c, int argc, char **argv);
 int cli_audit(cli_ctx *c, int argc, char **argv);
 int cli_config(cli_ctx *c, int argc, char **argv);
 int cli_apikey(cli_ctx *c, int argc, char **argv);
+int cli_serve(cli_ctx *c, int argc, char **argv);
 int cli_status(cli_ctx *c, int argc, char **argv);
 int cli_cred(cli_ctx *c, int argc, char **argv);
 

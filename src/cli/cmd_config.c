@@ -1,6 +1,9 @@
 /* cmd_config.c - `agent-iam config show|init github|google|aws` and
  * `apikey add|list|remove`: the provider configs and API keys of the local
- * home.
+ * home, or (config init, apikey add|remove with --leader-url) of a
+ * running leader. The config object is built and checked once
+ * (prov_config_check, the check the leader applies too) and then stored
+ * or sent.
  *
  * Secrets (a GitHub App's private key, OAuth client secrets and refresh
  * tokens, AWS secret keys, API keys) come from argv, a file or stdin; they
@@ -12,18 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-
 #include "cli/cli.h"
 #include "providers/providers.h"
 
 #define REDACTED "***REDACTED***"
-#define PEM_MAX 16384    /* an 8192-bit RSA key is about 6.5 KB of PEM */
-#define SECRET_MAX 4096  /* OAuth secrets, refresh tokens, API keys */
-#define TEXT_MAX 1024    /* ids, ARNs, client ids */
-#define URL_MAX 2048
+#define PEM_MAX PROV_PEM_MAX
+#define SECRET_MAX PROV_SECRET_MAX
+#define TEXT_MAX PROV_TEXT_MAX
+#define URL_MAX PROV_URL_MAX
 #define WORD_MAX 64      /* API key names and providers */
 #define TTL_MAX_MIN (AI_DEFAULT_ROOT_TTL_MAX_DAYS * 24 * 60)
 
@@ -101,19 +100,6 @@ static bool secret_member(const char *name)
 
 /* ---- checking flag values --------------------------------------------- */
 
-/* 1..max bytes of printable ASCII without spaces. */
-static bool printable(const char *s, size_t max)
-{
-    size_t n = strnlen(s, max + 1);
-
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-            return false;
-    return true;
-}
-
 /* 1..WORD_MAX characters of [A-Za-z0-9._-] (API key names, providers). */
 static bool word(const char *s)
 {
@@ -127,14 +113,6 @@ static bool word(const char *s)
               s[i] == '-'))
             return false;
     return true;
-}
-
-/* A URL secrets may be sent to: printable, bounded, and what the
- * providers' own check allows (http_url_ok, which http.c applies again
- * before every request). */
-static bool url_ok(const char *u)
-{
-    return printable(u, URL_MAX) && http_url_ok(u, NULL);
 }
 
 static int bad_url(const char *usage, const char *flag)
@@ -171,11 +149,7 @@ static char *get_secret(const char *usage, const char *flag,
         return NULL;
     }
     n = strlen(s);
-    bool ok = n > 0 && n <= SECRET_MAX;
-    for (size_t i = 0; ok && i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            ok = false;
-    if (ok)
+    if (prov_secret_ok(s, n))
         return s;
     secret_free(s);
     if (file == NULL && strcmp(value, "-") != 0)
@@ -204,27 +178,42 @@ static bool put(json_t *obj, const char *key, const char *value,
 
 /* ---- config init ------------------------------------------------------ */
 
-/* Store `cfg` (a config object, stolen and wiped) as provider `name`. */
-static int save_provider(cli_ctx *c, const char *name, const char *title,
-                         json_t *cfg)
+/* Store `cfg` (a config object, stolen and wiped) as provider `name`, in
+ * the local home or (r->on) on the leader: PUT /v1/admin/providers/NAME.
+ * Either way it first passes prov_config_check, the leader's own check,
+ * so a config the flags allowed is never refused there. */
+static int save_provider(cli_ctx *c, const cli_remote *r, const char *name,
+                         const char *title, json_t *cfg)
 {
     char *text = json_dumps(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char path[64];
+    json_t *ans = NULL;
     ai_err err;
     ai_code code;
-    store *st;
+    store *st = NULL;
 
     config_free(cfg);
     if (text == NULL)
         return cli_failf("out of memory");
-    if ((st = cli_store(c)) == NULL) {
+    if (prov_config_check(name, text, &err) != AI_OK) {
+        secret_free(text);
+        return cli_fail(&err);
+    }
+    if (r->on) {
+        snprintf(path, sizeof path, "/v1/admin/providers/%s", name);
+        code = cli_remote_send(r, "PUT", path, text, &ans, &err);
+        json_decref(ans);
+    } else if ((st = cli_store(c)) == NULL) {
         secret_free(text);
         return CLI_FAIL;
+    } else {
+        code = store_provider_set(st, name, text, cli_now(), &err);
     }
-    code = store_provider_set(st, name, text, cli_now(), &err);
     secret_free(text);
     if (code != AI_OK)
         return cli_fail(&err);
-    audit_admin(st, "config-init", name);
+    if (st != NULL)
+        audit_admin(st, "config-init", name);
     if (c->json)
         cli_print_json(
             json_pack("{s:s, s:b}", "provider", name, "configured", 1));
@@ -233,19 +222,11 @@ static int save_provider(cli_ctx *c, const char *name, const char *title,
     return CLI_OK;
 }
 
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf, (void)size, (void)rwflag, (void)u;
-    return -1; /* never prompt on the terminal */
-}
-
 /* The contents of a PEM file holding an unencrypted RSA private key
  * (malloc'd, NUL-terminated: wipe it); NULL after printing why. */
 static char *read_pem(const char *path)
 {
     char *buf = malloc(PEM_MAX + 2);
-    EVP_PKEY *key = NULL;
-    BIO *bio = NULL;
     FILE *f;
     size_t n;
     const char *why = NULL;
@@ -264,25 +245,9 @@ static char *read_pem(const char *path)
         why = "cannot be read";
     fclose(f);
     buf[n] = '\0';
-    if (why == NULL && n > PEM_MAX)
-        why = "is too large to be a PEM private key";
-    else if (why == NULL && strlen(buf) != n)
-        why = "is not a PEM private key (binary data)";
-    if (why == NULL) {
-        if ((bio = BIO_new_mem_buf(buf, (int)n)) == NULL)
-            why = "cannot be read (out of memory)";
-        else if ((key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase,
-                                                NULL)) == NULL)
-            why = strstr(buf, "ENCRYPTED") != NULL
-                      ? "is an encrypted private key: decrypt it first "
-                        "(openssl pkey -in KEY -out PLAIN)"
-                      : "is not a PEM private key";
-        else if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA)
-            why = "is not an RSA private key (GitHub Apps sign with RS256)";
-    }
-    EVP_PKEY_free(key);
-    BIO_free(bio);
-    ERR_clear_error();
+    /* size, binary data, PEM, encryption, RSA: the providers' own check */
+    if (why == NULL)
+        why = prov_rsa_pem_why(buf, n);
     if (why != NULL) {
         cli_failf("--private-key %s %s", path, why);
         explicit_bzero(buf, PEM_MAX + 2);
@@ -292,28 +257,13 @@ static char *read_pem(const char *path)
     return buf;
 }
 
-/* A GitHub account login (the owner of an installation's repositories):
- * 1..100 of [A-Za-z0-9._-], as github.c accepts in "owner/repo". */
-static bool login_ok(const char *s)
-{
-    size_t n = strnlen(s, 101);
-
-    if (n == 0 || n > 100)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!(ch >= 'A' && ch <= 'Z') && !(ch >= 'a' && ch <= 'z') &&
-            !(ch >= '0' && ch <= '9') && ch != '-' && ch != '_' && ch != '.')
-            return false;
-    }
-    return true;
-}
-
-static int init_github(cli_ctx *c, int argc, char **argv)
+/* The init_* commands: r is the caller's (cli_config closes it). */
+static int init_github(cli_ctx *c, cli_remote *r, int argc, char **argv)
 {
     static const char usage[] =
         "agent-iam config init github --app-id ID --installation-id ID "
-        "--private-key FILE [--owner LOGIN] [--api-url URL]";
+        "--private-key FILE [--owner LOGIN] [--api-url URL] "
+        CLI_REMOTE_USAGE;
     const char *app = NULL, *inst = NULL, *keyfile = NULL, *api = NULL,
                *owner = NULL;
     const cli_opt opts[] = {{"app-id", &app, NULL},
@@ -321,6 +271,7 @@ static int init_github(cli_ctx *c, int argc, char **argv)
                             {"private-key", &keyfile, NULL},
                             {"owner", &owner, NULL},
                             {"api-url", &api, NULL},
+                            CLI_REMOTE_OPTS(r),
                             {NULL, NULL, NULL}};
     long long app_id, inst_id;
     char num[32], *pem;
@@ -340,12 +291,14 @@ static int init_github(cli_ctx *c, int argc, char **argv)
     if (!cli_int(inst, 1, INT64_MAX, &inst_id))
         return cli_usage(usage,
                          "--installation-id must be a positive whole number");
-    if (owner != NULL && !login_ok(owner))
+    if (owner != NULL && !prov_login_ok(owner))
         return cli_usage(usage,
                          "--owner must be the installation's account login: "
                          "1 to 100 of A-Z a-z 0-9 . _ -");
-    if (api != NULL && !url_ok(api))
+    if (api != NULL && !prov_url_ok(api))
         return bad_url(usage, "api-url");
+    if ((rc = cli_remote_open(c, r, usage, true)) != CLI_OK)
+        return rc;
     if ((pem = read_pem(keyfile)) == NULL)
         return CLI_FAIL;
     if ((cfg = json_object()) == NULL) {
@@ -364,15 +317,16 @@ static int init_github(cli_ctx *c, int argc, char **argv)
         config_free(cfg);
         return CLI_FAIL;
     }
-    return save_provider(c, "github", "GitHub", cfg);
+    return save_provider(c, r, "github", "GitHub", cfg);
 }
 
-static int init_google(cli_ctx *c, int argc, char **argv)
+static int init_google(cli_ctx *c, cli_remote *r, int argc, char **argv)
 {
     static const char usage[] =
         "agent-iam config init google --client-id ID "
         "--client-secret S|--client-secret-file F "
-        "--refresh-token T|--refresh-token-file F [--token-url URL]";
+        "--refresh-token T|--refresh-token-file F [--token-url URL] "
+        CLI_REMOTE_USAGE;
     const char *id = NULL, *sec = NULL, *sec_file = NULL, *ref = NULL,
                *ref_file = NULL, *token_url = NULL;
     const cli_opt opts[] = {{"client-id", &id, NULL},
@@ -381,6 +335,7 @@ static int init_google(cli_ctx *c, int argc, char **argv)
                             {"refresh-token", &ref, NULL},
                             {"refresh-token-file", &ref_file, NULL},
                             {"token-url", &token_url, NULL},
+                            CLI_REMOTE_OPTS(r),
                             {NULL, NULL, NULL}};
     char *secret = NULL, *refresh = NULL;
     char *pos[1];
@@ -397,12 +352,14 @@ static int init_google(cli_ctx *c, int argc, char **argv)
     if (ref == NULL && ref_file == NULL)
         return cli_usage(usage, "--refresh-token (or --refresh-token-file) "
                                 "is required");
-    if (!printable(id, TEXT_MAX))
+    if (!prov_text_ok(id, TEXT_MAX))
         return cli_usage(usage,
                          "--client-id must be 1 to %d printable characters",
                          TEXT_MAX);
-    if (token_url != NULL && !url_ok(token_url))
+    if (token_url != NULL && !prov_url_ok(token_url))
         return bad_url(usage, "token-url");
+    if ((rc = cli_remote_open(c, r, usage, true)) != CLI_OK)
+        return rc;
     if ((secret = get_secret(usage, "client-secret", sec, sec_file, &rc)) ==
             NULL ||
         (refresh = get_secret(usage, "refresh-token", ref, ref_file, &rc)) ==
@@ -420,7 +377,7 @@ static int init_google(cli_ctx *c, int argc, char **argv)
         goto done;
     secret_free(secret);
     secret_free(refresh);
-    rc = save_provider(c, "google", "Google", cfg);
+    rc = save_provider(c, r, "google", "Google", cfg);
     return rc;
 done:
     secret_free(secret);
@@ -429,39 +386,13 @@ done:
     return rc;
 }
 
-/* An AWS region: 1..32 of [a-z0-9-]. */
-static bool aws_region(const char *s)
-{
-    size_t n = strnlen(s, 33);
-
-    if (n == 0 || n > 32)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-              s[i] == '-'))
-            return false;
-    return true;
-}
-
-/* An access key id: 16..128 of [A-Z0-9]. */
-static bool aws_key_id(const char *s)
-{
-    size_t n = strnlen(s, 129);
-
-    if (n < 16 || n > 128)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
-            return false;
-    return true;
-}
-
-static int init_aws(cli_ctx *c, int argc, char **argv)
+static int init_aws(cli_ctx *c, cli_remote *r, int argc, char **argv)
 {
     static const char usage[] =
         "agent-iam config init aws --region R --role-arn ARN "
         "[--access-key-id ID --secret-access-key K|--secret-access-key-file "
-        "F] [--external-id ID] [--duration-seconds N] [--sts-url URL]";
+        "F] [--external-id ID] [--duration-seconds N] [--sts-url URL] "
+        CLI_REMOTE_USAGE;
     const char *region = NULL, *arn = NULL, *key_id = NULL, *sak = NULL,
                *sak_file = NULL, *ext = NULL, *dur = NULL, *dur2 = NULL,
                *sts = NULL;
@@ -474,6 +405,7 @@ static int init_aws(cli_ctx *c, int argc, char **argv)
                             {"duration-seconds", &dur, NULL},
                             {"session-duration", &dur2, NULL}, /* Node's */
                             {"sts-url", &sts, NULL},
+                            CLI_REMOTE_OPTS(r),
                             {NULL, NULL, NULL}};
     long long seconds = 0;
     char *secret = NULL;
@@ -486,19 +418,19 @@ static int init_aws(cli_ctx *c, int argc, char **argv)
     if (region == NULL || arn == NULL)
         return cli_usage(usage, "--%s is required",
                          region == NULL ? "region" : "role-arn");
-    if (!aws_region(region))
+    if (!prov_aws_region_ok(region))
         return cli_usage(usage, "--region must be an AWS region such as "
                                 "us-east-1");
-    if (strncmp(arn, "arn:", 4) != 0 || !printable(arn, URL_MAX))
+    if (!prov_aws_role_arn_ok(arn))
         return cli_usage(usage, "--role-arn must be an ARN "
                                 "(arn:aws:iam::ACCOUNT:role/NAME)");
-    if (key_id != NULL && !aws_key_id(key_id))
+    if (key_id != NULL && !prov_aws_key_id_ok(key_id))
         return cli_usage(usage, "--access-key-id must be 16 to 128 of "
                                 "A-Z 0-9");
     if ((key_id == NULL) != (sak == NULL && sak_file == NULL))
         return cli_usage(usage, "--access-key-id and --secret-access-key "
                                 "(or --secret-access-key-file) go together");
-    if (ext != NULL && (strlen(ext) < 2 || !printable(ext, 1224)))
+    if (ext != NULL && !prov_aws_external_id_ok(ext))
         return cli_usage(usage, "--external-id must be 2 to 1224 printable "
                                 "characters");
     if (dur != NULL && dur2 != NULL)
@@ -508,8 +440,10 @@ static int init_aws(cli_ctx *c, int argc, char **argv)
     if (dur != NULL && !cli_int(dur, 900, 43200, &seconds))
         return cli_usage(usage, "--duration-seconds must be a whole number "
                                 "from 900 to 43200");
-    if (sts != NULL && !url_ok(sts))
+    if (sts != NULL && !prov_url_ok(sts))
         return bad_url(usage, "sts-url");
+    if ((rc = cli_remote_open(c, r, usage, true)) != CLI_OK)
+        return rc;
     if (key_id != NULL &&
         (secret = get_secret(usage, "secret-access-key", sak, sak_file,
                              &rc)) == NULL)
@@ -534,7 +468,7 @@ static int init_aws(cli_ctx *c, int argc, char **argv)
         goto done;
     }
     secret_free(secret);
-    return save_provider(c, "aws", "AWS", cfg);
+    return save_provider(c, r, "aws", "AWS", cfg);
 done:
     secret_free(secret);
     config_free(cfg);
@@ -747,12 +681,21 @@ int cli_config(cli_ctx *c, int argc, char **argv)
     if (argc >= 1 && strcmp(argv[0], "show") == 0)
         return show(c, argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "init") == 0) {
+        int (*init)(cli_ctx *, cli_remote *, int, char **) = NULL;
+        cli_remote r = {0};
+        int rc;
+
         if (argc >= 2 && strcmp(argv[1], "github") == 0)
-            return init_github(c, argc - 2, argv + 2);
-        if (argc >= 2 && strcmp(argv[1], "google") == 0)
-            return init_google(c, argc - 2, argv + 2);
-        if (argc >= 2 && strcmp(argv[1], "aws") == 0)
-            return init_aws(c, argc - 2, argv + 2);
+            init = init_github;
+        else if (argc >= 2 && strcmp(argv[1], "google") == 0)
+            init = init_google;
+        else if (argc >= 2 && strcmp(argv[1], "aws") == 0)
+            init = init_aws;
+        if (init != NULL) {
+            rc = init(c, &r, argc - 2, argv + 2);
+            cli_remote_close(&r);
+            return rc;
+        }
         return cli_usage(usage,
                          argc >= 2 ? "unknown provider \"%s\": github, "
                                      "google or aws (API keys: agent-iam "
@@ -766,11 +709,39 @@ int cli_config(cli_ctx *c, int argc, char **argv)
 
 /* ---- apikey ----------------------------------------------------------- */
 
-static int apikey_add(cli_ctx *c, int argc, char **argv)
+/* apikey add on the leader: PUT /v1/admin/apikeys/NAME {"provider",
+ * "key", "baseUrl"?, "ttlMinutes"?}. */
+static int apikey_add_remote(const cli_remote *r, const char *name,
+                             const apikey_info *info, const char *secret)
+{
+    json_t *body = json_pack("{s:s, s:s}", "provider", info->provider,
+                             "key", secret);
+    json_t *ans = NULL;
+    char path[128];
+    ai_err err;
+
+    if (body != NULL && info->base_url != NULL &&
+        json_object_set_new(body, "baseUrl",
+                            json_string(info->base_url)) != 0) {
+        cli_json_free(body);
+        body = NULL; /* refused as not UTF-8 text */
+    }
+    if (body != NULL && info->ttl_minutes != 0)
+        json_object_set_new(body, "ttlMinutes",
+                            json_integer(info->ttl_minutes));
+    snprintf(path, sizeof path, "/v1/admin/apikeys/%s", name);
+    if (cli_remote_call(r, "PUT", path, body, &ans, &err) != AI_OK)
+        return cli_fail(&err);
+    json_decref(ans);
+    return CLI_OK;
+}
+
+/* The apikey commands: r is the caller's (cli_apikey closes it). */
+static int apikey_add(cli_ctx *c, cli_remote *r, int argc, char **argv)
 {
     static const char usage[] =
         "agent-iam apikey add --name N --provider P --key K|--key-file F|"
-        "--key - [--base-url URL] [--ttl-minutes N]";
+        "--key - [--base-url URL] [--ttl-minutes N] " CLI_REMOTE_USAGE;
     const char *name = NULL, *prov = NULL, *key = NULL, *key_file = NULL,
                *base = NULL, *ttl = NULL, *ttl2 = NULL;
     const cli_opt opts[] = {{"name", &name, NULL},
@@ -780,6 +751,7 @@ static int apikey_add(cli_ctx *c, int argc, char **argv)
                             {"base-url", &base, NULL},
                             {"ttl-minutes", &ttl, NULL},
                             {"ttl", &ttl2, NULL}, /* Node's */
+                            CLI_REMOTE_OPTS(r),
                             {NULL, NULL, NULL}};
     long long minutes = 0;
     char *secret, *pos[1], why[160];
@@ -806,21 +778,30 @@ static int apikey_add(cli_ctx *c, int argc, char **argv)
         return cli_usage(usage, "--ttl-minutes must be a whole number from "
                                 "1 to %d",
                          TTL_MAX_MIN);
-    if (base != NULL && !url_ok(base))
+    if (base != NULL && !prov_url_ok(base))
         return bad_url(usage, "base-url");
+    if ((rc = cli_remote_open(c, r, usage, true)) != CLI_OK)
+        return rc;
     if ((secret = get_secret(usage, "key", key, key_file, &rc)) == NULL)
         return rc;
-    if ((st = cli_store(c)) == NULL) {
-        secret_free(secret);
-        return CLI_FAIL;
-    }
     apikey_info info = {name, prov, base, (int)minutes, 0};
-    code = store_apikey_add(st, &info, secret, cli_now(), &err);
-    secret_free(secret);
-    if (code != AI_OK)
-        return cli_fail(&err);
-    snprintf(why, sizeof why, "%s (provider %s)", name, prov);
-    audit_admin(st, "apikey-add", why);
+    if (r->on) {
+        rc = apikey_add_remote(r, name, &info, secret);
+        secret_free(secret);
+        if (rc != CLI_OK)
+            return rc;
+    } else {
+        if ((st = cli_store(c)) == NULL) {
+            secret_free(secret);
+            return CLI_FAIL;
+        }
+        code = store_apikey_add(st, &info, secret, cli_now(), &err);
+        secret_free(secret);
+        if (code != AI_OK)
+            return cli_fail(&err);
+        snprintf(why, sizeof why, "%s (provider %s)", name, prov);
+        audit_admin(st, "apikey-add", why);
+    }
     if (c->json)
         cli_print_json(json_pack("{s:s, s:b}", "name", name, "added", 1));
     else
@@ -881,15 +862,18 @@ static int apikey_list(cli_ctx *c, int argc, char **argv)
     return CLI_OK;
 }
 
-static int apikey_remove(cli_ctx *c, int argc, char **argv)
+static int apikey_remove(cli_ctx *c, cli_remote *r, int argc, char **argv)
 {
-    static const char usage[] = "agent-iam apikey remove NAME";
-    char *pos[1];
+    static const char usage[] =
+        "agent-iam apikey remove NAME " CLI_REMOTE_USAGE;
+    const cli_opt opts[] = {CLI_REMOTE_OPTS(r), {NULL, NULL, NULL}};
+    char *pos[1], path[128];
+    json_t *ans = NULL;
     int npos, rc;
     ai_err err;
     store *st;
 
-    if ((rc = cli_parse(usage, argc, argv, NULL, pos, 1, &npos, false)))
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 1, &npos, false)))
         return rc;
     if (npos != 1)
         return cli_usage(usage, "the name of the API key is required");
@@ -897,11 +881,21 @@ static int apikey_remove(cli_ctx *c, int argc, char **argv)
         return cli_usage(usage, "an API key name is 1 to %d of "
                                 "A-Z a-z 0-9 . _ -",
                          WORD_MAX);
-    if ((st = cli_store(c)) == NULL)
-        return CLI_FAIL;
-    if (store_apikey_remove(st, pos[0], cli_now(), &err) != AI_OK)
-        return cli_fail(&err);
-    audit_admin(st, "apikey-remove", pos[0]);
+    if ((rc = cli_remote_open(c, r, usage, true)) != CLI_OK)
+        return rc;
+    if (r->on) {
+        /* DELETE /v1/admin/apikeys/NAME: a word, nothing to encode */
+        snprintf(path, sizeof path, "/v1/admin/apikeys/%s", pos[0]);
+        if (cli_remote_call(r, "DELETE", path, NULL, &ans, &err) != AI_OK)
+            return cli_fail(&err);
+        json_decref(ans);
+    } else {
+        if ((st = cli_store(c)) == NULL)
+            return CLI_FAIL;
+        if (store_apikey_remove(st, pos[0], cli_now(), &err) != AI_OK)
+            return cli_fail(&err);
+        audit_admin(st, "apikey-remove", pos[0]);
+    }
     if (c->json)
         cli_print_json(
             json_pack("{s:s, s:b}", "name", pos[0], "removed", 1));
@@ -916,13 +910,21 @@ int cli_apikey(cli_ctx *c, int argc, char **argv)
     static const char usage[] =
         "agent-iam apikey add --name N --provider P --key K|--key-file F|"
         "--key - [--base-url URL] [--ttl-minutes N] | list | remove NAME";
+    int (*cmd)(cli_ctx *, cli_remote *, int, char **) = NULL;
+    cli_remote r = {0};
+    int rc;
 
-    if (argc >= 1 && strcmp(argv[0], "add") == 0)
-        return apikey_add(c, argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "list") == 0)
         return apikey_list(c, argc - 1, argv + 1);
-    if (argc >= 1 && strcmp(argv[0], "remove") == 0)
-        return apikey_remove(c, argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "add") == 0)
+        cmd = apikey_add;
+    else if (argc >= 1 && strcmp(argv[0], "remove") == 0)
+        cmd = apikey_remove;
+    if (cmd != NULL) {
+        rc = cmd(c, &r, argc - 1, argv + 1);
+        cli_remote_close(&r);
+        return rc;
+    }
     return cli_usage(usage, argc ? "unknown apikey command \"%s\"" : "%s",
                      argc ? argv[0] : "an apikey command is required");
 }

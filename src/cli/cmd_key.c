@@ -175,11 +175,38 @@ int cli_key(cli_ctx *c, int argc, char **argv)
                      argc ? argv[0] : "a key command is required");
 }
 
+/* rotate-key on the leader: POST /v1/admin/rotate-key {"graceMs"?}. */
+static int rotate_remote(const cli_remote *r, int64_t grace_ms,
+                         uint32_t *v)
+{
+    json_t *body = json_object(), *ans = NULL;
+    const json_t *jv;
+    ai_err err;
+
+    if (body != NULL && grace_ms >= 0)
+        json_object_set_new(body, "graceMs", json_integer(grace_ms));
+    if (cli_remote_call(r, "POST", "/v1/admin/rotate-key", body, &ans,
+                        &err) != AI_OK)
+        return cli_fail(&err);
+    jv = json_object_get(ans, "version");
+    if (!json_is_integer(jv) || json_integer_value(jv) < 1 ||
+        json_integer_value(jv) > UINT32_MAX) {
+        json_decref(ans);
+        return cli_failf("leader: the answer has no key version");
+    }
+    *v = (uint32_t)json_integer_value(jv);
+    json_decref(ans);
+    return CLI_OK;
+}
+
 int cli_rotate_key(cli_ctx *c, int argc, char **argv)
 {
-    static const char usage[] = "agent-iam rotate-key [--grace DURATION]";
+    static const char usage[] =
+        "agent-iam rotate-key [--grace DURATION] " CLI_REMOTE_USAGE;
     const char *grace = NULL;
-    const cli_opt opts[] = {{"grace", &grace, NULL}, {NULL, NULL, NULL}};
+    cli_remote r = {0};
+    const cli_opt opts[] = {{"grace", &grace, NULL}, CLI_REMOTE_OPTS(&r),
+                            {NULL, NULL, NULL}};
     int64_t grace_ms = -1;
     uint32_t v = 0;
     char *pos[1], why[64];
@@ -192,12 +219,22 @@ int cli_rotate_key(cli_ctx *c, int argc, char **argv)
     if (grace != NULL && !cli_duration(grace, &grace_ms))
         return cli_usage(usage, "--grace is a duration such as 90d, 12h or "
                                 "30m");
-    if ((st = cli_store(c)) == NULL)
-        return CLI_FAIL;
-    if (store_rotate_key(st, grace_ms, cli_now(), &v, &err) != AI_OK)
-        return cli_fail(&err);
-    snprintf(why, sizeof why, "new signing key version %u", (unsigned)v);
-    audit_admin(st, "rotate-key", why);
+    if ((rc = cli_remote_open(c, &r, usage, true)) != CLI_OK)
+        return rc;
+    if (r.on) {
+        rc = rotate_remote(&r, grace_ms, &v);
+        cli_remote_close(&r);
+        if (rc != CLI_OK)
+            return rc;
+    } else {
+        if ((st = cli_store(c)) == NULL)
+            return CLI_FAIL;
+        if (store_rotate_key(st, grace_ms, cli_now(), &v, &err) != AI_OK)
+            return cli_fail(&err);
+        snprintf(why, sizeof why, "new signing key version %u",
+                 (unsigned)v);
+        audit_admin(st, "rotate-key", why);
+    }
     if (c->json)
         cli_print_json(json_pack("{s:I}", "version", (json_int_t)v));
     else

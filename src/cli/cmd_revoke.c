@@ -1,4 +1,5 @@
-/* cmd_revoke.c - `agent-iam revoke` and `unrevoke` on the local home:
+/* cmd_revoke.c - `agent-iam revoke` and `unrevoke` on the local home (or,
+ * with --leader-url, on a running leader):
  * one token id (the token and, through the ancestors every token carries,
  * its descendants) or one agent id (--agent) per call.
  *
@@ -15,9 +16,10 @@
 
 static const char revoke_usage[] =
     "agent-iam revoke TOKEN_ID [--reason R] | revoke --agent AGENT_ID "
-    "[--reason R]";
+    "[--reason R] " CLI_REMOTE_USAGE;
 static const char unrevoke_usage[] =
-    "agent-iam unrevoke TOKEN_ID | unrevoke --agent AGENT_ID";
+    "agent-iam unrevoke TOKEN_ID | unrevoke --agent AGENT_ID "
+    CLI_REMOTE_USAGE;
 
 /* Record the action; the audit log is not the revocation, so a failure
  * there is a warning and not the command's result. */
@@ -63,6 +65,31 @@ static int store_error(const char *usage, const ai_err *err)
     return cli_fail(err);
 }
 
+/* revoke or unrevoke on the leader: POST /v1/admin/revoke {"tokenId" |
+ * "agentId", "reason"?} or /v1/admin/unrevoke; errors as the store's
+ * (a 400 is a usage error, a 404 "not revoked" a failure). */
+static int remote(const cli_remote *r, bool revoke, revoke_target t,
+                  const char *id, const char *reason)
+{
+    const char *usage = revoke ? revoke_usage : unrevoke_usage;
+    json_t *body = json_pack("{s:s}", t == REVOKE_AGENT ? "agentId"
+                                                         : "tokenId", id);
+    json_t *ans = NULL;
+    ai_err err;
+
+    if (body != NULL && reason != NULL &&
+        json_object_set_new(body, "reason", json_string(reason)) != 0) {
+        json_decref(body);
+        body = NULL; /* not UTF-8: refused as such below */
+    }
+    if (cli_remote_call(r, "POST",
+                        revoke ? "/v1/admin/revoke" : "/v1/admin/unrevoke",
+                        body, &ans, &err) != AI_OK)
+        return store_error(usage, &err);
+    json_decref(ans);
+    return CLI_OK;
+}
+
 static void print_result(const cli_ctx *c, bool revoked, revoke_target t,
                          const char *id, const char *reason, int64_t now)
 {
@@ -92,8 +119,10 @@ static void print_result(const cli_ctx *c, bool revoked, revoke_target t,
 int cli_revoke(cli_ctx *c, int argc, char **argv)
 {
     const char *agent = NULL, *reason = NULL, *id = NULL;
+    cli_remote r = {0};
     const cli_opt opts[] = {{"agent", &agent, NULL},
                             {"reason", &reason, NULL},
+                            CLI_REMOTE_OPTS(&r),
                             {NULL, NULL, NULL}};
     revoke_target t = REVOKE_TOKEN;
     int64_t now = cli_now();
@@ -104,8 +133,16 @@ int cli_revoke(cli_ctx *c, int argc, char **argv)
 
     if ((rc = cli_parse(revoke_usage, argc, argv, opts, pos, 1, &npos,
                         true)) != CLI_OK ||
-        (rc = pick_id(revoke_usage, pos, npos, agent, &t, &id)) != CLI_OK)
+        (rc = pick_id(revoke_usage, pos, npos, agent, &t, &id)) != CLI_OK ||
+        (rc = cli_remote_open(c, &r, revoke_usage, true)) != CLI_OK)
         return rc;
+    if (r.on) {
+        rc = remote(&r, true, t, id, reason);
+        cli_remote_close(&r);
+        if (rc == CLI_OK)
+            print_result(c, true, t, id, reason, now);
+        return rc;
+    }
     if ((st = cli_store(c)) == NULL)
         return CLI_FAIL;
     /* 0: pruned after the longest root TTL (the token's expiry is not
@@ -122,7 +159,9 @@ int cli_revoke(cli_ctx *c, int argc, char **argv)
 int cli_unrevoke(cli_ctx *c, int argc, char **argv)
 {
     const char *agent = NULL, *id = NULL;
-    const cli_opt opts[] = {{"agent", &agent, NULL}, {NULL, NULL, NULL}};
+    cli_remote r = {0};
+    const cli_opt opts[] = {{"agent", &agent, NULL}, CLI_REMOTE_OPTS(&r),
+                            {NULL, NULL, NULL}};
     revoke_target t = REVOKE_TOKEN;
     int64_t now = cli_now();
     char *pos[1];
@@ -132,8 +171,16 @@ int cli_unrevoke(cli_ctx *c, int argc, char **argv)
 
     if ((rc = cli_parse(unrevoke_usage, argc, argv, opts, pos, 1, &npos,
                         true)) != CLI_OK ||
-        (rc = pick_id(unrevoke_usage, pos, npos, agent, &t, &id)) != CLI_OK)
+        (rc = pick_id(unrevoke_usage, pos, npos, agent, &t, &id)) != CLI_OK ||
+        (rc = cli_remote_open(c, &r, unrevoke_usage, true)) != CLI_OK)
         return rc;
+    if (r.on) {
+        rc = remote(&r, false, t, id, NULL);
+        cli_remote_close(&r);
+        if (rc == CLI_OK)
+            print_result(c, false, t, id, NULL, now);
+        return rc;
+    }
     if ((st = cli_store(c)) == NULL)
         return CLI_FAIL;
     /* AI_ENOTFOUND ("token "X" is not revoked") is a failure: exit 1 */

@@ -1,12 +1,127 @@
-/* cmd_status.c - `agent-iam status`: the home, its keys and revocations. */
+/* cmd_status.c - `agent-iam status`: the home, its keys and revocations;
+ * or, with --leader-url, what the server's GET /v1/status says. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 
+/* Print a string with anything unprintable as '?': values come from the
+ * server and must not drive the terminal. */
+static void put_clean(const char *s)
+{
+    for (; s != NULL && *s != '\0'; s++)
+        putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+/* "name:" padded to the local format's column, then a scalar value. */
+static void line(const char *name, const json_t *v)
+{
+    int n = printf("%s:", name);
+
+    printf("%*s", n < 21 ? 21 - n : 1, "");
+    if (json_is_string(v))
+        put_clean(json_string_value(v));
+    else if (json_is_integer(v))
+        printf("%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        printf("%g", json_real_value(v));
+    else if (json_is_boolean(v))
+        fputs(json_is_true(v) ? "yes" : "no", stdout);
+    else
+        fputs("-", stdout);
+    putchar('\n');
+}
+
+static void print_follower(const json_t *f)
+{
+    const json_t *v;
+    char when[AI_TIME_BUF];
+
+    printf("  ");
+    put_clean(json_string_value(json_object_get(f, "id")));
+    if ((v = json_object_get(f, "address")) != NULL && json_is_string(v)) {
+        printf(" at ");
+        put_clean(json_string_value(v));
+    }
+    if ((v = json_object_get(f, "appliedSeq")) != NULL)
+        printf(": applied seq %lld", (long long)json_integer_value(v));
+    if ((v = json_object_get(f, "lag")) != NULL)
+        printf(", lag %lld", (long long)json_integer_value(v));
+    if ((v = json_object_get(f, "lastSeenMs")) != NULL &&
+        json_integer_value(v) > 0) {
+        ai_time_format(json_integer_value(v), when);
+        printf(", last seen %s", when);
+    }
+    putchar('\n');
+}
+
+/* The server's status in the local format's style: the known members
+ * first, any other scalar member after them (a follower adds its own). */
+static void print_remote(const cli_remote *r, json_t *st)
+{
+    static const char *const known[] = {"version", "role",
+                                        "signingKeyVersion", "revocations",
+                                        "changelogSeq", "followers"};
+    static const struct {
+        const char *key, *label;
+    } fixed[] = {{"signingKeyVersion", "signing key version"},
+                 {"revocations", "revocations"},
+                 {"changelogSeq", "changelog seq"}};
+    const json_t *fol = json_object_get(st, "followers");
+    const char *k;
+    json_t *v;
+    size_t i;
+
+    printf("agent-iam ");
+    put_clean(json_string_value(json_object_get(st, "version")));
+    printf(" (");
+    put_clean(json_string_value(json_object_get(st, "role")));
+    printf(")\n");
+    printf("%-21s", "url:");
+    put_clean(r->lc.url);
+    putchar('\n');
+    for (i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        if ((v = json_object_get(st, fixed[i].key)) != NULL)
+            line(fixed[i].label, v);
+    json_object_foreach(st, k, v) {
+        bool skip = !(json_is_string(v) || json_is_number(v) ||
+                      json_is_boolean(v));
+        for (i = 0; !skip && i < sizeof known / sizeof *known; i++)
+            skip = strcmp(k, known[i]) == 0;
+        if (!skip)
+            line(k, v);
+    }
+    if (json_is_array(fol)) {
+        printf("%-21s%zu\n", "followers:", json_array_size(fol));
+        json_array_foreach(fol, i, v) print_follower(v);
+    }
+}
+
+/* status on a server: GET /v1/status (the auth token is sent when one is
+ * given, but none is needed). */
+static int status_remote(const cli_ctx *c, const cli_remote *r)
+{
+    json_t *st = NULL;
+    ai_err err;
+
+    if (cli_remote_call(r, "GET", "/v1/status", NULL, &st, &err) != AI_OK)
+        return cli_fail(&err);
+    if (c->json) {
+        cli_print_json(st);
+        return CLI_OK;
+    }
+    print_remote(r, st);
+    json_decref(st);
+    return CLI_OK;
+}
+
 int cli_status(cli_ctx *c, int argc, char **argv)
 {
-    static const char usage[] = "agent-iam status [--json]";
+    static const char usage[] =
+        "agent-iam status [--json] [--leader-url URL [--auth-token T|"
+        "--auth-token-file F] [--ca-cert F]]";
+    cli_remote r = {0};
+    const cli_opt opts[] = {CLI_REMOTE_OPTS(&r), {NULL, NULL, NULL}};
     const ai_keyring *kr;
     key_info *keys = NULL;
     size_t nkeys = 0, verifying = 0;
@@ -16,8 +131,14 @@ int cli_status(cli_ctx *c, int argc, char **argv)
     ai_err err;
     store *st;
 
-    if ((rc = cli_parse(usage, argc, argv, NULL, pos, 0, &npos, false)))
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)) ||
+        (rc = cli_remote_open(c, &r, usage, false)))
         return rc;
+    if (r.on) {
+        rc = status_remote(c, &r);
+        cli_remote_close(&r);
+        return rc;
+    }
     if ((st = cli_store(c)) == NULL)
         return CLI_FAIL;
     if (store_sync(st, &err) != AI_OK ||

@@ -36,7 +36,17 @@ static const char usage_text[] =
     "  apikey list | apikey remove NAME\n"
     "\n"
     "  status                        the home, keys, revocations\n"
+    "\n"
+    "service:\n"
+    "  serve [--port 8443] [--host ADDR] --auth-token T|--auth-token-file F\n"
+    "        [--admin-token T] [--tls-cert F --tls-key F] [--insecure-http]\n"
+    "                                the leader over HTTPS (docs/http-api.md)\n"
     "  version | help\n"
+    "\n"
+    "on a running leader instead of the home (rotate-key, revoke, unrevoke,\n"
+    "token create-root, config init, apikey add|remove, status):\n"
+    "  --leader-url URL --auth-token T|--auth-token-file F [--ca-cert F]\n"
+    "  (else $AGENT_IAM_LEADER_URL, $AGENT_IAM_AUTH_TOKEN, $AGENT_IAM_CA_CERT)\n"
     "\n"
     "The home is --home, else $AGENT_IAM_HOME, else ~/.agent-iam. TOKEN is\n"
     "the token, '-' to read it from stdin, or @PATH to read it from a file\n"
@@ -53,6 +63,7 @@ static const command commands[] = {
     {"unrevoke", cli_unrevoke}, {"audit", cli_audit},
     {"config", cli_config},     {"apikey", cli_apikey},
     {"status", cli_status},     {"cred", cli_cred},
+    {"serve", cli_serve},
 };
 
 int main(int argc, char **argv)

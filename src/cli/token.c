@@ -1,5 +1,6 @@
 /* token.c - `agent-iam token create-root|delegate|verify|show|check|
- * refresh` on the local home, through the broker. */
+ * refresh` on the local home, through the broker (create-root also on a
+ * running leader, with --leader-url). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,24 +87,94 @@ static void print_token(const cli_ctx *c, const ai_token *t)
     }
 }
 
+/* Add the JSON object text v (checked by json_object_arg) as key. */
+static bool put_object(json_t *o, const char *key, const char *v)
+{
+    json_t *j;
+
+    if (v == NULL)
+        return true;
+    j = json_loads(v, JSON_REJECT_DUPLICATES, NULL);
+    return j != NULL && json_object_set_new(o, key, j) == 0;
+}
+
+/* create-root on the leader: POST /v1/admin/tokens with the parameters
+ * (only the numbers given on the command line: the leader has its own
+ * defaults), then print the answer as print_token does. A 400 is a usage
+ * error, as the broker's AI_EINVAL is locally. */
+static int root_remote(const cli_ctx *c, const cli_remote *r,
+                       const ai_root_params *p, bool ttl, bool maxttl,
+                       bool depth)
+{
+    json_t *body = json_object(), *arr = json_array(), *ans = NULL;
+    const char *tok, *id, *exp;
+    bool ok = body != NULL && arr != NULL;
+    ai_err err;
+
+    for (size_t i = 0; ok && i < p->nscopes; i++)
+        ok = json_array_append_new(arr, json_string(p->scopes[i])) == 0;
+    ok = ok && json_object_set_new(body, "agentId",
+                                   json_string(p->agent_id)) == 0 &&
+         json_object_set(body, "scopes", arr) == 0 &&
+         put_object(body, "constraints", p->constraints_json) &&
+         json_object_set_new(body, "delegatable",
+                             json_boolean(p->delegatable)) == 0 &&
+         (!depth || json_object_set_new(body, "maxDelegationDepth",
+                                        json_integer(
+                                            p->max_delegation_depth)) ==
+                        0) &&
+         (!ttl || json_object_set_new(body, "ttlDays",
+                                      json_integer(p->ttl_days)) == 0) &&
+         (!maxttl || json_object_set_new(body, "maxTtlDays",
+                                         json_integer(p->max_ttl_days)) ==
+                         0) &&
+         put_object(body, "identity", p->identity_json) &&
+         put_object(body, "federation", p->federation_json) &&
+         put_object(body, "agentCapabilities", p->capabilities_json);
+    json_decref(arr);
+    if (!ok) {
+        json_decref(body);
+        body = NULL; /* refused below as not UTF-8 text */
+    }
+    if (cli_remote_call(r, "POST", "/v1/admin/tokens", body, &ans, &err) !=
+        AI_OK)
+        return failed(&err);
+    tok = json_string_value(json_object_get(ans, "token"));
+    id = json_string_value(json_object_get(ans, "tokenId"));
+    exp = json_string_value(json_object_get(ans, "expiresAt"));
+    if (tok == NULL || id == NULL || exp == NULL) {
+        cli_json_free(ans);
+        return cli_failf("leader: the answer has no token, tokenId or "
+                         "expiresAt");
+    }
+    if (c->json)
+        cli_print_json(json_pack("{s:s, s:s, s:s}", "token", tok, "tokenId",
+                                 id, "expiresAt", exp));
+    else
+        printf("%s\n", tok);
+    cli_json_free(ans);
+    return CLI_OK;
+}
+
 static int create_root(cli_ctx *c, int argc, char **argv)
 {
     static const char usage[] =
         "agent-iam token create-root --agent-id ID --scopes a,b "
         "[--constraints JSON] [--ttl-days N] [--max-ttl-days N] "
         "[--max-depth N] [--no-delegatable] [--identity JSON] "
-        "[--federation JSON] [--capabilities JSON]";
+        "[--federation JSON] [--capabilities JSON] " CLI_REMOTE_USAGE;
     const char *agent = NULL, *scopes = NULL, *cons = NULL, *ttl = NULL,
                *maxttl = NULL, *depth = NULL, *ident = NULL, *fed = NULL,
                *caps = NULL;
     bool nodeleg = false;
+    cli_remote r = {0};
     const cli_opt opts[] = {
         {"agent-id", &agent, NULL},     {"scopes", &scopes, NULL},
         {"constraints", &cons, NULL},   {"ttl-days", &ttl, NULL},
         {"max-ttl-days", &maxttl, NULL}, {"max-depth", &depth, NULL},
         {"no-delegatable", NULL, &nodeleg}, {"identity", &ident, NULL},
         {"federation", &fed, NULL},     {"capabilities", &caps, NULL},
-        {NULL, NULL, NULL}};
+        CLI_REMOTE_OPTS(&r),            {NULL, NULL, NULL}};
     const char *list[MAX_SCOPES];
     char *pos[1], *sbuf;
     long long v;
@@ -155,6 +226,17 @@ static int create_root(cli_ctx *c, int argc, char **argv)
     p.federation_json = fed;
     p.capabilities_json = caps;
     p.delegatable = !nodeleg;
+    if ((rc = cli_remote_open(c, &r, usage, true)) != CLI_OK) {
+        free(sbuf);
+        return rc;
+    }
+    if (r.on) {
+        rc = root_remote(c, &r, &p, ttl != NULL, maxttl != NULL,
+                         depth != NULL);
+        cli_remote_close(&r);
+        free(sbuf);
+        return rc;
+    }
     if ((b = broker(c)) == NULL) {
         free(sbuf);
         return CLI_FAIL;

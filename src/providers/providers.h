@@ -116,4 +116,52 @@ ai_code http_get(const char *provider, const char *url,
  * Thread-safe; no network use. */
 bool http_url_ok(const char *url, bool *plain_ok);
 
+/* ---- provider configs (config.c) -------------------------------------- */
+
+/* Limits of a provider config's members: the CLI's `config init` flags
+ * and the server's PUT /v1/admin/providers/{name} bodies. */
+#define PROV_CONFIG_MAX 65536      /* the whole object's JSON text */
+#define PROV_PEM_MAX 16384         /* an 8192-bit RSA key is ~6.5 KB PEM */
+#define PROV_SECRET_MAX 4096       /* OAuth secrets, refresh tokens, keys */
+#define PROV_TEXT_MAX 1024         /* ids, client ids */
+#define PROV_URL_MAX 2048
+#define PROV_LOGIN_MAX 100         /* a GitHub account login */
+#define PROV_EXTERNAL_ID_MAX 1224  /* an STS ExternalId */
+
+/* Check a provider config object (JSON text) as `config init` builds it:
+ * github {appId, installationId, privateKey, owner?, apiUrl?}, google
+ * {clientId, clientSecret, refreshToken, tokenUrl?}, aws {region, roleArn,
+ * accessKeyId + secretAccessKey (together or neither), externalId?,
+ * sessionDuration?, stsUrl?}: required members, types, sizes, URLs
+ * (prov_url_ok) and the GitHub key (prov_rsa_pem_why); unknown members
+ * refused. AI_OK; AI_EINVAL "<provider>: <member> must be ..." naming the
+ * first problem, never a value; AI_ENOTFOUND for a name other than
+ * github, google or aws. Parsed copies are wiped. Thread-safe. */
+ai_code prov_config_check(const char *name, const char *json, ai_err *err);
+
+/* The member checks prov_config_check applies, for callers that check
+ * one value at a time (the CLI's flags). No allocation; NULL is false. */
+/* 1..max bytes of printable ASCII without spaces. */
+bool prov_text_ok(const char *s, size_t max);
+/* s[0..n): 1..PROV_SECRET_MAX bytes without control characters. */
+bool prov_secret_ok(const char *s, size_t n);
+/* prov_text_ok(url, PROV_URL_MAX) and http_url_ok(url). */
+bool prov_url_ok(const char *url);
+/* 1..PROV_LOGIN_MAX of A-Z a-z 0-9 . _ - (as github.c takes an owner). */
+bool prov_login_ok(const char *s);
+/* 1..32 of a-z 0-9 -. */
+bool prov_aws_region_ok(const char *s);
+/* 16..128 of A-Z 0-9. */
+bool prov_aws_key_id_ok(const char *s);
+/* "arn:..." of 4..PROV_URL_MAX printable characters. */
+bool prov_aws_role_arn_ok(const char *s);
+/* 2..PROV_EXTERNAL_ID_MAX printable characters. */
+bool prov_aws_external_id_ok(const char *s);
+/* NULL when pem[0..n) is an unencrypted RSA private key in PEM (PKCS#1 or
+ * PKCS#8; never prompts for a passphrase), else why not, as static text
+ * to follow the key's name: "is not a PEM private key", "is an encrypted
+ * private key: ...", "is not an RSA private key ...", "is too large ...",
+ * "... (binary data)". Clears OpenSSL's error queue. */
+const char *prov_rsa_pem_why(const char *pem, size_t n);
+
 #endif /* AI_PROVIDERS_H */

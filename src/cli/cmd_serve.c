@@ -1,0 +1,175 @@
+/* cmd_serve.c - `agent-iam serve`: run the leader until SIGTERM/SIGINT. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+static const char usage[] =
+    "agent-iam serve [--port N] [--host ADDR] [--auth-token T|"
+    "--auth-token-file F]\n"
+    "                [--admin-token T|--admin-token-file F] [--tls-cert F "
+    "--tls-key F]\n"
+    "                [--insecure-http] [--threads N] [--access-log FILE|-|off]"
+    "\n                [--changelog-retain N]";
+
+/* A secret from the flag, its file, or the environment; the flag's text is
+ * wiped from argv so it does not stay in /proc/PID/cmdline. */
+static int secret_opt(const char *flag, const char *file, const char *env,
+                      const char *what, char **out)
+{
+    const char *e = getenv(env);
+
+    *out = NULL;
+    if (flag == NULL && file == NULL && (e == NULL || *e == '\0'))
+        return CLI_OK;
+    if (flag == NULL && file == NULL)
+        flag = e;
+    if ((*out = cli_secret(flag, file, what)) == NULL)
+        return CLI_USAGE;
+    if (flag != NULL && flag != e)
+        explicit_bzero((char *)(uintptr_t)flag, strlen(flag));
+    if (**out == '\0') {
+        free(*out);
+        *out = NULL;
+        return cli_usage(usage, "%s is empty", what);
+    }
+    return CLI_OK;
+}
+
+static void wipe_free(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+int cli_serve(cli_ctx *c, int argc, char **argv)
+{
+    const char *port = NULL, *host = NULL, *auth = NULL, *auth_file = NULL,
+               *admin = NULL, *admin_file = NULL, *cert = NULL, *key = NULL,
+               *threads = NULL, *log = NULL, *retain = NULL;
+    bool insecure = false;
+    const cli_opt opts[] = {{"port", &port, NULL},
+                            {"host", &host, NULL},
+                            {"auth-token", &auth, NULL},
+                            {"auth-token-file", &auth_file, NULL},
+                            {"admin-token", &admin, NULL},
+                            {"admin-token-file", &admin_file, NULL},
+                            {"tls-cert", &cert, NULL},
+                            {"tls-key", &key, NULL},
+                            {"insecure-http", NULL, &insecure},
+                            {"threads", &threads, NULL},
+                            {"access-log", &log, NULL},
+                            {"changelog-retain", &retain, NULL},
+                            {NULL, NULL, NULL}};
+    ai_leader_config cfg;
+    ai_leader *l = NULL;
+    char home[4096], *auth_s = NULL, *admin_s = NULL, *pos[1];
+    long long n;
+    int npos, rc, sig = 0, log_fd = 2;
+    sigset_t set;
+    ai_err err;
+
+    ai_leader_config_init(&cfg);
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
+        return rc;
+    if (port != NULL) {
+        if (!cli_int(port, 0, 65535, &n))
+            return cli_usage(usage, "--port must be 0 to 65535");
+        cfg.port = (int)n;
+    }
+    if (threads != NULL) {
+        if (!cli_int(threads, 1, 256, &n))
+            return cli_usage(usage, "--threads must be 1 to 256");
+        cfg.threads = (unsigned)n;
+    }
+    if (retain != NULL) {
+        if (!cli_int(retain, 1, 100000000, &n))
+            return cli_usage(usage, "--changelog-retain must be 1 or more");
+        cfg.changelog_retain = (long)n;
+    }
+    if ((cert == NULL) != (key == NULL))
+        return cli_usage(usage, "give --tls-cert and --tls-key together");
+    if (insecure && cert != NULL)
+        return cli_usage(usage, "--insecure-http takes no certificate");
+    if ((rc = secret_opt(auth, auth_file, "AGENT_IAM_AUTH_TOKEN",
+                         "--auth-token", &auth_s)) != CLI_OK)
+        return rc;
+    if ((rc = secret_opt(admin, admin_file, "AGENT_IAM_ADMIN_TOKEN",
+                         "--admin-token", &admin_s)) != CLI_OK) {
+        wipe_free(auth_s);
+        return rc;
+    }
+    if (log != NULL && strcmp(log, "off") == 0) {
+        log_fd = -1;
+    } else if (log != NULL && strcmp(log, "-") != 0) {
+        if ((log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                           0600)) < 0) {
+            rc = cli_failf("--access-log %s: %s", log, strerror(errno));
+            goto done;
+        }
+    }
+    if (store_home_path(c->home_flag, home, sizeof home, &err) != AI_OK) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    cfg.home = home;
+    cfg.host = host;
+    cfg.tls_cert_file = cert;
+    cfg.tls_key_file = key;
+    cfg.insecure_http = insecure;
+    cfg.auth_token = auth_s;
+    cfg.admin_token = admin_s;
+    cfg.access_log_fd = log_fd;
+
+    /* Signals are taken by this thread alone: block them before the
+     * server's threads exist, so they inherit the mask. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (ai_leader_start(&cfg, &l, &err) != AI_OK) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    wipe_free(auth_s); /* the server keeps digests only */
+    wipe_free(admin_s);
+    auth_s = admin_s = NULL;
+    if (insecure)
+        fprintf(stderr, "agent-iam: WARNING: plain HTTP (--insecure-http): "
+                        "tokens and secrets cross the network in clear\n");
+    if (cfg.auth_token == NULL)
+        fprintf(stderr, "agent-iam: no --auth-token: the admin and follower "
+                        "APIs refuse every call\n");
+    if (ai_leader_tls_generated(l))
+        fprintf(stderr, "agent-iam: generated a local CA and a server "
+                        "certificate in %s/tls\n", home);
+    if (!insecure && ai_leader_ca_path(l)[0] != '\0')
+        fprintf(stderr, "agent-iam: clients trust the CA %s "
+                        "(curl --cacert, agent-iam --ca-cert)\n",
+                ai_leader_ca_path(l));
+    fprintf(stderr, "agent-iam: leader listening on %s://%s:%u (home %s)\n",
+            insecure ? "http" : "https", host ? host : "0.0.0.0",
+            (unsigned)ai_leader_port(l), home);
+    while (sigwait(&set, &sig) != 0)
+        ;
+    fprintf(stderr, "agent-iam: %s: finishing in-flight requests\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    ai_leader_stop(l, 10000);
+    fprintf(stderr, "agent-iam: leader stopped\n");
+    rc = CLI_OK;
+done:
+    if (log_fd > 2)
+        close(log_fd);
+    wipe_free(auth_s);
+    wipe_free(admin_s);
+    return rc;
+}

@@ -1,0 +1,353 @@
+/*
+ * client.c - the admin client of a leader: one HTTPS request with
+ * libcurl to the leader's admin API, its error answers turned into an
+ * ai_code and the server's message (see client.h for the contract).
+ *
+ * THREADS: calls may run on many threads at once; each makes its own
+ * CURL easy handle and sets CURLOPT_NOSIGNAL. curl_global_init runs once
+ * per process through pthread_once.
+ *
+ * Never CURLOPT_VERBOSE: it prints the headers, and one holds the admin
+ * secret.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "core/core.h"
+#include "leader/client.h"
+#include "providers/providers.h"
+
+#define AUTH_PREFIX "Authorization: Bearer "
+#define FULL_URL_MAX (LEADER_URL_MAX + 1024)
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_FAILED_INIT;
+
+static void global_init(void)
+{
+    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* n bytes of visible ASCII (0x21..0x7e), 1 <= n <= max. */
+static bool visible(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+/* See client.h. */
+bool leader_url_ok(const char *url)
+{
+    return url != NULL && visible(url, LEADER_URL_MAX) &&
+           strchr(url, '?') == NULL && strchr(url, '#') == NULL &&
+           http_url_ok(url, NULL);
+}
+
+/* See client.h. */
+bool leader_token_ok(const char *t)
+{
+    return t != NULL && visible(t, LEADER_TOKEN_MAX);
+}
+
+typedef struct sink {
+    ai_buf buf;
+    bool too_big;
+} sink;
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud)
+{
+    sink *s = ud;
+    size_t len = size * n;
+
+    if (len > LEADER_BODY_MAX - s->buf.len) {
+        s->too_big = true;
+        return 0; /* CURLE_WRITE_ERROR ends the transfer */
+    }
+    buf_put(&s->buf, p, len);
+    return s->buf.oom ? 0 : len;
+}
+
+/* "host:port" (or "host") of url into out, for messages: the URL has no
+ * user info (leader_url_ok), so nothing secret is named. */
+static void where(const char *url, char *out, size_t cap)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL;
+
+    snprintf(out, cap, "(unparsed URL)");
+    if (u == NULL)
+        return;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK)
+            snprintf(out, cap, "%s:%s", host, port);
+        else
+            snprintf(out, cap, "%s", host);
+    }
+    curl_free(port);
+    curl_free(host);
+    curl_url_cleanup(u);
+}
+
+/* The base URL without its trailing slashes, then path. */
+static bool join(const char *base, const char *path, char *out, size_t cap)
+{
+    size_t n = strlen(base);
+
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    return snprintf(out, cap, "%.*s%s", (int)n, base, path) < (int)cap;
+}
+
+/* The code of a non-2xx answer, from its status and machine code. */
+static ai_code from_status(long status, const char *code)
+{
+    switch (status) {
+    case 400: case 405: case 413: return AI_EINVAL;
+    case 401:
+        if (code != NULL && strcmp(code, "invalid_token") == 0)
+            return AI_ETOKEN;
+        if (code != NULL && strcmp(code, "token_expired") == 0)
+            return AI_EEXPIRED;
+        if (code != NULL && strcmp(code, "token_revoked") == 0)
+            return AI_EREVOKED;
+        return AI_EDENIED;
+    case 403: case 409: return AI_EDENIED;
+    case 404: case 410: return AI_ENOTFOUND;
+    case 502: return AI_EPROVIDER;
+    default: return AI_EINTERNAL;
+    }
+}
+
+/* Fill err from a non-2xx answer: {"error","code"} when the body is that,
+ * else the bare status. ai_err_set replaces control characters, so the
+ * server's text cannot drive the terminal. */
+static ai_code answer_error(long status, const char *body, ai_err *err)
+{
+    json_t *j = body != NULL && body[0] != '\0'
+                    ? json_loads(body, 0, NULL)
+                    : NULL;
+    const char *msg = json_string_value(json_object_get(j, "error"));
+    const char *code = json_string_value(json_object_get(j, "code"));
+    const char *leader = json_string_value(json_object_get(j, "leader"));
+    ai_code rc = from_status(status, code);
+
+    if (msg != NULL && leader != NULL)
+        ai_err_set(err, rc, "leader: %s (%ld; the leader is %s)", msg,
+                   status, leader);
+    else if (msg != NULL)
+        ai_err_set(err, rc, "leader: %s (%ld)", msg, status);
+    else
+        ai_err_set(err, rc, "leader: HTTP status %ld without an error "
+                            "message",
+                   status);
+    json_decref(j);
+    return rc;
+}
+
+/* Every option of the transfer; false when libcurl refused one. */
+static bool setup(CURL *h, const char *url, const struct curl_slist *hdrs,
+                  const char *method, const char *body, const char *ca_file,
+                  bool plain_ok, sink *s, char *errbuf)
+{
+    bool ok =
+        curl_easy_setopt(h, CURLOPT_URL, url) == CURLE_OK &&
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR,
+                         plain_ok ? "https,http" : "https") == CURLE_OK &&
+        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+        /* the path is sent as built: no ".." folding */
+        curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L) == CURLE_OK &&
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+        (ca_file == NULL ||
+         curl_easy_setopt(h, CURLOPT_CAINFO, ca_file) == CURLE_OK) &&
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, LEADER_CONNECT_MS) ==
+            CURLE_OK &&
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, LEADER_TOTAL_MS) ==
+            CURLE_OK &&
+        curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
+                         (curl_off_t)LEADER_BODY_MAX) == CURLE_OK &&
+        curl_easy_setopt(h, CURLOPT_USERAGENT, "agent-iam/" AI_VERSION) ==
+            CURLE_OK &&
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) == CURLE_OK &&
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, s) == CURLE_OK &&
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
+
+    if (!ok)
+        return false;
+    if (strcmp(method, "GET") == 0)
+        return curl_easy_setopt(h, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+    /* POST, PUT and DELETE: a body (maybe empty) and the method's name */
+    if (body != NULL || strcmp(method, "DELETE") != 0)
+        ok = curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "") ==
+                 CURLE_OK &&
+             curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                              (curl_off_t)(body ? strlen(body) : 0)) ==
+                 CURLE_OK;
+    return ok && curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method) ==
+                     CURLE_OK;
+}
+
+/* Wipe the header lines (one holds the bearer secret), then free them. */
+static void free_headers(struct curl_slist *h)
+{
+    for (struct curl_slist *p = h; p != NULL; p = p->next)
+        if (p->data != NULL)
+            OPENSSL_cleanse(p->data, strlen(p->data));
+    curl_slist_free_all(h);
+}
+
+/* Append one line; false on out of memory (*list unchanged). */
+static bool add_header(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *n = curl_slist_append(*list, line);
+
+    if (n == NULL)
+        return false;
+    *list = n;
+    return true;
+}
+
+/* The header lines: no Expect round trip, JSON both ways, and the bearer
+ * secret, built in a buffer wiped at once (libcurl keeps its own copy,
+ * wiped by free_headers). */
+static ai_code headers(const leader_client *c, bool body,
+                       struct curl_slist **out, ai_err *err)
+{
+    struct curl_slist *h = NULL;
+    size_t cap;
+    char *line;
+    bool ok;
+
+    *out = NULL;
+    ok = add_header(&h, "Expect:") &&
+         add_header(&h, "Accept: application/json") &&
+         (!body || add_header(&h, "Content-Type: application/json"));
+    if (ok && c->token != NULL) {
+        cap = sizeof AUTH_PREFIX + strlen(c->token);
+        if ((line = ai_malloc(cap)) == NULL) {
+            ok = false;
+        } else {
+            snprintf(line, cap, "%s%s", AUTH_PREFIX, c->token);
+            ok = add_header(&h, line);
+            OPENSSL_cleanse(line, cap);
+            ai_free(line);
+        }
+    }
+    if (!ok) {
+        free_headers(h);
+        return ai_err_set(err, AI_ENOMEM, "out of memory");
+    }
+    *out = h;
+    return AI_OK;
+}
+
+/* See client.h. */
+ai_code leader_client_call(const leader_client *c, const char *method,
+                           const char *path, const char *json_body,
+                           long *status, char **resp_body, ai_err *err)
+{
+    static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
+    char url[FULL_URL_MAX], host[300], errbuf[CURL_ERROR_SIZE];
+    struct curl_slist *hdrs = NULL;
+    sink s = {{NULL, 0, 0, false}, false};
+    bool plain_ok = false, known = false;
+    CURL *h = NULL;
+    CURLcode cc;
+    ai_code rc = AI_EINVAL;
+
+    ai_err_clear(err);
+    *status = 0;
+    *resp_body = NULL;
+    buf_init(&s.buf);
+    for (size_t i = 0; method != NULL && i < sizeof methods / sizeof *methods;
+         i++)
+        known = known || strcmp(method, methods[i]) == 0;
+    if (c == NULL || !known || path == NULL || path[0] != '/' ||
+        !visible(path, 1024))
+        return ai_err_set(err, AI_EINVAL, "leader: bad method or path");
+    if (!leader_url_ok(c->url))
+        return ai_err_set(err, AI_EINVAL,
+                          "leader: the URL must be https:// without user "
+                          "info, query or fragment (http:// only to "
+                          "localhost, 127.0.0.1 or [::1])");
+    if (c->token != NULL && !leader_token_ok(c->token))
+        return ai_err_set(err, AI_EINVAL,
+                          "leader: the auth token must be 1 to %d visible "
+                          "ASCII characters",
+                          LEADER_TOKEN_MAX);
+    (void)http_url_ok(c->url, &plain_ok);
+    if (!join(c->url, path, url, sizeof url))
+        return ai_err_set(err, AI_EINVAL, "leader: URL too long");
+    where(c->url, host, sizeof host);
+    if (pthread_once(&global_once, global_init) != 0 ||
+        global_rc != CURLE_OK)
+        return ai_err_set(err, AI_EINTERNAL,
+                          "leader: libcurl did not initialize");
+    if ((rc = headers(c, json_body != NULL, &hdrs, err)) != AI_OK)
+        return rc;
+    if ((h = curl_easy_init()) == NULL) {
+        rc = ai_err_set(err, AI_ENOMEM, "leader: cannot make a libcurl "
+                                        "handle");
+        goto done;
+    }
+    errbuf[0] = '\0';
+    if (!setup(h, url, hdrs, method, json_body, c->ca_file, plain_ok, &s,
+               errbuf)) {
+        rc = ai_err_set(err, AI_EINTERNAL, "leader: libcurl refused an "
+                                           "option (libcurl too old?)");
+        goto done;
+    }
+    cc = curl_easy_perform(h);
+    if (s.too_big || cc == CURLE_FILESIZE_EXCEEDED) {
+        rc = ai_err_set(err, AI_EINTERNAL,
+                        "leader %s: answer larger than 1 MiB", host);
+    } else if (s.buf.oom) {
+        rc = ai_err_set(err, AI_ENOMEM, "out of memory");
+    } else if (cc == CURLE_OPERATION_TIMEDOUT) {
+        rc = ai_err_set(err, AI_EINTERNAL, "leader %s: %s", host,
+                        errbuf[0] ? errbuf : "timed out");
+    } else if (cc != CURLE_OK) {
+        /* errbuf names hosts, ports and TLS failures, never a header */
+        rc = ai_err_set(err, AI_EINTERNAL, "leader %s: %s", host,
+                        errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    } else {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+        if (*status < 200 || *status > 299) {
+            rc = answer_error(*status, s.buf.p, err);
+        } else if ((*resp_body = buf_steal(&s.buf)) == NULL) {
+            rc = ai_err_set(err, AI_ENOMEM, "out of memory");
+        } else {
+            rc = AI_OK;
+        }
+    }
+done:
+    if (h != NULL)
+        curl_easy_cleanup(h);
+    free_headers(hdrs);
+    buf_free(&s.buf);
+    return rc;
+}
+
+/* See client.h. */
+void leader_body_free(char *body)
+{
+    if (body != NULL) {
+        OPENSSL_cleanse(body, strlen(body));
+        ai_free(body);
+    }
+}

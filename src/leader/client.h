@@ -1,0 +1,73 @@
+/*
+ * client.h - the admin client of a leader: one HTTPS call to the admin
+ * API of a running `agent-iam serve` (docs/http-api.md), for the CLI's
+ * commands that act on a leader instead of the local home.
+ *
+ * TLS verification is always on (the CA file given, else the system's
+ * CAs); plain http only to 127.0.0.1, localhost or [::1] (http_url_ok of
+ * src/providers). Connect timeout 5 s, total 30 s, answers over 1 MiB
+ * refused, redirects never followed, no retries (admin writes such as
+ * rotate-key are not idempotent).
+ *
+ * The bearer secret goes into one header line, built in a buffer that is
+ * wiped afterwards; it is never printed, logged or put in an error
+ * message. Error messages name the leader's host and port and the
+ * transport failure, or the server's own error text and HTTP status.
+ */
+#ifndef AI_LEADER_CLIENT_H
+#define AI_LEADER_CLIENT_H
+
+#include <stdbool.h>
+
+#include "agent_iam.h"
+
+#define LEADER_URL_MAX 2048      /* the base URL */
+#define LEADER_TOKEN_MAX 4096    /* the admin bearer secret */
+#define LEADER_BODY_MAX (1024 * 1024)
+#define LEADER_CONNECT_MS 5000L
+#define LEADER_TOTAL_MS 30000L
+
+/* Where the leader is and how to reach it. Every member is borrowed. */
+typedef struct leader_client {
+    const char *url;     /* base URL: "https://host:port" (a path prefix is
+                            kept; trailing slashes are ignored) */
+    const char *token;   /* admin bearer secret; NULL: no Authorization */
+    const char *ca_file; /* PEM CA bundle; NULL: the system's CAs */
+} leader_client;
+
+/* Is url a base URL the client accepts: at most LEADER_URL_MAX visible
+ * ASCII characters, no query or fragment, and what http_url_ok allows
+ * (https, or http to a loopback host; no user info)? No network use. */
+bool leader_url_ok(const char *url);
+
+/* Is t a bearer secret the client sends: 1..LEADER_TOKEN_MAX visible
+ * ASCII characters (no space, no control character: it goes into a
+ * header line)? */
+bool leader_token_ok(const char *t);
+
+/* Call METHOD ("GET", "POST", "PUT" or "DELETE") on the leader's path
+ * (begins with '/', appended to the base URL as given: the caller encodes
+ * it), sending json_body (NUL-terminated; NULL: no body) as
+ * application/json.
+ *
+ * A 2xx answer: AI_OK, *status the HTTP status, *resp_body (OUT: the
+ * answer, NUL-terminated, possibly empty; free with leader_body_free) set.
+ * Otherwise *resp_body is NULL and err holds the reason:
+ *  - the server answered non-2xx: *status is that status and the code is
+ *    mapped from it (400/405/413 AI_EINVAL, 401 "unauthorized" and 403
+ *    AI_EDENIED, 401 "invalid_token" AI_ETOKEN, "token_expired"
+ *    AI_EEXPIRED, "token_revoked" AI_EREVOKED, 404/410 AI_ENOTFOUND, 409
+ *    AI_EDENIED, 502 AI_EPROVIDER, other AI_EINTERNAL), the message
+ *    "leader: <the server's error> (<status>)";
+ *  - bad arguments (URL, token, method, path): AI_EINVAL, *status 0;
+ *  - transport failures (connect, TLS, timeout, body over 1 MiB):
+ *    AI_EINTERNAL "leader HOST:PORT: <reason>", *status 0.
+ * Thread-safe: each call uses its own libcurl handle. */
+ai_code leader_client_call(const leader_client *c, const char *method,
+                           const char *path, const char *json_body,
+                           long *status, char **resp_body, ai_err *err);
+
+/* Wipe (answers may hold tokens) and free an answer; NULL does nothing. */
+void leader_body_free(char *body);
+
+#endif /* AI_LEADER_CLIENT_H */

@@ -1,0 +1,47 @@
+/*
+ * leader.h - the leader's state shared by its handlers (leader.c: start,
+ * stop, status, metrics and upkeep; admin.c: the admin API; replication.c:
+ * the change feed, the snapshot and use counting for followers).
+ */
+#ifndef AI_LEADER_H
+#define AI_LEADER_H
+
+#include <pthread.h>
+
+#include "server/server.h"
+#include "server/tls.h"
+
+#define LEADER_FOLLOWERS_MAX 256
+#define LEADER_DEFAULT_RETAIN 100000 /* changelog rows kept */
+
+typedef struct follower_rec {
+    char id[65];
+    char address[64];
+    int64_t applied_seq;
+    int64_t last_seen; /* ms */
+} follower_rec;
+
+struct ai_leader {
+    srv *s;
+    srv_tls tls;
+    int64_t retain;       /* changelog rows kept for followers */
+    int64_t started;      /* ms */
+    int64_t next_trim, next_prune;
+    atomic_llong head;    /* changelog seq, as the watcher last saw it */
+    pthread_mutex_t lock; /* followers */
+    follower_rec followers[LEADER_FOLLOWERS_MAX];
+    size_t nfollowers;
+};
+
+/* The followers as a JSON array, lag against head. */
+json_t *leader_followers_json(ai_leader *l, int64_t head);
+
+/* Note a follower's call: its id, address and applied seq. */
+void leader_saw_follower(ai_leader *l, srv_req *rq, int64_t applied);
+
+extern const srv_route leader_admin_routes[];
+extern const size_t leader_admin_nroutes;
+extern const srv_route leader_repl_routes[];
+extern const size_t leader_repl_nroutes;
+
+#endif

@@ -1,0 +1,219 @@
+/* replication.c - what followers call on the leader: the change feed
+ * (long-poll: a held request is a suspended connection, no worker waits),
+ * the snapshot, and use counting for maxUses budgets. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "leader/leader.h"
+
+#define WAIT_MAX_S 60
+#define LIMIT_DEFAULT 1000
+#define LIMIT_MAX 10000
+
+/* A query parameter as a whole number in [min, max]; def when absent. */
+static bool query_int(srv_req *rq, const char *key, long long min,
+                      long long max, long long def, long long *out)
+{
+    const char *v = srv_query(rq, key);
+    char *end;
+
+    *out = def;
+    if (v == NULL)
+        return true;
+    errno = 0;
+    *out = strtoll(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || errno != 0 || *out < min ||
+        *out > max) {
+        srv_reply_error(rq, 400, "bad_request",
+                        "%s must be a whole number from %lld to %lld", key,
+                        min, max);
+        return false;
+    }
+    return true;
+}
+
+typedef struct feed {
+    store *st;
+    json_t *arr;
+    int64_t last;
+    ai_code rc;
+    ai_err *err;
+} feed;
+
+static void add_change(void *ud, int64_t seq, const char *kind,
+                       const char *key, const char *op)
+{
+    feed *f = ud;
+    json_t *c, *value = NULL;
+
+    if (f->rc != AI_OK)
+        return;
+    if (strcmp(op, "set") == 0 &&
+        (f->rc = store_change_value(f->st, kind, key, &value, f->err)) !=
+            AI_OK)
+        return;
+    c = json_pack("{s:I, s:s, s:s, s:s}", "seq", (json_int_t)seq, "kind", kind,
+                  "key", key, "op", op);
+    if (c == NULL || (value != NULL && json_object_set_new(c, "value", value))) {
+        json_decref(c);
+        f->rc = ai_err_set(f->err, AI_ENOMEM, "out of memory");
+        return;
+    }
+    json_array_append_new(f->arr, c);
+    f->last = seq;
+}
+
+static void changes(srv_req *rq)
+{
+    ai_leader *l = rq->app;
+    long long since, wait, limit;
+    int64_t head = 0, oldest = 0;
+    feed f;
+    ai_err err;
+    ai_code rc;
+
+    if (!query_int(rq, "since", 0, INT64_MAX, 0, &since) ||
+        !query_int(rq, "wait", 0, WAIT_MAX_S, 0, &wait) ||
+        !query_int(rq, "limit", 1, LIMIT_MAX, LIMIT_DEFAULT, &limit))
+        return;
+    leader_saw_follower(l, rq, since);
+    if ((rc = store_changelog_head(rq->th->st, &head, &err)) != AI_OK ||
+        (rc = store_changelog_oldest(rq->th->st, &oldest, &err)) != AI_OK) {
+        srv_reply_ai(rq, rc, err.msg);
+        return;
+    }
+    if (since > head) {
+        srv_reply_error(rq, 400, "bad_request",
+                        "since %lld is ahead of the leader (%lld): a "
+                        "follower of another leader?",
+                        since, (long long)head);
+        return;
+    }
+    if (oldest > 0 && since + 1 < oldest) {
+        srv_reply_error(rq, 410, "gone",
+                        "changes after %lld are no longer kept (oldest %lld):"
+                        " load the snapshot",
+                        since, (long long)oldest);
+        return;
+    }
+    if (since == head && wait > 0 && !srv_draining(rq->s)) {
+        if (rq->deadline == 0)
+            rq->deadline = rq->now + wait * 1000;
+        if (rq->now < rq->deadline) {
+            srv_suspend(rq, rq->deadline);
+            return;
+        }
+    }
+    f.st = rq->th->st;
+    f.arr = json_array();
+    f.last = since;
+    f.rc = AI_OK;
+    f.err = &err;
+    if (f.arr == NULL) {
+        srv_reply_error(rq, 500, "internal_error", "out of memory");
+        return;
+    }
+    if ((rc = store_changes(rq->th->st, since, (size_t)limit, add_change, &f,
+                            &err)) == AI_OK)
+        rc = f.rc;
+    if (rc != AI_OK) {
+        json_decref(f.arr);
+        srv_reply_ai(rq, rc, err.msg);
+        return;
+    }
+    if (f.last > head)
+        head = f.last;
+    srv_reply_secret(rq, 200,
+                     json_pack("{s:I, s:o, s:b}", "leaderSeq",
+                               (json_int_t)head, "changes", f.arr, "more",
+                               f.last < head));
+}
+
+static void snapshot(srv_req *rq)
+{
+    char *json = NULL;
+    ai_err err;
+    ai_code rc;
+
+    if ((rc = store_snapshot(rq->th->st, &json, &err)) != AI_OK) {
+        srv_reply_ai(rq, rc, err.msg);
+        return;
+    }
+    {
+        /* the seq it reflects is the follower's applied seq from now */
+        const char *p = strstr(json, "\"seq\":");
+        leader_saw_follower(rq->app, rq, p ? strtoll(p + 6, NULL, 10) : 0);
+    }
+    srv_reply_text(rq, 200, "application/json", json, strlen(json));
+    rq->wipe_out = true;
+}
+
+static void consume(srv_req *rq)
+{
+    json_t *o = srv_body_object(rq, false);
+    const char *tid, *scope, *wire;
+    ai_budget_ref budgets[AI_LIST_MAX * AI_BUDGETS_MAX];
+    ai_token *t = NULL;
+    size_t n = 0;
+    bool granted = false;
+    uint32_t left = 0;
+    ai_err err;
+    ai_code rc;
+
+    if (o == NULL)
+        return;
+    leader_saw_follower(rq->app, rq, -1);
+    if (!srv_str(rq, o, "tokenId", true, &tid) ||
+        !srv_str(rq, o, "scope", true, &scope) ||
+        !srv_str(rq, o, "token", true, &wire))
+        goto done;
+    if ((rc = srv_sync(rq, &err)) == AI_OK)
+        rc = broker_verify_quiet(rq->th->broker, wire, strlen(wire), rq->now,
+                                 &t, &err);
+    if (rc == AI_OK && (ai_token_id(t) == NULL ||
+                        strcmp(ai_token_id(t), tid) != 0)) {
+        srv_reply_error(rq, 400, "bad_request",
+                        "\"tokenId\" is not the token's id");
+        goto done;
+    }
+    if (rc == AI_OK)
+        rc = ai_token_budgets(t, scope, budgets,
+                              sizeof budgets / sizeof *budgets, &n, &err);
+    if (rc == AI_EINVAL || rc == AI_ENOBUFS) {
+        srv_reply_ai(rq, AI_EINVAL, err.msg);
+        goto done;
+    }
+    if (rc != AI_OK) { /* the token no longer verifies: no use */
+        srv_reply_json(rq, 200, json_pack("{s:b, s:i, s:s}", "allowed", 0,
+                                          "remaining", 0, "error", err.msg));
+        goto done;
+    }
+    if (n == 0) {
+        granted = true;
+        left = UINT32_MAX;
+    } else if ((rc = store_consume(rq->th->st, budgets, n, rq->now, &granted,
+                                   &left, &err)) != AI_OK) {
+        srv_reply_ai(rq, rc, err.msg);
+        goto done;
+    }
+    snprintf(rq->subject, sizeof rq->subject, "token=%s", tid);
+    srv_reply_json(rq, 200, json_pack("{s:b, s:I}", "allowed", granted,
+                                      "remaining",
+                                      n ? (json_int_t)left : (json_int_t)-1));
+done:
+    ai_token_free(t);
+    json_decref(o);
+}
+
+const srv_route leader_repl_routes[] = {
+    {"GET", "/v1/replication/changes", false, SRV_AUTH_FOLLOWER, changes,
+     "/v1/replication/changes"},
+    {"GET", "/v1/replication/snapshot", false, SRV_AUTH_FOLLOWER, snapshot,
+     "/v1/replication/snapshot"},
+    {"POST", "/v1/uses/consume", false, SRV_AUTH_FOLLOWER, consume,
+     "/v1/uses/consume"},
+};
+const size_t leader_repl_nroutes =
+    sizeof leader_repl_routes / sizeof *leader_repl_routes;

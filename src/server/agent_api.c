@@ -1,0 +1,166 @@
+/* agent_api.c - what agents call with their token as the bearer (leader
+ * and followers): credentials, check, delegate, refresh, whoami. The
+ * server verified the token before the handler runs (rq->token). */
+#include <string.h>
+
+#include "core/core.h"
+#include "server/metrics.h"
+#include "server/server.h"
+
+/* {scope, resource}: false after a 400. */
+static bool scope_resource(srv_req *rq, json_t *o, const char **scope,
+                           const char **resource)
+{
+    if (!srv_str(rq, o, "scope", true, scope) ||
+        !srv_str(rq, o, "resource", false, resource))
+        return false;
+    if (*resource == NULL)
+        *resource = "";
+    return true;
+}
+
+static json_t *token_reply(const ai_token *t)
+{
+    char at[AI_TIME_BUF];
+    json_t *o;
+
+    ai_time_format(ai_token_expires_at(t), at);
+    o = json_pack("{s:s, s:s, s:s}", "token", ai_token_serialize(t),
+                  "agentId", ai_token_agent_id(t), "expiresAt", at);
+    if (o != NULL && ai_token_id(t) != NULL)
+        json_object_set_new(o, "tokenId", json_string(ai_token_id(t)));
+    return o;
+}
+
+static void credentials(srv_req *rq)
+{
+    json_t *o = srv_body_object(rq, false);
+    const char *scope, *resource;
+    char provider[65], *result = NULL;
+    const char *colon;
+    ai_err err;
+    ai_code rc;
+
+    if (o == NULL)
+        return;
+    if (!scope_resource(rq, o, &scope, &resource))
+        goto done;
+    colon = strchr(scope, ':');
+    snprintf(provider, sizeof provider, "%.*s",
+             (int)(colon ? (size_t)(colon - scope) : strlen(scope)), scope);
+    rc = ai_broker_get_credential(rq->th->broker, rq->bearer, rq->bearer_len,
+                                  scope, resource, &result, &err);
+    if (rc == AI_OK) {
+        json_t *r = json_loads(result, 0, NULL);
+        ai_free_string(result);
+        metrics_credential(srv_get_metrics(rq->s), provider, true);
+        if (r == NULL)
+            srv_reply_error(rq, 500, "internal_error", "out of memory");
+        else
+            srv_reply_secret(rq, 200, r);
+    } else {
+        if (rc == AI_EPROVIDER)
+            metrics_credential(srv_get_metrics(rq->s), provider, false);
+        srv_reply_ai(rq, rc, err.msg);
+    }
+done:
+    json_decref(o);
+}
+
+static void check(srv_req *rq)
+{
+    json_t *o = srv_body_object(rq, false);
+    const char *scope, *resource;
+    ai_err err;
+    ai_code rc;
+
+    if (o == NULL)
+        return;
+    if (scope_resource(rq, o, &scope, &resource)) {
+        rc = ai_token_check(rq->token, scope, resource, rq->now, &err);
+        if (rc == AI_OK)
+            srv_reply_json(rq, 200, json_pack("{s:b}", "valid", 1));
+        else if (rc == AI_EINVAL)
+            srv_reply_ai(rq, rc, err.msg);
+        else
+            srv_reply_json(rq, 200, json_pack("{s:b, s:s}", "valid", 0,
+                                              "error", err.msg));
+    }
+    json_decref(o);
+}
+
+static void delegate(srv_req *rq)
+{
+    ai_delegation d;
+    ai_delegation_storage *storage = NULL;
+    ai_token *child = NULL;
+    json_t *o;
+    ai_err err;
+    ai_code rc;
+
+    if ((o = srv_body_object(rq, false)) == NULL)
+        return;
+    json_decref(o); /* well-formed object; the core parses it strictly */
+    if ((rc = ai_delegation_from_json(rq->body, rq->len, &d, &storage,
+                                      &err)) != AI_OK) {
+        srv_reply_ai(rq, AI_EINVAL, err.msg);
+        return;
+    }
+    rc = ai_broker_delegate(rq->th->broker, rq->bearer, rq->bearer_len, &d,
+                            &child, &err);
+    ai_delegation_storage_free(storage);
+    if (rc != AI_OK) {
+        srv_reply_ai(rq, rc, err.msg);
+        return;
+    }
+    srv_reply_secret(rq, 200, token_reply(child));
+    ai_token_free(child);
+}
+
+static void refresh(srv_req *rq)
+{
+    json_t *o = srv_body_object(rq, true);
+    ai_token *t = NULL;
+    long long ttl = 0;
+    bool has;
+    ai_err err;
+    ai_code rc;
+
+    if (o == NULL)
+        return;
+    if (srv_int(rq, o, "ttlMinutes", 1, 90 * 24 * 60, &has, &ttl)) {
+        rc = ai_broker_refresh(rq->th->broker, rq->bearer, rq->bearer_len,
+                               (int)ttl, &t, &err);
+        if (rc == AI_OK)
+            srv_reply_secret(rq, 200, token_reply(t));
+        else
+            srv_reply_ai(rq, rc, err.msg);
+        ai_token_free(t);
+    }
+    json_decref(o);
+}
+
+static void whoami(srv_req *rq)
+{
+    json_t *o = json_loads(ai_token_json(rq->token), 0, NULL);
+
+    if (o == NULL) {
+        srv_reply_error(rq, 500, "internal_error", "out of memory");
+        return;
+    }
+    json_object_del(o, "signature"); /* the claims, not the credential */
+    srv_reply_json(rq, 200, o);
+}
+
+const srv_route srv_agent_routes[] = {
+    {"POST", "/v1/credentials", false, SRV_AUTH_AGENT, credentials,
+     "/v1/credentials"},
+    {"POST", "/v1/check", false, SRV_AUTH_AGENT, check, "/v1/check"},
+    {"POST", "/v1/tokens/delegate", false, SRV_AUTH_AGENT, delegate,
+     "/v1/tokens/delegate"},
+    {"POST", "/v1/tokens/refresh", false, SRV_AUTH_AGENT, refresh,
+     "/v1/tokens/refresh"},
+    {"GET", "/v1/whoami", false, SRV_AUTH_AGENT, whoami, "/v1/whoami"},
+};
+const size_t srv_agent_nroutes =
+    sizeof srv_agent_routes / sizeof *srv_agent_routes;

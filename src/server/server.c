@@ -1,0 +1,1023 @@
+/* server.c - the libmicrohttpd daemon: TLS, the thread pool, request
+ * bodies, routing, authentication, long-poll suspension, the watcher that
+ * follows the home's commits, the access log and graceful shutdown. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "core/core.h"
+#include "server/metrics.h"
+#include "server/server.h"
+
+typedef struct waiter {
+    srv_req *rq;
+    struct waiter *next;
+} waiter;
+
+struct srv {
+    srv_config cfg;
+    struct MHD_Daemon *d;
+    uint16_t port;
+    pthread_key_t key;
+    pthread_mutex_t lock; /* threads, waiters */
+    srv_thread *threads;
+    waiter *waiters;
+    atomic_uint_fast64_t gen;
+    atomic_int active;    /* requests between first call and completion */
+    atomic_bool draining;
+    pthread_t watcher;
+    pthread_mutex_t wlock; /* watcher sleep */
+    pthread_cond_t wcond;
+    bool wstop, wstarted;
+    store *wst;           /* the watcher's own handle */
+    int64_t data_version;
+    srv_metrics *metrics;
+    bool has_follower, has_admin;
+    unsigned char follower_hash[SHA256_DIGEST_LENGTH];
+    unsigned char admin_hash[SHA256_DIGEST_LENGTH];
+};
+
+/* Request state beyond what handlers see. */
+typedef struct req_priv {
+    srv_req rq;            /* first: handlers get &priv->rq */
+    char *body;
+    size_t body_len, body_cap;
+    bool too_large, answered, resumed;
+    char allow[48];        /* 405: the methods of the path */
+    int64_t t0_ns;
+    unsigned route_idx;
+    char path[128];        /* sanitized, for the log */
+} req_priv;
+
+int64_t srv_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+uint16_t srv_port(const srv *s)
+{
+    return s->port;
+}
+
+srv_metrics *srv_get_metrics(srv *s)
+{
+    return s->metrics;
+}
+
+uint64_t srv_generation(srv *s)
+{
+    return atomic_load(&s->gen);
+}
+
+/* ---- waiters (long-poll) ---------------------------------------------- */
+
+/* Resume every waiter (all) or those whose deadline passed. */
+static void resume_waiters(srv *s, bool all, int64_t now)
+{
+    waiter **pp, *w;
+
+    pthread_mutex_lock(&s->lock);
+    for (pp = &s->waiters; (w = *pp) != NULL;) {
+        if (all || w->rq->deadline <= now) {
+            *pp = w->next;
+            ((req_priv *)w->rq)->resumed = true;
+            MHD_resume_connection(w->rq->conn);
+            ai_free(w);
+        } else {
+            pp = &w->next;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void srv_changed(srv *s)
+{
+    atomic_fetch_add(&s->gen, 1);
+    resume_waiters(s, true, 0);
+}
+
+void srv_suspend(srv_req *rq, int64_t deadline_ms)
+{
+    rq->suspended = true;
+    rq->deadline = deadline_ms;
+}
+
+static void *watch(void *arg)
+{
+    srv *s = arg;
+    ai_err err;
+
+    pthread_mutex_lock(&s->wlock);
+    while (!s->wstop) {
+        struct timespec ts;
+        int64_t dv = 0, now;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += SRV_WATCH_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->wcond, &s->wlock, &ts);
+        if (s->wstop)
+            break;
+        pthread_mutex_unlock(&s->wlock);
+        now = srv_now_ms();
+        if (store_data_version(s->wst, &dv, &err) == AI_OK &&
+            dv != s->data_version) {
+            s->data_version = dv;
+            /* The watcher's own views serve /v1/status and metrics. */
+            (void)store_sync(s->wst, &err);
+            srv_changed(s);
+        } else {
+            resume_waiters(s, atomic_load(&s->draining), now);
+        }
+        if (s->cfg.role != NULL && s->cfg.role->tick != NULL)
+            s->cfg.role->tick(s->cfg.app, s, s->wst, now);
+        pthread_mutex_lock(&s->wlock);
+    }
+    pthread_mutex_unlock(&s->wlock);
+    return NULL;
+}
+
+store *srv_watch_store(srv *s)
+{
+    return s->wst;
+}
+
+/* ---- per-thread state ------------------------------------------------- */
+
+static srv_thread *thread_state(srv *s, ai_err *err)
+{
+    srv_thread *th = pthread_getspecific(s->key);
+    ai_code rc;
+
+    if (th != NULL)
+        return th;
+    if ((th = ai_calloc(1, sizeof *th)) == NULL) {
+        ai_err_set(err, AI_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if ((rc = store_open(s->cfg.home, false, &th->st, err)) != AI_OK ||
+        (rc = broker_wrap(th->st, &th->broker, err)) != AI_OK ||
+        (th->cache = ai_token_cache_new(4096)) == NULL ||
+        (rc = store_sync(th->st, err)) != AI_OK) {
+        if (rc == AI_OK)
+            ai_err_set(err, AI_ENOMEM, "out of memory");
+        ai_broker_close(th->broker);
+        ai_token_cache_free(th->cache);
+        store_close(th->st);
+        ai_free(th);
+        return NULL;
+    }
+    broker_server_mode(th->broker, th->cache);
+    (void)ai_broker_set_actor(th->broker,
+                              s->cfg.role ? s->cfg.role->name : "server", err);
+    th->gen = atomic_load(&s->gen);
+    pthread_setspecific(s->key, th);
+    pthread_mutex_lock(&s->lock);
+    th->next = s->threads;
+    s->threads = th;
+    pthread_mutex_unlock(&s->lock);
+    return th;
+}
+
+ai_code srv_sync(srv_req *rq, ai_err *err)
+{
+    uint64_t g = atomic_load(&rq->s->gen);
+    ai_code rc;
+
+    ai_err_clear(err);
+    if (rq->th->gen == g)
+        return AI_OK;
+    if ((rc = store_sync(rq->th->st, err)) == AI_OK)
+        rq->th->gen = g;
+    return rc;
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+static void set_reply(srv_req *rq, int status, char *text, size_t len,
+                      const char *ctype, bool secret)
+{
+    if (rq->out != NULL) {
+        if (rq->wipe_out)
+            explicit_bzero(rq->out, rq->out_len);
+        ai_free(rq->out);
+    }
+    rq->status = status;
+    rq->out = text;
+    rq->out_len = len;
+    rq->ctype = ctype;
+    rq->wipe_out = secret;
+}
+
+static void reply_json(srv_req *rq, int status, json_t *body, bool secret)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER)
+                      : NULL;
+    size_t n;
+
+    if (body != NULL && secret)
+        json_object_clear(body); /* jansson frees; the text is what we wipe */
+    json_decref(body);
+    if (text == NULL) {
+        static const char oom[] =
+            "{\"error\":\"out of memory\",\"code\":\"internal_error\"}";
+        if ((text = ai_malloc(sizeof oom)) == NULL) {
+            set_reply(rq, 500, NULL, 0, "application/json", false);
+            return;
+        }
+        memcpy(text, oom, sizeof oom);
+        status = 500;
+        secret = false;
+    }
+    n = strlen(text);
+    set_reply(rq, status, text, n, "application/json", secret);
+}
+
+void srv_reply_json(srv_req *rq, int status, json_t *body)
+{
+    reply_json(rq, status, body, false);
+}
+
+void srv_reply_secret(srv_req *rq, int status, json_t *body)
+{
+    reply_json(rq, status, body, true);
+}
+
+void srv_reply_text(srv_req *rq, int status, const char *ctype, char *text,
+                    size_t len)
+{
+    set_reply(rq, status, text, len, ctype, false);
+}
+
+void srv_reply_error(srv_req *rq, int status, const char *code,
+                     const char *fmt, ...)
+{
+    char msg[AI_ERR_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    reply_json(rq, status, json_pack("{s:s, s:s}", "error", msg, "code", code),
+               false);
+}
+
+void srv_reply_ai(srv_req *rq, ai_code code, const char *msg)
+{
+    int status = 500;
+    const char *c = "internal_error";
+
+    switch (code) {
+    case AI_EINVAL: status = 400; c = "bad_request"; break;
+    case AI_ETOKEN: status = 401; c = "invalid_token"; break;
+    case AI_EEXPIRED: status = 401; c = "token_expired"; break;
+    case AI_EREVOKED: status = 401; c = "token_revoked"; break;
+    case AI_EDENIED: status = 403; c = "forbidden"; break;
+    case AI_ENOTFOUND: status = 404; c = "not_found"; break;
+    case AI_EPROVIDER: status = 502; c = "provider_error"; break;
+    default: break;
+    }
+    srv_reply_error(rq, status, c, "%s", msg && *msg ? msg : ai_strerror(code));
+}
+
+/* ---- request helpers -------------------------------------------------- */
+
+json_t *srv_body_object(srv_req *rq, bool empty_ok)
+{
+    json_error_t je;
+    json_t *o;
+
+    if (rq->len == 0 && empty_ok)
+        return json_object();
+    o = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &je);
+    if (o == NULL) {
+        srv_reply_error(rq, 400, "bad_request", "malformed JSON body: %s",
+                        je.text);
+        return NULL;
+    }
+    if (!json_is_object(o)) {
+        json_decref(o);
+        srv_reply_error(rq, 400, "bad_request",
+                        "the body must be a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+bool srv_str(srv_req *rq, json_t *o, const char *key, bool required,
+             const char **out)
+{
+    json_t *v = json_object_get(o, key);
+
+    *out = NULL;
+    if (v == NULL || json_is_null(v)) {
+        if (required)
+            srv_reply_error(rq, 400, "bad_request", "\"%s\" is required", key);
+        return !required;
+    }
+    if (!json_is_string(v) || strlen(json_string_value(v)) !=
+                                  json_string_length(v)) {
+        srv_reply_error(rq, 400, "bad_request", "\"%s\" must be a string",
+                        key);
+        return false;
+    }
+    *out = json_string_value(v);
+    return true;
+}
+
+bool srv_int(srv_req *rq, json_t *o, const char *key, long long min,
+             long long max, bool *present, long long *out)
+{
+    json_t *v = json_object_get(o, key);
+
+    *present = false;
+    if (v == NULL || json_is_null(v))
+        return true;
+    if (!json_is_integer(v) || json_integer_value(v) < min ||
+        json_integer_value(v) > max) {
+        srv_reply_error(rq, 400, "bad_request",
+                        "\"%s\" must be a whole number from %lld to %lld", key,
+                        min, max);
+        return false;
+    }
+    *present = true;
+    *out = json_integer_value(v);
+    return true;
+}
+
+const char *srv_query(srv_req *rq, const char *key)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+bool srv_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    for (;;) {
+        size_t room = *cap - *len;
+        va_start(ap, fmt);
+        n = vsnprintf(*buf ? *buf + *len : NULL, *buf ? room : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return false;
+        if (*buf != NULL && (size_t)n < room) {
+            *len += (size_t)n;
+            return true;
+        }
+        {
+            size_t ncap = (*cap ? *cap * 2 : 4096) + (size_t)n;
+            char *nb = ai_malloc(ncap);
+            if (nb == NULL)
+                return false;
+            if (*buf != NULL) {
+                memcpy(nb, *buf, *len);
+                ai_free(*buf);
+            }
+            *buf = nb;
+            *cap = ncap;
+        }
+    }
+}
+
+/* ---- authentication --------------------------------------------------- */
+
+static void hash_secret(const char *s, size_t n, unsigned char out[32])
+{
+    SHA256((const unsigned char *)s, n, out);
+}
+
+/* The bearer value of the Authorization header, or NULL. */
+static const char *bearer(struct MHD_Connection *c, size_t *len)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    *len = strlen(h);
+    while (*len > 0 && h[*len - 1] == ' ')
+        (*len)--;
+    return *len ? h : NULL;
+}
+
+static bool secret_is(const unsigned char want[32], const char *got,
+                      size_t n)
+{
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    bool ok;
+
+    hash_secret(got, n, h); /* equal-length digests: constant time */
+    ok = CRYPTO_memcmp(h, want, sizeof h) == 0;
+    OPENSSL_cleanse(h, sizeof h);
+    return ok;
+}
+
+static bool follower_id_ok(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static void verify_outcome(srv *s, ai_code rc)
+{
+    metrics_verify(s->metrics, rc);
+}
+
+/* Authenticate; false after replying. */
+static bool authenticate(srv *s, srv_req *rq)
+{
+    const char *b;
+    size_t n = 0;
+    ai_err err;
+    ai_code rc;
+
+    if (rq->route->auth == SRV_AUTH_NONE)
+        return true;
+    b = bearer(rq->conn, &n);
+    if (rq->route->auth == SRV_AUTH_AGENT) {
+        const char *why;
+        if (b == NULL) {
+            srv_reply_error(rq, 401, "unauthorized",
+                            "an agent token is required "
+                            "(Authorization: Bearer <token>)");
+            return false;
+        }
+        if (s->cfg.role && s->cfg.role->refuse_agents &&
+            (why = s->cfg.role->refuse_agents(s->cfg.app)) != NULL) {
+            srv_reply_error(rq, 503, "unavailable", "%s", why);
+            return false;
+        }
+        if ((rc = srv_sync(rq, &err)) == AI_OK)
+            rc = broker_verify_quiet(rq->th->broker, b, n, rq->now, &rq->token,
+                                     &err);
+        verify_outcome(s, rc);
+        if (rc != AI_OK) {
+            if (rc == AI_EINVAL)
+                rc = AI_ETOKEN;
+            srv_reply_ai(rq, rc, err.msg);
+            return false;
+        }
+        rq->bearer = b;
+        rq->bearer_len = n;
+        snprintf(rq->subject, sizeof rq->subject, "agent=%.64s token=%.64s",
+                 ai_token_agent_id(rq->token),
+                 ai_token_id(rq->token) ? ai_token_id(rq->token) : "-");
+        for (char *c = rq->subject; *c; c++) /* one log line, always */
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
+        return true;
+    }
+    if (rq->route->auth == SRV_AUTH_FOLLOWER) {
+        const char *id = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+                                                     "X-Follower-Id");
+        if (b == NULL || !s->has_follower ||
+            !secret_is(s->follower_hash, b, n)) {
+            srv_reply_error(rq, 401, "unauthorized",
+                            "a valid follower auth token is required");
+            return false;
+        }
+        if (!follower_id_ok(id)) {
+            srv_reply_error(rq, 400, "bad_request",
+                            "X-Follower-Id must be 1 to 64 of A-Z a-z 0-9 . _ -");
+            return false;
+        }
+        snprintf(rq->follower, sizeof rq->follower, "%s", id);
+        return true;
+    }
+    /* admin */
+    if (b != NULL && s->has_admin && secret_is(s->admin_hash, b, n)) {
+        snprintf(rq->subject, sizeof rq->subject, "admin");
+        return true;
+    }
+    if (b != NULL && s->has_follower && secret_is(s->follower_hash, b, n)) {
+        srv_reply_error(rq, 403, "forbidden",
+                        "the follower token cannot call the admin API");
+        return false;
+    }
+    srv_reply_error(rq, 401, "unauthorized", "a valid admin token is required");
+    return false;
+}
+
+/* ---- dispatch --------------------------------------------------------- */
+
+/* Find the route; *allowed lists the methods of a path that matched with
+ * another method. */
+static const srv_route *find_route(srv *s, const char *method,
+                                   const char *path, const char **tail,
+                                   unsigned *idx, char *allowed, size_t cap)
+{
+    allowed[0] = '\0';
+    for (size_t i = 0; i < s->cfg.nroutes; i++) {
+        const srv_route *r = &s->cfg.routes[i];
+        size_t pl = strlen(r->path);
+        const char *t = NULL;
+        if (r->prefix) {
+            if (strncmp(path, r->path, pl) != 0 || path[pl] == '\0' ||
+                strchr(path + pl, '/') != NULL)
+                continue;
+            t = path + pl;
+        } else if (strcmp(path, r->path) != 0) {
+            continue;
+        }
+        if (strcmp(method, r->method) == 0) {
+            *tail = t;
+            *idx = (unsigned)i;
+            return r;
+        }
+        if (strstr(allowed, r->method) == NULL &&
+            strlen(allowed) + strlen(r->method) + 3 < cap) {
+            if (allowed[0] != '\0')
+                strcat(allowed, ", ");
+            strcat(allowed, r->method);
+        }
+    }
+    *idx = (unsigned)s->cfg.nroutes;
+    return NULL;
+}
+
+static void sanitize_path(const char *in, char *out, size_t cap)
+{
+    size_t j = 0;
+
+    for (size_t i = 0; in[i] != '\0' && j + 1 < cap; i++) {
+        unsigned char c = (unsigned char)in[i];
+        out[j++] = (c > 0x20 && c < 0x7f && c != '"') ? (char)c : '?';
+    }
+    out[j] = '\0';
+}
+
+static void free_plain(void *p)
+{
+    ai_free(p);
+}
+
+static void free_secret(void *p)
+{
+    explicit_bzero(p, strlen(p));
+    ai_free(p);
+}
+
+static enum MHD_Result send_reply(srv *s, req_priv *p)
+{
+    srv_req *rq = &p->rq;
+    struct MHD_Response *resp;
+    enum MHD_Result r;
+
+    p->answered = true;
+    if (rq->out == NULL)
+        srv_reply_error(rq, 500, "internal_error", "no reply");
+    if (rq->out == NULL)
+        return MHD_NO;
+    /* JSON replies are NUL-terminated text: the secret ones are wiped by
+     * length when MHD is done with them. */
+    resp = MHD_create_response_from_buffer_with_free_callback(
+        rq->out_len, rq->out, rq->wipe_out ? free_secret : free_plain);
+    if (resp == NULL)
+        return MHD_NO;
+    rq->out = NULL; /* MHD owns it now */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            rq->ctype ? rq->ctype : "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (rq->status == 405)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, p->allow);
+    if (atomic_load(&s->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    r = MHD_queue_response(rq->conn, (unsigned)rq->status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static void run_handler(srv *s, req_priv *p)
+{
+    srv_req *rq = &p->rq;
+    ai_err err;
+
+    rq->now = srv_now_ms();
+    if (p->too_large) {
+        srv_reply_error(rq, 413, "payload_too_large",
+                        "the request body is over %d bytes", SRV_BODY_MAX);
+        return;
+    }
+    if (rq->route == NULL) {
+        const char *tail;
+        unsigned idx;
+        (void)find_route(s, rq->method, rq->path, &tail, &idx, p->allow,
+                         sizeof p->allow);
+        if (p->allow[0] != '\0') {
+            srv_reply_error(rq, 405, "method_not_allowed",
+                            "%s is not allowed on %s (allowed: %s)",
+                            rq->method, p->path, p->allow);
+            return;
+        }
+        srv_reply_error(rq, 404, "not_found", "no such route");
+        return;
+    }
+    if (rq->th == NULL && (rq->th = thread_state(s, &err)) == NULL) {
+        srv_reply_error(rq, 503, "unavailable", "store unavailable: %s",
+                        err.msg);
+        return;
+    }
+    if (!p->resumed && !authenticate(s, rq))
+        return;
+    p->resumed = false;
+    rq->suspended = false;
+    rq->route->fn(rq);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version,
+                                  const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    srv *s = cls;
+    req_priv *p = *con_cls;
+
+    (void)version;
+    if (p == NULL) {
+        const char *cl;
+        const char *tail = NULL;
+        char allowed[64];
+        if ((p = ai_calloc(1, sizeof *p)) == NULL)
+            return MHD_NO;
+        *con_cls = p;
+        atomic_fetch_add(&s->active, 1);
+        p->t0_ns = mono_ns();
+        p->rq.s = s;
+        p->rq.conn = conn;
+        p->rq.app = s->cfg.app;
+        p->rq.method = method;
+        p->rq.path = url;
+        sanitize_path(url, p->path, sizeof p->path);
+        p->rq.route = find_route(s, method, url, &tail, &p->route_idx,
+                                 allowed, sizeof allowed);
+        p->rq.tail = tail;
+        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl != NULL && strtoull(cl, NULL, 10) > SRV_BODY_MAX) {
+            p->too_large = true;
+            run_handler(s, p); /* 413 at once; MHD closes the connection */
+            return send_reply(s, p);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (p->too_large)
+            return MHD_YES;
+        if (p->body_len + n > SRV_BODY_MAX) {
+            p->too_large = true;
+            ai_free(p->body);
+            p->body = NULL;
+            p->body_len = p->body_cap = 0;
+            return MHD_YES;
+        }
+        if (p->body_len + n + 1 > p->body_cap) {
+            size_t cap = p->body_cap ? p->body_cap : 1024;
+            char *nb;
+            while (cap < p->body_len + n + 1)
+                cap *= 2;
+            if ((nb = ai_malloc(cap)) == NULL)
+                return MHD_NO;
+            if (p->body != NULL) {
+                memcpy(nb, p->body, p->body_len);
+                explicit_bzero(p->body, p->body_len);
+                ai_free(p->body);
+            }
+            p->body = nb;
+            p->body_cap = cap;
+        }
+        memcpy(p->body + p->body_len, upload_data, n);
+        p->body_len += n;
+        p->body[p->body_len] = '\0';
+        return MHD_YES;
+    }
+    if (p->answered)
+        return MHD_YES; /* already answered (413 at the first call) */
+    p->rq.body = p->body ? p->body : "";
+    p->rq.len = p->body_len;
+    run_handler(s, p);
+    if (p->rq.suspended) {
+        waiter *w = ai_malloc(sizeof *w);
+        if (w == NULL) {
+            srv_reply_error(&p->rq, 503, "unavailable", "out of memory");
+            return send_reply(s, p);
+        }
+        w->rq = &p->rq;
+        pthread_mutex_lock(&s->lock);
+        w->next = s->waiters;
+        s->waiters = w;
+        MHD_suspend_connection(conn);
+        pthread_mutex_unlock(&s->lock);
+        return MHD_YES;
+    }
+    return send_reply(s, p);
+}
+
+static void log_line(srv *s, req_priv *p, int status, double secs)
+{
+    char line[512], at[AI_TIME_BUF];
+    int n;
+
+    if (s->cfg.access_log_fd < 0)
+        return;
+    ai_time_format(srv_now_ms(), at);
+    n = snprintf(line, sizeof line, "%s %s %s %d %.3fms %s%s%s%s\n", at,
+                 p->rq.method ? p->rq.method : "-",
+                 p->rq.route ? p->rq.route->name : p->path, status,
+                 secs * 1000.0, p->rq.subject[0] ? p->rq.subject : "-",
+                 p->rq.follower[0] ? " follower=" : "", p->rq.follower,
+                 "");
+    if (n > 0)
+        (void)!write(s->cfg.access_log_fd, line,
+                     (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    srv *s = cls;
+    req_priv *p = *con_cls;
+    double secs;
+    int status;
+
+    (void)conn;
+    if (p == NULL)
+        return;
+    secs = (double)(mono_ns() - p->t0_ns) / 1e9;
+    status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? p->rq.status : 499;
+    if (p->rq.status == 0)
+        status = 499;
+    metrics_request(s->metrics, p->route_idx, status, secs);
+    log_line(s, p, status, secs);
+    if (p->rq.out != NULL) {
+        if (p->rq.wipe_out)
+            explicit_bzero(p->rq.out, p->rq.out_len);
+        ai_free(p->rq.out);
+    }
+    if (p->body != NULL) {
+        explicit_bzero(p->body, p->body_len);
+        ai_free(p->body);
+    }
+    ai_token_free(p->rq.token);
+    ai_free(p);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->active, 1);
+}
+
+/* ---- start and stop --------------------------------------------------- */
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    fputs("agent-iam: http: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+static unsigned cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+}
+
+static ai_code bind_addr(const char *host, int port,
+                         struct sockaddr_storage *ss, bool *v6, ai_err *err)
+{
+    memset(ss, 0, sizeof *ss);
+    *v6 = false;
+    if (host == NULL || *host == '\0')
+        host = "0.0.0.0";
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    {
+        struct sockaddr_in *a = (struct sockaddr_in *)ss;
+        if (inet_pton(AF_INET, host, &a->sin_addr) == 1) {
+            a->sin_family = AF_INET;
+            a->sin_port = htons((uint16_t)port);
+            return AI_OK;
+        }
+    }
+    {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        const char *h = host;
+        char buf[64];
+        size_t n = strlen(h);
+        if (n > 2 && h[0] == '[' && h[n - 1] == ']' && n - 2 < sizeof buf) {
+            memcpy(buf, h + 1, n - 2);
+            buf[n - 2] = '\0';
+            h = buf;
+        }
+        if (inet_pton(AF_INET6, h, &a->sin6_addr) == 1) {
+            a->sin6_family = AF_INET6;
+            a->sin6_port = htons((uint16_t)port);
+            *v6 = true;
+            return AI_OK;
+        }
+    }
+    return ai_err_set(err, AI_EINVAL,
+                      "--host must be an IP address (or localhost), not %.64s",
+                      host);
+}
+
+ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
+{
+    struct sockaddr_storage ss;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    bool v6;
+    srv *s;
+    ai_code rc;
+
+    ai_err_clear(err);
+    *out = NULL;
+    if (cfg->port < 0 || cfg->port > 65535)
+        return ai_err_set(err, AI_EINVAL, "--port must be 0 to 65535");
+    if ((rc = bind_addr(cfg->host, cfg->port, &ss, &v6, err)) != AI_OK)
+        return rc;
+    if (!cfg->insecure_http &&
+        (cfg->tls_cert_pem == NULL || cfg->tls_key_pem == NULL))
+        return ai_err_set(err, AI_EINVAL, "TLS certificate and key required");
+    if (!cfg->insecure_http && MHD_is_feature_supported(MHD_FEATURE_TLS) !=
+                                   MHD_YES)
+        return ai_err_set(err, AI_EINTERNAL,
+                          "libmicrohttpd was built without TLS");
+    if ((s = ai_calloc(1, sizeof *s)) == NULL)
+        return ai_err_set(err, AI_ENOMEM, "out of memory");
+    s->cfg = *cfg;
+    if (cfg->follower_secret != NULL && *cfg->follower_secret != '\0') {
+        hash_secret(cfg->follower_secret, strlen(cfg->follower_secret),
+                    s->follower_hash);
+        s->has_follower = true;
+    }
+    if (cfg->admin_secret != NULL && *cfg->admin_secret != '\0') {
+        hash_secret(cfg->admin_secret, strlen(cfg->admin_secret),
+                    s->admin_hash);
+        s->has_admin = true;
+    }
+    s->cfg.follower_secret = s->cfg.admin_secret = NULL; /* not kept */
+    s->cfg.tls_cert_pem = s->cfg.tls_key_pem = NULL;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->wlock, NULL);
+    pthread_cond_init(&s->wcond, NULL);
+    pthread_key_create(&s->key, NULL);
+    if ((s->metrics = metrics_new(cfg->routes, cfg->nroutes)) == NULL) {
+        rc = ai_err_set(err, AI_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = store_open(cfg->home, true, &s->wst, err)) != AI_OK ||
+        (rc = store_sync(s->wst, err)) != AI_OK ||
+        (rc = store_data_version(s->wst, &s->data_version, err)) != AI_OK)
+        goto fail;
+    {
+        const ai_keyring *kr; /* make the first signing key now */
+        if ((rc = store_keyring(s->wst, srv_now_ms(), &kr, err)) != AI_OK)
+            goto fail;
+    }
+    if (!cfg->insecure_http)
+        flags |= MHD_USE_TLS;
+    if (v6)
+        flags |= MHD_USE_IPv6;
+    s->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, /* first, as MHD asks */
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)(cfg->threads ? cfg->threads : cores()),
+        MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(cfg->max_connections ? cfg->max_connections : 1024),
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)(cfg->idle_timeout_s ? cfg->idle_timeout_s : 30),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(96 * 1024),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        cfg->insecure_http ? MHD_OPTION_END : MHD_OPTION_HTTPS_MEM_KEY,
+        cfg->tls_key_pem, MHD_OPTION_HTTPS_MEM_CERT, cfg->tls_cert_pem,
+        MHD_OPTION_HTTPS_PRIORITIES,
+        "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", MHD_OPTION_END);
+    if (s->d == NULL) {
+        rc = ai_err_set(err, AI_EINVAL,
+                        "cannot listen on %s port %d: %s (in use, or the "
+                        "TLS certificate or key is unusable)",
+                        cfg->host ? cfg->host : "0.0.0.0", cfg->port,
+                        strerror(errno));
+        goto fail;
+    }
+    {
+        const union MHD_DaemonInfo *i =
+            MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+        s->port = i ? i->port : (uint16_t)cfg->port;
+    }
+    if (pthread_create(&s->watcher, NULL, watch, s) != 0) {
+        rc = ai_err_set(err, AI_EINTERNAL, "cannot start the watcher");
+        goto fail;
+    }
+    s->wstarted = true;
+    *out = s;
+    return AI_OK;
+fail:
+    srv_stop(s, 0);
+    return rc;
+}
+
+void srv_stop(srv *s, int drain_ms)
+{
+    srv_thread *th;
+
+    if (s == NULL)
+        return;
+    atomic_store(&s->draining, true);
+    if (s->d != NULL) {
+        MHD_socket fd = MHD_quiesce_daemon(s->d);
+        int64_t until = srv_now_ms() + drain_ms;
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+        resume_waiters(s, true, 0);
+        /* in-flight requests (suspended long-polls answer at once) */
+        while (atomic_load(&s->active) > 0 && srv_now_ms() < until) {
+            struct timespec ts = {0, 10 * 1000000L};
+            resume_waiters(s, true, 0);
+            nanosleep(&ts, NULL);
+        }
+        MHD_stop_daemon(s->d);
+        s->d = NULL;
+    }
+    if (s->wstarted) {
+        pthread_mutex_lock(&s->wlock);
+        s->wstop = true;
+        pthread_cond_signal(&s->wcond);
+        pthread_mutex_unlock(&s->wlock);
+        pthread_join(s->watcher, NULL);
+    }
+    while ((th = s->threads) != NULL) {
+        s->threads = th->next;
+        ai_broker_close(th->broker);
+        ai_token_cache_free(th->cache);
+        store_close(th->st);
+        ai_free(th);
+    }
+    while (s->waiters != NULL) {
+        waiter *w = s->waiters;
+        s->waiters = w->next;
+        ai_free(w);
+    }
+    store_close(s->wst);
+    metrics_free(s->metrics);
+    pthread_key_delete(s->key);
+    pthread_cond_destroy(&s->wcond);
+    pthread_mutex_destroy(&s->wlock);
+    pthread_mutex_destroy(&s->lock);
+    OPENSSL_cleanse(s->follower_hash, sizeof s->follower_hash);
+    OPENSSL_cleanse(s->admin_hash, sizeof s->admin_hash);
+    ai_free(s);
+}
+
+bool srv_draining(srv *s)
+{
+    return atomic_load(&s->draining);
+}
+
+const srv_role *srv_role_of(const srv *s)
+{
+    return s->cfg.role;
+}

@@ -1,0 +1,199 @@
+/*
+ * server.h - the HTTPS plumbing shared by the leader and the followers
+ * (DESIGN §4): libmicrohttpd over TLS with a thread pool, routing, bearer
+ * authentication, JSON bodies capped at 64 KiB, timeouts, the access log,
+ * metrics, health routes, and the agent API handlers.
+ *
+ * THREADS: every worker thread of the pool gets its own srv_thread (a store
+ * handle, a broker in server mode and a verified-token cache), made on its
+ * first request. A watcher thread polls the home's SQLite data_version
+ * every SRV_WATCH_MS and bumps the server's generation when any connection
+ * (another thread, or another process such as the CLI) committed; a
+ * worker re-syncs its views only when the generation moved, so a request
+ * never reads SQLite to verify a token. Long-polls are suspended
+ * connections: they hold no worker while they wait.
+ */
+#ifndef AI_SERVER_H
+#define AI_SERVER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "agent_iam.h"
+#include "broker/broker.h"
+#include "store/store.h"
+
+#define SRV_BODY_MAX (64 * 1024)
+#define SRV_WATCH_MS 20
+
+typedef struct srv srv;
+typedef struct srv_metrics srv_metrics;
+
+/* Who may call a route. */
+typedef enum srv_auth {
+    SRV_AUTH_NONE = 0,  /* everyone */
+    SRV_AUTH_AGENT,     /* Bearer <agent token>, verified before the handler */
+    SRV_AUTH_FOLLOWER,  /* Bearer <follower secret> + X-Follower-Id */
+    SRV_AUTH_ADMIN      /* Bearer <admin secret> */
+} srv_auth;
+
+/* What a worker thread owns. */
+typedef struct srv_thread {
+    store *st;
+    ai_broker *broker;
+    ai_token_cache *cache;
+    uint64_t gen; /* the server generation its views reflect */
+    struct srv_thread *next;
+} srv_thread;
+
+typedef struct srv_req srv_req;
+
+/* A route handler: fill the reply (srv_reply_json / srv_reply_error), or
+ * call srv_suspend to be called again later (long-poll). */
+typedef void (*srv_handler)(srv_req *rq);
+
+typedef struct srv_route {
+    const char *method;  /* "GET", "POST", "PUT", "DELETE" */
+    const char *path;    /* exact, or a prefix ending in '/' when prefix */
+    bool prefix;         /* the rest of the path is rq->tail (one segment) */
+    srv_auth auth;
+    srv_handler fn;
+    const char *name;    /* for metrics and the log ("/v1/admin/apikeys/{name}") */
+} srv_route;
+
+struct srv_req {
+    srv *s;
+    srv_thread *th;
+    const srv_route *route;
+    void *app;               /* the embedding role's state (leader, follower) */
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    const char *tail;        /* prefix routes: the segment after the prefix */
+    const char *body;        /* NUL-terminated; len bytes */
+    size_t len;
+    const char *bearer;      /* the Authorization bearer value (agent token) */
+    size_t bearer_len;
+    ai_token *token;         /* SRV_AUTH_AGENT: the verified token */
+    char follower[65];       /* SRV_AUTH_FOLLOWER: X-Follower-Id */
+    char subject[160];       /* for the log: agent=... token=... */
+    int64_t now;             /* ms, when the request was dispatched */
+    /* the reply */
+    int status;
+    char *out;               /* ai_malloc'd body */
+    size_t out_len;
+    const char *ctype;
+    bool wipe_out;           /* the body holds secrets: wipe when sent */
+    /* long-poll */
+    bool suspended;
+    int64_t deadline;        /* ms */
+    int64_t wait_since;      /* handler's own value kept across resumes */
+    void *hstate;
+};
+
+/* Hooks of the role: what /v1/status and /metrics add, and what the
+ * agent API needs from it (a follower consumes uses at the leader). */
+typedef struct srv_role {
+    const char *name;                          /* "leader", "follower" */
+    void (*status)(void *app, srv_thread *th, json_t *out);
+    void (*metrics)(void *app, srv_thread *th, char **buf, size_t *len,
+                    size_t *cap);
+    bool (*ready)(void *app);
+    /* NULL: agent requests are served; else a reason to answer 503. */
+    const char *(*refuse_agents)(void *app);
+    /* Called by the watcher thread after each poll (every SRV_WATCH_MS)
+     * with its own store handle: upkeep such as pruning. */
+    void (*tick)(void *app, srv *s, store *st, int64_t now);
+} srv_role;
+
+typedef struct srv_config {
+    const char *home;
+    const char *host;         /* NULL: 0.0.0.0 */
+    int port;                 /* 0: any (srv_port tells) */
+    const char *tls_cert_pem; /* NULL with insecure_http */
+    const char *tls_key_pem;
+    bool insecure_http;
+    const char *follower_secret; /* NULL: follower routes refuse everyone */
+    const char *admin_secret;    /* NULL: admin routes refuse everyone */
+    unsigned threads;         /* 0: the number of cores */
+    unsigned max_connections; /* 0: 1024 */
+    unsigned idle_timeout_s;  /* 0: 30 */
+    int access_log_fd;        /* -1: none; else one line per request */
+    const srv_route *routes;
+    size_t nroutes;
+    const srv_role *role;
+    void *app;
+} srv_config;
+
+/* Start serving (returns once listening). */
+ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err);
+/* Stop accepting, let in-flight requests finish (at most drain_ms), end
+ * long-polls, stop the workers, close the stores. NULL is fine. */
+void srv_stop(srv *s, int drain_ms);
+uint16_t srv_port(const srv *s);
+/* The role the server was started with (may be NULL). */
+const srv_role *srv_role_of(const srv *s);
+/* True once srv_stop began. */
+bool srv_draining(srv *s);
+/* The watcher's store handle, for hooks on the watcher thread only. */
+store *srv_watch_store(srv *s);
+
+/* Something was committed in this process: bump the generation and wake
+ * the long-polls now rather than at the watcher's next poll. */
+void srv_changed(srv *s);
+/* The generation (changes seen so far). */
+uint64_t srv_generation(srv *s);
+
+/* Bring the thread's views up to the current generation. */
+ai_code srv_sync(srv_req *rq, ai_err *err);
+
+/* Replies. Both take ownership of `body` (a json_t). */
+void srv_reply_json(srv_req *rq, int status, json_t *body);
+/* Same, and the body holds secrets (wiped after it is sent). */
+void srv_reply_secret(srv_req *rq, int status, json_t *body);
+void srv_reply_error(srv_req *rq, int status, const char *code,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The status and code of a library error (docs/http-api.md). */
+void srv_reply_ai(srv_req *rq, ai_code code, const char *msg);
+/* Raw text reply (metrics): takes the ai_malloc'd buffer. */
+void srv_reply_text(srv_req *rq, int status, const char *ctype, char *text,
+                    size_t len);
+
+/* Parse the body as a JSON object; on failure reply 400 and return NULL. */
+json_t *srv_body_object(srv_req *rq, bool empty_ok);
+/* Optional string / integer members: false (after a 400 reply) when the
+ * member has the wrong type or is out of range. */
+bool srv_str(srv_req *rq, json_t *o, const char *key, bool required,
+             const char **out);
+bool srv_int(srv_req *rq, json_t *o, const char *key, long long min,
+             long long max, bool *present, long long *out);
+
+/* Long-poll: hold the request until srv_changed / the watcher sees a
+ * change, or until deadline_ms; the handler is then called again. */
+void srv_suspend(srv_req *rq, int64_t deadline_ms);
+
+/* The query parameter `key` of the request, or NULL. */
+const char *srv_query(srv_req *rq, const char *key);
+
+/* Metrics (metrics.c). */
+srv_metrics *srv_get_metrics(srv *s);
+void metrics_credential(srv_metrics *m, const char *provider, bool ok);
+
+/* The agent API routes (agent_api.c) and the routes every role serves
+ * (health.c), for the role's table. */
+extern const srv_route srv_agent_routes[];
+extern const size_t srv_agent_nroutes;
+extern const srv_route srv_common_routes[];
+extern const size_t srv_common_nroutes;
+
+/* Append printf text to a growing buffer (metrics and status text). */
+bool srv_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+int64_t srv_now_ms(void);
+
+#endif /* AI_SERVER_H */
