@@ -1,6 +1,7 @@
 #!/bin/sh
-# `make run` until the service exists: the README's session on a local home
-# under .run/ (kept between runs), then the Quick Start with the C library.
+# `make run`: the README's session on a local home under .run/ (kept
+# between runs), the Quick Start with the C library, then the leader on
+# https://localhost:8443 with that home, in the foreground.
 # Usage: scripts/walkthrough.sh BUILD/agent-iam BUILD/examples
 set -eu
 bin=$1
@@ -39,3 +40,23 @@ ai audit tail -n 6
 ai audit verify
 step "the same Quick Start with the C library (examples/quickstart.c)"
 "$examples/quickstart" >/dev/null
+
+# The service: a leader on the same home, in the foreground until Ctrl-C.
+port=${AGENT_IAM_PORT:-8443}
+if [ ! -s "$home/admin.token" ]; then
+    (umask 077 && head -c 24 /dev/urandom | base64 >"$home/admin.token")
+fi
+step "the leader: https://localhost:$port (Ctrl-C stops it)"
+cat <<MSG
+admin token:  $home/admin.token ($(cat "$home/admin.token"))
+CA:           $home/tls/ca.pem (made on first start)
+try, in another terminal:
+  curl --cacert $home/tls/ca.pem https://localhost:$port/v1/status
+  $bin token create-root --leader-url https://localhost:$port \\
+      --auth-token-file $home/admin.token --ca-cert $home/tls/ca.pem \\
+      --agent-id demo --scopes github:repo:read
+MSG
+rm -rf "$tmp"
+trap - EXIT INT TERM
+exec "$bin" --home "$home" serve --host 127.0.0.1 --port "$port" \
+    --auth-token-file "$home/admin.token"

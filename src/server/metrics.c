@@ -2,6 +2,7 @@
  * of them) and rendered in the Prometheus text format on scrape. */
 #include <stdatomic.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -115,7 +116,7 @@ void metrics_credential(srv_metrics *m, const char *provider, bool ok)
             break;
     if (i == m->nprov && m->nprov < PROVIDERS_MAX &&
         strlen(provider) < sizeof m->prov[0].name) {
-        strcpy(m->prov[i].name, provider);
+        snprintf(m->prov[i].name, sizeof m->prov[i].name, "%s", provider);
         m->nprov++;
     }
     if (i < m->nprov) {

@@ -44,6 +44,9 @@ struct srv {
     store *wst;           /* the watcher's own handle */
     int64_t data_version;
     srv_metrics *metrics;
+    pthread_mutex_t loglock; /* the access log buffer */
+    char logbuf[16384];
+    size_t loglen;
     bool has_follower, has_admin;
     unsigned char follower_hash[SHA256_DIGEST_LENGTH];
     unsigned char admin_hash[SHA256_DIGEST_LENGTH];
@@ -60,6 +63,8 @@ typedef struct req_priv {
     unsigned route_idx;
     char path[128];        /* sanitized, for the log */
 } req_priv;
+
+static void log_flush(srv *s);
 
 int64_t srv_now_ms(void)
 {
@@ -156,6 +161,7 @@ static void *watch(void *arg)
         }
         if (s->cfg.role != NULL && s->cfg.role->tick != NULL)
             s->cfg.role->tick(s->cfg.app, s, s->wst, now);
+        log_flush(s);
         pthread_mutex_lock(&s->wlock);
     }
     pthread_mutex_unlock(&s->wlock);
@@ -563,11 +569,9 @@ static const srv_route *find_route(srv *s, const char *method,
             *idx = (unsigned)i;
             return r;
         }
-        if (strstr(allowed, r->method) == NULL &&
-            strlen(allowed) + strlen(r->method) + 3 < cap) {
-            if (allowed[0] != '\0')
-                strcat(allowed, ", ");
-            strcat(allowed, r->method);
+        if (strstr(allowed, r->method) == NULL) {
+            size_t n = strlen(allowed);
+            snprintf(allowed + n, cap - n, "%s%s", n ? ", " : "", r->method);
         }
     }
     *idx = (unsigned)s->cfg.nroutes;
@@ -754,7 +758,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return send_reply(s, p);
 }
 
-static void log_line(srv *s, req_priv *p, int status, double secs)
+/* Write out the access log buffer (caller holds loglock). */
+static void log_flush_locked(srv *s)
+{
+    size_t off = 0;
+
+    while (off < s->loglen) {
+        ssize_t w = write(s->cfg.access_log_fd, s->logbuf + off,
+                          s->loglen - off);
+        if (w <= 0 && errno != EINTR)
+            break; /* a log that cannot be written must not stop serving */
+        if (w > 0)
+            off += (size_t)w;
+    }
+    s->loglen = 0;
+}
+
+static void log_flush(srv *s)
+{
+    if (s->cfg.access_log_fd < 0)
+        return;
+    pthread_mutex_lock(&s->loglock);
+    if (s->loglen > 0)
+        log_flush_locked(s);
+    pthread_mutex_unlock(&s->loglock);
+}
+
+/* One line per request, buffered: written when the buffer fills and by
+ * the watcher every SRV_WATCH_MS, so the log costs no syscall per
+ * request under load. */
+static void log_line(srv *s, req_priv *p, int status, int64_t micros)
 {
     char line[512], at[AI_TIME_BUF];
     int n;
@@ -762,15 +795,24 @@ static void log_line(srv *s, req_priv *p, int status, double secs)
     if (s->cfg.access_log_fd < 0)
         return;
     ai_time_format(srv_now_ms(), at);
-    n = snprintf(line, sizeof line, "%s %s %s %d %.3fms %s%s%s%s\n", at,
+    n = snprintf(line, sizeof line, "%s %s %s %d %lld.%03lldms %s%s%s\n", at,
                  p->rq.method ? p->rq.method : "-",
                  p->rq.route ? p->rq.route->name : p->path, status,
-                 secs * 1000.0, p->rq.subject[0] ? p->rq.subject : "-",
-                 p->rq.follower[0] ? " follower=" : "", p->rq.follower,
-                 "");
-    if (n > 0)
-        (void)!write(s->cfg.access_log_fd, line,
-                     (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+                 (long long)(micros / 1000), (long long)(micros % 1000),
+                 p->rq.subject[0] ? p->rq.subject : "-",
+                 p->rq.follower[0] ? " follower=" : "", p->rq.follower);
+    if (n <= 0)
+        return;
+    if ((size_t)n >= sizeof line) {
+        n = (int)sizeof line - 1;
+        line[n - 1] = '\n';
+    }
+    pthread_mutex_lock(&s->loglock);
+    if (s->loglen + (size_t)n > sizeof s->logbuf)
+        log_flush_locked(s);
+    memcpy(s->logbuf + s->loglen, line, (size_t)n);
+    s->loglen += (size_t)n;
+    pthread_mutex_unlock(&s->loglock);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn,
@@ -778,18 +820,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 {
     srv *s = cls;
     req_priv *p = *con_cls;
-    double secs;
+    int64_t micros;
     int status;
 
     (void)conn;
     if (p == NULL)
         return;
-    secs = (double)(mono_ns() - p->t0_ns) / 1e9;
+    micros = (mono_ns() - p->t0_ns) / 1000;
     status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? p->rq.status : 499;
     if (p->rq.status == 0)
         status = 499;
-    metrics_request(s->metrics, p->route_idx, status, secs);
-    log_line(s, p, status, secs);
+    metrics_request(s->metrics, p->route_idx, status, (double)micros / 1e6);
+    log_line(s, p, status, micros);
     if (p->rq.out != NULL) {
         if (p->rq.wipe_out)
             explicit_bzero(p->rq.out, p->rq.out_len);
@@ -864,6 +906,7 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
 {
     struct sockaddr_storage ss;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_USE_TURBO |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     bool v6;
     srv *s;
@@ -898,6 +941,7 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
     s->cfg.follower_secret = s->cfg.admin_secret = NULL; /* not kept */
     s->cfg.tls_cert_pem = s->cfg.tls_key_pem = NULL;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->loglock, NULL);
     pthread_mutex_init(&s->wlock, NULL);
     pthread_cond_init(&s->wcond, NULL);
     pthread_key_create(&s->key, NULL);
@@ -928,7 +972,7 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
         (unsigned)(cfg->max_connections ? cfg->max_connections : 1024),
         MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)(cfg->idle_timeout_s ? cfg->idle_timeout_s : 30),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(96 * 1024),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SRV_CONN_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         cfg->insecure_http ? MHD_OPTION_END : MHD_OPTION_HTTPS_MEM_KEY,
@@ -1001,11 +1045,13 @@ void srv_stop(srv *s, int drain_ms)
         s->waiters = w->next;
         ai_free(w);
     }
+    log_flush(s);
     store_close(s->wst);
     metrics_free(s->metrics);
     pthread_key_delete(s->key);
     pthread_cond_destroy(&s->wcond);
     pthread_mutex_destroy(&s->wlock);
+    pthread_mutex_destroy(&s->loglock);
     pthread_mutex_destroy(&s->lock);
     OPENSSL_cleanse(s->follower_hash, sizeof s->follower_hash);
     OPENSSL_cleanse(s->admin_hash, sizeof s->admin_hash);

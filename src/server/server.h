@@ -29,6 +29,10 @@
 
 #define SRV_BODY_MAX (64 * 1024)
 #define SRV_WATCH_MS 20
+/* Per-connection memory of libmicrohttpd (request line, headers, read
+ * buffer): room for the largest token in a header. MHD clears the pool
+ * between requests, so it is kept small. */
+#define SRV_CONN_MEMORY (32 * 1024)
 
 typedef struct srv srv;
 typedef struct srv_metrics srv_metrics;
@@ -90,9 +94,7 @@ struct srv_req {
     bool wipe_out;           /* the body holds secrets: wipe when sent */
     /* long-poll */
     bool suspended;
-    int64_t deadline;        /* ms */
-    int64_t wait_since;      /* handler's own value kept across resumes */
-    void *hstate;
+    int64_t deadline;        /* ms; kept across resumes (0: not set) */
 };
 
 /* Hooks of the role: what /v1/status and /metrics add, and what the
