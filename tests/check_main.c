@@ -25,6 +25,7 @@ int main(void)
         suite_providers_cache,
         suite_providers_http,
         suite_providers_github, suite_providers_google,
+        suite_providers_config,
         tls_suite,
     };
     SRunner *sr = srunner_create(suites[0]());

@@ -36,6 +36,7 @@ Suite *suite_providers_sigv4(void), *suite_providers_aws(void);
 Suite *suite_providers_cache(void);
 Suite *suite_providers_http(void);
 Suite *suite_providers_github(void), *suite_providers_google(void);
+Suite *suite_providers_config(void);
 Suite *tls_suite(void);
 
 /* ---- fixtures --------------------------------------------------------- */

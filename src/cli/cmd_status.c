@@ -13,10 +13,23 @@ static void put_clean(const char *s)
         putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
 }
 
-/* "name:" padded to the local format's column, then a scalar value. */
+/* "name:" padded to the local format's column, then a scalar value. A
+ * member name in camelCase is written as words ("uptimeSeconds" as
+ * "uptime seconds"), as the local labels are. */
 static void line(const char *name, const json_t *v)
 {
-    int n = printf("%s:", name);
+    int n = 1;
+
+    for (const char *p = name; *p != '\0' && n < 64; p++, n++) {
+        if (*p >= 'A' && *p <= 'Z' && p != name) {
+            putchar(' ');
+            n++;
+        }
+        putchar((unsigned char)*p < 0x20 || *p == 0x7f
+                    ? '?'
+                    : (*p >= 'A' && *p <= 'Z' ? *p + 32 : *p));
+    }
+    putchar(':');
 
     printf("%*s", n < 21 ? 21 - n : 1, "");
     if (json_is_string(v))

@@ -31,6 +31,7 @@ int cli_remote_open(const cli_ctx *c, cli_remote *r, const char *usage,
                     bool need_token)
 {
     const char *url = r->url, *ca = r->ca, *tok;
+    bool argv_token = false;
     FILE *f;
 
     r->on = false;
@@ -71,6 +72,10 @@ int cli_remote_open(const cli_ctx *c, cli_remote *r, const char *usage,
         r->secret = cli_secret(r->token, r->token_file, "--auth-token");
         if (r->secret == NULL)
             return CLI_FAIL;
+        argv_token = r->token != NULL && strcmp(r->token, "-") != 0;
+        /* not left in /proc/PID/cmdline for the rest of the run */
+        if (argv_token)
+            explicit_bzero((char *)(uintptr_t)r->token, strlen(r->token));
     } else if ((tok = env("AGENT_IAM_AUTH_TOKEN")) != NULL) {
         if ((r->secret = strdup(tok)) == NULL)
             return cli_failf("out of memory");
@@ -80,11 +85,8 @@ int cli_remote_open(const cli_ctx *c, cli_remote *r, const char *usage,
                                 "--leader-url");
     }
     if (r->secret != NULL && !leader_token_ok(r->secret)) {
-        int rc = r->token != NULL && strcmp(r->token, "-") != 0
-                     ? CLI_USAGE
-                     : CLI_FAIL;
         cli_remote_close(r);
-        if (rc == CLI_USAGE)
+        if (argv_token)
             return cli_usage(usage, "the auth token must be 1 to %d "
                                     "visible ASCII characters",
                              LEADER_TOKEN_MAX);

@@ -106,9 +106,12 @@ static void create_root(srv_req *rq)
     p.identity_json = ident;
     p.federation_json = fed;
     p.capabilities_json = caps;
-    (void)ai_broker_set_actor(rq->th->broker, "admin", &err);
-    rc = ai_broker_create_root_token(rq->th->broker, &p, &t, &err);
-    (void)ai_broker_set_actor(rq->th->broker, "leader", &err);
+    {
+        ai_err aerr; /* err holds the refusal's reason */
+        (void)ai_broker_set_actor(rq->th->broker, "admin", &aerr);
+        rc = ai_broker_create_root_token(rq->th->broker, &p, &t, &err);
+        (void)ai_broker_set_actor(rq->th->broker, "leader", &aerr);
+    }
     if (rc != AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
         goto done;
@@ -322,7 +325,7 @@ static void put_apikey(srv_req *rq)
     apikey_info info = {0};
     const char *key, *base;
     long long ttl = 0;
-    bool has, plain;
+    bool has;
     ai_err err;
     ai_code rc;
 
@@ -347,7 +350,7 @@ static void put_apikey(srv_req *rq)
         srv_reply_error(rq, 400, "bad_request", "\"key\" is empty");
         goto done;
     }
-    if (base != NULL && !http_url_ok(base, &plain)) {
+    if (base != NULL && !prov_url_ok(base)) {
         srv_reply_error(rq, 400, "bad_request",
                         "\"baseUrl\" must be an https:// URL");
         goto done;

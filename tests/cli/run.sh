@@ -83,6 +83,7 @@ sh "$here/revoke.sh" "$bin" && ok "revoke.sh" || no "revoke.sh"
 sh "$here/fault_parallel.sh" "$bin" && ok "fault_parallel.sh" || no "fault_parallel.sh"
 sh "$here/fault_kill.sh" "$bin" && ok "fault_kill.sh" || no "fault_kill.sh"
 sh "$here/fault_corrupt.sh" "$bin" && ok "fault_corrupt.sh" || no "fault_corrupt.sh"
+sh "$here/remote.sh" "$bin" && ok "remote.sh" || no "remote.sh"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
