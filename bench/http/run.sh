@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2034 # (NAME_url... are read through eval in measure)
 # make bench, last part: the HTTP leader under load. wrk (TLS, keep-alive,
 # 64 connections, 2 threads) against
 #   * our leader, `agent-iam serve`: POST /v1/check with a root token;
@@ -11,9 +12,14 @@
 # figure to compare is requests per CPU-second of the server process and
 # the ratio ours / Node of it. Targets: p99 under 5 ms, ratio >= 3.
 #
+# All servers are started first; then each round measures each server in
+# turn (a warm-up, then the measured run); with several rounds the table
+# shows medians and the ratio is the median of the per-round ratios.
+#
 # Environment: BENCH_HTTP_SECONDS (default 10) per measured run, after a
-# warm-up of BENCH_HTTP_WARMUP seconds (default 2); BENCH_HTTP_THREADS=N
-# passes --threads N to our server; BENCH_HTTP_NODE_CHECK=1 adds a row: a
+# warm-up of BENCH_HTTP_WARMUP seconds (default 2); BENCH_HTTP_ROUNDS
+# (default 1); BENCH_HTTP_THREADS=N passes --threads N to our server;
+# BENCH_HTTP_VERBOSE=1 prints wrk's own output of every run; BENCH_HTTP_NODE_CHECK=1 adds a row: a
 # plain Node https server doing the package's deserialize + checkPermission
 # on POST /v1/check (not the package's leader; it shows what a token check
 # costs over Node's https); BENCH_HTTP_PERF=1 then profiles our server
@@ -36,6 +42,7 @@ esac
 HERE=$(cd "$(dirname "$0")" && pwd)
 SECS=${BENCH_HTTP_SECONDS:-10}
 WARM=${BENCH_HTTP_WARMUP:-2}
+ROUNDS=${BENCH_HTTP_ROUNDS:-1}
 CONNS=64
 WTHREADS=2
 SCOPE=github:repo:read
@@ -45,6 +52,16 @@ if ! command -v wrk >/dev/null 2>&1; then
     echo "bench/http: wrk is missing (sh scripts/install-deps.sh installs it)" >&2
     exit 1
 fi
+for v in "$SECS" "$WARM" "$ROUNDS"; do
+    case $v in
+    '' | *[!0-9]*) echo "bench/http: BENCH_HTTP_SECONDS, _WARMUP and _ROUNDS are numbers" >&2
+        exit 2 ;;
+    esac
+done
+if [ "$SECS" -eq 0 ] || [ "$ROUNDS" -eq 0 ]; then
+    echo "bench/http: BENCH_HTTP_SECONDS and _ROUNDS must be > 0" >&2
+    exit 2
+fi
 if [ ! -x "$BIN" ]; then
     echo "bench/http: $BIN: not an executable (make $1)" >&2
     exit 2
@@ -52,13 +69,14 @@ fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/agent-iam-bench-http.XXXXXX") || exit 1
 PIDS=""
+# shellcheck disable=SC2317 # (called by the trap)
 cleanup() {
     for p in $PIDS; do
         kill -TERM "$p" 2>/dev/null
     done
     for p in $PIDS; do
         i=0
-        while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do
+        while kill -0 "$p" 2>/dev/null && [ "$i" -lt 50 ]; do
             sleep 0.1
             i=$((i + 1))
         done
@@ -67,7 +85,6 @@ cleanup() {
     done
     rm -rf "$TMP"
 }
-# shellcheck disable=SC2317
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -78,9 +95,17 @@ HZ=$(getconf CLK_TCK)
 cpu_ticks() {
     sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
 }
+# The whole machine from /proc/stat's cpu line, in clock ticks summed over
+# the CPUs: "busy steal total" (busy: user nice system irq softirq; steal:
+# time the hypervisor gave this VM's CPUs to other VMs).
+machine_ticks() {
+    awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit}' /proc/stat
+}
+# A free TCP port on 127.0.0.1 (the kernel's choice); fails when none.
 free_port() {
     python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' ||
+        { echo "bench/http: python3 could not find a free port" >&2; return 1; }
 }
 # wait_https NAME PID URL: until URL answers over TLS (any status).
 wait_https() {
@@ -101,29 +126,46 @@ wait_https() {
     sed 's/^/    /' "$TMP/$1.log" | tail -n 20 >&2
     return 1
 }
-# measure NAME PID URL METHOD BEARER BODY: a warm-up, then the measured
-# wrk run with the server's CPU read before and after; the wrk output goes
-# to $TMP/NAME.wrk, "cpu_ticks=N" is appended to it.
+# measure NAME ROUND: a warm-up, then the measured wrk run against server
+# NAME (its PID, URL, METHOD, BEARER and BODY are in NAME_pid, NAME_url...),
+# with the server's CPU and the machine's read before and after; wrk's
+# output goes to $TMP/NAME.ROUND.wrk, with "cpu_ticks=N" and "machine ..."
+# lines appended.
+# shellcheck disable=SC2154 # (pid and url are set by the eval)
 measure() {
-    name=$1 pid=$2 url=$3
-    export BENCH_METHOD="$4" BENCH_BEARER="$5" BENCH_BODY="$6"
+    name=$1 round=$2
+    eval "pid=\$${name}_pid url=\$${name}_url"
+    eval "BENCH_METHOD=\$${name}_method BENCH_BEARER=\$${name}_bearer BENCH_BODY=\$${name}_body"
+    export BENCH_METHOD BENCH_BEARER BENCH_BODY
+    out=$TMP/$name.$round.wrk
     if [ "$WARM" -gt 0 ]; then
         wrk -t"$WTHREADS" -c"$CONNS" -d"${WARM}s" --timeout 5s \
             -s "$HERE/request.lua" "$url" >"$TMP/$name.warm" 2>&1
     fi
+    m0=$(machine_ticks)
     c0=$(cpu_ticks "$pid")
     wrk -t"$WTHREADS" -c"$CONNS" -d"${SECS}s" --latency --timeout 5s \
-        -s "$HERE/request.lua" "$url" >"$TMP/$name.wrk" 2>&1
+        -s "$HERE/request.lua" "$url" >"$out" 2>&1
     rc=$?
     c1=$(cpu_ticks "$pid")
+    m1=$(machine_ticks)
     unset BENCH_METHOD BENCH_BEARER BENCH_BODY
-    echo "cpu_ticks=$((c1 - c0))" >>"$TMP/$name.wrk"
-    echo "--- $name: wrk -t$WTHREADS -c$CONNS -d${SECS}s --latency $url"
-    sed -e '/^wrk_result/d' -e '/^cpu_ticks=/d' -e 's/^/    /' "$TMP/$name.wrk"
-    if [ $rc -ne 0 ] || ! grep -q '^wrk_result ' "$TMP/$name.wrk"; then
-        echo "bench/http: wrk failed against $name (exit $rc)" >&2
+    echo "cpu_ticks=$((c1 - c0))" >>"$out"
+    echo "$m0 $m1" | awk '{printf "machine busy=%d steal=%d total=%d\n", $4 - $1, $5 - $2, $6 - $3}' >>"$out"
+    if [ "${BENCH_HTTP_VERBOSE:-0}" = 1 ]; then
+        echo "--- round $round, $name: wrk -t$WTHREADS -c$CONNS -d${SECS}s --latency $url"
+        sed -e '/^wrk_result/d' -e '/^cpu_ticks=/d' -e '/^machine /d' -e 's/^/    /' "$out"
+    fi
+    if [ $rc -ne 0 ] || ! grep -q '^wrk_result ' "$out"; then
+        echo "bench/http: wrk failed against $name (exit $rc):" >&2
+        sed 's/^/    /' "$out" >&2
         return 1
     fi
+    awk -v n="$name" -v r="$round" -v hz="$HZ" '
+        /^wrk_result/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+        /^cpu_ticks=/ { split($0, kv, "="); t = kv[2] }
+        END { printf "  round %d %-9s %8d requests in %5.2f s, p50 %6.2f ms, p99 %7.2f ms, server CPU %5.2f s\n",
+                     r, n, v["requests"], v["duration_us"] / 1e6, v["p50_us"] / 1000, v["p99_us"] / 1000, t / hz }' "$out"
 }
 
 # ---- a CA and a server certificate for 127.0.0.1 ---------------------------
@@ -145,21 +187,24 @@ measure() {
     exit 1
 }
 
-echo "HTTP: TLS keep-alive, $CONNS connections, $WTHREADS wrk threads, ${SECS} s" \
-     "(after ${WARM} s of warm-up); $(nproc) CPUs, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "HTTP: TLS keep-alive, $CONNS connections, $WTHREADS wrk threads, ${SECS} s a run" \
+     "(after ${WARM} s of warm-up), $ROUNDS round(s); $(nproc) CPUs, $(date -u '+%Y-%m-%d %H:%M UTC')"
+
+# Each server's parameters are NAME_pid, NAME_url, NAME_method,
+# NAME_bearer and NAME_body (NAME: ours, node, nodecheck), read by measure.
 
 # ---- our leader ------------------------------------------------------------
 AUTH=$(openssl rand -hex 24)
-PORT=$(free_port)
+PORT=$(free_port) || exit 1
 THREADS_OPT=
 [ -n "${BENCH_HTTP_THREADS:-}" ] && THREADS_OPT="--threads $BENCH_HTTP_THREADS"
 # shellcheck disable=SC2086
 "$BIN" serve --home "$TMP/home" --host 127.0.0.1 --port "$PORT" \
     --auth-token "$AUTH" --tls-cert "$TMP/server.pem" --tls-key "$TMP/server.key" \
     $THREADS_OPT </dev/null >"$TMP/ours.log" 2>&1 &
-OURS=$!
-PIDS="$PIDS $OURS"
-wait_https ours "$OURS" "https://127.0.0.1:$PORT/healthz" || exit 1
+ours_pid=$!
+PIDS="$PIDS $ours_pid"
+wait_https ours "$ours_pid" "https://127.0.0.1:$PORT/healthz" || exit 1
 
 if ! "$BIN" token create-root --home "$TMP/home" --agent-id bench \
         --scopes "$SCOPE" >"$TMP/root.tok" 2>"$TMP/create.err"; then
@@ -178,11 +223,10 @@ if [ "$(printf '%s' "$ANSWER" | head -n 1 | tr -d ' \t\r')" != '{"valid":true}' 
     exit 1
 fi
 echo "ours: POST /v1/check answers 200 $(printf '%s' "$ANSWER" | head -n 1) (curl, verified TLS)"
-
-measure ours "$OURS" "https://127.0.0.1:$PORT/v1/check" POST "$TOKEN" "$BODY" || exit 1
+ours_url=https://127.0.0.1:$PORT/v1/check ours_method=POST ours_bearer=$TOKEN ours_body=$BODY
+SERVERS=ours
 
 # ---- the Node package's leader ---------------------------------------------
-NODE_ROWS=""
 node_skip() {
     echo "bench/http: $1: no Node.js figures"
 }
@@ -202,22 +246,22 @@ else
     else
         PKG=$TMP/npm/node_modules/agent-iam
         NAUTH=$(openssl rand -hex 24)
-        NPORT=$(free_port)
+        NPORT=$(free_port) || exit 1
         node "$HERE/node_leader.mjs" "$PKG" "$TMP/node-home" "$NPORT" \
             "$TMP/server.pem" "$TMP/server.key" "$NAUTH" status \
             </dev/null >"$TMP/node.log" 2>&1 &
-        NODE=$!
-        PIDS="$PIDS $NODE"
-        if wait_https node "$NODE" "https://127.0.0.1:$NPORT/status"; then
+        node_pid=$!
+        PIDS="$PIDS $node_pid"
+        if wait_https node "$node_pid" "https://127.0.0.1:$NPORT/status"; then
             printf 'Authorization: Bearer %s\n' "$NAUTH" >"$TMP/nauth.hdr"
             NANSWER=$(curl -sS --max-time 5 --cacert "$TMP/ca.pem" -H @"$TMP/nauth.hdr" \
                 -w '\n%{http_code}' "https://127.0.0.1:$NPORT/status" 2>&1)
             case $NANSWER in
             *'"mode":"leader"'*200)
                 echo "node: GET /status answers 200 $(printf '%s' "$NANSWER" | head -n 1)"
-                if measure node "$NODE" "https://127.0.0.1:$NPORT/status" GET "$NAUTH" ""; then
-                    NODE_ROWS="node"
-                fi ;;
+                node_url=https://127.0.0.1:$NPORT/status node_method=GET
+                node_bearer=$NAUTH node_body=
+                SERVERS="$SERVERS node" ;;
             *)
                 echo "bench/http: node GET /status answered:"
                 printf '%s\n' "$NANSWER" | sed 's/^/    /'
@@ -226,21 +270,16 @@ else
         else
             node_skip "the Node leader did not start"
         fi
-        kill -TERM "$NODE" 2>/dev/null
 
         if [ "${BENCH_HTTP_NODE_CHECK:-0}" = 1 ]; then
-            CPORT=$(free_port)
+            CPORT=$(free_port) || exit 1
             node "$HERE/node_leader.mjs" "$PKG" "$TMP/node-check-home" "$CPORT" \
                 "$TMP/server.pem" "$TMP/server.key" unused check \
                 </dev/null >"$TMP/nodecheck.log" 2>&1 &
-            NCHECK=$!
-            PIDS="$PIDS $NCHECK"
-            i=0
-            while [ ! -s "$TMP/node-check-home/root.tok" ] && [ $i -lt 100 ]; do
-                sleep 0.1
-                i=$((i + 1))
-            done
-            if wait_https nodecheck "$NCHECK" "https://127.0.0.1:$CPORT/"; then
+            nodecheck_pid=$!
+            PIDS="$PIDS $nodecheck_pid"
+            if wait_https nodecheck "$nodecheck_pid" "https://127.0.0.1:$CPORT/" &&
+               [ -s "$TMP/node-check-home/root.tok" ]; then
                 NTOKEN=$(cat "$TMP/node-check-home/root.tok")
                 printf 'Authorization: Bearer %s\n' "$NTOKEN" >"$TMP/ncheck.hdr"
                 CANSWER=$(curl -sS --max-time 5 --cacert "$TMP/ca.pem" -X POST \
@@ -248,68 +287,98 @@ else
                     "https://127.0.0.1:$CPORT/v1/check" 2>&1)
                 if [ "$CANSWER" = '{"valid":true}' ]; then
                     echo "nodecheck: POST /v1/check answers $CANSWER"
-                    measure nodecheck "$NCHECK" "https://127.0.0.1:$CPORT/v1/check" \
-                        POST "$NTOKEN" "$BODY" && NODE_ROWS="$NODE_ROWS nodecheck"
+                    nodecheck_url=https://127.0.0.1:$CPORT/v1/check nodecheck_method=POST
+                    nodecheck_bearer=$NTOKEN nodecheck_body=$BODY
+                    SERVERS="$SERVERS nodecheck"
                 else
                     echo "bench/http: the Node check wrapper answered: $CANSWER"
                 fi
+            else
+                echo "bench/http: the Node check wrapper did not start"
             fi
-            kill -TERM "$NCHECK" 2>/dev/null
         fi
     fi
 fi
 
+# ---- the runs ----------------------------------------------------------------
+round=1
+while [ "$round" -le "$ROUNDS" ]; do
+    for name in $SERVERS; do
+        measure "$name" "$round" || exit 1
+    done
+    round=$((round + 1))
+done
+
 # ---- the table ---------------------------------------------------------------
 echo
 # shellcheck disable=SC2086
-python3 - "$TMP" "$HZ" ours $NODE_ROWS <<'PY'
-import sys
-tmp, hz, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+python3 - "$TMP" "$HZ" "$ROUNDS" $SERVERS <<'PY'
+import statistics, sys
+tmp, hz, rounds, names = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 label = {"ours": "agent-iam serve, POST /v1/check",
          "node": "node agent-iam@0.0.3 LeaderServer, GET /status",
          "nodecheck": "node https + deserialize/checkPermission (wrapper)"}
-rows = {}
-for n in names:
+
+def load(n, rnd):
     r = {}
-    for line in open("%s/%s.wrk" % (tmp, n)):
-        if line.startswith("wrk_result ") or line.startswith("cpu_ticks="):
-            for kv in line.split()[1:] if line.startswith("wrk_result") else [line.strip()]:
+    for line in open("%s/%s.%d.wrk" % (tmp, n, rnd)):
+        w = line.split()
+        if not w:
+            continue
+        if w[0].startswith("cpu_ticks="):
+            w = ["x"] + w
+        if w[0] in ("x", "wrk_result", "machine"):
+            for kv in w[1:]:
                 k, v = kv.split("=")
                 r[k] = float(v)
     secs = r["duration_us"] / 1e6
     cpu = r["cpu_ticks"] / hz
+    r["secs"], r["cpu"] = secs, cpu
     r["rps"] = r["requests"] / secs
     r["cores"] = cpu / secs
     r["per_cpu"] = r["requests"] / cpu if cpu > 0 else float("inf")
-    r["cpu"] = cpu
     r["errors"] = r["non2xx"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
-    rows[n] = r
-print("%-52s %10s %8s %8s %8s %7s %12s" % ("server", "requests/s", "p50 ms", "p99 ms",
-      "cpu s", "cores", "req/cpu-s"))
+    r["mbusy"] = r["busy"] / hz / secs if r["total"] else 0.0
+    r["ncpu"] = r["total"] / hz / secs if r["total"] else 0.0
+    r["steal_pct"] = 100.0 * r["steal"] / r["total"] if r["total"] else 0.0
+    return r
+
+runs = {n: [load(n, k) for k in range(1, rounds + 1)] for n in names}
+med = lambda n, key: statistics.median(r[key] for r in runs[n])
+what = "median of %d rounds" % rounds if rounds > 1 else "one run each"
+print("%-52s %10s %8s %8s %8s %7s %12s   (%s)" % ("server", "requests/s", "p50 ms", "p99 ms",
+      "cpu s", "cores", "req/cpu-s", what))
 for n in names:
-    r = rows[n]
-    print("%-52s %10.0f %8.2f %8.2f %8.2f %7.2f %12.0f" % (label[n], r["rps"],
-          r["p50_us"] / 1000, r["p99_us"] / 1000, r["cpu"], r["cores"], r["per_cpu"]))
-    if r["errors"]:
-        print("  ^ %d non-2xx answers, %d connect, %d read, %d write, %d timeout errors"
-              % (r["non2xx"], r["connect"], r["read"], r["write"], r["timeout"]))
+    print("%-52s %10.0f %8.2f %8.2f %8.2f %7.2f %12.0f" % (label[n], med(n, "rps"),
+          med(n, "p50_us") / 1000, med(n, "p99_us") / 1000, med(n, "cpu"), med(n, "cores"),
+          med(n, "per_cpu")))
+    print("  ^ machine: %.2f of %.0f CPUs busy (this server %.2f; wrk, the kernel and the rest %.2f), %.0f%% stolen by other VMs"
+          % (med(n, "mbusy"), med(n, "ncpu"), med(n, "cores"), med(n, "mbusy") - med(n, "cores"), med(n, "steal_pct")))
+    errs = [r for r in runs[n] if r["errors"]]
+    for k, r in enumerate(runs[n], 1):
+        if r["errors"]:
+            print("  ^ round %d: %d non-2xx answers, %d connect, %d read, %d write, %d timeout errors"
+                  % (k, r["non2xx"], r["connect"], r["read"], r["write"], r["timeout"]))
 print()
-o = rows["ours"]
-p99 = o["p99_us"] / 1000
+p99 = med("ours", "p99_us") / 1000
 print("targets:")
-print("  p99 of agent-iam serve        %8.2f ms   (target < 5 ms)  %s" % (p99, "ok" if p99 < 5 else "ABOVE"))
-if "node" in rows:
-    ratio = o["per_cpu"] / rows["node"]["per_cpu"]
-    print("  requests per CPU-second, ours / node /status  %6.1fx  (target >= 3x)  %s"
+print("  p99 of agent-iam serve at %d connections  %7.2f ms  (target < 5 ms)  %s"
+      % (64, p99, "ok" if p99 < 5 else "ABOVE"))
+if "node" in runs:
+    ratios = [o["per_cpu"] / n["per_cpu"] for o, n in zip(runs["ours"], runs["node"])]
+    ratio = statistics.median(ratios)
+    print("  requests per CPU-second, ours / node /status  %5.1fx  (target >= 3x)  %s"
           % (ratio, "ok" if ratio >= 3 else "BELOW"))
-    print("  (requests/s, ours / node: %.1fx, with both sharing the CPUs with wrk)"
-          % (o["rps"] / rows["node"]["rps"]))
+    if rounds > 1:
+        print("    per round: " + ", ".join("%.1fx" % x for x in ratios))
+    print("  (requests/s, ours / node: %.1fx; both share the 2 CPUs with wrk)"
+          % statistics.median(o["rps"] / n["rps"] for o, n in zip(runs["ours"], runs["node"])))
 else:
     print("  requests per CPU-second, ours / node: no Node.js figures")
-if "nodecheck" in rows:
-    print("  requests per CPU-second, ours / node check wrapper  %6.1fx"
-          % (o["per_cpu"] / rows["nodecheck"]["per_cpu"]))
-sys.exit(1 if o["errors"] else 0)
+if "nodecheck" in runs:
+    print("  requests per CPU-second, ours / node check wrapper  %5.1fx"
+          % statistics.median(o["per_cpu"] / n["per_cpu"] for o, n in zip(runs["ours"], runs["nodecheck"])))
+sys.exit(1 if any(r["errors"] for r in runs["ours"]) else 0)
 PY
 status=$?
 if [ $status -ne 0 ]; then
@@ -325,15 +394,20 @@ if [ "${BENCH_HTTP_PERF:-0}" = 1 ]; then
         exit 0
     fi
     echo
-    echo "perf record -g on agent-iam serve under the same load (not the measured run):"
-    perf record -F 999 -g -p "$OURS" -o "$TMP/perf.data" -- sleep "$SECS" \
+    echo "perf record -g on agent-iam serve under the same load (not a measured run):"
+    perf record -F 999 -g -p "$ours_pid" -o "$TMP/perf.data" -- sleep "$SECS" \
         >"$TMP/perf.log" 2>&1 &
-    PERF=$!
+    perf_pid=$!
     BENCH_METHOD=POST BENCH_BEARER="$TOKEN" BENCH_BODY="$BODY" \
         wrk -t"$WTHREADS" -c"$CONNS" -d"${SECS}s" --timeout 5s \
-        -s "$HERE/request.lua" "https://127.0.0.1:$PORT/v1/check" >/dev/null 2>&1
-    wait "$PERF"
-    perf report -i "$TMP/perf.data" --stdio --no-children --sort dso,symbol \
-        -g none --percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 40
+        -s "$HERE/request.lua" "$ours_url" >/dev/null 2>&1
+    wait "$perf_pid"
+    echo "  by library:"
+    perf report -i "$TMP/perf.data" --stdio --no-children --sort dso -g none \
+        --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 12
+    echo "  by function (self):"
+    perf report -i "$TMP/perf.data" --stdio --no-children --sort dso,symbol -g none \
+        --percent-limit 0.7 2>/dev/null | grep -v '^#' | grep -v '^$' |
+        sed 's/ *- *- *$//' | head -n 30
 fi
 exit 0

@@ -57,6 +57,7 @@ typedef struct req_priv {
     srv_req rq;            /* first: handlers get &priv->rq */
     char *body;
     size_t body_len, body_cap;
+    size_t dropped;        /* body bytes read and dropped after too_large */
     bool too_large, answered, resumed;
     char allow[48];        /* 405: the methods of the path */
     int64_t t0_ns;
@@ -662,6 +663,18 @@ static void run_handler(srv *s, req_priv *p)
     }
     if (!p->resumed && !authenticate(s, rq))
         return;
+    /* Agent requests synced in authenticate. Admin requests sign (root
+     * tokens must use the current key, e.g. just after a CLI rotate-key)
+     * and are rare: they read the latest commit themselves rather than
+     * wait for the watcher to move the generation. Follower requests
+     * verify tokens (consume) like agent requests. */
+    if ((rq->route->auth == SRV_AUTH_ADMIN &&
+         store_sync(rq->th->st, &err) != AI_OK) ||
+        (rq->route->auth == SRV_AUTH_FOLLOWER &&
+         srv_sync(rq, &err) != AI_OK)) {
+        srv_reply_ai(rq, err.code, err.msg);
+        return;
+    }
     p->resumed = false;
     rq->suspended = false;
     rq->route->fn(rq);
@@ -698,17 +711,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                          MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL && strtoull(cl, NULL, 10) > SRV_BODY_MAX) {
+            const char *ex = MHD_lookup_connection_value(
+                conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
             p->too_large = true;
-            run_handler(s, p); /* 413 at once; MHD closes the connection */
-            return send_reply(s, p);
+            /* A client that waits (Expect: 100-continue) or a body too
+             * big to drain gets the 413 at once (MHD then closes). Any
+             * other client is still sending: answering now would close
+             * the connection under it and it would see a reset, not the
+             * 413, so the body is read and dropped first. */
+            if ((ex != NULL && strcasecmp(ex, "100-continue") == 0) ||
+                strtoull(cl, NULL, 10) > SRV_DRAIN_MAX) {
+                run_handler(s, p);
+                return send_reply(s, p);
+            }
         }
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (p->too_large)
-            return MHD_YES;
+        if (p->too_large) /* dropped; a client that never stops is cut */
+            return (p->dropped += n) > SRV_DRAIN_MAX ? MHD_NO : MHD_YES;
         if (p->body_len + n > SRV_BODY_MAX) {
             p->too_large = true;
             ai_free(p->body);
@@ -1004,6 +1027,14 @@ fail:
     return rc;
 }
 
+static unsigned open_connections(struct MHD_Daemon *d)
+{
+    const union MHD_DaemonInfo *i =
+        MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+    return i != NULL ? i->num_connections : 0;
+}
+
 void srv_stop(srv *s, int drain_ms)
 {
     srv_thread *th;
@@ -1013,13 +1044,25 @@ void srv_stop(srv *s, int drain_ms)
     atomic_store(&s->draining, true);
     if (s->d != NULL) {
         MHD_socket fd = MHD_quiesce_daemon(s->d);
-        int64_t until = srv_now_ms() + drain_ms;
+        int64_t quiet = srv_now_ms(), until = quiet + drain_ms;
         if (fd != MHD_INVALID_SOCKET)
             close(fd);
         resume_waiters(s, true, 0);
-        /* in-flight requests (suspended long-polls answer at once) */
-        while (atomic_load(&s->active) > 0 && srv_now_ms() < until) {
-            struct timespec ts = {0, 10 * 1000000L};
+        /* In-flight requests finish, their replies saying Connection:
+         * close (suspended long-polls answer at once). A keep-alive
+         * connection between two requests may already carry the next one,
+         * which closing it would drop unanswered: wait until no connection
+         * is left, or none has had a request for SRV_DRAIN_QUIET_MS. */
+        for (;;) {
+            struct timespec ts = {0, 5 * 1000000L};
+            int64_t now = srv_now_ms();
+            if (atomic_load(&s->active) > 0)
+                quiet = now;
+            else if (open_connections(s->d) == 0 ||
+                     now - quiet >= SRV_DRAIN_QUIET_MS)
+                break;
+            if (now >= until)
+                break;
             resume_waiters(s, true, 0);
             nanosleep(&ts, NULL);
         }

@@ -28,7 +28,13 @@
 #include "store/store.h"
 
 #define SRV_BODY_MAX (64 * 1024)
+/* A declared body over SRV_BODY_MAX up to this size is read and dropped
+ * before the 413 (so the client sees it); a larger one is refused at once. */
+#define SRV_DRAIN_MAX (1024 * 1024)
 #define SRV_WATCH_MS 20
+/* srv_stop: how long idle keep-alive connections may still bring a request
+ * (answered, with Connection: close) before they are closed. */
+#define SRV_DRAIN_QUIET_MS 250
 /* Per-connection memory of libmicrohttpd (request line, headers, read
  * buffer): room for the largest token in a header. MHD clears the pool
  * between requests, so it is kept small. */
@@ -133,8 +139,10 @@ typedef struct srv_config {
 
 /* Start serving (returns once listening). */
 ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err);
-/* Stop accepting, let in-flight requests finish (at most drain_ms), end
- * long-polls, stop the workers, close the stores. NULL is fine. */
+/* Stop accepting, let in-flight requests finish (at most drain_ms; idle
+ * keep-alive connections may bring one more request for up to
+ * SRV_DRAIN_QUIET_MS), end long-polls, stop the workers, close the
+ * stores. NULL is fine. */
 void srv_stop(srv *s, int drain_ms);
 uint16_t srv_port(const srv *s);
 /* The role the server was started with (may be NULL). */
