@@ -19,12 +19,12 @@
 # Environment: BENCH_HTTP_SECONDS (default 10) per measured run, after a
 # warm-up of BENCH_HTTP_WARMUP seconds (default 2); BENCH_HTTP_ROUNDS
 # (default 1); BENCH_HTTP_THREADS=N passes --threads N to our server;
-# BENCH_HTTP_VERBOSE=1 prints wrk's own output of every run; BENCH_HTTP_NODE_CHECK=1 adds a row: a
-# plain Node https server doing the package's deserialize + checkPermission
-# on POST /v1/check (not the package's leader; it shows what a token check
-# costs over Node's https); BENCH_HTTP_PERF=1 then profiles our server
-# under the same load (perf record, not during the measured run) and prints
-# the hottest symbols.
+# BENCH_HTTP_VERBOSE=1 prints wrk's own output of every run;
+# BENCH_HTTP_NODE_CHECK=1 adds a row: a plain Node https server doing the
+# package's deserialize + checkPermission on POST /v1/check (not the
+# package's leader; it shows what a token check costs over Node's https);
+# BENCH_HTTP_PERF=1 then profiles our server under the same load (perf
+# record, not during a measured run) and prints where its time goes.
 #
 # Exit 1 when our server does not start, does not answer {"valid":true}
 # before the run, or answers anything but 2xx during it.

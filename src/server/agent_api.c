@@ -79,7 +79,7 @@ static void check(srv_req *rq)
     if (scope_resource(rq, o, &scope, &resource)) {
         rc = ai_token_check(rq->token, scope, resource, rq->now, &err);
         if (rc == AI_OK)
-            srv_reply_json(rq, 200, json_pack("{s:b}", "valid", 1));
+            srv_reply_static(rq, 200, "{\"valid\":true}");
         else if (rc == AI_EINVAL)
             srv_reply_ai(rq, rc, err.msg);
         else

@@ -275,6 +275,19 @@ void srv_reply_secret(srv_req *rq, int status, json_t *body)
     reply_json(rq, status, body, true);
 }
 
+void srv_reply_static(srv_req *rq, int status, const char *json)
+{
+    size_t n = strlen(json);
+    char *text = ai_malloc(n + 1);
+
+    if (text == NULL) {
+        srv_reply_error(rq, 500, "internal_error", "out of memory");
+        return;
+    }
+    memcpy(text, json, n + 1);
+    set_reply(rq, status, text, n, "application/json", false);
+}
+
 void srv_reply_text(srv_req *rq, int status, const char *ctype, char *text,
                     size_t len)
 {
@@ -810,31 +823,66 @@ static void log_flush(srv *s)
 /* One line per request, buffered: written when the buffer fills and by
  * the watcher every SRV_WATCH_MS, so the log costs no syscall per
  * request under load. */
+/* Append text to a line buffer, truncating at its end. */
+static size_t put_str(char *line, size_t n, size_t cap, const char *t)
+{
+    size_t k = strlen(t);
+
+    if (k > cap - 1 - n)
+        k = cap - 1 - n;
+    memcpy(line + n, t, k);
+    return n + k;
+}
+
+static size_t put_num(char *line, size_t n, size_t cap, unsigned long long v,
+                      int min_digits)
+{
+    char d[24];
+    int k = 0;
+
+    do {
+        d[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0 || k < min_digits);
+    while (k > 0 && n < cap - 1)
+        line[n++] = d[--k];
+    return n;
+}
+
+/* One line per request, buffered: written when the buffer fills and by
+ * the watcher every SRV_WATCH_MS, so the log costs no syscall per
+ * request under load. Built by hand: this runs for every request. */
 static void log_line(srv *s, req_priv *p, int status, int64_t micros)
 {
     char line[512], at[AI_TIME_BUF];
-    int n;
+    size_t n = 0, cap = sizeof line;
 
     if (s->cfg.access_log_fd < 0)
         return;
     ai_time_format(srv_now_ms(), at);
-    n = snprintf(line, sizeof line, "%s %s %s %d %lld.%03lldms %s%s%s\n", at,
-                 p->rq.method ? p->rq.method : "-",
-                 p->rq.route ? p->rq.route->name : p->path, status,
-                 (long long)(micros / 1000), (long long)(micros % 1000),
-                 p->rq.subject[0] ? p->rq.subject : "-",
-                 p->rq.follower[0] ? " follower=" : "", p->rq.follower);
-    if (n <= 0)
-        return;
-    if ((size_t)n >= sizeof line) {
-        n = (int)sizeof line - 1;
-        line[n - 1] = '\n';
+    n = put_str(line, n, cap, at);
+    n = put_str(line, n, cap, " ");
+    n = put_str(line, n, cap, p->rq.method ? p->rq.method : "-");
+    n = put_str(line, n, cap, " ");
+    n = put_str(line, n, cap, p->rq.route ? p->rq.route->name : p->path);
+    n = put_str(line, n, cap, " ");
+    n = put_num(line, n, cap, (unsigned long long)status, 1);
+    n = put_str(line, n, cap, " ");
+    n = put_num(line, n, cap, (unsigned long long)(micros / 1000), 1);
+    n = put_str(line, n, cap, ".");
+    n = put_num(line, n, cap, (unsigned long long)(micros % 1000), 3);
+    n = put_str(line, n, cap, "ms ");
+    n = put_str(line, n, cap, p->rq.subject[0] ? p->rq.subject : "-");
+    if (p->rq.follower[0]) {
+        n = put_str(line, n, cap, " follower=");
+        n = put_str(line, n, cap, p->rq.follower);
     }
+    line[n++] = '\n'; /* put_* leave one byte free */
     pthread_mutex_lock(&s->loglock);
-    if (s->loglen + (size_t)n > sizeof s->logbuf)
+    if (s->loglen + n > sizeof s->logbuf)
         log_flush_locked(s);
-    memcpy(s->logbuf + s->loglen, line, (size_t)n);
-    s->loglen += (size_t)n;
+    memcpy(s->logbuf + s->loglen, line, n);
+    s->loglen += n;
     pthread_mutex_unlock(&s->loglock);
 }
 

@@ -169,6 +169,8 @@ void srv_reply_error(srv_req *rq, int status, const char *code,
                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* The status and code of a library error (docs/http-api.md). */
 void srv_reply_ai(srv_req *rq, ai_code code, const char *msg);
+/* A constant JSON text (the hot path's fixed answers). */
+void srv_reply_static(srv_req *rq, int status, const char *json);
 /* Raw text reply (metrics): takes the ai_malloc'd buffer. */
 void srv_reply_text(srv_req *rq, int status, const char *ctype, char *text,
                     size_t len);
