@@ -52,7 +52,8 @@ typedef enum ai_code {
     AI_EEXPIRED,   /* token (or a time window) has expired */
     AI_ETOKEN,     /* invalid token: malformed, bad signature, unknown key */
     AI_EREVOKED,   /* token, an ancestor or its agent is revoked */
-    AI_EINTERNAL   /* a bug or an unexpected library failure */
+    AI_EINTERNAL,  /* a bug or an unexpected library failure */
+    AI_EUNAVAILABLE /* a service this call needs (the leader) is unreachable */
 } ai_code;
 
 #define AI_ERR_MSG_MAX 256
@@ -446,6 +447,59 @@ AI_EXPORT const char *ai_leader_ca_path(const ai_leader *l);
 AI_EXPORT bool ai_leader_tls_generated(const ai_leader *l);
 /* Stop accepting, finish in-flight requests (at most drain_ms), close. */
 AI_EXPORT void ai_leader_stop(ai_leader *l, int drain_ms);
+
+
+/* ---------------------------------------------------------------------
+ * FollowerClient (DESIGN §5, §7): `agent-iam follower` as a library call.
+ * A follower keeps a replica of its leader's keys, revocations, provider
+ * configs and API keys in its own home (secrets sealed under its own
+ * master key), follows the change feed (long-poll), and serves the agent
+ * API from the replica over HTTPS. It refuses agents (503) before its
+ * first sync and once it has not heard from the leader for max_staleness;
+ * admin calls get 409 with the leader's URL; maxUses are counted at the
+ * leader (503 when it cannot be reached).
+ * ------------------------------------------------------------------- */
+typedef struct ai_follower ai_follower;
+
+typedef struct ai_follower_config {
+    const char *home;           /* NULL: the default home */
+    const char *leader_url;     /* required: https://leader:8443 */
+    const char *auth_token;     /* required: the leader's --auth-token */
+    const char *follower_id;    /* required: 1-64 of A-Z a-z 0-9 . _ - */
+    const char *ca_cert_file;   /* CA of the leader; NULL: system CAs */
+    bool serve;                 /* listen for agents (default true) */
+    const char *host;           /* NULL: 0.0.0.0 */
+    int port;                   /* default 8443; 0: any free port */
+    const char *tls_cert_file;  /* as the leader's */
+    const char *tls_key_file;
+    bool insecure_http;
+    unsigned threads;           /* 0: one per core */
+    int access_log_fd;          /* default 2; -1: none */
+    int64_t sync_interval_ms;   /* longest retry wait, default 60 s */
+    int64_t max_staleness_ms;   /* refuse agents after, default 1 h */
+    int64_t degraded_ms;        /* state thresholds: 5 min, 1 h, 24 h */
+    int64_t limited_ms;
+    int64_t offline_ms;
+    int long_poll_s;            /* change feed wait, default 25 */
+} ai_follower_config;
+
+AI_EXPORT void ai_follower_config_init(ai_follower_config *c);
+/* Open the home and start following (and serving, with c->serve). */
+AI_EXPORT ai_code ai_follower_start(const ai_follower_config *c,
+                                    ai_follower **out, ai_err *err);
+/* One forced sync of the home (snapshot if empty or too far behind,
+ * then every pending change), without serving. *applied: the leader seq
+ * the replica now reflects. */
+AI_EXPORT ai_code ai_follower_sync(const ai_follower_config *c,
+                                   int64_t *applied, ai_err *err);
+AI_EXPORT uint16_t ai_follower_port(const ai_follower *f);
+AI_EXPORT const char *ai_follower_ca_path(const ai_follower *f);
+/* "starting", "initial_sync", "connected", "degraded", "limited",
+ * "offline". */
+AI_EXPORT const char *ai_follower_state(ai_follower *f);
+/* The status as JSON (release with ai_free_string). */
+AI_EXPORT char *ai_follower_status(ai_follower *f);
+AI_EXPORT void ai_follower_stop(ai_follower *f, int drain_ms);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,8 @@ struct ai_broker {
     cred_cache *cache; /* provider credentials, made on first use */
     char actor[65];    /* who the audit rows name */
     ai_token_cache *tcache; /* server mode: verified tokens (borrowed) */
+    broker_consume_fn consume; /* NULL: count uses in the home's store */
+    void *consume_ud;
     bool server;       /* server mode: the caller syncs; no verify audit */
 };
 
@@ -143,6 +145,25 @@ static ai_code verify_at(ai_broker *b, const char *wire, size_t len,
     if ((rc = views(b, now, &v, err)) != AI_OK)
         return rc;
     return ai_token_cache_verify(b->tcache, &v, wire, len, now, out, err);
+}
+
+void broker_set_consume(ai_broker *b, broker_consume_fn fn, void *ud)
+{
+    b->consume = fn;
+    b->consume_ud = ud;
+}
+
+/* Count one use of each budget: here, or where the hook says (a
+ * follower asks its leader). */
+static ai_code consume(ai_broker *b, const char *wire, size_t len,
+                       const ai_token *t, const char *scope,
+                       const ai_budget_ref *budgets, size_t n, int64_t now,
+                       bool *granted, uint32_t *left, ai_err *err)
+{
+    if (b->consume != NULL)
+        return b->consume(b->consume_ud, wire, len, t, scope, granted, left,
+                          err);
+    return store_consume(b->st, budgets, n, now, granted, left, err);
 }
 
 void broker_server_mode(ai_broker *b, ai_token_cache *cache)
@@ -293,8 +314,8 @@ ai_code ai_broker_refresh(ai_broker *b, const char *wire, size_t len,
                                sizeof budgets / sizeof *budgets, &n, err)) ==
             AI_OK &&
         n > 0 &&
-        (rc = store_consume(b->st, budgets, n, now, &granted, &left, err)) ==
-            AI_OK &&
+        (rc = consume(b, wire, len, t, "system:token:refresh", budgets, n,
+                      now, &granted, &left, err)) == AI_OK &&
         !granted)
         rc = ai_err_set(err, AI_EDENIED,
                         "Scope \"system:token:refresh\" has no uses left");
@@ -456,8 +477,8 @@ ai_code ai_broker_get_credential(ai_broker *b, const char *wire, size_t len,
     if ((rc = ai_token_budgets(t, scope, budgets,
                                sizeof budgets / sizeof *budgets, &n, err)) !=
             AI_OK ||
-        (n > 0 && (rc = store_consume(b->st, budgets, n, now, &granted,
-                                      &left, err)) != AI_OK))
+        (n > 0 && (rc = consume(b, wire, len, t, scope, budgets, n, now,
+                                &granted, &left, err)) != AI_OK))
         goto done;
     if (!granted) {
         rc = ai_err_set(err, AI_EDENIED, "Scope \"%s\" has no uses left",

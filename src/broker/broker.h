@@ -18,6 +18,15 @@ ai_code broker_wrap(store *st, ai_broker **out, ai_err *err);
  * a flood of durable writes). */
 void broker_server_mode(ai_broker *b, ai_token_cache *cache);
 
+/* Where uses are counted: a follower's hook asks the leader (with the
+ * serialized token, so the leader derives the budgets itself) and answers
+ * AI_EUNAVAILABLE when it cannot. Called only when the scope has budgets. */
+typedef ai_code (*broker_consume_fn)(void *ud, const char *wire, size_t len,
+                                     const ai_token *t, const char *scope,
+                                     bool *granted, uint32_t *remaining,
+                                     ai_err *err);
+void broker_set_consume(ai_broker *b, broker_consume_fn fn, void *ud);
+
 /* Verify without an audit row (the server's authentication step). */
 ai_code broker_verify_quiet(ai_broker *b, const char *wire, size_t len,
                             int64_t now, ai_token **out, ai_err *err);

@@ -64,6 +64,14 @@ bool cli_duration(const char *s, int64_t *ms);
  * option: malloc'd, trailing newline dropped; NULL after printing why. */
 char *cli_secret(const char *value, const char *file, const char *what);
 
+/* A service's secret: --flag VALUE, --flag-file F, else $env; *out NULL
+ * when none is given. A value given in argv is wiped there once read.
+ * CLI_OK, or CLI_USAGE after printing why. */
+int cli_secret_opt(const char *usage, const char *flag, const char *file,
+                   const char *env, const char *what, char **out);
+/* Wipe and free a malloc'd secret string (NULL is fine). */
+void cli_wipe_free(char *s);
+
 /* Read a token argument: the token itself, "-" for stdin or "@PATH" for a
  * file; one trailing newline (or CRLF) is dropped. Returns a malloc'd
  * string (its length in *len) or NULL after printing why to stderr. */
@@ -126,6 +134,8 @@ int cli_audit(cli_ctx *c, int argc, char **argv);
 int cli_config(cli_ctx *c, int argc, char **argv);
 int cli_apikey(cli_ctx *c, int argc, char **argv);
 int cli_serve(cli_ctx *c, int argc, char **argv);
+int cli_follower(cli_ctx *c, int argc, char **argv);
+int cli_sync(cli_ctx *c, int argc, char **argv);
 int cli_status(cli_ctx *c, int argc, char **argv);
 int cli_cred(cli_ctx *c, int argc, char **argv);
 

@@ -17,38 +17,6 @@ static const char usage[] =
     "                [--insecure-http] [--threads N] [--access-log FILE|-|off]"
     "\n                [--changelog-retain N]";
 
-/* A secret from the flag, its file, or the environment; the flag's text is
- * wiped from argv so it does not stay in /proc/PID/cmdline. */
-static int secret_opt(const char *flag, const char *file, const char *env,
-                      const char *what, char **out)
-{
-    const char *e = getenv(env);
-
-    *out = NULL;
-    if (flag == NULL && file == NULL && (e == NULL || *e == '\0'))
-        return CLI_OK;
-    if (flag == NULL && file == NULL)
-        flag = e;
-    if ((*out = cli_secret(flag, file, what)) == NULL)
-        return CLI_USAGE;
-    if (flag != NULL && flag != e)
-        explicit_bzero((char *)(uintptr_t)flag, strlen(flag));
-    if (**out == '\0') {
-        free(*out);
-        *out = NULL;
-        return cli_usage(usage, "%s is empty", what);
-    }
-    return CLI_OK;
-}
-
-static void wipe_free(char *s)
-{
-    if (s != NULL) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 int cli_serve(cli_ctx *c, int argc, char **argv)
 {
     const char *port = NULL, *host = NULL, *auth = NULL, *auth_file = NULL,
@@ -98,12 +66,13 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
         return cli_usage(usage, "give --tls-cert and --tls-key together");
     if (insecure && cert != NULL)
         return cli_usage(usage, "--insecure-http takes no certificate");
-    if ((rc = secret_opt(auth, auth_file, "AGENT_IAM_AUTH_TOKEN",
-                         "--auth-token", &auth_s)) != CLI_OK)
+    if ((rc = cli_secret_opt(usage, auth, auth_file, "AGENT_IAM_AUTH_TOKEN",
+                             "--auth-token", &auth_s)) != CLI_OK)
         return rc;
-    if ((rc = secret_opt(admin, admin_file, "AGENT_IAM_ADMIN_TOKEN",
-                         "--admin-token", &admin_s)) != CLI_OK) {
-        wipe_free(auth_s);
+    if ((rc = cli_secret_opt(usage, admin, admin_file,
+                             "AGENT_IAM_ADMIN_TOKEN", "--admin-token",
+                             &admin_s)) != CLI_OK) {
+        cli_wipe_free(auth_s);
         return rc;
     }
     if (log != NULL && strcmp(log, "off") == 0) {
@@ -140,8 +109,8 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
-    wipe_free(auth_s); /* the server keeps digests only */
-    wipe_free(admin_s);
+    cli_wipe_free(auth_s); /* the server keeps digests only */
+    cli_wipe_free(admin_s);
     auth_s = admin_s = NULL;
     if (insecure)
         fprintf(stderr, "agent-iam: WARNING: plain HTTP (--insecure-http): "
@@ -169,7 +138,7 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
 done:
     if (log_fd > 2)
         close(log_fd);
-    wipe_free(auth_s);
-    wipe_free(admin_s);
+    cli_wipe_free(auth_s);
+    cli_wipe_free(admin_s);
     return rc;
 }

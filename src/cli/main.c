@@ -41,6 +41,11 @@ static const char usage_text[] =
     "  serve [--port 8443] [--host ADDR] --auth-token T|--auth-token-file F\n"
     "        [--admin-token T] [--tls-cert F --tls-key F] [--insecure-http]\n"
     "                                the leader over HTTPS (docs/http-api.md)\n"
+    "  follower --leader-url URL --auth-token T --follower-id ID [--ca-cert F]\n"
+    "        [--port 8443] [--sync-interval 60s] [--max-staleness 1h]\n"
+    "                                a replica of the leader serving agents\n"
+    "  sync --leader-url URL --auth-token T --follower-id ID [--ca-cert F]\n"
+    "                                one forced sync of the home from the leader\n"
     "  version | help\n"
     "\n"
     "on a running leader instead of the home (rotate-key, revoke, unrevoke,\n"
@@ -63,7 +68,8 @@ static const command commands[] = {
     {"unrevoke", cli_unrevoke}, {"audit", cli_audit},
     {"config", cli_config},     {"apikey", cli_apikey},
     {"status", cli_status},     {"cred", cli_cred},
-    {"serve", cli_serve},
+    {"serve", cli_serve},       {"follower", cli_follower},
+    {"sync", cli_sync},
 };
 
 int main(int argc, char **argv)

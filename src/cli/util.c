@@ -216,3 +216,34 @@ void cli_print_json(json_t *j)
     free(s);
     json_decref(j);
 }
+
+int cli_secret_opt(const char *usage, const char *flag, const char *file,
+                   const char *env, const char *what, char **out)
+{
+    const char *e = getenv(env);
+
+    *out = NULL;
+    if (flag == NULL && file == NULL && (e == NULL || *e == '\0'))
+        return CLI_OK;
+    if (flag == NULL && file == NULL)
+        flag = e;
+    if ((*out = cli_secret(flag, file, what)) == NULL)
+        return CLI_USAGE;
+    /* not left in /proc/PID/cmdline while the service runs */
+    if (flag != NULL && flag != e && strcmp(flag, "-") != 0)
+        explicit_bzero((char *)(uintptr_t)flag, strlen(flag));
+    if (**out == '\0') {
+        free(*out);
+        *out = NULL;
+        return cli_usage(usage, "%s is empty", what);
+    }
+    return CLI_OK;
+}
+
+void cli_wipe_free(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}

@@ -20,6 +20,7 @@ const char *ai_strerror(ai_code code)
     case AI_ETOKEN: return "invalid token";
     case AI_EREVOKED: return "revoked";
     case AI_EINTERNAL: return "internal error";
+    case AI_EUNAVAILABLE: return "unavailable";
     }
     return "unknown error";
 }

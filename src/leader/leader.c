@@ -189,7 +189,7 @@ static bool ready(void *app)
 }
 
 static const srv_role leader_role = {"leader", status, metrics, ready, NULL,
-                                     tick};
+                                     tick, NULL};
 
 void ai_leader_config_init(ai_leader_config *c)
 {

@@ -22,7 +22,7 @@ typedef struct route_counters {
     atomic_ullong micros; /* sum of durations */
 } route_counters;
 
-#define VERIFY_KINDS 12 /* ai_code values */
+#define VERIFY_KINDS 13 /* ai_code values */
 #define PROVIDERS_MAX 64
 
 typedef struct provider_counter {

@@ -203,6 +203,8 @@ static srv_thread *thread_state(srv *s, ai_err *err)
     (void)ai_broker_set_actor(th->broker,
                               s->cfg.role ? s->cfg.role->name : "server", err);
     th->gen = atomic_load(&s->gen);
+    if (s->cfg.role != NULL && s->cfg.role->thread_init != NULL)
+        s->cfg.role->thread_init(s->cfg.app, th);
     pthread_setspecific(s->key, th);
     pthread_mutex_lock(&s->lock);
     th->next = s->threads;
@@ -320,6 +322,7 @@ void srv_reply_ai(srv_req *rq, ai_code code, const char *msg)
     case AI_EDENIED: status = 403; c = "forbidden"; break;
     case AI_ENOTFOUND: status = 404; c = "not_found"; break;
     case AI_EPROVIDER: status = 502; c = "provider_error"; break;
+    case AI_EUNAVAILABLE: status = 503; c = "unavailable"; break;
     default: break;
     }
     srv_reply_error(rq, status, c, "%s", msg && *msg ? msg : ai_strerror(code));
@@ -1024,7 +1027,7 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
         (rc = store_sync(s->wst, err)) != AI_OK ||
         (rc = store_data_version(s->wst, &s->data_version, err)) != AI_OK)
         goto fail;
-    {
+    if (!cfg->replica) {
         const ai_keyring *kr; /* make the first signing key now */
         if ((rc = store_keyring(s->wst, srv_now_ms(), &kr, err)) != AI_OK)
             goto fail;

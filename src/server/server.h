@@ -116,6 +116,8 @@ typedef struct srv_role {
     /* Called by the watcher thread after each poll (every SRV_WATCH_MS)
      * with its own store handle: upkeep such as pruning. */
     void (*tick)(void *app, srv *s, store *st, int64_t now);
+    /* Called once for each worker thread's state when it is made. */
+    void (*thread_init)(void *app, srv_thread *th);
 } srv_role;
 
 typedef struct srv_config {
@@ -131,6 +133,7 @@ typedef struct srv_config {
     unsigned max_connections; /* 0: 1024 */
     unsigned idle_timeout_s;  /* 0: 30 */
     int access_log_fd;        /* -1: none; else one line per request */
+    bool replica;             /* never make a signing key (a follower) */
     const srv_route *routes;
     size_t nroutes;
     const srv_role *role;

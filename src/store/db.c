@@ -417,6 +417,7 @@ int store_schema_version(const store *st)
 typedef struct sync_ctx {
     store *st;
     bool keys;
+    bool reset; /* a "reset" row: reload the views whole */
     ai_code rc;
     ai_err *err;
 } sync_ctx;
@@ -427,8 +428,14 @@ static void apply_change(void *ud, int64_t seq, const char *kind,
     sync_ctx *c = ud;
 
     (void)op;
-    if (c->rc != AI_OK)
+    if (c->rc != AI_OK || c->reset)
         return; /* seen_seq stays at the last change applied */
+    if (strcmp(kind, "reset") == 0) {
+        /* A replica applied a snapshot (replica.c): the rows after it
+         * are in the reload too. */
+        c->reset = true;
+        return;
+    }
     if (strcmp(kind, "key") == 0) {
         c->keys = true;
     } else if (strcmp(kind, "revocation") == 0 && c->st->rev != NULL) {
@@ -467,6 +474,30 @@ static ai_code load_views(store *st, ai_err *err)
     return AI_OK;
 }
 
+/* Drop the views: the next sync reloads them whole, and until then the
+ * revocation predicate fails closed. */
+static void drop_views(store *st)
+{
+    revview_free(st->rev);
+    st->rev = NULL;
+    ai_keyring_free(st->keys);
+    st->keys = NULL;
+}
+
+ai_code views_reload(store *st, ai_err *err)
+{
+    ai_code rc;
+
+    if (st->rev == NULL) {
+        ai_keyring_free(st->keys); /* no views yet: the first sync loads */
+        st->keys = NULL;
+        return AI_OK;
+    }
+    if ((rc = load_views(st, err)) != AI_OK)
+        drop_views(st);
+    return rc;
+}
+
 ai_code store_data_version(store *st, int64_t *dv, ai_err *err)
 {
     ai_err_clear(err);
@@ -476,7 +507,7 @@ ai_code store_data_version(store *st, int64_t *dv, ai_err *err)
 ai_code store_sync(store *st, ai_err *err)
 {
     int64_t dv = 0;
-    sync_ctx c = {st, false, AI_OK, err};
+    sync_ctx c = {st, false, false, AI_OK, err};
     ai_code rc;
 
     ai_err_clear(err);
@@ -500,15 +531,14 @@ ai_code store_sync(store *st, ai_err *err)
         if ((rc = store_changes(st, st->seen_seq, 10000, apply_change, &c,
                                 err)) == AI_OK)
             rc = c.rc;
+        if (rc == AI_OK && c.reset)
+            rc = load_views(st, err); /* the state was replaced whole */
         if (rc != AI_OK) {
-            /* Drop the views: the next sync reloads them whole, and until
-             * then the revocation predicate fails closed. */
-            revview_free(st->rev);
-            st->rev = NULL;
-            ai_keyring_free(st->keys);
-            st->keys = NULL;
+            drop_views(st);
             return rc;
         }
+        if (c.reset)
+            return AI_OK;
         if (st->seen_seq == before)
             break;
     }

@@ -96,4 +96,15 @@ ai_code revview_refresh(store *st, revoke_target target, const char *id,
 bool revview_has(const revview *v, revoke_target target, const char *id);
 size_t revview_count(const revview *v);
 
+/* After this handle replaced the whole state (a snapshot): reload its
+ * views as the first sync does (db.c); on failure they are dropped, so
+ * the revocation predicate fails closed until the next store_sync. */
+ai_code views_reload(store *st, ai_err *err);
+
+/* ---- replica (replica.c) ---------------------------------------------- */
+
+/* Is this home a follower's replica (meta "replica" = "1")? Does not
+ * clear err: callable inside another store call. */
+ai_code replica_marked(store *st, bool *yes, ai_err *err);
+
 #endif /* AI_STORE_DB_H */

@@ -128,6 +128,20 @@ fail:
     return rc;
 }
 
+/* Within a transaction: AI_EDENIED on a replica (its keys come from the
+ * leader). */
+static ai_code refuse_on_replica(store *st, const char *what, ai_err *err)
+{
+    bool replica = false;
+    ai_code rc = replica_marked(st, &replica, err);
+
+    if (rc == AI_OK && replica)
+        rc = ai_err_set(err, AI_EDENIED,
+                        "this home is a follower's replica: %s on the leader",
+                        what);
+    return rc;
+}
+
 /* A home's first key, version 1, made when it is first needed. */
 static ai_code first_key(store *st, int64_t now_ms, ai_err *err)
 {
@@ -140,6 +154,16 @@ static ai_code first_key(store *st, int64_t now_ms, ai_err *err)
     if ((rc = max_version(st, &have, err)) != AI_OK)
         goto fail;
     if (have == 0) {
+        bool replica = false;
+        /* A replica's keys are the leader's: one of its own would sign
+         * tokens nobody else can verify. */
+        if ((rc = replica_marked(st, &replica, err)) != AI_OK)
+            goto fail;
+        if (replica) {
+            rc = ai_err_set(err, AI_ENOTFOUND,
+                            "no signing key yet (replica not synced)");
+            goto fail;
+        }
         if (RAND_bytes(secret, sizeof secret) != 1) {
             rc = ai_err_set(err, AI_EINTERNAL, "random generator failed");
             goto fail;
@@ -190,7 +214,8 @@ ai_code store_rotate_key(store *st, int64_t grace_ms, int64_t now_ms,
     until = now_ms + grace_ms;
     if ((rc = db_begin(st, err)) != AI_OK)
         return rc;
-    if ((rc = max_version(st, &have, err)) != AI_OK)
+    if ((rc = refuse_on_replica(st, "rotate keys", err)) != AI_OK ||
+        (rc = max_version(st, &have, err)) != AI_OK)
         goto fail;
     if (have >= (UINT32_C(1) << 31)) {
         rc = ai_err_set(err, AI_EINVAL, "no key version left");
@@ -261,7 +286,8 @@ ai_code store_import_key(store *st, const unsigned char key[AI_KEY_BYTES],
     ai_err_clear(err);
     if ((rc = db_begin(st, err)) != AI_OK)
         return rc;
-    if ((rc = max_version(st, &have, err)) != AI_OK)
+    if ((rc = refuse_on_replica(st, "import keys", err)) != AI_OK ||
+        (rc = max_version(st, &have, err)) != AI_OK)
         goto fail;
     rc = meta_get(st, "signed", &signed_flag, err);
     used = rc == AI_OK && strcmp(signed_flag, "0") != 0;

@@ -86,7 +86,8 @@ typedef struct key_info {
 
 /* The keyring of the store as of the last sync (borrowed: valid until the
  * next store_sync or store change on this handle). A home with no key yet
- * gets version 1, made on first use. */
+ * gets version 1, made on first use; a replica never does (AI_ENOTFOUND
+ * until its first sync: see "replica" below). */
 ai_code store_keyring(store *st, int64_t now_ms, const ai_keyring **out,
                       ai_err *err);
 
@@ -243,5 +244,62 @@ ai_code store_change_value(store *st, const char *kind, const char *key,
  * {"seq":N,"keys":[...],"revocations":[...],"providers":{...},
  *  "apiKeys":[...]}. Secrets in clear: wipe *json, then store_free. */
 ai_code store_snapshot(store *st, char **json, ai_err *err);
+
+/* ---- replica (replica.c) --------------------------------------------- */
+
+/* A follower's home holds a replica of the leader's replicated state,
+ * with secrets re-sealed under its own master key. A home that has
+ * applied a snapshot or a batch (or was marked with store_mark_replica)
+ * is a replica, for good (meta "replica", survives restarts): it never
+ * makes a signing key of its own. store_keyring on a replica with no key
+ * yet is AI_ENOTFOUND "no signing key yet (replica not synced)";
+ * store_rotate_key and store_import_key are AI_EDENIED there. */
+
+/* Mark this home a replica before its first sync (a follower does it at
+ * start, so nothing mints a local key meanwhile). */
+ai_code store_mark_replica(store *st, ai_err *err);
+ai_code store_is_replica(store *st, bool *yes, ai_err *err);
+
+/* The leader seq this replica reflects (0: nothing applied yet). */
+ai_code store_applied_seq(store *st, int64_t *seq, ai_err *err);
+
+/* Apply one batch of the leader's change feed (the "changes" array of
+ * GET /v1/replication/changes: {seq, kind, key, op, value?}) in ONE
+ * transaction together with applied_seq = new_seq. set with a value:
+ * upsert the entity exactly as given (a key's version, secret, createdAt,
+ * verifyUntil; a revocation's reason, revokedAt, pruneAfter; a provider
+ * config; an API key's fields and secret). delete, or set without a
+ * value: delete the entity (absent is fine). Writes a local changelog row
+ * per entity touched, so other handles' store_sync follow; this handle's
+ * views are updated at once. Idempotent: the same batch twice changes
+ * nothing. new_seq <= the applied seq: AI_OK, nothing changes. A
+ * malformed change (unknown kind, bad types, a key secret that is not 32
+ * bytes of base64url, a value that does not match its key, ...) refuses
+ * the whole batch with AI_EINVAL "change <seq>: ..." and nothing is
+ * written. changes is borrowed; its secrets are the caller's to wipe. */
+ai_code store_apply_changes(store *st, const json_t *changes, int64_t new_seq,
+                            int64_t now_ms, ai_err *err);
+
+/* Replace the whole replicated state (keys, revocations, providers, API
+ * keys) with a snapshot object (what store_snapshot produces, parsed) in
+ * ONE transaction, applied_seq = its "seq" (lower than before is fine: a
+ * new leader). Use counters and the audit log are untouched. It logs one
+ * changelog row of kind "reset" (key "", op "set") instead of one per
+ * entity: every other handle's store_sync then reloads its views whole;
+ * this handle's are reloaded at once. Statements are prepared once, so
+ * 1,000,000 revocations apply in seconds. Malformed snapshot: AI_EINVAL
+ * ("snapshot revocation <index>: ..."), nothing written. */
+ai_code store_apply_snapshot(store *st, const json_t *snap, int64_t now_ms,
+                             ai_err *err);
+
+/* Follower bookkeeping in the meta table (not replicated): the leader URL
+ * (NULL: keep the stored one) and the time of the last successful contact
+ * in ms (< 0: keep), written together. */
+ai_code store_follower_meta_set(store *st, const char *leader_url,
+                                int64_t last_contact_ms, ai_err *err);
+/* *leader_url: store_free; NULL if never set. *last_contact_ms: 0 if
+ * never set. */
+ai_code store_follower_meta_get(store *st, char **leader_url,
+                                int64_t *last_contact_ms, ai_err *err);
 
 #endif /* AI_STORE_H */

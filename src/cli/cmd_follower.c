@@ -1,0 +1,225 @@
+/* cmd_follower.c - `agent-iam follower` (replicate and serve until
+ * SIGTERM/SIGINT) and `agent-iam sync` (one forced sync of the home). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+static const char follower_usage[] =
+    "agent-iam follower --leader-url URL --auth-token T|--auth-token-file F "
+    "--follower-id ID\n"
+    "                   [--ca-cert F] [--port N] [--host ADDR] [--tls-cert F "
+    "--tls-key F]\n"
+    "                   [--insecure-http] [--threads N] [--access-log "
+    "FILE|-|off]\n"
+    "                   [--sync-interval 60s] [--max-staleness 1h] "
+    "[--long-poll 25s]\n"
+    "                   [--degraded-after 5m] [--limited-after 1h] "
+    "[--offline-after 24h]";
+static const char sync_usage[] =
+    "agent-iam sync --leader-url URL --auth-token T|--auth-token-file F "
+    "--follower-id ID [--ca-cert F]";
+
+/* The leader flags shared by both commands. */
+typedef struct lead_opts {
+    const char *url, *token, *token_file, *id, *ca;
+} lead_opts;
+
+static int leader_config(const char *usage, lead_opts *o,
+                         ai_follower_config *cfg, char **secret)
+{
+    const char *e;
+    int rc;
+
+    if (o->url == NULL && (e = getenv("AGENT_IAM_LEADER_URL")) && *e)
+        o->url = e;
+    if (o->ca == NULL && (e = getenv("AGENT_IAM_CA_CERT")) && *e)
+        o->ca = e;
+    if (o->url == NULL || o->id == NULL)
+        return cli_usage(usage, "--leader-url and --follower-id are required");
+    if (o->token != NULL && o->token_file != NULL)
+        return cli_usage(usage, "give --auth-token or --auth-token-file");
+    if ((rc = cli_secret_opt(usage, o->token, o->token_file,
+                             "AGENT_IAM_AUTH_TOKEN", "--auth-token",
+                             secret)) != CLI_OK)
+        return rc;
+    if (*secret == NULL)
+        return cli_usage(usage, "--auth-token (or --auth-token-file, or "
+                                "$AGENT_IAM_AUTH_TOKEN) is required");
+    if (o->ca != NULL && access(o->ca, R_OK) != 0) {
+        cli_wipe_free(*secret);
+        *secret = NULL;
+        return cli_failf("cannot read the CA file %s: %s", o->ca,
+                         strerror(errno));
+    }
+    cfg->leader_url = o->url;
+    cfg->auth_token = *secret;
+    cfg->follower_id = o->id;
+    cfg->ca_cert_file = o->ca;
+    return CLI_OK;
+}
+
+static int duration(const char *usage, const char *flag, const char *v,
+                    int64_t *ms)
+{
+    if (v != NULL && (!cli_duration(v, ms) || *ms <= 0))
+        return cli_usage(usage, "--%s is a duration such as 30s, 5m, 1h", flag);
+    return CLI_OK;
+}
+
+int cli_follower(cli_ctx *c, int argc, char **argv)
+{
+    lead_opts lo = {0};
+    const char *port = NULL, *host = NULL, *cert = NULL, *key = NULL,
+               *threads = NULL, *log = NULL, *interval = NULL, *stale = NULL,
+               *poll = NULL, *deg = NULL, *lim = NULL, *off = NULL;
+    bool insecure = false;
+    const cli_opt opts[] = {
+        {"leader-url", &lo.url, NULL}, {"auth-token", &lo.token, NULL},
+        {"auth-token-file", &lo.token_file, NULL},
+        {"follower-id", &lo.id, NULL}, {"ca-cert", &lo.ca, NULL},
+        {"port", &port, NULL}, {"host", &host, NULL},
+        {"tls-cert", &cert, NULL}, {"tls-key", &key, NULL},
+        {"insecure-http", NULL, &insecure}, {"threads", &threads, NULL},
+        {"access-log", &log, NULL}, {"sync-interval", &interval, NULL},
+        {"max-staleness", &stale, NULL}, {"long-poll", &poll, NULL},
+        {"degraded-after", &deg, NULL}, {"limited-after", &lim, NULL},
+        {"offline-after", &off, NULL}, {NULL, NULL, NULL}};
+    ai_follower_config cfg;
+    ai_follower *f = NULL;
+    char home[4096], *secret = NULL, *pos[1];
+    int64_t pl = 25000;
+    long long n;
+    int npos, rc, sig = 0, log_fd = 2;
+    sigset_t set;
+    ai_err err;
+
+    ai_follower_config_init(&cfg);
+    if ((rc = cli_parse(follower_usage, argc, argv, opts, pos, 0, &npos,
+                        false)))
+        return rc;
+    if (port != NULL) {
+        if (!cli_int(port, 0, 65535, &n))
+            return cli_usage(follower_usage, "--port must be 0 to 65535");
+        cfg.port = (int)n;
+    }
+    if (threads != NULL) {
+        if (!cli_int(threads, 1, 256, &n))
+            return cli_usage(follower_usage, "--threads must be 1 to 256");
+        cfg.threads = (unsigned)n;
+    }
+    if ((cert == NULL) != (key == NULL))
+        return cli_usage(follower_usage,
+                         "give --tls-cert and --tls-key together");
+    if ((rc = duration(follower_usage, "sync-interval", interval,
+                       &cfg.sync_interval_ms)) ||
+        (rc = duration(follower_usage, "max-staleness", stale,
+                       &cfg.max_staleness_ms)) ||
+        (rc = duration(follower_usage, "long-poll", poll, &pl)) ||
+        (rc = duration(follower_usage, "degraded-after", deg,
+                       &cfg.degraded_ms)) ||
+        (rc = duration(follower_usage, "limited-after", lim,
+                       &cfg.limited_ms)) ||
+        (rc = duration(follower_usage, "offline-after", off,
+                       &cfg.offline_ms)))
+        return rc;
+    if (pl < 1000 || pl > 60000)
+        return cli_usage(follower_usage, "--long-poll is 1s to 60s");
+    cfg.long_poll_s = (int)(pl / 1000);
+    if ((rc = leader_config(follower_usage, &lo, &cfg, &secret)) != CLI_OK)
+        return rc;
+    if (log != NULL && strcmp(log, "off") == 0) {
+        log_fd = -1;
+    } else if (log != NULL && strcmp(log, "-") != 0 &&
+               (log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                              0600)) < 0) {
+        rc = cli_failf("--access-log %s: %s", log, strerror(errno));
+        goto done;
+    }
+    if (store_home_path(c->home_flag, home, sizeof home, &err) != AI_OK) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    cfg.home = home;
+    cfg.host = host;
+    cfg.tls_cert_file = cert;
+    cfg.tls_key_file = key;
+    cfg.insecure_http = insecure;
+    cfg.access_log_fd = log_fd;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (ai_follower_start(&cfg, &f, &err) != AI_OK) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    cli_wipe_free(secret); /* the connections keep their own copy */
+    secret = NULL;
+    if (insecure)
+        fprintf(stderr, "agent-iam: WARNING: plain HTTP (--insecure-http): "
+                        "tokens and secrets cross the network in clear\n");
+    if (!insecure && ai_follower_ca_path(f)[0] != '\0')
+        fprintf(stderr, "agent-iam: clients trust the CA %s\n",
+                ai_follower_ca_path(f));
+    fprintf(stderr,
+            "agent-iam: follower %s of %s listening on %s://%s:%u (home %s)\n",
+            lo.id, lo.url, insecure ? "http" : "https",
+            host ? host : "0.0.0.0", (unsigned)ai_follower_port(f), home);
+    while (sigwait(&set, &sig) != 0)
+        ;
+    fprintf(stderr, "agent-iam: %s: finishing in-flight requests\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    ai_follower_stop(f, 10000);
+    fprintf(stderr, "agent-iam: follower stopped\n");
+    rc = CLI_OK;
+done:
+    if (log_fd > 2)
+        close(log_fd);
+    cli_wipe_free(secret);
+    return rc;
+}
+
+int cli_sync(cli_ctx *c, int argc, char **argv)
+{
+    lead_opts lo = {0};
+    const cli_opt opts[] = {
+        {"leader-url", &lo.url, NULL}, {"auth-token", &lo.token, NULL},
+        {"auth-token-file", &lo.token_file, NULL},
+        {"follower-id", &lo.id, NULL}, {"ca-cert", &lo.ca, NULL},
+        {NULL, NULL, NULL}};
+    ai_follower_config cfg;
+    char home[4096], *secret = NULL, *pos[1];
+    int64_t applied = 0;
+    int npos, rc;
+    ai_err err;
+
+    ai_follower_config_init(&cfg);
+    cfg.serve = false;
+    if ((rc = cli_parse(sync_usage, argc, argv, opts, pos, 0, &npos, false)) ||
+        (rc = leader_config(sync_usage, &lo, &cfg, &secret)) != CLI_OK)
+        return rc;
+    if (store_home_path(c->home_flag, home, sizeof home, &err) != AI_OK) {
+        cli_wipe_free(secret);
+        return cli_fail(&err);
+    }
+    cfg.home = home;
+    rc = ai_follower_sync(&cfg, &applied, &err) == AI_OK ? CLI_OK
+                                                         : cli_fail(&err);
+    cli_wipe_free(secret);
+    if (rc != CLI_OK)
+        return rc;
+    if (c->json)
+        cli_print_json(json_pack("{s:s, s:I}", "home", home, "appliedSeq",
+                                 (json_int_t)applied));
+    else
+        printf("synced %s from %s: leader seq %lld\n", home, lo.url,
+               (long long)applied);
+    return CLI_OK;
+}

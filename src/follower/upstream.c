@@ -1,0 +1,211 @@
+/* upstream.c - the follower's libcurl connection to its leader. */
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "core/core.h"
+#include "follower/upstream.h"
+#include "providers/providers.h"
+
+struct upstream {
+    CURL *h;
+    char base[2048];
+    char *auth;      /* "Authorization: Bearer ..." (wiped at free) */
+    char fid[96];    /* "X-Follower-Id: ..." */
+    char ca[4096];
+    atomic_bool *stop;
+};
+
+typedef struct sink {
+    char *buf;
+    size_t len, cap, max;
+    bool over;
+} sink;
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud)
+{
+    sink *s = ud;
+    size_t k = size * n;
+
+    if (s->len + k + 1 > s->max) {
+        s->over = true;
+        return 0;
+    }
+    if (s->len + k + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 16384;
+        char *nb;
+        while (cap < s->len + k + 1)
+            cap *= 2;
+        if ((nb = ai_malloc(cap)) == NULL)
+            return 0;
+        if (s->buf != NULL) {
+            memcpy(nb, s->buf, s->len);
+            explicit_bzero(s->buf, s->len);
+            ai_free(s->buf);
+        }
+        s->buf = nb;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, p, k);
+    s->len += k;
+    s->buf[s->len] = '\0';
+    return k;
+}
+
+static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c,
+                       curl_off_t d)
+{
+    upstream *u = ud;
+
+    (void)a, (void)b, (void)c, (void)d;
+    return u->stop != NULL && atomic_load(u->stop) ? 1 : 0;
+}
+
+upstream *upstream_new(const char *url, const char *token,
+                       const char *ca_file, const char *follower_id,
+                       atomic_bool *stop, ai_err *err)
+{
+    upstream *u;
+    size_t n;
+
+    ai_err_clear(err);
+    if (url == NULL || !http_url_ok(url, NULL) || strlen(url) >= 2000) {
+        ai_err_set(err, AI_EINVAL,
+                   "--leader-url must be an https:// URL (http only to "
+                   "127.0.0.1 or localhost), without user info");
+        return NULL;
+    }
+    if (token == NULL || *token == '\0' || strlen(token) > 4096 ||
+        strpbrk(token, " \r\n\t") != NULL) {
+        ai_err_set(err, AI_EINVAL,
+                   "the auth token must be 1 to 4096 visible characters");
+        return NULL;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if ((u = ai_calloc(1, sizeof *u)) == NULL ||
+        (u->h = curl_easy_init()) == NULL) {
+        ai_free(u);
+        ai_err_set(err, AI_ENOMEM, "out of memory");
+        return NULL;
+    }
+    snprintf(u->base, sizeof u->base, "%s", url);
+    n = strlen(u->base);
+    while (n > 0 && u->base[n - 1] == '/')
+        u->base[--n] = '\0';
+    n = strlen(token) + 32;
+    if ((u->auth = ai_malloc(n)) == NULL) {
+        upstream_free(u);
+        ai_err_set(err, AI_ENOMEM, "out of memory");
+        return NULL;
+    }
+    snprintf(u->auth, n, "Authorization: Bearer %s", token);
+    snprintf(u->fid, sizeof u->fid, "X-Follower-Id: %s", follower_id);
+    if (ca_file != NULL)
+        snprintf(u->ca, sizeof u->ca, "%s", ca_file);
+    u->stop = stop;
+    return u;
+}
+
+void upstream_free(upstream *u)
+{
+    if (u == NULL)
+        return;
+    if (u->h != NULL)
+        curl_easy_cleanup(u->h);
+    if (u->auth != NULL) {
+        explicit_bzero(u->auth, strlen(u->auth));
+        ai_free(u->auth);
+    }
+    ai_free(u);
+}
+
+ai_code upstream_call(upstream *u, const char *method, const char *path,
+                      const char *json, long timeout_ms, size_t max,
+                      long *status, char **body, size_t *len, ai_err *err)
+{
+    struct curl_slist *hdrs = NULL, *t;
+    char url[4096], errbuf[CURL_ERROR_SIZE] = "";
+    sink s = {NULL, 0, 0, max, false};
+    CURLcode cc;
+    CURL *h = u->h;
+
+    ai_err_clear(err);
+    *status = 0;
+    *body = NULL;
+    *len = 0;
+    snprintf(url, sizeof url, "%s%s", u->base, path);
+    if ((t = curl_slist_append(hdrs, u->auth)) == NULL)
+        goto oom;
+    hdrs = t;
+    if ((t = curl_slist_append(hdrs, u->fid)) == NULL)
+        goto oom;
+    hdrs = t;
+    if (json != NULL &&
+        (t = curl_slist_append(hdrs, "Content-Type: application/json")) ==
+            NULL)
+        goto oom;
+    if (json != NULL)
+        hdrs = t;
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (u->ca[0] != '\0')
+        curl_easy_setopt(h, CURLOPT_CAINFO, u->ca);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "agent-iam-follower/" AI_VERSION);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, u);
+    if (json != NULL) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)strlen(json));
+    }
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    cc = curl_easy_perform(h);
+    curl_slist_free_all(hdrs);
+    hdrs = NULL;
+    if (cc != CURLE_OK) {
+        char host[256] = "";
+        sscanf(u->base, "%*[^:]://%255[^/]", host);
+        if (s.buf != NULL) {
+            explicit_bzero(s.buf, s.len);
+            ai_free(s.buf);
+        }
+        if (s.over)
+            return ai_err_set(err, AI_EUNAVAILABLE,
+                              "leader %s: answer over %zu bytes", host, max);
+        return ai_err_set(err, AI_EUNAVAILABLE, "leader %s unreachable: %s",
+                          host, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    if (s.buf == NULL && (s.buf = ai_calloc(1, 1)) == NULL)
+        return ai_err_set(err, AI_ENOMEM, "out of memory");
+    *body = s.buf;
+    *len = s.len;
+    return AI_OK;
+oom:
+    curl_slist_free_all(hdrs);
+    return ai_err_set(err, AI_ENOMEM, "out of memory");
+}
+
+void upstream_error_text(const char *body, long status, char *buf,
+                         size_t cap)
+{
+    json_t *o = body ? json_loads(body, 0, NULL) : NULL;
+    const char *e = o ? json_string_value(json_object_get(o, "error")) : NULL;
+
+    snprintf(buf, cap, "%s (%ld)", e ? e : "unexpected answer", status);
+    json_decref(o);
+}
