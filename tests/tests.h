@@ -32,6 +32,7 @@ Suite *suite_broker_audit(void);
 Suite *suite_store_providers(void);
 Suite *suite_store_audit(void);
 Suite *suite_store_uses(void);
+Suite *suite_store_replica(void);
 Suite *suite_providers_sigv4(void), *suite_providers_aws(void);
 Suite *suite_providers_cache(void);
 Suite *suite_providers_http(void);

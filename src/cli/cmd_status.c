@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "follower/follower.h"
 
 /* Print a string with anything unprintable as '?': values come from the
  * server and must not drive the terminal. */
@@ -128,6 +129,58 @@ static int status_remote(const cli_ctx *c, const cli_remote *r)
     return CLI_OK;
 }
 
+/* A follower's home: what it replicates and how fresh it is (the state
+ * by the default thresholds, from the last contact the follower wrote).
+ * -1 when the home is not a replica. */
+static int replica_status(cli_ctx *c, store *st, int64_t now)
+{
+    ai_follower_config def;
+    const ai_keyring *kr;
+    int64_t applied = 0, last = 0;
+    char *url = NULL;
+    bool yes = false;
+    ai_err err;
+
+    if (store_is_replica(st, &yes, &err) != AI_OK)
+        return cli_fail(&err);
+    if (!yes)
+        return -1;
+    ai_follower_config_init(&def);
+    if (store_applied_seq(st, &applied, &err) != AI_OK ||
+        store_follower_meta_get(st, &url, &last, &err) != AI_OK)
+        return cli_fail(&err);
+    if (c->json) {
+        json_t *o = json_pack(
+            "{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I}", "version",
+            ai_version(), "mode", "follower", "home", store_home(st),
+            "leaderUrl", url ? url : "", "appliedSeq", (json_int_t)applied,
+            "lastContactMs", (json_int_t)last, "state",
+            follower_state_at(last, now, &def), "revocations",
+            (json_int_t)store_revocation_count(st));
+        if (o != NULL && store_keyring(st, now, &kr, &err) == AI_OK)
+            json_object_set_new(o, "signingKeyVersion",
+                                json_integer(ai_keyring_signing_version(kr)));
+        cli_print_json(o);
+    } else {
+        printf("agent-iam %s (follower replica)\n", ai_version());
+        printf("home:                %s\n", store_home(st));
+        printf("leader:              %s\n", url ? url : "-");
+        printf("applied leader seq:  %lld\n", (long long)applied);
+        if (last > 0)
+            printf("last contact:        %llds ago (%s)\n",
+                   (long long)((now - last) / 1000),
+                   follower_state_at(last, now, &def));
+        else
+            printf("last contact:        never\n");
+        if (store_keyring(st, now, &kr, &err) == AI_OK)
+            printf("signing key version: %u\n",
+                   (unsigned)ai_keyring_signing_version(kr));
+        printf("revocations:         %zu\n", store_revocation_count(st));
+    }
+    store_free(url);
+    return CLI_OK;
+}
+
 int cli_status(cli_ctx *c, int argc, char **argv)
 {
     static const char usage[] =
@@ -162,6 +215,8 @@ int cli_status(cli_ctx *c, int argc, char **argv)
     for (size_t i = 0; i < nkeys; i++)
         verifying += keys[i].state != KEY_RETIRED;
     store_free(keys);
+    if ((rc = replica_status(c, st, now)) != -1)
+        return rc;
     if (c->json) {
         cli_print_json(json_pack(
             "{s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I}", "version", ai_version(),

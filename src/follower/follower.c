@@ -224,13 +224,30 @@ static ai_code consume_at_leader(void *ud, const char *wire, size_t len,
     return rc;
 }
 
+/* Upkeep on the watcher thread: the local changelog (rows written as
+ * batches are applied, read by this process's other handles) is trimmed;
+ * a handle left behind reloads its views whole. */
+static void tick(void *app, srv *s, store *st, int64_t now)
+{
+    static _Thread_local int64_t next;
+    int64_t removed = 0;
+    ai_err err;
+
+    (void)app, (void)s;
+    if (now < next)
+        return;
+    next = now + 60000;
+    if (store_changelog_trim(st, 100000, 0, now, &removed, &err) != AI_OK)
+        fprintf(stderr, "agent-iam: changelog trim: %s\n", err.msg);
+}
+
 static void thread_init(void *app, srv_thread *th)
 {
     broker_set_consume(th->broker, consume_at_leader, app);
 }
 
 static const srv_role follower_role = {"follower", status, metrics, ready,
-                                       refuse_agents, NULL, thread_init};
+                                       refuse_agents, tick, thread_init};
 
 /* ---- start, stop, sync ------------------------------------------------ */
 
@@ -303,6 +320,7 @@ static ai_code open_follower(const ai_follower_config *c, ai_follower **out,
     if ((rc = store_home_path(c->home, f->home, sizeof f->home, err)) !=
             AI_OK ||
         (rc = store_open(f->home, true, &f->st, err)) != AI_OK ||
+        (rc = store_mark_replica(f->st, err)) != AI_OK ||
         (rc = store_applied_seq(f->st, &applied, err)) != AI_OK ||
         (rc = store_follower_meta_get(f->st, &url, &last, err)) != AI_OK)
         goto fail;

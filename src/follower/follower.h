@@ -45,6 +45,11 @@ struct ai_follower {
     atomic_llong syncs, failures;
 };
 
+/* The state of a replica by the time since its last contact with the
+ * leader and the thresholds of c (for `agent-iam status` on a home). */
+const char *follower_state_at(int64_t last_contact, int64_t now,
+                              const ai_follower_config *c);
+
 /* The state's name from the phase and the time since the last contact. */
 const char *fl_state(ai_follower *f, int64_t now);
 

@@ -10,7 +10,6 @@
 #include "core/core.h"
 #include "follower/follower.h"
 
-#define SNAPSHOT_MAX ((size_t)2 << 30) /* 2 GiB */
 #define SNAPSHOT_TIMEOUT_MS 600000L
 #define FEED_MAX ((size_t)256 << 20)
 #define FEED_LIMIT 1000
@@ -24,23 +23,28 @@ void fl_set_error(ai_follower *f, const char *msg)
     pthread_mutex_unlock(&f->lock);
 }
 
+const char *follower_state_at(int64_t last_contact, int64_t now,
+                              const ai_follower_config *c)
+{
+    int64_t age = last_contact > 0 ? now - last_contact : INT64_MAX;
+
+    if (age >= c->offline_ms)
+        return "offline";
+    if (age >= c->limited_ms)
+        return "limited";
+    if (age >= c->degraded_ms)
+        return "degraded";
+    return "connected";
+}
+
 const char *fl_state(ai_follower *f, int64_t now)
 {
-    int64_t last = atomic_load(&f->last_contact), age;
-
     switch (atomic_load(&f->phase)) {
     case FL_STARTING: return "starting";
     case FL_INITIAL_SYNC: return "initial_sync";
     default: break;
     }
-    age = last > 0 ? now - last : INT64_MAX;
-    if (age >= f->cfg.offline_ms)
-        return "offline";
-    if (age >= f->cfg.limited_ms)
-        return "limited";
-    if (age >= f->cfg.degraded_ms)
-        return "degraded";
-    return "connected";
+    return follower_state_at(atomic_load(&f->last_contact), now, &f->cfg);
 }
 
 static void contact(ai_follower *f, int64_t now)
@@ -93,38 +97,98 @@ static ai_code answer_error(const char *what, long status, char *body,
     return ai_err_set(err, AI_EUNAVAILABLE, "%s: %s", what, text);
 }
 
+/* The snapshot stream, applied as it arrives. */
+typedef struct snap_load {
+    ai_follower *f;
+    snap_apply *apply;
+    int64_t seq;
+    long long lines, count;
+    bool header, end;
+    ai_code rc;
+    ai_err *err;
+} snap_load;
+
+static bool snap_line(void *ud, char *line, size_t len)
+{
+    snap_load *sl = ud;
+    json_error_t je;
+    json_t *o = json_loadb(line, len, 0, &je);
+    bool ok = true;
+
+    if (o == NULL || !json_is_object(o) || sl->end) {
+        sl->rc = ai_err_set(sl->err, AI_EINVAL,
+                            "snapshot line %lld is malformed", sl->lines);
+        ok = false;
+    } else if (!sl->header) {
+        json_t *seq = json_object_get(o, "seq");
+        sl->header = true;
+        if (!json_is_integer(seq) || json_integer_value(seq) < 0) {
+            sl->rc = ai_err_set(sl->err, AI_EINVAL,
+                                "the snapshot has no seq");
+            ok = false;
+        } else {
+            sl->seq = json_integer_value(seq);
+            sl->rc = store_snapshot_apply_begin(sl->f->st, srv_now_ms(),
+                                                &sl->apply, sl->err);
+            ok = sl->rc == AI_OK;
+        }
+    } else if (json_is_true(json_object_get(o, "end"))) {
+        sl->end = true;
+        if (json_integer_value(json_object_get(o, "count")) != sl->count) {
+            sl->rc = ai_err_set(sl->err, AI_EINVAL,
+                                "the snapshot ended after %lld of %lld "
+                                "entities",
+                                sl->count,
+                                (long long)json_integer_value(
+                                    json_object_get(o, "count")));
+            ok = false;
+        }
+    } else {
+        sl->count++;
+        sl->rc = store_snapshot_apply_line(sl->apply, o, sl->err);
+        ok = sl->rc == AI_OK;
+    }
+    sl->lines++;
+    json_decref(o);
+    return ok;
+}
+
 static ai_code load_snapshot(ai_follower *f, ai_err *err)
 {
+    snap_load sl = {f, NULL, 0, 0, 0, false, false, AI_OK, err};
     char *body = NULL;
     size_t len = 0;
     long status = 0;
-    json_t *snap;
     ai_code rc;
 
-    atomic_store(&f->phase, atomic_load(&f->phase) == FL_RUNNING
-                                ? FL_RUNNING
-                                : FL_INITIAL_SYNC);
-    if ((rc = upstream_call(f->up, "GET", "/v1/replication/snapshot", NULL,
-                            SNAPSHOT_TIMEOUT_MS, SNAPSHOT_MAX, &status, &body,
-                            &len, err)) != AI_OK)
-        return rc;
-    if (status != 200)
+    if (atomic_load(&f->phase) != FL_RUNNING)
+        atomic_store(&f->phase, FL_INITIAL_SYNC);
+    rc = upstream_stream(f->up, "/v1/replication/snapshot",
+                         SNAPSHOT_TIMEOUT_MS, 1 << 20, snap_line, &sl,
+                         &status, &body, &len, err);
+    if (rc == AI_OK && status != 200) {
+        store_snapshot_apply_abort(sl.apply);
         return answer_error("snapshot", status, body, len, err);
-    if ((snap = parse(body, len, err)) == NULL)
-        return err->code;
-    rc = store_apply_snapshot(f->st, snap, srv_now_ms(), err);
-    if (rc == AI_OK) {
-        json_int_t seq = json_integer_value(json_object_get(snap, "seq"));
-        atomic_store(&f->applied, (long long)seq);
-        if (atomic_load(&f->leader_seq) < seq)
-            atomic_store(&f->leader_seq, (long long)seq);
-        atomic_store(&f->phase, FL_RUNNING);
-        contact(f, srv_now_ms());
-        if (f->s != NULL)
-            srv_changed(f->s);
     }
-    json_decref(snap);
-    return rc;
+    if (rc == AI_OK && sl.rc != AI_OK)
+        rc = sl.rc;
+    if (rc == AI_OK && !sl.end)
+        rc = ai_err_set(err, AI_EUNAVAILABLE,
+                        "the snapshot stream was cut short");
+    if (rc != AI_OK) {
+        store_snapshot_apply_abort(sl.apply);
+        return rc;
+    }
+    if ((rc = store_snapshot_apply_commit(sl.apply, sl.seq, err)) != AI_OK)
+        return rc;
+    atomic_store(&f->applied, (long long)sl.seq);
+    if (atomic_load(&f->leader_seq) < sl.seq)
+        atomic_store(&f->leader_seq, (long long)sl.seq);
+    atomic_store(&f->phase, FL_RUNNING);
+    contact(f, srv_now_ms());
+    if (f->s != NULL)
+        srv_changed(f->s);
+    return AI_OK;
 }
 
 ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)

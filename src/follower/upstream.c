@@ -209,3 +209,119 @@ void upstream_error_text(const char *body, long status, char *buf,
     snprintf(buf, cap, "%s (%ld)", e ? e : "unexpected answer", status);
     json_decref(o);
 }
+
+typedef struct line_sink {
+    CURL *h;
+    upstream_line_fn fn;
+    void *ud;
+    sink line;      /* the line being assembled */
+    sink other;     /* a non-200 answer */
+    long status;
+    bool stopped;   /* fn said stop */
+} line_sink;
+
+static size_t on_lines(char *p, size_t size, size_t n, void *ud)
+{
+    line_sink *ls = ud;
+    size_t k = size * n, start = 0;
+
+    if (ls->status == 0)
+        curl_easy_getinfo(ls->h, CURLINFO_RESPONSE_CODE, &ls->status);
+    if (ls->status != 200)
+        return on_write(p, size, n, &ls->other);
+    for (size_t i = 0; i < k; i++) {
+        if (p[i] != '\n')
+            continue;
+        if (on_write(p + start, 1, i - start, &ls->line) != i - start)
+            return 0;
+        if (ls->line.buf == NULL && (ls->line.buf = ai_calloc(1, 1)) == NULL)
+            return 0;
+        if (!ls->fn(ls->ud, ls->line.buf, ls->line.len)) {
+            ls->stopped = true;
+            return 0;
+        }
+        explicit_bzero(ls->line.buf, ls->line.len);
+        ls->line.len = 0;
+        start = i + 1;
+    }
+    if (start < k && on_write(p + start, 1, k - start, &ls->line) != k - start)
+        return 0;
+    return k;
+}
+
+ai_code upstream_stream(upstream *u, const char *path, long timeout_ms,
+                        size_t line_max, upstream_line_fn fn, void *ud,
+                        long *status, char **body, size_t *len, ai_err *err)
+{
+    struct curl_slist *hdrs = NULL, *t;
+    char url[4096], errbuf[CURL_ERROR_SIZE] = "";
+    line_sink ls;
+    CURLcode cc;
+    CURL *h = u->h;
+
+    ai_err_clear(err);
+    memset(&ls, 0, sizeof ls);
+    ls.h = h;
+    ls.fn = fn;
+    ls.ud = ud;
+    ls.line.max = line_max;
+    ls.other.max = 65536;
+    *status = 0;
+    *body = NULL;
+    *len = 0;
+    snprintf(url, sizeof url, "%s%s", u->base, path);
+    if ((t = curl_slist_append(hdrs, u->auth)) == NULL)
+        return ai_err_set(err, AI_ENOMEM, "out of memory");
+    hdrs = t;
+    if ((t = curl_slist_append(hdrs, u->fid)) == NULL) {
+        curl_slist_free_all(hdrs);
+        return ai_err_set(err, AI_ENOMEM, "out of memory");
+    }
+    hdrs = t;
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (u->ca[0] != '\0')
+        curl_easy_setopt(h, CURLOPT_CAINFO, u->ca);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "agent-iam-follower/" AI_VERSION);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_lines);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &ls);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, u);
+    cc = curl_easy_perform(h);
+    curl_slist_free_all(hdrs);
+    if (ls.line.buf != NULL) {
+        explicit_bzero(ls.line.buf, ls.line.cap);
+        ai_free(ls.line.buf);
+    }
+    *status = ls.status;
+    if (cc != CURLE_OK && !ls.stopped) {
+        char host[256] = "";
+        sscanf(u->base, "%*[^:]://%255[^/]", host);
+        ai_free(ls.other.buf);
+        if (ls.line.over)
+            return ai_err_set(err, AI_EUNAVAILABLE,
+                              "leader %s: a line over %zu bytes", host,
+                              line_max);
+        return ai_err_set(err, AI_EUNAVAILABLE, "leader %s unreachable: %s",
+                          host, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    }
+    if (ls.status != 200) {
+        if (ls.other.buf == NULL && (ls.other.buf = ai_calloc(1, 1)) == NULL)
+            return ai_err_set(err, AI_ENOMEM, "out of memory");
+        *body = ls.other.buf;
+        *len = ls.other.len;
+    } else {
+        ai_free(ls.other.buf);
+    }
+    return AI_OK;
+}

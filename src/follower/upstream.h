@@ -32,6 +32,15 @@ ai_code upstream_call(upstream *u, const char *method, const char *path,
                       const char *json, long timeout_ms, size_t max,
                       long *status, char **body, size_t *len, ai_err *err);
 
+/* GET path and hand each line of a 200 answer to fn as it arrives
+ * (NUL-terminated, without its newline; the buffer is wiped after fn);
+ * fn returns false to stop. Lines over line_max bytes abort. Another
+ * status: AI_OK with *status and the answer (up to 64 KiB) in *body. */
+typedef bool (*upstream_line_fn)(void *ud, char *line, size_t len);
+ai_code upstream_stream(upstream *u, const char *path, long timeout_ms,
+                        size_t line_max, upstream_line_fn fn, void *ud,
+                        long *status, char **body, size_t *len, ai_err *err);
+
 /* The leader's error text of an answer ({"error": ...}), or a generic
  * one, into buf. */
 void upstream_error_text(const char *body, long status, char *buf,

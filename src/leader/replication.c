@@ -131,23 +131,98 @@ static void changes(srv_req *rq)
                                f.last < head));
 }
 
+/* The snapshot stream: NDJSON lines from a cursor of its own, copied
+ * into MHD's buffer as it asks. */
+typedef struct snap_stream {
+    snap_cursor *cur;
+    char *line;      /* the current line and its newline, being sent */
+    size_t len, off;
+    bool done;
+} snap_stream;
+
+static void snap_line_free(snap_stream *ss)
+{
+    if (ss->line != NULL) {
+        explicit_bzero(ss->line, ss->len);
+        ai_free(ss->line);
+        ss->line = NULL;
+    }
+}
+
+static long snap_read(void *ud, char *buf, size_t max)
+{
+    snap_stream *ss = ud;
+    size_t n = 0;
+    ai_err err;
+
+    while (n < max) {
+        if (ss->line == NULL || ss->off == ss->len) {
+            char *l = NULL;
+            snap_line_free(ss);
+            if (ss->done)
+                break;
+            if (store_snapshot_line(ss->cur, &l, &ss->done, &err) != AI_OK) {
+                fprintf(stderr, "agent-iam: snapshot: %s\n", err.msg);
+                return -1;
+            }
+            if (ss->done)
+                break;
+            ss->len = strlen(l);
+            l[ss->len] = '\0';
+            /* room for the newline: jansson's buffer is exact */
+            if ((ss->line = ai_malloc(ss->len + 1)) == NULL) {
+                explicit_bzero(l, ss->len);
+                ai_free(l);
+                return -1;
+            }
+            memcpy(ss->line, l, ss->len);
+            ss->line[ss->len++] = '\n';
+            explicit_bzero(l, ss->len - 1);
+            ai_free(l);
+            ss->off = 0;
+        }
+        {
+            size_t k = ss->len - ss->off;
+            if (k > max - n)
+                k = max - n;
+            memcpy(buf + n, ss->line + ss->off, k);
+            ss->off += k;
+            n += k;
+        }
+    }
+    return (long)n;
+}
+
+static void snap_free(void *ud)
+{
+    snap_stream *ss = ud;
+
+    snap_line_free(ss);
+    store_snapshot_close(ss->cur);
+    ai_free(ss);
+}
+
 static void snapshot(srv_req *rq)
 {
-    char *json = NULL;
+    snap_stream *ss = ai_calloc(1, sizeof *ss);
+    int64_t seq = 0;
     ai_err err;
     ai_code rc;
 
-    if ((rc = store_snapshot(rq->th->st, &json, &err)) != AI_OK) {
+    if (ss == NULL) {
+        srv_reply_error(rq, 500, "internal_error", "out of memory");
+        return;
+    }
+    if ((rc = store_snapshot_open(srv_home(rq->s), &ss->cur, &seq, &err)) !=
+        AI_OK) {
+        ai_free(ss);
         srv_reply_ai(rq, rc, err.msg);
         return;
     }
-    {
-        /* the seq it reflects is the follower's applied seq from now */
-        const char *p = strstr(json, "\"seq\":");
-        leader_saw_follower(rq->app, rq, p ? strtoll(p + 6, NULL, 10) : 0);
-    }
-    srv_reply_text(rq, 200, "application/json", json, strlen(json));
-    rq->wipe_out = true;
+    /* the seq it reflects is the follower's applied seq from now */
+    leader_saw_follower(rq->app, rq, seq);
+    srv_reply_stream(rq, 200, "application/x-ndjson", snap_read, ss,
+                     snap_free);
 }
 
 static void consume(srv_req *rq)

@@ -277,6 +277,43 @@ void srv_reply_secret(srv_req *rq, int status, json_t *body)
     reply_json(rq, status, body, true);
 }
 
+void srv_reply_stream(srv_req *rq, int status, const char *ctype,
+                      long (*fn)(void *ud, char *buf, size_t max), void *ud,
+                      void (*free_fn)(void *ud))
+{
+    set_reply(rq, status, NULL, 0, ctype, false);
+    rq->stream = fn;
+    rq->stream_ud = ud;
+    rq->stream_free = free_fn;
+}
+
+typedef struct stream_ctx {
+    long (*fn)(void *ud, char *buf, size_t max);
+    void *ud;
+    void (*free_fn)(void *ud);
+} stream_ctx;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    stream_ctx *sc = cls;
+    long n = sc->fn(sc->ud, buf, max);
+
+    (void)pos;
+    if (n > 0)
+        return (ssize_t)n;
+    return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                  : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_done(void *cls)
+{
+    stream_ctx *sc = cls;
+
+    if (sc->free_fn != NULL)
+        sc->free_fn(sc->ud);
+    ai_free(sc);
+}
+
 void srv_reply_static(srv_req *rq, int status, const char *json)
 {
     size_t n = strlen(json);
@@ -624,6 +661,24 @@ static enum MHD_Result send_reply(srv *s, req_priv *p)
     enum MHD_Result r;
 
     p->answered = true;
+    if (rq->stream != NULL) {
+        stream_ctx *sc = ai_malloc(sizeof *sc);
+        if (sc == NULL) {
+            rq->stream_free(rq->stream_ud);
+            return MHD_NO;
+        }
+        sc->fn = rq->stream;
+        sc->ud = rq->stream_ud;
+        sc->free_fn = rq->stream_free;
+        rq->stream = NULL;
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 65536,
+                                                 stream_read, sc, stream_done);
+        if (resp == NULL) {
+            stream_done(sc);
+            return MHD_NO;
+        }
+        goto headers;
+    }
     if (rq->out == NULL)
         srv_reply_error(rq, 500, "internal_error", "no reply");
     if (rq->out == NULL)
@@ -635,6 +690,7 @@ static enum MHD_Result send_reply(srv *s, req_priv *p)
     if (resp == NULL)
         return MHD_NO;
     rq->out = NULL; /* MHD owns it now */
+headers:
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             rq->ctype ? rq->ctype : "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
@@ -915,6 +971,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
         explicit_bzero(p->body, p->body_len);
         ai_free(p->body);
     }
+    if (p->rq.stream != NULL && p->rq.stream_free != NULL)
+        p->rq.stream_free(p->rq.stream_ud); /* never handed to MHD */
     ai_token_free(p->rq.token);
     ai_free(p);
     *con_cls = NULL;
@@ -1155,6 +1213,11 @@ void srv_stop(srv *s, int drain_ms)
 bool srv_draining(srv *s)
 {
     return atomic_load(&s->draining);
+}
+
+const char *srv_home(const srv *s)
+{
+    return s->cfg.home;
 }
 
 const srv_role *srv_role_of(const srv *s)

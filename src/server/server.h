@@ -98,6 +98,10 @@ struct srv_req {
     size_t out_len;
     const char *ctype;
     bool wipe_out;           /* the body holds secrets: wipe when sent */
+    /* a streamed reply (srv_reply_stream) */
+    long (*stream)(void *ud, char *buf, size_t max);
+    void *stream_ud;
+    void (*stream_free)(void *ud);
     /* long-poll */
     bool suspended;
     int64_t deadline;        /* ms; kept across resumes (0: not set) */
@@ -148,6 +152,8 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err);
  * stores. NULL is fine. */
 void srv_stop(srv *s, int drain_ms);
 uint16_t srv_port(const srv *s);
+/* The home the server serves. */
+const char *srv_home(const srv *s);
 /* The role the server was started with (may be NULL). */
 const srv_role *srv_role_of(const srv *s);
 /* True once srv_stop began. */
@@ -177,6 +183,14 @@ void srv_reply_static(srv_req *rq, int status, const char *json);
 /* Raw text reply (metrics): takes the ai_malloc'd buffer. */
 void srv_reply_text(srv_req *rq, int status, const char *ctype, char *text,
                     size_t len);
+
+/* A reply produced piece by piece (chunked): fn fills buf with up to max
+ * bytes and returns how many, 0 at the end, -1 on error (the connection
+ * is then cut, so the client sees an incomplete answer); free_fn releases
+ * ud once the reply is done or abandoned. Runs on the worker thread. */
+void srv_reply_stream(srv_req *rq, int status, const char *ctype,
+                      long (*fn)(void *ud, char *buf, size_t max), void *ud,
+                      void (*free_fn)(void *ud));
 
 /* Parse the body as a JSON object; on failure reply 400 and return NULL. */
 json_t *srv_body_object(srv_req *rq, bool empty_ok);

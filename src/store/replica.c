@@ -714,3 +714,105 @@ ai_code store_follower_meta_get(store *st, char **leader_url,
     }
     return rc;
 }
+
+/* ---- a snapshot applied line by line (the NDJSON stream) -------------- */
+
+struct snap_apply {
+    store *st;
+    writer w;
+    int64_t now_ms;
+    long long n;
+};
+
+ai_code store_snapshot_apply_begin(store *st, int64_t now_ms,
+                                   snap_apply **out, ai_err *err)
+{
+    snap_apply *a;
+    ai_code rc;
+
+    ai_err_clear(err);
+    *out = NULL;
+    if ((a = ai_calloc(1, sizeof *a)) == NULL)
+        return ai_err_set(err, AI_ENOMEM, "out of memory");
+    a->st = st;
+    a->now_ms = now_ms;
+    if ((rc = db_begin(st, err)) != AI_OK) {
+        ai_free(a);
+        return rc;
+    }
+    if ((rc = db_exec(st,
+                      "DELETE FROM signing_keys; DELETE FROM revocations; "
+                      "DELETE FROM providers; DELETE FROM api_keys;",
+                      err)) != AI_OK ||
+        (rc = writer_open(&a->w, st, false, now_ms, err)) != AI_OK) {
+        store_snapshot_apply_abort(a);
+        return rc;
+    }
+    *out = a;
+    return AI_OK;
+}
+
+ai_code store_snapshot_apply_line(snap_apply *a, const json_t *line,
+                                  ai_err *err)
+{
+    const char *kind = json_string_value(json_object_get(line, "kind"));
+    json_t *v = json_object_get(line, "value");
+
+    ai_err_clear(err);
+    a->w.err = err;
+    a->w.n = a->n++;
+    if (kind == NULL || !json_is_object(v))
+        return ai_err_set(err, AI_EINVAL,
+                          "snapshot line %lld: no kind or value", a->w.n);
+    if (strcmp(kind, "key") == 0) {
+        a->w.what = "snapshot key";
+        return key_put(&a->w, v, 0);
+    }
+    if (strcmp(kind, "revocation") == 0) {
+        a->w.what = "snapshot revocation";
+        return rev_put(&a->w, v, NULL);
+    }
+    if (strcmp(kind, "provider") == 0) {
+        const char *name = json_string_value(json_object_get(line, "name"));
+        a->w.what = "snapshot provider";
+        if (name == NULL)
+            return ai_err_set(err, AI_EINVAL,
+                              "snapshot line %lld: a provider has a name",
+                              a->w.n);
+        return prov_put(&a->w, name, v);
+    }
+    if (strcmp(kind, "apikey") == 0) {
+        a->w.what = "snapshot API key";
+        return api_put(&a->w, v, NULL);
+    }
+    return ai_err_set(err, AI_EINVAL, "snapshot line %lld: unknown kind",
+                      a->w.n);
+}
+
+ai_code store_snapshot_apply_commit(snap_apply *a, int64_t seq, ai_err *err)
+{
+    store *st = a->st;
+    ai_code rc;
+
+    ai_err_clear(err);
+    writer_close(&a->w);
+    if ((rc = mark_applied(st, seq, err)) != AI_OK ||
+        (rc = changelog_add(st, "reset", "", "set", a->now_ms, err)) !=
+            AI_OK ||
+        (rc = db_commit(st, err)) != AI_OK) {
+        db_rollback(st);
+        ai_free(a);
+        return rc;
+    }
+    ai_free(a);
+    return views_reload(st, err);
+}
+
+void store_snapshot_apply_abort(snap_apply *a)
+{
+    if (a == NULL)
+        return;
+    writer_close(&a->w);
+    db_rollback(a->st);
+    ai_free(a);
+}

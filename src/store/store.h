@@ -238,6 +238,20 @@ ai_code store_changelog_trim(store *st, int64_t keep, int64_t min_age_ms,
 ai_code store_change_value(store *st, const char *kind, const char *key,
                            json_t **value, ai_err *err);
 
+/* The snapshot as a stream of NDJSON lines, for any number of entities
+ * in flat memory: a header {"seq":N,"format":1}; one line per key,
+ * provider (with "name"), API key, revocation: {"kind","value"}; and
+ * {"end":true,"count":M}. The cursor has its own handle and read
+ * transaction on the home (so any thread may drive it, one at a time). */
+typedef struct snap_cursor snap_cursor;
+ai_code store_snapshot_open(const char *home, snap_cursor **out, int64_t *seq,
+                            ai_err *err);
+/* The next line (without newline; jansson-allocated: wipe, then
+ * ai_free); *done and no line after the end line. */
+ai_code store_snapshot_line(snap_cursor *c, char **line, bool *done,
+                            ai_err *err);
+void store_snapshot_close(snap_cursor *c);
+
 /* The full replicated state (keys with secrets, revocations, provider
  * configs, API keys with secrets) and the changelog seq it reflects, read
  * in one transaction, as compact JSON:
@@ -291,6 +305,20 @@ ai_code store_apply_changes(store *st, const json_t *changes, int64_t new_seq,
  * ("snapshot revocation <index>: ..."), nothing written. */
 ai_code store_apply_snapshot(store *st, const json_t *snap, int64_t now_ms,
                              ai_err *err);
+
+/* A snapshot applied as it streams in (the NDJSON lines of
+ * store_snapshot_line), in ONE transaction: begin deletes the replicated
+ * state, each line ({"kind","value"}, a provider with "name") is checked
+ * and written, commit sets applied_seq and the reset row; abort (or any
+ * failure, after which the caller aborts) leaves the replica as it was. */
+typedef struct snap_apply snap_apply;
+ai_code store_snapshot_apply_begin(store *st, int64_t now_ms,
+                                   snap_apply **out, ai_err *err);
+ai_code store_snapshot_apply_line(snap_apply *a, const json_t *line,
+                                  ai_err *err);
+/* Frees a, whatever the result. */
+ai_code store_snapshot_apply_commit(snap_apply *a, int64_t seq, ai_err *err);
+void store_snapshot_apply_abort(snap_apply *a);
 
 /* Follower bookkeeping in the meta table (not replicated): the leader URL
  * (NULL: keep the stored one) and the time of the last successful contact
