@@ -226,13 +226,40 @@ def client_ctx():
 
 # ---- HTTP -------------------------------------------------------------------
 
+def snapshot_dict(body):
+    """The snapshot stream (NDJSON: header, one line per entity, end line)
+    as one dict; "complete" says the end line came and its count holds."""
+    lines = [json.loads(l) for l in body.decode().split("\n") if l]
+    d = {"seq": lines[0]["seq"], "keys": [], "revocations": [],
+         "providers": {}, "apiKeys": [], "complete": False}
+    n = 0
+    for l in lines[1:]:
+        if l.get("end"):
+            d["complete"] = l.get("count") == n
+            continue
+        n += 1
+        if l["kind"] == "key":
+            d["keys"].append(l["value"])
+        elif l["kind"] == "revocation":
+            d["revocations"].append(l["value"])
+        elif l["kind"] == "provider":
+            d["providers"][l["name"]] = l["value"]
+        elif l["kind"] == "apikey":
+            d["apiKeys"].append(l["value"])
+    return d
+
+
 class Resp:
     def __init__(self, status, headers, body):
         self.status = status
         self.headers = headers
         self.body = body
         try:
-            self.json = json.loads(body) if body else None
+            if (headers is not None and "ndjson" in
+                    (headers.get("Content-Type") or "")):
+                self.json = snapshot_dict(body)
+            else:
+                self.json = json.loads(body) if body else None
         except ValueError:
             self.json = None
 
@@ -676,8 +703,9 @@ def section_routes(S, H):
     # snapshot
     r = call(S, "GET", "/v1/replication/snapshot", bearer=FOLLOWER,
              follower="f-main")
-    expect("snapshot: seq, keys, revocations, providers, apiKeys", r, 200,
-           pred=lambda j: j["seq"] == head and
+    expect("snapshot (NDJSON): seq, keys, revocations, providers, apiKeys, "
+           "end line", r, 200,
+           pred=lambda j: j["seq"] == head and j["complete"] and
            isinstance(j["keys"], list) and j["keys"][0]["version"] == 1 and
            len(b64d(j["keys"][0]["secret"])) == 32 and
            isinstance(j["revocations"], list) and
