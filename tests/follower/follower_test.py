@@ -851,6 +851,39 @@ def scenario_retained_wrong_sync():
               rc == 1 and "auth token" in err, "exit %d: %s" % (rc, err))
         check("sync with a wrong token: the home still verifies",
               run("token", "verify", tok, home=SH)[0] == 0)
+
+        # a home with state of its own (keys that signed tokens) is not
+        # wiped by a sync or a follower pointed at it by mistake
+        DH = os.path.join(TMP, "standalone")
+        rc, out, err = run("token", "create-root", "--agent-id", "dev",
+                           "--scopes", SCOPE, home=DH)
+        dev = out.strip()
+        rc, out, err = run(*args, home=DH)
+        check("sync on a standalone home (own keys): refused, exit 1",
+              rc == 1 and "replica" in err, "exit %d: %s %s" % (rc, out, err))
+        rc, out, err = run("token", "verify", dev, home=DH)
+        check("standalone home: its own token still verifies", rc == 0,
+              "exit %d: %s %s" % (rc, out, err))
+        rc, out, err = run("rotate-key", home=DH)
+        check("standalone home: not turned into a replica (rotate-key ok)",
+              rc == 0, "exit %d: %s %s" % (rc, out, err))
+        p = subprocess.run([BIN, "--home", DH, "follower", "--leader-url",
+                            L.url, "--auth-token-file", TOKFILE,
+                            "--follower-id", "dev", "--ca-cert", CA,
+                            "--host", "127.0.0.1", "--port", "0",
+                            "--tls-cert", CERT, "--tls-key", KEY],
+                           capture_output=True, text=True,
+                           timeout=20 * SLOW, stdin=subprocess.DEVNULL)
+        check("follower on a standalone home: refuses to start, exit 1",
+              p.returncode == 1 and "replica" in p.stderr,
+              "exit %d: %s" % (p.returncode, p.stderr[-300:]))
+        rc, out, err = run("sync", "--leader-url", L.url, "--auth-token-file",
+                           TOKFILE, "--follower-id", "lh", "--ca-cert", CA,
+                           home=LH)
+        check("sync on the leader's own home: refused, exit 1",
+              rc == 1, "exit %d: %s %s" % (rc, out, err))
+        check("the leader still rotates its key after that",
+              admin(L, "rotate-key")[0] == 0)
     finally:
         if F.alive():
             F.stop_checked()
