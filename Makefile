@@ -37,7 +37,7 @@ SOLIB   := $(BUILD)/libagentiam.so
 TESTBIN := $(BUILD)/tests/check_agent_iam
 EXAMPLES := $(BUILD)/examples/quickstart
 
-.PHONY: all deps test unit-test cli-test server-test install-test interop-test asan bench fuzz fuzz-build \
+.PHONY: all deps test unit-test cli-test server-test follower-test install-test interop-test asan bench fuzz fuzz-build \
         install uninstall clean run lint
 
 all: $(BIN) $(ALIB) $(SOLIB) $(EXAMPLES)
@@ -72,7 +72,7 @@ $(TESTBIN): $(TEST_OBJ) $(ALIB)
 # `make test` starts with the dependencies so a fresh Debian machine needs
 # nothing else; the sub-make re-reads pkg-config after they are installed.
 test: deps
-	@$(MAKE) --no-print-directory unit-test cli-test server-test install-test interop-test
+	@$(MAKE) --no-print-directory unit-test cli-test server-test follower-test install-test interop-test
 
 unit-test: $(TESTBIN)
 	$(TESTBIN)
@@ -83,6 +83,10 @@ cli-test: $(BIN) $(EXAMPLES)
 # The leader as a process over TLS (python3, openssl, curl).
 server-test: $(BIN)
 	sh tests/server/run.sh $(BIN)
+
+# A leader and its followers as processes over TLS (python3, openssl).
+follower-test: $(BIN)
+	sh tests/follower/run.sh $(BIN)
 
 install-test: all
 	sh tests/install/run.sh
@@ -107,6 +111,7 @@ asan-run: $(TESTBIN) $(BIN) $(EXAMPLES) $(BUILD)/tests/interop_tool
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(TESTBIN)
 	ASAN_OPTIONS=detect_leaks=1 sh tests/cli/run.sh $(BIN) $(BUILD)/examples
 	ASAN_OPTIONS=detect_leaks=1 sh tests/server/run.sh $(BIN)
+	ASAN_OPTIONS=detect_leaks=1 sh tests/follower/run.sh $(BIN)
 	ASAN_OPTIONS=detect_leaks=1 sh tests/interop/run.sh $(BUILD)/tests/interop_tool
 
 # ThreadSanitizer over the unit tests (the threads suite is the point).
@@ -123,6 +128,7 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/verify $(BUILD)/bench/revocations $(BIN)
 	sh bench/run.sh $(BUILD)/bench/verify $(BUILD)/bench/revocations
 	sh bench/http/run.sh $(BIN)
+	sh bench/follower/run.sh $(BIN)
 
 $(BUILD)/bench/verify: bench/verify.c $(ALIB)
 	@mkdir -p $(dir $@)

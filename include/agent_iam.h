@@ -501,6 +501,174 @@ AI_EXPORT const char *ai_follower_state(ai_follower *f);
 AI_EXPORT char *ai_follower_status(ai_follower *f);
 AI_EXPORT void ai_follower_stop(ai_follower *f, int drain_ms);
 
+
+/* ---------------------------------------------------------------------
+ * AgentRuntime (DESIGN §7, the README's AgentRuntime): the token of one
+ * agent process, kept fresh by a background thread, used for permission
+ * checks, delegation, subprocess environments and credentials.
+ *
+ * Two modes. Local: the runtime opens a broker home and signs with its
+ * keys (ai_broker_*). Remote: every operation is an HTTPS call to a leader
+ * or follower (docs/http-api.md) with the token as the bearer, so the agent
+ * process never holds a signing key; TLS is always verified (the CA file
+ * given, else the system's; plain http only to 127.0.0.1/localhost).
+ *
+ * Thread-safety: every ai_runtime_* call may be made from any thread,
+ * concurrently with each other and with the refresher, except
+ * ai_runtime_free (no other call may be running). The current token is
+ * swapped under a lock; readers always get one whole token (a copy).
+ *
+ * Callbacks run without the runtime's locks held, so they may call
+ * ai_runtime_get_status, ai_runtime_get_serialized_token and the like,
+ * but never ai_runtime_stop or ai_runtime_free. on_refresh runs on the
+ * refresher thread, or on the thread of a successful ai_runtime_refresh;
+ * new_token is borrowed for the call and wiped afterwards: copy it to keep
+ * it. on_error runs on the refresher thread only (the other calls return
+ * their errors); msg never holds a token.
+ *
+ * Secrets: tokens are wiped (explicit_bzero) when replaced or freed and
+ * never logged or put in an error message.
+ * ------------------------------------------------------------------- */
+typedef struct ai_runtime ai_runtime;
+
+typedef enum ai_runtime_mode {
+    AI_RUNTIME_AUTO = 0, /* remote when cfg->url or $AGENT_IAM_URL, else local */
+    AI_RUNTIME_LOCAL,    /* a broker home on this machine */
+    AI_RUNTIME_REMOTE    /* a leader or follower over HTTPS */
+} ai_runtime_mode;
+
+typedef struct ai_runtime_config {
+    const char *token;          /* serialized; NULL: $AGENT_TOKEN */
+    ai_runtime_mode mode;       /* default AI_RUNTIME_AUTO */
+    const char *home;           /* local: NULL: the default home */
+    const char *url;            /* remote: NULL: $AGENT_IAM_URL */
+    const char *ca_cert_file;   /* remote: NULL: $AGENT_IAM_CA_CERT, else
+                                 * the system's CAs */
+    int64_t refresh_before_ms;  /* refresh this long before expiresAt;
+                                 * default 5 min (0 means the default) */
+    int refresh_ttl_minutes;    /* ttl asked of each refresh; 0: the
+                                 * broker's (max(remaining, 1 h)) */
+    int64_t retry_min_ms;       /* first retry after a failed refresh,
+                                 * doubling; default 1 s */
+    int64_t retry_max_ms;       /* longest retry wait, default 60 s */
+    long http_timeout_ms;       /* remote: one call, default 15 s */
+    void (*on_refresh)(void *ud, const char *new_token);
+    void (*on_error)(void *ud, ai_code code, const char *msg);
+    void *ud;                   /* passed to both callbacks */
+} ai_runtime_config;
+
+/* The defaults above (everything NULL/0, mode AUTO). */
+AI_EXPORT void ai_runtime_config_init(ai_runtime_config *c);
+
+/* Make a runtime for cfg's token (NULL cfg: all defaults). The config's
+ * strings are copied. Local mode verifies the token against the home now
+ * (AI_ETOKEN, AI_EEXPIRED, AI_EREVOKED...); remote mode only decodes it
+ * (it has no key) and contacts the server on the first call. No thread is
+ * started: see ai_runtime_start. AI_EINVAL: no token (neither cfg->token
+ * nor $AGENT_TOKEN), or remote without a usable URL.
+ * *out: OUT, NULL on error; release with ai_runtime_free. */
+AI_EXPORT ai_code ai_runtime_new(const ai_runtime_config *cfg,
+                                 ai_runtime **out, ai_err *err);
+
+/* fromSerialized: ai_runtime_new with cfg (NULL: defaults) whose token is
+ * `token` (cfg->token is ignored). */
+AI_EXPORT ai_code ai_runtime_from_serialized(const char *token,
+                                             const ai_runtime_config *cfg,
+                                             ai_runtime **out, ai_err *err);
+
+/* fromEnvironment: ai_runtime_new with cfg (NULL: defaults) whose token is
+ * $AGENT_TOKEN (cfg->token is ignored); AI_EINVAL when it is unset. With
+ * the default mode (AUTO) a process whose parent set $AGENT_IAM_URL (and
+ * $AGENT_IAM_CA_CERT) is remote, else it uses the default home. */
+AI_EXPORT ai_code ai_runtime_from_environment(const ai_runtime_config *cfg,
+                                              ai_runtime **out, ai_err *err);
+
+/* Start the background refresher when the token holds a scope matching
+ * system:token:refresh (else AI_OK and no thread). It sleeps until
+ * expiresAt - refresh_before_ms, refreshes, swaps the token and calls
+ * on_refresh; on failure it calls on_error and retries after
+ * retry_min_ms, doubling up to retry_max_ms, never later than the expiry.
+ * When the token cannot be extended (expiresAt has reached maxExpiresAt,
+ * or it has none) or has expired, it calls on_error once and ends. A
+ * second start while running does nothing; a start after stop restarts. */
+AI_EXPORT ai_code ai_runtime_start(ai_runtime *rt, ai_err *err);
+
+/* Stop the refresher and join it: returns within a second even in the
+ * middle of a backoff wait or an HTTPS call (which is aborted). No
+ * callback runs once it returns. NULL or not started: nothing. */
+AI_EXPORT void ai_runtime_stop(ai_runtime *rt);
+
+/* Stop, wipe the token and free. NULL is fine. */
+AI_EXPORT void ai_runtime_free(ai_runtime *rt);
+
+/* checkPermission with the current token: AI_OK allowed; AI_EDENIED (or
+ * AI_EEXPIRED: a constraint's time window, local only) with the reason;
+ * AI_ETOKEN, AI_EEXPIRED, AI_EREVOKED when the token itself is not valid;
+ * remote: AI_EUNAVAILABLE when the server cannot be reached. */
+AI_EXPORT AI_WUR ai_code ai_runtime_check_permission(ai_runtime *rt,
+                                                     const char *scope,
+                                                     const char *resource,
+                                                     ai_err *err);
+
+/* Delegate a narrower token from the current one (local:
+ * ai_broker_delegate; remote: POST /v1/tokens/delegate with the
+ * DelegationRequest JSON of req). *child_token (OUT: NULL on error) is the
+ * serialized child: release it with ai_free_string (which wipes it). */
+AI_EXPORT ai_code ai_runtime_delegate(ai_runtime *rt,
+                                      const ai_delegation *req,
+                                      char **child_token, ai_err *err);
+
+/* createSubprocessEnv: a NULL-terminated copy of the current environ with
+ * AGENT_TOKEN set to a child delegated with req (any AGENT_TOKEN present is
+ * replaced, never duplicated). So that the child's
+ * ai_runtime_from_environment finds the same broker, a remote runtime also
+ * sets AGENT_IAM_URL (and AGENT_IAM_CA_CERT when it has one), and a local
+ * runtime opened on an explicit home sets AGENT_IAM_HOME. Reading environ
+ * races with setenv on another thread (as getenv does).
+ * *envp (OUT: NULL on error): for execve / posix_spawn; release it with
+ * ai_runtime_free_env, which wipes it. */
+AI_EXPORT ai_code ai_runtime_create_subprocess_env(ai_runtime *rt,
+                                                   const ai_delegation *req,
+                                                   char ***envp,
+                                                   ai_err *err);
+AI_EXPORT void ai_runtime_free_env(char **envp);
+
+/* A copy of the current serialized token (*out: OUT, NULL on out of
+ * memory; release with ai_free_string). AI_OK or AI_ENOMEM. */
+AI_EXPORT ai_code ai_runtime_get_serialized_token(ai_runtime *rt,
+                                                  char **out);
+
+/* The current token as an ai_token (*out: OUT, a new reference; release
+ * with ai_token_free). Local: verified against the home now (so a revoked
+ * token gives AI_EREVOKED). Remote: decoded only (ai_token_deserialize:
+ * the runtime has no key), so ai_token_is_verified is false; the server
+ * verifies on every call. */
+AI_EXPORT AI_WUR ai_code ai_runtime_get_token(ai_runtime *rt,
+                                              ai_token **out, ai_err *err);
+
+/* getStatus as a JSON object: {"agentId","tokenId","expiresAt",
+ * "maxExpiresAt"?,"refreshEnabled" (the refresher is running and will
+ * refresh),"lastRefreshAt" (ISO or null),"refreshFailures" (failures since
+ * the last success),"lastError" (string or null),"mode":"local"|"remote"}.
+ * *json (OUT: NULL on out of memory): release with ai_free_string. */
+AI_EXPORT ai_code ai_runtime_get_status(ai_runtime *rt, char **json);
+
+/* refresh(): refresh the current token now (local: ai_broker_refresh;
+ * remote: POST /v1/tokens/refresh), ttl_minutes 0 for the broker's
+ * default; on success swap it in and call on_refresh. The token is
+ * unchanged on error. */
+AI_EXPORT ai_code ai_runtime_refresh(ai_runtime *rt, int ttl_minutes,
+                                     ai_err *err);
+
+/* getCredential with the current token (local: ai_broker_get_credential;
+ * remote: POST /v1/credentials). *result_json (OUT: NULL on error) is the
+ * CredentialResult and holds secrets: release it with ai_free_string. */
+AI_EXPORT AI_WUR ai_code ai_runtime_get_credential(ai_runtime *rt,
+                                                   const char *scope,
+                                                   const char *resource,
+                                                   char **result_json,
+                                                   ai_err *err);
+
 #ifdef __cplusplus
 }
 #endif

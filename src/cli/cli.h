@@ -138,5 +138,6 @@ int cli_follower(cli_ctx *c, int argc, char **argv);
 int cli_sync(cli_ctx *c, int argc, char **argv);
 int cli_status(cli_ctx *c, int argc, char **argv);
 int cli_cred(cli_ctx *c, int argc, char **argv);
+int cli_backup(cli_ctx *c, int argc, char **argv);
 
 #endif

@@ -36,6 +36,9 @@ static const char usage_text[] =
     "  apikey list | apikey remove NAME\n"
     "\n"
     "  status                        the home, keys, revocations\n"
+    "  backup FILE [--force]         a consistent copy of the home's database,\n"
+    "                                also while a server runs on it (sealed\n"
+    "                                under the home's master.key: keep both)\n"
     "\n"
     "service:\n"
     "  serve [--port 8443] [--host ADDR] --auth-token T|--auth-token-file F\n"
@@ -70,6 +73,7 @@ static const command commands[] = {
     {"status", cli_status},     {"cred", cli_cred},
     {"serve", cli_serve},       {"follower", cli_follower},
     {"sync", cli_sync},
+    {"backup", cli_backup},
 };
 
 int main(int argc, char **argv)

@@ -296,8 +296,9 @@ static ai_code open_follower(const ai_follower_config *c, ai_follower **out,
                              ai_err *err)
 {
     ai_follower *f;
-    int64_t applied = 0, last = 0;
+    int64_t applied = 0, last = 0, head = 0;
     char *url = NULL;
+    bool replica = false;
     ai_code rc;
 
     *out = NULL;
@@ -320,7 +321,22 @@ static ai_code open_follower(const ai_follower_config *c, ai_follower **out,
     if ((rc = store_home_path(c->home, f->home, sizeof f->home, err)) !=
             AI_OK ||
         (rc = store_open(f->home, true, &f->st, err)) != AI_OK ||
-        (rc = store_mark_replica(f->st, err)) != AI_OK ||
+        (rc = store_is_replica(f->st, &replica, err)) != AI_OK ||
+        (rc = store_changelog_head(f->st, &head, err)) != AI_OK)
+        goto fail;
+    /* The snapshot replaces the home's keys, revocations, providers and API
+     * keys: never those of a home that made its own (a leader's, or a
+     * standalone one whose tokens they sign). Every such write is logged,
+     * so a home that is not a replica and has a changelog has some. */
+    if (!replica && head > 0) {
+        rc = ai_err_set(err, AI_EINVAL,
+                        "%s has signing keys or other state of its own "
+                        "(it is not a replica): a follower needs an empty "
+                        "home (use another --home)",
+                        f->home);
+        goto fail;
+    }
+    if ((rc = store_mark_replica(f->st, err)) != AI_OK ||
         (rc = store_applied_seq(f->st, &applied, err)) != AI_OK ||
         (rc = store_follower_meta_get(f->st, &url, &last, err)) != AI_OK)
         goto fail;

@@ -259,6 +259,24 @@ void store_snapshot_close(snap_cursor *c);
  *  "apiKeys":[...]}. Secrets in clear: wipe *json, then store_free. */
 ai_code store_snapshot(store *st, char **json, ai_err *err);
 
+/* ---- backup (backup.c) ------------------------------------------------ */
+
+/* A consistent copy of the home's database at path, made with SQLite's
+ * online backup API in one read transaction while other handles and
+ * processes (a running leader) keep writing. The file is created 0600; an
+ * existing one is refused (AI_EINVAL) unless force, and a directory, a
+ * symlink or a path inside the home always are. The copy is written to a
+ * temporary file beside path, switched out of WAL mode (one
+ * self-contained file), checked with PRAGMA integrity_check, fsynced, then
+ * renamed to path: on error nothing is left under path (an earlier backup
+ * there is kept). Its secrets stay sealed under the home's master.key,
+ * which is not copied: restoring needs both. */
+ai_code store_backup(store *st, const char *path, bool force, ai_err *err);
+
+/* The changelog seq a database file (a backup) reflects, read through a
+ * read-only connection of its own. */
+ai_code store_backup_seq(const char *path, int64_t *seq, ai_err *err);
+
 /* ---- replica (replica.c) --------------------------------------------- */
 
 /* A follower's home holds a replica of the leader's replicated state,

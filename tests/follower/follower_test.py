@@ -219,6 +219,9 @@ class Proc:
         check("%s: exits 0 at SIGTERM" % self.name, rc == 0,
               "exit %s after %.1fs; stderr tail: %s" %
               (rc, secs, self.log()[-600:]))
+        # a follower's held long-poll (25 s by default) must not delay it
+        check("%s: stops within 3 s" % self.name, secs < 3 * SLOW,
+              "%.1fs" % secs)
         rep = sanitizer_report(self.log())
         check("%s: no sanitizer or leak report" % self.name, rep is None,
               rep or "")
@@ -426,6 +429,19 @@ def scenario_fleet():
               "the leader acknowledged it",
               all(x is not None and x < 1.0 * SLOW for x in lat), repr(lat))
 
+        # -- unrevocation travels too
+        rc, out, err = admin(L, "unrevoke", tid)
+        check("unrevoke --leader-url: exit 0", rc == 0, err)
+        for f in F:
+            check("%s: unrevoked token valid again" % f.name,
+                  wait_until(lambda: is_valid(check_req(f, victim)), 2),
+                  repr(check_req(f, victim)))
+        admin(L, "revoke", tid)
+        for f in F:
+            check("%s: revoked again" % f.name,
+                  wait_until(lambda: is_revoked(check_req(f, victim)), 2),
+                  repr(check_req(f, victim)))
+
         # -- key rotation
         rc, out, err = admin(L, "rotate-key")
         check("rotate-key --leader-url: exit 0", rc == 0, err)
@@ -455,6 +471,15 @@ def scenario_fleet():
               r is not None and r.json.get("credentialType") == "api_key" and
               r.json["credential"].get("apiKey") == apikey,
               repr(r or cred_req(F[1], new)))
+
+        rc, out, err = admin(L, "apikey", "remove", "openai")
+        check("apikey remove --leader-url: exit 0", rc == 0, err)
+        r = wait_until(lambda: (lambda r: r if r.status != 200 else None)(
+            cred_req(F[2], new)), 3)
+        check("f3: the removed API key issues nothing any more",
+              r is not None and r.status in (403, 404), repr(r))
+        admin(L, "apikey", "add", "--name", "openai", "--provider", "openai",
+              "--key", apikey)
 
         # -- a provider config added on the leader
         rc, out, err = admin(L, "config", "init", "aws", "--region",
@@ -545,6 +570,10 @@ def scenario_leader_down():
     L = leader("leader2", LH, port=port)
     tok = create_root(L, "agent-down")
     later = create_root(L, "agent-later")
+    budget = create_root(L, "agent-down-budget",
+                         constraints={SCOPE: {"maxUses": 5}})
+    admin(L, "apikey", "add", "--name", "openai", "--provider", "openai",
+          "--key", "sk-down-" + secrets.token_hex(8))
     stale_s = 4
     opts = ["--max-staleness", "%ds" % (stale_s * SLOW),
             "--degraded-after", "%ds" % (2 * SLOW),
@@ -564,6 +593,14 @@ def scenario_leader_down():
         for g in G:
             check("%s: leader down: still verifies (valid true)" % g.name,
                   is_valid(check_req(g, tok)), repr(check_req(g, tok)))
+        r = cred_req(G[1], tok)
+        check("g2: leader down: credentials from the replica's API key (200)",
+              r.status == 200 and r.json.get("credentialType") == "api_key",
+              repr(r))
+        r = cred_req(G[1], budget)
+        check("g2: leader down: a maxUses token cannot be counted: 503 "
+              "unavailable (fail closed)",
+              r.status == 503 and r.code == "unavailable", repr(r))
         g = G[0]
         s = wait_until(lambda: (lambda s: s if s["state"] == "degraded"
                                 else None)(status_of(g)), 5)
@@ -697,30 +734,39 @@ def scenario_kill9():
               s["changelogSeq"] == seq0 + BULK, repr(s))
         head = s["changelogSeq"]
 
-        t0 = time.time()
-        F = follower("k3-killed", FH, L.url, "k3")
-        # kill -9 once the first batches are in, well before the end
-        seen = wait_until(lambda: (lambda a: a if a > seq0 else None)(
-            status_of(F)["appliedSeq"]), 5, step=0.005)
-        t_kill = time.time() - t0
-        F.kill9()
-        integ, applied, n = replica_state(FH)
-        note("k3 killed %.3fs after start; status said appliedSeq %s, the "
-             "home says %s of %d" % (t_kill, seen, applied, head))
-        check("k3: killed in the middle of the change feed",
-              applied is not None and seq0 < applied < head,
-              "applied %s, from %d to %d" % (applied, seq0, head))
-        check("k3: PRAGMA integrity_check ok after kill -9",
-              integ == [("ok",)], repr(integ))
-        want = rev0 + db_query(
-            LH, "SELECT count(*) FROM changelog WHERE seq > ? AND seq <= ? "
-            "AND kind = 'revocation' AND op = 'set'", (seq0, applied))[0][0]
-        check("k3: applied_seq matches its rows (revocations as the leader "
-              "had them at that seq)", n == want,
-              "%d revocations, want %d at seq %s" % (n, want, applied))
-        check("k3: applied in whole batches of 1000",
-              applied is not None and (applied - seq0) % 1000 == 0,
-              "applied %s from %d" % (applied, seq0))
+        # kill -9 three times: once the first batch is in, then at fixed
+        # delays (whatever it is doing: fetching, applying, committing)
+        prev = seq0
+        for k, delay in enumerate((None, 0.4, 0.9)):
+            t0 = time.time()
+            F = follower("k3-killed%d" % k, FH, L.url, "k3")
+            if delay is None:
+                seen = wait_until(lambda: (lambda a: a if a > prev else None)(
+                    status_of(F)["appliedSeq"]), 5, step=0.005)
+            else:
+                time.sleep(delay * SLOW)
+                seen = status_of(F)["appliedSeq"]
+            t_kill = time.time() - t0
+            F.kill9()
+            integ, applied, n = replica_state(FH)
+            note("k3 killed %.3fs after start; status said appliedSeq %s, "
+                 "the home says %s of %d" % (t_kill, seen, applied, head))
+            check("k3 kill %d: killed in the middle of the change feed" % k,
+                  applied is not None and prev <= applied < head,
+                  "applied %s, from %d to %d" % (applied, prev, head))
+            check("k3 kill %d: PRAGMA integrity_check ok after kill -9" % k,
+                  integ == [("ok",)], repr(integ))
+            want = rev0 + db_query(
+                LH, "SELECT count(*) FROM changelog WHERE seq > ? AND "
+                "seq <= ? AND kind = 'revocation' AND op = 'set'",
+                (seq0, applied))[0][0]
+            check("k3 kill %d: applied_seq matches its rows (revocations as "
+                  "the leader had them at that seq)" % k, n == want,
+                  "%d revocations, want %d at seq %s" % (n, want, applied))
+            check("k3 kill %d: applied in whole batches of 1000" % k,
+                  applied is not None and (applied - seq0) % 1000 == 0,
+                  "applied %s from %d" % (applied, seq0))
+            prev = applied if applied is not None else prev
 
         t0 = time.time()
         F = follower("k3-again", FH, L.url, "k3")
@@ -753,11 +799,17 @@ def scenario_retained_wrong_sync():
     L = leader("leader4", LH, extra=["--changelog-retain", "10"])
     tok = create_root(L, "agent-r4")
     victim = create_root(L, "agent-r4-victim")
+    admin(L, "apikey", "add", "--name", "openai", "--provider", "openai",
+          "--key", "sk-r4-" + secrets.token_hex(8))
     F = follower("r4", FH, L.url, "r4")
     try:
         check("r4: caught up", wait_until(lambda: caught_up(L, F), 10))
         old = status_of(F)["appliedSeq"]
+        check("r4: issues credentials before", cred_req(F, tok).status == 200)
         F.stop_checked()
+        admin(L, "rotate-key")
+        tok2 = create_root(L, "agent-r4-key2")
+        admin(L, "apikey", "remove", "openai")
         for i in range(49):
             r = call(L, "POST", "/v1/admin/revoke",
                      {"agentId": "gone-%d" % i}, bearer=TOKEN)
@@ -789,6 +841,12 @@ def scenario_retained_wrong_sync():
               "token_revoked)", is_revoked(check_req(F, victim)),
               repr(check_req(F, victim)))
         check("r4: a valid token 200", is_valid(check_req(F, tok)))
+        check("r4: the key rotated meanwhile came with the snapshot "
+              "(keyVersion 2 token valid)", is_valid(check_req(F, tok2)),
+              repr(check_req(F, tok2)))
+        r = cred_req(F, tok)
+        check("r4: the API key removed meanwhile is gone from the replica",
+              r.status in (403, 404), repr(r))
         F.stop_checked()
 
         print("# 5. wrong follower auth token", flush=True)
@@ -823,6 +881,20 @@ def scenario_retained_wrong_sync():
         check("r4: replica intact after the refusals",
               replica_state(FH)[0] == [("ok",)] and
               replica_state(FH)[2] == revs, repr(replica_state(FH)))
+
+        W = follower("w5-fresh", os.path.join(TMP, "w5"), L.url, "w5",
+                     tokfile=WRONGFILE)
+        s = wait_until(lambda: (lambda s: s if "lastError" in s else None)(
+            status_of(W)), 5)
+        check("fresh home, wrong token: not serving, lastError names the "
+              "auth token",
+              s is not None and s["serving"] is False and
+              "auth token" in s["lastError"] and
+              s["state"] in ("starting", "initial_sync"), repr(s))
+        r = check_req(W, tok)
+        check("fresh home, wrong token: agents get 503 unavailable",
+              r.status == 503 and r.code == "unavailable", repr(r))
+        W.stop_checked()
 
         print("# 6. agent-iam sync", flush=True)
         SH = os.path.join(TMP, "s6")
@@ -867,16 +939,27 @@ def scenario_retained_wrong_sync():
         rc, out, err = run("rotate-key", home=DH)
         check("standalone home: not turned into a replica (rotate-key ok)",
               rc == 0, "exit %d: %s %s" % (rc, out, err))
-        p = subprocess.run([BIN, "--home", DH, "follower", "--leader-url",
-                            L.url, "--auth-token-file", TOKFILE,
-                            "--follower-id", "dev", "--ca-cert", CA,
-                            "--host", "127.0.0.1", "--port", "0",
-                            "--tls-cert", CERT, "--tls-key", KEY],
-                           capture_output=True, text=True,
-                           timeout=20 * SLOW, stdin=subprocess.DEVNULL)
+        p = subprocess.Popen([BIN, "--home", DH, "follower", "--leader-url",
+                              L.url, "--auth-token-file", TOKFILE,
+                              "--follower-id", "dev", "--ca-cert", CA,
+                              "--host", "127.0.0.1", "--port", "0",
+                              "--tls-cert", CERT, "--tls-key", KEY],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True,
+                             stdin=subprocess.DEVNULL)
+        with open(PIDS, "a") as f:
+            f.write("%d\n" % p.pid)
+        try:
+            _, perr = p.communicate(timeout=10 * SLOW)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, perr = p.communicate()
         check("follower on a standalone home: refuses to start, exit 1",
-              p.returncode == 1 and "replica" in p.stderr,
-              "exit %d: %s" % (p.returncode, p.stderr[-300:]))
+              p.returncode == 1 and "replica" in perr,
+              "exit %s: %s" % (p.returncode, perr[-300:]))
+        rc, out, err = run("token", "verify", dev, home=DH)
+        check("standalone home: its token still verifies after that",
+              rc == 0, "exit %d: %s %s" % (rc, out, err))
         rc, out, err = run("sync", "--leader-url", L.url, "--auth-token-file",
                            TOKFILE, "--follower-id", "lh", "--ca-cert", CA,
                            home=LH)
