@@ -106,6 +106,7 @@ typedef struct snap_load {
     bool header, end;
     ai_code rc;
     ai_err *err;
+    char leader_id[STORE_LEADER_ID_LEN + 1];
 } snap_load;
 
 static bool snap_line(void *ud, char *line, size_t len)
@@ -127,6 +128,10 @@ static bool snap_line(void *ud, char *line, size_t len)
                                 "the snapshot has no seq");
             ok = false;
         } else {
+            const char *lid =
+                json_string_value(json_object_get(o, "leaderId"));
+            snprintf(sl->leader_id, sizeof sl->leader_id, "%s",
+                     lid ? lid : "");
             sl->seq = json_integer_value(seq);
             sl->rc = store_snapshot_apply_begin(sl->f->st, srv_now_ms(),
                                                 &sl->apply, sl->err);
@@ -155,7 +160,7 @@ static bool snap_line(void *ud, char *line, size_t len)
 
 static ai_code load_snapshot(ai_follower *f, ai_err *err)
 {
-    snap_load sl = {f, NULL, 0, 0, 0, false, false, AI_OK, err};
+    snap_load sl = {f, NULL, 0, 0, 0, false, false, AI_OK, err, ""};
     char *body = NULL;
     size_t len = 0;
     long status = 0;
@@ -179,7 +184,9 @@ static ai_code load_snapshot(ai_follower *f, ai_err *err)
         store_snapshot_apply_abort(sl.apply);
         return rc;
     }
-    if ((rc = store_snapshot_apply_commit(sl.apply, sl.seq, err)) != AI_OK)
+    if ((rc = store_snapshot_apply_commit(sl.apply, sl.seq, err)) != AI_OK ||
+        (rc = store_set_replica_leader_id(f->st, sl.leader_id, err)) !=
+            AI_OK)
         return rc;
     atomic_store(&f->applied, (long long)sl.seq);
     if (atomic_load(&f->leader_seq) < sl.seq)
@@ -212,7 +219,7 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)
                             (long)wait * 1000 + 15000, FEED_MAX, &status,
                             &body, &len, err)) != AI_OK)
         return rc;
-    if (status == 410) { /* behind the retained log */
+    if (status == 410) { /* behind the retained log, or ahead of it */
         wipe_free(body, len);
         fl_set_error(f, "behind the leader's retained log: reloading the "
                         "snapshot");
@@ -227,6 +234,25 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)
         !json_is_integer(json_object_get(o, "leaderSeq"))) {
         json_decref(o);
         return ai_err_set(err, AI_EINVAL, "leader sent a malformed feed");
+    }
+    {
+        /* Another changelog at the same URL (a home replaced or restored):
+         * the replica's history is not the leader's; start over. */
+        const char *lid = json_string_value(json_object_get(o, "leaderId"));
+        char have[STORE_LEADER_ID_LEN + 1];
+        if (lid != NULL &&
+            store_replica_leader_id(f->st, have, err) == AI_OK &&
+            have[0] != '\0' && strcmp(have, lid) != 0) {
+            json_decref(o);
+            fl_set_error(f, "the leader's changelog changed (another home "
+                            "at its URL): reloading the snapshot");
+            return load_snapshot(f, err);
+        }
+        if (lid != NULL && have[0] == '\0' &&
+            store_set_replica_leader_id(f->st, lid, err) != AI_OK) {
+            json_decref(o);
+            return err->code;
+        }
     }
     atomic_store(&f->leader_seq,
                  (long long)json_integer_value(json_object_get(o, "leaderSeq")));

@@ -215,15 +215,27 @@ ai_code ai_leader_start(const ai_leader_config *c, ai_leader **out,
     *out = NULL;
     if ((rc = store_home_path(c->home, home, sizeof home, err)) != AI_OK)
         return rc;
-    {
-        store *st = NULL; /* create the home (0700) before tls/ goes in */
-        if ((rc = store_open(home, true, &st, err)) != AI_OK)
-            return rc;
-        store_close(st);
-    }
     pthread_once(&routes_once, build_routes);
     if ((l = ai_calloc(1, sizeof *l)) == NULL)
         return ai_err_set(err, AI_ENOMEM, "out of memory");
+    {
+        store *st = NULL; /* create the home (0700) before tls/ goes in */
+        bool replica = false;
+        if ((rc = store_open(home, true, &st, err)) == AI_OK &&
+            (rc = store_is_replica(st, &replica, err)) == AI_OK &&
+            replica)
+            rc = ai_err_set(err, AI_EINVAL,
+                            "%s is a follower's replica: a leader needs a "
+                            "home of its own",
+                            home);
+        if (rc == AI_OK)
+            rc = store_leader_id(st, l->leader_id, err);
+        store_close(st);
+        if (rc != AI_OK) {
+            ai_free(l);
+            return rc;
+        }
+    }
     pthread_mutex_init(&l->lock, NULL);
     l->retain = c->changelog_retain > 0 ? c->changelog_retain
                                         : LEADER_DEFAULT_RETAIN;

@@ -28,6 +28,7 @@ struct ai_leader {
     int64_t started;      /* ms */
     int64_t next_trim, next_prune;
     atomic_llong head;    /* changelog seq, as the watcher last saw it */
+    char leader_id[STORE_LEADER_ID_LEN + 1]; /* this home's changelog */
     pthread_mutex_t lock; /* followers */
     follower_rec followers[LEADER_FOLLOWERS_MAX];
     size_t nfollowers;

@@ -84,10 +84,10 @@ static void changes(srv_req *rq)
         srv_reply_ai(rq, rc, err.msg);
         return;
     }
-    if (since > head) {
-        srv_reply_error(rq, 400, "bad_request",
-                        "since %lld is ahead of the leader (%lld): a "
-                        "follower of another leader?",
+    if (since > head) { /* restored from a backup, or another home */
+        srv_reply_error(rq, 410, "gone",
+                        "since %lld is ahead of the leader (%lld): load the "
+                        "snapshot",
                         since, (long long)head);
         return;
     }
@@ -126,9 +126,9 @@ static void changes(srv_req *rq)
     if (f.last > head)
         head = f.last;
     srv_reply_secret(rq, 200,
-                     json_pack("{s:I, s:o, s:b}", "leaderSeq",
-                               (json_int_t)head, "changes", f.arr, "more",
-                               f.last < head));
+                     json_pack("{s:I, s:s, s:o, s:b}", "leaderSeq",
+                               (json_int_t)head, "leaderId", l->leader_id,
+                               "changes", f.arr, "more", f.last < head));
 }
 
 /* The snapshot stream: NDJSON lines from a cursor of its own, copied

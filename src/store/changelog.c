@@ -1,6 +1,9 @@
 /* changelog.c - the replication log: one row per change followers need,
  * written in the same transaction as the change, with an increasing seq.
  * Rows name the entity; readers fetch its current state. */
+#include <stdio.h>
+#include <string.h>
+
 #include "store/db.h"
 
 ai_code changelog_add(store *st, const char *kind, const char *key,
@@ -106,4 +109,29 @@ ai_code store_changelog_trim(store *st, int64_t keep, int64_t min_age_ms,
         *removed = sqlite3_changes(st->db);
     sqlite3_finalize(q);
     return rc;
+}
+
+ai_code store_leader_id(store *st, char out[STORE_LEADER_ID_LEN + 1],
+                        ai_err *err)
+{
+    unsigned char raw[STORE_LEADER_ID_LEN / 2];
+    char *v = NULL;
+    ai_code rc;
+
+    ai_err_clear(err);
+    if ((rc = meta_get(st, "leader_id", &v, err)) == AI_OK && v != NULL &&
+        strlen(v) == STORE_LEADER_ID_LEN) {
+        memcpy(out, v, STORE_LEADER_ID_LEN + 1);
+        ai_free(v);
+        return AI_OK;
+    }
+    ai_free(v);
+    if (rc != AI_OK && rc != AI_ENOTFOUND)
+        return rc;
+    ai_err_clear(err);
+    if (!rand_fill(raw, sizeof raw))
+        return ai_err_set(err, AI_EINTERNAL, "random generator failed");
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    return meta_set(st, "leader_id", out, err);
 }

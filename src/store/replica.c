@@ -816,3 +816,29 @@ void store_snapshot_apply_abort(snap_apply *a)
     db_rollback(a->st);
     ai_free(a);
 }
+
+/* ---- the leader a replica follows -------------------------------------- */
+
+ai_code store_replica_leader_id(store *st, char out[STORE_LEADER_ID_LEN + 1],
+                                ai_err *err)
+{
+    char *v = NULL;
+    ai_code rc;
+
+    ai_err_clear(err);
+    out[0] = '\0';
+    if ((rc = meta_get(st, "replica_leader_id", &v, err)) == AI_ENOTFOUND) {
+        ai_err_clear(err);
+        return AI_OK;
+    }
+    if (rc == AI_OK)
+        snprintf(out, STORE_LEADER_ID_LEN + 1, "%s", v);
+    ai_free(v);
+    return rc;
+}
+
+ai_code store_set_replica_leader_id(store *st, const char *id, ai_err *err)
+{
+    ai_err_clear(err);
+    return meta_set(st, "replica_leader_id", id, err);
+}

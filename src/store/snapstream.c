@@ -19,6 +19,7 @@ struct snap_cursor {
     snap_phase phase;
     sqlite3_stmt *q;
     int64_t seq, count;
+    char leader_id[STORE_LEADER_ID_LEN + 1];
     json_t *apikeys; /* the API keys, read at the start (few) */
     size_t next_apikey;
 };
@@ -66,7 +67,8 @@ ai_code store_snapshot_open(const char *home, snap_cursor **out, int64_t *seq,
         return ai_err_set(err, AI_ENOMEM, "out of memory");
     if ((rc = store_open(home, false, &c->st, err)) != AI_OK ||
         (rc = db_exec(c->st, "BEGIN", err)) != AI_OK ||
-        (rc = store_changelog_head(c->st, &c->seq, err)) != AI_OK)
+        (rc = store_changelog_head(c->st, &c->seq, err)) != AI_OK ||
+        (rc = store_leader_id(c->st, c->leader_id, err)) != AI_OK)
         goto fail;
     col.st = c->st;
     col.arr = c->apikeys = json_array();
@@ -154,8 +156,8 @@ ai_code store_snapshot_line(snap_cursor *c, char **line, bool *done,
     while (o == NULL && rc == AI_OK) {
         switch (c->phase) {
         case P_HEADER:
-            o = json_pack("{s:I, s:i}", "seq", (json_int_t)c->seq, "format",
-                          1);
+            o = json_pack("{s:I, s:i, s:s}", "seq", (json_int_t)c->seq,
+                          "format", 1, "leaderId", c->leader_id);
             rc = enter(c, P_KEYS, err);
             break;
         case P_END:

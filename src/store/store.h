@@ -223,6 +223,14 @@ typedef void (*change_fn)(void *ud, int64_t seq, const char *kind,
 ai_code store_changes(store *st, int64_t since, size_t limit, change_fn fn,
                       void *ud, ai_err *err);
 
+/* The identity of this home's changelog as a leader: 32 hex characters,
+ * made on first use and kept in the home. Followers keep the id of the
+ * leader they replicate and reload the snapshot when it changes (a home
+ * replaced or restored at the same URL). */
+#define STORE_LEADER_ID_LEN 32
+ai_code store_leader_id(store *st, char out[STORE_LEADER_ID_LEN + 1],
+                        ai_err *err);
+
 /* The oldest seq still in the log (0 when the log is empty): a reader at
  * `since` missed changes when since + 1 < oldest. */
 ai_code store_changelog_oldest(store *st, int64_t *seq, ai_err *err);
@@ -323,6 +331,12 @@ ai_code store_apply_changes(store *st, const json_t *changes, int64_t new_seq,
  * ("snapshot revocation <index>: ..."), nothing written. */
 ai_code store_apply_snapshot(store *st, const json_t *snap, int64_t now_ms,
                              ai_err *err);
+
+/* The leader id (store_leader_id of the leader) this replica follows:
+ * "" when not known yet. */
+ai_code store_replica_leader_id(store *st, char out[STORE_LEADER_ID_LEN + 1],
+                                ai_err *err);
+ai_code store_set_replica_leader_id(store *st, const char *id, ai_err *err);
 
 /* A snapshot applied as it streams in (the NDJSON lines of
  * store_snapshot_line), in ONE transaction: begin deletes the replicated
