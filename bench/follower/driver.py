@@ -534,7 +534,7 @@ def bench_catchup(n):
           % (fcpu, lcpu))
     print("   then GET /v1/status took %.0f ms (the first request after ready on that server"
           " thread: it loads the thread's view);" % t_status)
-    print("   a new leader token answered 200 {\"valid\":true} in %.0f ms;" % t_first)
+    print("   a new leader token answered 200 {\"valid\":true} in %.1f ms;" % t_first)
     print("   the same on %d connections at once (%d server threads) took %.0f ms;"
           " a token revoked on the leader" % (nconn, NTHREADS, t_spread))
     print("   was refused (401 token_revoked) %.1f ms after the revoke's 200" % t_rev)

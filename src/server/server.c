@@ -59,6 +59,7 @@ typedef struct req_priv {
     size_t body_len, body_cap;
     size_t dropped;        /* body bytes read and dropped after too_large */
     bool too_large, answered, resumed;
+    uint64_t gen_seen;     /* the generation when the handler last ran */
     char allow[48];        /* 405: the methods of the path */
     int64_t t0_ns;
     unsigned route_idx;
@@ -749,6 +750,8 @@ static void run_handler(srv *s, req_priv *p)
     }
     p->resumed = false;
     rq->suspended = false;
+    /* What the handler saw: a change after this point must wake it. */
+    p->gen_seen = atomic_load(&s->gen);
     rq->route->fn(rq);
 }
 
@@ -836,7 +839,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     p->rq.body = p->body ? p->body : "";
     p->rq.len = p->body_len;
     run_handler(s, p);
-    if (p->rq.suspended) {
+    while (p->rq.suspended) {
         waiter *w = ai_malloc(sizeof *w);
         if (w == NULL) {
             srv_reply_error(&p->rq, 503, "unavailable", "out of memory");
@@ -844,6 +847,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         }
         w->rq = &p->rq;
         pthread_mutex_lock(&s->lock);
+        /* A change between the handler's look and now already woke the
+         * waiters it had: look again instead of sleeping through it. */
+        if (atomic_load(&s->gen) != p->gen_seen) {
+            pthread_mutex_unlock(&s->lock);
+            ai_free(w);
+            p->resumed = true;
+            run_handler(s, p);
+            continue;
+        }
         w->next = s->waiters;
         s->waiters = w;
         MHD_suspend_connection(conn);
