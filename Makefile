@@ -22,9 +22,9 @@ CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(WARN) \
            -Iinclude -Isrc $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -pthread
 
-LIB_SRC := $(sort $(wildcard src/core/*.c src/store/*.c src/providers/*.c src/broker/*.c src/leader/*.c src/server/*.c src/follower/*.c))
+LIB_SRC := $(sort $(wildcard src/core/*.c src/store/*.c src/providers/*.c src/broker/*.c src/leader/*.c src/server/*.c src/follower/*.c src/runtime/*.c))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
-TEST_SRC := $(sort $(wildcard tests/*.c tests/core/*.c tests/store/*.c tests/providers/*.c tests/server/*.c))
+TEST_SRC := $(sort $(wildcard tests/*.c tests/core/*.c tests/store/*.c tests/providers/*.c tests/server/*.c tests/runtime/*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -35,9 +35,9 @@ BIN     := $(BUILD)/agent-iam
 ALIB    := $(BUILD)/libagentiam.a
 SOLIB   := $(BUILD)/libagentiam.so
 TESTBIN := $(BUILD)/tests/check_agent_iam
-EXAMPLES := $(BUILD)/examples/quickstart
+EXAMPLES := $(BUILD)/examples/quickstart $(BUILD)/examples/agent
 
-.PHONY: all deps test unit-test cli-test server-test follower-test install-test interop-test asan bench fuzz fuzz-build \
+.PHONY: all deps demo test unit-test cli-test server-test follower-test install-test interop-test asan bench fuzz fuzz-build \
         install uninstall clean run lint
 
 all: $(BIN) $(ALIB) $(SOLIB) $(EXAMPLES)
@@ -157,6 +157,10 @@ fuzz-build: $(BUILD)/fuzz/fuzz_token
 $(BUILD)/fuzz/fuzz_token: fuzz/fuzz_token.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ fuzz/fuzz_token.c $(LIB_SRC) $(PKG_LIBS)
+
+demo: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	sh scripts/demo.sh $(BIN)
 
 run: deps
 	@$(MAKE) --no-print-directory all
