@@ -113,6 +113,16 @@ static ai_code copy_and_check(store *st, const char *tmp, ai_err *err)
     if ((rc = sql_text(dst, "PRAGMA journal_mode = DELETE", res, sizeof res,
                        "backup: journal mode", err)) != AI_OK)
         goto done;
+    /* A home restored from this copy is not the leader followers knew
+     * (its changelog goes back to this seq, and the seqs after it will be
+     * handed out again for other changes): without the leader id, it
+     * makes a new one on first use, and every follower reloads the
+     * snapshot instead of skipping those seqs. */
+    if (sqlite3_exec(dst, "DELETE FROM meta WHERE key = 'leader_id'", NULL,
+                     NULL, NULL) != SQLITE_OK) {
+        rc = sql_fail(dst, "backup: leader id", err);
+        goto done;
+    }
     if ((rc = sql_text(dst, "PRAGMA integrity_check", res, sizeof res,
                        "backup: integrity check", err)) != AI_OK)
         goto done;

@@ -278,7 +278,9 @@ ai_code store_snapshot(store *st, char **json, ai_err *err);
  * self-contained file), checked with PRAGMA integrity_check, fsynced, then
  * renamed to path: on error nothing is left under path (an earlier backup
  * there is kept). Its secrets stay sealed under the home's master.key,
- * which is not copied: restoring needs both. */
+ * which is not copied: restoring needs both. The copy has no leader id
+ * (store_leader_id): a leader restored from it makes a new one, so its
+ * followers reload the snapshot rather than trust seqs it will reuse. */
 ai_code store_backup(store *st, const char *path, bool force, ai_err *err);
 
 /* The changelog seq a database file (a backup) reflects, read through a

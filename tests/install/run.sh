@@ -39,5 +39,9 @@ else
 fi
 "$dest/usr/local/bin/agent-iam" version | grep -q "^agent-iam " && ok "installed agent-iam runs" \
     || no "installed agent-iam runs"
+# The systemd units of deploy/ with the installed binary (systemd-analyze
+# verify when it exists, and their ExecStart lines run).
+sh "$top/tests/install/deploy_verify.sh" "$dest/usr/local/bin/agent-iam" && ok "deploy_verify.sh" \
+    || no "deploy_verify.sh"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

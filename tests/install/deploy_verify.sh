@@ -1,0 +1,247 @@
+#!/bin/sh
+# Checks of the systemd units in deploy/:
+#  1. the hardening and secret-handling directives are there;
+#  2. `systemd-analyze verify` accepts them (copies whose ExecStart points
+#     at BIN, since /usr/local/bin/agent-iam may not exist here), and
+#     `systemd-analyze security --offline` rates them OK; skipped, saying
+#     so, when systemd-analyze is missing;
+#  3. their ExecStart lines work: each is expanded as systemd would
+#     (Environment=, EnvironmentFile= from the example files, %i,
+#     $CREDENTIALS_DIRECTORY filled from the LoadCredential= sources made
+#     by certs/gen.sh) and run without the sandbox: the leader answers
+#     /healthz over TLS and a follower instance replicates from it.
+# Usage: tests/install/deploy_verify.sh BIN (an agent-iam binary)
+set -u
+bin=${1:?usage: deploy_verify.sh BIN}
+case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
+top=$(cd "$(dirname "$0")/../.." && pwd)
+deploy=$top/deploy
+tmp=$(mktemp -d)
+pids=
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null; done
+    for p in $pids; do wait "$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+no() { fail=$((fail + 1)); echo "FAIL $1"; }
+leader=$deploy/agent-iam-leader.service
+follower=$deploy/agent-iam-follower@.service
+
+# ---- 1. directives ------------------------------------------------------------
+for u in "$leader" "$follower"; do
+    n=$(basename "$u")
+    missing=
+    for d in 'User=agent-iam' 'StateDirectory=agent-iam/' 'StateDirectoryMode=0700' \
+             'Environment=AGENT_IAM_HOME=/var/lib/agent-iam/' 'NoNewPrivileges=yes' \
+             'ProtectSystem=strict' 'ProtectHome=yes' 'PrivateTmp=yes' 'PrivateDevices=yes' \
+             'CapabilityBoundingSet=$' 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX$' \
+             'SystemCallFilter=@system-service$' 'MemoryDenyWriteExecute=yes' \
+             'LockPersonality=yes' 'UMask=0077' 'LimitCORE=0' \
+             'LoadCredential=auth-token:' '--auth-token-file ${CREDENTIALS_DIRECTORY}/auth-token' \
+             'EnvironmentFile=' 'Restart=on-failure' 'RestartSec=' 'KillSignal=SIGTERM' \
+             'ExecStart=/usr/local/bin/agent-iam '; do
+        grep -q -- "^ *$d" "$u" || missing="$missing [$d]"
+    done
+    [ -z "$missing" ] && ok "$n has every required directive" || no "$n lacks$missing"
+    t=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s\{0,1\}$/\1/p' "$u")
+    [ -n "$t" ] && [ "$t" -gt 10 ] && ok "$n: TimeoutStopSec ($t s) is longer than the 10 s drain" ||
+        no "$n: TimeoutStopSec longer than the 10 s drain (got \"$t\")"
+    grep -Eq -- '--auth-token [^-]|AGENT_IAM_AUTH_TOKEN=|--admin-token [^-]' "$u" &&
+        no "$n passes a secret in argv or the environment" || ok "$n passes no secret in argv or the environment"
+done
+for f in leader.env.example follower.env.example; do
+    grep -Eiq '^[^#]*(TOKEN|SECRET|PASSWORD|KEY)[A-Z_]*=' "$deploy/$f" &&
+        no "$f holds no secret setting" || ok "$f holds no secret setting"
+done
+grep -q '^AGENT_IAM_LEADER_URL=' "$deploy/follower.env.example" && ok "follower.env.example sets the leader URL" ||
+    no "follower.env.example sets the leader URL"
+
+# ---- 2. systemd-analyze --------------------------------------------------------
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    echo "SKIP systemd-analyze verify: systemd-analyze is not installed (apt-get install systemd)"
+else
+    mkdir "$tmp/units"
+    for u in "$leader" "$follower"; do
+        sed "s|/usr/local/bin/agent-iam|$bin|g" "$u" >"$tmp/units/$(basename "$u")"
+    done
+    cd "$tmp/units" || exit 1
+    for u in agent-iam-leader.service agent-iam-follower@eu-1.service; do
+        if systemd-analyze verify --man=no "./$u" >"$tmp/sa.out" 2>&1 && [ ! -s "$tmp/sa.out" ]; then
+            ok "systemd-analyze verify $u: no errors, no warnings"
+        else
+            no "systemd-analyze verify $u: $(head -c 600 "$tmp/sa.out")"
+        fi
+        if systemd-analyze security --help 2>/dev/null | grep -q -- '--offline'; then
+            if systemd-analyze security --offline=yes --threshold=20 "./$u" >"$tmp/sa.out" 2>&1; then
+                ok "systemd-analyze security $u: $(grep -o 'exposure level.*' "$tmp/sa.out")"
+            else
+                no "systemd-analyze security $u: $(tail -1 "$tmp/sa.out")"
+            fi
+        else
+            echo "SKIP systemd-analyze security $u: this systemd has no --offline"
+        fi
+    done
+    # a unit with a mistake is caught (the check is not vacuous)
+    sed 's/^ProtectSystem=strict/ProtectSystem=bogus/' agent-iam-leader.service >broken.service
+    systemd-analyze verify --man=no ./broken.service >"$tmp/sa.out" 2>&1
+    grep -qi "protect.system" "$tmp/sa.out" && ok "systemd-analyze verify reports a broken unit" ||
+        no "systemd-analyze verify reports a broken unit ($(head -c 300 "$tmp/sa.out"))"
+    cd "$top" || exit 1
+fi
+
+# ---- 3. the ExecStart lines, run ------------------------------------------------
+if ! command -v python3 >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1 ||
+    ! command -v curl >/dev/null 2>&1; then
+    echo "SKIP running the ExecStart lines: python3, openssl or curl missing"
+    echo "$pass passed, $fail failed"
+    [ "$fail" -eq 0 ]
+    exit
+fi
+# execline UNIT INSTANCE ROOT: the argv (one per line) and environment
+# (NAME=value lines, after a line "--env--") of the unit's ExecStart, as
+# systemd expands them, with /etc and /var/lib moved under ROOT, and the
+# credentials copied into ROOT/creds-<unit> (their sources must exist).
+cat >"$tmp/expand.py" <<'EOF'
+import os, re, shlex, shutil, sys
+unit, inst, root = sys.argv[1], sys.argv[2], sys.argv[3]
+text = open(unit).read().replace("\\\n", " ")
+text = text.replace("/etc/agent-iam", root + "/etc/agent-iam").replace(
+    "/var/lib/agent-iam", root + "/var/lib/agent-iam")
+name = os.path.basename(unit).replace("@.service", "@" + inst + ".service")
+creds = os.path.join(root, "creds-" + name)
+os.makedirs(creds, mode=0o700, exist_ok=True)
+def spec(s):
+    return s.replace("%i", inst).replace("%I", inst).replace("%d", creds).replace("%%", "%")
+env, argv = {"CREDENTIALS_DIRECTORY": creds}, None
+def envfile(path):
+    opt = path.startswith("-")
+    path = path.lstrip("-")
+    if not os.path.exists(path):
+        if opt:
+            return
+        sys.exit("EnvironmentFile %s is missing" % path)
+    for ln in open(path):
+        ln = ln.strip()
+        if ln and not ln.startswith("#"):
+            k, _, v = ln.partition("=")
+            env[k.strip()] = v.strip().strip('"')
+for ln in text.splitlines():
+    ln = ln.strip()
+    if ln.startswith("#") or "=" not in ln:
+        continue
+    k, _, v = ln.partition("=")
+    v = spec(v)
+    if k == "Environment":
+        for a in shlex.split(v):
+            n, _, val = a.partition("=")
+            env[n] = val
+    elif k == "EnvironmentFile":
+        envfile(v)
+    elif k == "LoadCredential":
+        cid, _, src = v.partition(":")
+        dst = os.path.join(creds, cid)
+        shutil.copyfile(src, dst)   # systemd: a private read-only copy
+        os.chmod(dst, 0o400)
+    elif k == "StateDirectory":
+        for d in v.split():
+            os.makedirs(os.path.join(root, "var/lib", d), mode=0o700, exist_ok=True)
+    elif k == "ExecStart":
+        argv = v
+out = []
+for w in shlex.split(argv):
+    if re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_]*", w):      # $VAR alone: split
+        out += env.get(w[1:], "").split()
+    else:                                                # ${VAR}: one word
+        out.append(re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}",
+                          lambda m: env.get(m.group(1), ""), w))
+print("\n".join(out))
+print("--env--")
+for k, v in env.items():
+    print("%s=%s" % (k, v))
+EOF
+# run_unit UNIT INSTANCE LOG: start the expanded ExecStart in the
+# background ($! is its pid); BIN stands for /usr/local/bin/agent-iam.
+run_unit() {
+    python3 "$tmp/expand.py" "$1" "$2" "$tmp/root" >"$tmp/exec" 2>"$tmp/exec.err" || return 1
+    sed "s|^/usr/local/bin/agent-iam\$|$bin|" "$tmp/exec" | python3 -c '
+import os, sys
+lines = sys.stdin.read().split("\n")
+i = lines.index("--env--")
+argv, env = lines[:i], dict(l.split("=", 1) for l in lines[i + 1:] if l)
+log = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.dup2(log, 1); os.dup2(log, 2)
+os.umask(0o077)
+os.execve(argv[0], argv, env)' "$3" &
+}
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+r=$tmp/root
+mkdir -p "$r/etc/agent-iam" && chmod 700 "$r/etc/agent-iam"
+head -c 32 /dev/urandom | base64 >"$r/etc/agent-iam/auth-token"
+chmod 600 "$r/etc/agent-iam/auth-token"
+pki=$r/etc/agent-iam/pki
+if sh "$top/certs/gen.sh" --out "$pki" ca >/dev/null &&
+    sh "$top/certs/gen.sh" --out "$pki" leader --san DNS:localhost --san IP:127.0.0.1 >/dev/null &&
+    sh "$top/certs/gen.sh" --out "$pki" follower eu-1 --san DNS:localhost --san IP:127.0.0.1 >/dev/null; then
+    ok "certs/gen.sh made the files the units load"
+else
+    no "certs/gen.sh made the files the units load"
+fi
+lport=$(freeport)
+fport=$(freeport)
+sed -e "s/^AGENT_IAM_HOST=.*/AGENT_IAM_HOST=127.0.0.1/" -e "s/^AGENT_IAM_PORT=.*/AGENT_IAM_PORT=$lport/" \
+    -e "s/^AGENT_IAM_SERVE_ARGS=.*/AGENT_IAM_SERVE_ARGS=--access-log off --threads 2/" \
+    "$deploy/leader.env.example" >"$r/etc/agent-iam/leader.env"
+sed -e "s|^AGENT_IAM_LEADER_URL=.*|AGENT_IAM_LEADER_URL=https://localhost:$lport|" \
+    -e "s/^AGENT_IAM_HOST=.*/AGENT_IAM_HOST=127.0.0.1/" \
+    "$deploy/follower.env.example" >"$r/etc/agent-iam/follower.env"
+printf 'AGENT_IAM_PORT=%s\n' "$fport" >"$r/etc/agent-iam/follower-eu-1.env"
+
+if run_unit "$leader" "" "$tmp/leader.log"; then
+    pids="$!"
+    ok "the leader's ExecStart expands ($(tr '\n' ' ' <"$tmp/exec" | sed 's/--env--.*//' | head -c 300))"
+else
+    no "the leader's ExecStart expands: $(cat "$tmp/exec.err")"
+fi
+i=0
+until curl -sf --cacert "$pki/ca.pem" "https://localhost:$lport/healthz" >/dev/null 2>&1; do
+    i=$((i + 1))
+    [ $i -gt 100 ] && break
+    sleep 0.1
+done
+[ $i -le 100 ] && ok "the leader's ExecStart serves /healthz over the generated certificate" ||
+    no "the leader's ExecStart serves /healthz (log: $(head -c 500 "$tmp/leader.log"))"
+home=$r/var/lib/agent-iam/leader
+[ -f "$home/agent-iam.db" ] && [ "$(stat -c %a "$home")" = 700 ] &&
+    ok "its home is the StateDirectory, 0700" || no "its home is the StateDirectory, 0700"
+if run_unit "$follower" eu-1 "$tmp/follower.log"; then
+    pids="$! $pids"
+    ok "the follower's ExecStart expands for instance eu-1"
+else
+    no "the follower's ExecStart expands: $(cat "$tmp/exec.err")"
+fi
+i=0
+until curl -s --cacert "$pki/ca.pem" "https://localhost:$fport/v1/status" 2>/dev/null |
+    grep -q '"state": *"connected"'; do
+    i=$((i + 1))
+    [ $i -gt 150 ] && break
+    sleep 0.1
+done
+[ $i -le 150 ] && ok "the follower@eu-1 ExecStart replicates from the leader and serves on its own certificate" ||
+    no "the follower@eu-1 ExecStart replicates (log: $(head -c 500 "$tmp/follower.log"))"
+curl -s --cacert "$pki/ca.pem" "https://localhost:$fport/v1/status" | grep -q '"followerId": *"eu-1"' &&
+    ok "the follower id is the instance name" || no "the follower id is the instance name"
+[ -d "$r/var/lib/agent-iam/follower-eu-1" ] && ok "its home is follower-eu-1" || no "its home is follower-eu-1"
+for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+st=0
+for p in $pids; do wait "$p" || st=$?; done
+pids=
+[ $st -eq 0 ] && ok "SIGTERM (KillSignal) stops both with exit 0" || no "SIGTERM stops both with exit 0 (exit $st)"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
