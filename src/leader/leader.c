@@ -245,7 +245,10 @@ ai_code ai_leader_start(const ai_leader_config *c, ai_leader **out,
                            err)) != AI_OK)
         goto fail;
     memset(&sc, 0, sizeof sc);
-    sc.home = home;
+    /* srv keeps the pointer (workers open the home on first use): it must
+     * outlive this call, unlike the stack buffer above. */
+    memcpy(l->home, home, sizeof l->home);
+    sc.home = l->home;
     sc.host = c->host;
     sc.port = c->port;
     sc.tls_cert_pem = l->tls.cert_pem;

@@ -29,6 +29,7 @@ struct ai_leader {
     int64_t next_trim, next_prune;
     atomic_llong head;    /* changelog seq, as the watcher last saw it */
     char leader_id[STORE_LEADER_ID_LEN + 1]; /* this home's changelog */
+    char home[4096];      /* the server keeps a pointer to it */
     pthread_mutex_t lock; /* followers */
     follower_rec followers[LEADER_FOLLOWERS_MAX];
     size_t nfollowers;

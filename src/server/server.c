@@ -28,6 +28,7 @@ typedef struct waiter {
 
 struct srv {
     srv_config cfg;
+    char home[4096];      /* cfg.home points here: the caller's may go */
     struct MHD_Daemon *d;
     uint16_t port;
     pthread_key_t key;
@@ -1072,6 +1073,12 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
     if ((s = ai_calloc(1, sizeof *s)) == NULL)
         return ai_err_set(err, AI_ENOMEM, "out of memory");
     s->cfg = *cfg;
+    if (cfg->home == NULL || strlen(cfg->home) >= sizeof s->home) {
+        ai_free(s);
+        return ai_err_set(err, AI_EINVAL, "no home, or a path too long");
+    }
+    memcpy(s->home, cfg->home, strlen(cfg->home) + 1);
+    s->cfg.home = s->home;
     if (cfg->follower_secret != NULL && *cfg->follower_secret != '\0') {
         hash_secret(cfg->follower_secret, strlen(cfg->follower_secret),
                     s->follower_hash);
