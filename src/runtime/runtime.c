@@ -107,6 +107,29 @@ static const char *env(const char *name)
     return v != NULL && *v != '\0' ? v : NULL;
 }
 
+/* Wipe the string members of a parsed answer that held secrets (at any
+ * depth). */
+static void wipe_strings(json_t *v)
+{
+    const char *k;
+    json_t *m;
+    size_t i;
+
+    if (json_is_string(v))
+        explicit_bzero((char *)(uintptr_t)json_string_value(v),
+                       json_string_length(v));
+    else if (json_is_object(v))
+        json_object_foreach(v, k, m) wipe_strings(m);
+    else if (json_is_array(v))
+        json_array_foreach(v, i, m) wipe_strings(m);
+}
+
+static void wipe_json(json_t *o)
+{
+    wipe_strings(o);
+    json_decref(o);
+}
+
 static bool can_refresh(const ai_token *t)
 {
     for (size_t i = 0; i < ai_token_scope_count(t); i++)
@@ -260,6 +283,7 @@ ai_code ai_runtime_from_serialized(const char *token,
     if (token == NULL) {
         if (out != NULL)
             *out = NULL;
+        ai_err_clear(err);
         return ai_err_set(err, AI_EINVAL, "no token");
     }
     c.token = token;
@@ -335,13 +359,7 @@ static ai_code refresh_with(ai_runtime *rt, ai_broker *b, const ai_token *t,
                         "server: refresh answer without a token");
     else
         rc = ai_token_deserialize(wire, strlen(wire), out, err);
-    if (o != NULL) {
-        json_t *tok = json_object_get(o, "token");
-        if (json_is_string(tok)) /* wipe jansson's copy of the token */
-            explicit_bzero((char *)(uintptr_t)json_string_value(tok),
-                           json_string_length(tok));
-        json_decref(o);
-    }
+    wipe_json(o); /* jansson's copy of the token */
     ai_free_string(body);
     return rc;
 }
@@ -420,13 +438,8 @@ static void wait_until(ai_runtime *rt, int64_t until_ms)
 
 /* Report why refreshing ends, once, and mark the thread inactive; called
  * with mu held, returns with it held. */
-static void give_up(ai_runtime *rt, ai_code code, const char *fmt,
-                    int64_t at)
+static void give_up(ai_runtime *rt, ai_code code, const char *msg)
 {
-    char when[AI_TIME_BUF], msg[AI_ERR_MSG_MAX];
-
-    ai_time_format(at, when);
-    snprintf(msg, sizeof msg, fmt, when);
     snprintf(rt->last_error, sizeof rt->last_error, "%s", msg);
     rt->active = false;
     if (rt->on_error != NULL && !rt->stopping) {
@@ -463,18 +476,16 @@ static void *refresher(void *arg)
             wait_until(rt, due);
             continue;
         }
-        if (maxexp == 0 || exp >= maxexp) {
-            give_up(rt, AI_EDENIED,
-                    "token cannot be refreshed beyond its maxExpiresAt (%s); "
-                    "refreshing stopped",
-                    maxexp ? maxexp : exp);
-            break;
-        }
-        if (now >= exp) {
-            give_up(rt, AI_EEXPIRED,
-                    "token expired at %s before it could be refreshed; "
-                    "refreshing stopped",
-                    exp);
+        if (maxexp == 0 || exp >= maxexp || now >= exp) {
+            char when[AI_TIME_BUF], msg[AI_ERR_MSG_MAX];
+            ai_time_format(now >= exp ? exp : (maxexp ? maxexp : exp), when);
+            if (now >= exp)
+                snprintf(msg, sizeof msg, "token expired at %s before it "
+                         "could be refreshed; refreshing stopped", when);
+            else
+                snprintf(msg, sizeof msg, "token cannot be refreshed beyond "
+                         "its maxExpiresAt (%s); refreshing stopped", when);
+            give_up(rt, now >= exp ? AI_EEXPIRED : AI_EDENIED, msg);
             break;
         }
         t = ai_token_ref(rt->cur);
@@ -614,25 +625,6 @@ static ai_code remote_json(ai_runtime *rt, const char *path, const char *req,
                           "object");
     }
     return AI_OK;
-}
-
-/* Wipe the string members of a parsed answer that held secrets, then free
- * it. */
-static void wipe_json(json_t *o)
-{
-    const char *k;
-    json_t *v;
-
-    if (o == NULL)
-        return;
-    json_object_foreach(o, k, v) {
-        if (json_is_string(v))
-            explicit_bzero((char *)(uintptr_t)json_string_value(v),
-                           json_string_length(v));
-        else if (json_is_object(v))
-            wipe_json(json_incref(v));
-    }
-    json_decref(o);
 }
 
 /* {"scope","resource"} */
