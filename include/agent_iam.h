@@ -409,8 +409,85 @@ AI_EXPORT AI_WUR ai_code ai_broker_get_credential(ai_broker *b,
                                                   char **result_json,
                                                   ai_err *err);
 
-/* Wipe and free a string the library returned (ai_broker_get_credential's
- * result). NULL is fine. */
+/* Administration of the home (what `agent-iam revoke`, `unrevoke`,
+ * `rotate-key`, `config init`, `apikey add|remove`, `status` and `config
+ * show` do on a local home). Each change is durable when the call
+ * returns and is written to the audit log under the broker's actor, with
+ * ids and names only, never a secret. An audit failure after a durable
+ * change is reported (AI_ESTORE "audit: ..."): the change stands, and
+ * repeating the call is safe. */
+
+/* Revoke one token (token_id: it and, through the ancestors every token
+ * carries, its descendants) or one agent (agent_id: every token naming
+ * it): exactly one of the two, non-empty, else AI_EINVAL. reason (NULL:
+ * none) is at most 512 bytes of UTF-8. Idempotent: revoking again
+ * updates the reason. An id this home never issued is accepted. Audit
+ * action "revoke". */
+AI_EXPORT ai_code ai_broker_revoke(ai_broker *b, const char *token_id,
+                                   const char *agent_id, const char *reason,
+                                   ai_err *err);
+/* Undo ai_broker_revoke (same arguments rule): AI_ENOTFOUND when that
+ * token or agent is not revoked. Audit action "unrevoke". */
+AI_EXPORT ai_code ai_broker_unrevoke(ai_broker *b, const char *token_id,
+                                     const char *agent_id, ai_err *err);
+
+/* Make a new signing key (version N+1); every older unretired key keeps
+ * verifying for grace_ms (< 0: the default, 90 days; at most 10 years),
+ * so tokens already issued stay valid until then. *new_version (may be
+ * NULL) is the new version. A follower's replica home refuses
+ * (AI_EDENIED: rotate on the leader). Audit action "rotate-key". */
+AI_EXPORT ai_code ai_broker_rotate_key(ai_broker *b, int64_t grace_ms,
+                                       uint32_t *new_version, ai_err *err);
+
+/* Set (replace) the config of provider name ("github", "google" or "aws";
+ * another name is AI_EINVAL) to config_json, a JSON object as `config
+ * init` builds it (github {appId, installationId, privateKey, owner?,
+ * apiUrl?}; google {clientId, clientSecret, refreshToken, tokenUrl?}; aws
+ * {region, roleArn, accessKeyId + secretAccessKey, externalId?,
+ * sessionDuration?, stsUrl?}). The config is checked first, as the CLI and
+ * the leader check it: AI_EINVAL naming the first bad member (never its
+ * value), and nothing is stored. Secrets are sealed at rest. config_json
+ * stays the caller's to wipe. Audit action "config-init" (the name). */
+AI_EXPORT ai_code ai_broker_init_provider(ai_broker *b, const char *name,
+                                          const char *config_json,
+                                          ai_err *err);
+
+/* Add (or replace) the API key `name` for `provider` (both 1 to 64 of
+ * A-Z a-z 0-9 . _ -); key: 1 to 4096 bytes without control characters
+ * (sealed at rest; the caller wipes its copy); base_url (NULL: none): an
+ * https URL without user info (http only to localhost); ttl_minutes: the
+ * lifetime of the credentials it serves, 1 to 90 days in minutes (0: the
+ * default, 60). Bad arguments: AI_EINVAL, never quoting the key. Audit
+ * action "apikey-add" (name and provider). */
+AI_EXPORT ai_code ai_broker_add_api_key(ai_broker *b, const char *name,
+                                        const char *provider,
+                                        const char *key,
+                                        const char *base_url,
+                                        int ttl_minutes, ai_err *err);
+/* Remove the API key `name`: AI_ENOTFOUND when there is none. Audit
+ * action "apikey-remove". */
+AI_EXPORT ai_code ai_broker_remove_api_key(ai_broker *b, const char *name,
+                                           ai_err *err);
+
+/* The home's status as the JSON object of `agent-iam status --json`:
+ * {"version", "mode": "standalone" (a follower's replica home: "follower",
+ * with "appliedSeq"), "home", "schema", "signingKeyVersion" (a new home
+ * makes its version 1 here; an unsynced replica has none: 0),
+ * "verifyingKeys", "revocations", "changelogSeq"}. *json (OUT: NULL on
+ * error): release with ai_free_string. */
+AI_EXPORT ai_code ai_broker_status(ai_broker *b, char **json, ai_err *err);
+
+/* The provider configs and API keys as the JSON of `agent-iam config show
+ * --json`: {"providers": {"github"|"google"|"aws": {config}, "apikeys":
+ * {NAME: {"providerName", "apiKey", "baseUrl"?, "ttlMinutes"?,
+ * "createdAt"}}}}, every secret member (privateKey, clientSecret,
+ * refreshToken, secretAccessKey, apiKey and anything named alike) shown as
+ * "***REDACTED***". *json (OUT: NULL on error): ai_free_string. */
+AI_EXPORT ai_code ai_broker_show_config(ai_broker *b, char **json,
+                                        ai_err *err);
+
+/* Wipe and free a string the library returned (ai_broker_get_credential's,
+ * ai_broker_status's and ai_broker_show_config's results). NULL is fine. */
 AI_EXPORT void ai_free_string(char *s);
 
 

@@ -18,6 +18,7 @@ int main(void)
         suite_store_keys,
         suite_store_snapshot,
         suite_broker_audit,
+        suite_broker_admin,
         suite_store_providers,
         suite_store_audit,
         suite_store_uses,

@@ -29,6 +29,7 @@ Suite *suite_store_revocations(void);
 Suite *suite_store_keys(void);
 Suite *suite_store_snapshot(void);
 Suite *suite_broker_audit(void);
+Suite *suite_broker_admin(void);
 Suite *suite_store_providers(void);
 Suite *suite_store_audit(void);
 Suite *suite_store_uses(void);

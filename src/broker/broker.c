@@ -70,6 +70,16 @@ store *broker_store(ai_broker *b)
     return b->st;
 }
 
+const char *broker_actor(const ai_broker *b)
+{
+    return b->actor;
+}
+
+ai_code broker_sync(ai_broker *b, ai_err *err)
+{
+    return b->server ? AI_OK : store_sync(b->st, err);
+}
+
 ai_code ai_broker_open(const char *home, ai_broker **out, ai_err *err)
 {
     ai_err local; /* messages are needed here even without err */

@@ -34,4 +34,11 @@ ai_code broker_verify_quiet(ai_broker *b, const char *wire, size_t len,
 /* The store under a broker. */
 store *broker_store(ai_broker *b);
 
+/* Who the broker's audit rows name (borrowed; ai_broker_set_actor). */
+const char *broker_actor(const ai_broker *b);
+
+/* Bring the store's views up to date, except in server mode (where the
+ * caller does). */
+ai_code broker_sync(ai_broker *b, ai_err *err);
+
 #endif

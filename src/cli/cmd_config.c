@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/broker.h"
 #include "cli/cli.h"
 #include "providers/providers.h"
 
@@ -67,35 +68,6 @@ static void config_free(json_t *obj)
     if (obj != NULL)
         json_wipe(obj);
     json_decref(obj);
-}
-
-/* Does a config member hold a secret? By name, case-insensitively: the
- * known ones (privateKey, clientSecret, refreshToken, secretAccessKey,
- * sessionToken, apiKey) and anything alike (...secret..., ...private...,
- * ...password..., ...token, ...key), so a member added later is redacted
- * by default. accessKeyId, tokenUrl and the like stay visible. */
-static bool secret_member(const char *name)
-{
-    static const char *const inside[] = {"secret", "private", "password",
-                                         "passphrase", "credential"};
-    static const char *const ending[] = {"token", "key", "keypath"};
-    char low[128];
-    size_t n = strlen(name);
-
-    if (n >= sizeof low)
-        return true; /* no such member of ours: hide it */
-    for (size_t i = 0; i <= n; i++)
-        low[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32
-                                                         : name[i]);
-    for (size_t i = 0; i < sizeof inside / sizeof *inside; i++)
-        if (strstr(low, inside[i]) != NULL)
-            return true;
-    for (size_t i = 0; i < sizeof ending / sizeof *ending; i++) {
-        size_t m = strlen(ending[i]);
-        if (n >= m && strcmp(low + n - m, ending[i]) == 0)
-            return true;
-    }
-    return false;
 }
 
 /* ---- checking flag values --------------------------------------------- */
@@ -477,32 +449,14 @@ done:
 
 /* ---- config show ------------------------------------------------------ */
 
-/* Replace every secret member by REDACTED, wiping the value first. */
-static bool redact(json_t *cfg)
-{
-    for (void *it = json_object_iter(cfg); it != NULL;
-         it = json_object_iter_next(cfg, it)) {
-        json_t *v = json_object_iter_value(it);
-        if (!secret_member(json_object_iter_key(it)))
-            continue;
-        if (json_is_string(v))
-            explicit_bzero((char *)(uintptr_t)json_string_value(v),
-                           json_string_length(v));
-        if (json_object_iter_set_new(cfg, it, json_string(REDACTED)) != 0)
-            return false;
-    }
-    return true;
-}
-
 typedef struct keys_ctx {
-    json_t *obj; /* name -> details, or an array when `array` */
-    bool array;
+    json_t *arr; /* the details of each key */
     bool oom;
 } keys_ctx;
 
-/* The details of an API key, without its secret. */
-static json_t *apikey_json(const apikey_info *k, bool with_name,
-                           bool marker)
+/* The details of an API key as apikey list has them, without its secret.
+ * (config show's are the broker's: ai_broker_show_config.) */
+static json_t *apikey_json(const apikey_info *k)
 {
     char at[AI_TIME_BUF];
     json_t *o = json_object();
@@ -510,13 +464,8 @@ static json_t *apikey_json(const apikey_info *k, bool with_name,
     ai_time_format(k->created_at, at);
     if (o == NULL)
         return NULL;
-    if (with_name)
-        json_object_set_new(o, "name", json_string(k->name));
-    /* Node's showConfig names these providerName and apiKey. */
-    json_object_set_new(o, with_name ? "provider" : "providerName",
-                        json_string(k->provider));
-    if (marker)
-        json_object_set_new(o, "apiKey", json_string(REDACTED));
+    json_object_set_new(o, "name", json_string(k->name));
+    json_object_set_new(o, "provider", json_string(k->provider));
     if (k->base_url != NULL)
         json_object_set_new(o, "baseUrl", json_string(k->base_url));
     if (k->ttl_minutes != 0)
@@ -528,11 +477,9 @@ static json_t *apikey_json(const apikey_info *k, bool with_name,
 static void collect_key(void *ud, const apikey_info *k)
 {
     keys_ctx *kc = ud;
-    json_t *o = apikey_json(k, kc->array, !kc->array);
+    json_t *o = apikey_json(k);
 
-    if (o == NULL ||
-        (kc->array ? json_array_append_new(kc->obj, o)
-                   : json_object_set_new(kc->obj, k->name, o)) != 0)
+    if (o == NULL || json_array_append_new(kc->arr, o) != 0)
         kc->oom = true;
 }
 
@@ -602,9 +549,9 @@ static void print_text(const char *home, json_t *provs, json_t *keys)
 static int show(cli_ctx *c, int argc, char **argv)
 {
     static const char usage[] = "agent-iam config show [--json]";
-    json_t *out = NULL, *provs = NULL, *keys = NULL;
-    keys_ctx kc = {NULL, false, false};
-    char *pos[1];
+    ai_broker *b = NULL;
+    json_t *out, *provs;
+    char *text = NULL, *pos[1];
     int npos, rc;
     ai_err err;
     store *st;
@@ -613,63 +560,25 @@ static int show(cli_ctx *c, int argc, char **argv)
         return rc;
     if ((st = cli_store(c)) == NULL)
         return CLI_FAIL;
-    rc = CLI_FAIL;
-    out = json_object();
-    provs = json_object();
-    keys = json_object();
-    if (out == NULL || provs == NULL || keys == NULL ||
-        json_object_set(out, "providers", provs) != 0) {
-        cli_failf("out of memory");
-        goto done;
+    /* The broker builds it (secrets redacted), as for a library caller. */
+    if (broker_wrap(st, &b, &err) != AI_OK ||
+        ai_broker_show_config(b, &text, &err) != AI_OK) {
+        ai_broker_close(b);
+        return cli_fail(&err);
     }
-    for (size_t i = 0; i < sizeof providers / sizeof *providers; i++) {
-        json_error_t jerr;
-        json_t *cfg;
-        char *text = NULL;
-        ai_code code = store_provider_get(st, providers[i], &text, &err);
-
-        if (code == AI_ENOTFOUND)
-            continue;
-        if (code != AI_OK) {
-            cli_fail(&err);
-            goto done;
-        }
-        /* XXX jansson's lexer frees its copy of each string unwiped. */
-        cfg = json_loads(text, 0, &jerr);
-        explicit_bzero(text, strlen(text));
-        store_free(text);
-        if (cfg == NULL || !json_is_object(cfg) || !redact(cfg)) {
-            config_free(cfg);
-            cli_failf("the %s provider config cannot be read", providers[i]);
-            goto done;
-        }
-        if (json_object_set_new(provs, providers[i], cfg) != 0) {
-            cli_failf("out of memory");
-            goto done;
-        }
-    }
-    kc.obj = keys;
-    if (store_apikey_list(st, collect_key, &kc, &err) != AI_OK) {
-        cli_fail(&err);
-        goto done;
-    }
-    /* Node's showConfig keeps the API keys under providers.apikeys. */
-    if (kc.oom || json_object_set(provs, "apikeys", keys) != 0) {
-        cli_failf("out of memory");
-        goto done;
-    }
+    ai_broker_close(b);
+    out = json_loads(text, 0, NULL);
+    ai_free_string(text);
+    if (out == NULL)
+        return cli_failf("out of memory");
     if (c->json) {
         cli_print_json(out);
-        out = NULL;
-    } else {
-        print_text(store_home(st), provs, keys);
+        return CLI_OK;
     }
-    rc = CLI_OK;
-done:
-    json_decref(keys);
-    json_decref(provs);
+    provs = json_object_get(out, "providers");
+    print_text(store_home(st), provs, json_object_get(provs, "apikeys"));
     json_decref(out);
-    return rc;
+    return CLI_OK;
 }
 
 /* `agent-iam config show|init PROVIDER ...`: returns the exit code. */
@@ -812,7 +721,7 @@ static int apikey_add(cli_ctx *c, cli_remote *r, int argc, char **argv)
 static int apikey_list(cli_ctx *c, int argc, char **argv)
 {
     static const char usage[] = "agent-iam apikey list [--json]";
-    keys_ctx kc = {NULL, true, false};
+    keys_ctx kc = {NULL, false};
     char *pos[1];
     int npos, rc;
     ai_err err;
@@ -822,28 +731,28 @@ static int apikey_list(cli_ctx *c, int argc, char **argv)
         return rc;
     if ((st = cli_store(c)) == NULL)
         return CLI_FAIL;
-    if ((kc.obj = json_array()) == NULL)
+    if ((kc.arr = json_array()) == NULL)
         return cli_failf("out of memory");
     if (store_apikey_list(st, collect_key, &kc, &err) != AI_OK) {
-        json_decref(kc.obj);
+        json_decref(kc.arr);
         return cli_fail(&err);
     }
     if (kc.oom) {
-        json_decref(kc.obj);
+        json_decref(kc.arr);
         return cli_failf("out of memory");
     }
     if (c->json) {
-        cli_print_json(kc.obj);
+        cli_print_json(kc.arr);
         return CLI_OK;
     }
-    if (json_array_size(kc.obj) == 0) {
+    if (json_array_size(kc.arr) == 0) {
         printf("No API keys configured\n");
     } else {
         size_t i;
         json_t *k;
         printf("%-24s %-16s %-8s %-25s %s\n", "NAME", "PROVIDER", "TTL",
                "CREATED", "BASE URL");
-        json_array_foreach(kc.obj, i, k) {
+        json_array_foreach(kc.arr, i, k) {
             const json_t *ttl = json_object_get(k, "ttlMinutes");
             const json_t *url = json_object_get(k, "baseUrl");
             char t[24] = "default";
@@ -858,7 +767,7 @@ static int apikey_list(cli_ctx *c, int argc, char **argv)
             putchar('\n');
         }
     }
-    json_decref(kc.obj);
+    json_decref(kc.arr);
     return CLI_OK;
 }
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/broker.h"
 #include "cli/cli.h"
 #include "follower/follower.h"
 
@@ -181,6 +182,43 @@ static int replica_status(cli_ctx *c, store *st, int64_t now)
     return CLI_OK;
 }
 
+/* A standalone home: the broker's status (ai_broker_status, what a
+ * library caller gets), as JSON or in words. */
+static int local_status(cli_ctx *c, store *st)
+{
+    ai_broker *b = NULL;
+    char *text = NULL;
+    json_t *o;
+    ai_err err;
+
+    if (broker_wrap(st, &b, &err) != AI_OK ||
+        ai_broker_status(b, &text, &err) != AI_OK) {
+        ai_broker_close(b);
+        return cli_fail(&err);
+    }
+    ai_broker_close(b);
+    o = json_loads(text, 0, NULL);
+    ai_free_string(text);
+    if (o == NULL)
+        return cli_failf("out of memory");
+    if (c->json) {
+        cli_print_json(o);
+        return CLI_OK;
+    }
+    printf("agent-iam %s (standalone)\n", ai_version());
+    printf("home:                %s\n", store_home(st));
+    printf("signing key version: %lld (%lld verifying)\n",
+           (long long)json_integer_value(
+               json_object_get(o, "signingKeyVersion")),
+           (long long)json_integer_value(json_object_get(o, "verifyingKeys")));
+    printf("revocations:         %lld\n",
+           (long long)json_integer_value(json_object_get(o, "revocations")));
+    printf("changelog seq:       %lld\n",
+           (long long)json_integer_value(json_object_get(o, "changelogSeq")));
+    json_decref(o);
+    return CLI_OK;
+}
+
 int cli_status(cli_ctx *c, int argc, char **argv)
 {
     static const char usage[] =
@@ -188,10 +226,6 @@ int cli_status(cli_ctx *c, int argc, char **argv)
         "--auth-token-file F] [--ca-cert F]]";
     cli_remote r = {0};
     const cli_opt opts[] = {CLI_REMOTE_OPTS(&r), {NULL, NULL, NULL}};
-    const ai_keyring *kr;
-    key_info *keys = NULL;
-    size_t nkeys = 0, verifying = 0;
-    int64_t head = 0, now = cli_now();
     char *pos[1];
     int npos, rc;
     ai_err err;
@@ -207,32 +241,9 @@ int cli_status(cli_ctx *c, int argc, char **argv)
     }
     if ((st = cli_store(c)) == NULL)
         return CLI_FAIL;
-    if (store_sync(st, &err) != AI_OK ||
-        store_keyring(st, now, &kr, &err) != AI_OK ||
-        store_list_keys(st, now, &keys, &nkeys, &err) != AI_OK ||
-        store_changelog_head(st, &head, &err) != AI_OK)
+    if (store_sync(st, &err) != AI_OK)
         return cli_fail(&err);
-    for (size_t i = 0; i < nkeys; i++)
-        verifying += keys[i].state != KEY_RETIRED;
-    store_free(keys);
-    if ((rc = replica_status(c, st, now)) != -1)
+    if ((rc = replica_status(c, st, cli_now())) != -1)
         return rc;
-    if (c->json) {
-        cli_print_json(json_pack(
-            "{s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I}", "version", ai_version(),
-            "mode", "standalone", "home", store_home(st), "schema",
-            store_schema_version(st), "signingKeyVersion",
-            (json_int_t)ai_keyring_signing_version(kr), "verifyingKeys",
-            (json_int_t)verifying, "revocations",
-            (json_int_t)store_revocation_count(st), "changelogSeq",
-            (json_int_t)head));
-    } else {
-        printf("agent-iam %s (standalone)\n", ai_version());
-        printf("home:                %s\n", store_home(st));
-        printf("signing key version: %u (%zu verifying)\n",
-               (unsigned)ai_keyring_signing_version(kr), verifying);
-        printf("revocations:         %zu\n", store_revocation_count(st));
-        printf("changelog seq:       %lld\n", (long long)head);
-    }
-    return CLI_OK;
+    return local_status(c, st);
 }
