@@ -181,10 +181,14 @@ store *srv_watch_store(srv *s)
 static srv_thread *thread_state(srv *s, ai_err *err)
 {
     srv_thread *th = pthread_getspecific(s->key);
+    uint64_t gen;
     ai_code rc;
 
     if (th != NULL)
         return th;
+    /* The generation before the views load: a commit that lands while
+     * they load bumps it past this, and the next request syncs again. */
+    gen = atomic_load(&s->gen);
     if ((th = ai_calloc(1, sizeof *th)) == NULL) {
         ai_err_set(err, AI_ENOMEM, "out of memory");
         return NULL;
@@ -204,7 +208,7 @@ static srv_thread *thread_state(srv *s, ai_err *err)
     broker_server_mode(th->broker, th->cache);
     (void)ai_broker_set_actor(th->broker,
                               s->cfg.role ? s->cfg.role->name : "server", err);
-    th->gen = atomic_load(&s->gen);
+    th->gen = gen;
     if (s->cfg.role != NULL && s->cfg.role->thread_init != NULL)
         s->cfg.role->thread_init(s->cfg.app, th);
     pthread_setspecific(s->key, th);
