@@ -237,8 +237,10 @@ static void revoke_token(const char *home, const char *wire)
 
     ck_assert_int_eq(ai_token_deserialize(wire, strlen(wire), &t, &err), AI_OK);
     st = fx_open(home);
-    ck_assert_msg(store_revoke(st, REVOKE_TOKEN, ai_token_id(t), "test",
-                               STORE_DEFAULT_PRUNE_MS, wall_ms(), &err) ==
+    /* prune time 0: the default (now + the longest root TTL); an absolute
+     * time in the past would let the leader's pruning drop it at once */
+    ck_assert_msg(store_revoke(st, REVOKE_TOKEN, ai_token_id(t), "test", 0,
+                               wall_ms(), &err) ==
                       AI_OK,
                   "%s", err.msg);
     store_close(st);
