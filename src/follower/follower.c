@@ -311,6 +311,12 @@ static ai_code open_follower(const ai_follower_config *c, ai_follower **out,
     if ((f = ai_calloc(1, sizeof *f)) == NULL)
         return ai_err_set(err, AI_ENOMEM, "out of memory");
     f->cfg = *c;
+    /* Contact is recorded when a poll returns: a poll longer than half the
+     * degraded threshold would show a healthy follower as degraded. */
+    if ((int64_t)f->cfg.long_poll_s * 2000 > f->cfg.degraded_ms)
+        f->cfg.long_poll_s = (int)(f->cfg.degraded_ms / 2000);
+    if (f->cfg.long_poll_s < 1)
+        f->cfg.long_poll_s = 1;
     pthread_mutex_init(&f->uses_lock, NULL);
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->wake, NULL);
