@@ -49,21 +49,6 @@ static ai_code audit_ok(ai_broker *b, int64_t now, const char *action,
     return AI_OK;
 }
 
-/* 1..WORD_MAX characters of [A-Za-z0-9._-] (API key names, providers). */
-static bool word(const char *s)
-{
-    size_t n = s ? strnlen(s, WORD_MAX + 1) : 0;
-
-    if (n == 0 || n > WORD_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' ||
-              s[i] == '-'))
-            return false;
-    return true;
-}
-
 /* ---- revocations ------------------------------------------------------ */
 
 /* Exactly one non-empty id of the two. */
@@ -192,10 +177,11 @@ ai_code ai_broker_add_api_key(ai_broker *b, const char *name,
     ai_err_clear(err);
     if (b == NULL)
         return ai_err_set(err, AI_EINVAL, "no broker");
-    if (!word(name) || !word(provider))
+    if (!word_valid(name, WORD_MAX) || !word_valid(provider, WORD_MAX))
         return ai_err_set(err, AI_EINVAL,
                           "an API key's %s is 1 to %d of A-Z a-z 0-9 . _ -",
-                          word(name) ? "provider" : "name", WORD_MAX);
+                          word_valid(name, WORD_MAX) ? "provider" : "name",
+                          WORD_MAX);
     /* Never the key's value in a message: only what is wrong with it. */
     if (key == NULL ||
         !prov_secret_ok(key, strnlen(key, PROV_SECRET_MAX + 1)))
@@ -231,7 +217,7 @@ ai_code ai_broker_remove_api_key(ai_broker *b, const char *name, ai_err *err)
     ai_err_clear(err);
     if (b == NULL)
         return ai_err_set(err, AI_EINVAL, "no broker");
-    if (!word(name))
+    if (!word_valid(name, WORD_MAX))
         return ai_err_set(err, AI_EINVAL,
                           "an API key name is 1 to %d of A-Z a-z 0-9 . _ -",
                           WORD_MAX);

@@ -17,6 +17,7 @@
 
 #include "broker/broker.h"
 #include "cli/cli.h"
+#include "core/core.h"
 #include "providers/providers.h"
 
 #define REDACTED "***REDACTED***"
@@ -71,21 +72,6 @@ static void config_free(json_t *obj)
 }
 
 /* ---- checking flag values --------------------------------------------- */
-
-/* 1..WORD_MAX characters of [A-Za-z0-9._-] (API key names, providers). */
-static bool word(const char *s)
-{
-    size_t n = strnlen(s, WORD_MAX + 1);
-
-    if (n == 0 || n > WORD_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' ||
-              s[i] == '-'))
-            return false;
-    return true;
-}
 
 static int bad_url(const char *usage, const char *flag)
 {
@@ -676,9 +662,10 @@ static int apikey_add(cli_ctx *c, cli_remote *r, int argc, char **argv)
                          name == NULL ? "name" : "provider");
     if (key == NULL && key_file == NULL)
         return cli_usage(usage, "--key (or --key-file) is required");
-    if (!word(name) || !word(prov))
+    if (!word_valid(name, WORD_MAX) || !word_valid(prov, WORD_MAX))
         return cli_usage(usage, "--%s must be 1 to %d of A-Z a-z 0-9 . _ -",
-                         word(name) ? "provider" : "name", WORD_MAX);
+                         word_valid(name, WORD_MAX) ? "provider" : "name",
+                         WORD_MAX);
     if (ttl != NULL && ttl2 != NULL)
         return cli_usage(usage, "give --ttl-minutes once");
     if (ttl == NULL)
@@ -786,7 +773,7 @@ static int apikey_remove(cli_ctx *c, cli_remote *r, int argc, char **argv)
         return rc;
     if (npos != 1)
         return cli_usage(usage, "the name of the API key is required");
-    if (!word(pos[0]))
+    if (!word_valid(pos[0], WORD_MAX))
         return cli_usage(usage, "an API key name is 1 to %d of "
                                 "A-Z a-z 0-9 . _ -",
                          WORD_MAX);

@@ -352,6 +352,10 @@ ai_code input_scopes(ai_token *t, const char *const *scopes, size_t n,
 ai_code input_id(ai_token *t, const char *s, const char *what, char **out,
                  ai_err *err);
 
+/* 1..max characters of [A-Za-z0-9._-]: names of API keys and providers,
+ * follower ids. */
+bool word_valid(const char *s, size_t max);
+
 /* Validity of a scope string (non-empty, at most AI_SCOPE_MAX bytes, no
  * control characters). */
 bool scope_valid(const char *s, size_t n);

@@ -123,3 +123,18 @@ bool scope_concrete(const char *s)
         p = e + 1;
     }
 }
+
+bool word_valid(const char *s, size_t max)
+{
+    size_t n = s ? strnlen(s, max + 1) : 0;
+
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}

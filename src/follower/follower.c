@@ -265,20 +265,6 @@ void ai_follower_config_init(ai_follower_config *c)
     c->long_poll_s = 25;
 }
 
-static bool id_ok(const char *id)
-{
-    size_t n = id ? strlen(id) : 0;
-
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
-              (id[i] >= '0' && id[i] <= '9') || id[i] == '.' || id[i] == '_' ||
-              id[i] == '-'))
-            return false;
-    return true;
-}
-
 static void destroy(ai_follower *f)
 {
     upstream_free(f->up);
@@ -305,7 +291,7 @@ static ai_code open_follower(const ai_follower_config *c, ai_follower **out,
     if (c->leader_url == NULL || c->auth_token == NULL)
         return ai_err_set(err, AI_EINVAL,
                           "a leader URL and an auth token are required");
-    if (!id_ok(c->follower_id))
+    if (!word_valid(c->follower_id, 64))
         return ai_err_set(err, AI_EINVAL,
                           "--follower-id must be 1 to 64 of A-Z a-z 0-9 . _ -");
     if ((f = ai_calloc(1, sizeof *f)) == NULL)

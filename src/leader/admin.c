@@ -249,12 +249,6 @@ done:
     json_decref(o);
 }
 
-static bool provider_name_ok(const char *n)
-{
-    return strcmp(n, "github") == 0 || strcmp(n, "google") == 0 ||
-           strcmp(n, "aws") == 0;
-}
-
 static void put_provider(srv_req *rq)
 {
     json_t *o;
@@ -262,7 +256,7 @@ static void put_provider(srv_req *rq)
     ai_err err;
     ai_code rc;
 
-    if (!provider_name_ok(rq->tail)) {
+    if (prov_find(rq->tail) == NULL) { /* github, google, aws */
         srv_reply_error(rq, 404, "not_found",
                         "unknown provider (github, google or aws)");
         return;
@@ -305,20 +299,6 @@ static void delete_provider(srv_req *rq)
                                       "removed", 1));
 }
 
-static bool name_ok(const char *n)
-{
-    size_t len = strlen(n);
-
-    if (len == 0 || len > 64)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') ||
-              (n[i] >= '0' && n[i] <= '9') || n[i] == '.' || n[i] == '_' ||
-              n[i] == '-'))
-            return false;
-    return true;
-}
-
 static void put_apikey(srv_req *rq)
 {
     json_t *o;
@@ -329,7 +309,7 @@ static void put_apikey(srv_req *rq)
     ai_err err;
     ai_code rc;
 
-    if (!name_ok(rq->tail)) {
+    if (!word_valid(rq->tail, 64)) {
         srv_reply_error(rq, 400, "bad_request",
                         "an API key name is 1 to 64 of A-Z a-z 0-9 . _ -");
         return;
@@ -341,7 +321,7 @@ static void put_apikey(srv_req *rq)
         !srv_str(rq, o, "baseUrl", false, &base) ||
         !srv_int(rq, o, "ttlMinutes", 1, 90 * 24 * 60, &has, &ttl))
         goto done;
-    if (!name_ok(info.provider)) {
+    if (!word_valid(info.provider, 64)) {
         srv_reply_error(rq, 400, "bad_request",
                         "\"provider\" is 1 to 64 of A-Z a-z 0-9 . _ -");
         goto done;

@@ -508,21 +508,6 @@ static bool secret_is(const unsigned char want[32], const char *got,
     return ok;
 }
 
-static bool follower_id_ok(const char *id)
-{
-    size_t n = id ? strlen(id) : 0;
-
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 static void verify_outcome(srv *s, ai_code rc)
 {
     metrics_verify(s->metrics, rc);
@@ -581,7 +566,7 @@ static bool authenticate(srv *s, srv_req *rq)
                             "a valid follower auth token is required");
             return false;
         }
-        if (!follower_id_ok(id)) {
+        if (!word_valid(id, 64)) {
             srv_reply_error(rq, 400, "bad_request",
                             "X-Follower-Id must be 1 to 64 of A-Z a-z 0-9 . _ -");
             return false;

@@ -12,25 +12,9 @@
 #define APIKEY_URL_MAX 2048
 #define APIKEY_TTL_MAX (AI_DEFAULT_ROOT_TTL_MAX_DAYS * 24 * 60)
 
-/* 1..64 characters of [A-Za-z0-9._-]. */
-static bool valid_word(const char *s)
-{
-    size_t n = s ? strnlen(s, APIKEY_NAME_MAX + 1) : 0;
-
-    if (n == 0 || n > APIKEY_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 static ai_code check_name(const char *name, ai_err *err)
 {
-    if (!valid_word(name))
+    if (!word_valid(name, APIKEY_NAME_MAX))
         return ai_err_set(err, AI_EINVAL,
                           "an API key name is 1 to %d characters of "
                           "A-Z a-z 0-9 . _ -",
@@ -62,7 +46,7 @@ static ai_code check_info(const apikey_info *info, const char *secret,
         return ai_err_set(err, AI_EINVAL, "API key details required");
     if ((rc = check_name(info->name, err)) != AI_OK)
         return rc;
-    if (!valid_word(info->provider))
+    if (!word_valid(info->provider, APIKEY_NAME_MAX))
         return ai_err_set(err, AI_EINVAL,
                           "an API key provider is 1 to %d characters of "
                           "A-Z a-z 0-9 . _ -",

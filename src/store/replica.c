@@ -158,21 +158,6 @@ static bool valid_id(const char *id)
     return n > 0 && n <= AI_ID_MAX && utf8_valid(id, n) && no_controls(id);
 }
 
-/* 1..64 characters of [A-Za-z0-9._-]. */
-static bool valid_word(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-
-    if (n == 0 || n > APIKEY_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' ||
-              s[i] == '-'))
-            return false;
-    return true;
-}
-
 /* "<version>" of a key change: 1..2^31, decimal. */
 static bool parse_version(const char *key, int64_t *v)
 {
@@ -350,7 +335,8 @@ static ai_code api_put(writer *w, const json_t *v, const char *want_name)
     char aad[APIKEY_NAME_MAX + 16];
     ai_code rc;
 
-    if (!valid_word(name) || !valid_word(prov) ||
+    if (!word_valid(name, APIKEY_NAME_MAX) ||
+        !word_valid(prov, APIKEY_NAME_MAX) ||
         (want_name != NULL && strcmp(name, want_name) != 0))
         return bad(w, "bad API key name or provider");
     if (secret == NULL || !no_controls(secret))
@@ -401,7 +387,8 @@ static ai_code del(writer *w, const char *kind, const char *key)
             return rc;
     } else if (strcmp(kind, "provider") == 0 || strcmp(kind, "apikey") == 0) {
         int s = kind[0] == 'p' ? S_PROV_DEL : S_API_DEL;
-        if (kind[0] == 'p' ? !valid_provider(key) : !valid_word(key))
+        if (kind[0] == 'p' ? !valid_provider(key)
+                           : !word_valid(key, APIKEY_NAME_MAX))
             return bad(w, "bad name");
         sqlite3_bind_text(w->q[s], 1, key, -1, SQLITE_STATIC);
         if ((rc = run(w, s, kind[0] == 'p' ? "provider config"
