@@ -47,18 +47,16 @@ static srv_route routes[64];
 static size_t nroutes;
 static pthread_once_t routes_once = PTHREAD_ONCE_INIT;
 
-static void add_routes(const srv_route *r, size_t n)
-{
-    for (size_t i = 0; i < n && nroutes < sizeof routes / sizeof *routes; i++)
-        routes[nroutes++] = r[i];
-}
+#define ADD(r, n) \
+    srv_routes_add(routes, &nroutes, sizeof routes / sizeof *routes, r, n)
 
 static void build_routes(void)
 {
-    add_routes(srv_agent_routes, srv_agent_nroutes);
-    add_routes(admin_409, sizeof admin_409 / sizeof *admin_409);
-    add_routes(srv_common_routes, srv_common_nroutes);
+    ADD(srv_agent_routes, srv_agent_nroutes);
+    ADD(admin_409, sizeof admin_409 / sizeof *admin_409);
+    ADD(srv_common_routes, srv_common_nroutes);
 }
+#undef ADD
 
 static const char *refuse_agents(void *app)
 {

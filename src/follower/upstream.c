@@ -121,34 +121,31 @@ void upstream_free(upstream *u)
     ai_free(u);
 }
 
-ai_code upstream_call(upstream *u, const char *method, const char *path,
-                      const char *json, long timeout_ms, size_t max,
-                      long *status, char **body, size_t *len, ai_err *err)
+/* One transfer on the kept connection: the bearer and follower headers,
+ * TLS verification, timeouts, abort on stop; the answer goes to wfn.
+ * *cc is curl's result; AI_ENOMEM only when the headers cannot be built. */
+static ai_code perform(upstream *u, const char *method, const char *path,
+                       const char *json, long timeout_ms,
+                       curl_write_callback wfn, void *wdata,
+                       char errbuf[CURL_ERROR_SIZE], CURLcode *cc,
+                       ai_err *err)
 {
+    static const char *const ctype = "Content-Type: application/json";
+    const char *lines[3] = {u->auth, u->fid, json ? ctype : NULL};
     struct curl_slist *hdrs = NULL, *t;
-    char url[4096], errbuf[CURL_ERROR_SIZE] = "";
-    sink s = {NULL, 0, 0, max, false};
-    CURLcode cc;
+    char url[4096];
     CURL *h = u->h;
 
-    ai_err_clear(err);
-    *status = 0;
-    *body = NULL;
-    *len = 0;
-    snprintf(url, sizeof url, "%s%s", u->base, path);
-    if ((t = curl_slist_append(hdrs, u->auth)) == NULL)
-        goto oom;
-    hdrs = t;
-    if ((t = curl_slist_append(hdrs, u->fid)) == NULL)
-        goto oom;
-    hdrs = t;
-    if (json != NULL &&
-        (t = curl_slist_append(hdrs, "Content-Type: application/json")) ==
-            NULL)
-        goto oom;
-    if (json != NULL)
+    for (size_t i = 0; i < 3 && lines[i] != NULL; i++) {
+        if ((t = curl_slist_append(hdrs, lines[i])) == NULL) {
+            curl_slist_free_all(hdrs);
+            return ai_err_set(err, AI_ENOMEM, "out of memory");
+        }
         hdrs = t;
-    curl_easy_reset(h);
+    }
+    snprintf(url, sizeof url, "%s%s", u->base, path);
+    errbuf[0] = '\0';
+    curl_easy_reset(h); /* keeps the connection for the next call */
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
@@ -161,8 +158,8 @@ ai_code upstream_call(upstream *u, const char *method, const char *path,
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "agent-iam-follower/" AI_VERSION);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, wfn);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, wdata);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -173,31 +170,57 @@ ai_code upstream_call(upstream *u, const char *method, const char *path,
                          (curl_off_t)strlen(json));
     }
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    cc = curl_easy_perform(h);
+    *cc = curl_easy_perform(h);
     curl_slist_free_all(hdrs);
-    hdrs = NULL;
+    return AI_OK;
+}
+
+/* A transfer that failed: name the leader's host and why, or that the
+ * answer was too big (over: what, max). */
+static ai_code unreachable(const upstream *u, CURLcode cc,
+                           const char *errbuf, const char *over, size_t max,
+                           ai_err *err)
+{
+    char host[256] = "";
+
+    sscanf(u->base, "%*[^:]://%255[^/]", host);
+    if (over != NULL)
+        return ai_err_set(err, AI_EUNAVAILABLE, "leader %s: %s over %zu bytes",
+                          host, over, max);
+    return ai_err_set(err, AI_EUNAVAILABLE, "leader %s unreachable: %s", host,
+                      errbuf[0] ? errbuf : curl_easy_strerror(cc));
+}
+
+ai_code upstream_call(upstream *u, const char *method, const char *path,
+                      const char *json, long timeout_ms, size_t max,
+                      long *status, char **body, size_t *len, ai_err *err)
+{
+    char errbuf[CURL_ERROR_SIZE];
+    sink s = {NULL, 0, 0, max, false};
+    CURLcode cc;
+    ai_code rc;
+
+    ai_err_clear(err);
+    *status = 0;
+    *body = NULL;
+    *len = 0;
+    if ((rc = perform(u, method, path, json, timeout_ms, on_write, &s, errbuf,
+                      &cc, err)) != AI_OK)
+        return rc;
     if (cc != CURLE_OK) {
-        char host[256] = "";
-        sscanf(u->base, "%*[^:]://%255[^/]", host);
         if (s.buf != NULL) {
             explicit_bzero(s.buf, s.len);
             ai_free(s.buf);
         }
-        if (s.over)
-            return ai_err_set(err, AI_EUNAVAILABLE,
-                              "leader %s: answer over %zu bytes", host, max);
-        return ai_err_set(err, AI_EUNAVAILABLE, "leader %s unreachable: %s",
-                          host, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        return unreachable(u, cc, errbuf, s.over ? "an answer" : NULL, max,
+                           err);
     }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_getinfo(u->h, CURLINFO_RESPONSE_CODE, status);
     if (s.buf == NULL && (s.buf = ai_calloc(1, 1)) == NULL)
         return ai_err_set(err, AI_ENOMEM, "out of memory");
     *body = s.buf;
     *len = s.len;
     return AI_OK;
-oom:
-    curl_slist_free_all(hdrs);
-    return ai_err_set(err, AI_ENOMEM, "out of memory");
 }
 
 void upstream_error_text(const char *body, long status, char *buf,
@@ -253,15 +276,14 @@ ai_code upstream_stream(upstream *u, const char *path, long timeout_ms,
                         size_t line_max, upstream_line_fn fn, void *ud,
                         long *status, char **body, size_t *len, ai_err *err)
 {
-    struct curl_slist *hdrs = NULL, *t;
-    char url[4096], errbuf[CURL_ERROR_SIZE] = "";
+    char errbuf[CURL_ERROR_SIZE];
     line_sink ls;
     CURLcode cc;
-    CURL *h = u->h;
+    ai_code rc;
 
     ai_err_clear(err);
     memset(&ls, 0, sizeof ls);
-    ls.h = h;
+    ls.h = u->h;
     ls.fn = fn;
     ls.ud = ud;
     ls.line.max = line_max;
@@ -269,51 +291,19 @@ ai_code upstream_stream(upstream *u, const char *path, long timeout_ms,
     *status = 0;
     *body = NULL;
     *len = 0;
-    snprintf(url, sizeof url, "%s%s", u->base, path);
-    if ((t = curl_slist_append(hdrs, u->auth)) == NULL)
-        return ai_err_set(err, AI_ENOMEM, "out of memory");
-    hdrs = t;
-    if ((t = curl_slist_append(hdrs, u->fid)) == NULL) {
-        curl_slist_free_all(hdrs);
-        return ai_err_set(err, AI_ENOMEM, "out of memory");
-    }
-    hdrs = t;
-    curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (u->ca[0] != '\0')
-        curl_easy_setopt(h, CURLOPT_CAINFO, u->ca);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "agent-iam-follower/" AI_VERSION);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_lines);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &ls);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, u);
-    cc = curl_easy_perform(h);
-    curl_slist_free_all(hdrs);
+    rc = perform(u, "GET", path, NULL, timeout_ms, on_lines, &ls, errbuf, &cc,
+                 err);
     if (ls.line.buf != NULL) {
         explicit_bzero(ls.line.buf, ls.line.cap);
         ai_free(ls.line.buf);
     }
+    if (rc != AI_OK)
+        return rc;
     *status = ls.status;
     if (cc != CURLE_OK && !ls.stopped) {
-        char host[256] = "";
-        sscanf(u->base, "%*[^:]://%255[^/]", host);
         ai_free(ls.other.buf);
-        if (ls.line.over)
-            return ai_err_set(err, AI_EUNAVAILABLE,
-                              "leader %s: a line over %zu bytes", host,
-                              line_max);
-        return ai_err_set(err, AI_EUNAVAILABLE, "leader %s unreachable: %s",
-                          host, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        return unreachable(u, cc, errbuf, ls.line.over ? "a line" : NULL,
+                           line_max, err);
     }
     if (ls.status != 200) {
         if (ls.other.buf == NULL && (ls.other.buf = ai_calloc(1, 1)) == NULL)

@@ -1232,3 +1232,10 @@ const srv_role *srv_role_of(const srv *s)
 {
     return s->cfg.role;
 }
+
+void srv_routes_add(srv_route *dst, size_t *len, size_t cap,
+                    const srv_route *src, size_t n)
+{
+    for (size_t i = 0; i < n && *len < cap; i++)
+        dst[(*len)++] = src[i];
+}

@@ -212,6 +212,11 @@ const char *srv_query(srv_req *rq, const char *key);
 srv_metrics *srv_get_metrics(srv *s);
 void metrics_credential(srv_metrics *m, const char *provider, bool ok);
 
+/* Append n routes to a role's table of cap entries (those that do not fit
+ * are dropped: the tables are sized for the routes there are). */
+void srv_routes_add(srv_route *dst, size_t *len, size_t cap,
+                    const srv_route *src, size_t n);
+
 /* The agent API routes (agent_api.c) and the routes every role serves
  * (health.c), for the role's table. */
 extern const srv_route srv_agent_routes[];
