@@ -5,6 +5,7 @@
 #ifndef AI_CLI_H
 #define AI_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,6 +70,15 @@ char *cli_secret(const char *value, const char *file, const char *what);
  * CLI_OK, or CLI_USAGE after printing why. */
 int cli_secret_opt(const char *usage, const char *flag, const char *file,
                    const char *env, const char *what, char **out);
+/* --access-log FILE|-|off: *fd is 2 (stderr, also for NULL), -1 (off) or
+ * FILE opened for appending (0600). CLI_OK or CLI_FAIL after saying why. */
+int cli_access_log(const char *arg, int *fd);
+/* A service's signals: SIGINT and SIGTERM blocked (call before any thread
+ * starts, so they all inherit the mask) for cli_wait_stop to take; SIGPIPE
+ * ignored. */
+void cli_block_stop_signals(sigset_t *set);
+/* Wait for SIGINT or SIGTERM and say which came. */
+void cli_wait_stop(const sigset_t *set);
 /* Wipe and free a malloc'd secret string (NULL is fine). */
 void cli_wipe_free(char *s);
 

@@ -95,7 +95,7 @@ int cli_follower(cli_ctx *c, int argc, char **argv)
     char home[4096], *secret = NULL, *pos[1];
     int64_t pl = 25000;
     long long n;
-    int npos, rc, sig = 0, log_fd = 2;
+    int npos, rc, log_fd = 2;
     sigset_t set;
     ai_err err;
 
@@ -133,14 +133,8 @@ int cli_follower(cli_ctx *c, int argc, char **argv)
     cfg.long_poll_s = (int)(pl / 1000);
     if ((rc = leader_config(follower_usage, &lo, &cfg, &secret)) != CLI_OK)
         return rc;
-    if (log != NULL && strcmp(log, "off") == 0) {
-        log_fd = -1;
-    } else if (log != NULL && strcmp(log, "-") != 0 &&
-               (log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                              0600)) < 0) {
-        rc = cli_failf("--access-log %s: %s", log, strerror(errno));
+    if ((rc = cli_access_log(log, &log_fd)) != CLI_OK)
         goto done;
-    }
     if (store_home_path(c->home_flag, home, sizeof home, &err) != AI_OK) {
         rc = cli_fail(&err);
         goto done;
@@ -151,11 +145,7 @@ int cli_follower(cli_ctx *c, int argc, char **argv)
     cfg.tls_key_file = key;
     cfg.insecure_http = insecure;
     cfg.access_log_fd = log_fd;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cli_block_stop_signals(&set);
     if (ai_follower_start(&cfg, &f, &err) != AI_OK) {
         rc = cli_fail(&err);
         goto done;
@@ -172,10 +162,7 @@ int cli_follower(cli_ctx *c, int argc, char **argv)
             "agent-iam: follower %s of %s listening on %s://%s:%u (home %s)\n",
             lo.id, lo.url, insecure ? "http" : "https",
             host ? host : "0.0.0.0", (unsigned)ai_follower_port(f), home);
-    while (sigwait(&set, &sig) != 0)
-        ;
-    fprintf(stderr, "agent-iam: %s: finishing in-flight requests\n",
-            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    cli_wait_stop(&set);
     ai_follower_stop(f, 10000);
     fprintf(stderr, "agent-iam: follower stopped\n");
     rc = CLI_OK;

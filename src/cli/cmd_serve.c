@@ -40,7 +40,7 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
     ai_leader *l = NULL;
     char home[4096], *auth_s = NULL, *admin_s = NULL, *pos[1];
     long long n;
-    int npos, rc, sig = 0, log_fd = 2;
+    int npos, rc, log_fd = 2;
     sigset_t set;
     ai_err err;
 
@@ -75,15 +75,8 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
         cli_wipe_free(auth_s);
         return rc;
     }
-    if (log != NULL && strcmp(log, "off") == 0) {
-        log_fd = -1;
-    } else if (log != NULL && strcmp(log, "-") != 0) {
-        if ((log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                           0600)) < 0) {
-            rc = cli_failf("--access-log %s: %s", log, strerror(errno));
-            goto done;
-        }
-    }
+    if ((rc = cli_access_log(log, &log_fd)) != CLI_OK)
+        goto done;
     if (store_home_path(c->home_flag, home, sizeof home, &err) != AI_OK) {
         rc = cli_fail(&err);
         goto done;
@@ -99,11 +92,7 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
 
     /* Signals are taken by this thread alone: block them before the
      * server's threads exist, so they inherit the mask. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cli_block_stop_signals(&set);
 
     if (ai_leader_start(&cfg, &l, &err) != AI_OK) {
         rc = cli_fail(&err);
@@ -128,10 +117,7 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
     fprintf(stderr, "agent-iam: leader listening on %s://%s:%u (home %s)\n",
             insecure ? "http" : "https", host ? host : "0.0.0.0",
             (unsigned)ai_leader_port(l), home);
-    while (sigwait(&set, &sig) != 0)
-        ;
-    fprintf(stderr, "agent-iam: %s: finishing in-flight requests\n",
-            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    cli_wait_stop(&set);
     ai_leader_stop(l, 10000);
     fprintf(stderr, "agent-iam: leader stopped\n");
     rc = CLI_OK;

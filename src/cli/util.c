@@ -1,6 +1,9 @@
 /* util.c - what the commands share: the store, messages, option parsing,
  * numbers and durations, secrets from files or stdin, JSON output. */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,4 +249,38 @@ void cli_wipe_free(char *s)
         explicit_bzero(s, strlen(s));
         free(s);
     }
+}
+
+int cli_access_log(const char *arg, int *fd)
+{
+    *fd = 2;
+    if (arg == NULL || strcmp(arg, "-") == 0)
+        return CLI_OK;
+    if (strcmp(arg, "off") == 0) {
+        *fd = -1;
+        return CLI_OK;
+    }
+    if ((*fd = open(arg, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) <
+        0)
+        return cli_failf("--access-log %s: %s", arg, strerror(errno));
+    return CLI_OK;
+}
+
+void cli_block_stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+void cli_wait_stop(const sigset_t *set)
+{
+    int sig = 0;
+
+    while (sigwait(set, &sig) != 0)
+        ;
+    fprintf(stderr, "agent-iam: %s: finishing in-flight requests\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
 }
