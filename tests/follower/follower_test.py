@@ -32,7 +32,6 @@ Scenarios (as listed in tests/follower/run.sh):
   6 sync        `agent-iam sync` then `token verify` offline on the home
 """
 import atexit
-import base64
 import http.client
 import json
 import os
@@ -46,6 +45,12 @@ import subprocess
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+import checks  # noqa: E402
+from checks import (b64d, check, no, ok, sanitizer_report,  # noqa: E402
+                    token_json)
 
 BIN = os.path.abspath(sys.argv[1])
 TMP = os.path.abspath(sys.argv[2])
@@ -69,28 +74,6 @@ for path, text in ((TOKFILE, TOKEN),
 
 SCOPE = "openai:chat:completions"
 
-PASS = 0
-FAIL = 0
-
-
-def ok(name):
-    global PASS
-    PASS += 1
-    print("ok   " + name, flush=True)
-
-
-def no(name, why=""):
-    global FAIL
-    FAIL += 1
-    print("FAIL %s%s" % (name, " (%s)" % why if why else ""), flush=True)
-
-
-def check(name, cond, why=""):
-    if cond:
-        ok(name)
-    else:
-        no(name, why)
-    return bool(cond)
 
 
 def note(text):
@@ -123,15 +106,6 @@ def run(*args, home=None, timeout=60):
     p = subprocess.run(argv, capture_output=True, text=True, env=env,
                        timeout=timeout * SLOW, stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout, p.stderr
-
-
-def sanitizer_report(text):
-    for pat in ("AddressSanitizer", "LeakSanitizer", "runtime error:",
-                "UndefinedBehaviorSanitizer"):
-        if pat in text:
-            i = text.index(pat)
-            return text[max(0, i - 200):i + 600]
-    return None
 
 
 def free_port():
@@ -329,14 +303,6 @@ def is_valid(r):
 
 def is_revoked(r):
     return r.status == 401 and r.code == "token_revoked"
-
-
-def b64d(s):
-    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
-
-
-def token_json(token):
-    return json.loads(b64d(token))
 
 
 def caught_up(L, *fs):
@@ -991,8 +957,8 @@ def main():
             no("%s crashed" % fn.__name__, repr(e))
         note("%s: %.1fs" % (fn.__name__, time.time() - t0))
     print("follower tests: %d passed, %d failed in %.1fs%s" %
-          (PASS, FAIL, time.time() - t_start, " (ASan build)" if ASAN else ""))
-    return 1 if FAIL else 0
+          (checks.counts["pass"], checks.counts["fail"], time.time() - t_start, " (ASan build)" if ASAN else ""))
+    return 1 if checks.counts["fail"] else 0
 
 
 if __name__ == "__main__":

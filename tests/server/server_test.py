@@ -50,6 +50,12 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+import checks  # noqa: E402
+from checks import (b64d, check, no, ok, sanitizer_report,  # noqa: E402
+                    token_json)
+
 BIN = os.path.abspath(sys.argv[1])
 TMP = os.path.abspath(sys.argv[2])
 CA = os.path.join(TMP, "ca.pem")
@@ -74,29 +80,7 @@ METRIC_NAMES = ["agent_iam_http_requests_total",
                 "agent_iam_credentials_total", "agent_iam_revocations",
                 "agent_iam_signing_key_version", "agent_iam_follower_lag"]
 
-PASS = 0
-FAIL = 0
 SECRETS_SEEN = set()  # every token the run handled: never in a log
-
-
-def ok(name):
-    global PASS
-    PASS += 1
-    print("ok   " + name, flush=True)
-
-
-def no(name, why=""):
-    global FAIL
-    FAIL += 1
-    print("FAIL %s%s" % (name, " (%s)" % why if why else ""), flush=True)
-
-
-def check(name, cond, why=""):
-    if cond:
-        ok(name)
-    else:
-        no(name, why)
-    return bool(cond)
 
 
 # ---- processes ------------------------------------------------------------
@@ -107,15 +91,6 @@ def cli(home, *args, timeout=60):
                        text=True, timeout=timeout * SLOW,
                        stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout, p.stderr
-
-
-def sanitizer_report(text):
-    for pat in ("AddressSanitizer", "LeakSanitizer", "runtime error:",
-                "UndefinedBehaviorSanitizer"):
-        if pat in text:
-            i = text.index(pat)
-            return text[max(0, i - 200):i + 600]
-    return None
 
 
 SERVERS = []
@@ -386,10 +361,6 @@ def metric(text, series):
     return 0.0
 
 
-def b64d(s):
-    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
-
-
 def b64e(b):
     return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 
@@ -408,10 +379,6 @@ def resign(token, key, mutate=lambda j: j):
 def iso_s(text):
     """Seconds since the epoch of an ISO 8601 UTC time."""
     return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
-
-
-def token_json(token):
-    return json.loads(b64d(token))
 
 
 # ---- 1. every route with good input ----------------------------------------
@@ -1722,10 +1689,10 @@ def main():
     only = os.environ.get("SERVER_TEST_ONLY")  # development: one section
     if only == "sigterm":
         section_sigterm(*new_home("home-sigterm"))
-        return 1 if FAIL else 0
+        return 1 if checks.counts["fail"] else 0
     if only == "longpoll":
         section_longpoll(*new_home("home-longpoll"))
-        return 1 if FAIL else 0
+        return 1 if checks.counts["fail"] else 0
     H, _ = new_home("home")
     S = Server("main", H)
     try:
@@ -1742,8 +1709,8 @@ def main():
     section_longpoll(*new_home("home-longpoll"))
     section_log_secrets()
     print("server tests: %d passed, %d failed in %.1fs%s" %
-          (PASS, FAIL, time.time() - t_start, " (ASan build)" if ASAN else ""))
-    return 1 if FAIL else 0
+          (checks.counts["pass"], checks.counts["fail"], time.time() - t_start, " (ASan build)" if ASAN else ""))
+    return 1 if checks.counts["fail"] else 0
 
 
 if __name__ == "__main__":
