@@ -7,10 +7,6 @@
 
 #include "store/db.h"
 
-#define APIKEY_NAME_MAX 64
-#define APIKEY_SECRET_MAX 4096
-#define APIKEY_URL_MAX 2048
-#define APIKEY_TTL_MAX (AI_DEFAULT_ROOT_TTL_MAX_DAYS * 24 * 60)
 
 static ai_code check_name(const char *name, ai_err *err)
 {
@@ -36,8 +32,8 @@ static bool valid_url(const char *u)
     return n > (u[4] == 's' ? 8u : 7u);
 }
 
-static ai_code check_info(const apikey_info *info, const char *secret,
-                          ai_err *err)
+ai_code apikey_check(const apikey_info *info, const char *secret,
+                     ai_err *err)
 {
     size_t n;
     ai_code rc;
@@ -93,7 +89,7 @@ ai_code store_apikey_add(store *st, const apikey_info *info,
     ai_code rc;
 
     ai_err_clear(err);
-    if ((rc = check_info(info, secret, err)) != AI_OK)
+    if ((rc = apikey_check(info, secret, err)) != AI_OK)
         return rc;
     apikey_aad(info->name, aad, sizeof aad);
     if ((rc = seal(st, aad, secret, strlen(secret), &blob, &bloblen, err)) !=

@@ -78,6 +78,22 @@ json_t *entity_apikey(store *st, const apikey_info *k, ai_code *rc,
                       ai_err *err);
 json_t *entity_provider(store *st, const char *name, ai_code *rc, ai_err *err);
 
+/* What the store keeps of API keys and provider configs, checked the same
+ * way whether they come from an admin or from a leader (replica.c). */
+#define APIKEY_NAME_MAX 64
+#define APIKEY_SECRET_MAX 4096
+#define APIKEY_URL_MAX 2048
+#define APIKEY_TTL_MAX (AI_DEFAULT_ROOT_TTL_MAX_DAYS * 24 * 60)
+#define PROVIDER_JSON_MAX 8192
+/* AI_EINVAL naming the field (never quoting the secret). */
+ai_code apikey_check(const apikey_info *info, const char *secret,
+                     ai_err *err);
+/* github, google or aws. */
+bool provider_known(const char *name);
+/* A known provider name and a config object of string, number and boolean
+ * members, at most PROVIDER_JSON_MAX bytes. */
+ai_code provider_check(const char *name, const char *json, ai_err *err);
+
 ai_code changelog_add(store *st, const char *kind, const char *key,
                       const char *op, int64_t now_ms, ai_err *err);
 

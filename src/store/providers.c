@@ -15,16 +15,21 @@
 
 #include "store/db.h"
 
-#define PROVIDER_JSON_MAX 8192
-
 static const char *const provider_names[] = {"github", "google", "aws"};
 
-static ai_code check_name(const char *name, ai_err *err)
+bool provider_known(const char *name)
 {
     for (size_t i = 0; i < sizeof provider_names / sizeof *provider_names;
          i++)
         if (name != NULL && strcmp(name, provider_names[i]) == 0)
-            return AI_OK;
+            return true;
+    return false;
+}
+
+static ai_code check_name(const char *name, ai_err *err)
+{
+    if (provider_known(name))
+        return AI_OK;
     return ai_err_set(err, AI_EINVAL,
                       "unknown provider \"%.64s\": github, google or aws",
                       name ? name : "");
@@ -104,8 +109,7 @@ ai_code store_provider_set(store *st, const char *name, const char *json,
     ai_code rc;
 
     ai_err_clear(err);
-    if ((rc = check_name(name, err)) != AI_OK ||
-        (rc = check_config(json, err)) != AI_OK)
+    if ((rc = provider_check(name, json, err)) != AI_OK)
         return rc;
     provider_aad(name, aad, sizeof aad);
     if ((rc = seal(st, aad, json, strlen(json), &blob, &bloblen, err)) !=
@@ -196,4 +200,11 @@ ai_code store_provider_delete(store *st, const char *name, int64_t now_ms,
     snprintf(missing, sizeof missing, "provider %s is not configured", name);
     return db_delete_logged(st, "DELETE FROM providers WHERE name = ?",
                             "provider", name, now_ms, missing, err);
+}
+
+ai_code provider_check(const char *name, const char *json, ai_err *err)
+{
+    ai_code rc = check_name(name, err);
+
+    return rc != AI_OK ? rc : check_config(json, err);
 }

@@ -18,14 +18,9 @@
 
 #include "store/db.h"
 
-/* As revocations.c, providers.c and apikeys.c check what they store.
- * XXX the limits are repeated here because those checks are static. */
+/* As revocations.c checks a reason (API keys and provider configs go
+ * through the store's own checks, db.h). */
 #define REASON_MAX 512
-#define PROVIDER_JSON_MAX 8192
-#define APIKEY_NAME_MAX 64
-#define APIKEY_SECRET_MAX 4096
-#define APIKEY_URL_MAX 2048
-#define APIKEY_TTL_MAX (AI_DEFAULT_ROOT_TTL_MAX_DAYS * 24 * 60)
 #define LEADER_URL_MAX 2048
 
 enum { S_KEY_SET, S_KEY_DEL, S_REV_SET, S_REV_DEL, S_PROV_SET, S_PROV_DEL,
@@ -184,13 +179,6 @@ static bool parse_rev_key(const char *key, int *target, const char **id)
     return true;
 }
 
-static bool valid_provider(const char *name)
-{
-    return name != NULL && (strcmp(name, "github") == 0 ||
-                            strcmp(name, "google") == 0 ||
-                            strcmp(name, "aws") == 0);
-}
-
 /* ---- entity writers ---------------------------------------------------- */
 
 /* A key object; want_version 0 takes any version. */
@@ -274,19 +262,11 @@ static ai_code prov_put(writer *w, const char *name, json_t *cfg)
     char text[PROVIDER_JSON_MAX + 1], aad[32];
     unsigned char *blob = NULL;
     size_t n, bloblen = 0;
-    const char *k;
-    json_t *m;
+    ai_err cerr;
     ai_code rc;
 
-    if (!valid_provider(name))
-        return bad(w, "unknown provider");
-    if (!json_is_object(cfg) || json_object_size(cfg) == 0)
-        return bad(w, "a provider config is a non-empty object");
-    json_object_foreach(cfg, k, m) {
-        if (!json_is_string(m) && !json_is_number(m) && !json_is_boolean(m))
-            return bad(w, "a provider config member is a string, number or "
-                          "boolean");
-    }
+    if (!json_is_object(cfg))
+        return bad(w, "a provider config is an object");
     n = json_dumpb(cfg, text, sizeof text - 1,
                    JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (n == 0 || n > PROVIDER_JSON_MAX) {
@@ -294,6 +274,10 @@ static ai_code prov_put(writer *w, const char *name, json_t *cfg)
         return bad(w, "a provider config is at most 8192 bytes of JSON");
     }
     text[n] = '\0';
+    if (provider_check(name, text, &cerr) != AI_OK) {
+        explicit_bzero(text, sizeof text);
+        return bad(w, cerr.msg);
+    }
     snprintf(aad, sizeof aad, "provider:%s", name);
     rc = seal(w->st, aad, text, n, &blob, &bloblen, w->err);
     explicit_bzero(text, sizeof text);
@@ -305,20 +289,6 @@ static ai_code prov_put(writer *w, const char *name, json_t *cfg)
     rc = run(w, S_PROV_SET, "provider config");
     ai_free(blob);
     return rc != AI_OK ? rc : logged(w, "provider", name, "set");
-}
-
-/* http(s)://, then printable ASCII without spaces (as apikeys.c). */
-static bool valid_url(const char *u)
-{
-    size_t n = strlen(u);
-
-    if (n > APIKEY_URL_MAX ||
-        (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)u[i] <= 0x20 || (unsigned char)u[i] >= 0x7f)
-            return false;
-    return n > (u[4] == 's' ? 8u : 7u);
 }
 
 /* An API key object; want_name NULL takes any. */
@@ -333,19 +303,22 @@ static ai_code api_put(writer *w, const json_t *v, const char *want_name)
     size_t bloblen = 0;
     int64_t ttl, created;
     char aad[APIKEY_NAME_MAX + 16];
+    ai_err cerr;
     ai_code rc;
 
-    if (!word_valid(name, APIKEY_NAME_MAX) ||
-        !word_valid(prov, APIKEY_NAME_MAX) ||
+    if (name == NULL || prov == NULL ||
         (want_name != NULL && strcmp(name, want_name) != 0))
         return bad(w, "bad API key name or provider");
-    if (secret == NULL || !no_controls(secret))
-        return bad(w, "an API key secret is 1 to 4096 bytes of text");
-    if (ju != NULL && !json_is_null(ju) && (url == NULL || !valid_url(url)))
+    if (ju != NULL && !json_is_null(ju) && url == NULL)
         return bad(w, "bad API key base URL");
     if (!get_int(v, "ttlMinutes", 0, APIKEY_TTL_MAX, &ttl) ||
         !get_int(v, "createdAt", 0, INT64_MAX, &created))
         return bad(w, "bad API key TTL or time");
+    {
+        apikey_info info = {name, prov, url, (int)ttl, created};
+        if (apikey_check(&info, secret, &cerr) != AI_OK)
+            return bad(w, cerr.msg);
+    }
     snprintf(aad, sizeof aad, "apikey:%s", name);
     if ((rc = seal(w->st, aad, secret, strlen(secret), &blob, &bloblen,
                    w->err)) != AI_OK)
@@ -387,7 +360,7 @@ static ai_code del(writer *w, const char *kind, const char *key)
             return rc;
     } else if (strcmp(kind, "provider") == 0 || strcmp(kind, "apikey") == 0) {
         int s = kind[0] == 'p' ? S_PROV_DEL : S_API_DEL;
-        if (kind[0] == 'p' ? !valid_provider(key)
+        if (kind[0] == 'p' ? !provider_known(key)
                            : !word_valid(key, APIKEY_NAME_MAX))
             return bad(w, "bad name");
         sqlite3_bind_text(w->q[s], 1, key, -1, SQLITE_STATIC);
