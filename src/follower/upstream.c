@@ -83,7 +83,10 @@ upstream *upstream_new(const char *url, const char *token,
                    "the auth token must be 1 to 4096 visible characters");
         return NULL;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (!http_global_ok()) {
+        ai_err_set(err, AI_EINTERNAL, "libcurl: cannot initialize");
+        return NULL;
+    }
     if ((u = ai_calloc(1, sizeof *u)) == NULL ||
         (u->h = curl_easy_init()) == NULL) {
         ai_free(u);

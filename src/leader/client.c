@@ -5,12 +5,11 @@
  *
  * THREADS: calls may run on many threads at once; each makes its own
  * CURL easy handle and sets CURLOPT_NOSIGNAL. curl_global_init runs once
- * per process through pthread_once.
+ * per process (http_global_ok of src/providers).
  *
  * Never CURLOPT_VERBOSE: it prints the headers, and one holds the admin
  * secret.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,14 +24,6 @@
 
 #define AUTH_PREFIX "Authorization: Bearer "
 #define FULL_URL_MAX (LEADER_URL_MAX + 1024)
-
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc = CURLE_FAILED_INIT;
-
-static void global_init(void)
-{
-    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* n bytes of visible ASCII (0x21..0x7e), 1 <= n <= max. */
 static bool visible(const char *s, size_t max)
@@ -59,24 +50,6 @@ bool leader_url_ok(const char *url)
 bool leader_token_ok(const char *t)
 {
     return t != NULL && visible(t, LEADER_TOKEN_MAX);
-}
-
-typedef struct sink {
-    ai_buf buf;
-    bool too_big;
-} sink;
-
-static size_t on_write(char *p, size_t size, size_t n, void *ud)
-{
-    sink *s = ud;
-    size_t len = size * n;
-
-    if (len > LEADER_BODY_MAX - s->buf.len) {
-        s->too_big = true;
-        return 0; /* CURLE_WRITE_ERROR ends the transfer */
-    }
-    buf_put(&s->buf, p, len);
-    return s->buf.oom ? 0 : len;
 }
 
 /* "host:port" (or "host") of url into out, for messages: the URL has no
@@ -160,7 +133,7 @@ static ai_code answer_error(long status, const char *body, ai_err *err)
 /* Every option of the transfer; false when libcurl refused one. */
 static bool setup(CURL *h, const char *url, const struct curl_slist *hdrs,
                   const char *method, const char *body, const char *ca_file,
-                  bool plain_ok, sink *s, char *errbuf)
+                  bool plain_ok, http_sink *s, char *errbuf)
 {
     bool ok =
         curl_easy_setopt(h, CURLOPT_URL, url) == CURLE_OK &&
@@ -183,7 +156,7 @@ static bool setup(CURL *h, const char *url, const struct curl_slist *hdrs,
         curl_easy_setopt(h, CURLOPT_USERAGENT, "agent-iam/" AI_VERSION) ==
             CURLE_OK &&
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) == CURLE_OK &&
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_sink_write) == CURLE_OK &&
         curl_easy_setopt(h, CURLOPT_WRITEDATA, s) == CURLE_OK &&
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
 
@@ -264,7 +237,7 @@ ai_code leader_client_call(const leader_client *c, const char *method,
     static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
     char url[FULL_URL_MAX], host[300], errbuf[CURL_ERROR_SIZE];
     struct curl_slist *hdrs = NULL;
-    sink s = {{NULL, 0, 0, false}, false};
+    http_sink s = {{NULL, 0, 0, false}, LEADER_BODY_MAX, false};
     bool plain_ok = false, known = false;
     CURL *h = NULL;
     CURLcode cc;
@@ -294,8 +267,7 @@ ai_code leader_client_call(const leader_client *c, const char *method,
     if (!join(c->url, path, url, sizeof url))
         return ai_err_set(err, AI_EINVAL, "leader: URL too long");
     where(c->url, host, sizeof host);
-    if (pthread_once(&global_once, global_init) != 0 ||
-        global_rc != CURLE_OK)
+    if (!http_global_ok())
         return ai_err_set(err, AI_EINTERNAL,
                           "leader: libcurl did not initialize");
     if ((rc = headers(c, json_body != NULL, &hdrs, err)) != AI_OK)

@@ -47,17 +47,18 @@ static void global_init(void)
     global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-typedef struct sink {
-    ai_buf buf;
-    bool too_big;
-} sink;
-
-static size_t on_write(char *p, size_t size, size_t n, void *ud)
+bool http_global_ok(void)
 {
-    sink *s = ud;
+    return pthread_once(&global_once, global_init) == 0 &&
+           global_rc == CURLE_OK;
+}
+
+size_t http_sink_write(char *p, size_t size, size_t n, void *ud)
+{
+    http_sink *s = ud;
     size_t len = size * n;
 
-    if (len > HTTP_BODY_MAX - s->buf.len) {
+    if (len > s->max - s->buf.len) {
         s->too_big = true;
         return 0; /* CURLE_WRITE_ERROR ends the transfer */
     }
@@ -156,7 +157,7 @@ static void free_headers(struct curl_slist *h)
 /* Set every option of the transfer; false when libcurl refused one. */
 static bool setup(CURL *h, const char *url, const struct curl_slist *hdrs,
                   bool post, const char *body, size_t len,
-                  const char *ca_file, bool local, sink *s, char *errbuf)
+                  const char *ca_file, bool local, http_sink *s, char *errbuf)
 {
     long total = total_ms();
     long connect = total < HTTP_CONNECT_MS ? total : HTTP_CONNECT_MS;
@@ -183,7 +184,7 @@ static bool setup(CURL *h, const char *url, const struct curl_slist *hdrs,
                                         (curl_off_t)(body ? len : 0)) ==
                            CURLE_OK
                  : curl_easy_setopt(h, CURLOPT_HTTPGET, 1L) == CURLE_OK) &&
-           curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
+           curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_sink_write) == CURLE_OK &&
            curl_easy_setopt(h, CURLOPT_WRITEDATA, s) == CURLE_OK &&
            curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
 }
@@ -197,7 +198,7 @@ static ai_code request(const char *provider, const char *url,
     static const long backoff_ms[HTTP_ATTEMPTS - 1] = {200, 800};
     char errbuf[CURL_ERROR_SIZE];
     struct curl_slist *hdrs = NULL;
-    sink s = {{NULL, 0, 0, false}, false};
+    http_sink s = {{NULL, 0, 0, false}, HTTP_BODY_MAX, false};
     CURL *h = NULL;
     CURLcode cc = CURLE_OK;
     long status = 0;
@@ -209,8 +210,7 @@ static ai_code request(const char *provider, const char *url,
     buf_init(&s.buf);
     if (url == NULL || provider == NULL)
         return ai_err_set(err, AI_EINVAL, "http: no provider or url");
-    if (pthread_once(&global_once, global_init) != 0 ||
-        global_rc != CURLE_OK)
+    if (!http_global_ok())
         return ai_err_set(err, AI_EPROVIDER, "%s: libcurl did not initialize",
                           provider);
     if (!http_url_ok(url, &local))

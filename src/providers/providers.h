@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "agent_iam.h"
+#include "core/core.h"
 
 /* A credential as the README's CredentialResult. */
 typedef struct cred_result {
@@ -75,6 +76,20 @@ ai_code http_post(const char *provider, const char *url,
                   const char *const *headers, const char *body, size_t len,
                   const char *ca_file, http_resp *resp, ai_err *err);
 void http_resp_clear(http_resp *r);
+
+/* curl_global_init, once per process (it is not thread-safe): every
+ * libcurl client of the project calls this first. */
+bool http_global_ok(void);
+
+/* An answer body collected for libcurl (CURLOPT_WRITEFUNCTION
+ * http_sink_write, CURLOPT_WRITEDATA the sink): more than max bytes sets
+ * too_big and ends the transfer. */
+typedef struct http_sink {
+    ai_buf buf;
+    size_t max;
+    bool too_big;
+} http_sink;
+size_t http_sink_write(char *p, size_t size, size_t n, void *ud);
 
 /* ---- credential cache (cache.c) --------------------------------------- */
 

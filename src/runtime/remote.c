@@ -8,7 +8,6 @@
  * host verification are always on. Never CURLOPT_VERBOSE: it would print
  * the Authorization header. The header line holding the token and every
  * answer body are wiped before they are freed. */
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,33 +15,8 @@
 #include <jansson.h>
 
 #include "core/core.h"
+#include "providers/providers.h"
 #include "runtime/runtime.h"
-
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc = CURLE_FAILED_INIT;
-
-static void global_init(void)
-{
-    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-typedef struct sink {
-    ai_buf buf;
-    bool too_big;
-} sink;
-
-static size_t on_write(char *p, size_t size, size_t n, void *ud)
-{
-    sink *s = ud;
-    size_t len = size * n;
-
-    if (len > RT_BODY_MAX - s->buf.len) {
-        s->too_big = true;
-        return 0;
-    }
-    buf_put(&s->buf, p, len);
-    return s->buf.oom ? 0 : len;
-}
 
 /* The ai_code of an error answer: its machine code, else its status. */
 static ai_code code_of(long status, const char *code)
@@ -100,7 +74,7 @@ ai_code rt_http_call(const char *base, const char *ca, long timeout_ms,
     struct curl_slist *hdrs = NULL, *t;
     char url[4096], host[256] = "", errbuf[CURL_ERROR_SIZE] = "";
     char *auth = NULL;
-    sink s;
+    http_sink s;
     CURL *h = NULL;
     CURLM *m = NULL;
     CURLcode cc = CURLE_OK;
@@ -114,11 +88,11 @@ ai_code rt_http_call(const char *base, const char *ca, long timeout_ms,
     *body = NULL;
     buf_init(&s.buf);
     s.too_big = false;
+    s.max = RT_BODY_MAX;
     sscanf(base, "%*[^:]://%255[^/]", host);
     if (snprintf(url, sizeof url, "%s%s", base, path) >= (int)sizeof url)
         return ai_err_set(err, AI_EINVAL, "server URL too long");
-    pthread_once(&global_once, global_init);
-    if (global_rc != CURLE_OK)
+    if (!http_global_ok())
         return ai_err_set(err, AI_EINTERNAL, "libcurl: cannot initialize");
     n = strlen(bearer) + sizeof "Authorization: Bearer ";
     if ((auth = ai_malloc(n)) == NULL)
@@ -149,7 +123,7 @@ ai_code rt_http_call(const char *base, const char *ca, long timeout_ms,
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "agent-iam-runtime/" AI_VERSION);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_sink_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     if (json != NULL) {
