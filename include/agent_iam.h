@@ -510,6 +510,8 @@ typedef struct ai_leader_config {
     unsigned threads;          /* 0: one per core */
     int access_log_fd;         /* default 2 (stderr); -1: none */
     long changelog_retain;     /* rows kept for followers; 0: 100000 */
+    unsigned max_conns;        /* open connections in all; 0: 4096 */
+    unsigned max_conns_per_ip; /* from one client address; 0: 64 */
 } ai_leader_config;
 
 AI_EXPORT void ai_leader_config_init(ai_leader_config *c);
@@ -558,6 +560,8 @@ typedef struct ai_follower_config {
     int64_t limited_ms;
     int64_t offline_ms;
     int long_poll_s;            /* change feed wait, default 25 */
+    unsigned max_conns;         /* as the leader's */
+    unsigned max_conns_per_ip;
 } ai_follower_config;
 
 AI_EXPORT void ai_follower_config_init(ai_follower_config *c);

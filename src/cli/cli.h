@@ -73,6 +73,19 @@ int cli_secret_opt(const char *usage, const char *flag, const char *file,
 /* --access-log FILE|-|off: *fd is 2 (stderr, also for NULL), -1 (off) or
  * FILE opened for appending (0600). CLI_OK or CLI_FAIL after saying why. */
 int cli_access_log(const char *arg, int *fd);
+
+/* The listening flags of serve and follower (listen.c): the strings given
+ * (NULL: not given), and their values (left as they were when not given).
+ * CLI_OK, or the usage error's exit code after printing it. */
+typedef struct cli_listen {
+    const char *port, *threads, *max_conns, *per_ip;
+} cli_listen;
+typedef struct cli_listen_vals {
+    int port;
+    unsigned threads, max_conns, max_conns_per_ip;
+} cli_listen_vals;
+int cli_listen_parse(const char *usage, const cli_listen *in,
+                     cli_listen_vals *out);
 /* A service's signals: SIGINT and SIGTERM blocked (call before any thread
  * starts, so they all inherit the mask) for cli_wait_stop to take; SIGPIPE
  * ignored. */

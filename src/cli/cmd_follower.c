@@ -15,7 +15,8 @@ static const char follower_usage[] =
     "--follower-id ID\n"
     "                   [--ca-cert F] [--port N] [--host ADDR] [--tls-cert F "
     "--tls-key F]\n"
-    "                   [--insecure-http] [--threads N] [--access-log "
+    "                   [--insecure-http] [--threads N] [--max-conns N]\n"
+    "                   [--max-conns-per-ip N] [--access-log "
     "FILE|-|off]\n"
     "                   [--sync-interval 60s] [--max-staleness 1h] "
     "[--long-poll 25s]\n"
@@ -75,17 +76,20 @@ static int duration(const char *usage, const char *flag, const char *v,
 int cli_follower(cli_ctx *c, int argc, char **argv)
 {
     lead_opts lo = {0};
-    const char *port = NULL, *host = NULL, *cert = NULL, *key = NULL,
-               *threads = NULL, *log = NULL, *interval = NULL, *stale = NULL,
-               *poll = NULL, *deg = NULL, *lim = NULL, *off = NULL;
+    cli_listen li = {NULL, NULL, NULL, NULL};
+    cli_listen_vals lv = {0, 0, 0, 0};
+    const char *host = NULL, *cert = NULL, *key = NULL, *log = NULL,
+               *interval = NULL, *stale = NULL, *poll = NULL, *deg = NULL, *lim = NULL, *off = NULL;
     bool insecure = false;
     const cli_opt opts[] = {
         {"leader-url", &lo.url, NULL}, {"auth-token", &lo.token, NULL},
         {"auth-token-file", &lo.token_file, NULL},
         {"follower-id", &lo.id, NULL}, {"ca-cert", &lo.ca, NULL},
-        {"port", &port, NULL}, {"host", &host, NULL},
+        {"port", &li.port, NULL}, {"host", &host, NULL},
         {"tls-cert", &cert, NULL}, {"tls-key", &key, NULL},
-        {"insecure-http", NULL, &insecure}, {"threads", &threads, NULL},
+        {"insecure-http", NULL, &insecure}, {"threads", &li.threads, NULL},
+        {"max-conns", &li.max_conns, NULL},
+        {"max-conns-per-ip", &li.per_ip, NULL},
         {"access-log", &log, NULL}, {"sync-interval", &interval, NULL},
         {"max-staleness", &stale, NULL}, {"long-poll", &poll, NULL},
         {"degraded-after", &deg, NULL}, {"limited-after", &lim, NULL},
@@ -94,7 +98,6 @@ int cli_follower(cli_ctx *c, int argc, char **argv)
     ai_follower *f = NULL;
     char home[4096], *secret = NULL, *pos[1];
     int64_t pl = 25000;
-    long long n;
     int npos, rc, log_fd = 2;
     sigset_t set;
     ai_err err;
@@ -103,16 +106,13 @@ int cli_follower(cli_ctx *c, int argc, char **argv)
     if ((rc = cli_parse(follower_usage, argc, argv, opts, pos, 0, &npos,
                         false)))
         return rc;
-    if (port != NULL) {
-        if (!cli_int(port, 0, 65535, &n))
-            return cli_usage(follower_usage, "--port must be 0 to 65535");
-        cfg.port = (int)n;
-    }
-    if (threads != NULL) {
-        if (!cli_int(threads, 1, 256, &n))
-            return cli_usage(follower_usage, "--threads must be 1 to 256");
-        cfg.threads = (unsigned)n;
-    }
+    lv.port = cfg.port;
+    if ((rc = cli_listen_parse(follower_usage, &li, &lv)) != CLI_OK)
+        return rc;
+    cfg.port = lv.port;
+    cfg.threads = lv.threads;
+    cfg.max_conns = lv.max_conns;
+    cfg.max_conns_per_ip = lv.max_conns_per_ip;
     if ((cert == NULL) != (key == NULL))
         return cli_usage(follower_usage,
                          "give --tls-cert and --tls-key together");

@@ -14,16 +14,19 @@ static const char usage[] =
     "--auth-token-file F]\n"
     "                [--admin-token T|--admin-token-file F] [--tls-cert F "
     "--tls-key F]\n"
-    "                [--insecure-http] [--threads N] [--access-log FILE|-|off]"
+    "                [--insecure-http] [--threads N] [--max-conns N]\n"
+    "                [--max-conns-per-ip N] [--access-log FILE|-|off]"
     "\n                [--changelog-retain N]";
 
 int cli_serve(cli_ctx *c, int argc, char **argv)
 {
-    const char *port = NULL, *host = NULL, *auth = NULL, *auth_file = NULL,
+    cli_listen li = {NULL, NULL, NULL, NULL};
+    cli_listen_vals lv = {0, 0, 0, 0};
+    const char *host = NULL, *auth = NULL, *auth_file = NULL,
                *admin = NULL, *admin_file = NULL, *cert = NULL, *key = NULL,
-               *threads = NULL, *log = NULL, *retain = NULL;
+               *log = NULL, *retain = NULL;
     bool insecure = false;
-    const cli_opt opts[] = {{"port", &port, NULL},
+    const cli_opt opts[] = {{"port", &li.port, NULL},
                             {"host", &host, NULL},
                             {"auth-token", &auth, NULL},
                             {"auth-token-file", &auth_file, NULL},
@@ -32,7 +35,9 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
                             {"tls-cert", &cert, NULL},
                             {"tls-key", &key, NULL},
                             {"insecure-http", NULL, &insecure},
-                            {"threads", &threads, NULL},
+                            {"threads", &li.threads, NULL},
+                            {"max-conns", &li.max_conns, NULL},
+                            {"max-conns-per-ip", &li.per_ip, NULL},
                             {"access-log", &log, NULL},
                             {"changelog-retain", &retain, NULL},
                             {NULL, NULL, NULL}};
@@ -47,16 +52,13 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
     ai_leader_config_init(&cfg);
     if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
         return rc;
-    if (port != NULL) {
-        if (!cli_int(port, 0, 65535, &n))
-            return cli_usage(usage, "--port must be 0 to 65535");
-        cfg.port = (int)n;
-    }
-    if (threads != NULL) {
-        if (!cli_int(threads, 1, 256, &n))
-            return cli_usage(usage, "--threads must be 1 to 256");
-        cfg.threads = (unsigned)n;
-    }
+    lv.port = cfg.port;
+    if ((rc = cli_listen_parse(usage, &li, &lv)) != CLI_OK)
+        return rc;
+    cfg.port = lv.port;
+    cfg.threads = lv.threads;
+    cfg.max_conns = lv.max_conns;
+    cfg.max_conns_per_ip = lv.max_conns_per_ip;
     if (retain != NULL) {
         if (!cli_int(retain, 1, 100000000, &n))
             return cli_usage(usage, "--changelog-retain must be 1 or more");

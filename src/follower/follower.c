@@ -394,6 +394,8 @@ ai_code ai_follower_start(const ai_follower_config *c, ai_follower **out,
         sc.tls_key_pem = f->tls.key_pem;
         sc.insecure_http = c->insecure_http;
         sc.threads = c->threads;
+        sc.max_connections = c->max_conns;
+        sc.max_conns_per_ip = c->max_conns_per_ip;
         sc.access_log_fd = c->access_log_fd;
         sc.replica = true;
         sc.routes = routes;

@@ -255,6 +255,8 @@ ai_code ai_leader_start(const ai_leader_config *c, ai_leader **out,
     sc.follower_secret = c->auth_token;
     sc.admin_secret = c->admin_token ? c->admin_token : c->auth_token;
     sc.threads = c->threads;
+    sc.max_connections = c->max_conns;
+    sc.max_conns_per_ip = c->max_conns_per_ip;
     sc.access_log_fd = c->access_log_fd;
     sc.routes = routes;
     sc.nroutes = nroutes;

@@ -2,6 +2,7 @@
  * bodies, routing, authentication, long-poll suspension, the watcher that
  * follows the home's commits, the access log and graceful shutdown. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include <openssl/sha.h>
 
 #include "core/core.h"
+#include "server/conns.h"
 #include "server/metrics.h"
 #include "server/server.h"
 
@@ -45,6 +48,7 @@ struct srv {
     store *wst;           /* the watcher's own handle */
     int64_t data_version;
     srv_metrics *metrics;
+    srv_conns *conns;     /* deadlines of the open connections */
     pthread_mutex_t loglock; /* the access log buffer */
     char logbuf[16384];
     size_t loglen;
@@ -60,6 +64,9 @@ typedef struct req_priv {
     size_t body_len, body_cap;
     size_t dropped;        /* body bytes read and dropped after too_large */
     bool too_large, answered, resumed;
+    bool started;          /* on_request ran for this request */
+    bool close;            /* answer with Connection: close */
+    bool bad_target;       /* a control byte in the raw request target */
     uint64_t gen_seen;     /* the generation when the handler last ran */
     char allow[48];        /* 405: the methods of the path */
     int64_t t0_ns;
@@ -164,6 +171,7 @@ static void *watch(void *arg)
         }
         if (s->cfg.role != NULL && s->cfg.role->tick != NULL)
             s->cfg.role->tick(s->cfg.app, s, s->wst, now);
+        (void)conns_sweep(s->conns, conns_now_ms());
         log_flush(s);
         pthread_mutex_lock(&s->wlock);
     }
@@ -687,7 +695,7 @@ headers:
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (rq->status == 405)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, p->allow);
-    if (atomic_load(&s->draining))
+    if (p->close || atomic_load(&s->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r = MHD_queue_response(rq->conn, (unsigned)rq->status, resp);
     MHD_destroy_response(resp);
@@ -745,6 +753,88 @@ static void run_handler(srv *s, req_priv *p)
     rq->route->fn(rq);
 }
 
+/* A byte a request target must not carry, raw or %-escaped: a control
+ * character (NUL included) or DEL. The escapes are what MHD unescapes
+ * before routing: "/v1/admin/apikeys/openai%00x" would route as "openai". */
+static bool target_bad(const char *t)
+{
+    for (const unsigned char *c = (const unsigned char *)t; *c; c++) {
+        unsigned v = *c;
+        if (*c == '%' && isxdigit(c[1]) && isxdigit(c[2])) {
+            char h[3] = {(char)c[1], (char)c[2], '\0'};
+            v = (unsigned)strtoul(h, NULL, 16);
+        }
+        if (v < 0x20 || v == 0x7f)
+            return true;
+    }
+    return false;
+}
+
+/* RFC 9110 token characters: what a method may be made of. */
+static bool method_ok(const char *m)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+
+    if (*m == '\0' || strlen(m) > 16)
+        return false;
+    for (const char *c = m; *c; c++)
+        if (!isalnum((unsigned char)*c) || (unsigned char)*c > 0x7f)
+            if (strchr(extra, *c) == NULL)
+                return false;
+    return true;
+}
+
+typedef struct hdr_count {
+    unsigned content_length, transfer_encoding;
+} hdr_count;
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind,
+                                    const char *key, const char *value)
+{
+    hdr_count *n = cls;
+
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        n->content_length++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+        n->transfer_encoding++;
+    return MHD_YES;
+}
+
+/* Framing a proxy in front could read otherwise than we do (request
+ * smuggling), and targets or methods that are not what they print as:
+ * refused before any routing, with the connection closed. NULL: fine. */
+static const char *request_refusal(struct MHD_Connection *conn,
+                                   const req_priv *p, const char *method)
+{
+    hdr_count n = {0, 0};
+
+    if (p->bad_target)
+        return "the request target holds a control character";
+    if (!method_ok(method))
+        return "malformed method";
+    (void)MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &n);
+    if (n.content_length > 1)
+        return "more than one Content-Length";
+    if (n.content_length > 0 && n.transfer_encoding > 0)
+        return "both Content-Length and Transfer-Encoding";
+    return NULL;
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: called with the raw request target as soon
+ * as the request line is read; what it returns is the request's state. */
+static void *on_target(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    req_priv *p = ai_calloc(1, sizeof *p);
+
+    (void)cls;
+    (void)c;
+    if (p != NULL)
+        p->bad_target = uri == NULL || target_bad(uri);
+    return p;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version,
@@ -755,13 +845,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     req_priv *p = *con_cls;
 
     (void)version;
-    if (p == NULL) {
-        const char *cl;
+    if (p == NULL)
+        return MHD_NO; /* out of memory in on_target */
+    if (!p->started) {
+        const char *cl, *why;
         const char *tail = NULL;
         char allowed[64];
-        if ((p = ai_calloc(1, sizeof *p)) == NULL)
-            return MHD_NO;
-        *con_cls = p;
+        p->started = true;
+        conns_request_started(conn);
         atomic_fetch_add(&s->active, 1);
         p->t0_ns = mono_ns();
         p->rq.s = s;
@@ -770,6 +861,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         p->rq.method = method;
         p->rq.path = url;
         sanitize_path(url, p->path, sizeof p->path);
+        if ((why = request_refusal(conn, p, method)) != NULL) {
+            p->rq.method = "?"; /* never logged or echoed raw */
+            p->route_idx = (unsigned)s->cfg.nroutes;
+            p->close = true;
+            p->answered = true;
+            srv_reply_error(&p->rq, 400, "bad_request", "%s", why);
+            return send_reply(s, p);
+        }
         p->rq.route = find_route(s, method, url, &tail, &p->route_idx,
                                  allowed, sizeof allowed);
         p->rq.tail = tail;
@@ -955,9 +1054,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     int64_t micros;
     int status;
 
-    (void)conn;
     if (p == NULL)
         return;
+    conns_request_done(s->conns, conn);
+    if (!p->started) { /* refused by MHD before a whole header came */
+        ai_free(p);
+        *con_cls = NULL;
+        return;
+    }
     micros = (mono_ns() - p->t0_ns) / 1000;
     status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? p->rq.status : 499;
     if (p->rq.status == 0)
@@ -983,11 +1087,86 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 
 /* ---- start and stop --------------------------------------------------- */
 
+/* libmicrohttpd's messages. A flood of clients makes the same message
+ * (connection limit reached, a failed handshake) once per connection:
+ * each message is printed at most once per SRV_LOG_EVERY_MS, with the
+ * number of repeats it stood for. */
+#define SRV_LOG_EVERY_MS 10000
+#define SRV_LOG_SLOTS 16
+
+typedef struct log_slot {
+    const char *fmt; /* MHD passes the same literal for the same message */
+    int64_t last_ms;
+    unsigned long held;
+} log_slot;
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static log_slot slots[SRV_LOG_SLOTS];
+    int64_t now = conns_now_ms();
+    unsigned long held = 0;
+    log_slot *sl = NULL, *oldest = &slots[0];
+
     (void)cls;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < SRV_LOG_SLOTS; i++) {
+        if (slots[i].fmt == fmt) {
+            sl = &slots[i];
+            break;
+        }
+        if (slots[i].last_ms < oldest->last_ms)
+            oldest = &slots[i];
+    }
+    if (sl != NULL && now - sl->last_ms < SRV_LOG_EVERY_MS) {
+        sl->held++;
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    if (sl == NULL) {
+        sl = oldest;
+        sl->fmt = fmt;
+        sl->held = 0;
+    }
+    held = sl->held;
+    sl->held = 0;
+    sl->last_ms = now;
+    pthread_mutex_unlock(&lock);
+    if (held > 0)
+        fprintf(stderr, "agent-iam: http: (the next message %lu more "
+                        "times in the last %d s)\n", held,
+                SRV_LOG_EVERY_MS / 1000);
     fputs("agent-iam: http: ", stderr);
     vfprintf(stderr, fmt, ap);
+}
+
+/* Room in RLIMIT_NOFILE for max_conns connections plus the stores, logs
+ * and epoll descriptors: raise the soft limit (and the hard one when
+ * allowed); if that is not enough, fewer connections, said once. */
+static unsigned fit_nofile(unsigned max_conns)
+{
+    const rlim_t spare = 256;
+    struct rlimit rl;
+    rlim_t need = (rlim_t)max_conns + spare;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+        return max_conns;
+    if (rl.rlim_max < need) {
+        struct rlimit up = {need, need};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            return max_conns;
+    }
+    rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+    (void)setrlimit(RLIMIT_NOFILE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+        return max_conns;
+    fprintf(stderr, "agent-iam: the open-file limit (%llu) holds only %llu "
+                    "connections, not --max-conns %u\n",
+            (unsigned long long)rl.rlim_cur,
+            (unsigned long long)(rl.rlim_cur > spare + 16
+                                     ? rl.rlim_cur - spare : 16),
+            max_conns);
+    return rl.rlim_cur > spare + 16 ? (unsigned)(rl.rlim_cur - spare) : 16;
 }
 
 static unsigned cores(void)
@@ -1039,9 +1218,12 @@ static ai_code bind_addr(const char *host, int port,
 ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
 {
     struct sockaddr_storage ss;
+    /* Not MHD_USE_TURBO: in libmicrohttpd 0.9.75 it leaves a TLS
+     * connection whose client closes before the handshake out of the
+     * epoll set, in CLOSE-WAIT, with its worker spinning. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_USE_TURBO |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned max_conns;
     bool v6;
     srv *s;
     ai_code rc;
@@ -1085,7 +1267,11 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
     pthread_mutex_init(&s->wlock, NULL);
     pthread_cond_init(&s->wcond, NULL);
     pthread_key_create(&s->key, NULL);
-    if ((s->metrics = metrics_new(cfg->routes, cfg->nroutes)) == NULL) {
+    if ((s->metrics = metrics_new(cfg->routes, cfg->nroutes)) == NULL ||
+        (s->conns = conns_new(SRV_HEADER_MS,
+                              1000 * (int)(cfg->idle_timeout_s
+                                               ? cfg->idle_timeout_s
+                                               : SRV_IDLE_S))) == NULL) {
         rc = ai_err_set(err, AI_ENOMEM, "out of memory");
         goto fail;
     }
@@ -1102,23 +1288,29 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
         flags |= MHD_USE_TLS;
     if (v6)
         flags |= MHD_USE_IPv6;
+    max_conns = fit_nofile(cfg->max_connections ? cfg->max_connections
+                                                : SRV_MAX_CONNS);
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, /* first, as MHD asks */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(cfg->threads ? cfg->threads : cores()),
-        MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(cfg->max_connections ? cfg->max_connections : 1024),
+        MHD_OPTION_CONNECTION_LIMIT, max_conns,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)(cfg->max_conns_per_ip ? cfg->max_conns_per_ip
+                                         : SRV_MAX_CONNS_PER_IP),
         MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)(cfg->idle_timeout_s ? cfg->idle_timeout_s : 30),
+        (unsigned)(cfg->idle_timeout_s ? cfg->idle_timeout_s : SRV_IDLE_S),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SRV_CONN_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, conns_notify, s->conns,
+        MHD_OPTION_URI_LOG_CALLBACK, on_target, s,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         cfg->insecure_http ? MHD_OPTION_END : MHD_OPTION_HTTPS_MEM_KEY,
         cfg->tls_key_pem, MHD_OPTION_HTTPS_MEM_CERT, cfg->tls_cert_pem,
-        MHD_OPTION_HTTPS_PRIORITIES,
-        "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", MHD_OPTION_END);
+        MHD_OPTION_HTTPS_PRIORITIES, SRV_TLS_PRIORITIES, MHD_OPTION_END);
     if (s->d == NULL) {
         rc = ai_err_set(err, AI_EINVAL,
                         "cannot listen on %s port %d: %s (in use, or the "
@@ -1208,6 +1400,7 @@ void srv_stop(srv *s, int drain_ms)
     log_flush(s);
     store_close(s->wst);
     metrics_free(s->metrics);
+    conns_free(s->conns);
     pthread_key_delete(s->key);
     pthread_cond_destroy(&s->wcond);
     pthread_mutex_destroy(&s->wlock);

@@ -39,6 +39,18 @@
  * buffer): room for the largest token in a header. MHD clears the pool
  * between requests, so it is kept small. */
 #define SRV_CONN_MEMORY (32 * 1024)
+/* Connection limits (DESIGN §8): the TLS handshake and a whole request
+ * header within SRV_HEADER_MS of the accept; keep-alive idle time; how
+ * many connections in all and from one address. */
+#define SRV_HEADER_MS 10000
+#define SRV_IDLE_S 30
+#define SRV_MAX_CONNS 4096
+#define SRV_MAX_CONNS_PER_IP 64
+/* TLS 1.3, and TLS 1.2 with ECDHE and AEAD ciphers only. */
+#define SRV_TLS_PRIORITIES                                                   \
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"    \
+    "+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:"    \
+    "+ECDHE-RSA"
 
 typedef struct srv srv;
 typedef struct srv_metrics srv_metrics;
@@ -134,8 +146,9 @@ typedef struct srv_config {
     const char *follower_secret; /* NULL: follower routes refuse everyone */
     const char *admin_secret;    /* NULL: admin routes refuse everyone */
     unsigned threads;         /* 0: the number of cores */
-    unsigned max_connections; /* 0: 1024 */
-    unsigned idle_timeout_s;  /* 0: 30 */
+    unsigned max_connections; /* 0: SRV_MAX_CONNS */
+    unsigned max_conns_per_ip; /* 0: SRV_MAX_CONNS_PER_IP */
+    unsigned idle_timeout_s;  /* 0: SRV_IDLE_S */
     int access_log_fd;        /* -1: none; else one line per request */
     bool replica;             /* never make a signing key (a follower) */
     const srv_route *routes;
