@@ -4,20 +4,9 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "server/body.h"
 #include "server/metrics.h"
 #include "server/server.h"
-
-/* {scope, resource}: false after a 400. */
-static bool scope_resource(srv_req *rq, json_t *o, const char **scope,
-                           const char **resource)
-{
-    if (!srv_str(rq, o, "scope", true, scope) ||
-        !srv_str(rq, o, "resource", false, resource))
-        return false;
-    if (*resource == NULL)
-        *resource = "";
-    return true;
-}
 
 static json_t *token_reply(const ai_token *t)
 {
@@ -34,17 +23,19 @@ static json_t *token_reply(const ai_token *t)
 
 static void credentials(srv_req *rq)
 {
-    json_t *o = srv_body_object(rq, false);
+    body_scope b;
     const char *scope, *resource;
     char provider[65], *result = NULL;
     const char *colon;
     ai_err err;
     ai_code rc;
 
-    if (o == NULL)
+    if ((rc = body_scope_parse(rq->body, rq->len, &b, &err)) != AI_OK) {
+        srv_reply_ai(rq, rc, err.msg);
         return;
-    if (!scope_resource(rq, o, &scope, &resource))
-        goto done;
+    }
+    scope = b.scope;
+    resource = b.resource;
     colon = strchr(scope, ':');
     snprintf(provider, sizeof provider, "%.*s",
              (int)(colon ? (size_t)(colon - scope) : strlen(scope)), scope);
@@ -63,30 +54,28 @@ static void credentials(srv_req *rq)
             metrics_credential(srv_get_metrics(rq->s), provider, false);
         srv_reply_ai(rq, rc, err.msg);
     }
-done:
-    json_decref(o);
+    body_scope_free(&b);
 }
 
 static void check(srv_req *rq)
 {
-    json_t *o = srv_body_object(rq, false);
-    const char *scope, *resource;
+    body_scope b;
     ai_err err;
     ai_code rc;
 
-    if (o == NULL)
+    if ((rc = body_scope_parse(rq->body, rq->len, &b, &err)) != AI_OK) {
+        srv_reply_ai(rq, rc, err.msg);
         return;
-    if (scope_resource(rq, o, &scope, &resource)) {
-        rc = ai_token_check(rq->token, scope, resource, rq->now, &err);
-        if (rc == AI_OK)
-            srv_reply_static(rq, 200, "{\"valid\":true}");
-        else if (rc == AI_EINVAL)
-            srv_reply_ai(rq, rc, err.msg);
-        else
-            srv_reply_json(rq, 200, json_pack("{s:b, s:s}", "valid", 0,
-                                              "error", err.msg));
     }
-    json_decref(o);
+    rc = ai_token_check(rq->token, b.scope, b.resource, rq->now, &err);
+    if (rc == AI_OK)
+        srv_reply_static(rq, 200, "{\"valid\":true}");
+    else if (rc == AI_EINVAL)
+        srv_reply_ai(rq, rc, err.msg);
+    else
+        srv_reply_json(rq, 200, json_pack("{s:b, s:s}", "valid", 0, "error",
+                                          err.msg));
+    body_scope_free(&b);
 }
 
 static void delegate(srv_req *rq)
@@ -94,15 +83,11 @@ static void delegate(srv_req *rq)
     ai_delegation d;
     ai_delegation_storage *storage = NULL;
     ai_token *child = NULL;
-    json_t *o;
     ai_err err;
     ai_code rc;
 
-    if ((o = srv_body_object(rq, false)) == NULL)
-        return;
-    json_decref(o); /* well-formed object; the core parses it strictly */
-    if ((rc = ai_delegation_from_json(rq->body, rq->len, &d, &storage,
-                                      &err)) != AI_OK) {
+    if ((rc = body_delegation_parse(rq->body, rq->len, &d, &storage,
+                                    &err)) != AI_OK) {
         srv_reply_ai(rq, AI_EINVAL, err.msg);
         return;
     }
@@ -119,25 +104,22 @@ static void delegate(srv_req *rq)
 
 static void refresh(srv_req *rq)
 {
-    json_t *o = srv_body_object(rq, true);
     ai_token *t = NULL;
-    long long ttl = 0;
-    bool has;
+    int ttl;
     ai_err err;
     ai_code rc;
 
-    if (o == NULL)
+    if ((rc = body_refresh_parse(rq->body, rq->len, &ttl, &err)) != AI_OK) {
+        srv_reply_ai(rq, rc, err.msg);
         return;
-    if (srv_int(rq, o, "ttlMinutes", 1, 90 * 24 * 60, &has, &ttl)) {
-        rc = ai_broker_refresh(rq->th->broker, rq->bearer, rq->bearer_len,
-                               (int)ttl, &t, &err);
-        if (rc == AI_OK)
-            srv_reply_secret(rq, 200, token_reply(t));
-        else
-            srv_reply_ai(rq, rc, err.msg);
-        ai_token_free(t);
     }
-    json_decref(o);
+    rc = ai_broker_refresh(rq->th->broker, rq->bearer, rq->bearer_len, ttl,
+                           &t, &err);
+    if (rc == AI_OK)
+        srv_reply_secret(rq, 200, token_reply(t));
+    else
+        srv_reply_ai(rq, rc, err.msg);
+    ai_token_free(t);
 }
 
 static void whoami(srv_req *rq)

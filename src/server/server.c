@@ -20,6 +20,7 @@
 #include <openssl/sha.h>
 
 #include "core/core.h"
+#include "server/body.h"
 #include "server/conns.h"
 #include "server/metrics.h"
 #include "server/server.h"
@@ -383,65 +384,36 @@ void srv_reply_ai(srv_req *rq, ai_code code, const char *msg)
 
 json_t *srv_body_object(srv_req *rq, bool empty_ok)
 {
-    json_error_t je;
-    json_t *o;
+    ai_err err;
+    json_t *o = body_object(rq->body, rq->len, empty_ok, &err);
 
-    if (rq->len == 0 && empty_ok)
-        return json_object();
-    o = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &je);
-    if (o == NULL) {
-        srv_reply_error(rq, 400, "bad_request", "malformed JSON body: %s",
-                        je.text);
-        return NULL;
-    }
-    if (!json_is_object(o)) {
-        json_decref(o);
-        srv_reply_error(rq, 400, "bad_request",
-                        "the body must be a JSON object");
-        return NULL;
-    }
+    if (o == NULL)
+        srv_reply_ai(rq, err.code, err.msg);
     return o;
 }
 
 bool srv_str(srv_req *rq, json_t *o, const char *key, bool required,
              const char **out)
 {
-    json_t *v = json_object_get(o, key);
+    ai_err err;
 
-    *out = NULL;
-    if (v == NULL || json_is_null(v)) {
-        if (required)
-            srv_reply_error(rq, 400, "bad_request", "\"%s\" is required", key);
-        return !required;
-    }
-    if (!json_is_string(v) || strlen(json_string_value(v)) !=
-                                  json_string_length(v)) {
-        srv_reply_error(rq, 400, "bad_request", "\"%s\" must be a string",
-                        key);
-        return false;
-    }
-    *out = json_string_value(v);
-    return true;
+    ai_err_clear(&err);
+    if (body_str(o, key, required, out, &err))
+        return true;
+    srv_reply_ai(rq, err.code, err.msg);
+    return false;
 }
 
 bool srv_int(srv_req *rq, json_t *o, const char *key, long long min,
              long long max, bool *present, long long *out)
 {
-    json_t *v = json_object_get(o, key);
+    ai_err err;
 
-    *present = false;
-    if (v == NULL || json_is_null(v))
+    ai_err_clear(&err);
+    if (body_int(o, key, min, max, present, out, &err))
         return true;
-    if (!json_is_integer(v) || json_integer_value(v) < min ||
-        json_integer_value(v) > max) {
-        srv_reply_error(rq, 400, "bad_request",
-                        "\"%s\" must be a whole number from %lld to %lld", key,
-                        min, max);
-        return false;
-    }
-    *present = true;
-    *out = json_integer_value(v);
-    return true;
+    srv_reply_ai(rq, err.code, err.msg);
+    return false;
 }
 
 const char *srv_query(srv_req *rq, const char *key)
