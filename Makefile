@@ -37,7 +37,7 @@ SOLIB   := $(BUILD)/libagentiam.so
 TESTBIN := $(BUILD)/tests/check_agent_iam
 EXAMPLES := $(BUILD)/examples/quickstart $(BUILD)/examples/agent
 
-.PHONY: all deps demo test unit-test cli-test server-test follower-test install-test interop-test asan bench fuzz fuzz-build \
+.PHONY: all deps demo test unit-test cli-test server-test follower-test security-test install-test interop-test asan bench fuzz fuzz-build \
         install uninstall clean run lint
 
 all: $(BIN) $(ALIB) $(SOLIB) $(EXAMPLES)
@@ -72,7 +72,7 @@ $(TESTBIN): $(TEST_OBJ) $(ALIB)
 # `make test` starts with the dependencies so a fresh Debian machine needs
 # nothing else; the sub-make re-reads pkg-config after they are installed.
 test: deps
-	@$(MAKE) --no-print-directory unit-test cli-test server-test follower-test install-test interop-test
+	@$(MAKE) --no-print-directory unit-test cli-test server-test follower-test security-test install-test interop-test
 
 unit-test: $(TESTBIN)
 	$(TESTBIN)
@@ -87,6 +87,10 @@ server-test: $(BIN)
 # A leader and its followers as processes over TLS (python3, openssl).
 follower-test: $(BIN)
 	sh tests/follower/run.sh $(BIN)
+
+# The service under attack (DESIGN §8): real processes on 127.0.0.0/8.
+security-test: $(BIN)
+	sh tests/security/run.sh $(BIN)
 
 install-test: all
 	sh tests/install/run.sh
@@ -112,6 +116,7 @@ asan-run: $(TESTBIN) $(BIN) $(EXAMPLES) $(BUILD)/tests/interop_tool
 	ASAN_OPTIONS=detect_leaks=1 sh tests/cli/run.sh $(BIN) $(BUILD)/examples
 	ASAN_OPTIONS=detect_leaks=1 sh tests/server/run.sh $(BIN)
 	ASAN_OPTIONS=detect_leaks=1 sh tests/follower/run.sh $(BIN)
+	ASAN_OPTIONS=detect_leaks=1 sh tests/security/run.sh $(BIN)
 	ASAN_OPTIONS=detect_leaks=1 sh tests/interop/run.sh $(BUILD)/tests/interop_tool
 
 # ThreadSanitizer over the unit tests (the threads suite is the point).
