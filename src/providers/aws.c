@@ -385,8 +385,7 @@ static void free_line(char *p)
     }
 }
 
-/* The STS error code of an error answer, if it is a plain word. */
-static void error_code(const http_resp *resp, char *code, size_t cap)
+void aws_error_code(const http_resp *resp, char *code, size_t cap)
 {
     static const char *const path[] = {"ErrorResponse", "Error", "Code"};
     const char *why;
@@ -404,8 +403,8 @@ static void error_code(const http_resp *resp, char *code, size_t cap)
         }
 }
 
-static ai_code read_answer(const http_resp *resp, cred_result *out,
-                           ai_err *err)
+ai_code aws_answer_parse(const http_resp *resp, cred_result *out,
+                         ai_err *err)
 {
     static const char *const names[] = {"AccessKeyId", "SecretAccessKey",
                                         "SessionToken", "Expiration"};
@@ -565,12 +564,12 @@ static ai_code aws_fetch(const prov_request *req, cred_result *out,
                         body.len, req->ca_file, &resp, err)) != AI_OK)
         goto done;
     if (resp.status < 200 || resp.status > 299) {
-        error_code(&resp, code, sizeof code);
+        aws_error_code(&resp, code, sizeof code);
         rc = ai_err_set(err, AI_EPROVIDER, "aws: HTTP %ld%s%s", resp.status,
                         code[0] != '\0' ? " " : "", code);
         goto done;
     }
-    rc = read_answer(&resp, out, err);
+    rc = aws_answer_parse(&resp, out, err);
 done:
     for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
         free_line(lines[i]);

@@ -138,8 +138,8 @@ static ai_code parse_resource(const char *res, char *owner, char *repo,
     return AI_OK;
 }
 
-static ai_code parse_response(const http_resp *resp, cred_result *out,
-                              ai_err *err)
+ai_code github_token_parse(const http_resp *resp, cred_result *out,
+                           ai_err *err)
 {
     json_error_t jerr;
     json_t *root = json_loadb(resp->body ? resp->body : "", resp->len, 0,
@@ -190,6 +190,29 @@ done:
     return rc;
 }
 
+ai_code github_account_parse(const http_resp *resp, char *login, size_t cap,
+                             ai_err *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(resp->body ? resp->body : "", resp->len, 0,
+                              &jerr);
+    const json_t *lg = json_object_get(json_object_get(root, "account"),
+                                       "login");
+    ai_code rc = AI_OK;
+
+    if (!json_is_string(lg) ||
+        !name_ok(json_string_value(lg), json_string_length(lg)) ||
+        json_string_length(lg) >= cap)
+        rc = ai_err_set(err, AI_EPROVIDER,
+                        "github: the installation has no account.login "
+                        "(set the config's owner: agent-iam config init "
+                        "github --owner LOGIN)");
+    else
+        memcpy(login, json_string_value(lg), json_string_length(lg) + 1);
+    json_decref(root);
+    return rc;
+}
+
 /* The installation's account login, from
  * GET {api}/app/installations/{inst}, into login (cap > NAME_MAX_LEN). */
 static ai_code fetch_owner(const char *api, size_t api_len, const char *inst,
@@ -202,9 +225,6 @@ static ai_code fetch_owner(const char *api, size_t api_len, const char *inst,
                                    "X-GitHub-Api-Version: 2022-11-28", NULL};
     char url[URL_MAX];
     http_resp resp = {0, NULL, 0};
-    json_t *root = NULL;
-    json_error_t jerr;
-    const json_t *acct, *lg;
     ai_code rc;
     int n;
 
@@ -221,22 +241,8 @@ static ai_code fetch_owner(const char *api, size_t api_len, const char *inst,
                         resp.status);
         goto done;
     }
-    root = json_loadb(resp.body ? resp.body : "", resp.len, 0, &jerr);
-    acct = json_object_get(root, "account");
-    lg = json_object_get(acct, "login");
-    if (!json_is_string(lg) ||
-        !name_ok(json_string_value(lg), json_string_length(lg)) ||
-        json_string_length(lg) >= cap) {
-        rc = ai_err_set(err, AI_EPROVIDER,
-                        "github: the installation has no account.login "
-                        "(set the config's owner: agent-iam config init "
-                        "github --owner LOGIN)");
-        goto done;
-    }
-    memcpy(login, json_string_value(lg), json_string_length(lg) + 1);
-    rc = AI_OK;
+    rc = github_account_parse(&resp, login, cap, err);
 done:
-    json_decref(root);
     http_resp_clear(&resp);
     return rc;
 }
@@ -376,7 +382,7 @@ static ai_code github_fetch(const prov_request *req, cred_result *out,
         rc = ai_err_set(err, AI_EPROVIDER, "github: HTTP %ld", resp.status);
         goto done;
     }
-    rc = parse_response(&resp, out, err);
+    rc = github_token_parse(&resp, out, err);
 done:
     http_resp_clear(&resp);
     if (auth != NULL) {

@@ -87,8 +87,8 @@ static void form_put(ai_buf *b, const char *name, const char *s, bool first)
     }
 }
 
-static ai_code parse_response(const http_resp *resp, int64_t now_ms,
-                              cred_result *out, ai_err *err)
+ai_code google_token_parse(const http_resp *resp, int64_t now_ms,
+                           cred_result *out, ai_err *err)
 {
     json_error_t jerr;
     json_t *root = json_loadb(resp->body ? resp->body : "", resp->len, 0,
@@ -213,7 +213,7 @@ static ai_code google_fetch(const prov_request *req, cred_result *out,
         rc = ai_err_set(err, AI_EPROVIDER, "google: HTTP %ld", resp.status);
         goto done;
     }
-    rc = parse_response(&resp, req->now_ms, out, err);
+    rc = google_token_parse(&resp, req->now_ms, out, err);
 done:
     http_resp_clear(&resp);
     buf_free(&form); /* cleanses: it held the client secret */

@@ -91,6 +91,32 @@ typedef struct http_sink {
 } http_sink;
 size_t http_sink_write(char *p, size_t size, size_t n, void *ud);
 
+/* ---- the backends' answers, read from their bytes ------------------- */
+
+/* What each backend makes of a 2xx answer (resp->body NUL-terminated,
+ * resp->len bytes; borrowed, the caller wipes it). On success out holds
+ * the credential (cred_result_clear it); on error out->credential is
+ * NULL and err is AI_EPROVIDER naming what is missing, never quoting the
+ * answer (AI_ENOMEM for memory). Thread-safe. */
+/* GitHub's {"token", "expires_at" (RFC 3339)} (github.c). */
+ai_code github_token_parse(const http_resp *resp, cred_result *out,
+                           ai_err *err);
+/* GitHub's installation {"account": {"login"}} into login (cap bytes;
+ * a login longer than cap - 1 is refused). */
+ai_code github_account_parse(const http_resp *resp, char *login, size_t cap,
+                             ai_err *err);
+/* Google's {"access_token", "expires_in" (1..86400 s), "token_type"?}:
+ * expiring at now_ms + expires_in (google.c). */
+ai_code google_token_parse(const http_resp *resp, int64_t now_ms,
+                           cred_result *out, ai_err *err);
+/* STS's AssumeRoleResponse XML: Credentials/AccessKeyId, SecretAccessKey,
+ * SessionToken, Expiration (aws.c). */
+ai_code aws_answer_parse(const http_resp *resp, cred_result *out,
+                         ai_err *err);
+/* The STS error code of an error answer (ErrorResponse/Error/Code) when
+ * it is a plain word of [A-Za-z0-9.], else "" (code: cap bytes). */
+void aws_error_code(const http_resp *resp, char *code, size_t cap);
+
 /* ---- credential cache (cache.c) --------------------------------------- */
 
 /* Per provider + scope + resource, reused until 5 minutes before expiry.
