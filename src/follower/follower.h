@@ -1,8 +1,9 @@
 /*
  * follower.h - a follower's state shared by its files: follower.c (start,
  * stop, the server role: status, metrics, 503 when stale, 409 for admin
- * calls, uses counted at the leader) and sync.c (the replication loop:
- * snapshot, change feed, backoff, states).
+ * calls, uses counted at the leader), sync.c (the replication loop:
+ * snapshot, change feed, backoff, states) and feed.c (what the leader
+ * sends, read from its bytes).
  */
 #ifndef AI_FOLLOWER_H
 #define AI_FOLLOWER_H
@@ -63,5 +64,55 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err);
 void *fl_loop(void *arg);
 
 void fl_set_error(ai_follower *f, const char *msg);
+
+/* ---- what the leader sends (feed.c) ---------------------------------- */
+
+/* An answer of GET /v1/replication/changes: {leaderSeq, leaderId?,
+ * changes: [...], more?}. */
+typedef struct fl_feed {
+    json_t *root;          /* owns the rest */
+    const json_t *changes; /* an array, for store_apply_changes */
+    int64_t leader_seq;
+    const char *leader_id; /* NULL when not sent */
+    int64_t last_seq;      /* the last change's seq (0: none, or not a
+                              number); the applied seq after the batch */
+    bool more;
+} fl_feed;
+
+/* Parse the answer's bytes (borrowed; the caller wipes them). AI_EINVAL
+ * "leader sent malformed JSON: ..." or "leader sent a malformed feed",
+ * with *out zeroed. Release with fl_feed_free (fine on a zeroed one). */
+ai_code fl_feed_parse(const char *body, size_t len, fl_feed *out,
+                      ai_err *err);
+void fl_feed_free(fl_feed *f);
+
+/* The snapshot stream (NDJSON) applied to st as its lines arrive, in one
+ * transaction: the header {"seq", "leaderId"?} begins it, each entity
+ * line goes to store_snapshot_apply_line, and {"end": true, "count"}
+ * must close it with the number of entities seen. */
+typedef struct fl_snap {
+    store *st;
+    int64_t now_ms;
+    snap_apply *apply; /* open from the header until finish or abort */
+    int64_t seq;
+    long long lines, count;
+    bool header, end;
+    ai_code rc;        /* the first refusal */
+    ai_err *err;       /* where it is told */
+    char leader_id[STORE_LEADER_ID_LEN + 1];
+} fl_snap;
+
+void fl_snap_init(fl_snap *sl, store *st, int64_t now_ms, ai_err *err);
+/* One line without its newline (an upstream_line_fn, ud the fl_snap):
+ * false once the stream is refused (sl->rc, *sl->err say why); no line
+ * may follow then. */
+bool fl_snap_line(void *ud, char *line, size_t len);
+/* After the last line, with the transfer's own result rc: commit the
+ * snapshot and record the leader id when the stream was whole and
+ * accepted; otherwise roll it back (the replica is as it was) and
+ * return why ("the snapshot stream was cut short" when no end came). */
+ai_code fl_snap_finish(fl_snap *sl, ai_code rc, ai_err *err);
+/* Roll back what the stream wrote so far. */
+void fl_snap_abort(fl_snap *sl);
 
 #endif

@@ -65,22 +65,6 @@ static void wipe_free(char *s, size_t n)
     }
 }
 
-/* Parse an answer body: strict JSON object, then wipe the text (it may
- * hold secrets). */
-static json_t *parse(char *body, size_t len, ai_err *err)
-{
-    json_error_t je;
-    json_t *o = json_loadb(body, len, 0, &je);
-
-    wipe_free(body, len);
-    if (o == NULL || !json_is_object(o)) {
-        json_decref(o);
-        ai_err_set(err, AI_EINVAL, "leader sent malformed JSON: %s", je.text);
-        return NULL;
-    }
-    return o;
-}
-
 /* Refusals and surprises of the leader, named. */
 static ai_code answer_error(const char *what, long status, char *body,
                             size_t len, ai_err *err)
@@ -97,70 +81,9 @@ static ai_code answer_error(const char *what, long status, char *body,
     return ai_err_set(err, AI_EUNAVAILABLE, "%s: %s", what, text);
 }
 
-/* The snapshot stream, applied as it arrives. */
-typedef struct snap_load {
-    ai_follower *f;
-    snap_apply *apply;
-    int64_t seq;
-    long long lines, count;
-    bool header, end;
-    ai_code rc;
-    ai_err *err;
-    char leader_id[STORE_LEADER_ID_LEN + 1];
-} snap_load;
-
-static bool snap_line(void *ud, char *line, size_t len)
-{
-    snap_load *sl = ud;
-    json_error_t je;
-    json_t *o = json_loadb(line, len, 0, &je);
-    bool ok = true;
-
-    if (o == NULL || !json_is_object(o) || sl->end) {
-        sl->rc = ai_err_set(sl->err, AI_EINVAL,
-                            "snapshot line %lld is malformed", sl->lines);
-        ok = false;
-    } else if (!sl->header) {
-        json_t *seq = json_object_get(o, "seq");
-        sl->header = true;
-        if (!json_is_integer(seq) || json_integer_value(seq) < 0) {
-            sl->rc = ai_err_set(sl->err, AI_EINVAL,
-                                "the snapshot has no seq");
-            ok = false;
-        } else {
-            const char *lid =
-                json_string_value(json_object_get(o, "leaderId"));
-            snprintf(sl->leader_id, sizeof sl->leader_id, "%s",
-                     lid ? lid : "");
-            sl->seq = json_integer_value(seq);
-            sl->rc = store_snapshot_apply_begin(sl->f->st, srv_now_ms(),
-                                                &sl->apply, sl->err);
-            ok = sl->rc == AI_OK;
-        }
-    } else if (json_is_true(json_object_get(o, "end"))) {
-        sl->end = true;
-        if (json_integer_value(json_object_get(o, "count")) != sl->count) {
-            sl->rc = ai_err_set(sl->err, AI_EINVAL,
-                                "the snapshot ended after %lld of %lld "
-                                "entities",
-                                sl->count,
-                                (long long)json_integer_value(
-                                    json_object_get(o, "count")));
-            ok = false;
-        }
-    } else {
-        sl->count++;
-        sl->rc = store_snapshot_apply_line(sl->apply, o, sl->err);
-        ok = sl->rc == AI_OK;
-    }
-    sl->lines++;
-    json_decref(o);
-    return ok;
-}
-
 static ai_code load_snapshot(ai_follower *f, ai_err *err)
 {
-    snap_load sl = {f, NULL, 0, 0, 0, false, false, AI_OK, err, ""};
+    fl_snap sl;
     char *body = NULL;
     size_t len = 0;
     long status = 0;
@@ -168,25 +91,15 @@ static ai_code load_snapshot(ai_follower *f, ai_err *err)
 
     if (atomic_load(&f->phase) != FL_RUNNING)
         atomic_store(&f->phase, FL_INITIAL_SYNC);
+    fl_snap_init(&sl, f->st, srv_now_ms(), err);
     rc = upstream_stream(f->up, "/v1/replication/snapshot",
-                         SNAPSHOT_TIMEOUT_MS, 1 << 20, snap_line, &sl,
+                         SNAPSHOT_TIMEOUT_MS, 1 << 20, fl_snap_line, &sl,
                          &status, &body, &len, err);
     if (rc == AI_OK && status != 200) {
-        store_snapshot_apply_abort(sl.apply);
+        fl_snap_abort(&sl);
         return answer_error("snapshot", status, body, len, err);
     }
-    if (rc == AI_OK && sl.rc != AI_OK)
-        rc = sl.rc;
-    if (rc == AI_OK && !sl.end)
-        rc = ai_err_set(err, AI_EUNAVAILABLE,
-                        "the snapshot stream was cut short");
-    if (rc != AI_OK) {
-        store_snapshot_apply_abort(sl.apply);
-        return rc;
-    }
-    if ((rc = store_snapshot_apply_commit(sl.apply, sl.seq, err)) != AI_OK ||
-        (rc = store_set_replica_leader_id(f->st, sl.leader_id, err)) !=
-            AI_OK)
+    if ((rc = fl_snap_finish(&sl, rc, err)) != AI_OK)
         return rc;
     atomic_store(&f->applied, (long long)sl.seq);
     if (atomic_load(&f->leader_seq) < sl.seq)
@@ -204,7 +117,7 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)
     size_t len = 0;
     long status = 0;
     long long since = atomic_load(&f->applied);
-    json_t *o, *changes;
+    fl_feed feed;
     ai_code rc;
 
     ai_err_clear(err);
@@ -227,49 +140,42 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)
     }
     if (status != 200)
         return answer_error("change feed", status, body, len, err);
-    if ((o = parse(body, len, err)) == NULL)
-        return err->code;
-    changes = json_object_get(o, "changes");
-    if (!json_is_array(changes) ||
-        !json_is_integer(json_object_get(o, "leaderSeq"))) {
-        json_decref(o);
-        return ai_err_set(err, AI_EINVAL, "leader sent a malformed feed");
-    }
+    rc = fl_feed_parse(body, len, &feed, err);
+    wipe_free(body, len); /* it may hold secrets */
+    if (rc != AI_OK)
+        return rc;
     {
         /* Another changelog at the same URL (a home replaced or restored):
          * the replica's history is not the leader's; start over. */
-        const char *lid = json_string_value(json_object_get(o, "leaderId"));
+        const char *lid = feed.leader_id;
         char have[STORE_LEADER_ID_LEN + 1];
         if (lid != NULL &&
             store_replica_leader_id(f->st, have, err) == AI_OK &&
             have[0] != '\0' && strcmp(have, lid) != 0) {
-            json_decref(o);
+            fl_feed_free(&feed);
             fl_set_error(f, "the leader's changelog changed (another home "
                             "at its URL): reloading the snapshot");
             return load_snapshot(f, err);
         }
         if (lid != NULL && have[0] == '\0' &&
             store_set_replica_leader_id(f->st, lid, err) != AI_OK) {
-            json_decref(o);
+            fl_feed_free(&feed);
             return err->code;
         }
     }
-    atomic_store(&f->leader_seq,
-                 (long long)json_integer_value(json_object_get(o, "leaderSeq")));
-    if (json_array_size(changes) > 0) {
-        json_t *last = json_array_get(changes, json_array_size(changes) - 1);
-        json_int_t seq = json_integer_value(json_object_get(last, "seq"));
-        if ((rc = store_apply_changes(f->st, changes, seq, srv_now_ms(),
-                                      err)) != AI_OK) {
-            json_decref(o);
+    atomic_store(&f->leader_seq, (long long)feed.leader_seq);
+    if (json_array_size(feed.changes) > 0) {
+        if ((rc = store_apply_changes(f->st, feed.changes, feed.last_seq,
+                                      srv_now_ms(), err)) != AI_OK) {
+            fl_feed_free(&feed);
             return rc;
         }
-        atomic_store(&f->applied, (long long)seq);
+        atomic_store(&f->applied, (long long)feed.last_seq);
         if (f->s != NULL)
             srv_changed(f->s);
     }
-    *more = json_is_true(json_object_get(o, "more"));
-    json_decref(o);
+    *more = feed.more;
+    fl_feed_free(&feed);
     contact(f, srv_now_ms());
     return AI_OK;
 }
