@@ -66,6 +66,14 @@ static const char *const migrations[] = {
     "  reason TEXT NOT NULL DEFAULT '',"
     "  prev BLOB NOT NULL,"
     "  mac BLOB NOT NULL);",
+    /* 2: followers registered on a leader, each with its own credential
+     * (only its SHA-256 is kept) and the providers granted to it. */
+    "CREATE TABLE followers ("
+    "  id TEXT PRIMARY KEY,"
+    "  digest BLOB NOT NULL UNIQUE,"   /* SHA-256 of the credential */
+    "  transport BLOB NOT NULL,"       /* sealed: its transport key */
+    "  providers TEXT NOT NULL,"       /* "a,b", "*" or "" */
+    "  created_at INTEGER NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))

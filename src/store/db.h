@@ -60,6 +60,13 @@ ai_code meta_set(store *st, const char *key, const char *value, ai_err *err);
  * is, e.g. "signing_key:3"): a blob moved to another row fails to open. */
 ai_code seal(const store *st, const char *aad, const void *plain, size_t n,
              unsigned char **out, size_t *outlen, ai_err *err);
+/* The same under another key. */
+ai_code seal_with(const unsigned char key[AI_KEY_BYTES], const char *aad,
+                  const void *plain, size_t n, unsigned char **out,
+                  size_t *outlen, ai_err *err);
+ai_code unseal_with(const unsigned char key[AI_KEY_BYTES], const char *aad,
+                    const unsigned char *blob, size_t bloblen,
+                    unsigned char **plain, size_t *n, ai_err *err);
 /* *plain is ai_malloc'd (n bytes plus a NUL); wipe it before ai_free.
  * A wrong master key or a changed blob is AI_ESTORE, never garbage. */
 ai_code unseal(const store *st, const char *aad, const unsigned char *blob,

@@ -210,6 +210,54 @@ ai_code store_apikey_remove(store *st, const char *name, int64_t now_ms,
 typedef void (*apikey_fn)(void *ud, const apikey_info *info);
 ai_code store_apikey_list(store *st, apikey_fn fn, void *ud, ai_err *err);
 
+/* ---- followers registered on a leader (followers.c) --------------------
+ * Each follower has its own credential: the leader keeps its SHA-256 (to
+ * know the follower by it) and its transport key sealed under the master
+ * key (what the follower's secrets travel under, store_seal_text). A
+ * registration is not replicated to followers. */
+#define STORE_FOLLOWER_PROVIDERS_MAX 512
+typedef struct follower_info {
+    char id[65];
+    char providers[STORE_FOLLOWER_PROVIDERS_MAX + 1]; /* "a,b", "*" or "" */
+    int64_t created_at;
+} follower_info;
+/* providers: names of [A-Za-z0-9._-] separated by commas, "*" for every
+ * provider, "" for none. *secret_out (ai_malloc'd, wipe it): the new
+ * credential, shown once. AI_EINVAL for a bad id or list; an id already
+ * registered is replaced (a new credential; the old one stops working). */
+ai_code store_follower_add(store *st, const char *id, const char *providers,
+                           int64_t now_ms, char **secret_out, ai_err *err);
+/* AI_ENOTFOUND when id is not registered. */
+ai_code store_follower_remove(store *st, const char *id, ai_err *err);
+typedef void (*follower_fn)(void *ud, const follower_info *info);
+ai_code store_follower_list(store *st, follower_fn fn, void *ud, ai_err *err);
+/* The follower whose credential is secret (n bytes), with its transport
+ * key: AI_ENOTFOUND when none is. */
+ai_code store_follower_find(store *st, const char *secret, size_t n,
+                            follower_info *out,
+                            unsigned char transport[AI_KEY_BYTES],
+                            ai_err *err);
+/* Whether a comma list of grants ("*" for all) grants provider. */
+bool store_follower_grants(const char *providers, const char *provider);
+
+/* ---- in transit (seal.c) ----------------------------------------------- */
+
+/* The transport key of a follower credential: HMAC-SHA256 of a fixed label
+ * keyed by the credential, so the leader (which keeps it sealed) and the
+ * follower (which derives it) agree, and the SHA-256 the leader keeps to
+ * recognise the credential does not give it. */
+void store_transport_key(const char *secret, size_t n,
+                         unsigned char key[AI_KEY_BYTES]);
+/* AES-256-GCM under key bound to aad, as base64url text (ai_malloc'd). */
+ai_code store_seal_text(const unsigned char key[AI_KEY_BYTES],
+                        const char *aad, const void *plain, size_t n,
+                        char **out, ai_err *err);
+/* *plain: ai_malloc'd, n bytes plus a NUL (wipe it); AI_ESTORE when the
+ * text was not sealed under key for aad. */
+ai_code store_unseal_text(const unsigned char key[AI_KEY_BYTES],
+                          const char *aad, const char *text,
+                          unsigned char **plain, size_t *n, ai_err *err);
+
 /* ---- changelog and snapshot (changelog.c) ----------------------------- */
 
 /* The seq of the last change (0 when none). */
