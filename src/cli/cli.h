@@ -16,7 +16,9 @@
 #include "leader/client.h"
 #include "store/store.h"
 
-enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+/* CLI_HELP: -h or --help printed the command's usage on stdout; main
+ * exits 0 then. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_HELP = 3 };
 
 /* What every command gets: the global options (accepted anywhere on the
  * command line) and the home's store, opened on first use. */
@@ -51,9 +53,35 @@ typedef struct cli_opt {
  * positional even when it begins with '-' (ids may), but an unknown
  * "--name" that looks like an option is a usage error unless loose. A
  * lone "--" ends the options: what follows is positional.
- * Returns CLI_OK or, after printing the usage, CLI_USAGE. */
+ *
+ * "-h" or "--help" anywhere before "--" prints the usage on stdout and
+ * returns CLI_HELP before anything else is looked at: every command calls
+ * this first, so help does nothing else (DESIGN §6).
+ *
+ * The value of an option that carries a secret (an API key, a provider
+ * secret, a service credential, a bearer token: one list in util.c for
+ * every command) is taken out of argv at once: argv[i] is replaced by a
+ * malloc'd copy, and the value's bytes in the original, which
+ * /proc/PID/cmdline shows, are zeroed (DESIGN §8). The owner of the argv
+ * array (main) wipes and frees every slot it did not put there.
+ *
+ * Returns CLI_OK, CLI_HELP, or, after printing the usage, CLI_USAGE. */
 int cli_parse(const char *usage, int argc, char **argv, const cli_opt *opts,
               char **pos, int maxpos, int *npos, bool loose);
+
+/* Is a the word that asks for help ("-h" or "--help")? */
+bool cli_is_help(const char *a);
+
+/* The end of a command group's dispatch (token, key, config, config init,
+ * apikey, audit) when argv[0] names none of its commands: "-h" or
+ * "--help" prints the group's usage on stdout (CLI_HELP); no word or an
+ * unknown one is a usage error naming `what` ("token command"). */
+int cli_group_usage(const char *usage, const char *what, int argc,
+                    char **argv);
+
+/* Is s a tokenId: AI_TOKEN_ID_CHARS base64url characters (a leading '-'
+ * is one of them)? */
+bool cli_token_id_ok(const char *s);
 
 /* Whole number in [min, max]; false for anything else. */
 bool cli_int(const char *s, long long min, long long max, long long *out);
@@ -66,7 +94,8 @@ bool cli_duration(const char *s, int64_t *ms);
 char *cli_secret(const char *value, const char *file, const char *what);
 
 /* A service's secret: --flag VALUE, --flag-file F, else $env; *out NULL
- * when none is given. A value given in argv is wiped there once read.
+ * when none is given. A value given on the command line (cli_parse's
+ * copy) is wiped once read, so a long-running service does not keep it.
  * CLI_OK, or CLI_USAGE after printing why. */
 int cli_secret_opt(const char *usage, const char *flag, const char *file,
                    const char *env, const char *what, char **out);
@@ -97,7 +126,10 @@ void cli_wipe_free(char *s);
 
 /* Read a token argument: the token itself, "-" for stdin or "@PATH" for a
  * file; one trailing newline (or CRLF) is dropped. Returns a malloc'd
- * string (its length in *len) or NULL after printing why to stderr. */
+ * string (its length in *len) or NULL after printing why to stderr. A
+ * token given itself is zeroed in arg once copied: arg is a string of
+ * argv or a copy cli_parse made, writable either way, and a positional
+ * TOKEN is not left in /proc/PID/cmdline for the rest of the run. */
 char *cli_read_token(const char *arg, size_t *len);
 
 /* Print a JSON value (stolen) on stdout, indented. */

@@ -98,20 +98,24 @@ static int tail(cli_ctx *c, int argc, char **argv)
     static const char usage[] = "agent-iam audit tail [-n N] [--json]";
     tail_ctx t = {NULL, false};
     const char *ns = NULL;
+    const cli_opt opts[] = {{"lines", &ns, NULL}, {NULL, NULL, NULL}};
+    char *pos[4];
+    int npos, rc;
     long long n = TAIL_DEFAULT;
     ai_err err;
     store *st;
 
-    /* cli_parse knows only --long options: -n is read here, as -n N or
-     * -nN, and so is --lines N / --lines=N. */
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-n") == 0 || strcmp(a, "--lines") == 0) {
-            if (i + 1 >= argc)
+    /* cli_parse knows only --long options: it takes --lines N and
+     * --lines=N, and leaves -n N and -nN to be read here. */
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 4, &npos, true)))
+        return rc;
+    for (int i = 0; i < npos; i++) {
+        const char *a = pos[i];
+
+        if (strcmp(a, "-n") == 0) {
+            if (i + 1 >= npos)
                 return cli_usage(usage, "%s needs a number", a);
-            ns = argv[++i];
-        } else if (strncmp(a, "--lines=", 8) == 0) {
-            ns = a + 8;
+            ns = pos[++i];
         } else if (strncmp(a, "-n", 2) == 0) {
             ns = a + 2;
         } else if (a[0] == '-' && a[1] != '\0') {
@@ -197,6 +201,5 @@ int cli_audit(cli_ctx *c, int argc, char **argv)
         return tail(c, argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "verify") == 0)
         return verify(c, argc - 1, argv + 1);
-    return cli_usage(usage, argc ? "unknown audit command \"%s\"" : "%s",
-                     argc ? argv[0] : "an audit command is required");
+    return cli_group_usage(usage, "audit command", argc, argv);
 }

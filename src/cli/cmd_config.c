@@ -180,12 +180,14 @@ static int save_provider(cli_ctx *c, const cli_remote *r, const char *name,
     return CLI_OK;
 }
 
-/* The contents of a PEM file holding an unencrypted RSA private key
- * (malloc'd, NUL-terminated: wipe it); NULL after printing why. */
+/* The contents of a PEM file ("-": stdin) holding an unencrypted RSA
+ * private key (malloc'd, NUL-terminated: wipe it); NULL after printing
+ * why. */
 static char *read_pem(const char *path)
 {
     char *buf = malloc(PEM_MAX + 2);
-    FILE *f;
+    bool in = strcmp(path, "-") == 0;
+    FILE *f = in ? stdin : NULL;
     size_t n;
     const char *why = NULL;
 
@@ -193,7 +195,7 @@ static char *read_pem(const char *path)
         cli_failf("out of memory");
         return NULL;
     }
-    if ((f = fopen(path, "rb")) == NULL) {
+    if (!in && (f = fopen(path, "rb")) == NULL) {
         cli_failf("cannot open %s: %s", path, strerror(errno));
         free(buf);
         return NULL;
@@ -201,13 +203,14 @@ static char *read_pem(const char *path)
     n = fread(buf, 1, PEM_MAX + 1, f);
     if (ferror(f))
         why = "cannot be read";
-    fclose(f);
+    if (!in)
+        fclose(f);
     buf[n] = '\0';
     /* size, binary data, PEM, encryption, RSA: the providers' own check */
     if (why == NULL)
         why = prov_rsa_pem_why(buf, n);
     if (why != NULL) {
-        cli_failf("--private-key %s %s", path, why);
+        cli_failf("--private-key %s %s", in ? "(stdin)" : path, why);
         explicit_bzero(buf, PEM_MAX + 2);
         free(buf);
         return NULL;
@@ -220,7 +223,7 @@ static int init_github(cli_ctx *c, cli_remote *r, int argc, char **argv)
 {
     static const char usage[] =
         "agent-iam config init github --app-id ID --installation-id ID "
-        "--private-key FILE [--owner LOGIN] [--api-url URL] "
+        "--private-key FILE|- [--owner LOGIN] [--api-url URL] "
         CLI_REMOTE_USAGE;
     const char *app = NULL, *inst = NULL, *keyfile = NULL, *api = NULL,
                *owner = NULL;
@@ -572,6 +575,10 @@ int cli_config(cli_ctx *c, int argc, char **argv)
 {
     static const char usage[] =
         "agent-iam config show | init github|google|aws [options]";
+    static const char init_usage[] =
+        "agent-iam config init github|google|aws [options] (agent-iam "
+        "config init PROVIDER --help: its usage; API keys: agent-iam "
+        "apikey add)";
 
     if (argc >= 1 && strcmp(argv[0], "show") == 0)
         return show(c, argc - 1, argv + 1);
@@ -591,15 +598,9 @@ int cli_config(cli_ctx *c, int argc, char **argv)
             cli_remote_close(&r);
             return rc;
         }
-        return cli_usage(usage,
-                         argc >= 2 ? "unknown provider \"%s\": github, "
-                                     "google or aws (API keys: agent-iam "
-                                     "apikey add)"
-                                   : "%s",
-                         argc >= 2 ? argv[1] : "a provider is required");
+        return cli_group_usage(init_usage, "provider", argc - 1, argv + 1);
     }
-    return cli_usage(usage, argc ? "unknown config command \"%s\"" : "%s",
-                     argc ? argv[0] : "a config command is required");
+    return cli_group_usage(usage, "config command", argc, argv);
 }
 
 /* ---- apikey ----------------------------------------------------------- */
@@ -821,6 +822,5 @@ int cli_apikey(cli_ctx *c, int argc, char **argv)
         cli_remote_close(&r);
         return rc;
     }
-    return cli_usage(usage, argc ? "unknown apikey command \"%s\"" : "%s",
-                     argc ? argv[0] : "an apikey command is required");
+    return cli_group_usage(usage, "apikey command", argc, argv);
 }

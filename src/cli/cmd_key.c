@@ -171,8 +171,7 @@ int cli_key(cli_ctx *c, int argc, char **argv)
         return import(c, argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "export") == 0)
         return export(c, argc - 1, argv + 1);
-    return cli_usage(usage, argc ? "unknown key command \"%s\"" : "%s",
-                     argc ? argv[0] : "a key command is required");
+    return cli_group_usage(usage, "key command", argc, argv);
 }
 
 /* rotate-key on the leader: POST /v1/admin/rotate-key {"graceMs"?}. */

@@ -3,12 +3,15 @@
  * one token id (the token and, through the ancestors every token carries,
  * its descendants) or one agent id (--agent) per call.
  *
- * The id is taken as given, even when it begins with '-' or '--' (token
- * ids are base64url, so one in 64 does): any argument that is not one of
- * the command's options is the id (DESIGN §6). An id this home never
- * issued is accepted, since it may come from another home. The result is
- * printed only once the commit has returned, so an id on stdout is
- * durable. */
+ * A token id is a tokenId, AI_TOKEN_ID_CHARS base64url characters; since
+ * '-' is one of them, one id in 64 begins with it and is taken as the id
+ * all the same (any argument that is not one of the command's options),
+ * but "-h" and "--help" ask for the usage and anything that is not a
+ * tokenId is a usage error (DESIGN §6): a mistyped flag never becomes a
+ * revocation. An agent id is any id the store accepts. An id this home
+ * never issued is accepted, since it may come from another home. The
+ * result is printed only once the commit has returned, so an id on
+ * stdout is durable. */
 #include <stdio.h>
 #include <string.h>
 
@@ -50,9 +53,13 @@ static int pick_id(const char *usage, char **pos, int npos,
                                 "required");
     *t = agent != NULL ? REVOKE_AGENT : REVOKE_TOKEN;
     *id = agent != NULL ? agent : pos[0];
-    if (**id == '\0')
-        return cli_usage(usage, "the %s id is empty",
-                         *t == REVOKE_AGENT ? "agent" : "token");
+    if (*t == REVOKE_AGENT && **id == '\0')
+        return cli_usage(usage, "the agent id is empty");
+    if (*t == REVOKE_TOKEN && !cli_token_id_ok(*id))
+        return cli_usage(usage, "not a token id: a tokenId is %d base64url "
+                                "characters (A-Z a-z 0-9 - _); for an agent, "
+                                "--agent AGENT_ID",
+                         AI_TOKEN_ID_CHARS);
     return CLI_OK;
 }
 
@@ -145,8 +152,9 @@ int cli_revoke(cli_ctx *c, int argc, char **argv)
     }
     if ((st = cli_store(c)) == NULL)
         return CLI_FAIL;
-    /* 0: pruned after the longest root TTL (the token's expiry is not
-     * known here); an agent stays revoked until unrevoked. */
+    /* 0: the token's expiry is not known here, so store_prune_time keeps
+     * the entry for the longest root TTL; an agent stays revoked until
+     * unrevoked. */
     if (store_revoke(st, t, id, reason, 0, now, &err) != AI_OK)
         return store_error(revoke_usage, &err);
     print_result(c, true, t, id, reason, now);

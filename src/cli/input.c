@@ -1,5 +1,7 @@
-/* input.c - reading token arguments from argv, stdin or a file. */
+/* input.c - reading token arguments from argv (then zeroed there), stdin
+ * or a file. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,5 +63,7 @@ char *cli_read_token(const char *arg, size_t *len)
     *len = strlen(arg);
     if ((tok = strdup(arg)) == NULL)
         fprintf(stderr, "agent-iam: out of memory\n");
+    /* argv or cli_parse's copy: writable, lent as const */
+    explicit_bzero((char *)(uintptr_t)arg, *len);
     return tok;
 }

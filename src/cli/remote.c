@@ -73,7 +73,8 @@ int cli_remote_open(const cli_ctx *c, cli_remote *r, const char *usage,
         if (r->secret == NULL)
             return CLI_FAIL;
         argv_token = r->token != NULL && strcmp(r->token, "-") != 0;
-        /* not left in /proc/PID/cmdline for the rest of the run */
+        /* cli_parse's copy (argv itself was zeroed at once): not kept
+         * for the rest of the run */
         if (argv_token)
             explicit_bzero((char *)(uintptr_t)r->token, strlen(r->token));
     } else if ((tok = env("AGENT_IAM_AUTH_TOKEN")) != NULL) {

@@ -496,7 +496,8 @@ done:
 int cli_token(cli_ctx *c, int argc, char **argv)
 {
     static const char usage[] =
-        "agent-iam token create-root|delegate|verify|show|check|refresh ...";
+        "agent-iam token create-root|delegate|verify|show|check|refresh "
+        "... (agent-iam token COMMAND --help: its usage)";
 
     if (argc >= 1) {
         if (strcmp(argv[0], "create-root") == 0)
@@ -512,6 +513,5 @@ int cli_token(cli_ctx *c, int argc, char **argv)
         if (strcmp(argv[0], "show") == 0)
             return show(argc - 1, argv + 1);
     }
-    return cli_usage(usage, argc ? "unknown token command \"%s\"" : "%s",
-                     argc ? argv[0] : "a token command is required");
+    return cli_group_usage(usage, "token command", argc, argv);
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "core/core.h"
 
 store *cli_store(cli_ctx *c)
 {
@@ -78,12 +79,60 @@ static const cli_opt *lookup(const cli_opt *opts, const char *name,
     return NULL;
 }
 
+/* The options whose value is a secret, in every command that has them:
+ * API keys, provider secrets, service credentials and bearer tokens. A
+ * new secret option goes here (tests/security/cli_test.py fails for a
+ * secret-looking flag of `agent-iam help` it does not try). */
+static const char *const secret_opts[] = {
+    "key",           "auth-token",    "admin-token",       "metrics-token",
+    "client-secret", "refresh-token", "secret-access-key", "token",
+    "parent",
+};
+
+static bool secret_opt(const char *name)
+{
+    for (size_t i = 0; i < sizeof secret_opts / sizeof *secret_opts; i++)
+        if (strcmp(name, secret_opts[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Move argv[i] to the heap and zero the original from byte off on (the
+ * value), so /proc/PID/cmdline no longer shows it. The copy's value, or
+ * NULL when memory ran out (the original is zeroed all the same). */
+static const char *take_secret(char **argv, int i, size_t off)
+{
+    char *orig = argv[i], *copy = strdup(orig);
+
+    explicit_bzero(orig + off, strlen(orig + off));
+    if (copy == NULL)
+        return NULL;
+    argv[i] = copy;
+    return copy + off;
+}
+
+bool cli_is_help(const char *a)
+{
+    return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
+}
+
+static int help(const char *usage)
+{
+    printf("usage: %s\n", usage);
+    return CLI_HELP;
+}
+
 int cli_parse(const char *usage, int argc, char **argv, const cli_opt *opts,
               char **pos, int maxpos, int *npos, bool loose)
 {
     bool options = true;
 
     *npos = 0;
+    /* Help first, wherever it stands (even as an option's value): the
+     * command then does nothing else. */
+    for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (cli_is_help(argv[i]))
+            return help(usage);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const cli_opt *o = NULL;
@@ -102,12 +151,17 @@ int cli_parse(const char *usage, int argc, char **argv, const cli_opt *opts,
                 if (eq != NULL)
                     return cli_usage(usage, "--%s takes no value", o->name);
                 *o->flag = true;
-            } else if (eq != NULL) {
-                *o->value = eq + 1;
-            } else if (i + 1 < argc) {
-                *o->value = argv[++i];
-            } else {
+                continue;
+            }
+            if (eq == NULL && ++i == argc)
                 return cli_usage(usage, "--%s needs a value", o->name);
+            *o->value = eq != NULL ? eq + 1 : argv[i];
+            if (secret_opt(o->name) &&
+                (*o->value = take_secret(argv, i, eq != NULL
+                                                      ? (size_t)(eq - a + 1)
+                                                      : 0)) == NULL) {
+                fprintf(stderr, "agent-iam: out of memory\n");
+                return CLI_FAIL;
             }
             continue;
         }
@@ -118,6 +172,24 @@ int cli_parse(const char *usage, int argc, char **argv, const cli_opt *opts,
         pos[(*npos)++] = argv[i];
     }
     return CLI_OK;
+}
+
+int cli_group_usage(const char *usage, const char *what, int argc,
+                    char **argv)
+{
+    if (argc > 0 && cli_is_help(argv[0]))
+        return help(usage);
+    if (argc == 0)
+        return cli_usage(usage, "%s %s is required",
+                         strchr("aeiou", what[0]) != NULL ? "an" : "a",
+                         what);
+    return cli_usage(usage, "unknown %s \"%s\"", what, argv[0]);
+}
+
+bool cli_token_id_ok(const char *s)
+{
+    return strlen(s) == AI_TOKEN_ID_CHARS &&
+           b64url_valid(s, AI_TOKEN_ID_CHARS);
 }
 
 bool cli_int(const char *s, long long min, long long max, long long *out)
@@ -232,7 +304,7 @@ int cli_secret_opt(const char *usage, const char *flag, const char *file,
         flag = e;
     if ((*out = cli_secret(flag, file, what)) == NULL)
         return CLI_USAGE;
-    /* not left in /proc/PID/cmdline while the service runs */
+    /* cli_parse's copy of an argv value: not kept while the service runs */
     if (flag != NULL && flag != e && strcmp(flag, "-") != 0)
         explicit_bzero((char *)(uintptr_t)flag, strlen(flag));
     if (**out == '\0') {

@@ -64,12 +64,15 @@ restored() {
 h=$tmp/home
 cd "$tmp" || exit 1
 loc() { "$bin" --home "$h" "$@"; }
+# tid PREFIX: a tokenId (22 base64url characters) that begins with PREFIX
+tid() { printf '%s%s' "$1" AAAAAAAAAAAAAAAAAAAAAA | cut -c1-22; }
 
 # ---- a home with keys and revocations ---------------------------------------
 loc token create-root --agent-id bot --scopes github:repo:read >root.tok 2>/dev/null &&
     loc rotate-key --grace 1h >/dev/null && loc rotate-key >/dev/null &&
     loc token create-root --agent-id bad-agent --scopes github:repo:read >bad.tok 2>/dev/null &&
-    loc revoke tok-one --reason test >/dev/null && loc revoke tok-two >/dev/null &&
+    loc revoke "$(tid tok-one)" --reason test >/dev/null &&
+    loc revoke "$(tid tok-two)" >/dev/null &&
     loc revoke --agent bad-agent >/dev/null &&
     loc apikey add --name openai --provider openai --key sk-backup-test >/dev/null &&
     ok "a home with keys, revocations and an API key" ||
@@ -112,7 +115,7 @@ expect "backup --json" 0 "" -- loc --json backup b2.db
     ok "--json says it is sealed under master.key" || no "--json says it is sealed under master.key"
 
 # ---- overwriting --------------------------------------------------------------
-loc revoke tok-three >/dev/null
+loc revoke "$(tid tok-three)" >/dev/null
 cp b1.db b1.before
 expect "an existing file is refused" 1 "exists (--force replaces it)" -- loc backup b1.db
 cmp -s b1.db b1.before && ok "the existing file is untouched" || no "the existing file is untouched"
@@ -172,9 +175,9 @@ before=$(loc --json status | python3 -c 'import json,sys; print(json.load(sys.st
     n=0
     while :; do
         n=$((n + 1))
-        "$bin" revoke "loop-$n" --reason loop --leader-url "http://127.0.0.1:$port" \
+        "$bin" revoke "$(tid "loop-$n")" --reason loop --leader-url "http://127.0.0.1:$port" \
             --auth-token "$T" >/dev/null 2>&1
-        loc revoke "local-$n" >/dev/null 2>&1
+        loc revoke "$(tid "local-$n")" >/dev/null 2>&1
     done
 ) &
 loop=$!
@@ -268,14 +271,14 @@ in_step() {
     echo "follower at \"$got\", leader at \"$want\"" >&2
     return 1
 }
-rv() { "$bin" revoke "$1" --leader-url "$L" --auth-token "$T" >/dev/null; }
+rv() { "$bin" revoke "$(tid "$1")" --leader-url "$L" --auth-token "$T" >/dev/null; }
 if start_leader; then
     start_follower
     rv r1 && rv r2
     in_step 2>in_step.err && ok "a follower follows the leader" || no "a follower follows the leader: $(cat in_step.err)"
     loc backup rb.db >/dev/null 2>&1 && ok "backup before the loss" || no "backup before the loss"
     rv r3 && rv r4 && rv r5 &&
-        "$bin" unrevoke r1 --leader-url "$L" --auth-token "$T" >/dev/null
+        "$bin" unrevoke "$(tid r1)" --leader-url "$L" --auth-token "$T" >/dev/null
     in_step 2>in_step.err && ok "the follower has the changes after the backup" ||
         no "the follower has the changes after the backup: $(cat in_step.err)"
     stop "$fpid"; stop "$pid"; pid=

@@ -43,7 +43,7 @@ refused() {
 
 fresh_home() {
     rm -rf "$h"
-    "$bin" --home "$h" revoke first-id >/dev/null 2>&1 || no "home created"
+    "$bin" --home "$h" revoke first-idAAAAAAAAAAAAAA >/dev/null 2>&1 || no "home created"
 }
 
 fresh_home
@@ -53,21 +53,21 @@ cp "$key" "$tmp/good.key"
 head -c 16384 /dev/urandom >"$db"
 rm -f "$db-wal" "$db-shm"
 refused "random bytes: revoke" "not an agent-iam database" "$db" -- \
-    "$bin" --home "$h" revoke some-id
+    "$bin" --home "$h" revoke some-idAAAAAAAAAAAAAAA
 refused "random bytes: unrevoke" "$db" "$db" -- \
-    "$bin" --home "$h" unrevoke first-id
+    "$bin" --home "$h" unrevoke first-idAAAAAAAAAAAAAA
 refused "random bytes: status" "$db" "$db" -- "$bin" --home "$h" status
 [ ! -e "$db-wal" ] && ok "random bytes: no WAL file made" || no "random bytes: a WAL file was made"
 
 printf 'this is not a database\nsecond line\n' >"$db"
 refused "text file" "not an agent-iam database" "$db" -- \
-    "$bin" --home "$h" revoke some-id
+    "$bin" --home "$h" revoke some-idAAAAAAAAAAAAAAA
 
 rm -f "$db"
 sqlite3 "$db" "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');"
 chmod 600 "$db"
 refused "another program's SQLite database" "not agent-iam's" "$db" -- \
-    "$bin" --home "$h" revoke some-id
+    "$bin" --home "$h" revoke some-idAAAAAAAAAAAAAAA
 [ "$(sqlite3 "$db" "SELECT body FROM notes")" = mine ] \
     && ok "the foreign database still holds its row" || no "foreign database damaged"
 
@@ -80,29 +80,29 @@ head -c $((size - 100)) /dev/urandom \
 cp "$tmp/damaged.db" "$db"
 rm -f "$db-wal" "$db-shm"
 refused "damaged agent-iam database" "$db" "$db" -- \
-    "$bin" --home "$h" revoke some-id
+    "$bin" --home "$h" revoke some-idAAAAAAAAAAAAAAA
 
 # modes
 fresh_home
 chmod 755 "$h"
 refused "home readable by others" "chmod 700 $h" "$db" -- \
-    "$bin" --home "$h" revoke some-id
+    "$bin" --home "$h" revoke some-idAAAAAAAAAAAAAAA
 chmod 750 "$h"
 refused "home readable by group" "chmod 700 $h" "$db" -- \
     "$bin" --home "$h" status
 chmod 700 "$h"
 chmod 644 "$key"
 refused "master.key readable by others" "chmod 600 $key" "$key" -- \
-    "$bin" --home "$h" revoke some-id
+    "$bin" --home "$h" revoke some-idAAAAAAAAAAAAAAA
 chmod 640 "$key"
 refused "master.key readable by group" "chmod 600 $key" "$key" -- \
-    "$bin" --home "$h" unrevoke first-id
+    "$bin" --home "$h" unrevoke first-idAAAAAAAAAAAAAA
 chmod 600 "$key"
 chmod 644 "$db"
 refused "database readable by others" "chmod 600 $db" "$db" -- \
-    "$bin" --home "$h" revoke some-id
+    "$bin" --home "$h" revoke some-idAAAAAAAAAAAAAAA
 chmod 600 "$db"
-"$bin" --home "$h" revoke some-id >/dev/null 2>&1 && ok "fixed modes: works again" \
+"$bin" --home "$h" revoke some-idAAAAAAAAAAAAAAA >/dev/null 2>&1 && ok "fixed modes: works again" \
     || no "fixed modes: still refused"
 
 # keys
@@ -110,18 +110,18 @@ fresh_home
 cp "$key" "$tmp/good.key"
 head -c 32 /dev/urandom >"$key"
 refused "wrong master key" "wrong master key" "$db" -- \
-    "$bin" --home "$h" revoke some-id
+    "$bin" --home "$h" revoke some-idAAAAAAAAAAAAAAA
 n=$(sqlite3 "$db" "SELECT count(*) FROM revocations")
 [ "$n" = 1 ] && ok "wrong master key: nothing written" || no "wrong master key: $n rows"
 head -c 31 /dev/urandom >"$key"
 refused "short master key" "32 bytes" "$db" -- "$bin" --home "$h" status
 rm -f "$key"
 refused "missing master key" "master.key is missing" "$db" -- \
-    "$bin" --home "$h" revoke some-id
+    "$bin" --home "$h" revoke some-idAAAAAAAAAAAAAAA
 [ ! -e "$key" ] && ok "missing master key: none made" || no "missing master key: a new key was made"
 cp -p "$tmp/good.key" "$key"
 chmod 600 "$key"
-"$bin" --home "$h" unrevoke first-id >/dev/null 2>&1 && ok "right key: works again" \
+"$bin" --home "$h" unrevoke first-idAAAAAAAAAAAAAA >/dev/null 2>&1 && ok "right key: works again" \
     || no "right key: still refused"
 
 echo "$pass passed, $fail failed"

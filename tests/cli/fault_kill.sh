@@ -28,7 +28,9 @@ for round in 1 2 3; do
     setsid sh -c '
         i=0
         while :; do
-            "$1" --home "$2" revoke "r$3-$i" >>"$4" 2>/dev/null
+            # a tokenId: 22 characters
+            "$1" --home "$2" revoke "$(printf "r%s-%019d" "$3" "$i")" \
+                >>"$4" 2>/dev/null
             i=$((i + 1))
         done' sh "$bin" "$h" "$round" "$tmp/printed" &
     pgid=$!
@@ -46,7 +48,7 @@ n=$(wc -l <"$tmp/acked")
     || no "only $n revokes acknowledged"
 
 # restart: a new process opens the home (recovering the WAL) and works
-"$bin" --home "$h" revoke after-restart >/dev/null 2>"$tmp/err" \
+"$bin" --home "$h" revoke after-restart000000000 >/dev/null 2>"$tmp/err" \
     && ok "revoke after restart" || no "revoke after restart: $(cat "$tmp/err")"
 "$bin" --home "$h" status --json >"$tmp/status" 2>"$tmp/err" \
     && ok "status after restart" || no "status after restart: $(cat "$tmp/err")"

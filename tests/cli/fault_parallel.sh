@@ -25,10 +25,12 @@ while [ $w -le $loops ]; do
     (
         i=0
         while [ $i -lt $per ]; do
-            # every fifth id begins with '-', every seventh with '--'
-            id="w$w-$i"
-            [ $((i % 5)) -eq 0 ] && id="-$id"
-            [ $((i % 7)) -eq 0 ] && id="--$id"
+            # every fifth id begins with '-', every seventh with '--';
+            # a tokenId is 22 characters
+            p=
+            [ $((i % 5)) -eq 0 ] && p="-"
+            [ $((i % 7)) -eq 0 ] && p="--$p"
+            id=$(printf '%s%s' "$p" "w$w-$i" AAAAAAAAAAAAAAAAAAAAAA | cut -c1-22)
             if ! "$bin" --home "$h" revoke "$id" --reason "writer $w" \
                     >/dev/null 2>"$tmp/err.$w.$i"; then
                 echo "$id: $(cat "$tmp/err.$w.$i")" >>"$tmp/failed.$w"

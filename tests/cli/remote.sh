@@ -160,8 +160,12 @@ expect "unrevoke --agent on the leader" 0 "" -- r unrevoke --agent remote-bot
 out_is "unrevoke --agent prints it" "unrevoked agent remote-bot"
 expect "the agent's token verifies again" 0 "" -- loc token verify "$tok"
 expect "revoke without an id is a usage error" 2 "usage" -- r revoke
-expect "revoke of an id beginning with -- on the leader" 0 "" -- r revoke --abc
-out_is "its id is taken as given" "revoked token --abc"
+expect "revoke of an id beginning with -- on the leader" 0 "" -- r revoke --abcAAAAAAAAAAAAAAAAA
+out_is "its id is taken as given" "revoked token --abcAAAAAAAAAAAAAAAAA"
+expect "revoke --help with --leader-url: the usage" 0 "" -- r revoke --help
+grep -q "^usage: agent-iam revoke " "$tmp/out" && ok "its usage is on stdout" \
+    || no "its usage is on stdout ($(cat "$tmp/out"))"
+expect "revoke of what is not a tokenId on the leader" 2 "not a token id" -- r revoke --abc
 
 # ---- config init, apikey -----------------------------------------------------
 sak=wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY

@@ -1,8 +1,10 @@
 #!/bin/sh
-# CLI tests of `agent-iam revoke` and `unrevoke` on a local home: ids taken
-# as given (even beginning with '-' or '--'), by token and by agent,
-# --reason, --json results, idempotent revoke, unrevoke of what is not
-# revoked (exit 1), and argument errors (exit 2 with the usage).
+# CLI tests of `agent-iam revoke` and `unrevoke` on a local home: tokenIds
+# (22 base64url characters) taken as given (even beginning with '-' or
+# '--'), by token and by agent, --reason, --json results, idempotent
+# revoke, unrevoke of what is not revoked (exit 1), -h/--help (the usage,
+# nothing revoked), and argument errors and what is not a tokenId (exit 2
+# with the usage).
 # Usage: tests/cli/revoke.sh BUILD/agent-iam
 set -u
 bin=$1
@@ -38,26 +40,29 @@ out_is() {
     if [ "$(cat "$tmp/out")" = "$2" ]; then ok "$1"; else no "$1 (stdout: $(cat "$tmp/out"))"; fi
 }
 
-expect "revoke a token id" 0 "" -- ai revoke tok-1
-out_is "revoke prints the id" "revoked token tok-1"
-[ "$(rows 0 tok-1)" = 1 ] && ok "row written" || no "row written"
-expect "revoke again is fine" 0 "" -- ai revoke tok-1 --reason "again"
-[ "$(rows 0 tok-1)" = 1 ] && ok "still one row" || no "still one row"
-[ "$(sqlite3 "$db" "SELECT reason FROM revocations WHERE id = 'tok-1'")" = again ] \
+# tid PREFIX: a tokenId (22 base64url characters) that begins with PREFIX
+tid() { printf '%s%s' "$1" AAAAAAAAAAAAAAAAAAAAAA | cut -c1-22; }
+T1=$(tid tok-1) T2=$(tid tok-2) T3=$(tid tok-3) T4=$(tid tok-4) T5=$(tid tok-5)
+D1=$(tid -abc) D2=$(tid --abc)
+
+expect "revoke a token id" 0 "" -- ai revoke "$T1"
+out_is "revoke prints the id" "revoked token $T1"
+[ "$(rows 0 "$T1")" = 1 ] && ok "row written" || no "row written"
+expect "revoke again is fine" 0 "" -- ai revoke "$T1" --reason "again"
+[ "$(rows 0 "$T1")" = 1 ] && ok "still one row" || no "still one row"
+[ "$(sqlite3 "$db" "SELECT reason FROM revocations WHERE id = '$T1'")" = again ] \
     && ok "reason updated" || no "reason updated"
 
-expect "id beginning with -" 0 "" -- ai revoke -abc
-out_is "its id printed as given" "revoked token -abc"
-expect "id beginning with --" 0 "" -- ai revoke --abc --reason "dash dash"
-[ "$(rows 0 --abc)" = 1 ] && ok "-- id stored as given" || no "-- id stored as given"
-expect "id that is a lone -" 0 "" -- ai revoke -
-[ "$(rows 0 -)" = 1 ] && ok "- stored as given" || no "- stored as given"
-expect "--reason=R form" 0 "" -- ai revoke tok-2 --reason=rotated
-[ "$(sqlite3 "$db" "SELECT reason FROM revocations WHERE id = 'tok-2'")" = rotated ] \
+expect "id beginning with -" 0 "" -- ai revoke "$D1"
+out_is "its id printed as given" "revoked token $D1"
+expect "id beginning with --" 0 "" -- ai revoke "$D2" --reason "dash dash"
+[ "$(rows 0 "$D2")" = 1 ] && ok "-- id stored as given" || no "-- id stored as given"
+expect "--reason=R form" 0 "" -- ai revoke "$T2" --reason=rotated
+[ "$(sqlite3 "$db" "SELECT reason FROM revocations WHERE id = '$T2'")" = rotated ] \
     && ok "--reason=R kept" || no "--reason=R kept"
 expect "id never issued by this home" 0 "" -- ai revoke AAAAAAAAAAAAAAAAAAAAAA
-expect "--home after the command" 0 "" -- "$bin" revoke tok-3 --home "$h"
-[ "$(rows 0 tok-3)" = 1 ] && ok "--home after the command used" || no "--home after the command used"
+expect "--home after the command" 0 "" -- "$bin" revoke "$T3" --home "$h"
+[ "$(rows 0 "$T3")" = 1 ] && ok "--home after the command used" || no "--home after the command used"
 
 expect "revoke --agent" 0 "" -- ai revoke --agent code-reviewer --reason "left"
 out_is "agent revoke prints the id" "revoked agent code-reviewer"
@@ -66,8 +71,8 @@ out_is "agent revoke prints the id" "revoked agent code-reviewer"
 expect "agent id beginning with --" 0 "" -- ai revoke --agent --odd
 [ "$(rows 1 --odd)" = 1 ] && ok "agent --odd stored" || no "agent --odd stored"
 
-expect "revoke --json" 0 "" -- ai revoke tok-4 --reason r --json
-grep -q '"revoked": true' "$tmp/out" && grep -q '"id": "tok-4"' "$tmp/out" \
+expect "revoke --json" 0 "" -- ai revoke "$T4" --reason r --json
+grep -q '"revoked": true' "$tmp/out" && grep -q "\"id\": \"$T4\"" "$tmp/out" \
     && grep -q '"target": "token"' "$tmp/out" && grep -q '"reason": "r"' "$tmp/out" \
     && grep -q '"revokedAt": "20' "$tmp/out" && ok "--json result object" \
     || no "--json result object: $(cat "$tmp/out")"
@@ -76,58 +81,78 @@ grep -q '"target": "agent"' "$tmp/out" && ok "--json agent target" \
     || no "--json agent target: $(cat "$tmp/out")"
 
 expect "status counts them" 0 "" -- ai status --json
-grep -q '"revocations": 11,' "$tmp/out" && ok "status shows 11" \
-    || no "status shows 11: $(cat "$tmp/out")"
+grep -q '"revocations": 10,' "$tmp/out" && ok "status shows 10" \
+    || no "status shows 10: $(cat "$tmp/out")"
 
-expect "unrevoke a token" 0 "" -- ai unrevoke tok-1
-out_is "unrevoke prints the id" "unrevoked token tok-1"
-[ "$(rows 0 tok-1)" = 0 ] && ok "row removed" || no "row removed"
-expect "unrevoke it again" 1 'token "tok-1" is not revoked' -- ai unrevoke tok-1
+expect "unrevoke a token" 0 "" -- ai unrevoke "$T1"
+out_is "unrevoke prints the id" "unrevoked token $T1"
+[ "$(rows 0 "$T1")" = 0 ] && ok "row removed" || no "row removed"
+expect "unrevoke it again" 1 "token \"$T1\" is not revoked" -- ai unrevoke "$T1"
 [ "$(wc -l <"$tmp/err")" -eq 1 ] && ok "one line on stderr" || no "one line on stderr: $(cat "$tmp/err")"
-expect "unrevoke of a never-revoked id" 1 "is not revoked" -- ai unrevoke never
+expect "unrevoke of a never-revoked id" 1 "is not revoked" -- ai unrevoke "$(tid never)"
 expect "unrevoke --agent" 0 "" -- ai unrevoke --agent code-reviewer
 [ "$(rows 1 code-reviewer)" = 0 ] && ok "agent row removed" || no "agent row removed"
 expect "unrevoke --agent not revoked" 1 'agent "code-reviewer" is not revoked' -- \
     ai unrevoke --agent code-reviewer
-expect "unrevoke an id beginning with --" 0 "" -- ai unrevoke --abc
-expect "unrevoke --json" 0 "" -- ai unrevoke tok-2 --json
-grep -q '"unrevoked": true' "$tmp/out" && grep -q '"id": "tok-2"' "$tmp/out" \
+expect "unrevoke an id beginning with --" 0 "" -- ai unrevoke "$D2"
+expect "unrevoke --json" 0 "" -- ai unrevoke "$T2" --json
+grep -q '"unrevoked": true' "$tmp/out" && grep -q "\"id\": \"$T2\"" "$tmp/out" \
     && ok "unrevoke --json result" || no "unrevoke --json result: $(cat "$tmp/out")"
-expect "unrevoke takes no --reason" 2 "usage" -- ai unrevoke tok-3 --reason x
+expect "unrevoke takes no --reason" 2 "usage" -- ai unrevoke "$T3" --reason x
 
 # each command left an audit row (actor cli), never for refusals
 audit() {
     sqlite3 "$db" "SELECT count(*) FROM audit WHERE actor = 'cli' AND $1"
 }
-[ "$(audit "action = 'revoke' AND token_id = 'tok-1' AND reason = 'again'")" = 1 ] \
+[ "$(audit "action = 'revoke' AND token_id = '$T1' AND reason = 'again'")" = 1 ] \
     && ok "audit row of a revoke" || no "audit row of a revoke"
 [ "$(audit "action = 'revoke' AND agent_id = 'code-reviewer' AND token_id IS NULL")" = 1 ] \
     && ok "audit row of an agent revoke" || no "audit row of an agent revoke"
-[ "$(audit "action = 'unrevoke' AND token_id = 'tok-1'")" = 1 ] \
+[ "$(audit "action = 'unrevoke' AND token_id = '$T1'")" = 1 ] \
     && ok "audit row of an unrevoke" || no "audit row of an unrevoke"
 [ "$(audit "action = 'unrevoke'")" = 4 ] && ok "no audit row for a refused unrevoke" \
     || no "audit rows of unrevoke: $(audit "action = 'unrevoke'")"
 # an audit log that cannot be written: the revoke stands, with a warning
 sqlite3 "$db" "CREATE TRIGGER t_no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(FAIL, 'audit disabled by the test'); END;"
-expect "revoke with a failing audit log" 0 "warning: audit" -- ai revoke tok-5
-out_is "its id printed all the same" "revoked token tok-5"
-[ "$(rows 0 tok-5)" = 1 ] && ok "revoked all the same" || no "revoked all the same"
+expect "revoke with a failing audit log" 0 "warning: audit" -- ai revoke "$T5"
+out_is "its id printed all the same" "revoked token $T5"
+[ "$(rows 0 "$T5")" = 1 ] && ok "revoked all the same" || no "revoked all the same"
 sqlite3 "$db" "DROP TRIGGER t_no_audit"
 
+# ---- refused: help, not a tokenId, argument errors -------------------------
+n0=$(sqlite3 "$db" "SELECT count(*) FROM revocations")
+a0=$(sqlite3 "$db" "SELECT count(*) FROM audit")
+for args in "revoke --help" "revoke -h" "unrevoke --help" "unrevoke -h" \
+    "revoke $T1 --help" "revoke --agent bot -h" "revoke --help --reason x"; do
+    # shellcheck disable=SC2086
+    expect "$args: exit 0" 0 "" -- ai $args
+    grep -q "^usage: agent-iam ${args%% *} " "$tmp/out" && [ ! -s "$tmp/err" ] \
+        && ok "$args: the usage on stdout" \
+        || no "$args: the usage on stdout ($(cat "$tmp/out" "$tmp/err"))"
+done
 expect "revoke without an id" 2 "usage" -- ai revoke
 expect "revoke with only --reason" 2 "required" -- ai revoke --reason r
-expect "revoke with two ids" 2 "unexpected argument" -- ai revoke a b
-expect "revoke with an id and --agent" 2 "not both" -- ai revoke a --agent b
+expect "revoke with two ids" 2 "unexpected argument" -- ai revoke "$T1" "$T2"
+expect "revoke with an id and --agent" 2 "not both" -- ai revoke "$T1" --agent b
 expect "revoke --agent without its value" 2 "needs a value" -- ai revoke --agent
-expect "revoke --reason without its value" 2 "needs a value" -- ai revoke a --reason
-expect "revoke an empty id" 2 "empty" -- ai revoke ""
-expect "revoke an id with a control character" 2 "control" -- ai revoke "$(printf 'a\tb')"
+expect "revoke --reason without its value" 2 "needs a value" -- ai revoke "$T1" --reason
+expect "revoke an agent with an empty id" 2 "empty" -- ai revoke --agent ""
+for bad in notanid "" - -x --abc "$(tid x)A" "$(tid x | cut -c1-21)" \
+    "$(tid x | cut -c1-21)=" "$(tid x | cut -c1-21)." "$(printf 'a\tbAAAAAAAAAAAAAAAAAAAA')"; do
+    expect "revoke \"$bad\" (not a tokenId)" 2 "not a token id" -- ai revoke "$bad"
+    expect "unrevoke \"$bad\" (not a tokenId)" 2 "not a token id" -- ai unrevoke "$bad"
+done
 long=$(head -c 300 /dev/zero | tr '\0' x)
-expect "revoke an id over 256 bytes" 2 "256" -- ai revoke "$long"
+expect "revoke an id over 256 bytes" 2 "not a token id" -- ai revoke "$long"
+expect "revoke --unknown-option" 2 "not a token id" -- ai revoke --frobnicate
 expect "unrevoke without an id" 2 "usage" -- ai unrevoke
-expect "unrevoke with two ids" 2 "unexpected argument" -- ai unrevoke a b
+expect "unrevoke with two ids" 2 "unexpected argument" -- ai unrevoke "$T1" "$T2"
+expect "revoke -- ID" 0 "" -- ai revoke -- "$(tid -x)"
 n=$(sqlite3 "$db" "SELECT count(*) FROM revocations")
-[ "$n" = 8 ] && ok "refused commands wrote nothing" || no "rows after refusals: $n"
+[ "$n" = $((n0 + 1)) ] && ok "refused commands and help wrote nothing" \
+    || no "rows after refusals: $n0 -> $n"
+[ "$(sqlite3 "$db" "SELECT count(*) FROM audit")" = $((a0 + 1)) ] \
+    && ok "and no audit row" || no "audit rows after refusals"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -33,6 +33,17 @@ grep -q "^agent-iam [0-9]" "$tmp/out" && ok "version text" || no "version text"
 expect "no command is a usage error" 2 "usage" -- "$bin"
 expect "unknown command is a usage error" 2 "unknown command" -- "$bin" frobnicate
 expect "help exits 0" 0 "" -- "$bin" help
+for c in "token create-root" "token delegate" "token verify" "token check" \
+    "token refresh" "token show" "cred" "revoke" "serve" "follower" "apikey add"; do
+    grep -q "^  $c " "$tmp/out" && ok "help lists $c" || no "help lists $c"
+done
+expect "--help after a command" 0 "" -- "$bin" token create-root --agent-id x --help
+grep -q "^usage: agent-iam token create-root " "$tmp/out" && ok "its usage on stdout" \
+    || no "its usage on stdout ($(cat "$tmp/out"))"
+expect "-h after a command group" 0 "" -- "$bin" config -h
+expect "help COMMAND" 0 "" -- "$bin" help apikey add
+grep -q "^usage: agent-iam apikey add " "$tmp/out" && ok "help COMMAND prints its usage" \
+    || no "help COMMAND prints its usage ($(cat "$tmp/out"))"
 
 # The quick start example mints a root and a child and checks the README's
 # results; its stdout is the child token.

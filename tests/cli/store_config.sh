@@ -57,6 +57,12 @@ has "github init --json" '"configured": true'
 openssl pkey -in "$gh" -traditional -out "$tmp/pkcs1.pem" 2>/dev/null
 expect "github init with a PKCS#1 key" 0 "" -- "$bin" --home "$tmp/h2" config init github \
     --app-id 7 --installation-id 8 --private-key "$tmp/pkcs1.pem"
+expect "github init with --private-key - (stdin)" 0 "" -- sh -c \
+    '"$1" --home "$2" config init github --app-id 9 --installation-id 10 --private-key - <"$3"' \
+    sh "$bin" "$tmp/h2" "$gh"
+expect "github init with a non-PEM stdin" 1 "(stdin) .*not a PEM private key" -- sh -c \
+    'echo nothing | "$1" --home "$2" config init github --app-id 9 --installation-id 10 --private-key -' \
+    sh "$bin" "$tmp/h2"
 expect "github init without --private-key" 2 "private-key is required" -- \
     "$bin" --home "$h" config init github --app-id 1 --installation-id 2
 expect "github init without --app-id" 2 "app-id is required" -- \

@@ -496,7 +496,8 @@ def scenario_fleet():
                   (method, path),
                   r.status == 409 and r.code == "not_leader" and
                   r.json.get("leader") == L.url, repr(r))
-        rc, out, err = run("revoke", "some-id", "--leader-url", F[2].url,
+        rc, out, err = run("revoke", "some-idAAAAAAAAAAAAAAA",
+                           "--leader-url", F[2].url,
                            "--auth-token-file", TOKFILE, "--ca-cert", CA)
         check("revoke --leader-url FOLLOWER: exit 1, says not the leader",
               rc == 1 and ("leader" in err), "exit %d: %s" % (rc, err))

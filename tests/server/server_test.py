@@ -1382,7 +1382,7 @@ def section_sigterm(home, tok):
 def section_longpoll(home, tok):
     print("# 6. long-polls on a server with --threads 2", flush=True)
     for i in range(5):  # changes for the server to trim at its start
-        cli(home, "revoke", "old-%d" % i)
+        cli(home, "revoke", "old-%d" % i + "A" * 17)  # a 22-character id
     S = Server("longpoll", home, extra=["--threads", "2",
                                         "--changelog-retain", "2"])
     r = None
