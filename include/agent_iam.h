@@ -128,7 +128,8 @@ AI_EXPORT uint64_t ai_keyring_generation(const ai_keyring *kr);
 typedef enum ai_revoke_kind {
     AI_REVOKED_TOKEN = 0, /* id is the token's own tokenId */
     AI_REVOKED_ANCESTOR,  /* id is one of its ancestors' tokenIds */
-    AI_REVOKED_AGENT      /* id is the token's agentId */
+    AI_REVOKED_AGENT,     /* id is the token's agentId */
+    AI_REVOKED_ANCESTOR_AGENT /* id is one of its ancestors' agentIds */
 } ai_revoke_kind;
 
 /* Return true when `id` is revoked. Must be fast and must not call back
@@ -154,9 +155,10 @@ AI_EXPORT ai_token *ai_token_ref(ai_token *tok);
 /* Full verification of a serialized token, in the order of DESIGN §2:
  * wire shape, signature (constant time, before any JSON is parsed), strict
  * parse, key version agreement, expiry, revocation (tokenId, ancestors,
- * agentId). Only AI_OK means valid; *out is then a verified token (new
- * reference). Errors: AI_ETOKEN ("invalid token: ..."), AI_EEXPIRED,
- * AI_EREVOKED, AI_ENOMEM. */
+ * agentId, the agentIds of its ancestors: ancestorAgents, and parentId).
+ * Only AI_OK means valid; *out is then a verified token (new reference).
+ * Errors: AI_ETOKEN ("invalid token: ..."), AI_EEXPIRED, AI_EREVOKED,
+ * AI_ENOMEM. */
 AI_EXPORT AI_WUR ai_code ai_token_verify(const ai_verifier *v,
                                          const char *wire, size_t len,
                                          int64_t now_ms, ai_token **out,
@@ -197,6 +199,10 @@ AI_EXPORT size_t ai_token_scope_count(const ai_token *tok);
 AI_EXPORT const char *ai_token_scope(const ai_token *tok, size_t i);
 AI_EXPORT size_t ai_token_ancestor_count(const ai_token *tok);
 AI_EXPORT const char *ai_token_ancestor(const ai_token *tok, size_t i);
+/* ancestorAgents: the agentIds of the token's ancestors, oldest first
+ * (DESIGN §8); it lists ancestors without a tokenId too. */
+AI_EXPORT size_t ai_token_ancestor_agent_count(const ai_token *tok);
+AI_EXPORT const char *ai_token_ancestor_agent(const ai_token *tok, size_t i);
 AI_EXPORT bool ai_token_delegatable(const ai_token *tok);
 AI_EXPORT int ai_token_depth(const ai_token *tok);
 AI_EXPORT int ai_token_max_depth(const ai_token *tok);

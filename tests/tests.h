@@ -85,6 +85,11 @@ ai_code t_delegate_err(const ai_keyring *kr, const ai_token *parent,
  * Computed with OpenSSL's HMAC(), independently of src/core. malloc'd. */
 char *t_sign(const unsigned char key[AI_KEY_BYTES], const char *json);
 
+/* A Node.js child token, hand-signed with t_key1: agent "node-child",
+ * parentId "node-root", depth 1, no tokenId, no ancestors (the Node
+ * package names the parent's agent only in parentId). malloc'd. */
+char *t_node_child(void);
+
 /* Unpadded base64url of n bytes, independent of src/core. malloc'd. */
 char *t_b64url(const void *p, size_t n);
 

@@ -125,6 +125,16 @@ char *t_sign(const unsigned char key[AI_KEY_BYTES], const char *json)
     return wire;
 }
 
+char *t_node_child(void)
+{
+    return t_sign(t_key1,
+                  "{\"agentId\":\"node-child\",\"parentId\":\"node-root\","
+                  "\"scopes\":[\"a:b\"],\"constraints\":{},"
+                  "\"delegatable\":true,\"maxDelegationDepth\":3,"
+                  "\"currentDepth\":1,"
+                  "\"expiresAt\":\"2026-12-01T00:00:00.000Z\"}");
+}
+
 ai_code t_verify(const ai_keyring *kr, const char *wire, ai_token **out,
                  ai_err *err)
 {

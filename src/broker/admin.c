@@ -80,8 +80,9 @@ ai_code ai_broker_revoke(ai_broker *b, const char *token_id,
     ai_err_clear(err);
     if (b == NULL)
         return ai_err_set(err, AI_EINVAL, "no broker");
-    /* 0: pruned after the longest root TTL (the token's expiry is not
-     * known here); an agent stays revoked until unrevoked. */
+    /* 0: the token's expiry is not known here, so store_prune_time keeps
+     * the entry for the longest root TTL; an agent stays revoked until
+     * unrevoked. */
     if ((rc = pick(token_id, agent_id, &t, &id, err)) != AI_OK ||
         (rc = store_revoke(broker_store(b), t, id, reason, 0, now, err)) !=
             AI_OK)

@@ -13,7 +13,7 @@ enum {
     F_CONS = 1 << 3, F_DELEG = 1 << 4, F_MAXD = 1 << 5, F_DEPTH = 1 << 6,
     F_EXP = 1 << 7, F_MAXEXP = 1 << 8, F_IDENT = 1 << 9, F_FED = 1 << 10,
     F_CAPS = 1 << 11, F_TID = 1 << 12, F_ANC = 1 << 13, F_KV = 1 << 14,
-    F_SIG = 1 << 15
+    F_SIG = 1 << 15, F_ANCA = 1 << 16
 };
 
 #define REQUIRED (F_AGENT | F_SCOPES | F_CONS | F_DELEG | F_MAXD | F_DEPTH)
@@ -663,6 +663,19 @@ bool token_parse(ai_token *t, char *json, size_t len, const char **why)
                 goto known;
             }
             break;
+        case 14:
+            if (memcmp(k, "ancestorAgents", 14) == 0) {
+                bit = F_ANCA;
+                if (seen & bit)
+                    goto dup;
+                /* agentIds, as agentId: 1..AI_ID_MAX bytes each */
+                if (!read_strings(&r, t, &t->ancestor_agents, &t->nanc_agents,
+                                  AI_MAX_DEPTH, AI_ID_MAX, false,
+                                  "bad ancestorAgents list"))
+                    goto bad;
+                goto known;
+            }
+            break;
         case 17:
             if (memcmp(k, "agentCapabilities", 17) == 0) {
                 bit = F_CAPS;
@@ -711,6 +724,11 @@ bool token_parse(ai_token *t, char *json, size_t len, const char **why)
     }
     if (t->depth > t->max_depth) {
         jr_fail(&r, "currentDepth exceeds maxDelegationDepth");
+        goto bad;
+    }
+    /* Each ancestor is one level up: never more of them than the depth. */
+    if (t->nanc_agents > (size_t)t->depth) {
+        jr_fail(&r, "more ancestorAgents than currentDepth");
         goto bad;
     }
     if (!t->has_key_version)
@@ -918,6 +936,10 @@ static void write_body(ai_buf *b, const ai_token *t)
     if (t->nanc > 0) {
         jw_key(b, "ancestors", false);
         write_strings(b, t->ancestors, t->nanc);
+    }
+    if (t->nanc_agents > 0) {
+        jw_key(b, "ancestorAgents", false);
+        write_strings(b, t->ancestor_agents, t->nanc_agents);
     }
     jw_key(b, "keyVersion", false);
     buf_put_u64(b, t->key_version);

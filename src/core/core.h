@@ -298,6 +298,8 @@ struct ai_token {
     char *token_id;
     char **ancestors;
     size_t nanc;
+    char **ancestor_agents; /* agentIds of the ancestors, oldest first */
+    size_t nanc_agents;
     uint32_t key_version;
     bool has_key_version;
     char sig[44];

@@ -453,6 +453,42 @@ static ai_code narrow_constraints(ai_token *t, const ai_token *parent,
     return AI_OK;
 }
 
+/* A child's ancestors and ancestorAgents (DESIGN §2, §8): the parent's
+ * lists with the parent appended. ancestors names only the ancestors with
+ * a tokenId; ancestorAgents names every ancestor, so revoking any
+ * ancestor's agent reaches the child whatever minted the tokens between.
+ * A parent without ancestorAgents (a Node.js token) names one ancestor of
+ * its own, in parentId: it is kept. So the list holds at most one entry a
+ * level, as many as the child's depth for a line minted here. false: out
+ * of memory. */
+static bool lineage(ai_token *t, const ai_token *p)
+{
+    size_t i, n = p->nanc_agents;
+    bool from_parent_id = n == 0 && p->parent_id != NULL && p->depth >= 1;
+
+    t->ancestors = tk_alloc(t, (p->nanc + 1) * sizeof(char *));
+    t->ancestor_agents = tk_alloc(t, (n + 2) * sizeof(char *));
+    if (t->ancestors == NULL || t->ancestor_agents == NULL)
+        return false;
+    for (i = 0; i < p->nanc; i++)
+        if ((t->ancestors[i] = cp_str(t, p->ancestors[i])) == NULL)
+            return false;
+    if (p->token_id != NULL &&
+        (t->ancestors[i++] = cp_str(t, p->token_id)) == NULL)
+        return false;
+    t->nanc = i;
+    for (i = 0; i < n; i++)
+        if ((t->ancestor_agents[i] = cp_str(t, p->ancestor_agents[i])) == NULL)
+            return false;
+    if (from_parent_id &&
+        (t->ancestor_agents[i++] = cp_str(t, p->parent_id)) == NULL)
+        return false;
+    if ((t->ancestor_agents[i++] = cp_str(t, p->agent_id)) == NULL)
+        return false;
+    t->nanc_agents = i;
+    return true;
+}
+
 static ai_code usable_parent(const ai_token *p, int64_t now_ms, ai_err *err)
 {
     char when[AI_TIME_BUF];
@@ -541,14 +577,7 @@ ai_code ai_token_delegate(const ai_keyring *keys, const ai_token *parent,
     exp = now_ms + req->ttl_minutes * MS_PER_MIN;
     t->expires_at = exp < parent->expires_at ? exp : parent->expires_at;
     t->max_expires_at = parent->max_expires_at;
-    t->nanc = parent->nanc + (parent->token_id != NULL);
-    if ((t->ancestors = tk_alloc(t, (t->nanc + 1) * sizeof(char *))) == NULL)
-        goto nomem;
-    for (size_t i = 0; i < parent->nanc; i++)
-        if ((t->ancestors[i] = cp_str(t, parent->ancestors[i])) == NULL)
-            goto nomem;
-    if (parent->token_id != NULL &&
-        (t->ancestors[parent->nanc] = cp_str(t, parent->token_id)) == NULL)
+    if (!lineage(t, parent))
         goto nomem;
     if ((rc = token_sign(t, k, err)) != AI_OK)
         goto fail;
@@ -606,7 +635,9 @@ ai_code ai_token_refresh(const ai_keyring *keys, const ai_token *tok,
         (tok->identity && (t->identity = cp_str(t, tok->identity)) == NULL) ||
         (tok->has_fed && !cp_federation(t, &tok->fed, &t->fed)) ||
         (tok->has_caps && !cp_caps(t, &tok->caps, &t->caps)) ||
-        !cp_strs(t, tok->ancestors, tok->nanc, &t->ancestors))
+        !cp_strs(t, tok->ancestors, tok->nanc, &t->ancestors) ||
+        !cp_strs(t, tok->ancestor_agents, tok->nanc_agents,
+                 &t->ancestor_agents))
         goto nomem;
     for (size_t i = 0; i < tok->ncons; i++)
         if (!cp_constraint(t, &tok->cons[i], &t->cons[i], 0))
@@ -614,6 +645,7 @@ ai_code ai_token_refresh(const ai_keyring *keys, const ai_token *tok,
     t->nscopes = tok->nscopes;
     t->ncons = tok->ncons;
     t->nanc = tok->nanc;
+    t->nanc_agents = tok->nanc_agents;
     t->has_fed = tok->has_fed;
     t->has_caps = tok->has_caps;
     t->delegatable = tok->delegatable;

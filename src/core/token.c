@@ -159,6 +159,7 @@ const char *ai_token_id(const ai_token *t) { return t ? t->token_id : NULL; }
 uint32_t ai_token_key_version(const ai_token *t) { return t ? t->key_version : 0; }
 size_t ai_token_scope_count(const ai_token *t) { return t ? t->nscopes : 0; }
 size_t ai_token_ancestor_count(const ai_token *t) { return t ? t->nanc : 0; }
+size_t ai_token_ancestor_agent_count(const ai_token *t) { return t ? t->nanc_agents : 0; }
 bool ai_token_delegatable(const ai_token *t) { return t && t->delegatable; }
 int ai_token_depth(const ai_token *t) { return t ? t->depth : 0; }
 int ai_token_max_depth(const ai_token *t) { return t ? t->max_depth : 0; }
@@ -176,6 +177,11 @@ const char *ai_token_scope(const ai_token *t, size_t i)
 const char *ai_token_ancestor(const ai_token *t, size_t i)
 {
     return t && i < t->nanc ? t->ancestors[i] : NULL;
+}
+
+const char *ai_token_ancestor_agent(const ai_token *t, size_t i)
+{
+    return t && i < t->nanc_agents ? t->ancestor_agents[i] : NULL;
 }
 
 /* Build a view once; a racing builder loses the CAS and frees its copy. */

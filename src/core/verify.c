@@ -127,6 +127,21 @@ ai_code token_check_live(const ai_verifier *v, const ai_token *t,
     if (v->revoked(v->revoked_ud, AI_REVOKED_AGENT, t->agent_id))
         return ai_err_set(err, AI_EREVOKED, "agent \"%s\" is revoked",
                           t->agent_id);
+    for (size_t i = 0; i < t->nanc_agents; i++)
+        if (v->revoked(v->revoked_ud, AI_REVOKED_ANCESTOR_AGENT,
+                       t->ancestor_agents[i]))
+            return ai_err_set(err, AI_EREVOKED,
+                              "ancestor agent \"%s\" is revoked",
+                              t->ancestor_agents[i]);
+    /* parentId names an ancestor's agent too: the only one a Node.js
+     * token names, and in a token minted here the last ancestorAgents
+     * entry (asked once). */
+    if (t->parent_id != NULL &&
+        (t->nanc_agents == 0 ||
+         strcmp(t->parent_id, t->ancestor_agents[t->nanc_agents - 1]) != 0) &&
+        v->revoked(v->revoked_ud, AI_REVOKED_ANCESTOR_AGENT, t->parent_id))
+        return ai_err_set(err, AI_EREVOKED,
+                          "ancestor agent \"%s\" is revoked", t->parent_id);
     return AI_OK;
 }
 

@@ -222,16 +222,23 @@ static ai_code consume_at_leader(void *ud, const char *wire, size_t len,
     return rc;
 }
 
-/* Upkeep on the watcher thread: the local changelog (rows written as
- * batches are applied, read by this process's other handles) is trimmed;
- * a handle left behind reloads its views whole. */
+/* Upkeep on the watcher thread: revocations are pruned as the leader
+ * prunes them (store_prune, by the times the leader set); the local
+ * changelog (rows written as batches are applied, read by this process's
+ * other handles) is trimmed; a handle left behind reloads its views
+ * whole. */
 static void tick(void *app, srv *s, store *st, int64_t now)
 {
-    static _Thread_local int64_t next;
+    static _Thread_local int64_t next, next_prune;
     int64_t removed = 0;
     ai_err err;
 
     (void)app, (void)s;
+    if (now >= next_prune) {
+        next_prune = now + STORE_PRUNE_EVERY_MS;
+        if (store_prune(st, now, NULL, &err) != AI_OK)
+            fprintf(stderr, "agent-iam: prune: %s\n", err.msg);
+    }
     if (now < next)
         return;
     next = now + 60000;

@@ -84,8 +84,10 @@ static void revoke(srv_req *rq)
     t = b.target;
     id = b.id;
     reason = b.reason;
-    if ((rc = store_revoke(rq->th->st, t, id, reason ? reason : "",
-                           b.prune_ms, rq->now, &err)) != AI_OK) {
+    /* A given expiresAt is ignored: a caller's expiry bounds nothing
+     * (refresh moves it), so the prune time is store_prune_time's. */
+    if ((rc = store_revoke(rq->th->st, t, id, reason ? reason : "", 0,
+                           rq->now, &err)) != AI_OK) {
         srv_reply_ai(rq, rc == AI_EINVAL ? AI_EINVAL : rc, err.msg);
         goto done;
     }

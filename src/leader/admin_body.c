@@ -142,7 +142,8 @@ ai_code admin_target_parse(const char *body, size_t len, bool with_reason,
     if (exp != NULL) {
         ai_err terr;
         ai_err_clear(&terr);
-        if (ai_time_parse(exp, strlen(exp), &out->prune_ms, &terr) != AI_OK) {
+        if (ai_time_parse(exp, strlen(exp), &out->expires_ms, &terr) !=
+            AI_OK) {
             ai_err_set(err, AI_EINVAL, "\"expiresAt\": %s", terr.msg);
             goto fail;
         }

@@ -48,7 +48,9 @@ typedef struct admin_target_body {
     revoke_target target;
     const char *id;
     const char *reason; /* NULL when not given */
-    int64_t prune_ms;   /* expiresAt in ms; 0 when not given */
+    int64_t expires_ms; /* expiresAt in ms; 0 when not given. Checked for
+                         * old clients, never a prune time: see
+                         * store_prune_time */
 } admin_target_body;
 ai_code admin_target_parse(const char *body, size_t len, bool with_reason,
                            admin_target_body *out, ai_err *err);

@@ -11,7 +11,6 @@
 #include "core/core.h"
 #include "leader/leader.h"
 
-#define PRUNE_EVERY_MS (INT64_C(3600) * 1000)
 #define TRIM_EVERY_MS (INT64_C(5) * 1000)
 
 static srv_route routes[64];
@@ -168,7 +167,7 @@ static void tick(void *app, srv *s, store *st, int64_t now)
     if (store_changelog_head(st, &head, &err) == AI_OK)
         atomic_store(&l->head, head);
     if (now >= l->next_prune) {
-        l->next_prune = now + PRUNE_EVERY_MS;
+        l->next_prune = now + STORE_PRUNE_EVERY_MS;
         if (store_prune(st, now, &pruned, &err) != AI_OK)
             fprintf(stderr, "agent-iam: prune: %s\n", err.msg);
     }

@@ -32,21 +32,30 @@ static void change_key(revoke_target target, const char *id, char *buf,
     snprintf(buf, cap, "%d:%s", (int)target, id);
 }
 
+int64_t store_prune_time(revoke_target target, int64_t valid_until_ms,
+                         int64_t now_ms)
+{
+    if (target == REVOKE_AGENT)
+        return INT64_MAX;
+    if (valid_until_ms > 0)
+        return valid_until_ms;
+    return now_ms > INT64_MAX - STORE_DEFAULT_PRUNE_MS
+               ? INT64_MAX
+               : now_ms + STORE_DEFAULT_PRUNE_MS;
+}
+
 ai_code store_revoke(store *st, revoke_target target, const char *id,
-                     const char *reason, int64_t prune_after_ms,
+                     const char *reason, int64_t valid_until_ms,
                      int64_t now_ms, ai_err *err)
 {
     char key[AI_ID_MAX + 8];
     sqlite3_stmt *q = NULL;
+    int64_t prune_after_ms = store_prune_time(target, valid_until_ms, now_ms);
     ai_code rc;
 
     ai_err_clear(err);
     if ((rc = check_id(id, reason, err)) != AI_OK)
         return rc;
-    if (prune_after_ms == 0)
-        prune_after_ms = target == REVOKE_AGENT
-                             ? INT64_MAX
-                             : now_ms + STORE_DEFAULT_PRUNE_MS;
     change_key(target, id, key, sizeof key);
     if ((rc = db_begin(st, err)) != AI_OK)
         return rc;
@@ -56,7 +65,8 @@ ai_code store_revoke(store *st, revoke_target target, const char *id,
                          "ON CONFLICT (target, id) DO UPDATE SET "
                          "reason = excluded.reason, "
                          "revoked_at = excluded.revoked_at, "
-                         "prune_after = excluded.prune_after",
+                         "prune_after = max(prune_after, "
+                         "excluded.prune_after)",
                          &q, err)) != AI_OK)
         goto fail;
     sqlite3_bind_int(q, 1, (int)target);
@@ -134,8 +144,9 @@ ai_code store_prune(store *st, int64_t now_ms, size_t *pruned, ai_err *err)
         *pruned = 0;
     if ((rc = db_begin(st, err)) != AI_OK)
         return rc;
-    /* Past prune_after the token could no longer be valid anyway. Each
-     * home prunes by the same rule, so nothing is logged. */
+    /* Past prune_after the token could no longer be valid anyway
+     * (store_prune_time). Each home prunes by the same times, the leader
+     * and its followers alike, so nothing is logged. */
     if ((rc = db_prepare(st,
                          "DELETE FROM revocations WHERE prune_after < ? "
                          "RETURNING target, id",

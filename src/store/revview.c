@@ -345,7 +345,10 @@ bool store_revoked(void *ud, ai_revoke_kind kind, const char *id)
     if (st == NULL || st->rev == NULL)
         return true;
     return revview_has(st->rev,
-                       kind == AI_REVOKED_AGENT ? REVOKE_AGENT : REVOKE_TOKEN,
+                       kind == AI_REVOKED_AGENT ||
+                               kind == AI_REVOKED_ANCESTOR_AGENT
+                           ? REVOKE_AGENT
+                           : REVOKE_TOKEN,
                        id);
 }
 

@@ -119,14 +119,29 @@ typedef enum revoke_target {
     REVOKE_AGENT = 1  /* an agentId: every token of that agent */
 } revoke_target;
 
-/* Unknown expiry: keep the entry for the longest root TTL. */
-#define STORE_DEFAULT_PRUNE_MS (INT64_C(90) * 86400000)
+/* The longest root TTL (the configured maximum): no token minted before
+ * a revocation is valid past the revocation time plus this. */
+#define STORE_DEFAULT_PRUNE_MS \
+    ((int64_t)AI_DEFAULT_ROOT_TTL_MAX_DAYS * 86400000)
+
+/* When may a revocation made at now_ms be pruned (DESIGN §8)? Only after
+ * the latest time the token could still be valid: valid_until_ms when it
+ * is known from a token this process verified (its maxExpiresAt, which
+ * refresh can reach, or its expiresAt when it has none), else (0) now_ms +
+ * STORE_DEFAULT_PRUNE_MS. Never from an expiry a client sends: that bounds
+ * nothing (a refresh moves it). An agent's revocation is never pruned
+ * (INT64_MAX): it stays until unrevoked. store_revoke asks this, so every
+ * path that revokes (CLI, broker, leader admin API) prunes by one rule,
+ * and followers, which keep the leader's times, prune by it too. */
+int64_t store_prune_time(revoke_target target, int64_t valid_until_ms,
+                         int64_t now_ms);
 
 /* Revoke (idempotent: revoking again updates reason and times). The entry
- * can be pruned after prune_after_ms (0: now + STORE_DEFAULT_PRUNE_MS for
- * a token; agents are kept until unrevoked). Durable when it returns. */
+ * can be pruned after store_prune_time(target, valid_until_ms, now_ms)
+ * (valid_until_ms: 0 unless known as said there). Durable when it
+ * returns. */
 ai_code store_revoke(store *st, revoke_target target, const char *id,
-                     const char *reason, int64_t prune_after_ms,
+                     const char *reason, int64_t valid_until_ms,
                      int64_t now_ms, ai_err *err);
 
 /* Remove a revocation; AI_ENOTFOUND if there was none. */
@@ -140,8 +155,12 @@ bool store_revoked(void *st, ai_revoke_kind kind, const char *id);
 /* Number of revocations in the view. */
 size_t store_revocation_count(const store *st);
 
-/* Delete entries whose prune time has passed; returns how many. */
+/* Delete entries whose prune time has passed; returns how many. The
+ * leader and each follower call it on their own watcher, at start and
+ * then every STORE_PRUNE_EVERY_MS: the times are the leader's, so they
+ * agree on what is revoked. */
 ai_code store_prune(store *st, int64_t now_ms, size_t *pruned, ai_err *err);
+#define STORE_PRUNE_EVERY_MS (INT64_C(3600) * 1000)
 
 /* ---- use counters (uses.c) -------------------------------------------- */
 

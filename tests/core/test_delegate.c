@@ -458,6 +458,70 @@ START_TEST(test_delegate_ancestors_root_first)
 }
 END_TEST
 
+START_TEST(test_delegate_fills_ancestor_agents_root_first)
+{
+    ai_keyring *kr = t_keyring();
+    ai_token *root = t_root(kr, T_LIST("a:b"), NULL); /* agent "root" */
+    ai_token *c = t_child(kr, root, "c", T_LIST("a:b"), NULL);
+    ai_token *g = t_child(kr, c, "g", T_LIST("a:b"), NULL);
+    ai_token *gg = t_child(kr, g, "gg", T_LIST("a:b"), NULL);
+    char want[256];
+
+    ck_assert_uint_eq(ai_token_ancestor_agent_count(root), 0);
+    ck_assert(!t_has(ai_token_json(root), "ancestorAgents"));
+    ck_assert_uint_eq(ai_token_ancestor_agent_count(c), 1);
+    ck_assert_str_eq(ai_token_ancestor_agent(c, 0), ai_token_agent_id(root));
+    ck_assert_uint_eq(ai_token_ancestor_agent_count(gg), 3);
+    ck_assert_str_eq(ai_token_ancestor_agent(gg, 0), ai_token_agent_id(root));
+    ck_assert_str_eq(ai_token_ancestor_agent(gg, 1), "c");
+    ck_assert_str_eq(ai_token_ancestor_agent(gg, 2), "g");
+    ck_assert_ptr_null(ai_token_ancestor_agent(gg, 3));
+    ck_assert_int_eq(ai_token_depth(gg), 3);
+    /* right after ancestors, in the signed bytes */
+    snprintf(want, sizeof want,
+             "\"ancestors\":[\"%s\",\"%s\",\"%s\"],"
+             "\"ancestorAgents\":[\"%s\",\"c\",\"g\"],\"keyVersion\":1,",
+             ai_token_id(root), ai_token_id(c), ai_token_id(g),
+             ai_token_agent_id(root));
+    ck_assert_msg(t_has(ai_token_json(gg), want), "%s", ai_token_json(gg));
+    ai_token_free(gg);
+    ai_token_free(g);
+    ai_token_free(c);
+    ai_token_free(root);
+    ai_keyring_free(kr);
+}
+END_TEST
+
+/* Ancestors without a tokenId (Node.js tokens) are not in ancestors but
+ * are in ancestorAgents; a Node child's parentId is kept. */
+START_TEST(test_delegate_ancestor_agents_name_ancestors_without_token_id)
+{
+    ai_keyring *kr = t_keyring();
+    char *w = t_node_child();
+    ai_token *node = NULL, *c, *g, *v = NULL;
+    ai_err err = {0};
+
+    ck_assert_int_eq(t_verify(kr, w, &node, &err), AI_OK);
+    c = t_child(kr, node, "c", T_LIST("a:b"), NULL);
+    ck_assert_uint_eq(ai_token_ancestor_count(c), 0);
+    ck_assert_uint_eq(ai_token_ancestor_agent_count(c), 2);
+    ck_assert_str_eq(ai_token_ancestor_agent(c, 0), "node-root");
+    ck_assert_str_eq(ai_token_ancestor_agent(c, 1), "node-child");
+    g = t_child(kr, c, "g", T_LIST("a:b"), NULL);
+    ck_assert_uint_eq(ai_token_ancestor_count(g), 1);
+    ck_assert_uint_eq(ai_token_ancestor_agent_count(g), 3);
+    ck_assert_str_eq(ai_token_ancestor_agent(g, 2), "c");
+    ck_assert_int_eq(t_verify(kr, ai_token_serialize(g), &v, &err), AI_OK);
+    ck_assert_uint_eq(ai_token_ancestor_agent_count(v), 3);
+    ai_token_free(v);
+    ai_token_free(g);
+    ai_token_free(c);
+    ai_token_free(node);
+    free(w);
+    ai_keyring_free(kr);
+}
+END_TEST
+
 START_TEST(test_delegate_refuses_unverified_parent)
 {
     ai_keyring *kr = t_keyring();
@@ -1393,6 +1457,8 @@ Suite *suite_core_delegate(void)
     tcase_add_test(ch, test_delegate_refuses_expired_parent);
     tcase_add_test(ch, test_delegate_generates_agent_id_when_absent);
     tcase_add_test(ch, test_delegate_ancestors_root_first);
+    tcase_add_test(ch, test_delegate_fills_ancestor_agents_root_first);
+    tcase_add_test(ch, test_delegate_ancestor_agents_name_ancestors_without_token_id);
     tcase_add_test(ch, test_delegate_refuses_unverified_parent);
     tcase_add_test(ch, test_delegate_drops_parent_unknown_fields);
     suite_add_tcase(s, ch);

@@ -713,6 +713,59 @@ START_TEST(test_json_token_refuses_wrong_types)
 }
 END_TEST
 
+/* ancestorAgents: strings of agentId's rules, at most one a level. */
+#define DEPTH2                                                             \
+    "\"agentId\":\"a\",\"parentId\":\"p\",\"scopes\":[\"s:x\"],"          \
+    "\"constraints\":{},\"delegatable\":true,\"maxDelegationDepth\":16,"  \
+    "\"currentDepth\":2,\"expiresAt\":\"2026-12-01T00:00:00.000Z\""
+
+START_TEST(test_json_token_reads_ancestor_agents_strictly)
+{
+    char big[600], json[1024];
+    ai_err err;
+
+    ck_assert_int_eq(
+        verify_json("{" DEPTH2 ",\"ancestorAgents\":[\"r\",\"p\"]}", &err),
+        AI_OK);
+    ck_assert_int_eq(verify_json("{" DEPTH2 ",\"ancestorAgents\":[]}", &err),
+                     AI_OK);
+    expect_invalid("{" DEPTH2 ",\"ancestorAgents\":[\"r\",\"p\",\"q\"]}",
+                   "more ancestorAgents than currentDepth");
+    expect_invalid("{" BASE ",\"ancestorAgents\":[\"r\"]}",
+                   "more ancestorAgents than currentDepth");
+    expect_invalid("{" DEPTH2 ",\"ancestorAgents\":[\"r\",1]}", "");
+    expect_invalid("{" DEPTH2 ",\"ancestorAgents\":[\"\"]}",
+                   "bad ancestorAgents list");
+    expect_invalid("{" DEPTH2 ",\"ancestorAgents\":{\"0\":\"r\"}}",
+                   "malformed JSON");
+    expect_invalid("{" DEPTH2 ",\"ancestorAgents\":\"r\"}", "malformed JSON");
+    expect_invalid("{" DEPTH2 ",\"ancestorAgents\":null}", "malformed JSON");
+    expect_invalid("{" DEPTH2 ",\"ancestorAgents\":[\"r\"],"
+                   "\"ancestorAgents\":[\"r\"]}",
+                   "duplicate key");
+    /* an agentId is at most AI_ID_MAX bytes */
+    memset(big, 'x', AI_ID_MAX);
+    big[AI_ID_MAX] = '\0';
+    snprintf(json, sizeof json, "{" DEPTH2 ",\"ancestorAgents\":[\"%s\"]}",
+             big);
+    ck_assert_int_eq(verify_json(json, &err), AI_OK);
+    big[AI_ID_MAX] = 'x';
+    big[AI_ID_MAX + 1] = '\0';
+    snprintf(json, sizeof json, "{" DEPTH2 ",\"ancestorAgents\":[\"%s\"]}",
+             big);
+    expect_invalid(json, "bad ancestorAgents list");
+    /* at most AI_MAX_DEPTH entries, whatever the depth says */
+    snprintf(json, sizeof json,
+             "{\"agentId\":\"a\",\"scopes\":[\"s:x\"],\"constraints\":{},"
+             "\"delegatable\":true,\"maxDelegationDepth\":16,"
+             "\"currentDepth\":16,\"expiresAt\":\"2026-12-01T00:00:00.000Z\","
+             "\"ancestorAgents\":[%s\"q\"]}",
+             "\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\","
+             "\"k\",\"l\",\"m\",\"n\",\"o\",\"p\",");
+    expect_invalid(json, "too many list entries");
+}
+END_TEST
+
 START_TEST(test_json_token_refuses_non_rfc3339_times)
 {
     expect_invalid("{\"agentId\":\"a\",\"scopes\":[\"s:x\"],\"constraints\":{},"
@@ -850,6 +903,7 @@ Suite *suite_core_json(void)
     tcase_add_test(tk, test_json_token_enforces_integer_ranges);
     tcase_add_test(tk, test_json_token_accepts_range_limits);
     tcase_add_test(tk, test_json_token_refuses_wrong_types);
+    tcase_add_test(tk, test_json_token_reads_ancestor_agents_strictly);
     tcase_add_test(tk, test_json_token_refuses_non_rfc3339_times);
     tcase_add_test(tk, test_json_token_refuses_missing_required_fields);
     tcase_add_test(tk, test_json_token_refuses_trailing_bytes_after_object);

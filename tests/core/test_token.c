@@ -348,7 +348,8 @@ START_TEST(test_token_json_fields_in_design_order)
              "\"maxHops\":3,\"allowFurtherFederation\":true},"
              "\"agentCapabilities\":{\"canSpawn\":true,\"visibility\":"
              "\"scope\",\"custom\":{\"x\":true}},\"tokenId\":\"%s\","
-             "\"ancestors\":[\"%s\"],\"keyVersion\":1,\"signature\":\"%.43s\"}",
+             "\"ancestors\":[\"%s\"],\"ancestorAgents\":[\"orchestrator\"],"
+             "\"keyVersion\":1,\"signature\":\"%.43s\"}",
              rid, cid, cid, rid, sig);
     ck_assert_str_eq(json, want);
     ai_token_free(child);
@@ -920,6 +921,100 @@ START_TEST(test_token_verify_refuses_revoked_agent)
 }
 END_TEST
 
+/* Records which ids were asked as ancestor agents; revokes `agent` under
+ * AI_REVOKED_ANCESTOR_AGENT only, so a refusal proves the kind. */
+typedef struct anc_rev {
+    const char *agent;
+    char asked[256];
+} anc_rev;
+
+static bool anc_revoked(void *ud, ai_revoke_kind kind, const char *id)
+{
+    anc_rev *r = ud;
+
+    if (kind != AI_REVOKED_ANCESTOR_AGENT)
+        return false;
+    snprintf(r->asked + strlen(r->asked), sizeof r->asked - strlen(r->asked),
+             "%s;", id);
+    return r->agent != NULL && strcmp(r->agent, id) == 0;
+}
+
+static ai_code verify_anc(const ai_keyring *kr, const ai_token *t,
+                          anc_rev *r, ai_err *err)
+{
+    ai_verifier v = {kr, anc_revoked, r};
+    ai_token *out = NULL;
+    ai_code rc;
+
+    memset(err, 0, sizeof *err);
+    r->asked[0] = '\0';
+    rc = ai_token_verify(&v, ai_token_serialize(t), ai_token_serialized_len(t),
+                         T_NOW, &out, err);
+    ai_token_free(out);
+    return rc;
+}
+
+START_TEST(test_token_verify_refuses_revoked_ancestor_agent_at_depth_3)
+{
+    ai_keyring *kr = t_keyring();
+    ai_token *root = quick_root(kr); /* agent "orchestrator" */
+    ai_token *c1 = t_child(kr, root, "planner", T_LIST("github:repo:read"),
+                           NULL);
+    ai_token *c2 = t_child(kr, c1, "coder", T_LIST("github:repo:read"), NULL);
+    ai_token *c3 = t_child(kr, c2, "linter", T_LIST("github:repo:read"), NULL);
+    static const char *const above[] = {"orchestrator", "planner", "coder"};
+    anc_rev r = {NULL, ""};
+    ai_err err;
+
+    ck_assert_int_eq(ai_token_depth(c3), 3);
+    ck_assert_int_eq(verify_anc(kr, c3, &r, &err), AI_OK);
+    /* each ancestor's agent asked once, root first */
+    ck_assert_str_eq(r.asked, "orchestrator;planner;coder;");
+    for (size_t i = 0; i < 3; i++) {
+        r.agent = above[i];
+        ck_assert_int_eq(verify_anc(kr, c3, &r, &err), AI_EREVOKED);
+        ck_assert_msg(t_has(err.msg, "ancestor agent") &&
+                          t_has(err.msg, above[i]),
+                      "%s", err.msg);
+        /* the tokens above the revoked agent's are untouched */
+        ck_assert_int_eq(verify_anc(kr, root, &r, &err), AI_OK);
+    }
+    r.agent = "planner";
+    ck_assert_int_eq(verify_anc(kr, c1, &r, &err), AI_OK);
+    ck_assert_int_eq(verify_anc(kr, c2, &r, &err), AI_EREVOKED);
+    r.agent = "linter"; /* the token's own agent is AI_REVOKED_AGENT */
+    ck_assert_int_eq(verify_anc(kr, c3, &r, &err), AI_OK);
+    ai_token_free(c3);
+    ai_token_free(c2);
+    ai_token_free(c1);
+    ai_token_free(root);
+    ai_keyring_free(kr);
+}
+END_TEST
+
+START_TEST(test_token_verify_refuses_revoked_agent_of_node_parent)
+{
+    /* A Node.js child names its parent's agent only in parentId. */
+    ai_keyring *kr = t_keyring();
+    char *w = t_node_child();
+    ai_token *v = NULL;
+    anc_rev r = {"node-root", ""};
+    ai_verifier ver = {kr, anc_revoked, &r};
+    ai_err err = {0};
+
+    ck_assert_int_eq(ai_token_verify(&ver, w, strlen(w), T_NOW, &v, &err),
+                     AI_EREVOKED);
+    ck_assert(t_has(err.msg, "node-root"));
+    ck_assert_ptr_null(v);
+    r.agent = "someone-else";
+    ck_assert_int_eq(ai_token_verify(&ver, w, strlen(w), T_NOW, &v, &err),
+                     AI_OK);
+    ai_token_free(v);
+    free(w);
+    ai_keyring_free(kr);
+}
+END_TEST
+
 START_TEST(test_token_verify_revocation_not_consulted_for_forgeries)
 {
     ai_keyring *kr = t_keyring();
@@ -1048,6 +1143,9 @@ START_TEST(test_token_node_token_child_gets_token_id_and_same_identity)
     c = t_child(kr, v, "c", T_LIST("github:repo:read"), NULL);
     ck_assert_uint_eq(strlen(ai_token_id(c)), AI_TOKEN_ID_CHARS);
     ck_assert_uint_eq(ai_token_ancestor_count(c), 0);
+    /* the Node root has no tokenId but an agent: ancestorAgents names it */
+    ck_assert_uint_eq(ai_token_ancestor_agent_count(c), 1);
+    ck_assert_str_eq(ai_token_ancestor_agent(c, 0), "orchestrator");
     ck_assert_str_eq(ai_token_identity_json(c), node_identity);
     ck_assert_int_eq(ai_token_max_expires_at(c), 0);
     /* the Node token's implicit budget is shared by name */
@@ -1130,6 +1228,8 @@ START_TEST(test_token_refresh_keeps_token_id_and_claims)
                      ai_token_constraints_json(child));
     ck_assert_uint_eq(ai_token_ancestor_count(r), 1);
     ck_assert_str_eq(ai_token_ancestor(r, 0), ai_token_id(root));
+    ck_assert_uint_eq(ai_token_ancestor_agent_count(r), 1);
+    ck_assert_str_eq(ai_token_ancestor_agent(r, 0), "orchestrator");
     ck_assert_int_eq(ai_token_depth(r), 1);
     ck_assert_int_eq(ai_token_max_expires_at(r), ai_token_max_expires_at(child));
     ck_assert_int_eq(ai_token_expires_at(r), T_NOW + T_MIN + 120 * T_MIN);
@@ -1890,6 +1990,8 @@ Suite *suite_core_token(void)
     tcase_add_test(ver, test_token_verify_refuses_revoked_token_id);
     tcase_add_test(ver, test_token_verify_refuses_revoked_ancestor);
     tcase_add_test(ver, test_token_verify_refuses_revoked_agent);
+    tcase_add_test(ver, test_token_verify_refuses_revoked_ancestor_agent_at_depth_3);
+    tcase_add_test(ver, test_token_verify_refuses_revoked_agent_of_node_parent);
     tcase_add_test(ver, test_token_verify_revocation_not_consulted_for_forgeries);
     tcase_add_test(ver, test_token_verify_refuses_missing_arguments);
     tcase_add_test(ver, test_token_calls_clear_err_and_report_root_cause);

@@ -7,7 +7,7 @@
 #     quotes, backslashes, '/', non-ASCII, U+2028, control characters) verify
 #     in C, and checkPermission gives the same answers in C and in Node;
 #   * tokens minted here (root, delegated with tokenId, keyVersion,
-#     ancestors, budgets) verify in Node (TokenService.verify re-serializes
+#     ancestors, ancestorAgents, budgets) verify in Node (TokenService.verify re-serializes
 #     with JSON.stringify, so our bytes must be exactly its bytes) and
 #     checkPermission agrees; delegation across the two both ways;
 #   * a tampered token and one signed with another secret are refused by
@@ -226,6 +226,15 @@ c_run delegate "$KEY" "$N_ROOT" "c-child-of-node" "github:repo:read" \
 if [ "$GOT" = yes ]; then
     C_OF_N=$(cat "$TMP/c.out")
     pass "C delegates from the node root"
+    # The node root has no tokenId: no ancestors, but its agent is named.
+    c_show "$C_OF_N"
+    desc="C child of the node root: no ancestors, ancestorAgents names the node root's agent"
+    case $SHOWN in
+    *'"ancestors"'*) fail "$desc" "$SHOWN" ;;
+    *'"tokenId":"'*'","ancestorAgents":["node-root '*'"],"keyVersion":1,"signature":"'*)
+        pass "$desc" ;;
+    *) fail "$desc" "$SHOWN" ;;
+    esac
     verify_both "C child of the node root verifies in C and Node" "$KEY" "$C_OF_N" yes yes
     checks c_child_of_node "$KEY" "$C_OF_N" <<'EOF'
 github:repo:read myorg/api-v2 yes
@@ -233,6 +242,25 @@ github:repo:read myorg/web no
 EOF
 else
     fail "C delegates from the node root" "$GOT: $(cat "$TMP/c.err")"
+fi
+
+# C delegates from the node child: its parentId (the node root's agent)
+# and its agentId both go into ancestorAgents, tricky strings included.
+c_run delegate "$KEY" "$N_CHILD" "c-child-of-node-child" "github:repo:read" --ttl-minutes 10
+if [ "$GOT" = yes ]; then
+    C_OF_NC=$(cat "$TMP/c.out")
+    c_show "$C_OF_NC"
+    desc="C child of the node child: ancestorAgents names the node root and the node child"
+    case $SHOWN in
+    *'"ancestors"'*) fail "$desc" "$SHOWN" ;;
+    *'"ancestorAgents":["node-root '*'","node-child '*'"],"keyVersion":1,"signature":"'*)
+        pass "$desc" ;;
+    *) fail "$desc" "$SHOWN" ;;
+    esac
+    verify_both "C child of the node child (ancestorAgents with tricky strings) verifies in C and Node" \
+        "$KEY" "$C_OF_NC" yes yes
+else
+    fail "C delegates from the node child" "$GOT: $(cat "$TMP/c.err")"
 fi
 
 # ---- C -> Node -----------------------------------------------------------
@@ -285,9 +313,9 @@ if [ -n "$C_CHILD" ]; then
     ROOT_ID=$TID
     c_show "$C_CHILD"
     CHILD_JSON=$SHOWN
-    desc="C child carries tokenId, ancestors, keyVersion and two budgets"
+    desc="C child carries tokenId, ancestors, ancestorAgents, keyVersion and two budgets"
     case $CHILD_JSON in
-    *'"tokenId":"'*'"ancestors":["'"$ROOT_ID"'"],"keyVersion":1,"signature":"'*)
+    *'"tokenId":"'*'"ancestors":["'"$ROOT_ID"'"],"ancestorAgents":["c-root \"q\" \\ / é–€😀"],"keyVersion":1,"signature":"'*)
         case $CHILD_JSON in
         *'"budgets":[{"id":"'"$ROOT_ID"':github:repo:*","maxUses":10}]'*'"budgets":[{"id":"'*':github:repo:read","maxUses":3}]'* |\
         *'"budgets":[{"id":"'*':github:repo:read","maxUses":3}]'*'"budgets":[{"id":"'"$ROOT_ID"':github:repo:*","maxUses":10}]'*)
@@ -313,9 +341,9 @@ EOF
         c_show "$C_GRAND"
         GRAND_JSON=$SHOWN
         case $GRAND_JSON in
-        *'"agentId":"agent-'*'"delegatable":false'*'"ancestors":["'"$ROOT_ID"'","'"$CHILD_ID"'"],"keyVersion":1,"signature"'*)
-            pass "C grandchild (random agentId, no identity, not delegatable) has both ancestors" ;;
-        *) fail "C grandchild (random agentId, no identity, not delegatable) has both ancestors" \
+        *'"agentId":"agent-'*'"delegatable":false'*'"ancestors":["'"$ROOT_ID"'","'"$CHILD_ID"'"],"ancestorAgents":["c-root '*'","c-child é/\"\\"],"keyVersion":1,"signature"'*)
+            pass "C grandchild (random agentId, no identity, not delegatable) has both ancestors and their agents" ;;
+        *) fail "C grandchild (random agentId, no identity, not delegatable) has both ancestors and their agents" \
                 "$GRAND_JSON" ;;
         esac
         verify_both "C grandchild verifies in C and Node" "$KEY" "$C_GRAND" yes yes
@@ -342,6 +370,18 @@ github:repo:write myorg/widgets no
 EOF
 else
     fail "Node delegates from the C root" "$(cat "$TMP/n.out" "$TMP/n.err")"
+fi
+# ... and from the C child, which carries ancestorAgents (Node does not
+# carry it on: its child names the C child in parentId only).
+if [ -n "$C_CHILD" ]; then
+    n_run delegate "$KEY" "$C_CHILD"
+    if [ "$GOT" = yes ]; then
+        N_OF_CC=$(sed -n 's/^{"token":"\([A-Za-z0-9_-]*\)"}$/\1/p' "$TMP/n.out")
+        pass "Node delegates from the C child"
+        verify_both "node child of the C child verifies in C and Node" "$KEY" "$N_OF_CC" yes yes
+    else
+        fail "Node delegates from the C child" "$(cat "$TMP/n.out" "$TMP/n.err")"
+    fi
 fi
 
 # Identity numbers that JSON.stringify would rewrite (1.0 -> 1) would make a

@@ -392,6 +392,45 @@ START_TEST(test_older_batch_is_ignored)
 }
 END_TEST
 
+/* A follower prunes by the leader's times (store_prune on its own timer):
+ * the two agree before, at and after the prune time. */
+START_TEST(test_replica_prunes_at_the_leaders_times)
+{
+    pair p = pair_new();
+    json_t *batch;
+    int64_t last = 0, at = T_NOW + STORE_DEFAULT_PRUNE_MS;
+    size_t pl = 9, pr = 9;
+    ai_err err = {0};
+
+    sync_ok(p.l); /* its view, for store_revoked */
+    ok(store_revoke(p.l, REVOKE_TOKEN, "tok-p", NULL, 0, T_NOW, &err), &err,
+       "revoke");
+    batch = feed_of(p.l, p.seq, &last);
+    ok(store_apply_changes(p.r, batch, last, T_NOW, &err), &err, "apply");
+    json_decref(batch);
+    ck_assert_int_eq(count(p.rhome, "SELECT prune_after FROM revocations "
+                                    "WHERE id = 'tok-p'"),
+                     at);
+    ok(store_prune(p.l, at, &pl, &err), &err, "leader prune");
+    ok(store_prune(p.r, at, &pr, &err), &err, "replica prune");
+    ck_assert_uint_eq(pl, 0);
+    ck_assert_uint_eq(pr, 0);
+    ck_assert(store_revoked(p.l, AI_REVOKED_TOKEN, "tok-p"));
+    ck_assert(store_revoked(p.r, AI_REVOKED_TOKEN, "tok-p"));
+    ok(store_prune(p.l, at + 1, &pl, &err), &err, "leader prune");
+    ok(store_prune(p.r, at + 1, &pr, &err), &err, "replica prune");
+    ck_assert_uint_ge(pl, 1);
+    ck_assert_uint_eq(pr, pl);
+    ck_assert(!store_revoked(p.l, AI_REVOKED_TOKEN, "tok-p"));
+    ck_assert(!store_revoked(p.r, AI_REVOKED_TOKEN, "tok-p"));
+    /* agents stay on both */
+    ck_assert(store_revoked(p.l, AI_REVOKED_AGENT, "rogue"));
+    ck_assert(store_revoked(p.r, AI_REVOKED_AGENT, "rogue"));
+    same_state(p.l, p.r);
+    pair_free(&p);
+}
+END_TEST
+
 /* One bad change refuses the batch: nothing of it is written. */
 static void refused(pair *p, const char *bad_change, const char *says)
 {
@@ -671,6 +710,7 @@ Suite *suite_store_replica(void)
     tcase_add_test(tc, test_feed_follows_the_leader);
     tcase_add_test(tc, test_same_batch_twice_changes_nothing);
     tcase_add_test(tc, test_older_batch_is_ignored);
+    tcase_add_test(tc, test_replica_prunes_at_the_leaders_times);
     tcase_add_test(tc, test_malformed_batch_writes_nothing);
     tcase_add_test(tc, test_delete_of_absent_entity_is_fine);
     tcase_add_test(tc, test_reset_reloads_other_handles);

@@ -44,12 +44,13 @@ static store *second(const fx *f)
     return st;
 }
 
+/* valid_until: the latest time the token could be valid, 0 unknown. */
 static void revoke_ok(store *st, revoke_target t, const char *id,
-                      const char *reason, int64_t prune_after)
+                      const char *reason, int64_t valid_until)
 {
     ai_err err = {0};
 
-    ck_assert_msg(store_revoke(st, t, id, reason, prune_after, T_NOW, &err) ==
+    ck_assert_msg(store_revoke(st, t, id, reason, valid_until, T_NOW, &err) ==
                       AI_OK,
                   "revoke %s: %s", id, err.msg);
 }
@@ -119,6 +120,9 @@ START_TEST(test_revoke_agent_is_in_the_view)
     ck_assert(agent_revoked(f.st, "code-reviewer"));
     ck_assert(!tok_revoked(f.st, "code-reviewer"));
     ck_assert(!store_revoked(f.st, AI_REVOKED_ANCESTOR, "code-reviewer"));
+    /* an ancestor's agent is looked up among the agents */
+    ck_assert(store_revoked(f.st, AI_REVOKED_ANCESTOR_AGENT, "code-reviewer"));
+    ck_assert(!store_revoked(f.st, AI_REVOKED_ANCESTOR_AGENT, "linter"));
     /* kept until unrevoked */
     db = fx_sqlite(f.home);
     ck_assert(fx_int(db, "SELECT prune_after FROM revocations WHERE "
@@ -666,6 +670,44 @@ START_TEST(test_prune_removes_expired_entries)
 }
 END_TEST
 
+START_TEST(test_prune_time_is_the_latest_validity)
+{
+    /* an agent: never pruned, whatever is said */
+    ck_assert(store_prune_time(REVOKE_AGENT, 0, T_NOW) == INT64_MAX);
+    ck_assert(store_prune_time(REVOKE_AGENT, T_NOW + T_SEC, T_NOW) ==
+              INT64_MAX);
+    /* a token of unknown expiry: the longest root TTL after revocation */
+    ck_assert_int_eq(STORE_DEFAULT_PRUNE_MS,
+                     (int64_t)AI_DEFAULT_ROOT_TTL_MAX_DAYS * T_DAY);
+    ck_assert(store_prune_time(REVOKE_TOKEN, 0, T_NOW) ==
+              T_NOW + STORE_DEFAULT_PRUNE_MS);
+    /* known (a verified token's maxExpiresAt): that time */
+    ck_assert(store_prune_time(REVOKE_TOKEN, T_NOW + T_DAY, T_NOW) ==
+              T_NOW + T_DAY);
+    ck_assert(store_prune_time(REVOKE_TOKEN, 0, INT64_MAX - T_SEC) ==
+              INT64_MAX);
+}
+END_TEST
+
+START_TEST(test_revoke_again_never_shortens_prune_time)
+{
+    fx f = setup();
+    sqlite3 *db;
+
+    revoke_ok(f.st, REVOKE_TOKEN, "tok-1", NULL, 0);
+    revoke_ok(f.st, REVOKE_TOKEN, "tok-1", NULL, T_NOW + T_SEC);
+    revoke_ok(f.st, REVOKE_TOKEN, "tok-2", NULL, T_NOW + T_SEC);
+    revoke_ok(f.st, REVOKE_TOKEN, "tok-2", NULL, T_NOW + T_DAY);
+    db = fx_sqlite(f.home);
+    ck_assert(fx_int(db, "SELECT prune_after FROM revocations WHERE "
+                         "id = 'tok-1'") == T_NOW + STORE_DEFAULT_PRUNE_MS);
+    ck_assert(fx_int(db, "SELECT prune_after FROM revocations WHERE "
+                         "id = 'tok-2'") == T_NOW + T_DAY);
+    sqlite3_close(db);
+    teardown(&f);
+}
+END_TEST
+
 /* A root, its child and grandchild signed with the store's keyring. */
 typedef struct chain {
     ai_token *root, *child, *grandchild, *other_root;
@@ -760,12 +802,20 @@ START_TEST(test_verify_refuses_agent_revoked_elsewhere)
     sync_ok(f.st);
     ck_assert_int_eq(verify(f.st, c.child), AI_EREVOKED);
     ck_assert_int_eq(verify(f.st, c.root), AI_OK);
-    ck_assert_int_eq(verify(f.st, c.grandchild), AI_OK); /* agent "linter" */
+    /* agent "linter", delegated by code-reviewer: cut off with it */
+    ck_assert_int_eq(verify(f.st, c.grandchild), AI_EREVOKED);
     ck_assert_int_eq(store_unrevoke(admin, REVOKE_AGENT, "code-reviewer",
                                     T_NOW, &(ai_err){0}),
                      AI_OK);
     sync_ok(f.st);
     ck_assert_int_eq(verify(f.st, c.child), AI_OK);
+    ck_assert_int_eq(verify(f.st, c.grandchild), AI_OK);
+    /* the root's agent cuts off the whole line */
+    revoke_ok(admin, REVOKE_AGENT, ai_token_agent_id(c.root), NULL, 0);
+    sync_ok(f.st);
+    ck_assert_int_eq(verify(f.st, c.root), AI_EREVOKED);
+    ck_assert_int_eq(verify(f.st, c.child), AI_EREVOKED);
+    ck_assert_int_eq(verify(f.st, c.grandchild), AI_EREVOKED);
     chain_free(&c);
     store_close(admin);
     teardown(&f);
@@ -810,6 +860,8 @@ Suite *suite_store_revocations(void)
     tcase_add_test(tc, test_view_rebuilds_after_many_removals);
     tcase_add_test(tc, test_view_fails_closed_when_out_of_memory);
     tcase_add_test(tc, test_prune_removes_expired_entries);
+    tcase_add_test(tc, test_prune_time_is_the_latest_validity);
+    tcase_add_test(tc, test_revoke_again_never_shortens_prune_time);
     tcase_add_test(tc, test_verify_refuses_descendant_of_token_revoked_elsewhere);
     tcase_add_test(tc, test_verify_refuses_agent_revoked_elsewhere);
     tcase_add_test(tc, test_verify_fails_closed_before_first_sync);
