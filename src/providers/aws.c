@@ -433,8 +433,11 @@ ai_code aws_answer_parse(const http_resp *resp, cred_result *out,
                             "aws: malformed STS response (%s)", why);
             goto done;
         }
+        /* The text is the answer's bytes: it must be UTF-8 to be put in
+         * the credential's JSON. */
         if (xc != AI_OK || vals[i][0] == '\0' ||
-            !printable(vals[i], strlen(vals[i]))) {
+            !printable(vals[i], strlen(vals[i])) ||
+            !utf8_valid(vals[i], strlen(vals[i]))) {
             rc = ai_err_set(err, AI_EPROVIDER,
                             "aws: STS response has no usable "
                             "Credentials/%s",

@@ -9,6 +9,7 @@
  * tests read to see the session policy and RoleSessionName sent. */
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -479,6 +480,68 @@ START_TEST(test_aws_broker_cache_is_per_agent_and_config)
 }
 END_TEST
 
+/* The answer's bytes, read without a network (aws_answer_parse). */
+static ai_code answer(const char *xml, cred_result *out, ai_err *err)
+{
+    http_resp resp = {200, (char *)(uintptr_t)xml, strlen(xml)};
+
+    memset(out, 0, sizeof *out);
+    ai_err_clear(err);
+    return aws_answer_parse(&resp, out, err);
+}
+
+#define STS_ANSWER(token)                                                    \
+    "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">" \
+    "<AssumeRoleResult><Credentials>"                                        \
+    "<AccessKeyId>ASIATESTKEY0000001</AccessKeyId>"                          \
+    "<SecretAccessKey>tmp/Secret+Key&amp;1</SecretAccessKey>"                \
+    "<SessionToken>" token "</SessionToken>"                                 \
+    "<Expiration>2026-12-04T05:00:00Z</Expiration>"                          \
+    "</Credentials></AssumeRoleResult></AssumeRoleResponse>"
+
+START_TEST(test_aws_answer_gives_a_json_credential)
+{
+    cred_result r;
+    ai_err err;
+    json_t *c;
+
+    ck_assert_int_eq(answer(STS_ANSWER("FwoGZXIvYXdz&#xe9;//token="), &r,
+                            &err),
+                     AI_OK);
+    c = json_loads(r.credential, 0, NULL);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_str_eq(json_string_value(json_object_get(c, "secretAccessKey")),
+                     "tmp/Secret+Key&1");
+    ck_assert_str_eq(json_string_value(json_object_get(c, "sessionToken")),
+                     "FwoGZXIvYXdz\xc3\xa9//token=");
+    json_decref(c);
+    cred_result_clear(&r);
+}
+END_TEST
+
+/* Found by fuzz_sts: a byte that is not UTF-8 in a credential's text went
+ * into the credential's JSON as is, so the credential did not parse (the
+ * agent API answered 500 "out of memory"). */
+START_TEST(test_aws_answer_not_utf8_is_refused)
+{
+    cred_result r;
+    ai_err err;
+
+    ck_assert_int_eq(answer(STS_ANSWER("FwoGZXI\xf6YXdzEXAMPLE//token="), &r,
+                            &err),
+                     AI_EPROVIDER);
+    ck_assert_ptr_null(r.credential);
+    ck_assert_str_eq(err.msg,
+                     "aws: STS response has no usable Credentials/"
+                     "SessionToken");
+    ck_assert_int_eq(answer(STS_ANSWER("\xed\xa0\x80"), &r, &err),
+                     AI_EPROVIDER); /* a UTF-16 surrogate */
+    ck_assert_int_eq(answer(STS_ANSWER("\xc0\xaf"), &r, &err),
+                     AI_EPROVIDER); /* an overlong '/' */
+    ck_assert_ptr_null(r.credential);
+}
+END_TEST
+
 Suite *suite_providers_aws(void)
 {
     Suite *s = suite_create("providers_aws");
@@ -501,6 +564,10 @@ Suite *suite_providers_aws(void)
     tcase_add_test(tc, test_aws_malformed_xml_is_clear_error);
     tcase_add_test(tc, test_aws_500_then_success_is_retried);
     tcase_add_test(tc, test_aws_plain_http_sts_url_is_refused);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("answers");
+    tcase_add_test(tc, test_aws_answer_gives_a_json_credential);
+    tcase_add_test(tc, test_aws_answer_not_utf8_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }
