@@ -53,7 +53,8 @@ typedef enum ai_code {
     AI_ETOKEN,     /* invalid token: malformed, bad signature, unknown key */
     AI_EREVOKED,   /* token, an ancestor or its agent is revoked */
     AI_EINTERNAL,  /* a bug or an unexpected library failure */
-    AI_EUNAVAILABLE /* a service this call needs (the leader) is unreachable */
+    AI_EUNAVAILABLE, /* a service this call needs (the leader) is unreachable */
+    AI_ESTORAGE_FULL /* the store cannot write: its disk (or quota) is full */
 } ai_code;
 
 #define AI_ERR_MSG_MAX 256

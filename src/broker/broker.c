@@ -114,6 +114,13 @@ void ai_broker_close(ai_broker *b)
     ai_free(b);
 }
 
+/* A failure of the store itself (memory, SQLite, a full disk): not a
+ * decision about the caller, so no "deny" row is written for it. */
+static bool store_failure(ai_code rc)
+{
+    return rc == AI_ENOMEM || rc == AI_ESTORE || rc == AI_ESTORAGE_FULL;
+}
+
 /* One audit row; an audit failure must not hide the operation's result,
  * so it is reported only when the operation itself succeeded. */
 static ai_code audit(ai_broker *b, const char *action, const ai_token *t,
@@ -203,7 +210,7 @@ ai_code ai_broker_verify(ai_broker *b, const char *wire, size_t len,
         return ai_err_set(err, AI_EINVAL, "no output token");
     *out = NULL;
     rc = verify_at(b, wire, len, now_ms(), out, err);
-    if (rc != AI_OK && rc != AI_ENOMEM && rc != AI_ESTORE && !b->server)
+    if (rc != AI_OK && !store_failure(rc) && !b->server)
         (void)audit(b, "verify", NULL, NULL, "deny", err->msg, rc, err);
     return rc;
 }
@@ -289,7 +296,7 @@ ai_code ai_broker_check_permission(ai_broker *b, const char *wire,
     rc = verify_at(b, wire, len, now, &t, err);
     if (rc == AI_OK)
         rc = ai_token_check(t, scope, resource, now, err);
-    if (rc != AI_OK && rc != AI_ENOMEM && rc != AI_ESTORE && !b->server)
+    if (rc != AI_OK && !store_failure(rc) && !b->server)
         rc = audit(b, "check", t, NULL, "deny", err->msg, rc, err);
     ai_token_free(t);
     return rc;
@@ -333,7 +340,7 @@ ai_code ai_broker_refresh(ai_broker *b, const char *wire, size_t len,
         rc = ai_token_refresh(kr, t, ttl_minutes, now, out, err);
     if (rc == AI_OK && (rc = store_note_signed(b->st, err)) == AI_OK)
         rc = audit(b, "refresh", *out, NULL, "ok", NULL, AI_OK, err);
-    else if (rc != AI_ENOMEM && rc != AI_ESTORE)
+    else if (!store_failure(rc))
         rc = audit(b, "refresh", t, NULL, "deny", err->msg, rc, err);
 done:
     if (rc != AI_OK) {
@@ -538,10 +545,9 @@ ai_code ai_broker_get_credential(ai_broker *b, const char *wire, size_t len,
     rc = audit(b, "credential", t, NULL, "allow", why, AI_OK, err);
     audited = true;
 done:
-    if (rc != AI_OK && !audited && t != NULL && rc != AI_ENOMEM &&
-        rc != AI_ESTORE)
+    if (rc != AI_OK && !audited && t != NULL && !store_failure(rc))
         rc = audit(b, "credential", t, NULL, "deny", err->msg, rc, err);
-    else if (rc != AI_OK && t == NULL && rc != AI_ENOMEM && rc != AI_ESTORE)
+    else if (rc != AI_OK && t == NULL && !store_failure(rc))
         rc = audit(b, "credential", NULL, NULL, "deny", err->msg, rc, err);
     if (rc != AI_OK && *out != NULL) {
         ai_free_string(*out);

@@ -21,6 +21,7 @@ const char *ai_strerror(ai_code code)
     case AI_EREVOKED: return "revoked";
     case AI_EINTERNAL: return "internal error";
     case AI_EUNAVAILABLE: return "unavailable";
+    case AI_ESTORAGE_FULL: return "storage full";
     }
     return "unknown error";
 }

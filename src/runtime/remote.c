@@ -30,6 +30,7 @@ static ai_code code_of(long status, const char *code)
         {"token_revoked", AI_EREVOKED},   {"forbidden", AI_EDENIED},
         {"not_found", AI_ENOTFOUND},      {"provider_error", AI_EPROVIDER},
         {"unavailable", AI_EUNAVAILABLE}, {"internal_error", AI_EINTERNAL},
+        {"storage_full", AI_ESTORAGE_FULL},
     };
 
     for (size_t i = 0; code != NULL && i < sizeof map / sizeof *map; i++)

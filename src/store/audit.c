@@ -11,7 +11,19 @@
  * last rows leaves no row behind to notice, so the id of the last row is
  * also kept in meta ("audit_head"), written in the same transaction.
  * Appends take the write lock first (BEGIN IMMEDIATE): processes sharing
- * a home keep one chain. */
+ * a home keep one chain.
+ *
+ * Retention (store_audit_retain) deletes a prefix of the log: the oldest
+ * rows, in id order, never one in the middle. The oldest row kept still
+ * carries the chain's checkpoint in its prev (the mac the deleted prefix
+ * ended with); meta "audit_base" records where the log now starts, "<id of
+ * the first row kept>:<hex of that prev>:<hex of a MAC>", the MAC being
+ * HMAC-SHA256(audit_key, "agent-iam audit base v1" || id as 8 bytes
+ * big-endian || prev). Verification starts from it, so rows deleted by
+ * retention are not reported, while a prefix deleted by anyone else (who
+ * cannot make that MAC) still is: the log then starts after the recorded
+ * first row. Retention checks the chain of the rows it deletes first and
+ * stops at a bad one, so it never erases the evidence of an edit. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +40,8 @@
 #define REASON_MAX_BYTES 512
 #define MAC_BYTES 32
 #define HEAD_KEY "audit_head"
+#define BASE_KEY "audit_base"
+#define BASE_LABEL "agent-iam audit base v1"
 
 /* prev, id, at, then six fields of at most these sizes, each with 5 bytes
  * of framing. */
@@ -165,6 +179,107 @@ static ai_code head_get(store *st, int64_t *id, bool *present, ai_err *err)
     return AI_OK;
 }
 
+/* Where the log starts: the first row kept and the mac of the row before
+ * it (row 1 and zeros when retention never ran). */
+typedef struct base {
+    int64_t first;
+    unsigned char prev[MAC_BYTES];
+    bool bad; /* recorded, but unreadable or its MAC does not match */
+} base;
+
+static bool base_mac(const store *st, int64_t first,
+                     const unsigned char prev[MAC_BYTES],
+                     unsigned char mac[MAC_BYTES])
+{
+    unsigned char msg[sizeof BASE_LABEL - 1 + 8 + MAC_BYTES];
+    unsigned int len = 0;
+    size_t n = sizeof BASE_LABEL - 1;
+
+    memcpy(msg, BASE_LABEL, n);
+    for (int i = 7; i >= 0; i--)
+        msg[n++] = (unsigned char)((uint64_t)first >> (8 * i));
+    memcpy(msg + n, prev, MAC_BYTES);
+    n += MAC_BYTES;
+    return HMAC(EVP_sha256(), st->audit_key, AI_KEY_BYTES, msg, n, mac,
+                &len) != NULL &&
+           len == MAC_BYTES;
+}
+
+static void hex_put(char *out, const unsigned char *b, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static bool hex_get(const char *s, unsigned char *b, size_t n)
+{
+    for (size_t i = 0; i < 2 * n; i++) {
+        int v = s[i] >= '0' && s[i] <= '9'   ? s[i] - '0'
+                : s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10
+                                             : -1;
+        if (v < 0)
+            return false;
+        if (i % 2 == 0)
+            b[i / 2] = (unsigned char)(v << 4);
+        else
+            b[i / 2] |= (unsigned char)v;
+    }
+    return s[2 * n] == '\0' || s[2 * n] == ':';
+}
+
+static ai_code base_get(store *st, base *b, ai_err *err)
+{
+    unsigned char have[MAC_BYTES], want[MAC_BYTES];
+    char *v = NULL, *end = NULL;
+    long long first;
+    ai_code rc = meta_get(st, BASE_KEY, &v, err);
+
+    b->first = 1;
+    b->bad = false;
+    memset(b->prev, 0, MAC_BYTES);
+    if (rc == AI_ENOTFOUND) {
+        ai_err_clear(err);
+        return AI_OK;
+    }
+    if (rc != AI_OK)
+        return rc;
+    first = strtoll(v, &end, 10);
+    /* WARNING: the MAC is compared with CRYPTO_memcmp, in constant time. */
+    if (end == v || *end != ':' || first < 1 || first == INT64_MAX ||
+        strlen(end + 1) != 4 * MAC_BYTES + 1 ||
+        !hex_get(end + 1, b->prev, MAC_BYTES) ||
+        !hex_get(end + 2 + 2 * MAC_BYTES, have, MAC_BYTES) ||
+        !base_mac(st, (int64_t)first, b->prev, want) ||
+        CRYPTO_memcmp(have, want, MAC_BYTES) != 0)
+        b->bad = true;
+    if (end != v && first >= 1)
+        b->first = first;
+    OPENSSL_cleanse(want, sizeof want);
+    ai_free(v);
+    return AI_OK;
+}
+
+static ai_code base_set(store *st, int64_t first,
+                        const unsigned char prev[MAC_BYTES], ai_err *err)
+{
+    unsigned char mac[MAC_BYTES];
+    char v[24 + 4 * MAC_BYTES + 2];
+    int n;
+
+    if (!base_mac(st, first, prev, mac))
+        return ai_err_set(err, AI_EINTERNAL, "audit: HMAC failed");
+    n = snprintf(v, sizeof v, "%" PRId64 ":", first);
+    hex_put(v + n, prev, MAC_BYTES);
+    v[n + 2 * MAC_BYTES] = ':';
+    hex_put(v + n + 2 * MAC_BYTES + 1, mac, MAC_BYTES);
+    return meta_set(st, BASE_KEY, v, err);
+}
+
 /* Append e (its id is ignored: the next one is used) after the last row,
  * in one write transaction of its own, so it must not be called inside
  * another. AI_EINVAL for a missing or oversize field (nothing written);
@@ -176,6 +291,7 @@ ai_code store_audit(store *st, const audit_entry *e, ai_err *err)
     int64_t last = 0, head = 0, id;
     bool have_head;
     char headv[32];
+    base b;
     field f[6];
     ai_code rc;
     int step;
@@ -224,8 +340,15 @@ ai_code store_audit(store *st, const audit_entry *e, ai_err *err)
     }
     sqlite3_finalize(q);
     q = NULL;
-    if ((rc = head_get(st, &head, &have_head, err)) != AI_OK)
+    if ((rc = head_get(st, &head, &have_head, err)) != AI_OK ||
+        (step == SQLITE_DONE && (rc = base_get(st, &b, err)) != AI_OK))
         goto fail;
+    /* Retention deleted every row: the next one chains to the last
+     * deleted, as the first row kept would have. */
+    if (step == SQLITE_DONE) {
+        memcpy(prev, b.prev, MAC_BYTES);
+        last = b.first - 1;
+    }
     /* After deleted last rows the head is ahead: the id gap stays visible
      * instead of the next row taking a deleted row's place. */
     id = (head > last ? head : last);
@@ -285,72 +408,105 @@ static field col_field(sqlite3_stmt *q, int col)
     return f;
 }
 
+#define ROW_COLUMNS                                                         \
+    "id, at, actor, action, token_id, agent_id, decision, reason, prev, mac"
+
+/* The row q stands on (ROW_COLUMNS) against the chain so far: its id is
+ * *expect_id and its prev *expect_prev, and its mac is right. Advances
+ * both on success; else AI_EDENIED naming the row, *bad_id its id. */
+static ai_code row_follows(const store *st, sqlite3_stmt *q,
+                           int64_t *expect_id,
+                           unsigned char expect_prev[MAC_BYTES],
+                           int64_t *bad_id, ai_err *err)
+{
+    unsigned char mac[MAC_BYTES];
+    int64_t id = sqlite3_column_int64(q, 0);
+    field f[6];
+    ai_code rc = AI_OK;
+
+    for (int i = 0; i < 6; i++)
+        f[i] = col_field(q, 2 + i);
+    /* Each column is read once: pointers stay valid until the next step,
+     * as no column is converted twice. */
+    const unsigned char *prev = sqlite3_column_blob(q, 8);
+    int prevn = sqlite3_column_bytes(q, 8);
+    const unsigned char *have = sqlite3_column_blob(q, 9);
+    int haven = sqlite3_column_bytes(q, 9);
+
+    /* WARNING: macs are compared with CRYPTO_memcmp, in constant time,
+     * after checking the (public) lengths. */
+    if (prevn != MAC_BYTES || haven != MAC_BYTES || prev == NULL ||
+        have == NULL ||
+        !row_mac(st, prev, id, sqlite3_column_int64(q, 1), f, mac) ||
+        CRYPTO_memcmp(mac, have, MAC_BYTES) != 0)
+        rc = ai_err_set(err, AI_EDENIED,
+                        "audit row %" PRId64 " was altered or inserted "
+                        "(its MAC does not match)",
+                        id);
+    else if (id != *expect_id)
+        rc = ai_err_set(err, AI_EDENIED,
+                        "audit row %" PRId64 " follows a deleted row "
+                        "(row %" PRId64 " is missing)",
+                        id, *expect_id);
+    else if (CRYPTO_memcmp(prev, expect_prev, MAC_BYTES) != 0)
+        rc = ai_err_set(err, AI_EDENIED,
+                        "audit row %" PRId64 " does not follow row "
+                        "%" PRId64 " (a row before it was replaced)",
+                        id, id - 1);
+    if (rc == AI_OK) {
+        memcpy(expect_prev, have, MAC_BYTES);
+        *expect_id = id + 1;
+    } else {
+        *bad_id = id;
+    }
+    OPENSSL_cleanse(mac, sizeof mac);
+    return rc;
+}
+
+/* The start of the log: AI_EDENIED when its record was altered. */
+static ai_code base_checked(store *st, base *b, int64_t *bad_id, ai_err *err)
+{
+    ai_code rc = base_get(st, b, err);
+
+    if (rc == AI_OK && b->bad) {
+        *bad_id = b->first;
+        rc = ai_err_set(err, AI_EDENIED,
+                        "audit row %" PRId64 ": the record of the rows "
+                        "deleted before it (retention) was altered",
+                        b->first);
+    }
+    return rc;
+}
+
 /* Walk the rows in one read transaction (a consistent snapshot). */
 static ai_code walk(store *st, int64_t *bad_id, int64_t *rows, ai_err *err)
 {
-    unsigned char expect_prev[MAC_BYTES] = {0}, mac[MAC_BYTES];
+    unsigned char expect_prev[MAC_BYTES];
     sqlite3_stmt *q = NULL;
-    int64_t expect_id = 1, head = 0;
+    int64_t expect_id, head = 0;
     bool have_head;
+    base b;
     ai_code rc;
     int step;
 
-    if ((rc = db_prepare(st,
-                         "SELECT id, at, actor, action, token_id, agent_id, "
-                         "decision, reason, prev, mac FROM audit ORDER BY id",
+    if ((rc = base_checked(st, &b, bad_id, err)) != AI_OK)
+        return rc;
+    expect_id = b.first;
+    memcpy(expect_prev, b.prev, MAC_BYTES);
+    if ((rc = db_prepare(st, "SELECT " ROW_COLUMNS " FROM audit ORDER BY id",
                          &q, err)) != AI_OK)
         return rc;
-    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(q, 0);
-        field f[6];
-        for (int i = 0; i < 6; i++)
-            f[i] = col_field(q, 2 + i);
-        /* Each column is read once: pointers stay valid until the next
-         * step, as no column is converted twice. */
-        const unsigned char *prev = sqlite3_column_blob(q, 8);
-        int prevn = sqlite3_column_bytes(q, 8);
-        const unsigned char *have = sqlite3_column_blob(q, 9);
-        int haven = sqlite3_column_bytes(q, 9);
-
-        /* WARNING: macs are compared with CRYPTO_memcmp, in constant time,
-         * after checking the (public) lengths. */
-        if (prevn != MAC_BYTES || haven != MAC_BYTES || prev == NULL ||
-            have == NULL ||
-            !row_mac(st, prev, id, sqlite3_column_int64(q, 1), f, mac) ||
-            CRYPTO_memcmp(mac, have, MAC_BYTES) != 0) {
-            *bad_id = id;
-            rc = ai_err_set(err, AI_EDENIED,
-                            "audit row %" PRId64 " was altered or inserted "
-                            "(its MAC does not match)",
-                            id);
+    while ((step = sqlite3_step(q)) == SQLITE_ROW)
+        if ((rc = row_follows(st, q, &expect_id, expect_prev, bad_id,
+                              err)) != AI_OK)
             goto done;
-        }
-        if (id != expect_id) {
-            *bad_id = id;
-            rc = ai_err_set(err, AI_EDENIED,
-                            "audit row %" PRId64 " follows a deleted row "
-                            "(row %" PRId64 " is missing)",
-                            id, expect_id);
-            goto done;
-        }
-        if (CRYPTO_memcmp(prev, expect_prev, MAC_BYTES) != 0) {
-            *bad_id = id;
-            rc = ai_err_set(err, AI_EDENIED,
-                            "audit row %" PRId64 " does not follow row "
-                            "%" PRId64 " (a row before it was replaced)",
-                            id, id - 1);
-            goto done;
-        }
-        memcpy(expect_prev, have, MAC_BYTES);
-        expect_id = id + 1;
-    }
     if (step != SQLITE_DONE) {
         rc = db_fail(st, "audit", err);
         goto done;
     }
     sqlite3_finalize(q);
     q = NULL;
-    *rows = expect_id - 1;
+    *rows = expect_id - 1; /* the id of the last row */
     if ((rc = head_get(st, &head, &have_head, err)) != AI_OK)
         goto done;
     if (*rows > 0 && !have_head) {
@@ -374,7 +530,98 @@ static ai_code walk(store *st, int64_t *bad_id, int64_t *rows, ai_err *err)
     }
 done:
     sqlite3_finalize(q);
-    OPENSSL_cleanse(mac, sizeof mac);
+    OPENSSL_cleanse(expect_prev, sizeof expect_prev);
+    return rc;
+}
+
+/* See store.h. */
+ai_code store_audit_retain(store *st, int64_t cutoff_ms, size_t max_rows,
+                           size_t *removed, bool *more, ai_err *err)
+{
+    unsigned char expect_prev[MAC_BYTES];
+    sqlite3_stmt *q = NULL;
+    int64_t expect_id, bad = 0;
+    size_t n = 0;
+    bool young = false;
+    base b;
+    ai_code rc;
+    int step = SQLITE_DONE;
+
+    ai_err_clear(err);
+    if (removed != NULL)
+        *removed = 0;
+    if (more != NULL)
+        *more = false;
+    if (st == NULL || max_rows == 0)
+        return ai_err_set(err, AI_EINVAL, "audit: no store or no rows");
+    if ((rc = db_begin(st, err)) != AI_OK)
+        return rc;
+    if ((rc = base_checked(st, &b, &bad, err)) != AI_OK)
+        goto fail;
+    expect_id = b.first;
+    memcpy(expect_prev, b.prev, MAC_BYTES);
+    if ((rc = db_prepare(st,
+                         "SELECT " ROW_COLUMNS " FROM audit ORDER BY id "
+                         "LIMIT ?",
+                         &q, err)) != AI_OK)
+        goto fail;
+    sqlite3_bind_int64(q, 1, max_rows > (size_t)INT64_MAX ? INT64_MAX
+                                                          : (int64_t)max_rows);
+    /* The old rows at the start, up to the first young one: `at` is taken
+     * before the write lock, so a few rows may be out of time order, and
+     * those are kept a little longer rather than leaving a hole. */
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        if (sqlite3_column_int64(q, 1) >= cutoff_ms) {
+            young = true;
+            break;
+        }
+        if ((rc = row_follows(st, q, &expect_id, expect_prev, &bad, err)) !=
+            AI_OK) {
+            ai_err_clear(err);
+            rc = ai_err_set(err, AI_EDENIED,
+                            "audit row %" PRId64 " does not verify: rows "
+                            "are kept from there on (agent-iam audit "
+                            "verify)",
+                            bad);
+            goto fail;
+        }
+        n++;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = db_fail(st, "audit", err);
+        goto fail;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (n == 0) {
+        db_rollback(st);
+        return AI_OK;
+    }
+    /* expect_id is now the first row kept and expect_prev the mac of the
+     * last row deleted: the checkpoint the kept rows start from. */
+    if ((rc = db_prepare(st, "DELETE FROM audit WHERE id < ?", &q, err)) !=
+        AI_OK)
+        goto fail;
+    sqlite3_bind_int64(q, 1, expect_id);
+    if (sqlite3_step(q) != SQLITE_DONE) {
+        rc = db_fail(st, "audit", err);
+        goto fail;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if ((rc = base_set(st, expect_id, expect_prev, err)) != AI_OK ||
+        (rc = db_commit(st, err)) != AI_OK)
+        goto fail;
+    if (removed != NULL)
+        *removed = n;
+    if (more != NULL)
+        *more = !young && n == max_rows;
+    OPENSSL_cleanse(expect_prev, sizeof expect_prev);
+    return AI_OK;
+fail:
+    sqlite3_finalize(q);
+    db_rollback(st);
+    OPENSSL_cleanse(expect_prev, sizeof expect_prev);
     return rc;
 }
 

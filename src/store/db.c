@@ -1,14 +1,21 @@
 /* db.c - opening a home's database: SQLite settings, numbered migrations,
  * the master key check, transactions, and keeping the in-memory views in
  * step with commits from other handles and processes. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include "store/db.h"
+
+/* journal_size_limit, bytes: twice what the automatic checkpoint lets the
+ * WAL reach (1000 pages of 4 KiB). */
+#define STORE_WAL_LIMIT "8388608"
 
 ai_code home_prepare(const char *home, bool create,
                      unsigned char key[AI_KEY_BYTES], char *dbpath,
@@ -78,12 +85,43 @@ static const char *const migrations[] = {
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
+/* A failure of the disk under the store rather than of the store: no
+ * room (SQLITE_FULL: a write got ENOSPC), or an I/O error in writing or
+ * growing a file when the cause was no room after all. SQLite keeps the
+ * errno of an I/O error only now and then, so the disk is asked too: less
+ * than 1 MiB left, or a file size limit (RLIMIT_FSIZE: EFBIG). A write
+ * error with room to spare stays a store error. */
+static bool disk_full(const store *st, int code)
+{
+    struct statvfs vfs;
+    struct rlimit rl;
+    int x = sqlite3_extended_errcode(st->db), e;
+
+    if (code == SQLITE_FULL)
+        return true;
+    if (x != SQLITE_IOERR_WRITE && x != SQLITE_IOERR_FSYNC &&
+        x != SQLITE_IOERR_TRUNCATE && x != SQLITE_IOERR_SHMSIZE &&
+        x != SQLITE_IOERR_DIR_FSYNC)
+        return false;
+    e = sqlite3_system_errno(st->db);
+    if (e == ENOSPC || e == EDQUOT || e == EFBIG)
+        return true;
+    if (statvfs(st->home, &vfs) == 0 &&
+        (unsigned long long)vfs.f_bavail * vfs.f_frsize < 1024 * 1024)
+        return true;
+    return getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+}
+
 ai_code db_fail(store *st, const char *what, ai_err *err)
 {
     int code = st->db ? sqlite3_errcode(st->db) : SQLITE_ERROR;
 
     if (code == SQLITE_NOMEM)
         return ai_err_set(err, AI_ENOMEM, "out of memory");
+    if (st->db != NULL && disk_full(st, code))
+        return ai_err_set(err, AI_ESTORAGE_FULL,
+                          "%s: the disk of the home is full (%s)", what,
+                          sqlite3_errmsg(st->db));
     return ai_err_set(err, AI_ESTORE, "%s: %s", what,
                       st->db ? sqlite3_errmsg(st->db) : "no database");
 }
@@ -374,7 +412,11 @@ ai_code store_open(const char *home, bool create, store **out, ai_err *err)
     if ((rc = db_exec(st,
                       "PRAGMA journal_mode = WAL;"
                       "PRAGMA synchronous = FULL;"
-                      "PRAGMA foreign_keys = ON;",
+                      "PRAGMA foreign_keys = ON;"
+                      /* A WAL grown by a burst (or by readers holding
+                       * back checkpoints) is cut back to this size
+                       * once checkpointed, not kept at its peak. */
+                      "PRAGMA journal_size_limit = " STORE_WAL_LIMIT ";",
                       err)) != AI_OK ||
         (rc = migrate(st, err)) != AI_OK ||
         (rc = check_master(st, err)) != AI_OK)
@@ -503,6 +545,33 @@ ai_code views_reload(store *st, ai_err *err)
     }
     if ((rc = load_views(st, err)) != AI_OK)
         drop_views(st);
+    return rc;
+}
+
+ai_code store_checkpoint(store *st, ai_err *err)
+{
+    int rc;
+
+    ai_err_clear(err);
+    rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                   NULL, NULL);
+    if (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return AI_OK;
+    return db_fail(st, "checkpoint", err);
+}
+
+ai_code store_write_probe(store *st, int64_t now_ms, ai_err *err)
+{
+    char v[24];
+    ai_code rc;
+
+    ai_err_clear(err);
+    snprintf(v, sizeof v, "%lld", (long long)now_ms);
+    if ((rc = db_begin(st, err)) != AI_OK)
+        return rc;
+    if ((rc = meta_set(st, "write_probe", v, err)) != AI_OK ||
+        (rc = db_commit(st, err)) != AI_OK)
+        db_rollback(st);
     return rc;
 }
 

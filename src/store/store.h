@@ -15,7 +15,8 @@
  * store_sync().
  *
  * Errors: every call returns an ai_code and fills ai_err; SQLite failures
- * are AI_ESTORE with SQLite's message and the operation.
+ * are AI_ESTORE with SQLite's message and the operation, and
+ * AI_ESTORAGE_FULL when a write failed for lack of room on the disk.
  */
 #ifndef AI_STORE_H
 #define AI_STORE_H
@@ -197,6 +198,30 @@ ai_code store_audit_verify(store *st, int64_t *bad_id, ai_err *err);
 typedef void (*audit_fn)(void *ud, const audit_entry *e);
 ai_code store_audit_tail(store *st, size_t n, audit_fn fn, void *ud,
                          ai_err *err);
+
+/* Retention: delete the rows older than cutoff_ms (by their `at`) from
+ * the start of the log, at most max_rows of them, in one write
+ * transaction, so the write lock is held briefly; *more: call again, the
+ * batch was full of old rows. The chain still verifies afterwards (the
+ * start of the log is recorded under the audit key, see audit.c); rows
+ * that do not verify are never deleted (AI_EDENIED naming the first, and
+ * nothing deleted in this call). */
+#define STORE_AUDIT_RETAIN_BATCH 500
+#define STORE_AUDIT_RETAIN_DEFAULT_MS (INT64_C(90) * 86400000)
+ai_code store_audit_retain(store *st, int64_t cutoff_ms, size_t max_rows,
+                           size_t *removed, bool *more, ai_err *err);
+
+/* ---- disk upkeep (db.c) ----------------------------------------------- */
+
+/* Copy what the WAL holds into the database file without waiting for
+ * readers or writers (a passive checkpoint), so the WAL can start over
+ * and shrink to its limit (journal_size_limit, 8 MiB) on the next write.
+ * Busy is not an error: the next call does what this one could not. */
+ai_code store_checkpoint(store *st, ai_err *err);
+
+/* One small write transaction (meta "write_probe" = now_ms): AI_OK when
+ * the store can write, AI_ESTORAGE_FULL while its disk is full. */
+ai_code store_write_probe(store *st, int64_t now_ms, ai_err *err);
 
 /* ---- providers and API keys (providers.c, apikeys.c) ------------------ */
 

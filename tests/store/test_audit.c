@@ -2,7 +2,10 @@
  * Rows chain by HMAC; a row edited, inserted or deleted behind the
  * store's back (through a second SQLite connection) is found by
  * store_audit_verify, which names the first bad row; oversize fields are
- * refused; processes appending at once keep one chain. Each test makes
+ * refused; processes appending at once keep one chain. Retention
+ * (store_audit_retain) deletes the oldest rows in batches and the chain
+ * still verifies, while rows deleted or edited by hand around it, and an
+ * edited record of where the log starts, are still found. Each test makes
  * its own home under a fresh mkdtemp directory and removes it. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -605,6 +608,260 @@ START_TEST(test_audit_concurrent_processes_keep_one_chain)
 }
 END_TEST
 
+/* ---- retention --------------------------------------------------------- */
+
+/* store_audit_retain on a fresh handle: the rows removed, *more. */
+static size_t retain(const home *h, int64_t cutoff, size_t max_rows,
+                     bool *more)
+{
+    store *st = open_home(h);
+    ai_err err = {0};
+    size_t removed = 99;
+    bool m = true;
+
+    ck_assert_msg(store_audit_retain(st, cutoff, max_rows, &removed, &m,
+                                     &err) == AI_OK,
+                  "retain: %s", err.msg);
+    store_close(st);
+    if (more != NULL)
+        *more = m;
+    return removed;
+}
+
+static void append_rows(const home *h, int from, int to)
+{
+    store *st = open_home(h);
+
+    for (int i = from; i <= to; i++)
+        append_one(st, i);
+    store_close(st);
+}
+
+/* A home of 20 rows whose first 10 retention deleted (row i is at
+ * T_NOW + i). */
+static void home_retained(home *h)
+{
+    home_with_rows(h, 20);
+    ck_assert_uint_eq(retain(h, T_NOW + 11, STORE_AUDIT_RETAIN_BATCH, NULL),
+                      10);
+}
+
+/* Tamper (sql) with a home retention has run on: verify names row bad,
+ * with words in its message. */
+static void tamper_after_retain(const char *sql, int64_t bad,
+                                const char *words)
+{
+    home h;
+
+    home_retained(&h);
+    raw_exec(&h, sql);
+    expect_bad(&h, bad, words);
+    home_remove(&h);
+}
+
+START_TEST(test_audit_retain_keeps_verify_ok)
+{
+    bool more;
+    home h;
+
+    /* Row i is at T_NOW + i: a cutoff of T_NOW + 11 takes rows 1-10. */
+    home_with_rows(&h, 20);
+    ck_assert_uint_eq(retain(&h, T_NOW + 11, STORE_AUDIT_RETAIN_BATCH, &more),
+                      10);
+    ck_assert(!more);
+    ck_assert_int_eq(raw_int(&h, "SELECT count(*) FROM audit"), 10);
+    ck_assert_int_eq(raw_int(&h, "SELECT min(id) FROM audit"), 11);
+    expect_intact(&h);
+    /* Nothing more is old: a second run deletes nothing. */
+    ck_assert_uint_eq(retain(&h, T_NOW + 11, STORE_AUDIT_RETAIN_BATCH, &more),
+                      0);
+    append_rows(&h, 21, 25);
+    expect_intact(&h);
+    ck_assert_int_eq(raw_int(&h, "SELECT max(id) FROM audit"), 25);
+    home_remove(&h);
+}
+END_TEST
+
+START_TEST(test_audit_retain_works_in_bounded_batches)
+{
+    size_t total = 0, n;
+    bool more = true;
+    int calls = 0;
+    home h;
+
+    home_with_rows(&h, 30);
+    while (more) {
+        n = retain(&h, T_NOW + 1000, 7, &more);
+        ck_assert_uint_le(n, 7);
+        total += n;
+        calls++;
+        ck_assert_int_lt(calls, 10);
+        expect_intact(&h); /* between batches too */
+    }
+    ck_assert_uint_eq(total, 30);
+    ck_assert_int_eq(calls, 5); /* 7, 7, 7, 7, 2 */
+    ck_assert_int_eq(raw_int(&h, "SELECT count(*) FROM audit"), 0);
+    expect_intact(&h);
+    /* Every row went: the next one chains to the last deleted. */
+    append_rows(&h, 31, 33);
+    ck_assert_int_eq(raw_int(&h, "SELECT min(id) FROM audit"), 31);
+    expect_intact(&h);
+    home_remove(&h);
+}
+END_TEST
+
+START_TEST(test_audit_retain_on_empty_log)
+{
+    bool more = true;
+    home h;
+
+    home_with_rows(&h, 0);
+    ck_assert_uint_eq(retain(&h, T_NOW + 1000, STORE_AUDIT_RETAIN_BATCH,
+                             &more),
+                      0);
+    ck_assert(!more);
+    ck_assert_int_eq(raw_int(&h, "SELECT count(*) FROM meta WHERE key = "
+                                 "'audit_base'"),
+                     0);
+    expect_intact(&h);
+    append_rows(&h, 1, 2);
+    ck_assert_int_eq(raw_int(&h, "SELECT min(id) FROM audit"), 1);
+    expect_intact(&h);
+    home_remove(&h);
+}
+END_TEST
+
+START_TEST(test_audit_retain_on_small_log)
+{
+    bool more = true;
+    home h;
+
+    /* Nothing old yet: nothing goes. */
+    home_with_rows(&h, 3);
+    ck_assert_uint_eq(retain(&h, T_NOW, STORE_AUDIT_RETAIN_BATCH, &more), 0);
+    ck_assert_int_eq(raw_int(&h, "SELECT count(*) FROM audit"), 3);
+    /* One old row. */
+    ck_assert_uint_eq(retain(&h, T_NOW + 2, STORE_AUDIT_RETAIN_BATCH, &more),
+                      1);
+    ck_assert(!more);
+    ck_assert_int_eq(raw_int(&h, "SELECT min(id) FROM audit"), 2);
+    expect_intact(&h);
+    home_remove(&h);
+}
+END_TEST
+
+START_TEST(test_audit_retain_stops_at_out_of_order_time)
+{
+    ai_err err = {0};
+    home h;
+    store *st;
+
+    /* Row 3 is young amid old rows (times are taken before the write
+     * lock): rows 1-2 go, 3 and after stay, leaving no hole. */
+    home_make(&h);
+    st = open_home(&h);
+    for (int i = 1; i <= 6; i++) {
+        audit_entry e = {0, T_NOW + (i == 3 ? 1000 : i), "cli", "x", NULL,
+                         NULL, "ok", NULL};
+        ck_assert_int_eq(store_audit(st, &e, &err), AI_OK);
+    }
+    store_close(st);
+    ck_assert_uint_eq(retain(&h, T_NOW + 100, STORE_AUDIT_RETAIN_BATCH, NULL),
+                      2);
+    ck_assert_int_eq(raw_int(&h, "SELECT min(id) FROM audit"), 3);
+    ck_assert_int_eq(raw_int(&h, "SELECT count(*) FROM audit"), 4);
+    expect_intact(&h);
+    home_remove(&h);
+}
+END_TEST
+
+START_TEST(test_audit_after_retain_detects_deleted_middle_row)
+{
+    tamper_after_retain("DELETE FROM audit WHERE id = 15",
+                        16, "row 15 is missing");
+}
+END_TEST
+
+START_TEST(test_audit_after_retain_detects_deleted_oldest_rows)
+{
+    /* Deleting more of the start than retention did, out of turn. */
+    tamper_after_retain("DELETE FROM audit WHERE id <= 12",
+                        13, "row 11 is missing");
+}
+END_TEST
+
+START_TEST(test_audit_after_retain_detects_edited_kept_row)
+{
+    tamper_after_retain("UPDATE audit SET reason = 'x' WHERE id = 11",
+                        11, "altered");
+}
+END_TEST
+
+START_TEST(test_audit_after_retain_detects_edited_start_record)
+{
+    /* Moving the recorded start to hide row 11's deletion: its MAC no
+     * longer matches. */
+    tamper_after_retain("DELETE FROM audit WHERE id = 11;"
+                        "UPDATE meta SET value = '12' || substr(value, 3) "
+                        "WHERE key = 'audit_base'",
+                        12, "retention");
+}
+END_TEST
+
+START_TEST(test_audit_after_retain_detects_removed_start_record)
+{
+    tamper_after_retain("DELETE FROM meta WHERE key = 'audit_base'",
+                        11, "row 1 is missing");
+}
+END_TEST
+
+START_TEST(test_audit_after_retain_detects_replayed_start_record)
+{
+    home h;
+
+    /* The start record of an earlier run put back after a later one (to
+     * pass off more deleted rows as retention's) reports the gap. */
+    home_with_rows(&h, 20);
+    ck_assert_uint_eq(retain(&h, T_NOW + 6, STORE_AUDIT_RETAIN_BATCH, NULL),
+                      5);
+    raw_exec(&h, "CREATE TABLE saved AS SELECT value FROM meta "
+                 "WHERE key = 'audit_base'");
+    ck_assert_uint_eq(retain(&h, T_NOW + 11, STORE_AUDIT_RETAIN_BATCH, NULL),
+                      5);
+    expect_intact(&h);
+    raw_exec(&h, "UPDATE meta SET value = (SELECT value FROM saved) "
+                 "WHERE key = 'audit_base'; DROP TABLE saved");
+    expect_bad(&h, 11, "row 6 is missing");
+    home_remove(&h);
+}
+END_TEST
+
+START_TEST(test_audit_retain_keeps_rows_that_do_not_verify)
+{
+    store *st;
+    ai_err err = {0};
+    size_t removed = 99;
+    bool more = true;
+    home h;
+
+    /* Retention never erases the evidence of an edit. */
+    home_with_rows(&h, 10);
+    raw_exec(&h, "UPDATE audit SET reason = 'x' WHERE id = 4");
+    st = open_home(&h);
+    ck_assert_int_eq(store_audit_retain(st, T_NOW + 100,
+                                        STORE_AUDIT_RETAIN_BATCH, &removed,
+                                        &more, &err),
+                     AI_EDENIED);
+    ck_assert_msg(t_has(err.msg, "row 4"), "%s", err.msg);
+    ck_assert_uint_eq(removed, 0);
+    ck_assert(!more);
+    store_close(st);
+    ck_assert_int_eq(raw_int(&h, "SELECT count(*) FROM audit"), 10);
+    expect_bad(&h, 4, "altered");
+    home_remove(&h);
+}
+END_TEST
+
 Suite *suite_store_audit(void)
 {
     Suite *s = suite_create("store_audit");
@@ -631,6 +888,18 @@ Suite *suite_store_audit(void)
     tcase_add_test(tc, test_audit_refuses_oversize_fields);
     tcase_add_test(tc, test_audit_mac_matches_documented_encoding);
     tcase_add_test(tc, test_audit_concurrent_processes_keep_one_chain);
+    tcase_add_test(tc, test_audit_retain_keeps_verify_ok);
+    tcase_add_test(tc, test_audit_retain_works_in_bounded_batches);
+    tcase_add_test(tc, test_audit_retain_on_empty_log);
+    tcase_add_test(tc, test_audit_retain_on_small_log);
+    tcase_add_test(tc, test_audit_retain_stops_at_out_of_order_time);
+    tcase_add_test(tc, test_audit_after_retain_detects_deleted_middle_row);
+    tcase_add_test(tc, test_audit_after_retain_detects_deleted_oldest_rows);
+    tcase_add_test(tc, test_audit_after_retain_detects_edited_kept_row);
+    tcase_add_test(tc, test_audit_after_retain_detects_edited_start_record);
+    tcase_add_test(tc, test_audit_after_retain_detects_removed_start_record);
+    tcase_add_test(tc, test_audit_after_retain_detects_replayed_start_record);
+    tcase_add_test(tc, test_audit_retain_keeps_rows_that_do_not_verify);
     suite_add_tcase(s, tc);
     return s;
 }
