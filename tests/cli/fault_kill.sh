@@ -26,11 +26,10 @@ for round in 1 2 3; do
     esac
     # its own process group, so one kill reaches the loop and the command
     setsid sh -c '
-        i=0
+        # tokenIds of 22 characters: r1-AAAAAAAAA1000000000...
+        i=1000000000
         while :; do
-            # a tokenId: 22 characters
-            "$1" --home "$2" revoke "$(printf "r%s-%019d" "$3" "$i")" \
-                >>"$4" 2>/dev/null
+            "$1" --home "$2" revoke "r$3-AAAAAAAAA$i" >>"$4" 2>/dev/null
             i=$((i + 1))
         done' sh "$bin" "$h" "$round" "$tmp/printed" &
     pgid=$!
@@ -41,7 +40,7 @@ done
 
 # what the command printed: "revoked token ID" lines, possibly a torn last
 # line if a kill came in the middle of a write (not an acknowledgement)
-grep -E '^revoked token r[0-9]+-[0-9]+$' "$tmp/printed" | sed 's/^revoked token //' \
+grep -E '^revoked token r[0-9]+-A+[0-9]+$' "$tmp/printed" | sed 's/^revoked token //' \
     | sort >"$tmp/acked"
 n=$(wc -l <"$tmp/acked")
 [ "$n" -gt 10 ] && ok "$n revokes acknowledged before the kills" \
