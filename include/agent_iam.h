@@ -519,6 +519,15 @@ typedef struct ai_leader_config {
     long changelog_retain;     /* rows kept for followers; 0: 100000 */
     unsigned max_conns;        /* open connections in all; 0: 4096 */
     unsigned max_conns_per_ip; /* from one client address; 0: 64 */
+    /* Writes of one agent (delegate, refresh, credentials), counted for
+     * the root of its delegation chain: a token bucket of agent_rate per
+     * second holding agent_burst (0: 2 x agent_rate). Default 50 and 100;
+     * agent_rate 0: no limit. Over it: 429 with Retry-After. */
+    double agent_rate;
+    unsigned agent_burst;
+    /* Audit rows older than this are deleted (the chain still verifies);
+     * default 90 days; 0: kept for ever. */
+    int64_t audit_retain_ms;
 } ai_leader_config;
 
 AI_EXPORT void ai_leader_config_init(ai_leader_config *c);
@@ -569,6 +578,9 @@ typedef struct ai_follower_config {
     int long_poll_s;            /* change feed wait, default 25 */
     unsigned max_conns;         /* as the leader's */
     unsigned max_conns_per_ip;
+    double agent_rate;          /* as the leader's (per follower process) */
+    unsigned agent_burst;
+    int64_t audit_retain_ms;    /* the follower's own audit rows */
 } ai_follower_config;
 
 AI_EXPORT void ai_follower_config_init(ai_follower_config *c);

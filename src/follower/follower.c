@@ -268,6 +268,8 @@ void ai_follower_config_init(ai_follower_config *c)
     c->limited_ms = 3600000;
     c->offline_ms = 86400000;
     c->long_poll_s = 25;
+    c->agent_rate = SRV_AGENT_RATE;
+    c->audit_retain_ms = STORE_AUDIT_RETAIN_DEFAULT_MS;
 }
 
 static void destroy(ai_follower *f)
@@ -404,6 +406,9 @@ ai_code ai_follower_start(const ai_follower_config *c, ai_follower **out,
         sc.max_connections = c->max_conns;
         sc.max_conns_per_ip = c->max_conns_per_ip;
         sc.access_log_fd = c->access_log_fd;
+        sc.agent_rate = c->agent_rate;
+        sc.agent_burst = c->agent_burst;
+        sc.audit_retain_ms = c->audit_retain_ms;
         sc.replica = true;
         sc.routes = routes;
         sc.nroutes = nroutes;

@@ -193,6 +193,8 @@ void ai_leader_config_init(ai_leader_config *c)
     memset(c, 0, sizeof *c);
     c->port = 8443;
     c->access_log_fd = 2;
+    c->agent_rate = SRV_AGENT_RATE;
+    c->audit_retain_ms = STORE_AUDIT_RETAIN_DEFAULT_MS;
 }
 
 ai_code ai_leader_start(const ai_leader_config *c, ai_leader **out,
@@ -257,6 +259,9 @@ ai_code ai_leader_start(const ai_leader_config *c, ai_leader **out,
     sc.max_connections = c->max_conns;
     sc.max_conns_per_ip = c->max_conns_per_ip;
     sc.access_log_fd = c->access_log_fd;
+    sc.agent_rate = c->agent_rate;
+    sc.agent_burst = c->agent_burst;
+    sc.audit_retain_ms = c->audit_retain_ms;
     sc.routes = routes;
     sc.nroutes = nroutes;
     sc.role = &leader_role;

@@ -6,6 +6,7 @@
 #include "core/core.h"
 #include "server/body.h"
 #include "server/metrics.h"
+#include "server/ratelimit.h"
 #include "server/server.h"
 
 static json_t *token_reply(const ai_token *t)
@@ -32,6 +33,11 @@ static void credentials(srv_req *rq)
 
     if ((rc = body_scope_parse(rq->body, rq->len, &b, &err)) != AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
+        return;
+    }
+    /* A body that does not parse writes nothing: only what does counts. */
+    if (!srv_agent_rate_ok(rq)) {
+        body_scope_free(&b);
         return;
     }
     scope = b.scope;
@@ -91,6 +97,10 @@ static void delegate(srv_req *rq)
         srv_reply_ai(rq, AI_EINVAL, err.msg);
         return;
     }
+    if (!srv_agent_rate_ok(rq)) {
+        ai_delegation_storage_free(storage);
+        return;
+    }
     rc = ai_broker_delegate(rq->th->broker, rq->bearer, rq->bearer_len, &d,
                             &child, &err);
     ai_delegation_storage_free(storage);
@@ -113,6 +123,8 @@ static void refresh(srv_req *rq)
         srv_reply_ai(rq, rc, err.msg);
         return;
     }
+    if (!srv_agent_rate_ok(rq))
+        return;
     rc = ai_broker_refresh(rq->th->broker, rq->bearer, rq->bearer_len, ttl,
                            &t, &err);
     if (rc == AI_OK)

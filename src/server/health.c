@@ -5,6 +5,7 @@
 #include "core/core.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "server/storage.h"
 
 static const srv_role *role_of(srv_req *rq);
 
@@ -21,6 +22,10 @@ static void readyz(srv_req *rq)
         srv_reply_error(rq, 503, "unavailable", "shutting down");
     else if (r != NULL && r->ready != NULL && !r->ready(rq->app))
         srv_reply_error(rq, 503, "unavailable", "not ready");
+    else if (!storage_writable(srv_get_storage(rq->s)))
+        srv_reply_error(rq, 503, "storage_full",
+                        "the store cannot write (its disk is full): writes "
+                        "are refused, reads and token checks go on");
     else
         srv_reply_json(rq, 200, json_pack("{s:b}", "ready", 1));
 }
@@ -40,6 +45,7 @@ static void metrics(srv_req *rq)
     }
     if (r != NULL && r->metrics != NULL)
         r->metrics(rq->app, rq->th, &buf, &len, &cap);
+    (void)storage_metrics(srv_get_storage(rq->s), &buf, &len, &cap);
     srv_reply_text(rq, 200, "text/plain; version=0.0.4; charset=utf-8", buf,
                    len);
 }
@@ -62,6 +68,7 @@ static void status(srv_req *rq)
     }
     if (r != NULL && r->status != NULL)
         r->status(rq->app, rq->th, o);
+    storage_status(srv_get_storage(rq->s), o);
     srv_reply_json(rq, 200, o);
 }
 

@@ -22,7 +22,7 @@ typedef struct route_counters {
     atomic_ullong micros; /* sum of durations */
 } route_counters;
 
-#define VERIFY_KINDS 13 /* ai_code values */
+#define VERIFY_KINDS 14 /* ai_code values */
 #define PROVIDERS_MAX 64
 
 typedef struct provider_counter {
@@ -35,6 +35,7 @@ struct srv_metrics {
     size_t nroutes;
     route_counters *rc; /* nroutes + 1 */
     atomic_ullong verify[VERIFY_KINDS];
+    atomic_ullong rate_limited;
     pthread_mutex_t plock;
     provider_counter prov[PROVIDERS_MAX];
     size_t nprov;
@@ -96,6 +97,12 @@ void metrics_verify(srv_metrics *m, ai_code outcome)
     if (m != NULL && (unsigned)outcome < VERIFY_KINDS)
         atomic_fetch_add_explicit(&m->verify[outcome], 1,
                                   memory_order_relaxed);
+}
+
+void metrics_rate_limited(srv_metrics *m)
+{
+    if (m != NULL)
+        atomic_fetch_add_explicit(&m->rate_limited, 1, memory_order_relaxed);
 }
 
 void metrics_credential(srv_metrics *m, const char *provider, bool ok)
@@ -220,6 +227,13 @@ bool metrics_render(srv_metrics *m, char **buf, size_t *len, size_t *cap)
                                "\"error\"} %llu\n",
                                other);
     }
+    ok = ok && srv_appendf(buf, len, cap,
+                           "# HELP agent_iam_rate_limited_total Agent writes "
+                           "(delegate, refresh, credentials) refused with "
+                           "429 over the per-agent rate.\n# TYPE "
+                           "agent_iam_rate_limited_total counter\n"
+                           "agent_iam_rate_limited_total %llu\n",
+                           atomic_load(&m->rate_limited));
     ok = ok && srv_appendf(buf, len, cap,
                            "# HELP agent_iam_credentials_total Credentials "
                            "issued or failed by provider.\n# TYPE "

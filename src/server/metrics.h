@@ -13,6 +13,8 @@ void metrics_free(srv_metrics *m);
 void metrics_request(srv_metrics *m, unsigned route_idx, int status,
                      double seconds);
 void metrics_verify(srv_metrics *m, ai_code outcome);
+/* An agent write refused with 429 (agent_iam_rate_limited_total). */
+void metrics_rate_limited(srv_metrics *m);
 
 /* Append the text exposition of every counter to *buf. */
 bool metrics_render(srv_metrics *m, char **buf, size_t *len, size_t *cap);

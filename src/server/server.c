@@ -23,7 +23,9 @@
 #include "server/body.h"
 #include "server/conns.h"
 #include "server/metrics.h"
+#include "server/ratelimit.h"
 #include "server/server.h"
+#include "server/storage.h"
 
 typedef struct waiter {
     srv_req *rq;
@@ -49,6 +51,8 @@ struct srv {
     store *wst;           /* the watcher's own handle */
     int64_t data_version;
     srv_metrics *metrics;
+    ratelimit *rl;        /* per-agent writes; NULL: no limit */
+    srv_storage *storage; /* the disk: full or not, retention */
     srv_conns *conns;     /* deadlines of the open connections */
     pthread_mutex_t loglock; /* the access log buffer */
     char logbuf[16384];
@@ -101,6 +105,16 @@ uint16_t srv_port(const srv *s)
 srv_metrics *srv_get_metrics(srv *s)
 {
     return s->metrics;
+}
+
+ratelimit *srv_get_ratelimit(srv *s)
+{
+    return s->rl;
+}
+
+srv_storage *srv_get_storage(srv *s)
+{
+    return s->storage;
 }
 
 uint64_t srv_generation(srv *s)
@@ -172,6 +186,7 @@ static void *watch(void *arg)
         }
         if (s->cfg.role != NULL && s->cfg.role->tick != NULL)
             s->cfg.role->tick(s->cfg.app, s, s->wst, now);
+        storage_tick(s->storage, s->wst, now);
         (void)conns_sweep(s->conns, conns_now_ms());
         log_flush(s);
         pthread_mutex_lock(&s->wlock);
@@ -375,6 +390,11 @@ void srv_reply_ai(srv_req *rq, ai_code code, const char *msg)
     case AI_ENOTFOUND: status = 404; c = "not_found"; break;
     case AI_EPROVIDER: status = 502; c = "provider_error"; break;
     case AI_EUNAVAILABLE: status = 503; c = "unavailable"; break;
+    case AI_ESTORAGE_FULL:
+        status = 503;
+        c = "storage_full";
+        storage_failed(rq->s->storage, msg && *msg ? msg : NULL);
+        break;
     default: break;
     }
     srv_reply_error(rq, status, c, "%s", msg && *msg ? msg : ai_strerror(code));
@@ -667,6 +687,11 @@ headers:
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (rq->status == 405)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, p->allow);
+    if (rq->retry_after > 0) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%u", rq->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     if (p->close || atomic_load(&s->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     r = MHD_queue_response(rq->conn, (unsigned)rq->status, resp);
@@ -1240,6 +1265,10 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
     pthread_cond_init(&s->wcond, NULL);
     pthread_key_create(&s->key, NULL);
     if ((s->metrics = metrics_new(cfg->routes, cfg->nroutes)) == NULL ||
+        (s->storage = storage_new(cfg->audit_retain_ms)) == NULL ||
+        (cfg->agent_rate > 0 &&
+         (s->rl = ratelimit_new(cfg->agent_rate, cfg->agent_burst)) ==
+             NULL) ||
         (s->conns = conns_new(SRV_HEADER_MS,
                               1000 * (int)(cfg->idle_timeout_s
                                                ? cfg->idle_timeout_s
@@ -1372,6 +1401,8 @@ void srv_stop(srv *s, int drain_ms)
     log_flush(s);
     store_close(s->wst);
     metrics_free(s->metrics);
+    ratelimit_free(s->rl);
+    storage_free(s->storage);
     conns_free(s->conns);
     pthread_key_delete(s->key);
     pthread_cond_destroy(&s->wcond);

@@ -46,6 +46,9 @@
 #define SRV_IDLE_S 30
 #define SRV_MAX_CONNS 4096
 #define SRV_MAX_CONNS_PER_IP 64
+/* Writes of one agent (DESIGN §8): per second, with a burst of twice
+ * that (ratelimit.h). */
+#define SRV_AGENT_RATE 50.0
 /* TLS 1.3, and TLS 1.2 with ECDHE and AEAD ciphers only. */
 #define SRV_TLS_PRIORITIES                                                   \
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"    \
@@ -54,6 +57,8 @@
 
 typedef struct srv srv;
 typedef struct srv_metrics srv_metrics;
+typedef struct srv_storage srv_storage;
+struct ratelimit;
 
 /* Who may call a route. */
 typedef enum srv_auth {
@@ -110,6 +115,7 @@ struct srv_req {
     size_t out_len;
     const char *ctype;
     bool wipe_out;           /* the body holds secrets: wipe when sent */
+    unsigned retry_after;    /* > 0: a Retry-After header, seconds */
     /* a streamed reply (srv_reply_stream) */
     long (*stream)(void *ud, char *buf, size_t max);
     void *stream_ud;
@@ -151,6 +157,9 @@ typedef struct srv_config {
     unsigned idle_timeout_s;  /* 0: SRV_IDLE_S */
     int access_log_fd;        /* -1: none; else one line per request */
     bool replica;             /* never make a signing key (a follower) */
+    double agent_rate;        /* agent writes per second per agent; 0: off */
+    unsigned agent_burst;     /* 0: 2 x agent_rate */
+    int64_t audit_retain_ms;  /* audit rows older are deleted; 0: kept */
     const srv_route *routes;
     size_t nroutes;
     const srv_role *role;
@@ -223,6 +232,9 @@ const char *srv_query(srv_req *rq, const char *key);
 
 /* Metrics (metrics.c). */
 srv_metrics *srv_get_metrics(srv *s);
+/* The per-agent limiter (NULL: no limit) and the disk's state. */
+struct ratelimit *srv_get_ratelimit(srv *s);
+srv_storage *srv_get_storage(srv *s);
 void metrics_credential(srv_metrics *m, const char *provider, bool ok);
 
 /* Append n routes to a role's table of cap entries (those that do not fit
