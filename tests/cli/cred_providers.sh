@@ -8,8 +8,9 @@ set -u
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 stubs=$(cd "$(dirname "$0")/../providers" && pwd)
 tmp=$(mktemp -d)
-pids=""
-trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT INT TERM
+# start runs in $(...), a subshell: each stub's pid goes to a file, which
+# the trap reads (a variable set there would be lost).
+trap 'for f in "$tmp"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done; rm -rf "$tmp"' EXIT INT TERM
 h=$tmp/home
 pass=0
 fail=0
@@ -23,7 +24,7 @@ start() {
     shift
     mkdir -p "$tmp/$name"
     python3 "$stubs/$name.py" "$tmp/$name" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-    pids="$pids $!"
+    echo $! >"$tmp/$name.pid"
     i=0
     while [ $i -lt 300 ] && ! grep -q "^PORT" "$tmp/$name.out" 2>/dev/null; do
         sleep 0.1
