@@ -476,6 +476,23 @@ AI_EXPORT ai_code ai_broker_add_api_key(ai_broker *b, const char *name,
 AI_EXPORT ai_code ai_broker_remove_api_key(ai_broker *b, const char *name,
                                            ai_err *err);
 
+/* Register the follower `id` (1-64 of A-Z a-z 0-9 . _ -) on a leader's
+ * home with a new credential of its own (DESIGN §8), granting it the
+ * secrets of `providers` ("a,b", "*" for all, "" or NULL for none). *secret
+ * (release with ai_free_string after wiping it) is shown once: the home
+ * keeps only its SHA-256. Registering an id again replaces its credential.
+ * Audit action "follower-add". */
+AI_EXPORT ai_code ai_broker_add_follower(ai_broker *b, const char *id,
+                                         const char *providers,
+                                         char **secret, ai_err *err);
+/* AI_ENOTFOUND when id is not registered. Audit "follower-remove". */
+AI_EXPORT ai_code ai_broker_remove_follower(ai_broker *b, const char *id,
+                                            ai_err *err);
+/* The registered followers as a JSON array of {"id","providers",
+ * "createdAt"} (release with ai_free_string). */
+AI_EXPORT ai_code ai_broker_list_followers(ai_broker *b, char **json,
+                                           ai_err *err);
+
 /* The home's status as the JSON object of `agent-iam status --json`:
  * {"version", "mode": "standalone" (a follower's replica home: "follower",
  * with "appliedSeq"), "home", "schema", "signingKeyVersion" (a new home
@@ -512,13 +529,21 @@ typedef struct ai_leader_config {
     const char *tls_cert_file; /* NULL: $AGENT_IAM_TLS_CERT, else the */
     const char *tls_key_file;  /* home's tls/, generated on first start */
     bool insecure_http;        /* plain HTTP (tests, loopback only) */
-    const char *auth_token;    /* followers; admin too unless admin_token */
-    const char *admin_token;   /* NULL: auth_token */
+    const char *auth_token;    /* a follower secret shared by every
+                                * follower (the seed's): replication only,
+                                * no provider secrets; NULL: none. Followers
+                                * registered in the home (followers add)
+                                * have credentials of their own. */
+    const char *admin_token;   /* the only admin credential; NULL: the
+                                * admin API is off (404) */
     unsigned threads;          /* 0: one per core */
     int access_log_fd;         /* default 2 (stderr); -1: none */
     long changelog_retain;     /* rows kept for followers; 0: 100000 */
     unsigned max_conns;        /* open connections in all; 0: 4096 */
     unsigned max_conns_per_ip; /* from one client address; 0: 64 */
+    const char *metrics_token; /* opens /metrics and /v1/status (as the
+                                * admin token does); NULL: none */
+    bool public_metrics;       /* /metrics and /v1/status for everyone */
     /* Writes of one agent (delegate, refresh, credentials), counted for
      * the root of its delegation chain: a token bucket of agent_rate per
      * second holding agent_burst (0: 2 x agent_rate). Default 50 and 100;
@@ -578,6 +603,8 @@ typedef struct ai_follower_config {
     int long_poll_s;            /* change feed wait, default 25 */
     unsigned max_conns;         /* as the leader's */
     unsigned max_conns_per_ip;
+    const char *metrics_token;  /* as the leader's */
+    bool public_metrics;
     double agent_rate;          /* as the leader's (per follower process) */
     unsigned agent_burst;
     int64_t audit_retain_ms;    /* the follower's own audit rows */

@@ -92,7 +92,10 @@ bool fl_snap_line(void *ud, char *line, size_t len)
         }
     } else {
         sl->count++;
-        sl->rc = store_snapshot_apply_line(sl->apply, o, sl->err);
+        if (sl->tkey != NULL)
+            sl->rc = fl_open_line(sl->tkey, o, sl->err);
+        if (sl->rc == AI_OK)
+            sl->rc = store_snapshot_apply_line(sl->apply, o, sl->err);
         ok = sl->rc == AI_OK;
     }
     sl->lines++;

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "core/core.h"
 #include "follower/follower.h"
 
@@ -246,13 +248,52 @@ static void tick(void *app, srv *s, store *st, int64_t now)
         fprintf(stderr, "agent-iam: changelog trim: %s\n", err.msg);
 }
 
+/* A credential of a provider not granted to this follower (so not held
+ * in its replica): the leader answers it, with the agent's own token, and
+ * counts its uses; its answer goes back as it is. */
+static bool forward_credential(void *app, srv_req *rq)
+{
+    ai_follower *f = app;
+    char *body = NULL;
+    size_t len = 0;
+    long status = 0;
+    ai_err err;
+    ai_code rc;
+
+    pthread_mutex_lock(&f->uses_lock);
+    rc = upstream_call_as(f->up_uses, rq->bearer, rq->bearer_len,
+                          "/v1/credentials", rq->body, USES_TIMEOUT_MS,
+                          1 << 20, &status, &body, &len, &err);
+    pthread_mutex_unlock(&f->uses_lock);
+    if (rc != AI_OK) {
+        srv_reply_error(rq, 503, "unavailable",
+                        "this follower does not hold that provider and the "
+                        "leader cannot be reached: %s",
+                        err.msg);
+        return true;
+    }
+    {
+        json_t *o = json_loadb(body, len, 0, NULL);
+        explicit_bzero(body, len);
+        ai_free(body);
+        if (o == NULL) {
+            srv_reply_error(rq, 502, "bad_gateway",
+                            "the leader's answer was not JSON");
+            return true;
+        }
+        srv_reply_secret(rq, (int)status, o);
+    }
+    return true;
+}
+
 static void thread_init(void *app, srv_thread *th)
 {
     broker_set_consume(th->broker, consume_at_leader, app);
 }
 
 static const srv_role follower_role = {"follower", status, metrics, ready,
-                                       refuse_agents, tick, thread_init};
+                                       refuse_agents, tick, thread_init, NULL,
+                                       forward_credential};
 
 /* ---- start, stop, sync ------------------------------------------------ */
 
@@ -281,6 +322,7 @@ static void destroy(ai_follower *f)
     pthread_mutex_destroy(&f->uses_lock);
     pthread_mutex_destroy(&f->lock);
     pthread_cond_destroy(&f->wake);
+    OPENSSL_cleanse(f->tkey, sizeof f->tkey);
     ai_free(f);
 }
 
@@ -352,6 +394,7 @@ static ai_code open_follower(const ai_follower_config *c, ai_follower **out,
     f->cfg.leader_url = f->leader_url;
     f->cfg.follower_id = f->follower_id;
     f->cfg.ca_cert_file = f->ca[0] ? f->ca : NULL;
+    store_transport_key(c->auth_token, strlen(c->auth_token), f->tkey);
     f->cfg.auth_token = NULL; /* kept only inside the connections */
     atomic_store(&f->applied, applied);
     atomic_store(&f->leader_seq, applied);
@@ -405,6 +448,8 @@ ai_code ai_follower_start(const ai_follower_config *c, ai_follower **out,
         sc.threads = c->threads;
         sc.max_connections = c->max_conns;
         sc.max_conns_per_ip = c->max_conns_per_ip;
+        sc.metrics_secret = c->metrics_token;
+        sc.public_metrics = c->public_metrics;
         sc.access_log_fd = c->access_log_fd;
         sc.agent_rate = c->agent_rate;
         sc.agent_burst = c->agent_burst;

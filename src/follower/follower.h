@@ -44,7 +44,21 @@ struct ai_follower {
     atomic_llong leader_seq;   /* as the leader last said */
     atomic_llong last_contact; /* ms; 0: never */
     atomic_llong syncs, failures;
+    unsigned char tkey[32]; /* transport key of its credential (wiped) */
 };
+
+/* ---- sealed entities (unseal.c) --------------------------------------- */
+
+/* Open the secrets the leader sealed in one entity value of kind ("key",
+ * "apikey", "provider") named name, in place; a value without "sealed" is
+ * left as it is. AI_ESTORE when it was not sealed for this credential. */
+ai_code fl_open_value(const unsigned char key[32], const char *kind,
+                      const char *name, json_t *value, ai_err *err);
+/* The same for a snapshot line ({"kind","value","name"?}) and for every
+ * change of a feed batch. */
+ai_code fl_open_line(const unsigned char key[32], json_t *line, ai_err *err);
+ai_code fl_open_changes(const unsigned char key[32], const json_t *changes,
+                        ai_err *err);
 
 /* The state of a replica by the time since its last contact with the
  * leader and the thresholds of c (for `agent-iam status` on a home). */
@@ -91,6 +105,7 @@ void fl_feed_free(fl_feed *f);
  * line goes to store_snapshot_apply_line, and {"end": true, "count"}
  * must close it with the number of entities seen. */
 typedef struct fl_snap {
+    const unsigned char *tkey; /* opens sealed lines; NULL: none expected */
     store *st;
     int64_t now_ms;
     snap_apply *apply; /* open from the header until finish or abort */

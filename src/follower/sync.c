@@ -92,6 +92,7 @@ static ai_code load_snapshot(ai_follower *f, ai_err *err)
     if (atomic_load(&f->phase) != FL_RUNNING)
         atomic_store(&f->phase, FL_INITIAL_SYNC);
     fl_snap_init(&sl, f->st, srv_now_ms(), err);
+    sl.tkey = f->tkey;
     rc = upstream_stream(f->up, "/v1/replication/snapshot",
                          SNAPSHOT_TIMEOUT_MS, 1 << 20, fl_snap_line, &sl,
                          &status, &body, &len, err);
@@ -165,7 +166,8 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)
     }
     atomic_store(&f->leader_seq, (long long)feed.leader_seq);
     if (json_array_size(feed.changes) > 0) {
-        if ((rc = store_apply_changes(f->st, feed.changes, feed.last_seq,
+        if ((rc = fl_open_changes(f->tkey, feed.changes, err)) != AI_OK ||
+            (rc = store_apply_changes(f->st, feed.changes, feed.last_seq,
                                       srv_now_ms(), err)) != AI_OK) {
             fl_feed_free(&feed);
             return rc;

@@ -16,6 +16,7 @@ struct upstream {
     char fid[96];    /* "X-Follower-Id: ..." */
     char ca[4096];
     atomic_bool *stop;
+    const char *as; /* upstream_call_as: this Authorization line instead */
 };
 
 typedef struct sink {
@@ -134,12 +135,15 @@ static ai_code perform(upstream *u, const char *method, const char *path,
                        ai_err *err)
 {
     static const char *const ctype = "Content-Type: application/json";
-    const char *lines[3] = {u->auth, u->fid, json ? ctype : NULL};
+    const char *lines[3] = {u->as ? u->as : u->auth, u->as ? NULL : u->fid,
+                            json ? ctype : NULL};
     struct curl_slist *hdrs = NULL, *t;
     char url[4096];
     CURL *h = u->h;
 
-    for (size_t i = 0; i < 3 && lines[i] != NULL; i++) {
+    for (size_t i = 0; i < 3; i++) {
+        if (lines[i] == NULL)
+            continue;
         if ((t = curl_slist_append(hdrs, lines[i])) == NULL) {
             curl_slist_free_all(hdrs);
             return ai_err_set(err, AI_ENOMEM, "out of memory");
@@ -317,4 +321,28 @@ ai_code upstream_stream(upstream *u, const char *path, long timeout_ms,
         ai_free(ls.other.buf);
     }
     return AI_OK;
+}
+
+ai_code upstream_call_as(upstream *u, const char *bearer, size_t n,
+                         const char *path, const char *json, long timeout_ms,
+                         size_t max, long *status, char **body, size_t *len,
+                         ai_err *err)
+{
+    size_t cap = n + 32;
+    char *line;
+    ai_code rc;
+
+    if (n == 0 || n > 32768 || memchr(bearer, '\r', n) != NULL ||
+        memchr(bearer, '\n', n) != NULL)
+        return ai_err_set(err, AI_EINVAL, "unusable bearer");
+    if ((line = ai_malloc(cap)) == NULL)
+        return ai_err_set(err, AI_ENOMEM, "out of memory");
+    snprintf(line, cap, "Authorization: Bearer %.*s", (int)n, bearer);
+    u->as = line;
+    rc = upstream_call(u, "POST", path, json, timeout_ms, max, status, body,
+                       len, err);
+    u->as = NULL;
+    explicit_bzero(line, cap);
+    ai_free(line);
+    return rc;
 }

@@ -32,6 +32,14 @@ ai_code upstream_call(upstream *u, const char *method, const char *path,
                       const char *json, long timeout_ms, size_t max,
                       long *status, char **body, size_t *len, ai_err *err);
 
+/* POST path as the agent whose bearer (n bytes) is given, without the
+ * follower's own credential or id: a request forwarded to the leader.
+ * As upstream_call otherwise. */
+ai_code upstream_call_as(upstream *u, const char *bearer, size_t n,
+                         const char *path, const char *json, long timeout_ms,
+                         size_t max, long *status, char **body, size_t *len,
+                         ai_err *err);
+
 /* GET path and hand each line of a 200 answer to fn as it arrives
  * (NUL-terminated, without its newline; the buffer is wiped after fn);
  * fn returns false to stop. Lines over line_max bytes abort. Another

@@ -254,13 +254,22 @@ static void delete_apikey(srv_req *rq)
 static void followers(srv_req *rq)
 {
     int64_t head = 0;
+    char *reg = NULL;
     ai_err err;
+    ai_code rc;
 
     (void)store_changelog_head(rq->th->st, &head, &err);
+    if ((rc = ai_broker_list_followers(rq->th->broker, &reg, &err)) !=
+        AI_OK) {
+        srv_reply_ai(rq, rc, err.msg);
+        return;
+    }
     srv_reply_json(rq, 200,
-                   json_pack("{s:I, s:o}", "leaderSeq", (json_int_t)head,
+                   json_pack("{s:I, s:o, s:o}", "leaderSeq", (json_int_t)head,
                              "followers",
-                             leader_followers_json(rq->app, head)));
+                             leader_followers_json(rq->app, head),
+                             "registered", json_loads(reg, 0, NULL)));
+    ai_free_string(reg);
 }
 
 const srv_route leader_admin_routes[] = {

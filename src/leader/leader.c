@@ -24,6 +24,7 @@ static void build_routes(void)
 {
     ADD(srv_agent_routes, srv_agent_nroutes);
     ADD(leader_admin_routes, leader_admin_nroutes);
+    ADD(leader_follower_routes, leader_follower_nroutes);
     ADD(leader_repl_routes, leader_repl_nroutes);
     ADD(srv_common_routes, srv_common_nroutes);
 }
@@ -185,8 +186,26 @@ static bool ready(void *app)
     return true;
 }
 
+/* A registered follower's credential (srv_role.follower_find). */
+static ai_code follower_find(void *app, srv_req *rq, const char *secret,
+                             size_t n, ai_err *err)
+{
+    follower_info fi;
+    ai_code rc;
+
+    (void)app;
+    if ((rc = store_follower_find(rq->th->st, secret, n, &fi, rq->fol.key,
+                                  err)) != AI_OK)
+        return rc;
+    snprintf(rq->follower, sizeof rq->follower, "%s", fi.id);
+    snprintf(rq->fol.providers, sizeof rq->fol.providers, "%s",
+             fi.providers);
+    rq->fol.shared = false;
+    return AI_OK;
+}
+
 static const srv_role leader_role = {"leader", status, metrics, ready, NULL,
-                                     tick, NULL};
+                                     tick, NULL, follower_find, NULL};
 
 void ai_leader_config_init(ai_leader_config *c)
 {
@@ -254,7 +273,9 @@ ai_code ai_leader_start(const ai_leader_config *c, ai_leader **out,
     sc.tls_key_pem = l->tls.key_pem;
     sc.insecure_http = c->insecure_http;
     sc.follower_secret = c->auth_token;
-    sc.admin_secret = c->admin_token ? c->admin_token : c->auth_token;
+    sc.admin_secret = c->admin_token; /* the only admin credential */
+    sc.metrics_secret = c->metrics_token;
+    sc.public_metrics = c->public_metrics;
     sc.threads = c->threads;
     sc.max_connections = c->max_conns;
     sc.max_conns_per_ip = c->max_conns_per_ip;

@@ -38,11 +38,21 @@ struct ai_leader {
 /* The followers as a JSON array, lag against head. */
 json_t *leader_followers_json(ai_leader *l, int64_t head);
 
+/* What the follower fol may receive of one entity (outgoing.c): its
+ * secrets sealed in place under fol's transport key, or *drop when the
+ * entity's provider is not granted to fol (the feed then sends a delete,
+ * the snapshot nothing). name: the key version, API key or provider. */
+ai_code leader_outgoing(const srv_follower *fol, const char *kind,
+                        const char *name, json_t *value, bool *drop,
+                        ai_err *err);
+
 /* Note a follower's call: its id, address and applied seq. */
 void leader_saw_follower(ai_leader *l, srv_req *rq, int64_t applied);
 
 extern const srv_route leader_admin_routes[];
 extern const size_t leader_admin_nroutes;
+extern const srv_route leader_follower_routes[];
+extern const size_t leader_follower_nroutes;
 extern const srv_route leader_repl_routes[];
 extern const size_t leader_repl_nroutes;
 

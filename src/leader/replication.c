@@ -35,6 +35,7 @@ static bool query_int(srv_req *rq, const char *key, long long min,
 }
 
 typedef struct feed {
+    const srv_follower *fol;
     store *st;
     json_t *arr;
     int64_t last;
@@ -50,10 +51,23 @@ static void add_change(void *ud, int64_t seq, const char *kind,
 
     if (f->rc != AI_OK)
         return;
-    if (strcmp(op, "set") == 0 &&
-        (f->rc = store_change_value(f->st, kind, key, &value, f->err)) !=
+    if (strcmp(op, "set") == 0) {
+        bool drop = false;
+        if ((f->rc = store_change_value(f->st, kind, key, &value, f->err)) !=
             AI_OK)
-        return;
+            return;
+        if (value != NULL &&
+            (f->rc = leader_outgoing(f->fol, kind, key, value, &drop,
+                                     f->err)) != AI_OK) {
+            json_decref(value);
+            return;
+        }
+        if (drop) { /* not this follower's: make sure it has none */
+            json_decref(value);
+            value = NULL;
+            op = "delete";
+        }
+    }
     c = json_pack("{s:I, s:s, s:s, s:s}", "seq", (json_int_t)seq, "kind", kind,
                   "key", key, "op", op);
     if (c == NULL || (value != NULL && json_object_set_new(c, "value", value))) {
@@ -106,6 +120,7 @@ static void changes(srv_req *rq)
             return;
         }
     }
+    f.fol = &rq->fol;
     f.st = rq->th->st;
     f.arr = json_array();
     f.last = since;
@@ -202,6 +217,29 @@ static void snap_free(void *ud)
     ai_free(ss);
 }
 
+/* A snapshot line as this follower may receive it (leader_outgoing). */
+static ai_code snap_filter(void *ud, json_t *line, bool *drop, ai_err *err)
+{
+    const srv_follower *fol = ud;
+    const char *kind = json_string_value(json_object_get(line, "kind"));
+    json_t *v = json_object_get(line, "value");
+    const char *n;
+    char name[128];
+
+    *drop = false;
+    if (kind == NULL || v == NULL)
+        return AI_OK;
+    if (strcmp(kind, "key") == 0) {
+        snprintf(name, sizeof name, "%lld",
+                 (long long)json_integer_value(json_object_get(v, "version")));
+    } else {
+        n = json_string_value(json_object_get(
+            strcmp(kind, "apikey") == 0 ? v : line, "name"));
+        snprintf(name, sizeof name, "%s", n ? n : "");
+    }
+    return leader_outgoing(fol, kind, name, v, drop, err);
+}
+
 static void snapshot(srv_req *rq)
 {
     snap_stream *ss = ai_calloc(1, sizeof *ss);
@@ -219,6 +257,7 @@ static void snapshot(srv_req *rq)
         srv_reply_ai(rq, rc, err.msg);
         return;
     }
+    store_snapshot_set_filter(ss->cur, snap_filter, &rq->fol);
     /* the seq it reflects is the follower's applied seq from now */
     leader_saw_follower(rq->app, rq, seq);
     srv_reply_stream(rq, 200, "application/x-ndjson", snap_read, ss,

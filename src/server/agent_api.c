@@ -47,6 +47,12 @@ static void credentials(srv_req *rq)
              (int)(colon ? (size_t)(colon - scope) : strlen(scope)), scope);
     rc = ai_broker_get_credential(rq->th->broker, rq->bearer, rq->bearer_len,
                                   scope, resource, &result, &err);
+    if (rc == AI_ENOTFOUND && srv_role_of(rq->s) != NULL &&
+        srv_role_of(rq->s)->forward_credential != NULL &&
+        srv_role_of(rq->s)->forward_credential(rq->app, rq)) {
+        body_scope_free(&b);
+        return;
+    }
     if (rc == AI_OK) {
         json_t *r = json_loads(result, 0, NULL);
         ai_free_string(result);

@@ -75,8 +75,8 @@ static void status(srv_req *rq)
 const srv_route srv_common_routes[] = {
     {"GET", "/healthz", false, SRV_AUTH_NONE, healthz, "/healthz"},
     {"GET", "/readyz", false, SRV_AUTH_NONE, readyz, "/readyz"},
-    {"GET", "/metrics", false, SRV_AUTH_NONE, metrics, "/metrics"},
-    {"GET", "/v1/status", false, SRV_AUTH_NONE, status, "/v1/status"},
+    {"GET", "/metrics", false, SRV_AUTH_METRICS, metrics, "/metrics"},
+    {"GET", "/v1/status", false, SRV_AUTH_METRICS, status, "/v1/status"},
 };
 const size_t srv_common_nroutes =
     sizeof srv_common_routes / sizeof *srv_common_routes;

@@ -57,9 +57,11 @@ struct srv {
     pthread_mutex_t loglock; /* the access log buffer */
     char logbuf[16384];
     size_t loglen;
-    bool has_follower, has_admin;
+    bool has_follower, has_admin, has_metrics;
     unsigned char follower_hash[SHA256_DIGEST_LENGTH];
+    unsigned char follower_key[32]; /* the shared credential's transport */
     unsigned char admin_hash[SHA256_DIGEST_LENGTH];
+    unsigned char metrics_hash[SHA256_DIGEST_LENGTH];
 };
 
 /* Request state beyond what handlers see. */
@@ -513,6 +515,64 @@ static void verify_outcome(srv *s, ai_code rc)
     metrics_verify(s->metrics, rc);
 }
 
+/* A follower by its credential: the shared --auth-token (its id is what
+ * X-Follower-Id says, it is granted no secrets) or one registered in the
+ * home (X-Follower-Id, when sent, must be its id). False after replying. */
+static bool authenticate_follower(srv *s, srv_req *rq, const char *b,
+                                  size_t n)
+{
+    const char *id = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+                                                 "X-Follower-Id");
+    const srv_role *role = s->cfg.role;
+    ai_err err;
+    ai_code rc;
+
+    memset(&rq->fol, 0, sizeof rq->fol);
+    rq->follower[0] = '\0';
+    if (b == NULL) {
+        srv_reply_error(rq, 401, "unauthorized",
+                        "a follower credential is required");
+        return false;
+    }
+    if (id != NULL && !word_valid(id, 64)) {
+        srv_reply_error(rq, 400, "bad_request",
+                        "X-Follower-Id must be 1 to 64 of A-Z a-z 0-9 . _ -");
+        return false;
+    }
+    if (s->has_follower && secret_is(s->follower_hash, b, n)) {
+        if (id == NULL) {
+            srv_reply_error(rq, 400, "bad_request",
+                            "X-Follower-Id is required with the shared "
+                            "--auth-token");
+            return false;
+        }
+        snprintf(rq->follower, sizeof rq->follower, "%s", id);
+        rq->fol.shared = true;
+        memcpy(rq->fol.key, s->follower_key, sizeof rq->fol.key);
+        return true;
+    }
+    if (role == NULL || role->follower_find == NULL ||
+        (rc = srv_sync(rq, &err)) != AI_OK ||
+        (rc = role->follower_find(s->cfg.app, rq, b, n, &err)) ==
+            AI_ENOTFOUND) {
+        srv_reply_error(rq, 401, "unauthorized",
+                        "a valid follower credential is required (agent-iam "
+                        "followers add)");
+        return false;
+    }
+    if (rc != AI_OK) {
+        srv_reply_ai(rq, rc, err.msg);
+        return false;
+    }
+    if (id != NULL && strcmp(id, rq->follower) != 0) {
+        srv_reply_error(rq, 403, "forbidden",
+                        "X-Follower-Id does not name this credential's "
+                        "follower");
+        return false;
+    }
+    return true;
+}
+
 /* Authenticate; false after replying. */
 static bool authenticate(srv *s, srv_req *rq)
 {
@@ -557,32 +617,30 @@ static bool authenticate(srv *s, srv_req *rq)
                 *c = '?';
         return true;
     }
-    if (rq->route->auth == SRV_AUTH_FOLLOWER) {
-        const char *id = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
-                                                     "X-Follower-Id");
-        if (b == NULL || !s->has_follower ||
-            !secret_is(s->follower_hash, b, n)) {
-            srv_reply_error(rq, 401, "unauthorized",
-                            "a valid follower auth token is required");
-            return false;
-        }
-        if (!word_valid(id, 64)) {
-            srv_reply_error(rq, 400, "bad_request",
-                            "X-Follower-Id must be 1 to 64 of A-Z a-z 0-9 . _ -");
-            return false;
-        }
-        snprintf(rq->follower, sizeof rq->follower, "%s", id);
-        return true;
+    if (rq->route->auth == SRV_AUTH_FOLLOWER)
+        return authenticate_follower(s, rq, b, n);
+    if (rq->route->auth == SRV_AUTH_METRICS) {
+        if (s->cfg.public_metrics ||
+            (b != NULL && ((s->has_admin && secret_is(s->admin_hash, b, n)) ||
+                           (s->has_metrics &&
+                            secret_is(s->metrics_hash, b, n)))))
+            return true;
+        srv_reply_error(rq, 401, "unauthorized",
+                        "the admin or metrics token is required (or start "
+                        "the server with --public-metrics)");
+        return false;
     }
     /* admin */
-    if (b != NULL && s->has_admin && secret_is(s->admin_hash, b, n)) {
+    if (!s->has_admin) {
+        srv_reply_error(rq, 404, "not_found",
+                        "the admin API is off: start the server with "
+                        "--admin-token(-file), or administer its home "
+                        "locally");
+        return false;
+    }
+    if (b != NULL && secret_is(s->admin_hash, b, n)) {
         snprintf(rq->subject, sizeof rq->subject, "admin");
         return true;
-    }
-    if (b != NULL && s->has_follower && secret_is(s->follower_hash, b, n)) {
-        srv_reply_error(rq, 403, "forbidden",
-                        "the follower token cannot call the admin API");
-        return false;
     }
     srv_reply_error(rq, 401, "unauthorized", "a valid admin token is required");
     return false;
@@ -702,6 +760,7 @@ headers:
 static void run_handler(srv *s, req_priv *p)
 {
     srv_req *rq = &p->rq;
+    bool resumed;
     ai_err err;
 
     rq->now = srv_now_ms();
@@ -729,7 +788,13 @@ static void run_handler(srv *s, req_priv *p)
                         err.msg);
         return;
     }
-    if (!p->resumed && !authenticate(s, rq))
+    /* A resumed long-poll is a follower's: its credential is looked at
+     * again, so a follower removed while it waits is cut off at once. */
+    resumed = p->resumed;
+    p->resumed = false;
+    rq->suspended = false; /* a refusal below must not wait again */
+    if ((!resumed || rq->route->auth == SRV_AUTH_FOLLOWER) &&
+        !authenticate(s, rq))
         return;
     /* Agent requests synced in authenticate. Admin requests sign (root
      * tokens must use the current key, e.g. just after a CLI rotate-key)
@@ -743,8 +808,6 @@ static void run_handler(srv *s, req_priv *p)
         srv_reply_ai(rq, err.code, err.msg);
         return;
     }
-    p->resumed = false;
-    rq->suspended = false;
     /* What the handler saw: a change after this point must wake it. */
     p->gen_seen = atomic_load(&s->gen);
     rq->route->fn(rq);
@@ -1077,6 +1140,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     if (p->rq.stream != NULL && p->rq.stream_free != NULL)
         p->rq.stream_free(p->rq.stream_ud); /* never handed to MHD */
     ai_token_free(p->rq.token);
+    OPENSSL_cleanse(p->rq.fol.key, sizeof p->rq.fol.key);
     ai_free(p);
     *con_cls = NULL;
     atomic_fetch_sub(&s->active, 1);
@@ -1257,7 +1321,30 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
                     s->admin_hash);
         s->has_admin = true;
     }
+    if (cfg->follower_secret != NULL && *cfg->follower_secret != '\0')
+        store_transport_key(cfg->follower_secret,
+                            strlen(cfg->follower_secret), s->follower_key);
+    if (cfg->metrics_secret != NULL && *cfg->metrics_secret != '\0') {
+        hash_secret(cfg->metrics_secret, strlen(cfg->metrics_secret),
+                    s->metrics_hash);
+        s->has_metrics = true;
+    }
+    if (s->has_admin &&
+        ((s->has_follower &&
+          CRYPTO_memcmp(s->admin_hash, s->follower_hash,
+                        sizeof s->admin_hash) == 0) ||
+         (s->has_metrics &&
+          CRYPTO_memcmp(s->admin_hash, s->metrics_hash,
+                        sizeof s->admin_hash) == 0))) {
+        /* one secret, two jobs: the weaker role would be admin */
+        OPENSSL_cleanse(s, sizeof *s);
+        ai_free(s);
+        return ai_err_set(err, AI_EINVAL,
+                          "the admin token must differ from the follower "
+                          "and metrics tokens");
+    }
     s->cfg.follower_secret = s->cfg.admin_secret = NULL; /* not kept */
+    s->cfg.metrics_secret = NULL;
     s->cfg.tls_cert_pem = s->cfg.tls_key_pem = NULL;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->loglock, NULL);
@@ -1411,6 +1498,8 @@ void srv_stop(srv *s, int drain_ms)
     pthread_mutex_destroy(&s->lock);
     OPENSSL_cleanse(s->follower_hash, sizeof s->follower_hash);
     OPENSSL_cleanse(s->admin_hash, sizeof s->admin_hash);
+    OPENSSL_cleanse(s->metrics_hash, sizeof s->metrics_hash);
+    OPENSSL_cleanse(s->follower_key, sizeof s->follower_key);
     ai_free(s);
 }
 

@@ -64,9 +64,18 @@ struct ratelimit;
 typedef enum srv_auth {
     SRV_AUTH_NONE = 0,  /* everyone */
     SRV_AUTH_AGENT,     /* Bearer <agent token>, verified before the handler */
-    SRV_AUTH_FOLLOWER,  /* Bearer <follower secret> + X-Follower-Id */
-    SRV_AUTH_ADMIN      /* Bearer <admin secret> */
+    SRV_AUTH_FOLLOWER,  /* Bearer <follower credential> (X-Follower-Id) */
+    SRV_AUTH_ADMIN,     /* Bearer <admin secret>; 404 when there is none */
+    SRV_AUTH_METRICS    /* admin or metrics secret, or everyone when the
+                         * server was started with public_metrics */
 } srv_auth;
+
+/* Who a follower request comes from (SRV_AUTH_FOLLOWER). */
+typedef struct srv_follower {
+    bool shared;              /* the shared --auth-token (no secrets) */
+    char providers[513];      /* granted: "a,b", "*" or "" */
+    unsigned char key[32];    /* its transport key (wiped after) */
+} srv_follower;
 
 /* What a worker thread owns. */
 typedef struct srv_thread {
@@ -106,7 +115,8 @@ struct srv_req {
     const char *bearer;      /* the Authorization bearer value (agent token) */
     size_t bearer_len;
     ai_token *token;         /* SRV_AUTH_AGENT: the verified token */
-    char follower[65];       /* SRV_AUTH_FOLLOWER: X-Follower-Id */
+    char follower[65];       /* SRV_AUTH_FOLLOWER: its id */
+    srv_follower fol;        /* SRV_AUTH_FOLLOWER: grants and key */
     char subject[160];       /* for the log: agent=... token=... */
     int64_t now;             /* ms, when the request was dispatched */
     /* the reply */
@@ -140,6 +150,14 @@ typedef struct srv_role {
     void (*tick)(void *app, srv *s, store *st, int64_t now);
     /* Called once for each worker thread's state when it is made. */
     void (*thread_init)(void *app, srv_thread *th);
+    /* A follower credential registered in the home (not the shared one):
+     * fill rq->follower and rq->fol. AI_ENOTFOUND: no such follower. NULL:
+     * only the shared credential is known. */
+    ai_code (*follower_find)(void *app, srv_req *rq, const char *secret,
+                             size_t n, ai_err *err);
+    /* A credential this home cannot give (its provider is not held here):
+     * answer rq by asking the leader (a follower), true when it did. */
+    bool (*forward_credential)(void *app, srv_req *rq);
 } srv_role;
 
 typedef struct srv_config {
@@ -150,7 +168,9 @@ typedef struct srv_config {
     const char *tls_key_pem;
     bool insecure_http;
     const char *follower_secret; /* NULL: follower routes refuse everyone */
-    const char *admin_secret;    /* NULL: admin routes refuse everyone */
+    const char *admin_secret;    /* NULL: admin routes answer 404 */
+    const char *metrics_secret;  /* also opens /metrics and /v1/status */
+    bool public_metrics;         /* /metrics and /v1/status for everyone */
     unsigned threads;         /* 0: the number of cores */
     unsigned max_connections; /* 0: SRV_MAX_CONNS */
     unsigned max_conns_per_ip; /* 0: SRV_MAX_CONNS_PER_IP */

@@ -22,7 +22,15 @@ struct snap_cursor {
     char leader_id[STORE_LEADER_ID_LEN + 1];
     json_t *apikeys; /* the API keys, read at the start (few) */
     size_t next_apikey;
+    snap_filter_fn filter; /* NULL: every entity as it is */
+    void *filter_ud;
 };
+
+void store_snapshot_set_filter(snap_cursor *c, snap_filter_fn fn, void *ud)
+{
+    c->filter = fn;
+    c->filter_ud = ud;
+}
 
 typedef struct collect {
     store *st;
@@ -169,9 +177,17 @@ ai_code store_snapshot_line(snap_cursor *c, char **line, bool *done,
             *done = true;
             return AI_OK;
         default:
-            if ((o = next_entity(c, &rc, err)) != NULL)
-                c->count++;
-            else if (rc == AI_OK)
+            if ((o = next_entity(c, &rc, err)) != NULL) {
+                bool drop = false;
+                if (c->filter != NULL &&
+                    (rc = c->filter(c->filter_ud, o, &drop, err)) == AI_OK &&
+                    drop) {
+                    json_decref(o); /* not counted: never sent */
+                    o = NULL;
+                } else if (rc == AI_OK) {
+                    c->count++;
+                }
+            } else if (rc == AI_OK)
                 rc = enter(c, c->phase + 1, err);
             break;
         }

@@ -351,6 +351,11 @@ ai_code store_snapshot_open(const char *home, snap_cursor **out, int64_t *seq,
 ai_code store_snapshot_line(snap_cursor *c, char **line, bool *done,
                             ai_err *err);
 void store_snapshot_close(snap_cursor *c);
+/* Called for each entity line before it is written: fn may change the line
+ * (seal its secrets) or set *drop (the line is not sent nor counted). */
+typedef ai_code (*snap_filter_fn)(void *ud, json_t *line, bool *drop,
+                                  ai_err *err);
+void store_snapshot_set_filter(snap_cursor *c, snap_filter_fn fn, void *ud);
 
 /* The full replicated state (keys with secrets, revocations, provider
  * configs, API keys with secrets) and the changelog seq it reflects, read

@@ -85,6 +85,14 @@ SECRETS_SEEN = set()  # every token the run handled: never in a log
 
 # ---- processes ------------------------------------------------------------
 
+def key_bytes(home, version):
+    """A signing key's 32 bytes (`agent-iam key export` on the home)."""
+    p = subprocess.run([BIN, "--home", home, "key", "export", "--version",
+                        str(version)], capture_output=True,
+                       timeout=60 * SLOW, stdin=subprocess.DEVNULL)
+    return p.stdout
+
+
 def cli(home, *args, timeout=60):
     """Run the CLI on a home: (exit code, stdout, stderr)."""
     p = subprocess.run([BIN, "--home", home] + list(args), capture_output=True,
@@ -334,7 +342,7 @@ def admin_token(srv, agent, scopes, **extra):
 
 
 def status_of(srv):
-    return call(srv, "GET", "/v1/status").json
+    return call(srv, "GET", "/v1/status", bearer=ADMIN).json
 
 
 def state_of(srv):
@@ -344,7 +352,7 @@ def state_of(srv):
 
 
 def metrics_of(srv):
-    return call(srv, "GET", "/metrics").body.decode()
+    return call(srv, "GET", "/metrics", bearer=ADMIN).body.decode()
 
 
 def check_req(srv, tok, scope="openai:chat:completions", conn=None):
@@ -609,12 +617,15 @@ def section_routes(S, H):
     expect("changes since=0: leaderSeq, ordered changes, more false", r, 200,
            pred=feed_ok)
     ch = r.json["changes"] if r.json else []
-    check("changes: the API key (set, with its value) and the aws provider "
-          "(delete, no value)",
+    check("changes for the shared follower secret: the API key and the aws "
+          "provider as deletes without a value (no provider is granted to "
+          "it), the signing key sealed",
           any(c["kind"] == "apikey" and c["key"] == "openai" and
-              c["op"] == "set" and "value" in c for c in ch) and
+              c["op"] == "delete" and "value" not in c for c in ch) and
           any(c["kind"] == "provider" and c["key"] == "aws" and
-              c["op"] == "delete" and "value" not in c for c in ch),
+              c["op"] == "delete" and "value" not in c for c in ch) and
+          any(c["kind"] == "key" and "sealed" in c.get("value", {}) and
+              "secret" not in c["value"] for c in ch),
           json.dumps(ch)[:600])
     check("changes: secrets travel only with no-store",
           r.headers.get("Cache-Control") == "no-store", "")
@@ -674,10 +685,10 @@ def section_routes(S, H):
            "end line", r, 200,
            pred=lambda j: j["seq"] == head and j["complete"] and
            isinstance(j["keys"], list) and j["keys"][0]["version"] == 1 and
-           len(b64d(j["keys"][0]["secret"])) == 32 and
+           "sealed" in j["keys"][0] and "secret" not in j["keys"][0] and
            isinstance(j["revocations"], list) and
-           isinstance(j["providers"], dict) and
-           any(k.get("name") == "openai" for k in j["apiKeys"]))
+           j["providers"] == {} and j["apiKeys"] == [],
+           why="keys sealed; the shared token gets no provider or API key")
 
     # uses/consume: the leader counts a follower's uses
     U = admin_token(S, "agent-u", ["openai:chat:completions"],
@@ -719,7 +730,9 @@ def section_routes(S, H):
            pred=lambda j: j == {"status": "ok"})
     expect("readyz", call(S, "GET", "/readyz"), 200,
            pred=lambda j: j == {"ready": True})
-    r = call(S, "GET", "/metrics")
+    expect("metrics without a token -> 401", call(S, "GET", "/metrics"),
+           401, "unauthorized")
+    r = call(S, "GET", "/metrics", bearer=ADMIN)
     missing = [n for n in METRIC_NAMES if n not in r.body.decode()]
     check("metrics: text format with the documented names",
           r.status == 200 and
@@ -749,7 +762,7 @@ def section_routes(S, H):
           "and verification result", deltas == [3, 2, 3, 2, 5],
           str(list(zip(series, deltas))))
     expect("status: role, version, signing key, revocations, seq, followers",
-           call(S, "GET", "/v1/status"), 200,
+           call(S, "GET", "/v1/status", bearer=ADMIN), 200,
            pred=lambda j: j["role"] == "leader" and j["version"] and
            j["signingKeyVersion"] == 1 and
            isinstance(j["revocations"], int) and
@@ -780,13 +793,12 @@ def section_bad_input(S, H, A):
     expect("admin route, an agent token -> 401 unauthorized",
            call(S, "POST", "/v1/admin/rotate-key", {}, bearer=a), 401,
            "unauthorized")
-    expect("admin route, the follower secret (separate --admin-token) -> "
-           "403 forbidden",
-           call(S, "POST", "/v1/admin/rotate-key", {}, bearer=FOLLOWER), 403,
-           "forbidden")
-    expect("admin GET followers, the follower secret -> 403 forbidden",
-           call(S, "GET", "/v1/admin/followers", bearer=FOLLOWER), 403,
-           "forbidden")
+    expect("admin route, the follower secret -> 401 unauthorized",
+           call(S, "POST", "/v1/admin/rotate-key", {}, bearer=FOLLOWER), 401,
+           "unauthorized")
+    expect("admin GET followers, the follower secret -> 401 unauthorized",
+           call(S, "GET", "/v1/admin/followers", bearer=FOLLOWER), 401,
+           "unauthorized")
     expect("follower route, the admin secret -> 401 unauthorized",
            call(S, "GET", "/v1/replication/snapshot", bearer=ADMIN,
                 follower="f1"), 401, "unauthorized")
@@ -949,10 +961,8 @@ def section_bad_input(S, H, A):
           "%r Allow: %s" % (r, r.headers.get("Allow")))
 
     # tokens
-    snap = call(S, "GET", "/v1/replication/snapshot", bearer=FOLLOWER,
-                follower="f-tool").json
-    keys = {k["version"]: b64d(k["secret"]) for k in snap["keys"]}
     kv = token_json(a)["keyVersion"]
+    keys = {kv: key_bytes(H, kv)}  # followers receive keys sealed
     check("forging helper: re-signing an unchanged token gives it back",
           resign(a, keys[kv]) == a, "")
     expired = resign(a, keys[kv], lambda j: re.sub(
@@ -1653,8 +1663,10 @@ def plain_server(home, tok):
            pred=lambda j: j == {"status": "ok"})
     expect("--insecure-http: an agent check over plain HTTP",
            check_req(P, tok), 200, pred=lambda j: j == {"valid": True})
-    expect("--insecure-http, no --admin-token: the auth token is the admin's",
-           call(P, "GET", "/v1/admin/followers", bearer=FOLLOWER), 200)
+    expect("no --admin-token: the admin API is off (404), even for the "
+           "follower secret",
+           call(P, "GET", "/v1/admin/followers", bearer=FOLLOWER), 404,
+           "not_found")
     try:
         x = http.client.HTTPSConnection("127.0.0.1", P.port,
                                         timeout=5 * SLOW,
