@@ -124,6 +124,24 @@ void cli_wait_stop(const sigset_t *set);
 /* Wipe and free a malloc'd secret string (NULL is fine). */
 void cli_wipe_free(char *s);
 
+/* What agents may write, flags of serve and follower (listen.c): the
+ * strings given (NULL: not given). CLI_LIMITS_OPTS(&lim) goes in the
+ * command's cli_opt table; cli_limits_parse sets the values given (the
+ * others stay as they were): --agent-rate N, N/s or N/m (a whole N up to
+ * 1000000; off or 0: no limit) into *rate (per second), --agent-burst N
+ * into *burst, --audit-retain-days D (a decimal number of days up to
+ * 36500, six places at most; off or 0: kept for ever) into *retain_ms.
+ * CLI_OK, or the usage error's exit code after printing it. */
+typedef struct cli_limits {
+    const char *agent_rate, *agent_burst, *audit_retain;
+} cli_limits;
+#define CLI_LIMITS_OPTS(l)                                                 \
+    {"agent-rate", &(l)->agent_rate, NULL},                                \
+        {"agent-burst", &(l)->agent_burst, NULL},                          \
+        {"audit-retain-days", &(l)->audit_retain, NULL}
+int cli_limits_parse(const char *usage, const cli_limits *in, double *rate,
+                     unsigned *burst, int64_t *retain_ms);
+
 /* Read a token argument: the token itself, "-" for stdin or "@PATH" for a
  * file; one trailing newline (or CRLF) is dropped. Returns a malloc'd
  * string (its length in *len) or NULL after printing why to stderr. A

@@ -21,7 +21,9 @@ static const char follower_usage[] =
     "                   [--sync-interval 60s] [--max-staleness 1h] "
     "[--long-poll 25s]\n"
     "                   [--degraded-after 5m] [--limited-after 1h] "
-    "[--offline-after 24h]";
+    "[--offline-after 24h]\n"
+    "                   [--agent-rate N[/s|/m]|off] [--agent-burst N] "
+    "[--audit-retain-days D|off]";
 static const char sync_usage[] =
     "agent-iam sync --leader-url URL --auth-token T|--auth-token-file F "
     "--follower-id ID [--ca-cert F]";
@@ -81,6 +83,7 @@ int cli_follower(cli_ctx *c, int argc, char **argv)
     const char *host = NULL, *cert = NULL, *key = NULL, *log = NULL,
                *interval = NULL, *stale = NULL, *poll = NULL, *deg = NULL, *lim = NULL, *off = NULL;
     bool insecure = false;
+    cli_limits limits = {NULL, NULL, NULL};
     const cli_opt opts[] = {
         {"leader-url", &lo.url, NULL}, {"auth-token", &lo.token, NULL},
         {"auth-token-file", &lo.token_file, NULL},
@@ -93,7 +96,8 @@ int cli_follower(cli_ctx *c, int argc, char **argv)
         {"access-log", &log, NULL}, {"sync-interval", &interval, NULL},
         {"max-staleness", &stale, NULL}, {"long-poll", &poll, NULL},
         {"degraded-after", &deg, NULL}, {"limited-after", &lim, NULL},
-        {"offline-after", &off, NULL}, {NULL, NULL, NULL}};
+        {"offline-after", &off, NULL}, CLI_LIMITS_OPTS(&limits),
+        {NULL, NULL, NULL}};
     ai_follower_config cfg;
     ai_follower *f = NULL;
     char home[4096], *secret = NULL, *pos[1];
@@ -104,7 +108,10 @@ int cli_follower(cli_ctx *c, int argc, char **argv)
 
     ai_follower_config_init(&cfg);
     if ((rc = cli_parse(follower_usage, argc, argv, opts, pos, 0, &npos,
-                        false)))
+                        false)) ||
+        (rc = cli_limits_parse(follower_usage, &limits, &cfg.agent_rate,
+                               &cfg.agent_burst, &cfg.audit_retain_ms)) !=
+            CLI_OK)
         return rc;
     lv.port = cfg.port;
     if ((rc = cli_listen_parse(follower_usage, &li, &lv)) != CLI_OK)

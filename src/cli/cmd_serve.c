@@ -16,7 +16,8 @@ static const char usage[] =
     "--tls-key F]\n"
     "                [--insecure-http] [--threads N] [--max-conns N]\n"
     "                [--max-conns-per-ip N] [--access-log FILE|-|off]"
-    "\n                [--changelog-retain N]";
+    "\n                [--changelog-retain N] [--agent-rate N[/s|/m]|off] "
+    "[--agent-burst N]\n                [--audit-retain-days D|off]";
 
 int cli_serve(cli_ctx *c, int argc, char **argv)
 {
@@ -26,6 +27,7 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
                *admin = NULL, *admin_file = NULL, *cert = NULL, *key = NULL,
                *log = NULL, *retain = NULL;
     bool insecure = false;
+    cli_limits limits = {NULL, NULL, NULL};
     const cli_opt opts[] = {{"port", &li.port, NULL},
                             {"host", &host, NULL},
                             {"auth-token", &auth, NULL},
@@ -40,6 +42,7 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
                             {"max-conns-per-ip", &li.per_ip, NULL},
                             {"access-log", &log, NULL},
                             {"changelog-retain", &retain, NULL},
+                            CLI_LIMITS_OPTS(&limits),
                             {NULL, NULL, NULL}};
     ai_leader_config cfg;
     ai_leader *l = NULL;
@@ -51,6 +54,10 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
 
     ai_leader_config_init(&cfg);
     if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
+        return rc;
+    if ((rc = cli_limits_parse(usage, &limits, &cfg.agent_rate,
+                               &cfg.agent_burst, &cfg.audit_retain_ms)) !=
+        CLI_OK)
         return rc;
     lv.port = cfg.port;
     if ((rc = cli_listen_parse(usage, &li, &lv)) != CLI_OK)
