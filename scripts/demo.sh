@@ -1,7 +1,9 @@
 #!/bin/sh
 # `make demo`: the whole system on one machine, narrated. A leader and two
-# followers on localhost (TLS, a CA made by the leader), a root token, a
-# delegated token used through a follower to get an API-key credential, a
+# followers on localhost (TLS, a CA made by the leader), each follower with
+# a credential of its own, a root token, a delegated token used through a
+# follower to get an API-key credential (served from the replica where the
+# provider is granted, forwarded to the leader where it is not), a
 # revocation refused at both followers, and a clean shutdown. Every step
 # checks what it says; the script exits 0 only if all of them did.
 # Usage: scripts/demo.sh BUILD/agent-iam
@@ -32,20 +34,28 @@ port_of() {
     return 1
 }
 
-step "1. the leader: a home of its own, a generated CA, a shared secret"
-(umask 077 && head -c 24 /dev/urandom | base64 >secret)
-"$bin" serve --home leader --host 127.0.0.1 --port 0 --auth-token-file secret \
-    --access-log off 2>leader.log &
+step "1. the leader: a home of its own, a generated CA, an admin token"
+(umask 077 && head -c 24 /dev/urandom | base64 >admin.token)
+"$bin" serve --home leader --host 127.0.0.1 --port 0 \
+    --admin-token-file admin.token --access-log off 2>leader.log &
 pids="$pids $!"
 lp=$(port_of leader.log) || fail "the leader did not start"
 ca=leader/tls/ca.pem
-L="--leader-url https://localhost:$lp --auth-token-file secret --ca-cert $ca"
+L="--leader-url https://localhost:$lp --auth-token-file admin.token --ca-cert $ca"
 ok "leader on https://localhost:$lp, CA $ca"
 
-step "2. two followers replicate it (region-b, region-c)"
+step "2. two followers, each with its own credential, replicate it"
+# region-b may hold the openai key; region-c holds no provider secret and
+# forwards such requests to the leader.
+(umask 077 && "$bin" followers add region-b --providers openai $L \
+    >region-b.token 2>/dev/null) || fail "followers add region-b"
+(umask 077 && "$bin" followers add region-c $L >region-c.token 2>/dev/null) \
+    || fail "followers add region-c"
+ok "followers add: region-b (openai), region-c (no provider secrets)"
 for r in b c; do
     "$bin" follower --home "region-$r" --host 127.0.0.1 --port 0 \
-        --leader-url "https://localhost:$lp" --auth-token-file secret \
+        --leader-url "https://localhost:$lp" \
+        --auth-token-file "region-$r.token" \
         --follower-id "region-$r" --ca-cert "$ca" --access-log off \
         2>"region-$r.log" &
     pids="$pids $!"
@@ -86,7 +96,16 @@ out=$(call region-b "$fb" "$child" /v1/credentials \
     '{"scope":"openai:chat:completions","resource":""}')
 case $out in *'"credentialType":"api_key"'*"$(cat apikey)"*" 200") ;;
     *) fail "credential: $out" ;; esac
-ok "credentialType api_key, the key added at the leader"
+"$bin" apikey list --home region-b | grep -q '^openai ' \
+    || fail "region-b's replica has no openai key"
+"$bin" apikey list --home region-c | grep -q '^openai ' \
+    && fail "region-c's replica holds the openai key"
+ok "credentialType api_key, the key added at the leader (region-b holds it)"
+out=$(call region-c "$fc" "$child" /v1/credentials \
+    '{"scope":"openai:chat:completions","resource":""}')
+case $out in *'"credentialType":"api_key"'*"$(cat apikey)"*" 200") ;;
+    *) fail "forwarded credential: $out" ;; esac
+ok "region-c, not granted openai, forwards the request to the leader"
 out=$(call region-c "$fc" "$child" /v1/check \
     '{"scope":"github:repo:read","resource":"myorg/repo"}')
 case $out in *'"valid":false'*" 200") ;; *) fail "narrowing: $out" ;; esac

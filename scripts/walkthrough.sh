@@ -48,15 +48,20 @@ if [ ! -s "$home/admin.token" ]; then
 fi
 step "the leader: https://localhost:$port (Ctrl-C stops it)"
 cat <<MSG
-admin token:  $home/admin.token ($(cat "$home/admin.token"))
+admin token:  $home/admin.token (the only admin credential; 0600)
 CA:           $home/tls/ca.pem (made on first start)
 try, in another terminal:
-  curl --cacert $home/tls/ca.pem https://localhost:$port/v1/status
+  curl --cacert $home/tls/ca.pem \\
+      -H "Authorization: Bearer \$(cat $home/admin.token)" \\
+      https://localhost:$port/v1/status
   $bin token create-root --leader-url https://localhost:$port \\
       --auth-token-file $home/admin.token --ca-cert $home/tls/ca.pem \\
       --agent-id demo --scopes github:repo:read
+  $bin followers add region-b --providers openai \\
+      --leader-url https://localhost:$port \\
+      --auth-token-file $home/admin.token --ca-cert $home/tls/ca.pem
 MSG
 rm -rf "$tmp"
 trap - EXIT INT TERM
 exec "$bin" --home "$home" serve --host 127.0.0.1 --port "$port" \
-    --auth-token-file "$home/admin.token"
+    --admin-token-file "$home/admin.token"

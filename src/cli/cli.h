@@ -30,6 +30,9 @@ typedef struct cli_ctx {
 
 /* The store of the home (created on first use). NULL after printing why. */
 store *cli_store(cli_ctx *c);
+/* A broker over cli_store (actor "cli"; close it with ai_broker_close,
+ * which leaves the store open); NULL after printing why. */
+ai_broker *cli_broker(cli_ctx *c);
 
 /* Print "agent-iam: <message>" and return CLI_FAIL. */
 int cli_fail(const ai_err *err);
@@ -105,16 +108,30 @@ int cli_access_log(const char *arg, int *fd);
 
 /* The listening flags of serve and follower (listen.c): the strings given
  * (NULL: not given), and their values (left as they were when not given).
- * CLI_OK, or the usage error's exit code after printing it. */
+ * CLI_LISTEN_OPTS(&li) goes in the command's cli_opt table. */
 typedef struct cli_listen {
-    const char *port, *threads, *max_conns, *per_ip;
+    const char *port, *threads, *max_conns, *per_ip, *metrics,
+        *metrics_file;
+    bool public_metrics;
 } cli_listen;
 typedef struct cli_listen_vals {
     int port;
     unsigned threads, max_conns, max_conns_per_ip;
+    char *metrics_token; /* owned: cli_listen_free wipes it */
+    bool public_metrics;
 } cli_listen_vals;
+#define CLI_LISTEN_OPTS(l)                                                 \
+    {"port", &(l)->port, NULL}, {"threads", &(l)->threads, NULL},          \
+        {"max-conns", &(l)->max_conns, NULL},                              \
+        {"max-conns-per-ip", &(l)->per_ip, NULL},                          \
+        {"metrics-token", &(l)->metrics, NULL},                            \
+        {"metrics-token-file", &(l)->metrics_file, NULL},                  \
+        {"public-metrics", NULL, &(l)->public_metrics}
+/* CLI_OK, or the usage error's exit code after printing it. The metrics
+ * token may also come from $AGENT_IAM_METRICS_TOKEN. */
 int cli_listen_parse(const char *usage, const cli_listen *in,
                      cli_listen_vals *out);
+void cli_listen_free(cli_listen_vals *v);
 /* A service's signals: SIGINT and SIGTERM blocked (call before any thread
  * starts, so they all inherit the mask) for cli_wait_stop to take; SIGPIPE
  * ignored. */
@@ -212,5 +229,6 @@ int cli_sync(cli_ctx *c, int argc, char **argv);
 int cli_status(cli_ctx *c, int argc, char **argv);
 int cli_cred(cli_ctx *c, int argc, char **argv);
 int cli_backup(cli_ctx *c, int argc, char **argv);
+int cli_followers(cli_ctx *c, int argc, char **argv);
 
 #endif

@@ -16,6 +16,8 @@ static const char follower_usage[] =
     "                   [--ca-cert F] [--port N] [--host ADDR] [--tls-cert F "
     "--tls-key F]\n"
     "                   [--insecure-http] [--threads N] [--max-conns N]\n"
+    "                   [--metrics-token T|--metrics-token-file F] "
+    "[--public-metrics]\n"
     "                   [--max-conns-per-ip N] [--access-log "
     "FILE|-|off]\n"
     "                   [--sync-interval 60s] [--max-staleness 1h] "
@@ -78,8 +80,8 @@ static int duration(const char *usage, const char *flag, const char *v,
 int cli_follower(cli_ctx *c, int argc, char **argv)
 {
     lead_opts lo = {0};
-    cli_listen li = {NULL, NULL, NULL, NULL};
-    cli_listen_vals lv = {0, 0, 0, 0};
+    cli_listen li = {NULL, NULL, NULL, NULL, NULL, NULL, false};
+    cli_listen_vals lv = {0, 0, 0, 0, NULL, false};
     const char *host = NULL, *cert = NULL, *key = NULL, *log = NULL,
                *interval = NULL, *stale = NULL, *poll = NULL, *deg = NULL, *lim = NULL, *off = NULL;
     bool insecure = false;
@@ -88,12 +90,10 @@ int cli_follower(cli_ctx *c, int argc, char **argv)
         {"leader-url", &lo.url, NULL}, {"auth-token", &lo.token, NULL},
         {"auth-token-file", &lo.token_file, NULL},
         {"follower-id", &lo.id, NULL}, {"ca-cert", &lo.ca, NULL},
-        {"port", &li.port, NULL}, {"host", &host, NULL},
+        {"host", &host, NULL}, CLI_LISTEN_OPTS(&li),
         {"tls-cert", &cert, NULL}, {"tls-key", &key, NULL},
-        {"insecure-http", NULL, &insecure}, {"threads", &li.threads, NULL},
-        {"max-conns", &li.max_conns, NULL},
-        {"max-conns-per-ip", &li.per_ip, NULL},
-        {"access-log", &log, NULL}, {"sync-interval", &interval, NULL},
+        {"insecure-http", NULL, &insecure}, {"access-log", &log, NULL},
+        {"sync-interval", &interval, NULL},
         {"max-staleness", &stale, NULL}, {"long-poll", &poll, NULL},
         {"degraded-after", &deg, NULL}, {"limited-after", &lim, NULL},
         {"offline-after", &off, NULL}, CLI_LIMITS_OPTS(&limits),
@@ -120,9 +120,13 @@ int cli_follower(cli_ctx *c, int argc, char **argv)
     cfg.threads = lv.threads;
     cfg.max_conns = lv.max_conns;
     cfg.max_conns_per_ip = lv.max_conns_per_ip;
-    if ((cert == NULL) != (key == NULL))
-        return cli_usage(follower_usage,
-                         "give --tls-cert and --tls-key together");
+    cfg.metrics_token = lv.metrics_token;
+    cfg.public_metrics = lv.public_metrics;
+    if ((cert == NULL) != (key == NULL)) {
+        rc = cli_usage(follower_usage,
+                       "give --tls-cert and --tls-key together");
+        goto done;
+    }
     if ((rc = duration(follower_usage, "sync-interval", interval,
                        &cfg.sync_interval_ms)) ||
         (rc = duration(follower_usage, "max-staleness", stale,
@@ -134,12 +138,14 @@ int cli_follower(cli_ctx *c, int argc, char **argv)
                        &cfg.limited_ms)) ||
         (rc = duration(follower_usage, "offline-after", off,
                        &cfg.offline_ms)))
-        return rc;
-    if (pl < 1000 || pl > 60000)
-        return cli_usage(follower_usage, "--long-poll is 1s to 60s");
+        goto done;
+    if (pl < 1000 || pl > 60000) {
+        rc = cli_usage(follower_usage, "--long-poll is 1s to 60s");
+        goto done;
+    }
     cfg.long_poll_s = (int)(pl / 1000);
     if ((rc = leader_config(follower_usage, &lo, &cfg, &secret)) != CLI_OK)
-        return rc;
+        goto done;
     if ((rc = cli_access_log(log, &log_fd)) != CLI_OK)
         goto done;
     if (store_home_path(c->home_flag, home, sizeof home, &err) != AI_OK) {
@@ -177,6 +183,7 @@ done:
     if (log_fd > 2)
         close(log_fd);
     cli_wipe_free(secret);
+    cli_listen_free(&lv);
     return rc;
 }
 

@@ -10,10 +10,11 @@
 #include "cli/cli.h"
 
 static const char usage[] =
-    "agent-iam serve [--port N] [--host ADDR] [--auth-token T|"
-    "--auth-token-file F]\n"
-    "                [--admin-token T|--admin-token-file F] [--tls-cert F "
-    "--tls-key F]\n"
+    "agent-iam serve [--port N] [--host ADDR] [--admin-token T|"
+    "--admin-token-file F]\n"
+    "                [--auth-token T|--auth-token-file F] [--metrics-token T|"
+    "\n                --metrics-token-file F] [--public-metrics] "
+    "[--tls-cert F --tls-key F]\n"
     "                [--insecure-http] [--threads N] [--max-conns N]\n"
     "                [--max-conns-per-ip N] [--access-log FILE|-|off]"
     "\n                [--changelog-retain N] [--agent-rate N[/s|/m]|off] "
@@ -21,14 +22,14 @@ static const char usage[] =
 
 int cli_serve(cli_ctx *c, int argc, char **argv)
 {
-    cli_listen li = {NULL, NULL, NULL, NULL};
-    cli_listen_vals lv = {0, 0, 0, 0};
+    cli_listen li = {NULL, NULL, NULL, NULL, NULL, NULL, false};
+    cli_listen_vals lv = {0, 0, 0, 0, NULL, false};
     const char *host = NULL, *auth = NULL, *auth_file = NULL,
                *admin = NULL, *admin_file = NULL, *cert = NULL, *key = NULL,
                *log = NULL, *retain = NULL;
     bool insecure = false;
     cli_limits limits = {NULL, NULL, NULL};
-    const cli_opt opts[] = {{"port", &li.port, NULL},
+    const cli_opt opts[] = {CLI_LISTEN_OPTS(&li),
                             {"host", &host, NULL},
                             {"auth-token", &auth, NULL},
                             {"auth-token-file", &auth_file, NULL},
@@ -37,9 +38,6 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
                             {"tls-cert", &cert, NULL},
                             {"tls-key", &key, NULL},
                             {"insecure-http", NULL, &insecure},
-                            {"threads", &li.threads, NULL},
-                            {"max-conns", &li.max_conns, NULL},
-                            {"max-conns-per-ip", &li.per_ip, NULL},
                             {"access-log", &log, NULL},
                             {"changelog-retain", &retain, NULL},
                             CLI_LIMITS_OPTS(&limits),
@@ -66,22 +64,32 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
     cfg.threads = lv.threads;
     cfg.max_conns = lv.max_conns;
     cfg.max_conns_per_ip = lv.max_conns_per_ip;
+    cfg.metrics_token = lv.metrics_token;
+    cfg.public_metrics = lv.public_metrics;
     if (retain != NULL) {
-        if (!cli_int(retain, 1, 100000000, &n))
+        if (!cli_int(retain, 1, 100000000, &n)) {
+            cli_listen_free(&lv);
             return cli_usage(usage, "--changelog-retain must be 1 or more");
+        }
         cfg.changelog_retain = (long)n;
     }
-    if ((cert == NULL) != (key == NULL))
-        return cli_usage(usage, "give --tls-cert and --tls-key together");
-    if (insecure && cert != NULL)
-        return cli_usage(usage, "--insecure-http takes no certificate");
+    if ((cert == NULL) != (key == NULL) || (insecure && cert != NULL)) {
+        cli_listen_free(&lv);
+        return cli_usage(usage, insecure && cert != NULL
+                                    ? "--insecure-http takes no certificate"
+                                    : "give --tls-cert and --tls-key "
+                                      "together");
+    }
     if ((rc = cli_secret_opt(usage, auth, auth_file, "AGENT_IAM_AUTH_TOKEN",
-                             "--auth-token", &auth_s)) != CLI_OK)
+                             "--auth-token", &auth_s)) != CLI_OK) {
+        cli_listen_free(&lv);
         return rc;
+    }
     if ((rc = cli_secret_opt(usage, admin, admin_file,
                              "AGENT_IAM_ADMIN_TOKEN", "--admin-token",
                              &admin_s)) != CLI_OK) {
         cli_wipe_free(auth_s);
+        cli_listen_free(&lv);
         return rc;
     }
     if ((rc = cli_access_log(log, &log_fd)) != CLI_OK)
@@ -110,12 +118,18 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
     cli_wipe_free(auth_s); /* the server keeps digests only */
     cli_wipe_free(admin_s);
     auth_s = admin_s = NULL;
+    cli_listen_free(&lv);
     if (insecure)
         fprintf(stderr, "agent-iam: WARNING: plain HTTP (--insecure-http): "
                         "tokens and secrets cross the network in clear\n");
-    if (cfg.auth_token == NULL)
-        fprintf(stderr, "agent-iam: no --auth-token: the admin and follower "
-                        "APIs refuse every call\n");
+    if (cfg.admin_token == NULL)
+        fprintf(stderr, "agent-iam: no --admin-token: the admin API is off "
+                        "(administer the home with the CLI on this "
+                        "machine)\n");
+    if (cfg.auth_token != NULL)
+        fprintf(stderr, "agent-iam: --auth-token is a secret shared by "
+                        "every follower (replication only, no provider "
+                        "secrets): prefer `agent-iam followers add`\n");
     if (ai_leader_tls_generated(l))
         fprintf(stderr, "agent-iam: generated a local CA and a server "
                         "certificate in %s/tls\n", home);
@@ -135,5 +149,6 @@ done:
         close(log_fd);
     cli_wipe_free(auth_s);
     cli_wipe_free(admin_s);
+    cli_listen_free(&lv);
     return rc;
 }

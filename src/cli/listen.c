@@ -1,5 +1,6 @@
 /* listen.c - the listening flags that `serve` and `follower` share: port,
- * worker threads, connection limits, per-agent rate. */
+ * worker threads, connection limits, who may read /metrics and
+ * /v1/status. */
 #include <string.h>
 
 #include "cli/cli.h"
@@ -30,7 +31,16 @@ int cli_listen_parse(const char *usage, const cli_listen *in,
                              "--max-conns-per-ip must be 1 to 1000000");
         out->max_conns_per_ip = (unsigned)n;
     }
-    return CLI_OK;
+    out->public_metrics = in->public_metrics;
+    return cli_secret_opt(usage, in->metrics, in->metrics_file,
+                          "AGENT_IAM_METRICS_TOKEN", "--metrics-token",
+                          &out->metrics_token);
+}
+
+void cli_listen_free(cli_listen_vals *v)
+{
+    cli_wipe_free(v->metrics_token);
+    v->metrics_token = NULL;
 }
 
 /* --agent-rate: "off", or N, N/s (per second) or N/m (per minute), N a

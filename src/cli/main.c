@@ -78,17 +78,24 @@ static const char usage_text[] =
     "                                under the home's master.key: keep both)\n"
     "\n"
     "service:\n"
-    "  serve [--port N] [--host ADDR] [--auth-token T|--auth-token-file F]\n"
-    "      [--admin-token T|--admin-token-file F] [--tls-cert F --tls-key F]\n"
-    "      [--insecure-http] [--threads N] [--max-conns N]\n"
+    "  serve [--port N] [--host ADDR] [--admin-token T|--admin-token-file F]\n"
+    "      [--auth-token T|--auth-token-file F] [--metrics-token T|\n"
+    "      --metrics-token-file F] [--public-metrics] [--tls-cert F\n"
+    "      --tls-key F] [--insecure-http] [--threads N] [--max-conns N]\n"
     "      [--max-conns-per-ip N] [--access-log FILE|-|off]\n"
     "      [--changelog-retain N] [--agent-rate N[/s|/m]|off]\n"
     "      [--agent-burst N] [--audit-retain-days D|off]\n"
     "                                the leader over HTTPS (docs/http-api.md)\n"
+    "  followers add ID [--providers P,Q|'*'] [LEADER]\n"
+    "                                register a follower: prints its own\n"
+    "                                credential, once\n"
+    "  followers list [LEADER]       the registered followers\n"
+    "  followers remove ID [LEADER]  its credential stops working at once\n"
     "  follower --leader-url URL --auth-token T|--auth-token-file F\n"
     "      --follower-id ID [--ca-cert F] [--port N] [--host ADDR]\n"
     "      [--tls-cert F --tls-key F] [--insecure-http] [--threads N]\n"
     "      [--max-conns N] [--max-conns-per-ip N] [--access-log FILE|-|off]\n"
+    "      [--metrics-token T|--metrics-token-file F] [--public-metrics]\n"
     "      [--sync-interval 60s] [--max-staleness 1h] [--long-poll 25s]\n"
     "      [--degraded-after 5m] [--limited-after 1h] [--offline-after 24h]\n"
     "      [--agent-rate N[/s|/m]|off] [--agent-burst N]\n"
@@ -124,7 +131,7 @@ static const command commands[] = {
     {"status", cli_status},     {"cred", cli_cred},
     {"serve", cli_serve},       {"follower", cli_follower},
     {"sync", cli_sync},
-    {"backup", cli_backup},
+    {"backup", cli_backup},     {"followers", cli_followers},
 };
 
 static int run(cli_ctx *c, int n, char **args)

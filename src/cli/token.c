@@ -12,20 +12,6 @@
 
 #define MAX_SCOPES AI_LIST_MAX
 
-/* The broker over the CLI's store; NULL after printing why. */
-static ai_broker *broker(cli_ctx *c)
-{
-    ai_broker *b = NULL;
-    ai_err err;
-    store *st = cli_store(c);
-
-    if (st == NULL)
-        return NULL;
-    if (broker_wrap(st, &b, &err) != AI_OK)
-        cli_fail(&err);
-    return b;
-}
-
 /* "a,b, c" into scopes[] (pointers into buf); false on an empty entry. */
 static bool split_scopes(char *buf, const char **scopes, size_t *n)
 {
@@ -237,7 +223,7 @@ static int create_root(cli_ctx *c, int argc, char **argv)
         free(sbuf);
         return rc;
     }
-    if ((b = broker(c)) == NULL) {
+    if ((b = cli_broker(c)) == NULL) {
         free(sbuf);
         return CLI_FAIL;
     }
@@ -309,7 +295,7 @@ static int delegate(cli_ctx *c, int argc, char **argv)
     d.delegatable = !nodeleg;
     d.inherit_identity = !noident;
     if ((wire = cli_read_token(parent, &len)) == NULL ||
-        (b = broker(c)) == NULL) {
+        (b = cli_broker(c)) == NULL) {
         rc = CLI_FAIL;
         goto done;
     }
@@ -370,7 +356,7 @@ static int verify(cli_ctx *c, int argc, char **argv)
         return cli_usage(usage, "a token is required");
     if ((wire = cli_read_token(pos[0], &len)) == NULL)
         return CLI_FAIL;
-    if ((b = broker(c)) == NULL) {
+    if ((b = cli_broker(c)) == NULL) {
         free(wire);
         return CLI_FAIL;
     }
@@ -401,7 +387,7 @@ static int check(cli_ctx *c, int argc, char **argv)
                                 "required");
     if ((wire = cli_read_token(pos[0], &len)) == NULL)
         return CLI_FAIL;
-    if ((b = broker(c)) == NULL) {
+    if ((b = cli_broker(c)) == NULL) {
         free(wire);
         return CLI_FAIL;
     }
@@ -439,7 +425,7 @@ static int refresh(cli_ctx *c, int argc, char **argv)
                                 "1 or more");
     if ((wire = cli_read_token(pos[0], &len)) == NULL)
         return CLI_FAIL;
-    if ((b = broker(c)) == NULL) {
+    if ((b = cli_broker(c)) == NULL) {
         free(wire);
         return CLI_FAIL;
     }

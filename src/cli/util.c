@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "broker/broker.h"
 #include "cli/cli.h"
 #include "core/core.h"
 
@@ -26,6 +27,19 @@ store *cli_store(cli_ctx *c)
         return NULL;
     }
     return c->st;
+}
+
+ai_broker *cli_broker(cli_ctx *c)
+{
+    ai_broker *b = NULL;
+    ai_err err;
+    store *st = cli_store(c);
+
+    if (st == NULL)
+        return NULL;
+    if (broker_wrap(st, &b, &err) != AI_OK)
+        cli_fail(&err);
+    return b;
 }
 
 int cli_fail(const ai_err *err)

@@ -104,6 +104,15 @@ static void status(void *app, srv_thread *th, json_t *out)
     json_object_set_new(out, "uptimeSeconds",
                         json_integer((srv_now_ms() - l->started) / 1000));
     json_object_set_new(out, "followers", leader_followers_json(l, head));
+    if (l->s != NULL && srv_shared_follower_secret(l->s)) {
+        json_object_set_new(out, "sharedFollowerSecret", json_true());
+        json_object_set_new(out, "warning",
+                            json_string("a follower secret shared by every "
+                                        "follower is in use (--auth-token): "
+                                        "it cannot be revoked for one "
+                                        "follower; prefer `agent-iam "
+                                        "followers add`"));
+    }
 }
 
 static void metrics(void *app, srv_thread *th, char **buf, size_t *len,

@@ -1503,6 +1503,11 @@ void srv_stop(srv *s, int drain_ms)
     ai_free(s);
 }
 
+bool srv_shared_follower_secret(const srv *s)
+{
+    return s->has_follower;
+}
+
 bool srv_draining(srv *s)
 {
     return atomic_load(&s->draining);

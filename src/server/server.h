@@ -198,6 +198,8 @@ uint16_t srv_port(const srv *s);
 const char *srv_home(const srv *s);
 /* The role the server was started with (may be NULL). */
 const srv_role *srv_role_of(const srv *s);
+/* Whether the shared follower secret (--auth-token) is in use. */
+bool srv_shared_follower_secret(const srv *s);
 /* True once srv_stop began. */
 bool srv_draining(srv *s);
 /* The watcher's store handle, for hooks on the watcher thread only. */

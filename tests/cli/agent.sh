@@ -35,7 +35,7 @@ h=$tmp/home
     && ok "apikey add" || no "apikey add"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$bin" serve --home "$h" --host 127.0.0.1 --port "$port" \
-    --auth-token "admin-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+    --admin-token "admin-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
     >"$tmp/server.log" 2>&1 &
 pid=$!
 i=0

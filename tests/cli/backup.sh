@@ -155,7 +155,7 @@ ls ./*tmp* >/dev/null 2>&1 && no "no temporary files left ($(ls ./*tmp*))" || ok
 # ---- while the leader runs and revokes ----------------------------------------
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 T=admin-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-"$bin" serve --home "$h" --host 127.0.0.1 --port "$port" --auth-token "$T" \
+"$bin" serve --home "$h" --host 127.0.0.1 --port "$port" --admin-token "$T" \
     --insecure-http --access-log off >server.log 2>&1 &
 pid=$!
 i=0
@@ -242,9 +242,10 @@ leader_id() { python3 -c 'import sqlite3,sys; r=sqlite3.connect(sys.argv[1]).exe
 [ -n "$(leader_id "$h/agent-iam.db")" ] && [ -z "$(leader_id live1.db)" ] &&
     ok "the backup has no leader id (the home has one)" || no "the backup has no leader id (the home has one)"
 L=http://127.0.0.1:$port
+FT=follower-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 start_leader() {
-    "$bin" serve --home "$h" --host 127.0.0.1 --port "$port" --auth-token "$T" \
-        --insecure-http --access-log off >>server.log 2>&1 &
+    "$bin" serve --home "$h" --host 127.0.0.1 --port "$port" --admin-token "$T" \
+        --auth-token "$FT" --insecure-http --access-log off >>server.log 2>&1 &
     pid=$!
     i=0
     until curl -sf "$L/healthz" >/dev/null 2>&1; do
@@ -254,7 +255,8 @@ start_leader() {
 fport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 start_follower() {
     "$bin" follower --home "$tmp/fh" --host 127.0.0.1 --port "$fport" --insecure-http \
-        --leader-url "$L" --auth-token "$T" --follower-id fb --access-log off >>follower.log 2>&1 &
+        --leader-url "$L" --auth-token "$FT" --follower-id fb --public-metrics \
+        --access-log off >>follower.log 2>&1 &
     fpid=$!
 }
 stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }

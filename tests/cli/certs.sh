@@ -126,9 +126,11 @@ expect "--days beyond the CA" 1 "expires within" -- sh "$gen" --out "$p" --days 
 # ---- the leader and a follower on the generated certificates ----------------------
 T=fleet-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf '%s\n' "$T" >token
-chmod 600 token
+printf 'admin-%s\n' "$T" >admin.token
+chmod 600 token admin.token
 lport=$(freeport)
 "$bin" serve --home "$tmp/leader" --host 127.0.0.1 --port "$lport" --auth-token-file token \
+    --admin-token-file admin.token \
     --tls-cert "$p/leader.pem" --tls-key "$p/leader.key" --access-log off >leader.log 2>&1 &
 lpid=$!
 pids="$lpid"
@@ -139,12 +141,14 @@ if wait_up "https://127.0.0.1:$lport/healthz" "$lpid" leader.log \
     curl -s --cacert old-leader.pem "https://127.0.0.1:$lport/healthz" >/dev/null 2>&1 &&
         no "another trust anchor is refused" || ok "another trust anchor is refused"
     [ ! -e "$tmp/leader/tls" ] && ok "no certificate generated in the home" || no "no certificate generated in the home"
-    "$bin" status --leader-url "https://127.0.0.1:$lport" --ca-cert "$p/ca.pem" >"$tmp/out" 2>&1 &&
+    "$bin" status --leader-url "https://127.0.0.1:$lport" --ca-cert "$p/ca.pem" \
+        --auth-token-file admin.token >"$tmp/out" 2>&1 &&
         ok "agent-iam --ca-cert trusts it" || no "agent-iam --ca-cert trusts it: $(cat "$tmp/out")"
     fport=$(freeport)
     "$bin" follower --home "$tmp/eu-1" --host 127.0.0.1 --port "$fport" --follower-id eu-1 \
         --leader-url "https://127.0.0.1:$lport" --auth-token-file token --ca-cert "$p/ca.pem" \
-        --tls-cert "$p/follower-eu-1.pem" --tls-key "$p/follower-eu-1.key" --access-log off >follower.log 2>&1 &
+        --tls-cert "$p/follower-eu-1.pem" --tls-key "$p/follower-eu-1.key" --public-metrics \
+        --access-log off >follower.log 2>&1 &
     fpid=$!
     pids="$fpid $lpid"
     if wait_up "https://127.0.0.1:$fport/v1/status" "$fpid" follower.log \

@@ -79,7 +79,7 @@ if ! openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem \
 fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 T=admin-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-"$bin" serve --home "$h" --host 127.0.0.1 --port "$port" --auth-token "$T" \
+"$bin" serve --home "$h" --host 127.0.0.1 --port "$port" --admin-token "$T" \
     --tls-cert cert.pem --tls-key key.pem >"$tmp/server.log" 2>&1 &
 pid=$!
 i=0
@@ -229,7 +229,7 @@ expect "status without --ca-cert is refused too" 1 "certificate" -- "$bin" statu
 expect "a missing --ca-cert file" 1 "cannot open the CA file" -- "$bin" rotate-key \
     --leader-url "$U" --auth-token "$T" --ca-cert "$tmp/none.pem"
 expect "localhost matches the certificate" 0 "" -- "$bin" status --leader-url \
-    "https://localhost:$port/" --ca-cert ca.pem
+    "https://localhost:$port/" --ca-cert ca.pem --auth-token "$T"
 
 expect "an ftp URL is a usage error" 2 "leader URL" -- "$bin" rotate-key \
     --leader-url ftp://127.0.0.1/ --auth-token "$T"

@@ -64,9 +64,11 @@ with open(BIN, "rb") as f:
 SLOW = 4 if ASAN else 1  # time budgets scale under AddressSanitizer
 
 TOKEN = "repl-" + secrets.token_hex(16)
-TOKFILE = os.path.join(TMP, "auth.token")
+TOKFILE = os.path.join(TMP, "auth.token")   # the shared follower secret
+ADMIN = "admin-" + secrets.token_hex(16)
+ADMINFILE = os.path.join(TMP, "admin.token")
 WRONGFILE = os.path.join(TMP, "wrong.token")
-for path, text in ((TOKFILE, TOKEN),
+for path, text in ((TOKFILE, TOKEN), (ADMINFILE, ADMIN),
                    (WRONGFILE, "wrong-" + secrets.token_hex(16))):
     with open(path, "w") as f:
         f.write(text + "\n")
@@ -209,21 +211,49 @@ class Proc:
 def leader(name, home, port=0, extra=()):
     return Proc(name, ["--home", home, "serve", "--host", "127.0.0.1",
                        "--port", str(port), "--tls-cert", CERT,
-                       "--tls-key", KEY, "--auth-token-file", TOKFILE] +
+                       "--tls-key", KEY, "--auth-token-file", TOKFILE,
+                       "--admin-token-file", ADMINFILE, "--public-metrics"] +
                 list(extra))
 
 
-def follower(name, home, lead_url, fid, extra=(), tokfile=TOKFILE):
+REGISTERED = {}
+
+
+def registered(lead_url, fid):
+    """The credential file of follower fid on the leader at lead_url,
+    registered there (`agent-iam followers add ID --providers '*'`) the
+    first time."""
+    if (lead_url, fid) not in REGISTERED:
+        rc, out, err = run("followers", "add", fid, "--providers", "*",
+                           "--leader-url", lead_url, "--auth-token-file",
+                           ADMINFILE, "--ca-cert", CA)
+        if rc != 0:
+            raise RuntimeError("followers add %s: %s" % (fid, err))
+        path = os.path.join(TMP, "follower-%s-%d.token" %
+                            (fid, len(REGISTERED)))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(out.strip() + "\n")
+        REGISTERED[(lead_url, fid)] = path
+    return REGISTERED[(lead_url, fid)]
+
+
+def follower(name, home, lead_url, fid, extra=(), tokfile=None):
+    """A follower with its own credential (registered on the leader), or
+    with tokfile (the shared secret, or a wrong one)."""
+    if tokfile is None:
+        tokfile = registered(lead_url, fid)
     return Proc(name, ["--home", home, "follower", "--leader-url", lead_url,
                        "--auth-token-file", tokfile, "--follower-id", fid,
                        "--ca-cert", CA, "--host", "127.0.0.1", "--port", "0",
-                       "--tls-cert", CERT, "--tls-key", KEY] + list(extra))
+                       "--tls-cert", CERT, "--tls-key", KEY,
+                       "--public-metrics"] + list(extra))
 
 
 def admin(L, *args):
     """An admin command of the CLI on the running leader L."""
     return run(*(list(args) + ["--leader-url", L.url, "--auth-token-file",
-                               TOKFILE, "--ca-cert", CA]))
+                               ADMINFILE, "--ca-cert", CA]))
 
 
 def create_root(L, agent, scopes=SCOPE, constraints=None):
@@ -512,7 +542,7 @@ def scenario_fleet():
         s = wait_until(listed, 5)
         check("leader /v1/status: followers f1 f2 f3 with lag 0",
               s is not None, repr(status_of(L).get("followers")))
-        r = call(L, "GET", "/v1/admin/followers", bearer=TOKEN)
+        r = call(L, "GET", "/v1/admin/followers", bearer=ADMIN)
         check("leader /v1/admin/followers lists 3",
               r.status == 200 and
               sorted(x["id"] for x in r.json["followers"]) ==
@@ -779,12 +809,12 @@ def scenario_retained_wrong_sync():
         admin(L, "apikey", "remove", "openai")
         for i in range(49):
             r = call(L, "POST", "/v1/admin/revoke",
-                     {"agentId": "gone-%d" % i}, bearer=TOKEN)
+                     {"agentId": "gone-%d" % i}, bearer=ADMIN)
             if r.status != 200:
                 no("admin revoke %d" % i, repr(r))
                 break
         r = call(L, "POST", "/v1/admin/revoke",
-                 {"tokenId": token_json(victim)["tokenId"]}, bearer=TOKEN)
+                 {"tokenId": token_json(victim)["tokenId"]}, bearer=ADMIN)
         check("50 revocations on the leader", r.status == 200, repr(r))
         t0 = time.time()
         gone = wait_until(lambda: call(

@@ -42,9 +42,17 @@ for u in "$leader" "$follower"; do
              'CapabilityBoundingSet=$' 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX$' \
              'SystemCallFilter=@system-service$' 'MemoryDenyWriteExecute=yes' \
              'LockPersonality=yes' 'UMask=0077' 'LimitCORE=0' \
-             'LoadCredential=auth-token:' '--auth-token-file ${CREDENTIALS_DIRECTORY}/auth-token' \
              'EnvironmentFile=' 'Restart=on-failure' 'RestartSec=' 'KillSignal=SIGTERM' \
              'ExecStart=/usr/local/bin/agent-iam '; do
+        grep -q -- "^ *$d" "$u" || missing="$missing [$d]"
+    done
+    case $n in
+    *leader*) need1='LoadCredential=admin-token:'
+              need2='--admin-token-file ${CREDENTIALS_DIRECTORY}/admin-token' ;;
+    *) need1='LoadCredential=follower-token:'
+       need2='--auth-token-file ${CREDENTIALS_DIRECTORY}/follower-token' ;;
+    esac
+    for d in "$need1" "$need2"; do
         grep -q -- "^ *$d" "$u" || missing="$missing [$d]"
     done
     [ -z "$missing" ] && ok "$n has every required directive" || no "$n lacks$missing"
@@ -182,8 +190,8 @@ freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 
 
 r=$tmp/root
 mkdir -p "$r/etc/agent-iam" && chmod 700 "$r/etc/agent-iam"
-head -c 32 /dev/urandom | base64 >"$r/etc/agent-iam/auth-token"
-chmod 600 "$r/etc/agent-iam/auth-token"
+head -c 32 /dev/urandom | base64 >"$r/etc/agent-iam/admin-token"
+chmod 600 "$r/etc/agent-iam/admin-token"
 pki=$r/etc/agent-iam/pki
 if sh "$top/certs/gen.sh" --out "$pki" ca >/dev/null &&
     sh "$top/certs/gen.sh" --out "$pki" leader --san DNS:localhost --san IP:127.0.0.1 >/dev/null &&
@@ -200,7 +208,8 @@ sed -e "s/^AGENT_IAM_HOST=.*/AGENT_IAM_HOST=127.0.0.1/" -e "s/^AGENT_IAM_PORT=.*
 sed -e "s|^AGENT_IAM_LEADER_URL=.*|AGENT_IAM_LEADER_URL=https://localhost:$lport|" \
     -e "s/^AGENT_IAM_HOST=.*/AGENT_IAM_HOST=127.0.0.1/" \
     "$deploy/follower.env.example" >"$r/etc/agent-iam/follower.env"
-printf 'AGENT_IAM_PORT=%s\n' "$fport" >"$r/etc/agent-iam/follower-eu-1.env"
+printf 'AGENT_IAM_PORT=%s\nAGENT_IAM_FOLLOWER_ARGS=--public-metrics\n' "$fport" \
+    >"$r/etc/agent-iam/follower-eu-1.env"
 
 if run_unit "$leader" "" "$tmp/leader.log"; then
     pids="$!"
@@ -219,6 +228,13 @@ done
 home=$r/var/lib/agent-iam/leader
 [ -f "$home/agent-iam.db" ] && [ "$(stat -c %a "$home")" = 700 ] &&
     ok "its home is the StateDirectory, 0700" || no "its home is the StateDirectory, 0700"
+# the follower's own credential, as the unit's comment says
+(umask 077 && "$bin" followers add eu-1 --providers '*' \
+    --leader-url "https://localhost:$lport" \
+    --auth-token-file "$r/etc/agent-iam/admin-token" --ca-cert "$pki/ca.pem" \
+    >"$r/etc/agent-iam/follower-eu-1.token" 2>"$tmp/fadd.err") &&
+    ok "followers add eu-1 writes the credential the follower unit loads" ||
+    no "followers add eu-1: $(cat "$tmp/fadd.err")"
 if run_unit "$follower" eu-1 "$tmp/follower.log"; then
     pids="$! $pids"
     ok "the follower's ExecStart expands for instance eu-1"
