@@ -23,6 +23,7 @@ int main(void)
         suite_store_audit,
         suite_store_uses,
         suite_store_replica,
+        suite_store_followers,
         suite_providers_sigv4, suite_providers_aws,
         suite_providers_cache,
         suite_providers_http,

@@ -34,6 +34,7 @@ Suite *suite_store_providers(void);
 Suite *suite_store_audit(void);
 Suite *suite_store_uses(void);
 Suite *suite_store_replica(void);
+Suite *suite_store_followers(void);
 Suite *suite_providers_sigv4(void), *suite_providers_aws(void);
 Suite *suite_providers_cache(void);
 Suite *suite_providers_http(void);
@@ -106,5 +107,15 @@ typedef struct t_revoked {
     int calls;
 } t_revoked;
 bool t_revoked_fn(void *ud, ai_revoke_kind kind, const char *id);
+
+/* A temporary home: dir is a fresh mkdtemp directory, path = dir/home
+ * (made by store_open); t_home_remove deletes the home's files and both
+ * directories, and fails the test if anything else was left there. */
+typedef struct t_home {
+    char dir[64];
+    char path[96];
+} t_home;
+void t_home_make(t_home *h, const char *tag);
+void t_home_remove(const t_home *h);
 
 #endif /* AI_TESTS_H */

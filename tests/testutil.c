@@ -2,10 +2,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "store/store.h"
 #include "tests.h"
 
 const unsigned char t_key1[AI_KEY_BYTES] = {
@@ -158,4 +160,26 @@ bool t_revoked_fn(void *ud, ai_revoke_kind kind, const char *id)
 
     r->calls++;
     return want != NULL && strcmp(want, id) == 0;
+}
+
+void t_home_make(t_home *h, const char *tag)
+{
+    snprintf(h->dir, sizeof h->dir, "/tmp/agent-iam-%.16s-XXXXXX", tag);
+    ck_assert_ptr_nonnull(mkdtemp(h->dir));
+    snprintf(h->path, sizeof h->path, "%s/home", h->dir);
+}
+
+void t_home_remove(const t_home *h)
+{
+    static const char *const files[] = {
+        STORE_DB_FILE, STORE_DB_FILE "-wal", STORE_DB_FILE "-shm",
+        STORE_DB_FILE "-journal", STORE_KEY_FILE};
+    char p[160];
+
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(p, sizeof p, "%s/%s", h->path, files[i]);
+        (void)unlink(p);
+    }
+    ck_assert_int_eq(rmdir(h->path), 0);
+    ck_assert_int_eq(rmdir(h->dir), 0);
 }
