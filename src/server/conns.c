@@ -21,7 +21,7 @@ struct srv_conns {
     srv_conn *head;
     size_t open;
     atomic_uint_fast64_t cut_total;
-    int header_ms, idle_ms;
+    int header_ms, body_ms, idle_ms;
 };
 
 int64_t conns_now_ms(void)
@@ -32,7 +32,7 @@ int64_t conns_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-srv_conns *conns_new(int header_ms, int idle_ms)
+srv_conns *conns_new(int header_ms, int body_ms, int idle_ms)
 {
     srv_conns *cs = ai_calloc(1, sizeof *cs);
 
@@ -40,6 +40,7 @@ srv_conns *conns_new(int header_ms, int idle_ms)
         return NULL;
     pthread_mutex_init(&cs->lock, NULL);
     cs->header_ms = header_ms;
+    cs->body_ms = body_ms;
     cs->idle_ms = idle_ms;
     return cs;
 }
@@ -104,7 +105,15 @@ static srv_conn *conn_of(struct MHD_Connection *c)
     return i != NULL ? i->socket_context : NULL;
 }
 
-void conns_request_started(struct MHD_Connection *c)
+void conns_request_started(srv_conns *cs, struct MHD_Connection *c)
+{
+    srv_conn *k = conn_of(c);
+
+    if (k != NULL)
+        atomic_store(&k->deadline, conns_now_ms() + cs->body_ms);
+}
+
+void conns_request_received(struct MHD_Connection *c)
 {
     srv_conn *k = conn_of(c);
 

@@ -7,10 +7,11 @@
  * keeps its connection (and a slot of the per-address and global limits)
  * for as long as it likes. So every connection carries a deadline of its
  * own: from its accept, the TLS handshake and a whole request header must
- * arrive within header_ms; between two requests on a keep-alive
- * connection, the next header must arrive within idle_ms of the last
- * answer. While a request is being served (body, handler, long-poll,
- * reply) there is no deadline: those have limits of their own.
+ * arrive within header_ms; once the header is in, its body within
+ * body_ms; between two requests on a keep-alive connection, the next
+ * header must arrive within idle_ms of the last answer. While a request is
+ * being handled and answered (handler, long-poll, reply) there is no
+ * deadline: those have limits of their own.
  *
  * THREADS: conns_notify runs on the worker that owns the connection;
  * conns_request_* on the worker serving it; conns_sweep on the server's
@@ -32,7 +33,7 @@
 typedef struct srv_conns srv_conns;
 
 /* NULL on out of memory. */
-srv_conns *conns_new(int header_ms, int idle_ms);
+srv_conns *conns_new(int header_ms, int body_ms, int idle_ms);
 /* Every connection must have been closed (the daemon stopped). */
 void conns_free(srv_conns *cs);
 
@@ -40,9 +41,11 @@ void conns_free(srv_conns *cs);
 void conns_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                   enum MHD_ConnectionNotificationCode code);
 
-/* A whole request header has arrived on c: no deadline until
- * conns_request_done. */
-void conns_request_started(struct MHD_Connection *c);
+/* A whole request header has arrived on c: its body is due within
+ * body_ms. */
+void conns_request_started(srv_conns *cs, struct MHD_Connection *c);
+/* The whole body is in: no deadline until conns_request_done. */
+void conns_request_received(struct MHD_Connection *c);
 /* The request on c is over: the next header is due within idle_ms. */
 void conns_request_done(srv_conns *cs, struct MHD_Connection *c);
 

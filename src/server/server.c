@@ -912,7 +912,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         const char *tail = NULL;
         char allowed[64];
         p->started = true;
-        conns_request_started(conn);
+        conns_request_started(s->conns, conn);
         atomic_fetch_add(&s->active, 1);
         p->t0_ns = mono_ns();
         p->rq.s = s;
@@ -985,6 +985,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     }
     if (p->answered)
         return MHD_YES; /* already answered (413 at the first call) */
+    conns_request_received(conn);
     p->rq.body = p->body ? p->body : "";
     p->rq.len = p->body_len;
     run_handler(s, p);
@@ -1356,7 +1357,7 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
         (cfg->agent_rate > 0 &&
          (s->rl = ratelimit_new(cfg->agent_rate, cfg->agent_burst)) ==
              NULL) ||
-        (s->conns = conns_new(SRV_HEADER_MS,
+        (s->conns = conns_new(SRV_HEADER_MS, SRV_BODY_MS,
                               1000 * (int)(cfg->idle_timeout_s
                                                ? cfg->idle_timeout_s
                                                : SRV_IDLE_S))) == NULL) {

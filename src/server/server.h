@@ -40,9 +40,11 @@
  * between requests, so it is kept small. */
 #define SRV_CONN_MEMORY (32 * 1024)
 /* Connection limits (DESIGN §8): the TLS handshake and a whole request
- * header within SRV_HEADER_MS of the accept; keep-alive idle time; how
+ * header within SRV_HEADER_MS of the accept, the body within
+ * SRV_BODY_MS of its header; keep-alive idle time; how
  * many connections in all and from one address. */
 #define SRV_HEADER_MS 10000
+#define SRV_BODY_MS 30000 /* the body (at most 64 KiB) after its header */
 #define SRV_IDLE_S 30
 #define SRV_MAX_CONNS 4096
 #define SRV_MAX_CONNS_PER_IP 64

@@ -73,7 +73,9 @@ class Slowloris:
     """n TLS connections from src, each sending a request header one byte
     every `every` seconds and never finishing it."""
 
-    def __init__(self, n, src, port, every=2.0):
+    HEADER = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-a: "
+
+    def __init__(self, n, src, port, every=2.0, first=HEADER):
         self.socks = []
         self.refused = 0
         self.stop = threading.Event()
@@ -85,7 +87,7 @@ class Slowloris:
             try:
                 s.connect(("127.0.0.1", port))
                 t = S.client_ctx().wrap_socket(s, server_hostname="127.0.0.1")
-                t.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-a: ")
+                t.sendall(first)
                 self.socks.append(t)
             except (OSError, ssl.SSLError):
                 self.refused += 1
@@ -182,9 +184,25 @@ def section_give_up(srv, base_fds, label, during):
     close them 32 s later (past the idle timeout of 30 s): nothing is left
     behind. `during` runs meanwhile."""
     socks = open_tcp(12, "127.0.0.3", srv.port)
+    # and a whole header, then its body a byte every 2 s: cut at the body
+    # deadline (30 s after the header)
+    body = Slowloris(1, "127.0.0.4", srv.port, every=2.0,
+                     first=b"POST /v1/check HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\n"
+                     b"Content-Length: 200\r\n\r\n{")
     t0 = time.time()
     during()
-    time.sleep(max(0, 32 - (time.time() - t0)))
+    cut = None
+    while time.time() - t0 < 36 * S.SLOW:
+        if cut is None and body.alive() == 0:
+            cut = time.time() - t0
+        if time.time() - t0 >= 32 and cut is not None:
+            break
+        time.sleep(0.2)
+    check("%s: a body sent a byte every 2 s is cut at the body deadline "
+          "(30 s)" % label, cut is not None and 28 <= cut <= 34,
+          "cut after %s s" % cut)
+    body.close()
     for s in socks:
         s.close()
     back_to_baseline(srv, base_fds, label + " after 12 half-open closed by "
