@@ -49,26 +49,9 @@ static void secret_free(char *s)
     }
 }
 
-/* Overwrite the string members of a config object before it is freed.
- * jansson allocates them writable but lends them as const, hence the cast
- * through uintptr_t. */
-static void json_wipe(json_t *obj)
-{
-    const char *k;
-    json_t *v;
-
-    json_object_foreach(obj, k, v) {
-        if (json_is_string(v))
-            explicit_bzero((char *)(uintptr_t)json_string_value(v),
-                           json_string_length(v));
-    }
-}
-
 static void config_free(json_t *obj)
 {
-    if (obj != NULL)
-        json_wipe(obj);
-    json_decref(obj);
+    json_wipe_decref(obj);
 }
 
 /* ---- checking flag values --------------------------------------------- */

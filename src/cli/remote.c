@@ -142,26 +142,9 @@ ai_code cli_remote_send(const cli_remote *r, const char *method,
 
 /* Overwrite every string of a JSON value (bodies hold secrets). jansson
  * lends its writable buffers as const, hence the cast through uintptr_t. */
-static void wipe(json_t *j)
-{
-    const char *k;
-    json_t *v;
-    size_t i;
-
-    if (json_is_string(j))
-        explicit_bzero((char *)(uintptr_t)json_string_value(j),
-                       json_string_length(j));
-    else if (json_is_object(j))
-        json_object_foreach(j, k, v) wipe(v);
-    else if (json_is_array(j))
-        json_array_foreach(j, i, v) wipe(v);
-}
-
 void cli_json_free(json_t *j)
 {
-    if (j != NULL)
-        wipe(j);
-    json_decref(j);
+    json_wipe_decref(j);
 }
 
 ai_code cli_remote_call(const cli_remote *r, const char *method,

@@ -92,6 +92,16 @@ bool b64url_decode(const char *in, size_t len, unsigned char *out,
 
 bool time_parse(const char *s, size_t len, int64_t *ms);
 
+/* ---- wiping parsed JSON (json_wipe.c) ---------------------------------- */
+
+/* Zero every string in j, recursively (j must not be shared with a holder
+ * that still needs it). */
+struct json_t;
+void json_wipe(struct json_t *j);
+/* json_wipe then json_decref, when this is the last reference (else only
+ * the decref). NULL is fine. */
+void json_wipe_decref(struct json_t *j);
+
 /* ---- JSON writing, JavaScript JSON.stringify style (json_write.c) ----- */
 
 void jw_str(ai_buf *b, const char *s, size_t n);

@@ -38,7 +38,7 @@ ai_code fl_feed_parse(const char *body, size_t len, fl_feed *out,
 
 void fl_feed_free(fl_feed *f)
 {
-    json_decref(f->root);
+    json_wipe_decref(f->root); /* opened secrets live in it */
     memset(f, 0, sizeof *f);
 }
 
@@ -99,7 +99,7 @@ bool fl_snap_line(void *ud, char *line, size_t len)
         ok = sl->rc == AI_OK;
     }
     sl->lines++;
-    json_decref(o);
+    json_wipe_decref(o);
     return ok;
 }
 

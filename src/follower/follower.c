@@ -43,6 +43,10 @@ static const srv_route admin_409[] = {
      "/v1/admin/apikeys/{name}"},
     {"GET", "/v1/admin/followers", false, SRV_AUTH_NONE, not_leader,
      "/v1/admin/followers"},
+    {"POST", "/v1/admin/followers", false, SRV_AUTH_NONE, not_leader,
+     "/v1/admin/followers"},
+    {"DELETE", "/v1/admin/followers/", true, SRV_AUTH_NONE, not_leader,
+     "/v1/admin/followers/{id}"},
 };
 
 static srv_route routes[64];
@@ -250,39 +254,62 @@ static void tick(void *app, srv *s, store *st, int64_t now)
 
 /* A credential of a provider not granted to this follower (so not held
  * in its replica): the leader answers it, with the agent's own token, and
- * counts its uses; its answer goes back as it is. */
+ * counts its uses; its answer (200, a 4xx, 502 or 503) goes back as it is.
+ * When the leader has not been heard from for a poll and a margin, or
+ * every forwarding connection is busy, the answer is 503 at once: a
+ * worker thread never waits on an unreachable leader for long. */
 static bool forward_credential(void *app, srv_req *rq)
 {
     ai_follower *f = app;
+    int64_t last = atomic_load(&f->last_contact);
     char *body = NULL;
     size_t len = 0;
     long status = 0;
+    int slot = -1;
     ai_err err;
     ai_code rc;
+    json_t *o;
 
-    pthread_mutex_lock(&f->uses_lock);
-    rc = upstream_call_as(f->up_uses, rq->bearer, rq->bearer_len,
+    if (last == 0 ||
+        rq->now - last > (int64_t)f->cfg.long_poll_s * 1000 + 20000) {
+        srv_reply_error(rq, 503, "unavailable",
+                        "this follower does not hold that provider and has "
+                        "not reached the leader lately");
+        return true;
+    }
+    for (int i = 0; i < FL_FORWARD_CONNS && slot < 0; i++)
+        if (pthread_mutex_trylock(&f->fwd_lock[i]) == 0)
+            slot = i;
+    if (slot < 0) {
+        srv_reply_error(rq, 503, "unavailable",
+                        "too many requests are being forwarded to the "
+                        "leader: try again");
+        return true;
+    }
+    rc = upstream_call_as(f->up_fwd[slot], rq->bearer, rq->bearer_len,
                           "/v1/credentials", rq->body, USES_TIMEOUT_MS,
                           1 << 20, &status, &body, &len, &err);
-    pthread_mutex_unlock(&f->uses_lock);
+    pthread_mutex_unlock(&f->fwd_lock[slot]);
     if (rc != AI_OK) {
         srv_reply_error(rq, 503, "unavailable",
                         "this follower does not hold that provider and the "
-                        "leader cannot be reached: %s",
-                        err.msg);
+                        "leader cannot be reached");
         return true;
     }
-    {
-        json_t *o = json_loadb(body, len, 0, NULL);
-        explicit_bzero(body, len);
-        ai_free(body);
-        if (o == NULL) {
-            srv_reply_error(rq, 502, "bad_gateway",
-                            "the leader's answer was not JSON");
-            return true;
-        }
-        srv_reply_secret(rq, (int)status, o);
+    o = json_loadb(body, len, 0, NULL);
+    explicit_bzero(body, len);
+    ai_free(body);
+    if (o == NULL || !json_is_object(o) ||
+        !(status == 200 || (status >= 400 && status < 500) || status == 502 ||
+          status == 503)) {
+        json_decref(o);
+        srv_reply_error(rq, 502, "bad_gateway",
+                        "the leader's answer to a forwarded request was not "
+                        "usable (status %ld)",
+                        status);
+        return true;
     }
+    srv_reply_secret(rq, (int)status, o);
     return true;
 }
 
@@ -317,6 +344,10 @@ static void destroy(ai_follower *f)
 {
     upstream_free(f->up);
     upstream_free(f->up_uses);
+    for (int i = 0; i < FL_FORWARD_CONNS; i++) {
+        upstream_free(f->up_fwd[i]);
+        pthread_mutex_destroy(&f->fwd_lock[i]);
+    }
     store_close(f->st);
     srv_tls_clear(&f->tls);
     pthread_mutex_destroy(&f->uses_lock);
@@ -353,6 +384,8 @@ static ai_code open_follower(const ai_follower_config *c, ai_follower **out,
     if (f->cfg.long_poll_s < 1)
         f->cfg.long_poll_s = 1;
     pthread_mutex_init(&f->uses_lock, NULL);
+    for (int i = 0; i < FL_FORWARD_CONNS; i++)
+        pthread_mutex_init(&f->fwd_lock[i], NULL);
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->wake, NULL);
     snprintf(f->leader_url, sizeof f->leader_url, "%s", c->leader_url);
@@ -409,6 +442,13 @@ static ai_code open_follower(const ai_follower_config *c, ai_follower **out,
         rc = err->code;
         goto fail;
     }
+    for (int i = 0; i < FL_FORWARD_CONNS; i++)
+        if ((f->up_fwd[i] = upstream_new(c->leader_url, c->auth_token,
+                                         f->cfg.ca_cert_file, f->follower_id,
+                                         &f->stop, err)) == NULL) {
+            rc = err->code;
+            goto fail;
+        }
     *out = f;
     return AI_OK;
 fail:

@@ -21,6 +21,8 @@ typedef enum fl_phase {
     FL_RUNNING /* has a replica: state from the last contact */
 } fl_phase;
 
+#define FL_FORWARD_CONNS 4
+
 struct ai_follower {
     ai_follower_config cfg;
     char home[4096];
@@ -33,6 +35,11 @@ struct ai_follower {
     upstream *up;           /* the sync thread's connection */
     upstream *up_uses;      /* workers' use counting, under uses_lock */
     pthread_mutex_t uses_lock;
+    /* credentials forwarded to the leader: a few connections, each under
+     * its lock; a request finding all busy is answered 503 at once, so
+     * forwarding never holds every worker */
+    upstream *up_fwd[FL_FORWARD_CONNS];
+    pthread_mutex_t fwd_lock[FL_FORWARD_CONNS];
     pthread_t thread;
     bool started;
     atomic_bool stop;

@@ -31,13 +31,15 @@ ai_code fl_open_value(const unsigned char key[32], const char *kind,
         json_error_t je;
         cfg = json_loadb((const char *)plain, n, JSON_REJECT_DUPLICATES, &je);
         if (cfg == NULL || !json_is_object(cfg)) {
-            json_decref(cfg);
+            json_wipe_decref(cfg);
+            cfg = NULL;
             rc = ai_err_set(err, AI_EINVAL, "the sealed %s is not a config",
                             aad);
         } else if (json_object_update(value, cfg) != 0 ||
                    json_object_del(value, "sealed") != 0) {
             rc = ai_err_set(err, AI_ENOMEM, "out of memory");
         }
+        /* its members are value's now (the batch is wiped as a whole) */
         json_decref(cfg);
     } else if (strlen((const char *)plain) != n ||
                json_object_set_new(value, "secret",

@@ -38,8 +38,6 @@ static ai_code seal_config(const srv_follower *fol, json_t *v,
                            const char *aad, ai_err *err)
 {
     char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS), *sealed = NULL;
-    const char *key;
-    json_t *m;
     ai_code rc;
 
     if (text == NULL)
@@ -49,10 +47,7 @@ static ai_code seal_config(const srv_follower *fol, json_t *v,
     free(text); /* jansson's allocation */
     if (rc != AI_OK)
         return rc;
-    json_object_foreach(v, key, m) /* wipe the secrets jansson holds */
-        if (json_is_string(m))
-            OPENSSL_cleanse((void *)(uintptr_t)json_string_value(m),
-                            json_string_length(m));
+    json_wipe(v); /* the secrets jansson holds, nested ones too */
     json_object_clear(v);
     if (json_object_set_new(v, "sealed", json_string(sealed)) != 0)
         rc = ai_err_set(err, AI_ENOMEM, "out of memory");

@@ -59,11 +59,11 @@ static void add_change(void *ud, int64_t seq, const char *kind,
         if (value != NULL &&
             (f->rc = leader_outgoing(f->fol, kind, key, value, &drop,
                                      f->err)) != AI_OK) {
-            json_decref(value);
+            json_wipe_decref(value);
             return;
         }
         if (drop) { /* not this follower's: make sure it has none */
-            json_decref(value);
+            json_wipe_decref(value);
             value = NULL;
             op = "delete";
         }

@@ -107,29 +107,6 @@ static const char *env(const char *name)
     return v != NULL && *v != '\0' ? v : NULL;
 }
 
-/* Wipe the string members of a parsed answer that held secrets (at any
- * depth). */
-static void wipe_strings(json_t *v)
-{
-    const char *k;
-    json_t *m;
-    size_t i;
-
-    if (json_is_string(v))
-        explicit_bzero((char *)(uintptr_t)json_string_value(v),
-                       json_string_length(v));
-    else if (json_is_object(v))
-        json_object_foreach(v, k, m) wipe_strings(m);
-    else if (json_is_array(v))
-        json_array_foreach(v, i, m) wipe_strings(m);
-}
-
-static void wipe_json(json_t *o)
-{
-    wipe_strings(o);
-    json_decref(o);
-}
-
 static bool can_refresh(const ai_token *t)
 {
     for (size_t i = 0; i < ai_token_scope_count(t); i++)
@@ -359,7 +336,7 @@ static ai_code refresh_with(ai_runtime *rt, ai_broker *b, const ai_token *t,
                         "server: refresh answer without a token");
     else
         rc = ai_token_deserialize(wire, strlen(wire), out, err);
-    wipe_json(o); /* jansson's copy of the token */
+    json_wipe_decref(o); /* jansson's copy of the token */
     ai_free_string(body);
     return rc;
 }
@@ -796,7 +773,7 @@ ai_code ai_runtime_delegate(ai_runtime *rt, const ai_delegation *req,
                         "a token");
     else if ((*child_token = dup_str(wire)) == NULL)
         rc = ai_err_set(err, AI_ENOMEM, "out of memory");
-    wipe_json(o);
+    json_wipe_decref(o);
     ai_free_string(raw);
     return rc;
 }
@@ -842,7 +819,7 @@ ai_code ai_runtime_get_credential(ai_runtime *rt, const char *scope,
                         "without credentialType");
     else
         *result_json = raw; /* the server's CredentialResult as sent */
-    wipe_json(o);
+    json_wipe_decref(o);
     if (rc != AI_OK)
         ai_free_string(raw);
     return rc;

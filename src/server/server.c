@@ -540,10 +540,25 @@ static bool authenticate_follower(srv *s, srv_req *rq, const char *b,
         return false;
     }
     if (s->has_follower && secret_is(s->follower_hash, b, n)) {
+        bool taken = false;
         if (id == NULL) {
             srv_reply_error(rq, 400, "bad_request",
                             "X-Follower-Id is required with the shared "
                             "--auth-token");
+            return false;
+        }
+        /* A registered follower's id is its credential's alone: the
+         * shared secret may not speak (and be counted) for it. */
+        if ((rc = srv_sync(rq, &err)) != AI_OK ||
+            (rc = store_follower_registered(rq->th->st, id, &taken,
+                                            &err)) != AI_OK) {
+            srv_reply_ai(rq, rc, err.msg);
+            return false;
+        }
+        if (taken) {
+            srv_reply_error(rq, 403, "forbidden",
+                            "X-Follower-Id names a registered follower: "
+                            "use its own credential");
             return false;
         }
         snprintf(rq->follower, sizeof rq->follower, "%s", id);
@@ -714,6 +729,7 @@ static enum MHD_Result send_reply(srv *s, req_priv *p)
         stream_ctx *sc = ai_malloc(sizeof *sc);
         if (sc == NULL) {
             rq->stream_free(rq->stream_ud);
+            rq->stream = NULL; /* on_completed must not free it again */
             return MHD_NO;
         }
         sc->fn = rq->stream;
@@ -846,6 +862,7 @@ static bool method_ok(const char *m)
 
 typedef struct hdr_count {
     unsigned content_length, transfer_encoding;
+    bool te_other; /* a Transfer-Encoding other than "chunked" */
 } hdr_count;
 
 static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind,
@@ -854,11 +871,13 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind,
     hdr_count *n = cls;
 
     (void)kind;
-    (void)value;
     if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
         n->content_length++;
-    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
         n->transfer_encoding++;
+        if (value == NULL || strcasecmp(value, "chunked") != 0)
+            n->te_other = true;
+    }
     return MHD_YES;
 }
 
@@ -868,7 +887,7 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind,
 static const char *request_refusal(struct MHD_Connection *conn,
                                    const req_priv *p, const char *method)
 {
-    hdr_count n = {0, 0};
+    hdr_count n = {0, 0, false};
 
     if (p->bad_target)
         return "the request target holds a control character";
@@ -879,6 +898,8 @@ static const char *request_refusal(struct MHD_Connection *conn,
         return "more than one Content-Length";
     if (n.content_length > 0 && n.transfer_encoding > 0)
         return "both Content-Length and Transfer-Encoding";
+    if (n.transfer_encoding > 1 || n.te_other)
+        return "a Transfer-Encoding other than one \"chunked\"";
     return NULL;
 }
 

@@ -230,3 +230,24 @@ done:
     OPENSSL_cleanse(digest, sizeof digest);
     return rc;
 }
+
+ai_code store_follower_registered(store *st, const char *id, bool *yes,
+                                  ai_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    ai_code rc;
+    int step;
+
+    ai_err_clear(err);
+    *yes = false;
+    if ((rc = db_prepare(st, "SELECT 1 FROM followers WHERE id = ?", &q,
+                         err)) != AI_OK)
+        return rc;
+    sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+    if ((step = sqlite3_step(q)) == SQLITE_ROW)
+        *yes = true;
+    else if (step != SQLITE_DONE)
+        rc = db_fail(st, "followers", err);
+    sqlite3_finalize(q);
+    return rc;
+}

@@ -58,7 +58,7 @@ void store_snapshot_close(snap_cursor *c)
         db_rollback(c->st);
         store_close(c->st);
     }
-    json_decref(c->apikeys);
+    json_wipe_decref(c->apikeys); /* every API key, in clear */
     ai_free(c);
 }
 
@@ -182,7 +182,7 @@ ai_code store_snapshot_line(snap_cursor *c, char **line, bool *done,
                 if (c->filter != NULL &&
                     (rc = c->filter(c->filter_ud, o, &drop, err)) == AI_OK &&
                     drop) {
-                    json_decref(o); /* not counted: never sent */
+                    json_wipe_decref(o); /* not counted: never sent */
                     o = NULL;
                 } else if (rc == AI_OK) {
                     c->count++;

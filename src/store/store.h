@@ -281,6 +281,9 @@ ai_code store_follower_find(store *st, const char *secret, size_t n,
                             follower_info *out,
                             unsigned char transport[AI_KEY_BYTES],
                             ai_err *err);
+/* Whether id is a registered follower's. */
+ai_code store_follower_registered(store *st, const char *id, bool *yes,
+                                  ai_err *err);
 /* Whether a comma list of grants ("*" for all) grants provider. */
 bool store_follower_grants(const char *providers, const char *provider);
 

@@ -211,6 +211,13 @@ def main():
                headers={"X-Follower-Id": "region-c"})
     check("X-Follower-Id that is not the credential's: 403",
           r.status == 403, r)
+    r = S.call(L, "GET", "/v1/replication/changes?since=0", bearer=SHARED,
+               headers={"X-Follower-Id": "region-b"})
+    check("the shared secret speaking for a registered follower: 403",
+          r.status == 403, r)
+    r = S.call(F, "POST", "/v1/admin/followers", {"id": "x"}, bearer=ADMIN)
+    check("followers add sent to a follower: 409 with the leader's URL",
+          r.status == 409 and r.code == "not_leader", r)
     section_admin_off(L, tok)
     section_metrics(L)
     r = S.call(F, "GET", "/v1/status")

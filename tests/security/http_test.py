@@ -58,6 +58,16 @@ def section_framing(L):
                          b"Content-Length: 5\r\nContent-Length: 7\r\n\r\n"
                          b"1234567")
     check("two different Content-Length headers: 400", st == 400, out[:200])
+    for te in (b"gzip, chunked", b"identity"):
+        st, out = raw_status(L, b"POST /v1/check HTTP/1.1\r\nHost: x\r\n"
+                             b"Transfer-Encoding: " + te + b"\r\n\r\n"
+                             b"0\r\n\r\n")
+        check("Transfer-Encoding: %s: 400" % te.decode(), st == 400,
+              out[:200])
+    st, out = raw_status(L, b"POST /v1/check HTTP/1.1\r\nHost: x\r\n"
+                         b"Transfer-Encoding: chunked\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    check("two Transfer-Encoding headers: 400", st == 400, out[:200])
 
 
 def section_target(L):
