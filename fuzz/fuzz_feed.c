@@ -1,8 +1,11 @@
 /* fuzz_feed.c - libFuzzer target for the follower's apply of a change
  * feed answer: the input is the body of GET /v1/replication/changes as a
- * leader would send it; it is read by fl_feed_parse and its batch applied
- * by store_apply_changes to a real replica (a temporary home opened once
- * per process, reset before each input: home.c), as fl_sync_once does.
+ * leader would send it; it is read by fl_feed_parse, the secrets sealed
+ * for this follower are opened (fl_open_changes, under the transport key
+ * of the credential the seeds were sealed for: home.h) and the batch is
+ * applied by store_apply_changes to a real replica (a temporary home
+ * opened once per process, reset before each input: home.c), as
+ * fl_sync_once does.
  * Beyond crashes, leaks, hangs and UB, a finding is a refused batch that
  * wrote anything, an accepted one that did not move the applied seq to
  * its last change, or a replica left unreadable. */
@@ -44,8 +47,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ai_err_clear(&err);
     if (fl_feed_parse(body, size, &feed, &err) == AI_OK) {
         if (json_array_size(feed.changes) > 0) {
-            rc = store_apply_changes(st, feed.changes, feed.last_seq, NOW,
-                                     &err);
+            if ((rc = fl_open_changes(fuzz_transport_key, feed.changes,
+                                      &err)) == AI_OK)
+                rc = store_apply_changes(st, feed.changes, feed.last_seq, NOW,
+                                         &err);
             if (store_applied_seq(st, &seq, &err) != AI_OK)
                 fuzz_fail(err.msg);
             if (rc == AI_OK && feed.last_seq > 0 && seq != feed.last_seq)

@@ -2,8 +2,9 @@
  * snapshot stream: the input is the body of GET /v1/replication/snapshot
  * (NDJSON) as a leader would send it; it is cut into lines as upstream.c
  * hands them over (at each '\n'; bytes after the last one never form a
- * line) and fed to fl_snap_line until it refuses one, then fl_snap_finish
- * commits or rolls back, on a real replica (a temporary home opened once
+ * line) and fed to fl_snap_line (which opens the secrets sealed for this
+ * follower, under the transport key of home.h) until it refuses one, then
+ * fl_snap_finish commits or rolls back, on a real replica (a temporary home opened once
  * per process, reset before each input: home.c). Beyond crashes, leaks,
  * hangs and UB, a finding is a refused snapshot that left anything
  * behind, an accepted one whose applied seq is not its header's, or a
@@ -41,6 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_home_reset(st);
     ai_err_clear(&err);
     fl_snap_init(&sl, st, NOW, &err);
+    sl.tkey = fuzz_transport_key;
     while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
         size_t n = (size_t)(nl - p);
         /* exact size, NUL-terminated, as upstream.c passes a line */

@@ -10,6 +10,8 @@
 
 #define NOW INT64_C(1796040000000)
 
+unsigned char fuzz_transport_key[32];
+
 static char dir[4096];
 static char home[4200];
 
@@ -49,6 +51,8 @@ store *fuzz_home_open(void)
     store *st = NULL;
     ai_err err = {0};
 
+    store_transport_key(FUZZ_FOLLOWER_CREDENTIAL,
+                        strlen(FUZZ_FOLLOWER_CREDENTIAL), fuzz_transport_key);
     snprintf(dir, sizeof dir, "%s/agent-iam-fuzz-XXXXXX",
              tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
     if (mkdtemp(dir) == NULL)

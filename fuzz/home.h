@@ -5,6 +5,13 @@
 
 #include "store/store.h"
 
+#define FUZZ_FOLLOWER_CREDENTIAL "fuzz-follower-credential"
+
+/* The transport key of FUZZ_FOLLOWER_CREDENTIAL (store_transport_key), set
+ * by fuzz_home_open: the secrets in the seeds are sealed under it, as a
+ * leader seals them for a follower with that credential. */
+extern unsigned char fuzz_transport_key[32];
+
 /* Open the store (a replica, views loaded) in a new directory under
  * $TMPDIR; the directory is removed at exit. Aborts on failure: without
  * a store the target has nothing to test. Call once, from
