@@ -117,5 +117,7 @@ typedef struct t_home {
 } t_home;
 void t_home_make(t_home *h, const char *tag);
 void t_home_remove(const t_home *h);
+/* store_open(h->path, create) or fail the test. */
+struct store *t_home_open(const t_home *h);
 
 #endif /* AI_TESTS_H */

@@ -183,3 +183,13 @@ void t_home_remove(const t_home *h)
     ck_assert_int_eq(rmdir(h->path), 0);
     ck_assert_int_eq(rmdir(h->dir), 0);
 }
+
+struct store *t_home_open(const t_home *h)
+{
+    store *st = NULL;
+    ai_err err = {0};
+
+    ck_assert_msg(store_open(h->path, true, &st, &err) == AI_OK,
+                  "store_open: %s", err.msg);
+    return st;
+}

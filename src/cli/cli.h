@@ -132,6 +132,14 @@ typedef struct cli_listen_vals {
 int cli_listen_parse(const char *usage, const cli_listen *in,
                      cli_listen_vals *out);
 void cli_listen_free(cli_listen_vals *v);
+/* The parsed values into an ai_leader_config or ai_follower_config (the
+ * same member names); the metrics token stays owned by v. */
+#define CLI_LISTEN_APPLY(cfg, v)                                           \
+    ((cfg).port = (v).port, (cfg).threads = (v).threads,                   \
+     (cfg).max_conns = (v).max_conns,                                      \
+     (cfg).max_conns_per_ip = (v).max_conns_per_ip,                        \
+     (cfg).metrics_token = (v).metrics_token,                              \
+     (cfg).public_metrics = (v).public_metrics)
 /* A service's signals: SIGINT and SIGTERM blocked (call before any thread
  * starts, so they all inherit the mask) for cli_wait_stop to take; SIGPIPE
  * ignored. */

@@ -116,12 +116,7 @@ int cli_follower(cli_ctx *c, int argc, char **argv)
     lv.port = cfg.port;
     if ((rc = cli_listen_parse(follower_usage, &li, &lv)) != CLI_OK)
         return rc;
-    cfg.port = lv.port;
-    cfg.threads = lv.threads;
-    cfg.max_conns = lv.max_conns;
-    cfg.max_conns_per_ip = lv.max_conns_per_ip;
-    cfg.metrics_token = lv.metrics_token;
-    cfg.public_metrics = lv.public_metrics;
+    CLI_LISTEN_APPLY(cfg, lv);
     if ((cert == NULL) != (key == NULL)) {
         rc = cli_usage(follower_usage,
                        "give --tls-cert and --tls-key together");

@@ -60,12 +60,7 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
     lv.port = cfg.port;
     if ((rc = cli_listen_parse(usage, &li, &lv)) != CLI_OK)
         return rc;
-    cfg.port = lv.port;
-    cfg.threads = lv.threads;
-    cfg.max_conns = lv.max_conns;
-    cfg.max_conns_per_ip = lv.max_conns_per_ip;
-    cfg.metrics_token = lv.metrics_token;
-    cfg.public_metrics = lv.public_metrics;
+    CLI_LISTEN_APPLY(cfg, lv);
     if (retain != NULL) {
         if (!cli_int(retain, 1, 100000000, &n)) {
             cli_listen_free(&lv);

@@ -22,42 +22,15 @@
 
 /* ---- a temporary home ------------------------------------------------- */
 
-typedef struct home {
-    char dir[64];  /* the mkdtemp directory */
-    char path[96]; /* dir/home: made by store_open */
-} home;
+typedef t_home home;
 
 static void home_make(home *h)
 {
-    snprintf(h->dir, sizeof h->dir, "/tmp/agent-iam-audit-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(h->dir));
-    snprintf(h->path, sizeof h->path, "%s/home", h->dir);
+    t_home_make(h, "audit");
 }
 
-static void home_remove(const home *h)
-{
-    static const char *const files[] = {
-        STORE_DB_FILE, STORE_DB_FILE "-wal", STORE_DB_FILE "-shm",
-        STORE_DB_FILE "-journal", STORE_KEY_FILE};
-    char p[160];
-
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        snprintf(p, sizeof p, "%s/%s", h->path, files[i]);
-        (void)unlink(p);
-    }
-    ck_assert_int_eq(rmdir(h->path), 0);
-    ck_assert_int_eq(rmdir(h->dir), 0);
-}
-
-static store *open_home(const home *h)
-{
-    store *st = NULL;
-    ai_err err = {0};
-
-    ck_assert_msg(store_open(h->path, true, &st, &err) == AI_OK,
-                  "store_open: %s", err.msg);
-    return st;
-}
+#define home_remove t_home_remove
+#define open_home t_home_open
 
 /* A second, plain SQLite connection: the tamperer. */
 static sqlite3 *raw_db(const home *h)

@@ -13,15 +13,7 @@
 #include "store/store.h"
 #include "../tests.h"
 
-static store *open_home(const t_home *h)
-{
-    store *st = NULL;
-    ai_err err = {0};
-
-    ck_assert_msg(store_open(h->path, true, &st, &err) == AI_OK,
-                  "store_open: %s", err.msg);
-    return st;
-}
+#define open_home t_home_open
 
 START_TEST(test_follower_credential_finds_it_with_its_transport_key)
 {
