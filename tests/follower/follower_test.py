@@ -731,18 +731,18 @@ def scenario_kill9():
               s["changelogSeq"] == seq0 + BULK, repr(s))
         head = s["changelogSeq"]
 
-        # kill -9 three times: once the first batch is in, then at fixed
-        # delays (whatever it is doing: fetching, applying, committing)
+        # kill -9 three times, each soon after the replica moved past where
+        # the last kill left it: right after a batch, then 10 ms and 25 ms
+        # later (whatever it is doing then: fetching, applying, committing).
+        # Waiting for progress rather than a fixed delay keeps every kill in
+        # the middle of the feed on a fast machine and a slow one alike.
         prev = seq0
-        for k, delay in enumerate((None, 0.4, 0.9)):
+        for k, delay in enumerate((0.0, 0.010, 0.025)):
             t0 = time.time()
             F = follower("k3-killed%d" % k, FH, L.url, "k3")
-            if delay is None:
-                seen = wait_until(lambda: (lambda a: a if a > prev else None)(
-                    status_of(F)["appliedSeq"]), 5, step=0.005)
-            else:
-                time.sleep(delay * SLOW)
-                seen = status_of(F)["appliedSeq"]
+            seen = wait_until(lambda: (lambda a: a if a > prev else None)(
+                status_of(F)["appliedSeq"]), 10, step=0.002)
+            time.sleep(delay)
             t_kill = time.time() - t0
             F.kill9()
             integ, applied, n = replica_state(FH)
