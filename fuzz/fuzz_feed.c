@@ -49,8 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (json_array_size(feed.changes) > 0) {
             if ((rc = fl_open_changes(fuzz_transport_key, feed.changes,
                                       &err)) == AI_OK)
-                rc = store_apply_changes(st, feed.changes, feed.last_seq, NOW,
-                                         &err);
+                rc = store_apply_changes(st, feed.changes, feed.last_seq,
+                                         NULL, NOW, &err);
             if (store_applied_seq(st, &seq, &err) != AI_OK)
                 fuzz_fail(err.msg);
             if (rc == AI_OK && feed.last_seq > 0 && seq != feed.last_seq)

@@ -36,6 +36,60 @@ ai_code fl_feed_parse(const char *body, size_t len, fl_feed *out,
     return AI_OK;
 }
 
+bool fl_feed_chain(fl_feed *f, int64_t since, const char *have, ai_err *err)
+{
+    unsigned char prev[STORE_HASH_BYTES], h[STORE_HASH_BYTES];
+    bool known = store_hash_parse(have, prev);
+    int64_t last = since;
+    size_t i;
+    const json_t *c;
+
+    ai_err_clear(err);
+    f->last_hash[0] = '\0';
+    json_array_foreach(f->changes, i, c) {
+        store_change ch;
+        const char *stated = json_string_value(json_object_get(c, "hash"));
+        const json_t *at = json_object_get(c, "at");
+        ch.seq = json_integer_value(json_object_get(c, "seq"));
+        ch.at = json_integer_value(at);
+        ch.kind = json_string_value(json_object_get(c, "kind"));
+        ch.key = json_string_value(json_object_get(c, "key"));
+        if (ch.seq <= last) {
+            ai_err_set(err, AI_EINVAL,
+                       "the leader sent change %lld after %lld",
+                       (long long)ch.seq, (long long)last);
+            return false;
+        }
+        last = ch.seq;
+        if (stated == NULL) { /* a leader without the chain */
+            known = false;
+            continue;
+        }
+        if (ch.kind == NULL || ch.key == NULL || !json_is_integer(at) ||
+            !store_hash_parse(stated, h)) {
+            ai_err_set(err, AI_EINVAL,
+                       "the leader sent change %lld with a malformed hash",
+                       (long long)ch.seq);
+            return false;
+        }
+        if (known) {
+            store_change_hash(prev, &ch, prev);
+            if (memcmp(prev, h, sizeof h) != 0) {
+                ai_err_set(err, AI_EINVAL,
+                           "change %lld does not continue this replica's "
+                           "history (hash chain)",
+                           (long long)ch.seq);
+                return false;
+            }
+        }
+        memcpy(prev, h, sizeof h);
+        known = true;
+    }
+    if (known && json_array_size(f->changes) > 0)
+        store_hash_hex(prev, f->last_hash);
+    return true;
+}
+
 void fl_feed_free(fl_feed *f)
 {
     json_wipe_decref(f->root); /* opened secrets live in it */
@@ -72,11 +126,19 @@ bool fl_snap_line(void *ud, char *line, size_t len)
         } else {
             const char *lid =
                 json_string_value(json_object_get(o, "leaderId"));
+            const char *h = json_string_value(json_object_get(o, "hash"));
+            unsigned char raw[STORE_HASH_BYTES];
             snprintf(sl->leader_id, sizeof sl->leader_id, "%s",
                      lid ? lid : "");
             sl->seq = json_integer_value(seq);
-            sl->rc = store_snapshot_apply_begin(sl->st, sl->now_ms,
-                                                &sl->apply, sl->err);
+            if (h != NULL && !store_hash_parse(h, raw))
+                sl->rc = ai_err_set(sl->err, AI_EINVAL,
+                                    "the snapshot's hash is malformed");
+            else if (h != NULL)
+                memcpy(sl->hash, h, STORE_HASH_HEX + 1);
+            if (sl->rc == AI_OK)
+                sl->rc = store_snapshot_apply_begin(sl->st, sl->now_ms,
+                                                    &sl->apply, sl->err);
             ok = sl->rc == AI_OK;
         }
     } else if (json_is_true(json_object_get(o, "end"))) {
@@ -120,7 +182,7 @@ ai_code fl_snap_finish(fl_snap *sl, ai_code rc, ai_err *err)
         fl_snap_abort(sl);
         return rc;
     }
-    rc = store_snapshot_apply_commit(sl->apply, sl->seq, err);
+    rc = store_snapshot_apply_commit(sl->apply, sl->seq, sl->hash, err);
     sl->apply = NULL; /* freed by the commit, whatever its result */
     if (rc != AI_OK)
         return rc;

@@ -67,13 +67,14 @@ static void build_routes(void)
 static const char *refuse_agents(void *app)
 {
     ai_follower *f = app;
-    int64_t last = atomic_load(&f->last_contact), now = srv_now_ms();
+    int64_t fresh = atomic_load(&f->fresh_at), now = srv_now_ms();
 
     if (atomic_load(&f->phase) != FL_RUNNING)
         return "this follower has not synced with its leader yet";
-    if (last == 0 || now - last > f->cfg.max_staleness_ms)
-        return "this follower has not heard from its leader for longer "
-               "than its max staleness: it may be missing revocations";
+    if (fresh == 0 || now - fresh > f->cfg.max_staleness_ms)
+        return "this follower has not held all of its leader's changes "
+               "for longer than its max staleness: it may be missing "
+               "revocations";
     return NULL;
 }
 
@@ -84,7 +85,8 @@ static bool ready(void *app)
 
 static json_t *status_json(ai_follower *f, srv_thread *th)
 {
-    int64_t now = srv_now_ms(), last = atomic_load(&f->last_contact);
+    int64_t now = srv_now_ms(), last = atomic_load(&f->last_contact),
+            fresh = atomic_load(&f->fresh_at);
     long long applied = atomic_load(&f->applied),
               lseq = atomic_load(&f->leader_seq);
     json_t *o = json_object();
@@ -106,6 +108,10 @@ static json_t *status_json(ai_follower *f, srv_thread *th)
     json_object_set_new(o, "secondsSinceContact",
                         last ? json_integer((now - last) / 1000)
                              : json_null());
+    json_object_set_new(o, "freshMs", json_integer(fresh));
+    json_object_set_new(o, "secondsSinceFresh",
+                        fresh ? json_integer((now - fresh) / 1000)
+                              : json_null());
     json_object_set_new(o, "serving",
                         json_boolean(refuse_agents(f) == NULL));
     if (err[0] != '\0')
@@ -139,7 +145,8 @@ static void metrics(void *app, srv_thread *th, char **buf, size_t *len,
                                          "connected", "degraded",
                                          "limited", "offline"};
     ai_follower *f = app;
-    int64_t now = srv_now_ms(), last = atomic_load(&f->last_contact);
+    int64_t now = srv_now_ms(), last = atomic_load(&f->last_contact),
+            fresh = atomic_load(&f->fresh_at);
     long long applied = atomic_load(&f->applied),
               lseq = atomic_load(&f->leader_seq);
     const char *st = fl_state(f, now);
@@ -162,6 +169,11 @@ static void metrics(void *app, srv_thread *th, char **buf, size_t *len,
                 "last answer of the leader.\n"
                 "# TYPE agent_iam_follower_seconds_since_contact gauge\n"
                 "agent_iam_follower_seconds_since_contact %.3f\n"
+                "# HELP agent_iam_follower_seconds_since_fresh Since the "
+                "replica last held every change of the leader (agents are "
+                "refused past --max-staleness).\n"
+                "# TYPE agent_iam_follower_seconds_since_fresh gauge\n"
+                "agent_iam_follower_seconds_since_fresh %.3f\n"
                 "# HELP agent_iam_follower_sync_failures_total Failed "
                 "syncs.\n"
                 "# TYPE agent_iam_follower_sync_failures_total counter\n"
@@ -171,6 +183,7 @@ static void metrics(void *app, srv_thread *th, char **buf, size_t *len,
                 "agent_iam_revocations %zu\n",
                 applied, lseq > applied ? lseq - applied : 0,
                 last ? (double)(now - last) / 1000.0 : -1.0,
+                fresh ? (double)(now - fresh) / 1000.0 : -1.0,
                 (long long)atomic_load(&f->failures),
                 store_revocation_count(th->st));
 }
@@ -381,8 +394,14 @@ static ai_code open_follower(const ai_follower_config *c, ai_follower **out,
      * degraded threshold would show a healthy follower as degraded. */
     if ((int64_t)f->cfg.long_poll_s * 2000 > f->cfg.degraded_ms)
         f->cfg.long_poll_s = (int)(f->cfg.degraded_ms / 2000);
+    /* Freshness moves when a poll returns: a wait near --max-staleness
+     * would refuse agents while the follower is healthy and idle. */
+    if ((int64_t)f->cfg.long_poll_s * 4000 > f->cfg.max_staleness_ms)
+        f->cfg.long_poll_s = (int)(f->cfg.max_staleness_ms / 4000);
     if (f->cfg.long_poll_s < 1)
         f->cfg.long_poll_s = 1;
+    f->batch_limit = FL_BATCH_LIMIT;
+    f->batch_bytes = FL_BATCH_BYTES;
     pthread_mutex_init(&f->uses_lock, NULL);
     for (int i = 0; i < FL_FORWARD_CONNS; i++)
         pthread_mutex_init(&f->fwd_lock[i], NULL);
@@ -412,6 +431,7 @@ static ai_code open_follower(const ai_follower_config *c, ai_follower **out,
     }
     if ((rc = store_mark_replica(f->st, err)) != AI_OK ||
         (rc = store_applied_seq(f->st, &applied, err)) != AI_OK ||
+        (rc = store_applied_hash(f->st, f->applied_hash, err)) != AI_OK ||
         (rc = store_follower_meta_get(f->st, &url, &last, err)) != AI_OK)
         goto fail;
     if (applied > 0 && url != NULL && strcmp(url, c->leader_url) != 0) {
@@ -431,8 +451,11 @@ static ai_code open_follower(const ai_follower_config *c, ai_follower **out,
     f->cfg.auth_token = NULL; /* kept only inside the connections */
     atomic_store(&f->applied, applied);
     atomic_store(&f->leader_seq, applied);
-    /* A replica loaded from disk serves at once, within its staleness. */
+    /* A replica loaded from disk serves at once, within its staleness
+     * (counted from when it last held everything, as saved). */
     atomic_store(&f->last_contact, applied > 0 ? last : 0);
+    atomic_store(&f->fresh_at, applied > 0 ? last : 0);
+    f->fresh_saved = last;
     atomic_store(&f->phase, applied > 0 ? FL_RUNNING : FL_STARTING);
     if ((f->up = upstream_new(c->leader_url, c->auth_token, f->cfg.ca_cert_file,
                               f->follower_id, &f->stop, err)) == NULL ||
@@ -575,8 +598,13 @@ void ai_follower_stop(ai_follower *f, int drain_ms)
     pthread_mutex_lock(&f->lock);
     pthread_cond_broadcast(&f->wake);
     pthread_mutex_unlock(&f->lock);
-    if (f->started)
+    if (f->started) {
+        ai_err err;
         pthread_join(f->thread, NULL);
+        if (fl_save_fresh(f, &err) != AI_OK)
+            fprintf(stderr, "agent-iam: follower %s: %s\n", f->follower_id,
+                    err.msg);
+    }
     srv_stop(f->s, drain_ms);
     destroy(f);
 }

@@ -22,6 +22,11 @@ typedef enum fl_phase {
 } fl_phase;
 
 #define FL_FORWARD_CONNS 4
+/* The change feed's batch: at most this many changes and bytes (the
+ * leader bounds both), less after a fetch that failed. */
+#define FL_BATCH_LIMIT 1000L
+#define FL_BATCH_BYTES (256L << 10)
+#define FL_BATCH_BYTES_MIN 1024L
 
 struct ai_follower {
     ai_follower_config cfg;
@@ -50,7 +55,18 @@ struct ai_follower {
     atomic_llong applied;      /* leader seq the replica reflects */
     atomic_llong leader_seq;   /* as the leader last said */
     atomic_llong last_contact; /* ms; 0: never */
+    /* When the replica last held everything the leader had committed
+     * (ms; 0: never): a feed answer with nothing more, applied whole.
+     * Agents are refused once it is older than --max-staleness. */
+    atomic_llong fresh_at;
     atomic_llong syncs, failures;
+    /* the sync thread's own: the chain hash at `applied` ("": unknown),
+     * the batch it asks for (shrunk after a failed fetch, grown back
+     * after good ones), when fresh_at was last written to the home */
+    char applied_hash[STORE_HASH_HEX + 1];
+    long batch_limit, batch_bytes;
+    int batch_good;
+    int64_t fresh_saved;
     unsigned char tkey[32]; /* transport key of its credential (wiped) */
 };
 
@@ -86,6 +102,10 @@ void *fl_loop(void *arg);
 
 void fl_set_error(ai_follower *f, const char *msg);
 
+/* Write fresh_at to the home when it moved since it was last written (the
+ * sync thread does it now and then, the stop once the thread is gone). */
+ai_code fl_save_fresh(ai_follower *f, ai_err *err);
+
 /* ---- what the leader sends (feed.c) ---------------------------------- */
 
 /* An answer of GET /v1/replication/changes: {leaderSeq, leaderId?,
@@ -98,6 +118,7 @@ typedef struct fl_feed {
     int64_t last_seq;      /* the last change's seq (0: none, or not a
                               number); the applied seq after the batch */
     bool more;
+    char last_hash[STORE_HASH_HEX + 1]; /* chain hash at last_seq, or "" */
 } fl_feed;
 
 /* Parse the answer's bytes (borrowed; the caller wipes them). AI_EINVAL
@@ -106,6 +127,14 @@ typedef struct fl_feed {
 ai_code fl_feed_parse(const char *body, size_t len, fl_feed *out,
                       ai_err *err);
 void fl_feed_free(fl_feed *f);
+
+/* Check that the batch continues the history this replica applied: seqs
+ * after since and increasing, and each change's hash the chain's step
+ * from the one before (from have, the hash at since; "" when unknown: the
+ * first stated hash is taken as it is). Fills f->last_hash. false, with
+ * why in err, when the histories parted (reload the snapshot); a change
+ * without a hash (a leader without the chain) ends what can be checked. */
+bool fl_feed_chain(fl_feed *f, int64_t since, const char *have, ai_err *err);
 
 /* The snapshot stream (NDJSON) applied to st as its lines arrive, in one
  * transaction: the header {"seq", "leaderId"?} begins it, each entity
@@ -122,6 +151,7 @@ typedef struct fl_snap {
     ai_code rc;        /* the first refusal */
     ai_err *err;       /* where it is told */
     char leader_id[STORE_LEADER_ID_LEN + 1];
+    char hash[STORE_HASH_HEX + 1]; /* the chain at seq, "" when not sent */
 } fl_snap;
 
 void fl_snap_init(fl_snap *sl, store *st, int64_t now_ms, ai_err *err);

@@ -10,9 +10,20 @@
 #include "core/core.h"
 #include "follower/follower.h"
 
-#define SNAPSHOT_TIMEOUT_MS 600000L
-#define FEED_MAX ((size_t)256 << 20)
-#define FEED_LIMIT 1000
+#define SNAPSHOT_TIMEOUT_MS 1800000L
+#define FEED_MAX ((size_t)64 << 20)
+/* A held long-poll the leader has not answered by its wait plus this is
+ * dead (a silent network drop): given up and retried. */
+#define POLL_GRACE_MS 5000L
+/* A fetch of pending changes (no wait) that takes longer fails and the
+ * next asks for half as much. */
+#define FETCH_TIMEOUT_MS 10000L
+/* Reconnecting: a few seconds apart at most, with jitter. */
+#define BACKOFF_FIRST_MS 250
+#define BACKOFF_MAX_MS 3000
+/* fresh_at is written to the home at most this often (a restart reads an
+ * older one: it only errs on the side of refusing). */
+#define FRESH_SAVE_MS 30000
 
 void fl_set_error(ai_follower *f, const char *msg)
 {
@@ -47,14 +58,34 @@ const char *fl_state(ai_follower *f, int64_t now)
     return follower_state_at(atomic_load(&f->last_contact), now, &f->cfg);
 }
 
-static void contact(ai_follower *f, int64_t now)
+/* The leader answered (now); fresh: and the replica holds everything it
+ * had committed as of `fresh` (ms). */
+static void contact(ai_follower *f, int64_t now, int64_t fresh)
 {
     ai_err err;
 
     atomic_store(&f->last_contact, now);
-    /* For `agent-iam status` on this home and for restarts. */
-    if (store_follower_meta_set(f->st, f->leader_url, now, &err) != AI_OK)
+    if (fresh <= 0 || fresh <= atomic_load(&f->fresh_at))
+        return;
+    atomic_store(&f->fresh_at, fresh);
+    /* For `agent-iam status` on this home and for restarts; not at every
+     * poll (an idle follower does not write), and at stop (fl_save_fresh) */
+    if (fresh - f->fresh_saved < FRESH_SAVE_MS &&
+        fresh - f->fresh_saved < f->cfg.max_staleness_ms / 4)
+        return;
+    if (fl_save_fresh(f, &err) != AI_OK)
         fl_set_error(f, err.msg);
+}
+
+ai_code fl_save_fresh(ai_follower *f, ai_err *err)
+{
+    int64_t fresh = atomic_load(&f->fresh_at);
+
+    ai_err_clear(err);
+    if (fresh <= f->fresh_saved)
+        return AI_OK;
+    f->fresh_saved = fresh;
+    return store_follower_meta_set(f->st, f->leader_url, fresh, err);
 }
 
 static void wipe_free(char *s, size_t n)
@@ -89,9 +120,11 @@ static ai_code load_snapshot(ai_follower *f, ai_err *err)
     long status = 0;
     ai_code rc;
 
+    int64_t started = srv_now_ms();
+
     if (atomic_load(&f->phase) != FL_RUNNING)
         atomic_store(&f->phase, FL_INITIAL_SYNC);
-    fl_snap_init(&sl, f->st, srv_now_ms(), err);
+    fl_snap_init(&sl, f->st, started, err);
     sl.tkey = f->tkey;
     rc = upstream_stream(f->up, "/v1/replication/snapshot",
                          SNAPSHOT_TIMEOUT_MS, 1 << 20, fl_snap_line, &sl,
@@ -103,40 +136,109 @@ static ai_code load_snapshot(ai_follower *f, ai_err *err)
     if ((rc = fl_snap_finish(&sl, rc, err)) != AI_OK)
         return rc;
     atomic_store(&f->applied, (long long)sl.seq);
+    memcpy(f->applied_hash, sl.hash, sizeof f->applied_hash);
     if (atomic_load(&f->leader_seq) < sl.seq)
         atomic_store(&f->leader_seq, (long long)sl.seq);
     atomic_store(&f->phase, FL_RUNNING);
-    contact(f, srv_now_ms());
+    /* it holds what the leader had when it opened the snapshot, which was
+     * after the request left */
+    contact(f, srv_now_ms(), started);
     if (f->s != NULL)
         srv_changed(f->s);
     return AI_OK;
 }
 
+/* The batch asked for: halved after a fetch that failed (down to one
+ * change, 1 KiB), doubled back after a few good ones, so a link that
+ * moves bytes at all makes progress. */
+static void batch_failed(ai_follower *f)
+{
+    f->batch_good = 0;
+    if (f->batch_limit > 1)
+        f->batch_limit /= 2;
+    if (f->batch_bytes > FL_BATCH_BYTES_MIN)
+        f->batch_bytes /= 2;
+}
+
+static void batch_worked(ai_follower *f)
+{
+    if (++f->batch_good < 4)
+        return;
+    f->batch_good = 0;
+    if (f->batch_limit < FL_BATCH_LIMIT)
+        f->batch_limit *= 2;
+    if (f->batch_bytes < FL_BATCH_BYTES)
+        f->batch_bytes *= 2;
+    if (f->batch_limit > FL_BATCH_LIMIT)
+        f->batch_limit = FL_BATCH_LIMIT;
+    if (f->batch_bytes > FL_BATCH_BYTES)
+        f->batch_bytes = FL_BATCH_BYTES;
+}
+
+/* The leader's changelog is not the one this replica followed: a home
+ * replaced at its URL (another leader id), or one restored or edited
+ * (the hash chain parted). Only a snapshot makes the replica right: true,
+ * with the reason set as the last error. */
+static bool history_parted(ai_follower *f, fl_feed *feed, int64_t since,
+                           const char *have_id)
+{
+    const char *lid = feed->leader_id;
+    char msg[AI_ERR_MSG_MAX + 64];
+    ai_err why;
+
+    if (lid != NULL && have_id[0] != '\0' && strcmp(have_id, lid) != 0) {
+        fl_set_error(f, "the leader's changelog changed (another home at its "
+                        "URL): reloading the snapshot");
+        return true;
+    }
+    if (!fl_feed_chain(feed, since, f->applied_hash, &why)) {
+        snprintf(msg, sizeof msg, "%s: reloading the snapshot", why.msg);
+        fl_set_error(f, msg);
+        return true;
+    }
+    return false;
+}
+
 ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)
 {
-    char path[128], *body = NULL;
+    char path[256], *body = NULL;
     size_t len = 0;
     long status = 0;
     long long since = atomic_load(&f->applied);
+    char have_id[STORE_LEADER_ID_LEN + 1];
     fl_feed feed;
     ai_code rc;
+    int n;
 
     ai_err_clear(err);
     *more = false;
     atomic_fetch_add(&f->syncs, 1);
     if (since == 0)
         return load_snapshot(f, err);
-    snprintf(path, sizeof path,
-             "/v1/replication/changes?since=%lld&wait=%d&limit=%d", since,
-             wait, FEED_LIMIT);
+    n = snprintf(path, sizeof path,
+                 "/v1/replication/changes?since=%lld&wait=%d&limit=%ld"
+                 "&maxBytes=%ld",
+                 since, wait, f->batch_limit, f->batch_bytes);
+    if (f->applied_hash[0] != '\0')
+        snprintf(path + n, sizeof path - (size_t)n, "&hash=%s",
+                 f->applied_hash);
     if ((rc = upstream_call(f->up, "GET", path, NULL,
-                            (long)wait * 1000 + 15000, FEED_MAX, &status,
-                            &body, &len, err)) != AI_OK)
+                            wait > 0 ? (long)wait * 1000 + POLL_GRACE_MS
+                                     : FETCH_TIMEOUT_MS,
+                            FEED_MAX, &status, &body, &len, err)) != AI_OK) {
+        batch_failed(f);
         return rc;
-    if (status == 410) { /* behind the retained log, or ahead of it */
+    }
+    if (status == 410) { /* behind the retained log, ahead of it, or on
+                            another history */
+        char text[200];
+        upstream_error_text(body, status, text, sizeof text);
         wipe_free(body, len);
-        fl_set_error(f, "behind the leader's retained log: reloading the "
-                        "snapshot");
+        {
+            char msg[sizeof text + 64];
+            snprintf(msg, sizeof msg, "%s: reloading the snapshot", text);
+            fl_set_error(f, msg);
+        }
         return load_snapshot(f, err);
     }
     if (status != 200)
@@ -145,40 +247,42 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)
     wipe_free(body, len); /* it may hold secrets */
     if (rc != AI_OK)
         return rc;
-    {
-        /* Another changelog at the same URL (a home replaced or restored):
-         * the replica's history is not the leader's; start over. */
-        const char *lid = feed.leader_id;
-        char have[STORE_LEADER_ID_LEN + 1];
-        if (lid != NULL &&
-            store_replica_leader_id(f->st, have, err) == AI_OK &&
-            have[0] != '\0' && strcmp(have, lid) != 0) {
-            fl_feed_free(&feed);
-            fl_set_error(f, "the leader's changelog changed (another home "
-                            "at its URL): reloading the snapshot");
-            return load_snapshot(f, err);
-        }
-        if (lid != NULL && have[0] == '\0' &&
-            store_set_replica_leader_id(f->st, lid, err) != AI_OK) {
-            fl_feed_free(&feed);
-            return err->code;
-        }
+    if ((rc = store_replica_leader_id(f->st, have_id, err)) != AI_OK ||
+        (feed.leader_id != NULL && have_id[0] == '\0' &&
+         (rc = store_set_replica_leader_id(f->st, feed.leader_id, err)) !=
+             AI_OK)) {
+        fl_feed_free(&feed);
+        return rc;
+    }
+    if (history_parted(f, &feed, since, have_id)) {
+        fl_feed_free(&feed);
+        return load_snapshot(f, err);
     }
     atomic_store(&f->leader_seq, (long long)feed.leader_seq);
     if (json_array_size(feed.changes) > 0) {
         if ((rc = fl_open_changes(f->tkey, feed.changes, err)) != AI_OK ||
             (rc = store_apply_changes(f->st, feed.changes, feed.last_seq,
-                                      srv_now_ms(), err)) != AI_OK) {
+                                      feed.last_hash, srv_now_ms(), err)) !=
+                AI_OK) {
             fl_feed_free(&feed);
             return rc;
         }
         atomic_store(&f->applied, (long long)feed.last_seq);
+        memcpy(f->applied_hash, feed.last_hash, sizeof f->applied_hash);
+        batch_worked(f);
         if (f->s != NULL)
             srv_changed(f->s);
     }
     *more = feed.more;
     fl_feed_free(&feed);
-    contact(f, srv_now_ms());
+    {
+        /* Nothing more: the replica holds all the leader had committed
+         * when it answered. More to come: not fresh yet, however recent
+         * the contact (after a gap, agents stay refused until the replica
+         * has caught up, not after the first batch). */
+        int64_t now = srv_now_ms();
+        contact(f, now, *more ? 0 : now);
+    }
     return AI_OK;
 }
 
@@ -220,8 +324,11 @@ void *fl_loop(void *arg)
         atomic_fetch_add(&f->failures, 1);
         fl_set_error(f, err.msg);
         more = false;
-        /* exponential, with jitter, up to the sync interval */
-        backoff = backoff == 0 ? 500 : backoff * 2;
+        /* exponential, with jitter, up to a few seconds (or the sync
+         * interval when shorter): back within seconds of the leader */
+        backoff = backoff == 0 ? BACKOFF_FIRST_MS : backoff * 2;
+        if (backoff > BACKOFF_MAX_MS)
+            backoff = BACKOFF_MAX_MS;
         if (backoff > f->cfg.sync_interval_ms)
             backoff = f->cfg.sync_interval_ms;
         nap(f, backoff / 2 + (int64_t)(rand_r(&seed) % (unsigned)(backoff / 2 + 1)));

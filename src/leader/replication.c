@@ -5,12 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "core/core.h"
 #include "leader/leader.h"
 
 #define WAIT_MAX_S 60
 #define LIMIT_DEFAULT 1000
 #define LIMIT_MAX 10000
+#define BYTES_MIN 1024
+#define BYTES_DEFAULT (1L << 20)
+#define BYTES_MAX (16L << 20)
 
 /* A query parameter as a whole number in [min, max]; def when absent. */
 static bool query_int(srv_req *rq, const char *key, long long min,
@@ -39,28 +44,30 @@ typedef struct feed {
     store *st;
     json_t *arr;
     int64_t last;
+    size_t bytes, max_bytes; /* the answer so far, its bound */
     ai_code rc;
     ai_err *err;
 } feed;
 
-static void add_change(void *ud, int64_t seq, const char *kind,
-                       const char *key, const char *op)
+static bool add_change(void *ud, const store_change *ch)
 {
     feed *f = ud;
     json_t *c, *value = NULL;
+    const char *op = ch->op;
+    size_t n;
 
     if (f->rc != AI_OK)
-        return;
+        return false;
     if (strcmp(op, "set") == 0) {
         bool drop = false;
-        if ((f->rc = store_change_value(f->st, kind, key, &value, f->err)) !=
-            AI_OK)
-            return;
+        if ((f->rc = store_change_value(f->st, ch->kind, ch->key, &value,
+                                        f->err)) != AI_OK)
+            return false;
         if (value != NULL &&
-            (f->rc = leader_outgoing(f->fol, kind, key, value, &drop,
+            (f->rc = leader_outgoing(f->fol, ch->kind, ch->key, value, &drop,
                                      f->err)) != AI_OK) {
             json_wipe_decref(value);
-            return;
+            return false;
         }
         if (drop) { /* not this follower's: make sure it has none */
             json_wipe_decref(value);
@@ -68,21 +75,79 @@ static void add_change(void *ud, int64_t seq, const char *kind,
             op = "delete";
         }
     }
-    c = json_pack("{s:I, s:s, s:s, s:s}", "seq", (json_int_t)seq, "kind", kind,
-                  "key", key, "op", op);
+    c = json_pack("{s:I, s:I, s:s, s:s, s:s}", "seq", (json_int_t)ch->seq,
+                  "at", (json_int_t)ch->at, "kind", ch->kind, "key", ch->key,
+                  "op", op);
+    if (c != NULL && ch->hash[0] != '\0' &&
+        json_object_set_new(c, "hash", json_string(ch->hash)) != 0) {
+        json_decref(c);
+        c = NULL;
+    }
     if (c == NULL || (value != NULL && json_object_set_new(c, "value", value))) {
         json_decref(c);
         f->rc = ai_err_set(f->err, AI_ENOMEM, "out of memory");
-        return;
+        return false;
     }
+    /* Bounded by bytes as well as by count, so a slow link that moves
+     * bytes at all moves whole batches; never fewer than one change. */
+    n = json_dumpb(c, NULL, 0, JSON_COMPACT) + 1;
+    if (f->bytes > 0 && f->bytes + n > f->max_bytes) {
+        json_wipe_decref(c);
+        return false;
+    }
+    f->bytes += n;
     json_array_append_new(f->arr, c);
-    f->last = seq;
+    f->last = ch->seq;
+    return true;
+}
+
+/* The follower's view of the log at since (the hash of the change it
+ * applied last, when it sends one) must be the leader's: otherwise the
+ * histories parted (a restored home, another log at this URL) and only a
+ * snapshot makes the replica right again. Replies 410 and returns false
+ * when they differ or the leader cannot tell. */
+static bool same_history(srv_req *rq, long long since)
+{
+    const char *want = srv_query(rq, "hash");
+    char have[STORE_HASH_HEX + 1];
+    unsigned char raw[STORE_HASH_BYTES];
+    bool found = false;
+    ai_err err;
+    ai_code rc;
+
+    if (want == NULL || since == 0)
+        return true;
+    if (!store_hash_parse(want, raw)) {
+        srv_reply_error(rq, 400, "bad_request",
+                        "hash must be 64 lowercase hex characters");
+        return false;
+    }
+    if ((rc = store_change_hash_at(rq->th->st, since, have, &found, &err)) !=
+        AI_OK) {
+        srv_reply_ai(rq, rc, err.msg);
+        return false;
+    }
+    if (!found) {
+        srv_reply_error(rq, 410, "gone",
+                        "change %lld is no longer kept: load the snapshot",
+                        since);
+        return false;
+    }
+    if (CRYPTO_memcmp(have, want, STORE_HASH_HEX) != 0) {
+        srv_reply_error(rq, 410, "gone",
+                        "the leader's history differs from the follower's at "
+                        "%lld (a restored or replaced home): load the "
+                        "snapshot",
+                        since);
+        return false;
+    }
+    return true;
 }
 
 static void changes(srv_req *rq)
 {
     ai_leader *l = rq->app;
-    long long since, wait, limit;
+    long long since, wait, limit, max_bytes;
     int64_t head = 0, oldest = 0;
     feed f;
     ai_err err;
@@ -90,7 +155,9 @@ static void changes(srv_req *rq)
 
     if (!query_int(rq, "since", 0, INT64_MAX, 0, &since) ||
         !query_int(rq, "wait", 0, WAIT_MAX_S, 0, &wait) ||
-        !query_int(rq, "limit", 1, LIMIT_MAX, LIMIT_DEFAULT, &limit))
+        !query_int(rq, "limit", 1, LIMIT_MAX, LIMIT_DEFAULT, &limit) ||
+        !query_int(rq, "maxBytes", BYTES_MIN, BYTES_MAX, BYTES_DEFAULT,
+                   &max_bytes))
         return;
     leader_saw_follower(l, rq, since);
     if ((rc = store_changelog_head(rq->th->st, &head, &err)) != AI_OK ||
@@ -112,6 +179,8 @@ static void changes(srv_req *rq)
                         since, (long long)oldest);
         return;
     }
+    if (!same_history(rq, since))
+        return;
     if (since == head && wait > 0 && !srv_draining(rq->s)) {
         if (rq->deadline == 0)
             rq->deadline = rq->now + wait * 1000;
@@ -120,10 +189,12 @@ static void changes(srv_req *rq)
             return;
         }
     }
+    memset(&f, 0, sizeof f);
     f.fol = &rq->fol;
     f.st = rq->th->st;
     f.arr = json_array();
     f.last = since;
+    f.max_bytes = (size_t)max_bytes;
     f.rc = AI_OK;
     f.err = &err;
     if (f.arr == NULL) {

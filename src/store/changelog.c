@@ -2,13 +2,117 @@
  * written in the same transaction as the change, with an increasing seq.
  * Rows name the entity; readers fetch its current state. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "store/db.h"
+
+void store_change_hash(const unsigned char prev[STORE_HASH_BYTES],
+                       const store_change *c,
+                       unsigned char out[STORE_HASH_BYTES])
+{
+    unsigned char num[16];
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int n = 0;
+
+    for (int i = 0; i < 8; i++) {
+        num[i] = (unsigned char)((uint64_t)c->seq >> (56 - 8 * i));
+        num[8 + i] = (unsigned char)((uint64_t)c->at >> (56 - 8 * i));
+    }
+    if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) ||
+        !EVP_DigestUpdate(md, prev, STORE_HASH_BYTES) ||
+        !EVP_DigestUpdate(md, num, sizeof num) ||
+        !EVP_DigestUpdate(md, c->kind, strlen(c->kind) + 1) ||
+        !EVP_DigestUpdate(md, c->key, strlen(c->key)) ||
+        !EVP_DigestFinal_ex(md, out, &n))
+        abort(); /* out of memory in OpenSSL: no chain can be trusted */
+    EVP_MD_CTX_free(md);
+}
+
+void store_hash_hex(const unsigned char raw[STORE_HASH_BYTES],
+                    char hex[STORE_HASH_HEX + 1])
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (int i = 0; i < STORE_HASH_BYTES; i++) {
+        hex[2 * i] = digits[raw[i] >> 4];
+        hex[2 * i + 1] = digits[raw[i] & 15];
+    }
+    hex[STORE_HASH_HEX] = '\0';
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+bool store_hash_parse(const char *hex, unsigned char raw[STORE_HASH_BYTES])
+{
+    if (hex == NULL || strlen(hex) != STORE_HASH_HEX)
+        return false;
+    for (int i = 0; i < STORE_HASH_BYTES; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        raw[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return true;
+}
+
+/* The hash of the newest row below seq (zero when there is none, or it
+ * has none: a log that starts there). */
+static ai_code hash_before(store *st, int64_t seq,
+                           unsigned char prev[STORE_HASH_BYTES], ai_err *err)
+{
+    sqlite3_stmt *q;
+    ai_code rc;
+    int step;
+
+    memset(prev, 0, STORE_HASH_BYTES);
+    if ((rc = db_prepare(st,
+                         "SELECT hash FROM changelog WHERE seq < ? "
+                         "ORDER BY seq DESC LIMIT 1",
+                         &q, err)) != AI_OK)
+        return rc;
+    sqlite3_bind_int64(q, 1, seq);
+    if ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(q, 0) == STORE_HASH_BYTES)
+            memcpy(prev, sqlite3_column_blob(q, 0), STORE_HASH_BYTES);
+    } else if (step != SQLITE_DONE) {
+        rc = db_fail(st, "changelog", err);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+static ai_code set_hash(store *st, int64_t seq,
+                        const unsigned char h[STORE_HASH_BYTES], ai_err *err)
+{
+    sqlite3_stmt *q;
+    ai_code rc;
+
+    if ((rc = db_prepare(st, "UPDATE changelog SET hash = ? WHERE seq = ?",
+                         &q, err)) != AI_OK)
+        return rc;
+    sqlite3_bind_blob(q, 1, h, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, seq);
+    if (sqlite3_step(q) != SQLITE_DONE)
+        rc = db_fail(st, "changelog", err);
+    sqlite3_finalize(q);
+    return rc;
+}
 
 ai_code changelog_add(store *st, const char *kind, const char *key,
                       const char *op, int64_t now_ms, ai_err *err)
 {
+    unsigned char prev[STORE_HASH_BYTES], h[STORE_HASH_BYTES];
+    store_change c = {0, now_ms, kind, key, op, ""};
     sqlite3_stmt *q;
     ai_code rc;
 
@@ -24,6 +128,76 @@ ai_code changelog_add(store *st, const char *kind, const char *key,
     if (sqlite3_step(q) != SQLITE_DONE)
         rc = db_fail(st, "changelog", err);
     sqlite3_finalize(q);
+    if (rc != AI_OK)
+        return rc;
+    /* the chain: this row's seq is known once it is in */
+    c.seq = sqlite3_last_insert_rowid(st->db);
+    if ((rc = hash_before(st, c.seq, prev, err)) != AI_OK)
+        return rc;
+    store_change_hash(prev, &c, h);
+    return set_hash(st, c.seq, h, err);
+}
+
+/* A row read as "seq, at, kind, key, op" (the hash apart). */
+static void row_change(sqlite3_stmt *q, store_change *c)
+{
+    c->seq = sqlite3_column_int64(q, 0);
+    c->at = sqlite3_column_int64(q, 1);
+    c->kind = (const char *)sqlite3_column_text(q, 2);
+    c->key = (const char *)sqlite3_column_text(q, 3);
+    c->op = (const char *)sqlite3_column_text(q, 4);
+    c->hash[0] = '\0';
+}
+
+ai_code changelog_backfill(store *st, ai_err *err)
+{
+    unsigned char prev[STORE_HASH_BYTES], h[STORE_HASH_BYTES];
+    sqlite3_stmt *q = NULL;
+    int64_t newest = 0, missing = 0;
+    ai_code rc;
+    int step;
+
+    /* Only when the newest row has none: after the migration that added
+     * the chain, or rows written by something that does not know it. */
+    if ((rc = db_prepare(st,
+                         "SELECT seq, hash IS NULL FROM changelog "
+                         "ORDER BY seq DESC LIMIT 1",
+                         &q, err)) != AI_OK)
+        return rc;
+    if ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        newest = sqlite3_column_int64(q, 0);
+        missing = sqlite3_column_int64(q, 1);
+    } else if (step != SQLITE_DONE) {
+        rc = db_fail(st, "changelog", err);
+    }
+    sqlite3_finalize(q);
+    if (rc != AI_OK || newest == 0 || !missing)
+        return rc;
+    if ((rc = db_begin(st, err)) != AI_OK)
+        return rc;
+    if ((rc = db_prepare(st,
+                         "SELECT seq, at, kind, key, op FROM changelog "
+                         "WHERE hash IS NULL ORDER BY seq",
+                         &q, err)) != AI_OK)
+        goto fail;
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        store_change c;
+        row_change(q, &c);
+        if ((rc = hash_before(st, c.seq, prev, err)) != AI_OK)
+            goto fail;
+        store_change_hash(prev, &c, h);
+        if ((rc = set_hash(st, c.seq, h, err)) != AI_OK)
+            goto fail;
+    }
+    if (step != SQLITE_DONE) {
+        rc = db_fail(st, "changelog", err);
+        goto fail;
+    }
+    sqlite3_finalize(q);
+    return db_commit(st, err);
+fail:
+    sqlite3_finalize(q);
+    db_rollback(st);
     return rc;
 }
 
@@ -44,6 +218,15 @@ ai_code store_changelog_head(store *st, int64_t *seq, ai_err *err)
     return rc;
 }
 
+/* A row's stored hash as hex, "" when it has none. */
+static void column_hash(sqlite3_stmt *q, int col, char hex[STORE_HASH_HEX + 1])
+{
+    if (sqlite3_column_bytes(q, col) == STORE_HASH_BYTES)
+        store_hash_hex(sqlite3_column_blob(q, col), hex);
+    else
+        hex[0] = '\0';
+}
+
 ai_code store_changes(store *st, int64_t since, size_t limit, change_fn fn,
                       void *ud, ai_err *err)
 {
@@ -52,19 +235,48 @@ ai_code store_changes(store *st, int64_t since, size_t limit, change_fn fn,
     int step;
 
     if ((rc = db_prepare(st,
-                         "SELECT seq, kind, key, op FROM changelog "
+                         "SELECT seq, at, kind, key, op, hash FROM changelog "
                          "WHERE seq > ? ORDER BY seq LIMIT ?",
                          &q, err)) != AI_OK)
         return rc;
     sqlite3_bind_int64(q, 1, since);
     sqlite3_bind_int64(q, 2, (sqlite3_int64)limit);
-    while ((step = sqlite3_step(q)) == SQLITE_ROW)
-        fn(ud, sqlite3_column_int64(q, 0),
-           (const char *)sqlite3_column_text(q, 1),
-           (const char *)sqlite3_column_text(q, 2),
-           (const char *)sqlite3_column_text(q, 3));
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        store_change c;
+        row_change(q, &c);
+        column_hash(q, 5, c.hash);
+        if (!fn(ud, &c)) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
     if (step != SQLITE_DONE)
         rc = db_fail(st, "changelog", err);
+    sqlite3_finalize(q);
+    return rc;
+}
+
+ai_code store_change_hash_at(store *st, int64_t seq,
+                             char hex[STORE_HASH_HEX + 1], bool *found,
+                             ai_err *err)
+{
+    sqlite3_stmt *q;
+    ai_code rc;
+    int step;
+
+    ai_err_clear(err);
+    hex[0] = '\0';
+    *found = false;
+    if ((rc = db_prepare(st, "SELECT hash FROM changelog WHERE seq = ?", &q,
+                         err)) != AI_OK)
+        return rc;
+    sqlite3_bind_int64(q, 1, seq);
+    if ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        column_hash(q, 0, hex);
+        *found = hex[0] != '\0';
+    } else if (step != SQLITE_DONE) {
+        rc = db_fail(st, "changelog", err);
+    }
     sqlite3_finalize(q);
     return rc;
 }

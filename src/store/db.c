@@ -81,6 +81,10 @@ static const char *const migrations[] = {
     "  transport BLOB NOT NULL,"       /* sealed: its transport key */
     "  providers TEXT NOT NULL,"       /* "a,b", "*" or "" */
     "  created_at INTEGER NOT NULL);",
+    /* 3: the changelog's hash chain (changelog.c): each row carries the
+     * running SHA-256 of the log up to it; rows from before are chained at
+     * open (changelog_backfill). */
+    "ALTER TABLE changelog ADD COLUMN hash BLOB;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
@@ -419,6 +423,7 @@ ai_code store_open(const char *home, bool create, store **out, ai_err *err)
                       "PRAGMA journal_size_limit = " STORE_WAL_LIMIT ";",
                       err)) != AI_OK ||
         (rc = migrate(st, err)) != AI_OK ||
+        (rc = changelog_backfill(st, err)) != AI_OK ||
         (rc = check_master(st, err)) != AI_OK)
         goto fail;
     /* The audit chain's MAC key: derived, so it is not the sealing key. */
@@ -472,19 +477,18 @@ typedef struct sync_ctx {
     ai_err *err;
 } sync_ctx;
 
-static void apply_change(void *ud, int64_t seq, const char *kind,
-                         const char *key, const char *op)
+static bool apply_change(void *ud, const store_change *ch)
 {
     sync_ctx *c = ud;
+    const char *kind = ch->kind, *key = ch->key;
 
-    (void)op;
     if (c->rc != AI_OK || c->reset)
-        return; /* seen_seq stays at the last change applied */
+        return false; /* seen_seq stays at the last change applied */
     if (strcmp(kind, "reset") == 0) {
         /* A replica applied a snapshot (replica.c): the rows after it
          * are in the reload too. */
         c->reset = true;
-        return;
+        return false;
     }
     if (strcmp(kind, "key") == 0) {
         c->keys = true;
@@ -495,7 +499,8 @@ static void apply_change(void *ud, int64_t seq, const char *kind,
             c->rc = revview_refresh(c->st, t, key + 2, c->err);
     }
     if (c->rc == AI_OK)
-        c->st->seen_seq = seq;
+        c->st->seen_seq = ch->seq;
+    return c->rc == AI_OK;
 }
 
 /* First sync: load the revocation view and note the changelog head, in

@@ -101,8 +101,14 @@ bool provider_known(const char *name);
  * members, at most PROVIDER_JSON_MAX bytes. */
 ai_code provider_check(const char *name, const char *json, ai_err *err);
 
+/* A changelog row, in the caller's transaction, chained to the one
+ * before it (store_change_hash). */
 ai_code changelog_add(store *st, const char *kind, const char *key,
                       const char *op, int64_t now_ms, ai_err *err);
+/* At open: chain the rows that have no hash yet (the log of a home made
+ * before the chain, or rows written without it), in one transaction.
+ * Nothing to do, and nothing read but the newest row, otherwise. */
+ai_code changelog_backfill(store *st, ai_err *err);
 
 /* ---- views (keys.c, revview.c) ---------------------------------------- */
 

@@ -440,11 +440,15 @@ static ai_code meta_set_int(store *st, const char *key, int64_t v,
     return meta_set(st, key, buf, err);
 }
 
-/* Within the caller's transaction: this home reflects leader seq `seq`. */
-static ai_code mark_applied(store *st, int64_t seq, ai_err *err)
+/* Within the caller's transaction: this home reflects leader seq `seq`,
+ * whose place in the leader's hash chain is hash ("" or NULL: unknown). */
+static ai_code mark_applied(store *st, int64_t seq, const char *hash,
+                            ai_err *err)
 {
     ai_code rc = meta_set_int(st, "applied_seq", seq, err);
 
+    if (rc == AI_OK)
+        rc = meta_set(st, "applied_hash", hash ? hash : "", err);
     return rc != AI_OK ? rc : meta_set(st, "replica", "1", err);
 }
 
@@ -480,6 +484,26 @@ ai_code store_applied_seq(store *st, int64_t *seq, ai_err *err)
     return meta_get_int(st, "applied_seq", seq, err);
 }
 
+ai_code store_applied_hash(store *st, char hex[STORE_HASH_HEX + 1],
+                           ai_err *err)
+{
+    unsigned char raw[STORE_HASH_BYTES];
+    char *v = NULL;
+    ai_code rc;
+
+    ai_err_clear(err);
+    hex[0] = '\0';
+    rc = meta_get(st, "applied_hash", &v, err);
+    if (rc == AI_ENOTFOUND) {
+        ai_err_clear(err);
+        return AI_OK;
+    }
+    if (rc == AI_OK && store_hash_parse(v, raw))
+        memcpy(hex, v, STORE_HASH_HEX + 1);
+    ai_free(v);
+    return rc;
+}
+
 /* ---- applying ---------------------------------------------------------- */
 
 /* After a batch committed: this handle's own views (data_version does not
@@ -509,7 +533,7 @@ static ai_code refresh_views(store *st, const json_t *changes, ai_err *err)
 }
 
 ai_code store_apply_changes(store *st, const json_t *changes, int64_t new_seq,
-                            int64_t now_ms, ai_err *err)
+                            const char *new_hash, int64_t now_ms, ai_err *err)
 {
     writer w;
     int64_t have = 0;
@@ -537,7 +561,7 @@ ai_code store_apply_changes(store *st, const json_t *changes, int64_t new_seq,
             goto fail;
     }
     writer_close(&w);
-    if ((rc = mark_applied(st, new_seq, err)) != AI_OK ||
+    if ((rc = mark_applied(st, new_seq, new_hash, err)) != AI_OK ||
         (rc = db_commit(st, err)) != AI_OK)
         goto fail;
     return refresh_views(st, changes, err);
@@ -613,7 +637,7 @@ ai_code store_apply_snapshot(store *st, const json_t *snap, int64_t now_ms,
         (rc = snapshot_write(&w, snap)) != AI_OK)
         goto fail;
     writer_close(&w);
-    if ((rc = mark_applied(st, seq, err)) != AI_OK ||
+    if ((rc = mark_applied(st, seq, NULL, err)) != AI_OK ||
         (rc = changelog_add(st, "reset", "", "set", now_ms, err)) != AI_OK ||
         (rc = db_commit(st, err)) != AI_OK)
         goto fail;
@@ -749,14 +773,15 @@ ai_code store_snapshot_apply_line(snap_apply *a, const json_t *line,
                       a->w.n);
 }
 
-ai_code store_snapshot_apply_commit(snap_apply *a, int64_t seq, ai_err *err)
+ai_code store_snapshot_apply_commit(snap_apply *a, int64_t seq,
+                                    const char *hash, ai_err *err)
 {
     store *st = a->st;
     ai_code rc;
 
     ai_err_clear(err);
     writer_close(&a->w);
-    if ((rc = mark_applied(st, seq, err)) != AI_OK ||
+    if ((rc = mark_applied(st, seq, hash, err)) != AI_OK ||
         (rc = changelog_add(st, "reset", "", "set", a->now_ms, err)) !=
             AI_OK ||
         (rc = db_commit(st, err)) != AI_OK) {

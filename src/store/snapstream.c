@@ -20,6 +20,7 @@ struct snap_cursor {
     sqlite3_stmt *q;
     int64_t seq, count;
     char leader_id[STORE_LEADER_ID_LEN + 1];
+    char hash[STORE_HASH_HEX + 1]; /* the chain at seq ("": none) */
     json_t *apikeys; /* the API keys, read at the start (few) */
     size_t next_apikey;
     snap_filter_fn filter; /* NULL: every entity as it is */
@@ -67,6 +68,7 @@ ai_code store_snapshot_open(const char *home, snap_cursor **out, int64_t *seq,
 {
     snap_cursor *c;
     collect col;
+    bool found = false;
     ai_code rc;
 
     ai_err_clear(err);
@@ -76,7 +78,9 @@ ai_code store_snapshot_open(const char *home, snap_cursor **out, int64_t *seq,
     if ((rc = store_open(home, false, &c->st, err)) != AI_OK ||
         (rc = db_exec(c->st, "BEGIN", err)) != AI_OK ||
         (rc = store_changelog_head(c->st, &c->seq, err)) != AI_OK ||
-        (rc = store_leader_id(c->st, c->leader_id, err)) != AI_OK)
+        (rc = store_leader_id(c->st, c->leader_id, err)) != AI_OK ||
+        (rc = store_change_hash_at(c->st, c->seq, c->hash, &found, err)) !=
+            AI_OK)
         goto fail;
     col.st = c->st;
     col.arr = c->apikeys = json_array();
@@ -166,6 +170,11 @@ ai_code store_snapshot_line(snap_cursor *c, char **line, bool *done,
         case P_HEADER:
             o = json_pack("{s:I, s:i, s:s}", "seq", (json_int_t)c->seq,
                           "format", 1, "leaderId", c->leader_id);
+            if (o != NULL && c->hash[0] != '\0' &&
+                json_object_set_new(o, "hash", json_string(c->hash)) != 0) {
+                json_decref(o);
+                o = NULL;
+            }
             rc = enter(c, P_KEYS, err);
             break;
         case P_END:

@@ -310,13 +310,44 @@ ai_code store_unseal_text(const unsigned char key[AI_KEY_BYTES],
 /* The seq of the last change (0 when none). */
 ai_code store_changelog_head(store *st, int64_t *seq, ai_err *err);
 
-/* Changes after `since`, up to limit, to a callback: kind is "key",
- * "revocation", "provider" or "apikey"; key names the entity; op is "set"
- * or "delete". Followers read the entity's current state to apply it. */
-typedef void (*change_fn)(void *ud, int64_t seq, const char *kind,
-                          const char *key, const char *op);
+/* One row of the changelog. kind is "key", "revocation", "provider",
+ * "apikey" (or, in a replica's own log, "reset"); key names the entity; op
+ * is "set" or "delete"; at is when it was written (ms). hash is the
+ * running SHA-256 of the log up to and including this row (the chain):
+ * hash = SHA-256(previous row's hash | seq | at | kind NUL key), seq and
+ * at as 8-byte big-endian (store_change_hash); 64 lowercase hex
+ * characters. The op is left out: a leader sends some sets as deletes
+ * (entities a follower may not hold). */
+#define STORE_HASH_BYTES 32
+#define STORE_HASH_HEX (2 * STORE_HASH_BYTES)
+typedef struct store_change {
+    int64_t seq, at;
+    const char *kind, *key, *op;
+    char hash[STORE_HASH_HEX + 1];
+} store_change;
+
+/* The chain's step: prev is the previous row's hash (all zero before the
+ * first row ever); out receives this row's, as raw bytes. */
+void store_change_hash(const unsigned char prev[STORE_HASH_BYTES],
+                       const store_change *c,
+                       unsigned char out[STORE_HASH_BYTES]);
+/* Raw bytes as 64 lowercase hex characters and back (false: not that). */
+void store_hash_hex(const unsigned char raw[STORE_HASH_BYTES],
+                    char hex[STORE_HASH_HEX + 1]);
+bool store_hash_parse(const char *hex, unsigned char raw[STORE_HASH_BYTES]);
+
+/* Changes after `since`, up to limit, in seq order, to a callback that
+ * returns false to stop. Followers read the entity's current state to
+ * apply it. */
+typedef bool (*change_fn)(void *ud, const store_change *c);
 ai_code store_changes(store *st, int64_t since, size_t limit, change_fn fn,
                       void *ud, ai_err *err);
+
+/* The hash of the row at seq: *found false when the log no longer (or
+ * never) held it. */
+ai_code store_change_hash_at(store *st, int64_t seq,
+                             char hex[STORE_HASH_HEX + 1], bool *found,
+                             ai_err *err);
 
 /* The identity of this home's changelog as a leader: 32 hex characters,
  * made on first use and kept in the home. Followers keep the id of the
@@ -342,7 +373,9 @@ ai_code store_change_value(store *st, const char *kind, const char *key,
                            json_t **value, ai_err *err);
 
 /* The snapshot as a stream of NDJSON lines, for any number of entities
- * in flat memory: a header {"seq":N,"format":1}; one line per key,
+ * in flat memory: a header {"seq":N,"format":1,"leaderId":ID,"hash":H}
+ * (hash: the chain's hash at seq; absent when the log is empty); one line
+ * per key,
  * provider (with "name"), API key, revocation: {"kind","value"}; and
  * {"end":true,"count":M}. The cursor has its own handle and read
  * transaction on the home (so any thread may drive it, one at a time). */
@@ -402,12 +435,16 @@ ai_code store_backup_seq(const char *path, int64_t *seq, ai_err *err);
 ai_code store_mark_replica(store *st, ai_err *err);
 ai_code store_is_replica(store *st, bool *yes, ai_err *err);
 
-/* The leader seq this replica reflects (0: nothing applied yet). */
+/* The leader seq this replica reflects (0: nothing applied yet), and the
+ * leader's chain hash at that seq ("" when not known). */
 ai_code store_applied_seq(store *st, int64_t *seq, ai_err *err);
+ai_code store_applied_hash(store *st, char hex[STORE_HASH_HEX + 1],
+                           ai_err *err);
 
 /* Apply one batch of the leader's change feed (the "changes" array of
  * GET /v1/replication/changes: {seq, kind, key, op, value?}) in ONE
- * transaction together with applied_seq = new_seq. set with a value:
+ * transaction together with applied_seq = new_seq and its chain hash
+ * new_hash (NULL or "": unknown; the caller checked the chain). set with a value:
  * upsert the entity exactly as given (a key's version, secret, createdAt,
  * verifyUntil; a revocation's reason, revokedAt, pruneAfter; a provider
  * config; an API key's fields and secret). delete, or set without a
@@ -420,7 +457,7 @@ ai_code store_applied_seq(store *st, int64_t *seq, ai_err *err);
  * the whole batch with AI_EINVAL "change <seq>: ..." and nothing is
  * written. changes is borrowed; its secrets are the caller's to wipe. */
 ai_code store_apply_changes(store *st, const json_t *changes, int64_t new_seq,
-                            int64_t now_ms, ai_err *err);
+                            const char *new_hash, int64_t now_ms, ai_err *err);
 
 /* Replace the whole replicated state (keys, revocations, providers, API
  * keys) with a snapshot object (what store_snapshot produces, parsed) in
@@ -451,7 +488,8 @@ ai_code store_snapshot_apply_begin(store *st, int64_t now_ms,
 ai_code store_snapshot_apply_line(snap_apply *a, const json_t *line,
                                   ai_err *err);
 /* Frees a, whatever the result. */
-ai_code store_snapshot_apply_commit(snap_apply *a, int64_t seq, ai_err *err);
+ai_code store_snapshot_apply_commit(snap_apply *a, int64_t seq,
+                                    const char *hash, ai_err *err);
 void store_snapshot_apply_abort(snap_apply *a);
 
 /* Follower bookkeeping in the meta table (not replicated): the leader URL

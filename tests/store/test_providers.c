@@ -101,17 +101,16 @@ typedef struct changes {
     size_t n;
 } changes;
 
-static void on_change(void *ud, int64_t seq, const char *kind,
-                      const char *key, const char *op)
+static bool on_change(void *ud, const store_change *ch)
 {
     changes *cs = ud;
 
-    (void)seq;
     ck_assert_uint_lt(cs->n, 16);
-    snprintf(cs->c[cs->n].kind, sizeof cs->c[0].kind, "%s", kind);
-    snprintf(cs->c[cs->n].key, sizeof cs->c[0].key, "%s", key);
-    snprintf(cs->c[cs->n].op, sizeof cs->c[0].op, "%s", op);
+    snprintf(cs->c[cs->n].kind, sizeof cs->c[0].kind, "%s", ch->kind);
+    snprintf(cs->c[cs->n].key, sizeof cs->c[0].key, "%s", ch->key);
+    snprintf(cs->c[cs->n].op, sizeof cs->c[0].op, "%s", ch->op);
     cs->n++;
+    return true;
 }
 
 /* The changes after seq `since`. */

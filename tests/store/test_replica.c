@@ -80,25 +80,26 @@ typedef struct feed {
     ai_err *err;
 } feed;
 
-static void add_change(void *ud, int64_t seq, const char *kind,
-                       const char *key, const char *op)
+static bool add_change(void *ud, const store_change *ch)
 {
     feed *f = ud;
     json_t *value = NULL, *c;
 
     if (f->rc != AI_OK)
-        return;
-    if (strcmp(op, "set") == 0 &&
-        (f->rc = store_change_value(f->st, kind, key, &value, f->err)) !=
-            AI_OK)
-        return;
-    c = json_pack("{s:I, s:s, s:s, s:s}", "seq", (json_int_t)seq, "kind", kind,
-                  "key", key, "op", op);
+        return false;
+    if (strcmp(ch->op, "set") == 0 &&
+        (f->rc = store_change_value(f->st, ch->kind, ch->key, &value,
+                                    f->err)) != AI_OK)
+        return false;
+    c = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s}", "seq",
+                  (json_int_t)ch->seq, "at", (json_int_t)ch->at, "kind",
+                  ch->kind, "key", ch->key, "op", ch->op, "hash", ch->hash);
     ck_assert_ptr_nonnull(c);
     if (value != NULL)
         json_object_set_new(c, "value", value);
     json_array_append_new(f->arr, c);
-    f->last = seq;
+    f->last = ch->seq;
+    return true;
 }
 
 static json_t *feed_of(store *st, int64_t since, int64_t *last)
@@ -317,7 +318,8 @@ START_TEST(test_feed_follows_the_leader)
 
     batch = feed_of(p.l, p.seq, &last);
     ck_assert_uint_ge(json_array_size(batch), 8);
-    ok(store_apply_changes(p.r, batch, last, T_NOW, &err), &err, "apply");
+    ok(store_apply_changes(p.r, batch, last, NULL, T_NOW, &err),
+       &err, "apply");
     json_decref(batch);
     ck_assert_int_eq(applied(p.r), last);
     same_state(p.l, p.r);
@@ -352,14 +354,16 @@ START_TEST(test_same_batch_twice_changes_nothing)
        "revoke");
     ok(store_rotate_key(p.l, -1, T_NOW, NULL, &err), &err, "rotate");
     batch = feed_of(p.l, p.seq, &last);
-    ok(store_apply_changes(p.r, batch, last, T_NOW, &err), &err, "apply");
+    ok(store_apply_changes(p.r, batch, last, NULL, T_NOW, &err),
+       &err, "apply");
     rows = count(p.rhome, "SELECT count(*) FROM changelog");
-    ok(store_apply_changes(p.r, batch, last, T_NOW, &err), &err, "again");
+    ok(store_apply_changes(p.r, batch, last, NULL, T_NOW, &err),
+       &err, "again");
     ck_assert_int_eq(applied(p.r), last);
     ck_assert_int_eq(count(p.rhome, "SELECT count(*) FROM changelog"), rows);
     same_state(p.l, p.r);
     /* the same entities again under a later seq: the same state */
-    ok(store_apply_changes(p.r, batch, last + 1, T_NOW, &err), &err,
+    ok(store_apply_changes(p.r, batch, last + 1, NULL, T_NOW, &err), &err,
        "replayed");
     ck_assert_int_eq(applied(p.r), last + 1);
     same_state(p.l, p.r);
@@ -379,8 +383,9 @@ START_TEST(test_older_batch_is_ignored)
     ok(store_revoke(p.l, REVOKE_TOKEN, "tok-late", NULL, 0, T_NOW, &err),
        &err, "revoke");
     batch = feed_of(p.l, p.seq, &last);
-    ok(store_apply_changes(p.r, batch, before, T_NOW, &err), &err, "equal");
-    ok(store_apply_changes(p.r, batch, before - 1, T_NOW, &err), &err,
+    ok(store_apply_changes(p.r, batch, before, NULL, T_NOW, &err),
+       &err, "equal");
+    ok(store_apply_changes(p.r, batch, before - 1, NULL, T_NOW, &err), &err,
        "older");
     ck_assert_int_eq(applied(p.r), before);
     ck_assert(!store_revoked(p.r, AI_REVOKED_TOKEN, "tok-late"));
@@ -406,7 +411,8 @@ START_TEST(test_replica_prunes_at_the_leaders_times)
     ok(store_revoke(p.l, REVOKE_TOKEN, "tok-p", NULL, 0, T_NOW, &err), &err,
        "revoke");
     batch = feed_of(p.l, p.seq, &last);
-    ok(store_apply_changes(p.r, batch, last, T_NOW, &err), &err, "apply");
+    ok(store_apply_changes(p.r, batch, last, NULL, T_NOW, &err),
+       &err, "apply");
     json_decref(batch);
     ck_assert_int_eq(count(p.rhome, "SELECT prune_after FROM revocations "
                                     "WHERE id = 'tok-p'"),
@@ -443,8 +449,8 @@ static void refused(pair *p, const char *bad_change, const char *says)
     ai_err err = {0};
 
     ck_assert_msg(batch != NULL, "test JSON: %s", jerr.text);
-    ck_assert_int_eq(store_apply_changes(p->r, batch, before + 100, T_NOW,
-                                         &err),
+    ck_assert_int_eq(store_apply_changes(p->r, batch, before + 100, NULL,
+                                         T_NOW, &err),
                      AI_EINVAL);
     ck_assert_msg(t_has(err.msg, says), "message: %s", err.msg);
     ck_assert_int_eq(applied(p->r), before);
@@ -514,7 +520,8 @@ START_TEST(test_delete_of_absent_entity_is_fine)
     ai_err err = {0};
 
     ck_assert_ptr_nonnull(batch);
-    ok(store_apply_changes(p.r, batch, 1003, T_NOW, &err), &err, "apply");
+    ok(store_apply_changes(p.r, batch, 1003, NULL, T_NOW, &err),
+       &err, "apply");
     ck_assert_int_eq(applied(p.r), 1003);
     /* set without a value: gone on the leader, so gone here */
     ck_assert(!store_revoked(p.r, AI_REVOKED_TOKEN, "tok-a"));
@@ -552,7 +559,8 @@ START_TEST(test_reset_reloads_other_handles)
     /* and a later batch after the reset is followed too */
     {
         json_t *b = json_loads(GOOD_REV_ARRAY, 0, NULL);
-        ok(store_apply_changes(p.r, b, applied(p.r) + 1, T_NOW, &err), &err,
+        ok(store_apply_changes(p.r, b, applied(p.r) + 1, NULL, T_NOW, &err),
+           &err,
            "batch");
         sync_ok(r2);
         ck_assert(store_revoked(r2, AI_REVOKED_TOKEN, "tok-new"));

@@ -262,14 +262,13 @@ START_TEST(test_revoke_refuses_bad_ids)
 END_TEST
 
 /* Changes seen by store_changes, as "kind key op;" text. */
-static void collect(void *ud, int64_t seq, const char *kind, const char *key,
-                    const char *op)
+static bool collect(void *ud, const store_change *ch)
 {
     char *buf = ud;
     size_t n = strlen(buf);
 
-    (void)seq;
-    snprintf(buf + n, 512 - n, "%s %s %s;", kind, key, op);
+    snprintf(buf + n, 512 - n, "%s %s %s;", ch->kind, ch->key, ch->op);
+    return true;
 }
 
 START_TEST(test_revoke_writes_the_changelog)
