@@ -206,6 +206,7 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)
     long status = 0;
     long long since = atomic_load(&f->applied);
     char have_id[STORE_LEADER_ID_LEN + 1];
+    int64_t sent;
     fl_feed feed;
     ai_code rc;
     int n;
@@ -222,6 +223,7 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)
     if (f->applied_hash[0] != '\0')
         snprintf(path + n, sizeof path - (size_t)n, "&hash=%s",
                  f->applied_hash);
+    sent = srv_now_ms();
     if ((rc = upstream_call(f->up, "GET", path, NULL,
                             wait > 0 ? (long)wait * 1000 + POLL_GRACE_MS
                                      : FETCH_TIMEOUT_MS,
@@ -275,14 +277,13 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)
     }
     *more = feed.more;
     fl_feed_free(&feed);
-    {
-        /* Nothing more: the replica holds all the leader had committed
-         * when it answered. More to come: not fresh yet, however recent
-         * the contact (after a gap, agents stay refused until the replica
-         * has caught up, not after the first batch). */
-        int64_t now = srv_now_ms();
-        contact(f, now, *more ? 0 : now);
-    }
+    /* Nothing more: the replica holds all the leader had committed before
+     * the request left (the leader read its log after that; when it
+     * answered is not known here: the answer may have waited in a socket
+     * of a stopped process). More to come: not fresh yet, however recent
+     * the contact (after a gap, agents stay refused until the replica has
+     * caught up, not after the first batch). */
+    contact(f, srv_now_ms(), *more ? 0 : sent);
     return AI_OK;
 }
 
