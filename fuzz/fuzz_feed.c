@@ -2,10 +2,10 @@
  * feed answer: the input is the body of GET /v1/replication/changes as a
  * leader would send it; it is read by fl_feed_parse, the secrets sealed
  * for this follower are opened (fl_open_changes, under the transport key
- * of the credential the seeds were sealed for: home.h) and the batch is
- * applied by store_apply_changes to a real replica (a temporary home
- * opened once per process, reset before each input: home.c), as
- * fl_sync_once does.
+ * of the credential the seeds were sealed for: home.h), the batch's hash
+ * chain is checked (fl_feed_chain, from no known hash) and it is applied
+ * by store_apply_changes to a real replica (a temporary home opened once
+ * per process, reset before each input: home.c), as fl_sync_once does.
  * Beyond crashes, leaks, hangs and UB, a finding is a refused batch that
  * wrote anything, an accepted one that did not move the applied seq to
  * its last change, or a replica left unreadable. */
@@ -47,10 +47,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ai_err_clear(&err);
     if (fl_feed_parse(body, size, &feed, &err) == AI_OK) {
         if (json_array_size(feed.changes) > 0) {
-            if ((rc = fl_open_changes(fuzz_transport_key, feed.changes,
-                                      &err)) == AI_OK)
+            rc = fl_feed_chain(&feed, 0, "", &err) ? AI_OK : AI_EINVAL;
+            if (rc == AI_OK && feed.last_hash[0] != '\0' &&
+                strlen(feed.last_hash) != STORE_HASH_HEX)
+                fuzz_fail("a chain's last hash is not 64 characters");
+            if (rc == AI_OK)
+                rc = fl_open_changes(fuzz_transport_key, feed.changes, &err);
+            if (rc == AI_OK)
                 rc = store_apply_changes(st, feed.changes, feed.last_seq,
-                                         NULL, NOW, &err);
+                                         feed.last_hash, NOW, &err);
             if (store_applied_seq(st, &seq, &err) != AI_OK)
                 fuzz_fail(err.msg);
             if (rc == AI_OK && feed.last_seq > 0 && seq != feed.last_seq)
