@@ -17,6 +17,7 @@ struct upstream {
     char ca[4096];
     atomic_bool *stop;
     const char *as; /* upstream_call_as: this Authorization line instead */
+    long stall_s;   /* upstream_stream: give up when nothing came so long */
 };
 
 typedef struct sink {
@@ -163,6 +164,10 @@ static ai_code perform(upstream *u, const char *method, const char *path,
         curl_easy_setopt(h, CURLOPT_CAINFO, u->ca);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+    if (u->stall_s > 0) { /* a stream that stops moving is dead */
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, u->stall_s);
+    }
     curl_easy_setopt(h, CURLOPT_USERAGENT, "agent-iam-follower/" AI_VERSION);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, wfn);
@@ -298,8 +303,10 @@ ai_code upstream_stream(upstream *u, const char *path, long timeout_ms,
     *status = 0;
     *body = NULL;
     *len = 0;
+    u->stall_s = UPSTREAM_STALL_S;
     rc = perform(u, "GET", path, NULL, timeout_ms, on_lines, &ls, errbuf, &cc,
                  err);
+    u->stall_s = 0;
     if (ls.line.buf != NULL) {
         explicit_bzero(ls.line.buf, ls.line.cap);
         ai_free(ls.line.buf);

@@ -42,8 +42,11 @@ ai_code upstream_call_as(upstream *u, const char *bearer, size_t n,
 
 /* GET path and hand each line of a 200 answer to fn as it arrives
  * (NUL-terminated, without its newline; the buffer is wiped after fn);
- * fn returns false to stop. Lines over line_max bytes abort. Another
- * status: AI_OK with *status and the answer (up to 64 KiB) in *body. */
+ * fn returns false to stop. Lines over line_max bytes abort, and so does
+ * a stream that moves no byte for UPSTREAM_STALL_S seconds (a silent
+ * network), whatever timeout_ms allows the whole. Another status: AI_OK
+ * with *status and the answer (up to 64 KiB) in *body. */
+#define UPSTREAM_STALL_S 20L
 typedef bool (*upstream_line_fn)(void *ud, char *line, size_t len);
 ai_code upstream_stream(upstream *u, const char *path, long timeout_ms,
                         size_t line_max, upstream_line_fn fn, void *ud,
