@@ -37,7 +37,7 @@ SOLIB   := $(BUILD)/libagentiam.so
 TESTBIN := $(BUILD)/tests/check_agent_iam
 EXAMPLES := $(BUILD)/examples/quickstart $(BUILD)/examples/agent
 
-.PHONY: all deps demo test unit-test cli-test server-test follower-test security-test install-test interop-test asan bench fuzz fuzz-build \
+.PHONY: all deps demo test unit-test cli-test server-test follower-test security-test netns-test install-test interop-test asan bench fuzz fuzz-build \
         install uninstall clean run lint
 
 all: $(BIN) $(ALIB) $(SOLIB) $(EXAMPLES)
@@ -72,7 +72,7 @@ $(TESTBIN): $(TEST_OBJ) $(ALIB)
 # `make test` starts with the dependencies so a fresh Debian machine needs
 # nothing else; the sub-make re-reads pkg-config after they are installed.
 test: deps
-	@$(MAKE) --no-print-directory unit-test cli-test server-test follower-test security-test install-test interop-test
+	@$(MAKE) --no-print-directory unit-test cli-test server-test follower-test security-test netns-test install-test interop-test
 
 unit-test: $(TESTBIN)
 	$(TESTBIN)
@@ -91,6 +91,12 @@ follower-test: $(BIN)
 # The service under attack (DESIGN §8): real processes on 127.0.0.0/8.
 security-test: $(BIN)
 	sh tests/security/run.sh $(BIN)
+
+# A follower on a bad network: a veth into a network namespace, a silent
+# partition and a 16 kbit/s link (ip and tc from iproute2; as root, else
+# it says why it skips).
+netns-test: $(BIN)
+	sh tests/netns/run.sh $(BIN)
 
 install-test: all
 	sh tests/install/run.sh
@@ -117,6 +123,7 @@ asan-run: $(TESTBIN) $(BIN) $(EXAMPLES) $(BUILD)/tests/interop_tool
 	ASAN_OPTIONS=detect_leaks=1 sh tests/server/run.sh $(BIN)
 	ASAN_OPTIONS=detect_leaks=1 sh tests/follower/run.sh $(BIN)
 	ASAN_OPTIONS=detect_leaks=1 sh tests/security/run.sh $(BIN)
+	ASAN_OPTIONS=detect_leaks=1 sh tests/netns/run.sh $(BIN)
 	ASAN_OPTIONS=detect_leaks=1 sh tests/interop/run.sh $(BUILD)/tests/interop_tool
 
 # ThreadSanitizer over the unit tests (the threads suite is the point).

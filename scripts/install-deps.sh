@@ -5,7 +5,8 @@
 set -eu
 
 pkgs="gcc make pkg-config libssl-dev libjansson-dev libmicrohttpd-dev
-libcurl4-openssl-dev libsqlite3-dev check sqlite3 python3 openssl ca-certificates curl wrk systemd"
+libcurl4-openssl-dev libsqlite3-dev check sqlite3 python3 openssl ca-certificates curl wrk systemd
+iproute2"
 for arg in "$@"; do
     case "$arg" in
     --fuzz) pkgs="$pkgs clang libclang-rt-dev" ;;

@@ -76,15 +76,20 @@ def home(name):
 
 
 class Proc:
-    """A server process (serve or follower) on 127.0.0.1, port 0: its port
-    is read back from its "listening on" line."""
+    """A server process (serve or follower) on 127.0.0.1 (or host, the
+    address it is told to listen on), port 0: its port is read back from
+    its "listening on" line. prefix goes before the binary on the command
+    line (`ip netns exec NS`: a command that execs it, so the pid is the
+    server's)."""
 
-    def __init__(self, name, args, env=None):
+    def __init__(self, name, args, env=None, host="127.0.0.1", prefix=()):
         self.name = name
+        self.host = host
         self.log_path = os.path.join(TMP, name + ".log")
         self.logf = open(self.log_path, "ab")
         self.mark = self.logf.tell()
-        self.p = subprocess.Popen([BIN] + [str(a) for a in args],
+        self.p = subprocess.Popen(list(prefix) + [BIN] +
+                                  [str(a) for a in args],
                                   stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=self.logf,
                                   env=clean_env(env))
@@ -94,8 +99,8 @@ class Proc:
         self.port = None
         deadline = time.time() + 20 * SLOW
         while time.time() < deadline:
-            m = re.search(r"listening on https?://127\.0\.0\.1:(\d+)",
-                          self.log())
+            m = re.search(r"listening on https?://%s:(\d+)" %
+                          re.escape(host), self.log())
             if m:
                 self.port = int(m.group(1))
                 break
@@ -106,7 +111,7 @@ class Proc:
             self.p.kill()
             raise RuntimeError("%s did not start: %s" %
                                (name, self.log()[-2000:]))
-        self.url = "https://127.0.0.1:%d" % self.port
+        self.url = "https://%s:%d" % (host, self.port)
 
     @property
     def pid(self):
@@ -122,7 +127,7 @@ class Proc:
 
     def conn(self, timeout=10, source=None):
         return http.client.HTTPSConnection(
-            "127.0.0.1", self.port, timeout=timeout * SLOW,
+            self.host, self.port, timeout=timeout * SLOW,
             context=client_ctx(),
             source_address=(source, 0) if source else None)
 

@@ -3,7 +3,9 @@
 # directory with a test CA and a server certificate for 127.0.0.1 and
 # localhost (ca.pem, server.pem, server.key), and on exit kills every
 # server pid the driver wrote to $tmp/pids and removes the directory.
-# Set before sourcing: name (for messages), usage_path (the runner).
+# Set before sourcing: name (for messages), usage_path (the runner), and
+# optionally extra_san (more subjectAltName entries of the server
+# certificate, e.g. "IP:10.213.0.1" for a leader on a veth address).
 # Sets: bin (absolute path of agent-iam), tmp. Provides: dump_logs.
 set -u
 if [ $# -ne 1 ]; then
@@ -50,7 +52,7 @@ gen() {
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
         -keyout "$tmp/server.key" -out "$tmp/server.csr" \
         -subj "/CN=localhost" &&
-    printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1${extra_san:+,$extra_san}" \
         "basicConstraints=critical,CA:FALSE" \
         "keyUsage=critical,digitalSignature" \
         "extendedKeyUsage=serverAuth" >"$tmp/server.ext" &&
