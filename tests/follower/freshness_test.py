@@ -7,7 +7,9 @@ BIN TMPDIR, the certificates made by tests/follower/run.sh).
   7 stale      a follower past --max-staleness (SIGSTOP) while the leader
                writes 20,000 changes and then one revocation: after SIGCONT
                the revoked token is never answered 200, not even while the
-               first batches are applied; it serves again once caught up
+               first batches are applied; it serves again once caught up,
+               and keeps serving while idle (its long-poll stays under
+               the limit)
   8 restore    the leader's database restored from a plain file copy (not
                `agent-iam backup`) and written past the follower's seq: the
                follower notices (hash chain, 410) and ends with exactly the
@@ -107,6 +109,19 @@ def scenario_stale():
         check("f7: status: serving, fresh", s.get("serving") is True and
               s.get("secondsSinceFresh") is not None and
               s["secondsSinceFresh"] <= 2, repr(s))
+        # idle and healthy for longer than its --max-staleness (3 s, under
+        # the default 25 s long-poll): it keeps serving
+        refused, t_end = [], time.time() + 5 * SLOW
+        conn = F.conn()
+        while time.time() < t_end:
+            r = check_req(F, tok, conn=conn)
+            if not is_valid(r):
+                refused.append(r)
+            time.sleep(0.2)
+        conn.close()
+        check("f7: idle past its max staleness, it keeps serving (the "
+              "long-poll wait stays well under the limit)", not refused,
+              repr(refused[:2]))
         F.stop_checked()
     finally:
         if F.alive():
