@@ -101,6 +101,10 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err);
 void *fl_loop(void *arg);
 
 void fl_set_error(ai_follower *f, const char *msg);
+/* A sync that failed with err (disk.c): a full disk is the server's
+ * storage state's to tell (logged once, /readyz 503 storage_full), kept
+ * as the last error quietly; any other error goes to fl_set_error. */
+void fl_sync_failed(ai_follower *f, const ai_err *err);
 
 /* Write fresh_at to the home when it moved since it was last written (the
  * sync thread does it now and then, the stop once the thread is gone). */

@@ -119,6 +119,14 @@ srv_storage *srv_get_storage(srv *s)
     return s->storage;
 }
 
+bool srv_store_failed(srv *s, ai_code code, const char *msg)
+{
+    if (s == NULL || code != AI_ESTORAGE_FULL)
+        return false;
+    storage_failed(s->storage, msg);
+    return true;
+}
+
 uint64_t srv_generation(srv *s)
 {
     return atomic_load(&s->gen);

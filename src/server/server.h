@@ -259,6 +259,12 @@ srv_metrics *srv_get_metrics(srv *s);
 /* The per-agent limiter (NULL: no limit) and the disk's state. */
 struct ratelimit *srv_get_ratelimit(srv *s);
 srv_storage *srv_get_storage(srv *s);
+/* A write of the role's own (a follower's replication) failed with code:
+ * AI_ESTORAGE_FULL marks the store full as a request's failure does (one
+ * log line for the episode; /readyz, /v1/status and /metrics say it) and
+ * returns true. Any other code, or s NULL: false, nothing done.
+ * Any thread. */
+bool srv_store_failed(srv *s, ai_code code, const char *msg);
 void metrics_credential(srv_metrics *m, const char *provider, bool ok);
 
 /* Append n routes to a role's table of cap entries (those that do not fit
