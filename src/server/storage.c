@@ -14,13 +14,14 @@ struct srv_storage {
     atomic_llong full_since;    /* ms; 0 while writable */
     atomic_ullong refused;      /* writes that failed for lack of room */
     atomic_ullong removed;      /* audit rows deleted by retention */
+    atomic_llong wal_bytes;     /* the WAL file's size at the last look */
     pthread_mutex_t lock;       /* error, the log times and counts */
     char error[AI_ERR_MSG_MAX]; /* the last failure's message */
     int64_t logged_at;          /* ms of the last "storage full" line */
     unsigned long logged_refused; /* refused as of that line */
     /* the watcher's own */
     int64_t retain_ms, retain_every_ms;
-    int64_t next_probe, next_retain, next_checkpoint;
+    int64_t next_probe, next_retain, next_checkpoint, next_wal;
     bool retain_more;
     int64_t retain_error_at;
 };
@@ -89,7 +90,8 @@ void storage_failed(srv_storage *sto, const char *msg)
                 since_line, STORAGE_LOG_EVERY_MS / 1000);
 }
 
-/* While full: one small write; the first that succeeds ends it. */
+/* While full: one small write; the first that succeeds with room to
+ * spare ends it. */
 static void probe(srv_storage *sto, store *st, int64_t now)
 {
     unsigned long refused;
@@ -145,6 +147,10 @@ void storage_tick(srv_storage *sto, store *st, int64_t now)
 
     if (sto == NULL || st == NULL)
         return;
+    if (now >= sto->next_wal) {
+        sto->next_wal = now + STORAGE_PROBE_MS;
+        atomic_store(&sto->wal_bytes, store_wal_bytes(st));
+    }
     if (atomic_load(&sto->full)) {
         probe(sto, st, now);
         return; /* retention and checkpoints need room too */
@@ -177,6 +183,10 @@ void storage_status(srv_storage *sto, json_t *out)
         json_object_set_new(o, "fullSinceMs", json_integer(since));
         json_object_set_new(o, "error", json_string(error));
     }
+    json_object_set_new(o, "walBytes",
+                        json_integer(atomic_load(&sto->wal_bytes)));
+    json_object_set_new(o, "walLimitBytes",
+                        json_integer(STORE_WAL_LIMIT_BYTES));
     json_object_set_new(o, "auditRetainDays",
                         sto->retain_ms
                             ? json_real((double)sto->retain_ms / 86400000.0)
@@ -201,8 +211,17 @@ bool storage_metrics(srv_storage *sto, char **buf, size_t *len, size_t *cap)
         "# HELP agent_iam_audit_rows_removed_total Audit rows deleted by "
         "retention.\n"
         "# TYPE agent_iam_audit_rows_removed_total counter\n"
-        "agent_iam_audit_rows_removed_total %llu\n",
+        "agent_iam_audit_rows_removed_total %llu\n"
+        "# HELP agent_iam_storage_wal_bytes Size of the store's write-ahead "
+        "log file.\n"
+        "# TYPE agent_iam_storage_wal_bytes gauge\n"
+        "agent_iam_storage_wal_bytes %lld\n"
+        "# HELP agent_iam_storage_wal_limit_bytes The size the write-ahead "
+        "log is cut back to.\n"
+        "# TYPE agent_iam_storage_wal_limit_bytes gauge\n"
+        "agent_iam_storage_wal_limit_bytes %d\n",
         storage_writable(sto) ? 1 : 0,
         (unsigned long long)atomic_load(&sto->refused),
-        (unsigned long long)atomic_load(&sto->removed));
+        (unsigned long long)atomic_load(&sto->removed),
+        (long long)atomic_load(&sto->wal_bytes), STORE_WAL_LIMIT_BYTES);
 }

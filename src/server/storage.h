@@ -8,16 +8,19 @@
  * logs one line; more failures while it stays full are counted, and
  * repeated in one line at most every STORAGE_LOG_EVERY_MS. Reads go on.
  * While full, the watcher tries one small write (store_write_probe) every
- * STORAGE_PROBE_MS; the first that succeeds marks the store writable again
- * and logs it, so the server recovers by itself once space returns.
+ * STORAGE_PROBE_MS; the first that succeeds with 1 MiB to spare marks the
+ * store writable again and logs it, so the server recovers by itself once
+ * space returns (a write that fits in the slack of a file already grown
+ * does not end the episode only for the next write to start another).
  * /readyz answers 503 storage_full meanwhile and /v1/status says so.
  *
  * Upkeep on the watcher: audit rows older than the retention are deleted
  * in batches of STORE_AUDIT_RETAIN_BATCH, one batch per watcher tick
  * (SRV_WATCH_MS) while old rows remain, then again after a pause of a
  * hundredth of the retention (1 s to 60 s); and a passive WAL checkpoint
- * every STORAGE_CHECKPOINT_MS, which with journal_size_limit keeps the
- * WAL from growing past its limit.
+ * every STORAGE_CHECKPOINT_MS (besides SQLite's own after a commit, see
+ * STORE_WAL_LIMIT_BYTES), and the WAL file's size read every
+ * STORAGE_PROBE_MS, for /v1/status and /metrics.
  *
  * THREADS: storage_failed, storage_writable, storage_status and
  * storage_metrics may be called from any thread; storage_tick from the
@@ -51,10 +54,11 @@ bool storage_writable(const srv_storage *sto);
 void storage_tick(srv_storage *sto, store *st, int64_t now_ms);
 
 /* /v1/status: "storage": {"writable", "fullSinceMs"?, "error"?,
- * "auditRetainDays"}. */
+ * "walBytes", "walLimitBytes", "auditRetainDays"}. */
 void storage_status(srv_storage *sto, json_t *out);
 /* /metrics: agent_iam_storage_writable, agent_iam_storage_full_writes_total,
- * agent_iam_audit_rows_removed_total. */
+ * agent_iam_audit_rows_removed_total, agent_iam_storage_wal_bytes,
+ * agent_iam_storage_wal_limit_bytes. */
 bool storage_metrics(srv_storage *sto, char **buf, size_t *len, size_t *cap);
 
 #endif /* AI_SERVER_STORAGE_H */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <openssl/evp.h>
@@ -13,9 +14,17 @@
 
 #include "store/db.h"
 
-/* journal_size_limit, bytes: twice what the automatic checkpoint lets the
- * WAL reach (1000 pages of 4 KiB). */
-#define STORE_WAL_LIMIT "8388608"
+/* The WAL's bound. The automatic checkpoint runs once a commit leaves
+ * the WAL past STORE_WAL_CHECKPOINT_PAGES (512 KiB in pages of 4 KiB;
+ * SQLite's default of 1000 pages let the WAL alone fill a 4 MB disk), and
+ * the file is cut back to journal_size_limit (STORE_WAL_LIMIT_BYTES,
+ * store.h: twice that, so it is not cut and grown again at every turn)
+ * when a WAL grown past it by a large transaction, or by readers holding
+ * checkpoints back, starts over. Both are per connection: set on every
+ * handle. */
+#define STORE_WAL_CHECKPOINT_PAGES "128"
+#define STR(x) STR_(x)
+#define STR_(x) #x
 
 ai_code home_prepare(const char *home, bool create,
                      unsigned char key[AI_KEY_BYTES], char *dbpath,
@@ -89,6 +98,9 @@ static const char *const migrations[] = {
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
+/* Less free than this for the home's files is a full disk. */
+#define ROOM_MIN (1024 * 1024)
+
 /* A failure of the disk under the store rather than of the store: no
  * room (SQLITE_FULL: a write got ENOSPC), or an I/O error in writing or
  * growing a file when the cause was no room after all. SQLite keeps the
@@ -111,9 +123,46 @@ static bool disk_full(const store *st, int code)
     if (e == ENOSPC || e == EDQUOT || e == EFBIG)
         return true;
     if (statvfs(st->home, &vfs) == 0 &&
-        (unsigned long long)vfs.f_bavail * vfs.f_frsize < 1024 * 1024)
+        (unsigned long long)vfs.f_bavail * vfs.f_frsize < ROOM_MIN)
         return true;
     return getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+}
+
+/* The size of the database file (suffix "") or of its WAL ("-wal"); 0
+ * when there is none, -1 when it cannot be told. */
+static int64_t file_bytes(store *st, const char *suffix)
+{
+    const char *db = sqlite3_db_filename(st->db, "main");
+    char path[STORE_PATH_MAX + 64];
+    struct stat sb;
+
+    if (db == NULL || db[0] == '\0' ||
+        snprintf(path, sizeof path, "%s%s", db, suffix) >= (int)sizeof path)
+        return -1;
+    if (stat(path, &sb) != 0)
+        return errno == ENOENT ? 0 : -1;
+    return (int64_t)sb.st_size;
+}
+
+/* Room for the store to write again: ROOM_MIN free on the disk, and under
+ * a file size limit (RLIMIT_FSIZE) ROOM_MIN left to each file. A probe's
+ * small write alone can succeed in the slack of a file already grown
+ * while the next real write cannot. */
+static bool has_room(store *st)
+{
+    struct statvfs vfs;
+    struct rlimit rl;
+    int64_t db, wal;
+
+    if (statvfs(st->home, &vfs) == 0 &&
+        (unsigned long long)vfs.f_bavail * vfs.f_frsize < ROOM_MIN)
+        return false;
+    if (getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return true;
+    db = file_bytes(st, "");
+    wal = file_bytes(st, "-wal");
+    return (unsigned long long)(db > wal ? db : wal) + ROOM_MIN <=
+           (unsigned long long)rl.rlim_cur;
 }
 
 ai_code db_fail(store *st, const char *what, ai_err *err)
@@ -417,10 +466,11 @@ ai_code store_open(const char *home, bool create, store **out, ai_err *err)
                       "PRAGMA journal_mode = WAL;"
                       "PRAGMA synchronous = FULL;"
                       "PRAGMA foreign_keys = ON;"
-                      /* A WAL grown by a burst (or by readers holding
-                       * back checkpoints) is cut back to this size
-                       * once checkpointed, not kept at its peak. */
-                      "PRAGMA journal_size_limit = " STORE_WAL_LIMIT ";",
+                      /* the WAL's bound (above) */
+                      "PRAGMA journal_size_limit = "
+                      STR(STORE_WAL_LIMIT_BYTES) ";"
+                      "PRAGMA wal_autocheckpoint = "
+                      STORE_WAL_CHECKPOINT_PAGES ";",
                       err)) != AI_OK ||
         (rc = migrate(st, err)) != AI_OK ||
         (rc = changelog_backfill(st, err)) != AI_OK ||
@@ -575,9 +625,22 @@ ai_code store_write_probe(store *st, int64_t now_ms, ai_err *err)
     if ((rc = db_begin(st, err)) != AI_OK)
         return rc;
     if ((rc = meta_set(st, "write_probe", v, err)) != AI_OK ||
-        (rc = db_commit(st, err)) != AI_OK)
+        (rc = db_commit(st, err)) != AI_OK) {
         db_rollback(st);
-    return rc;
+        return rc;
+    }
+    /* The write may have restarted a checkpointed WAL and cut it back to
+     * its limit, which frees room; only then is the room asked. */
+    if (!has_room(st))
+        return ai_err_set(err, AI_ESTORAGE_FULL,
+                          "less than %d KiB left for the home's files",
+                          ROOM_MIN / 1024);
+    return AI_OK;
+}
+
+int64_t store_wal_bytes(store *st)
+{
+    return file_bytes(st, "-wal");
 }
 
 ai_code store_data_version(store *st, int64_t *dv, ai_err *err)

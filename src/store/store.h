@@ -213,15 +213,27 @@ ai_code store_audit_retain(store *st, int64_t cutoff_ms, size_t max_rows,
 
 /* ---- disk upkeep (db.c) ----------------------------------------------- */
 
+/* The WAL's limit (journal_size_limit): every handle checkpoints once
+ * its commit leaves the WAL past 512 KiB, and a WAL grown past this (by
+ * one large transaction, or by readers holding checkpoints back) is cut
+ * back to it when it starts over. A plain number: db.c pastes it into
+ * SQL. */
+#define STORE_WAL_LIMIT_BYTES 1048576
+
 /* Copy what the WAL holds into the database file without waiting for
  * readers or writers (a passive checkpoint), so the WAL can start over
- * and shrink to its limit (journal_size_limit, 8 MiB) on the next write.
- * Busy is not an error: the next call does what this one could not. */
+ * and shrink to its limit on the next write. Busy is not an error: the
+ * next call does what this one could not. */
 ai_code store_checkpoint(store *st, ai_err *err);
 
 /* One small write transaction (meta "write_probe" = now_ms): AI_OK when
- * the store can write, AI_ESTORAGE_FULL while its disk is full. */
+ * the store can write, AI_ESTORAGE_FULL while its disk is full or has
+ * less than 1 MiB left for the home's files (a write that fits in the
+ * slack of a grown file does not end a full disk). */
 ai_code store_write_probe(store *st, int64_t now_ms, ai_err *err);
+
+/* The size of the home's WAL file in bytes (0: none; -1: unknown). */
+int64_t store_wal_bytes(store *st);
 
 /* ---- providers and API keys (providers.c, apikeys.c) ------------------ */
 
