@@ -15,6 +15,12 @@
 #   4. a follower behind the retained log reloads the snapshot
 #   5. a wrong follower auth token: said clearly, replica kept
 #   6. `agent-iam sync`: the home verifies the leader's tokens offline
+#  10. a follower on a 4 MiB tmpfs: 2,000 revocations fit; filled while
+#      the leader writes: 503 storage_full for writes, reads go on within
+#      --max-staleness, said on /readyz, /v1/status, /metrics and in one
+#      log line; it recovers without a restart once space returns; its WAL
+#      stays bounded (tests/follower/disk_test.py, DESIGN §8)
+#  11. a leader on an 8 MiB tmpfs: 5,000 revocations, the WAL bounded
 # Every server is started with --port 0 (the port read back from its
 # "listening on" line; scenario 2 uses a free port chosen here, to
 # restart the leader on it) and killed on exit. With an ASan build each
@@ -28,4 +34,20 @@ here=$(cd "$(dirname "$0")" && pwd)
 python3 "$here/follower_test.py" "$bin" "$tmp"
 rc=$?
 [ $rc -eq 0 ] || dump_logs 40
+
+# disk_test.py in a folder of its own (its logs apart; its pids reach the
+# trap through $tmp/pids)
+mkdir -p "$tmp/disk"
+cp "$tmp/ca.pem" "$tmp/server.pem" "$tmp/server.key" "$tmp/disk/"
+python3 "$here/disk_test.py" "$bin" "$tmp/disk"
+drc=$?
+[ -f "$tmp/disk/pids" ] && cat "$tmp/disk/pids" >>"$tmp/pids"
+if [ $drc -ne 0 ]; then
+    for f in "$tmp/disk"/*.log; do
+        [ -f "$f" ] || continue
+        echo "---- disk/$(basename "$f") (last 40 lines)"
+        tail -n 40 "$f"
+    done
+    rc=1
+fi
 exit $rc

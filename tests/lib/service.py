@@ -178,23 +178,32 @@ class Proc:
         self.logf.close()
 
 
+def leader_args(name, home_dir, *extra):
+    """The arguments of `agent-iam serve` with the test certificate; extra
+    flags as given (an --admin-token-file, an --auth-token-file...)."""
+    return ["--home", home_dir, "serve", "--host", "127.0.0.1", "--port",
+            "0", "--tls-cert", CERT, "--tls-key", KEY, "--access-log",
+            os.path.join(TMP, name + ".access")] + list(extra)
+
+
 def leader(name, home_dir, *extra, env=None):
-    """`agent-iam serve` with the test certificate; extra flags as given
-    (an --admin-token-file, an --auth-token-file...)."""
-    return Proc(name, ["--home", home_dir, "serve", "--host", "127.0.0.1",
-                       "--port", "0", "--tls-cert", CERT, "--tls-key", KEY,
-                       "--access-log", os.path.join(TMP, name + ".access")] +
-                list(extra), env=env)
+    """`agent-iam serve` (leader_args)."""
+    return Proc(name, leader_args(name, home_dir, *extra), env=env)
+
+
+def follower_args(name, home_dir, lead, *extra):
+    """The arguments of `agent-iam follower` of the leader `lead` (a Proc
+    or a URL)."""
+    url = lead.url if isinstance(lead, Proc) else lead
+    return ["--home", home_dir, "follower", "--leader-url", url,
+            "--ca-cert", CA, "--host", "127.0.0.1", "--port", "0",
+            "--tls-cert", CERT, "--tls-key", KEY,
+            "--access-log", os.path.join(TMP, name + ".access")] + list(extra)
 
 
 def follower(name, home_dir, lead, *extra, env=None):
-    """`agent-iam follower` of the leader `lead` (a Proc or a URL)."""
-    url = lead.url if isinstance(lead, Proc) else lead
-    return Proc(name, ["--home", home_dir, "follower", "--leader-url", url,
-                       "--ca-cert", CA, "--host", "127.0.0.1", "--port", "0",
-                       "--tls-cert", CERT, "--tls-key", KEY,
-                       "--access-log", os.path.join(TMP, name + ".access")] +
-                list(extra), env=env)
+    """`agent-iam follower` (follower_args)."""
+    return Proc(name, follower_args(name, home_dir, lead, *extra), env=env)
 
 
 def secret_file(name, value):

@@ -28,31 +28,18 @@ ignored, which SQLite sees as EFBIG; the driver says which it used
 
     abuse_test.py BIN TMPDIR
 """
-import errno
 import os
-import resource
-import shutil
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
 
-NS_MARK = "AGENT_IAM_ABUSE_NS"
+import smalldisk
 
-# Re-run in a mount namespace of our own when we can: the tmpfs of the
-# full-disk section is then private to this driver and its children and
-# is gone when they are.
-if os.environ.get(NS_MARK) is None:
-    env = dict(os.environ)
-    if os.geteuid() == 0 and shutil.which("unshare") and \
-            subprocess.run(["unshare", "-m", "true"],
-                           stderr=subprocess.DEVNULL).returncode == 0:
-        env[NS_MARK] = "1"
-        sys.exit(subprocess.run(["unshare", "-m", "--propagation", "private",
-                                 sys.executable] + sys.argv,
-                                env=env).returncode)
-    os.environ[NS_MARK] = "0"
+NS_MARK = "AGENT_IAM_ABUSE_NS"
+# The tmpfs of the full-disk section is private to this driver and its
+# children (a mount namespace of its own) and is gone when they are.
+smalldisk.private_mounts(NS_MARK)
 
 import checks  # noqa: E402
 from checks import check  # noqa: E402
@@ -273,97 +260,17 @@ def section_retention():
           "exit %d: %s %s" % (rc, out, err))
 
 
-def fill(dirname):
-    """Write a file in dirname until the filesystem has no room left."""
-    path = os.path.join(dirname, "filler")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        for chunk in (1 << 16, 4096, 512, 1):
-            buf = b"\0" * chunk
-            while True:
-                try:
-                    os.write(fd, buf)
-                except OSError as e:
-                    if e.errno not in (errno.ENOSPC, errno.EDQUOT):
-                        raise
-                    break
-    finally:
-        os.close(fd)
-    return path
-
-
-class SmallDisk:
-    """Where the full-disk leader's home lives: a 6 MiB tmpfs (in our
-    own mount namespace), else a plain directory whose leader gets
-    RLIMIT_FSIZE."""
-
-    def __init__(self):
-        self.dir = os.path.join(S.TMP, "small")
-        os.makedirs(self.dir, exist_ok=True)
-        self.mounted = False
-        self.filler = None
-        self.pid = None
-        if os.environ.get(NS_MARK) == "1":
-            self.mounted = subprocess.run(
-                ["mount", "-t", "tmpfs", "-o", "size=6m,mode=0700", "tmpfs",
-                 self.dir], stderr=subprocess.DEVNULL).returncode == 0
-        print("note full disk made with %s" %
-              ("a 6 MiB tmpfs in a private mount namespace" if self.mounted
-               else "RLIMIT_FSIZE on the leader (mounting is impossible "
-                    "here)"), flush=True)
-
-    def start(self, name, home_dir, *args):
-        if self.mounted:
-            P = S.leader(name, home_dir, *args)
-        else:
-            # SIGXFSZ ignored (a shell trap is inherited through exec), so
-            # a write past the limit fails with EFBIG instead of killing.
-            real = S.BIN
-            try:
-                S.BIN = "/bin/sh"
-                P = S.Proc(name, ["-c", 'trap "" XFSZ; exec "$0" "$@"', real,
-                                  "--home", home_dir, "serve", "--host",
-                                  "127.0.0.1", "--port", "0", "--tls-cert",
-                                  S.CERT, "--tls-key", S.KEY, "--access-log",
-                                  os.path.join(S.TMP, name + ".access")] +
-                           list(args))
-            finally:
-                S.BIN = real
-        self.pid = P.pid
-        return P
-
-    def make_full(self, home_dir):
-        if self.mounted:
-            self.filler = fill(self.dir)
-        else:
-            size = max(os.path.getsize(os.path.join(home_dir, f))
-                       for f in os.listdir(home_dir)
-                       if f.startswith("agent-iam.db"))
-            resource.prlimit(self.pid, resource.RLIMIT_FSIZE,
-                             (size, resource.RLIM_INFINITY))
-
-    def make_room(self):
-        if self.mounted:
-            os.unlink(self.filler)
-        else:
-            resource.prlimit(self.pid, resource.RLIMIT_FSIZE,
-                             (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-
-    def close(self):
-        if self.mounted:
-            subprocess.run(["umount", "-l", self.dir])
-
-
 def section_full_disk():
-    disk = SmallDisk()
+    disk = smalldisk.SmallDisk(os.path.join(S.TMP, "small"), 6, NS_MARK)
+    print("note full disk made with %s" % disk.how, flush=True)
     h = os.path.join(disk.dir, "home")
     admin_file = S.secret_file("admin.token", ADMIN)
     fol_file = S.secret_file("follower.token", FOLLOWER)
     delegated = [0]
     try:
-        D = disk.start("full", h, "--admin-token-file", admin_file,
-                       "--auth-token-file", fol_file, "--threads", "2",
-                       "--agent-rate", "off")
+        D = disk.start("full", S.leader_args(
+            "full", h, "--admin-token-file", admin_file, "--auth-token-file",
+            fol_file, "--threads", "2", "--agent-rate", "off"))
         tok = root_token(D, "writer")
         r = delegate(D, tok, "before")
         check("full disk: a delegation works before", r.status == 200,
