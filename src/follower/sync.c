@@ -74,7 +74,7 @@ static void contact(ai_follower *f, int64_t now, int64_t fresh)
         fresh - f->fresh_saved < f->cfg.max_staleness_ms / 4)
         return;
     if (fl_save_fresh(f, &err) != AI_OK)
-        fl_set_error(f, err.msg);
+        fl_sync_failed(f, &err);
 }
 
 ai_code fl_save_fresh(ai_follower *f, ai_err *err)
@@ -149,8 +149,9 @@ static ai_code load_snapshot(ai_follower *f, ai_err *err)
 }
 
 /* The batch asked for: halved after a fetch that failed (down to one
- * change, 1 KiB), doubled back after a few good ones, so a link that
- * moves bytes at all makes progress. */
+ * change, 1 KiB), doubled back after four good ones that each came within
+ * a quarter of the fetch timeout, so a link that moves bytes at all makes
+ * progress. */
 static void batch_failed(ai_follower *f)
 {
     f->batch_good = 0;
@@ -160,8 +161,14 @@ static void batch_failed(ai_follower *f)
         f->batch_bytes /= 2;
 }
 
-static void batch_worked(ai_follower *f)
+static void batch_worked(ai_follower *f, int64_t took_ms)
 {
+    /* grown only when batches come quickly: a size that barely fits the
+     * timeout would fail again once doubled */
+    if (took_ms > FETCH_TIMEOUT_MS / 4) {
+        f->batch_good = 0;
+        return;
+    }
     if (++f->batch_good < 4)
         return;
     f->batch_good = 0;
@@ -271,7 +278,7 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)
         }
         atomic_store(&f->applied, (long long)feed.last_seq);
         memcpy(f->applied_hash, feed.last_hash, sizeof f->applied_hash);
-        batch_worked(f);
+        batch_worked(f, srv_now_ms() - sent);
         if (f->s != NULL)
             srv_changed(f->s);
     }
@@ -310,7 +317,7 @@ void *fl_loop(void *arg)
     ai_follower *f = arg;
     int64_t backoff = 0;
     unsigned seed = (unsigned)srv_now_ms();
-    bool more = false;
+    bool more = true; /* the first call asks without waiting */
     ai_err err;
 
     while (!atomic_load(&f->stop)) {
@@ -323,8 +330,11 @@ void *fl_loop(void *arg)
         if (atomic_load(&f->stop))
             break;
         atomic_fetch_add(&f->failures, 1);
-        fl_set_error(f, err.msg);
-        more = false;
+        fl_sync_failed(f, &err);
+        /* the next try asks without waiting: a fetch that failed may
+         * have had a batch to bring (a slow link), and a held poll would
+         * give it the long-poll's time rather than the fetch's */
+        more = true;
         /* exponential, with jitter, up to a few seconds (or the sync
          * interval when shorter): back within seconds of the leader */
         backoff = backoff == 0 ? BACKOFF_FIRST_MS : backoff * 2;

@@ -15,6 +15,12 @@
 #   4. a follower behind the retained log reloads the snapshot
 #   5. a wrong follower auth token: said clearly, replica kept
 #   6. `agent-iam sync`: the home verifies the leader's tokens offline
+#   7. a follower past --max-staleness never answers 200 to a token
+#      revoked meanwhile, even while applying its first batches after
+#   8. the leader restored from a file copy: the hash chain tells the
+#      follower, which ends with exactly the leader's revocations
+#   9. the leader away 65 s: the follower caught up within 5 s of its
+#      return (tests/follower/freshness_test.py)
 #  10. a follower on a 4 MiB tmpfs: 2,000 revocations fit; filled while
 #      the leader writes: 503 storage_full for writes, reads go on within
 #      --max-staleness, said on /readyz, /v1/status, /metrics and in one
@@ -33,6 +39,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 python3 "$here/follower_test.py" "$bin" "$tmp"
 rc=$?
+# 7-9: freshness, the hash chain, the leader away (same folder, homes of
+# their own)
+python3 "$here/freshness_test.py" "$bin" "$tmp" || rc=1
 [ $rc -eq 0 ] || dump_logs 40
 
 # disk_test.py in a folder of its own (its logs apart; its pids reach the
