@@ -8,6 +8,7 @@
 # ever printed.
 # Usage: tests/cli/agent.sh BUILD/agent-iam BUILD/examples
 set -u
+free_port=$(cd "$(dirname "$0")/../lib" && pwd)/free_port.py
 bin=$1
 agent=$2/agent
 case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
@@ -33,7 +34,7 @@ h=$tmp/home
 "$bin" --home "$h" apikey add --name openai --provider openai \
     --key sk-agent-example-secret-0123456789 >/dev/null 2>&1 \
     && ok "apikey add" || no "apikey add"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 "$free_port")
 "$bin" serve --home "$h" --host 127.0.0.1 --port "$port" \
     --admin-token "admin-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
     >"$tmp/server.log" 2>&1 &

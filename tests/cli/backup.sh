@@ -8,6 +8,7 @@
 # usage error (exit 2), nothing is left behind on failure.
 # Usage: tests/cli/backup.sh BUILD/agent-iam
 set -u
+free_port=$(cd "$(dirname "$0")/../lib" && pwd)/free_port.py
 bin=$1
 case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac # the script works in $tmp
 tmp=$(mktemp -d)
@@ -153,7 +154,7 @@ expect "a missing home is not created" 1 "no-home" -- "$bin" --home "$tmp/no-hom
 ls ./*tmp* >/dev/null 2>&1 && no "no temporary files left ($(ls ./*tmp*))" || ok "no temporary files left"
 
 # ---- while the leader runs and revokes ----------------------------------------
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 "$free_port")
 T=admin-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 "$bin" serve --home "$h" --host 127.0.0.1 --port "$port" --admin-token "$T" \
     --insecure-http --access-log off >server.log 2>&1 &
@@ -252,7 +253,7 @@ start_leader() {
         i=$((i + 1)); [ $i -gt 100 ] && return 1; sleep 0.1
     done
 }
-fport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+fport=$(python3 "$free_port")
 start_follower() {
     "$bin" follower --home "$tmp/fh" --host 127.0.0.1 --port "$fport" --insecure-http \
         --leader-url "$L" --auth-token "$FT" --follower-id fb --public-metrics \

@@ -8,6 +8,7 @@
 # over the CA.
 # Usage: tests/cli/certs.sh BUILD/agent-iam
 set -u
+free_port=$(cd "$(dirname "$0")/../lib" && pwd)/free_port.py
 bin=$1
 case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
 gen=$(cd "$(dirname "$0")/../../certs" && pwd)/gen.sh
@@ -41,7 +42,7 @@ expect() {
 }
 has() { grep -q -- "$2" "$tmp/out" && ok "$1" || no "$1 (stdout lacks \"$2\": $(head -c 300 "$tmp/out"))"; }
 mode() { stat -c %a "$1"; }
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+freeport() { python3 "$free_port"; }
 # wait_up URL PID LOG NAME [CURL ARGS...]
 wait_up() {
     url=$1 wpid=$2 log=$3 what=$4

@@ -10,6 +10,7 @@
 # printed.
 # Usage: tests/cli/remote.sh BUILD/agent-iam
 set -u
+free_port=$(cd "$(dirname "$0")/../lib" && pwd)/free_port.py
 bin=$1
 case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac # the script works in $tmp
 tmp=$(mktemp -d)
@@ -77,7 +78,7 @@ if ! openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem \
     echo "$pass passed, $fail failed"
     exit 1
 fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 "$free_port")
 T=admin-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 "$bin" serve --home "$h" --host 127.0.0.1 --port "$port" --admin-token "$T" \
     --tls-cert cert.pem --tls-key key.pem >"$tmp/server.log" 2>&1 &
@@ -241,7 +242,7 @@ expect "a URL that does not parse is a usage error" 2 "leader URL" -- "$bin" rot
     --leader-url "not a url" --auth-token "$T"
 expect "plain http to a TLS leader fails" 1 "leader 127.0.0.1:$port" -- "$bin" rotate-key \
     --leader-url "http://127.0.0.1:$port" --auth-token "$T"
-dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+dead=$(python3 "$free_port")
 expect "nothing listening exits 1" 1 "leader 127.0.0.1:$dead" -- "$bin" rotate-key \
     --leader-url "https://127.0.0.1:$dead" --auth-token "$T" --ca-cert ca.pem
 one_line "the connection error is one line"

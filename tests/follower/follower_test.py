@@ -49,6 +49,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 import checks  # noqa: E402
+from free_port import free_port  # noqa: E402,F401
 from checks import (b64d, check, no, ok, sanitizer_report,  # noqa: E402
                     token_json)
 
@@ -108,29 +109,6 @@ def run(*args, home=None, timeout=60):
     p = subprocess.run(argv, capture_output=True, text=True, env=env,
                        timeout=timeout * SLOW, stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout, p.stderr
-
-
-def free_port():
-    """A port free now, for a server that must come back on it later:
-    chosen below the kernel's ephemeral range, so that no outgoing
-    connection or --port 0 server takes it meanwhile."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    rng = secrets.SystemRandom()
-    for _ in range(200):
-        port = rng.randrange(max(1024, low - 12000), low)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free port below %d" % low)
 
 
 PROCS = []

@@ -12,6 +12,7 @@
 #     /healthz over TLS and a follower instance replicates from it.
 # Usage: tests/install/deploy_verify.sh BIN (an agent-iam binary)
 set -u
+free_port=$(cd "$(dirname "$0")/../lib" && pwd)/free_port.py
 bin=${1:?usage: deploy_verify.sh BIN}
 case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -186,7 +187,7 @@ os.dup2(log, 1); os.dup2(log, 2)
 os.umask(0o077)
 os.execve(argv[0], argv, env)' "$3" &
 }
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+freeport() { python3 "$free_port"; }
 
 r=$tmp/root
 mkdir -p "$r/etc/agent-iam" && chmod 700 "$r/etc/agent-iam"
