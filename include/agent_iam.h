@@ -312,6 +312,15 @@ AI_EXPORT ai_code ai_token_refresh(const ai_keyring *keys,
  * ------------------------------------------------------------------- */
 typedef struct ai_token_cache ai_token_cache;
 
+/* What one entry of `capacity` allows for: a token counts its own memory
+ * plus room for the JSON its accessors may build (about 3.6 KiB for a
+ * typical 700-character token, about 80 KiB for the largest). */
+#define AI_TOKEN_CACHE_ENTRY_BYTES 4096
+
+/* A cache of at most `capacity` tokens (4 to 2^24) and at most capacity x
+ * AI_TOKEN_CACHE_ENTRY_BYTES bytes of them: when a new token would pass
+ * that, entries not hit lately go first (a clock sweep); a token larger than
+ * whole bound is verified but not kept. NULL on out of memory. */
 AI_EXPORT ai_token_cache *ai_token_cache_new(size_t capacity);
 AI_EXPORT void ai_token_cache_free(ai_token_cache *c);
 /* As ai_token_verify, served from the cache when possible. */

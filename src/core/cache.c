@@ -5,7 +5,16 @@
  * are inserted, so an attacker cannot aim many entries at one set. A hit
  * compares the whole token (memcmp) and still checks expiry, key
  * retirement and revocation, so the cache never extends a token's life.
- * Every entry goes when the keyring's generation changes. */
+ * Every entry goes when the keyring's generation changes.
+ *
+ * MEMORY: at most `capacity` tokens and capacity x AI_TOKEN_CACHE_ENTRY_BYTES
+ * bytes. A token counts its own allocation plus room for the JSON views
+ * its accessors may build later (1.5 x its wire length, more than they
+ * take), so a typical token of 700 characters counts about 3.6 KiB and the
+ * largest (AI_TOKEN_WIRE_MAX) about 80 KiB. When an insert would pass the
+ * byte bound, a clock hand sweeps the table and evicts entries not hit
+ * since it last passed them, until the new one fits; a token larger than
+ * the whole bound is verified but not kept. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +25,8 @@
 typedef struct slot {
     uint64_t hash;
     ai_token *tok;
+    uint32_t size; /* what tok counts against max_bytes (at most ~80 KiB) */
+    bool hit;      /* hit since the clock hand last passed */
 } slot;
 
 struct ai_token_cache {
@@ -24,6 +35,8 @@ struct ai_token_cache {
     const ai_keyring *keys;
     uint64_t generation;
     unsigned victim;
+    size_t bytes, max_bytes;
+    size_t hand; /* the clock: next slot it looks at */
 };
 
 static uint64_t hash_tail(const char *wire, size_t len)
@@ -62,18 +75,45 @@ ai_token_cache *ai_token_cache_new(size_t capacity)
         return NULL;
     }
     c->nsets = sets;
+    c->max_bytes = capacity * AI_TOKEN_CACHE_ENTRY_BYTES;
     return c;
+}
+
+static void slot_drop(ai_token_cache *c, slot *s)
+{
+    ai_token_free(s->tok);
+    c->bytes -= s->size;
+    memset(s, 0, sizeof *s);
+}
+
+/* Evict one entry: the first the clock hand finds not hit since its last
+ * pass (it clears the marks it passes). Only with c->bytes > 0, so some
+ * slot is taken and the sweep ends within two turns. */
+static void evict_one(ai_token_cache *c)
+{
+    size_t mask = c->nsets * WAYS - 1;
+
+    for (;;) {
+        slot *s = &c->slots[c->hand];
+        c->hand = (c->hand + 1) & mask;
+        if (s->tok == NULL)
+            continue;
+        if (s->hit) {
+            s->hit = false;
+            continue;
+        }
+        slot_drop(c, s);
+        return;
+    }
 }
 
 void ai_token_cache_clear(ai_token_cache *c)
 {
     if (c == NULL)
         return;
-    for (size_t i = 0; i < c->nsets * WAYS; i++) {
-        ai_token_free(c->slots[i].tok);
-        c->slots[i].tok = NULL;
-        c->slots[i].hash = 0;
-    }
+    for (size_t i = 0; i < c->nsets * WAYS; i++)
+        if (c->slots[i].tok != NULL)
+            slot_drop(c, &c->slots[i]);
 }
 
 void ai_token_cache_free(ai_token_cache *c)
@@ -126,27 +166,33 @@ ai_code ai_token_cache_verify(ai_token_cache *c, const ai_verifier *v,
         if (rc != AI_OK) {
             /* Expired, retired or revoked: it may be unrevoked later,
              * and a fresh verification will find it then. */
-            set[i].tok = NULL;
-            set[i].hash = 0;
-            ai_token_free(t);
+            slot_drop(c, &set[i]);
             return rc;
         }
+        set[i].hit = true;
         *out = ai_token_ref(t);
         return AI_OK;
     }
     rc = ai_token_verify(v, wire, len, now_ms, &t, err);
     if (rc != AI_OK)
         return rc;
+    *out = t;
+    size_t size = token_footprint(t) + len / 2 * 3;
+    if (size > c->max_bytes)
+        return AI_OK; /* verified, too large to keep */
+    while (c->bytes + size > c->max_bytes)
+        evict_one(c);
     int way = -1;
     for (int i = 0; i < WAYS && way < 0; i++)
         if (set[i].tok == NULL)
             way = i;
     if (way < 0) {
         way = (int)(c->victim++ % WAYS);
-        ai_token_free(set[way].tok);
+        slot_drop(c, &set[way]);
     }
     set[way].hash = h;
     set[way].tok = ai_token_ref(t);
-    *out = t;
+    set[way].size = (uint32_t)size;
+    c->bytes += size;
     return AI_OK;
 }

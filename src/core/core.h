@@ -324,6 +324,9 @@ struct ai_token {
 ai_token *token_alloc(size_t arena_hint);
 void *tk_alloc(ai_token *t, size_t n);      /* zeroed, aligned; NULL OOM */
 char *tk_strdup(ai_token *t, const char *s, size_t n);
+/* The bytes t's own allocation holds (its head and arena chunks), not the
+ * JSON views its accessors build later. */
+size_t token_footprint(const ai_token *t);
 
 /* Strictly parse J' (mutated in place) into t. On failure returns false
  * and sets *why to static text. */

@@ -73,6 +73,15 @@ static void *arena_get(ai_token *t, size_t n)
     return nc->data;
 }
 
+size_t token_footprint(const ai_token *t)
+{
+    size_t n = (sizeof(ai_token) + 15) & ~(size_t)15;
+
+    for (const arena_chunk *c = t->arena; c != NULL; c = c->next)
+        n += sizeof(arena_chunk) + c->cap;
+    return n;
+}
+
 void *tk_alloc(ai_token *t, size_t n)
 {
     void *p = arena_get(t, n ? n : 1);

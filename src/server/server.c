@@ -54,6 +54,8 @@ struct srv {
     ratelimit *rl;        /* per-agent writes; NULL: no limit */
     srv_storage *storage; /* the disk: full or not, retention */
     srv_conns *conns;     /* deadlines of the open connections */
+    unsigned nthreads;    /* worker threads */
+    size_t cache_cap;     /* tokens in each thread's verified-token cache */
     pthread_mutex_t loglock; /* the access log buffer */
     char logbuf[16384];
     size_t loglen;
@@ -229,7 +231,7 @@ static srv_thread *thread_state(srv *s, ai_err *err)
     }
     if ((rc = store_open(s->cfg.home, false, &th->st, err)) != AI_OK ||
         (rc = broker_wrap(th->st, &th->broker, err)) != AI_OK ||
-        (th->cache = ai_token_cache_new(4096)) == NULL ||
+        (th->cache = ai_token_cache_new(s->cache_cap)) == NULL ||
         (rc = store_sync(th->st, err)) != AI_OK) {
         if (rc == AI_OK)
             ai_err_set(err, AI_ENOMEM, "out of memory");
@@ -1408,12 +1410,14 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
         flags |= MHD_USE_IPv6;
     max_conns = fit_nofile(cfg->max_connections ? cfg->max_connections
                                                 : SRV_MAX_CONNS);
+    s->nthreads = cfg->threads ? cfg->threads : cores();
+    s->cache_cap = SRV_TOKEN_CACHE_BYTES / AI_TOKEN_CACHE_ENTRY_BYTES /
+                   s->nthreads;
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, /* first, as MHD asks */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)(cfg->threads ? cfg->threads : cores()),
+        MHD_OPTION_THREAD_POOL_SIZE, s->nthreads,
         MHD_OPTION_CONNECTION_LIMIT, max_conns,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)(cfg->max_conns_per_ip ? cfg->max_conns_per_ip

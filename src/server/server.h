@@ -48,6 +48,10 @@
 #define SRV_IDLE_S 30
 #define SRV_MAX_CONNS 4096
 #define SRV_MAX_CONNS_PER_IP 64
+/* The verified-token caches of a server, all its worker threads together
+ * (each thread keeps one, of SRV_TOKEN_CACHE_BYTES / threads): a token
+ * verified again costs a lookup instead of an HMAC and a parse. */
+#define SRV_TOKEN_CACHE_BYTES (16u * 1024 * 1024)
 /* Writes of one agent (DESIGN §8): per second, with a burst of twice
  * that (ratelimit.h). */
 #define SRV_AGENT_RATE 50.0

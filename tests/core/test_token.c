@@ -1767,6 +1767,110 @@ START_TEST(test_cache_evicts_when_full)
 }
 END_TEST
 
+/* A root of about 7,300 characters (48 resources of 104): it counts about
+ * 27,800 bytes in a cache (its memory and room for its views), so a cache
+ * of capacity 16 (64 KiB) holds two of them, and one of capacity 4
+ * (16 KiB) none. */
+static ai_token *big_root(const ai_keyring *kr)
+{
+    char cons[8192];
+    size_t n = 0;
+
+    n += (size_t)snprintf(cons, sizeof cons, "{\"a:b\":{\"resources\":[");
+    for (int i = 0; i < 48; i++)
+        n += (size_t)snprintf(cons + n, sizeof cons - n, "%s\"org/%0100d\"",
+                              i ? "," : "", i);
+    snprintf(cons + n, sizeof cons - n, "]}}");
+    return t_root(kr, T_LIST("a:b"), cons);
+}
+
+/* Verify w through c: true when the answer is `seen` (a hit). */
+static bool cache_hit(ai_token_cache *c, const ai_verifier *v,
+                      const ai_token *t, ai_token *seen, ai_token **out)
+{
+    ai_err err = {0};
+
+    ck_assert_int_eq(ai_token_cache_verify(c, v, ai_token_serialize(t),
+                                           ai_token_serialized_len(t), T_NOW,
+                                           out, &err),
+                     AI_OK);
+    return *out == seen;
+}
+
+START_TEST(test_cache_keeps_within_its_byte_bound)
+{
+    ai_keyring *kr = t_keyring();
+    ai_token_cache *c = ai_token_cache_new(16);
+    ai_verifier v = {kr, NULL, NULL};
+    ai_token *toks[6], *first[6], *again;
+    int hits = 0;
+
+    for (int i = 0; i < 6; i++) {
+        toks[i] = big_root(kr);
+        (void)cache_hit(c, &v, toks[i], NULL, &first[i]);
+    }
+    for (int i = 5; i >= 0; i--) {
+        hits += cache_hit(c, &v, toks[i], first[i], &again);
+        ai_token_free(again);
+    }
+    /* 16 entries would hold all six; 64 KiB holds two */
+    ck_assert_int_ge(hits, 1);
+    ck_assert_int_le(hits, 2);
+    for (int i = 0; i < 6; i++) {
+        ai_token_free(first[i]);
+        ai_token_free(toks[i]);
+    }
+    ai_token_cache_free(c);
+    ai_keyring_free(kr);
+}
+END_TEST
+
+START_TEST(test_cache_verifies_but_does_not_keep_a_token_over_its_bound)
+{
+    ai_keyring *kr = t_keyring();
+    ai_token_cache *c = ai_token_cache_new(4);
+    ai_verifier v = {kr, NULL, NULL};
+    ai_token *t = big_root(kr), *a, *b;
+
+    ck_assert(!cache_hit(c, &v, t, NULL, &a));
+    ck_assert(!cache_hit(c, &v, t, a, &b));
+    ck_assert(ai_token_is_verified(b));
+    ai_token_free(a);
+    ai_token_free(b);
+    ai_token_cache_free(c);
+    ai_token_free(t);
+    ai_keyring_free(kr);
+}
+END_TEST
+
+START_TEST(test_cache_eviction_spares_tokens_hit_lately)
+{
+    ai_keyring *kr = t_keyring();
+    ai_token_cache *c = ai_token_cache_new(16);
+    ai_verifier v = {kr, NULL, NULL};
+    ai_token *ta = big_root(kr), *tb = big_root(kr), *tc = big_root(kr);
+    ai_token *a, *b, *x, *y;
+
+    (void)cache_hit(c, &v, ta, NULL, &a);
+    (void)cache_hit(c, &v, tb, NULL, &b);
+    ck_assert(cache_hit(c, &v, ta, a, &x)); /* a hit marks it */
+    ai_token_free(x);
+    (void)cache_hit(c, &v, tc, NULL, &x);   /* room for one more: b goes */
+    ck_assert(cache_hit(c, &v, ta, a, &y));
+    ai_token_free(y);
+    ck_assert(!cache_hit(c, &v, tb, b, &y));
+    ai_token_free(y);
+    ai_token_free(x);
+    ai_token_free(a);
+    ai_token_free(b);
+    ai_token_cache_free(c);
+    ai_token_free(ta);
+    ai_token_free(tb);
+    ai_token_free(tc);
+    ai_keyring_free(kr);
+}
+END_TEST
+
 START_TEST(test_cache_null_falls_back_to_verify)
 {
     ai_keyring *kr = t_keyring();
@@ -2030,6 +2134,10 @@ Suite *suite_core_token(void)
     tcase_add_test(cache, test_cache_dropped_when_key_replaced);
     tcase_add_test(cache, test_cache_never_serves_forgeries);
     tcase_add_test(cache, test_cache_evicts_when_full);
+    tcase_add_test(cache, test_cache_keeps_within_its_byte_bound);
+    tcase_add_test(cache,
+                   test_cache_verifies_but_does_not_keep_a_token_over_its_bound);
+    tcase_add_test(cache, test_cache_eviction_spares_tokens_hit_lately);
     tcase_add_test(cache, test_cache_null_falls_back_to_verify);
     suite_add_tcase(s, cache);
     return s;
