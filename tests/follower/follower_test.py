@@ -614,9 +614,12 @@ def scenario_leader_down():
         check("g1: past --max-staleness: 503 unavailable to agents",
               r is not None and r.code == "unavailable", repr(r))
         if r is not None:
-            age = t503 - s["lastContactMs"] / 1000.0
-            note("g1 refuses agents %.2fs after its last contact "
-                 "(max staleness %ds)" % (age, stale_s * SLOW))
+            # counted from when it last held all the leader had (the
+            # fresh poll's departure), not from the last answer
+            age = t503 - s["freshMs"] / 1000.0
+            note("g1 refuses agents %.2fs after it was last fresh, %.2fs "
+                 "after its last contact (max staleness %ds)" %
+                 (age, t503 - s["lastContactMs"] / 1000.0, stale_s * SLOW))
             check("g1: not refused before max staleness",
                   age >= stale_s * SLOW - 0.3, "%.2fs" % age)
         check("g1: stale: /v1/status serving false, state limited",
