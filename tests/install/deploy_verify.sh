@@ -1,8 +1,9 @@
 #!/bin/sh
 # Checks of the systemd units in deploy/:
 #  1. the hardening and secret-handling directives are there;
-#  2. `systemd-analyze verify` accepts them (copies whose ExecStart points
-#     at BIN, since /usr/local/bin/agent-iam may not exist here), and
+#  2. `systemd-analyze verify` accepts them: the command deploy/README.md
+#     gives, on the shipped units with BIN bound over /usr/local/bin (as
+#     root), and copies whose ExecStart points at BIN; and
 #     `systemd-analyze security --offline` rates them OK; skipped, saying
 #     so, when systemd-analyze is missing;
 #  3. their ExecStart lines work: each is expanded as systemd would
@@ -74,6 +75,23 @@ grep -q '^AGENT_IAM_LEADER_URL=' "$deploy/follower.env.example" && ok "follower.
 if ! command -v systemd-analyze >/dev/null 2>&1; then
     echo "SKIP systemd-analyze verify: systemd-analyze is not installed (apt-get install systemd)"
 else
+    # The command deploy/README.md gives, on the shipped units, with BIN
+    # where their ExecStart looks (as after `make install`): a private
+    # mount namespace binds a folder holding it over /usr/local/bin.
+    cmd='systemd-analyze verify deploy/agent-iam-leader.service deploy/agent-iam-follower@.service'
+    grep -qF "$cmd" "$deploy/README.md" && ok "deploy/README.md gives: $cmd" ||
+        no "deploy/README.md gives: $cmd"
+    mkdir "$tmp/bin" && cp "$bin" "$tmp/bin/agent-iam"
+    if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1 &&
+        unshare -m sh -c "mount --bind '$tmp/bin' /usr/local/bin" 2>/dev/null; then
+        (cd "$top" && unshare -m sh -c "mount --bind '$tmp/bin' /usr/local/bin && $cmd") \
+            >"$tmp/sa.out" 2>&1
+        st=$?
+        [ $st -eq 0 ] && [ ! -s "$tmp/sa.out" ] && ok "$cmd, as documented: no errors, no warnings" ||
+            no "$cmd, as documented (exit $st): $(head -c 600 "$tmp/sa.out")"
+    else
+        echo "SKIP $cmd as documented: binding BIN over /usr/local/bin needs root and unshare"
+    fi
     mkdir "$tmp/units"
     for u in "$leader" "$follower"; do
         sed "s|/usr/local/bin/agent-iam|$bin|g" "$u" >"$tmp/units/$(basename "$u")"
