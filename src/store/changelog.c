@@ -108,6 +108,20 @@ static ai_code set_hash(store *st, int64_t seq,
     return rc;
 }
 
+/* A statement kept for the store's life (reset after each use). */
+static ai_code kept(store *st, sqlite3_stmt **q, const char *sql,
+                    ai_err *err)
+{
+    if (*q != NULL)
+        return AI_OK;
+    if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, q,
+                           NULL) != SQLITE_OK) {
+        *q = NULL;
+        return db_fail(st, "database", err);
+    }
+    return AI_OK;
+}
+
 ai_code changelog_add(store *st, const char *kind, const char *key,
                       const char *op, int64_t now_ms, ai_err *err)
 {
@@ -115,27 +129,48 @@ ai_code changelog_add(store *st, const char *kind, const char *key,
     store_change c = {0, now_ms, kind, key, op, ""};
     sqlite3_stmt *q;
     ai_code rc;
+    int step;
 
-    if ((rc = db_prepare(st,
-                         "INSERT INTO changelog (at, kind, key, op) "
-                         "VALUES (?, ?, ?, ?)",
-                         &q, err)) != AI_OK)
+    /* The seq AUTOINCREMENT would give (never one used before, even by a
+     * row since deleted) and the hash of the newest row, in this
+     * transaction: the row goes in whole, chained, in one statement. */
+    if ((rc = kept(st, &st->cl_last,
+                   "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE "
+                   "name = 'changelog'), 0), coalesce((SELECT max(seq) FROM "
+                   "changelog), 0), (SELECT hash FROM changelog ORDER BY "
+                   "seq DESC LIMIT 1)",
+                   err)) != AI_OK ||
+        (rc = kept(st, &st->cl_insert,
+                   "INSERT INTO changelog (seq, at, kind, key, op, hash) "
+                   "VALUES (?, ?, ?, ?, ?, ?)",
+                   err)) != AI_OK)
         return rc;
-    sqlite3_bind_int64(q, 1, now_ms);
-    sqlite3_bind_text(q, 2, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 3, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 4, op, -1, SQLITE_STATIC);
-    if (sqlite3_step(q) != SQLITE_DONE)
+    q = st->cl_last;
+    memset(prev, 0, sizeof prev);
+    if ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t a = sqlite3_column_int64(q, 0), b = sqlite3_column_int64(q, 1);
+        c.seq = (a > b ? a : b) + 1;
+        if (sqlite3_column_bytes(q, 2) == STORE_HASH_BYTES)
+            memcpy(prev, sqlite3_column_blob(q, 2), STORE_HASH_BYTES);
+    }
+    if (step != SQLITE_ROW)
         rc = db_fail(st, "changelog", err);
-    sqlite3_finalize(q);
+    sqlite3_reset(q);
     if (rc != AI_OK)
         return rc;
-    /* the chain: this row's seq is known once it is in */
-    c.seq = sqlite3_last_insert_rowid(st->db);
-    if ((rc = hash_before(st, c.seq, prev, err)) != AI_OK)
-        return rc;
     store_change_hash(prev, &c, h);
-    return set_hash(st, c.seq, h, err);
+    q = st->cl_insert;
+    sqlite3_bind_int64(q, 1, c.seq);
+    sqlite3_bind_int64(q, 2, now_ms);
+    sqlite3_bind_text(q, 3, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, op, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 6, h, STORE_HASH_BYTES, SQLITE_STATIC);
+    if (sqlite3_step(q) != SQLITE_DONE)
+        rc = db_fail(st, "changelog", err);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return rc;
 }
 
 /* A row read as "seq, at, kind, key, op" (the hash apart). */

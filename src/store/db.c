@@ -494,6 +494,8 @@ void store_close(store *st)
 {
     if (st == NULL)
         return;
+    sqlite3_finalize(st->cl_last);
+    sqlite3_finalize(st->cl_insert);
     if (st->db != NULL)
         sqlite3_close_v2(st->db);
     ai_keyring_free(st->keys);

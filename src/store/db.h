@@ -28,6 +28,8 @@ struct store {
     int64_t seen_seq;     /* changelog seq the views reflect */
     ai_keyring *keys;     /* NULL until loaded */
     revview *rev;
+    /* changelog_add's statements, prepared once (changelog.c) */
+    sqlite3_stmt *cl_last, *cl_insert;
 };
 
 /* ---- SQLite (db.c) ---------------------------------------------------- */
