@@ -1,12 +1,16 @@
 #!/bin/sh
 # Install the Debian packages agent-iam builds and tests with, when any is
 # missing. As root it runs apt-get; otherwise it prints the exact command
-# and exits 1. Pass --fuzz to add clang (libFuzzer) as well.
+# and exits 1. The second group is what `pkg-config --static --libs
+# agent-iam` names (tests/install links libagentiam.a with it). Pass --fuzz to add clang (libFuzzer) as well.
 set -eu
 
 pkgs="gcc make pkg-config libssl-dev libjansson-dev libmicrohttpd-dev
 libcurl4-openssl-dev libsqlite3-dev check sqlite3 python3 openssl ca-certificates curl wrk systemd
-iproute2"
+iproute2
+libgnutls28-dev libnghttp2-dev libpsl-dev librtmp-dev libssh2-1-dev libkrb5-dev libldap-dev
+libzstd-dev libbrotli-dev libidn2-dev libunistring-dev libp11-kit-dev libtasn1-6-dev nettle-dev
+libgmp-dev zlib1g-dev"
 for arg in "$@"; do
     case "$arg" in
     --fuzz) pkgs="$pkgs clang libclang-rt-dev" ;;

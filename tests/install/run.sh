@@ -1,7 +1,8 @@
 #!/bin/sh
 # `make install` into a temporary DESTDIR, then build and run a program
-# against it with pkg-config, shared, and the static library with the
-# system's shared dependencies.
+# against it with pkg-config, shared, the static library with the system's
+# shared dependencies, and a program that starts a leader linked with
+# `pkg-config --static` (libagentiam.a and its Requires.private).
 set -u
 top=$(pwd)
 dest=$(mktemp -d)
@@ -37,6 +38,28 @@ if cc -std=c11 -Wall -Werror "$top/tests/install/hello.c" \
 else
     no "program linked with libagentiam.a runs"
 fi
+# The README's static link: libagentiam.a with every private dependency
+# from `pkg-config --static` (Requires.private); a program that starts a
+# leader on 127.0.0.1 and answers /healthz.
+sflags=$(pkg-config --static --cflags --libs agent-iam | sed 's/-lagentiam/-Wl,-Bstatic -lagentiam -Wl,-Bdynamic/')
+if cc -std=c11 -Wall -Werror "$top/tests/install/leader.c" $sflags -o "$dest/leader" >"$dest/cc.log" 2>&1; then
+    ok "program that starts a leader links with pkg-config --static"
+else
+    no "program that starts a leader links with pkg-config --static: $(grep -c 'undefined reference' "$dest/cc.log") undefined references, $(head -c 300 "$dest/cc.log")"
+fi
+readelf -d "$dest/leader" 2>/dev/null | grep -q 'NEEDED.*libagentiam' &&
+    no "it holds libagentiam.a (not the .so)" || ok "it holds libagentiam.a (not the .so)"
+mkdir -m 700 "$dest/lhome" && mkfifo "$dest/lin"
+"$dest/leader" "$dest/lhome/home" <"$dest/lin" >"$dest/lport" 2>"$dest/lerr" &
+lpid=$!
+exec 3>"$dest/lin"
+i=0
+until [ -s "$dest/lport" ] || [ $i -gt 100 ]; do i=$((i + 1)); sleep 0.1; done
+h=$(curl -s "http://127.0.0.1:$(cat "$dest/lport")/healthz")
+case $h in *'"ok"'*) ok "its leader (ai_leader_start) answers /healthz" ;;
+*) no "its leader answers /healthz (got \"$h\"; $(head -c 300 "$dest/lerr"))" ;; esac
+exec 3>&-
+wait $lpid && ok "its leader stops when asked" || no "its leader stops when asked"
 "$dest/usr/local/bin/agent-iam" version | grep -q "^agent-iam " && ok "installed agent-iam runs" \
     || no "installed agent-iam runs"
 # The systemd units of deploy/ with the installed binary (systemd-analyze
