@@ -40,7 +40,9 @@ EXAMPLES := $(BUILD)/examples/quickstart $(BUILD)/examples/agent
 .PHONY: all deps demo test unit-test cli-test server-test follower-test security-test netns-test install-test interop-test asan bench fuzz fuzz-build \
         install uninstall clean run lint
 
-all: $(BIN) $(ALIB) $(SOLIB) $(EXAMPLES)
+DOCS    := $(BUILD)/agent-iam.1 $(BUILD)/agent-iam.bash
+
+all: $(BIN) $(ALIB) $(SOLIB) $(EXAMPLES) $(DOCS)
 
 deps:
 	@sh scripts/install-deps.sh
@@ -60,6 +62,13 @@ $(SOLIB): $(LIB_OBJ)
 
 $(BIN): $(CLI_OBJ) $(ALIB)
 	$(CC) -o $@ $(CLI_OBJ) $(ALIB) $(LDLIBS)
+
+# The man page and the bash completion, made from `agent-iam help` (the
+# command list of src/cli/main.c) so they cannot drift from it.
+$(BUILD)/agent-iam.1: $(BIN) scripts/gen-doc.sh
+	sh scripts/gen-doc.sh man $(BIN) > $@.tmp && mv $@.tmp $@
+$(BUILD)/agent-iam.bash: $(BIN) scripts/gen-doc.sh
+	sh scripts/gen-doc.sh completion $(BIN) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/examples/%: examples/%.c $(ALIB)
 	@mkdir -p $(dir $@)
@@ -194,8 +203,13 @@ run: deps
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
-	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/agent-iam
+	install -m 0644 $(BUILD)/agent-iam.1 $(DESTDIR)$(PREFIX)/share/man/man1/agent-iam.1
+	install -m 0644 $(BUILD)/agent-iam.bash \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/agent-iam
 	install -m 0644 $(ALIB) $(DESTDIR)$(PREFIX)/lib/libagentiam.a
 	install -m 0755 $(SOLIB) $(DESTDIR)$(PREFIX)/lib/libagentiam.so.$(SOVER)
 	ln -sf libagentiam.so.$(SOVER) $(DESTDIR)$(PREFIX)/lib/libagentiam.so
@@ -205,7 +219,9 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/agent-iam $(DESTDIR)$(PREFIX)/lib/libagentiam.* \
-	    $(DESTDIR)$(PREFIX)/include/agent_iam.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/agent-iam.pc
+	    $(DESTDIR)$(PREFIX)/include/agent_iam.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/agent-iam.pc \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/agent-iam.1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/agent-iam
 
 # Footguns banned mechanically.
 lint:

@@ -62,6 +62,8 @@ exec 3>&-
 wait $lpid && ok "its leader stops when asked" || no "its leader stops when asked"
 "$dest/usr/local/bin/agent-iam" version | grep -q "^agent-iam " && ok "installed agent-iam runs" \
     || no "installed agent-iam runs"
+# The man page and the bash completion, held to the command table.
+sh "$top/tests/install/docs_check.sh" "$dest/usr/local" && ok "docs_check.sh" || no "docs_check.sh"
 # The systemd units of deploy/ with the installed binary (systemd-analyze
 # verify when it exists, and their ExecStart lines run).
 sh "$top/tests/install/deploy_verify.sh" "$dest/usr/local/bin/agent-iam" && ok "deploy_verify.sh" \
