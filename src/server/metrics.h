@@ -9,9 +9,11 @@
 srv_metrics *metrics_new(const srv_route *routes, size_t nroutes);
 void metrics_free(srv_metrics *m);
 
-/* route_idx == nroutes: a request that matched no route. */
-void metrics_request(srv_metrics *m, unsigned route_idx, int status,
-                     double seconds);
+/* route_idx == nroutes: a request that matched no route; a 405 comes with
+ * the index of a route of its path. method: the request's (one of the
+ * usual methods, else counted as "other"). */
+void metrics_request(srv_metrics *m, unsigned route_idx, const char *method,
+                     int status, double seconds);
 void metrics_verify(srv_metrics *m, ai_code outcome);
 /* An agent write refused with 429 (agent_iam_rate_limited_total). */
 void metrics_rate_limited(srv_metrics *m);

@@ -674,11 +674,14 @@ static bool authenticate(srv *s, srv_req *rq)
 /* ---- dispatch --------------------------------------------------------- */
 
 /* Find the route; *allowed lists the methods of a path that matched with
- * another method. */
+ * another method, and *idx is then the first route of that path (its 405
+ * is counted there), else cfg.nroutes. */
 static const srv_route *find_route(srv *s, const char *method,
                                    const char *path, const char **tail,
                                    unsigned *idx, char *allowed, size_t cap)
 {
+    size_t first = s->cfg.nroutes;
+
     allowed[0] = '\0';
     for (size_t i = 0; i < s->cfg.nroutes; i++) {
         const srv_route *r = &s->cfg.routes[i];
@@ -697,12 +700,14 @@ static const srv_route *find_route(srv *s, const char *method,
             *idx = (unsigned)i;
             return r;
         }
+        if (first == s->cfg.nroutes)
+            first = i;
         if (strstr(allowed, r->method) == NULL) {
             size_t n = strlen(allowed);
             snprintf(allowed + n, cap - n, "%s%s", n ? ", " : "", r->method);
         }
     }
-    *idx = (unsigned)s->cfg.nroutes;
+    *idx = (unsigned)first;
     return NULL;
 }
 
@@ -1158,7 +1163,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? p->rq.status : 499;
     if (p->rq.status == 0)
         status = 499;
-    metrics_request(s->metrics, p->route_idx, status, (double)micros / 1e6);
+    metrics_request(s->metrics, p->route_idx, p->rq.method, status,
+                    (double)micros / 1e6);
     log_line(s, p, status, micros);
     if (p->rq.out != NULL) {
         if (p->rq.wipe_out)

@@ -745,12 +745,14 @@ def section_routes(S, H):
                     r.body.decode()) is not None,
           "\n".join(line for line in r.body.decode().splitlines()
                     if "credentials" in line))
-    series = ['agent_iam_http_requests_total{route="/v1/check",status="200"}',
-              'agent_iam_http_requests_total{route="/v1/check",status="401"}',
+    series = ['agent_iam_http_requests_total{route="/v1/check",'
+              'method="POST",status="200"}',
+              'agent_iam_http_requests_total{route="/v1/check",'
+              'method="POST",status="401"}',
               'agent_iam_token_verifications_total{result="ok"}',
               'agent_iam_token_verifications_total{result="invalid"}',
               'agent_iam_http_request_duration_seconds_count'
-              '{route="/v1/check"}']
+              '{route="/v1/check",method="POST"}']
     m0 = metrics_of(S)
     for _ in range(3):
         check_req(S, a)
