@@ -52,14 +52,17 @@ static bool skip_unknown(jr *r, char **seen, size_t *n, size_t max, char *k)
     return jr_skip(r);
 }
 
-/* An array of strings, each 1..maxlen bytes (scope rules when scope). */
+/* An array of strings, each 1..maxlen bytes (scope rules when scope);
+ * not_array: the message when the value is of another type. */
 static bool read_strings(jr *r, ai_token *t, char ***out, size_t *nout,
                          size_t maxn, size_t maxlen, bool scope,
-                         const char *what)
+                         const char *what, const char *not_array)
 {
     char *tmp[AI_LIST_MAX];
     size_t n = 0;
 
+    if (!jr_peek(r, '['))
+        return jr_fail(r, not_array);
     if (!jr_lit(r, '['))
         return jr_fail(r, what);
     if (jr_peek(r, ']')) {
@@ -193,6 +196,9 @@ static bool read_constraint(jr *r, ai_token *t, tk_constraint *c)
     size_t n;
     unsigned seen = 0;
 
+    if (!jr_peek(r, '{'))
+        return jr_fail(r, "a constraint must be an object "
+                          "({\"resources\":[...],\"maxUses\":N})");
     for (;;) {
         unsigned bit;
         if (!next_member(r, &first, &k, &n, &done))
@@ -203,7 +209,9 @@ static bool read_constraint(jr *r, ai_token *t, tk_constraint *c)
             bit = 1;
             if (!(seen & bit) &&
                 !read_strings(r, t, &c->resources, &c->nres, AI_LIST_MAX,
-                              AI_PATTERN_MAX, false, "bad resources list"))
+                              AI_PATTERN_MAX, false, "bad resources list",
+                              "\"resources\" must be an array of strings "
+                              "(\"resources\":[\"myorg/*\"])"))
                 return false;
             c->has_res = true;
         } else if (key_is(k, n, "notBefore")) {
@@ -323,7 +331,9 @@ bool codec_read_federation(jr *r, ai_token *t, tk_federation *f)
             bit = 2;
             if ((seen & bit) ||
                 !read_strings(r, t, &f->systems, &f->nsystems, AI_LIST_MAX,
-                              AI_ID_MAX, false, "bad allowedSystems"))
+                              AI_ID_MAX, false, "bad allowedSystems",
+                              "\"allowedSystems\" must be an array of "
+                              "strings"))
                 return jr_fail(r, "bad federation");
             f->has_systems = true;
         } else if (key_is(k, n, "originSystem")) {
@@ -563,7 +573,8 @@ bool token_parse(ai_token *t, char *json, size_t len, const char **why)
                 if (seen & bit)
                     goto dup;
                 if (!read_strings(&r, t, &t->scopes, &t->nscopes, AI_LIST_MAX,
-                                  AI_SCOPE_MAX, true, "bad scopes list"))
+                                  AI_SCOPE_MAX, true, "bad scopes list",
+                                  "\"scopes\" must be an array of strings"))
                     goto bad;
                 goto known;
             }
@@ -621,7 +632,8 @@ bool token_parse(ai_token *t, char *json, size_t len, const char **why)
                     goto dup;
                 if (!read_strings(&r, t, &t->ancestors, &t->nanc,
                                   AI_MAX_DEPTH, AI_TOKEN_ID_CHARS, false,
-                                  "bad ancestors list"))
+                                  "bad ancestors list",
+                                  "\"ancestors\" must be an array of strings"))
                     goto bad;
                 for (size_t i = 0; i < t->nanc; i++)
                     if (strlen(t->ancestors[i]) != AI_TOKEN_ID_CHARS ||
@@ -671,7 +683,9 @@ bool token_parse(ai_token *t, char *json, size_t len, const char **why)
                 /* agentIds, as agentId: 1..AI_ID_MAX bytes each */
                 if (!read_strings(&r, t, &t->ancestor_agents, &t->nanc_agents,
                                   AI_MAX_DEPTH, AI_ID_MAX, false,
-                                  "bad ancestorAgents list"))
+                                  "bad ancestorAgents list",
+                                  "\"ancestorAgents\" must be an array of "
+                                  "strings"))
                     goto bad;
                 goto known;
             }

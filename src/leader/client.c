@@ -229,6 +229,35 @@ static ai_code headers(const leader_client *c, bool body,
     return AI_OK;
 }
 
+/* What to do about a transfer that failed, after the reason: a TLS
+ * certificate not trusted wants --ca-cert; a plain http:// URL whose server
+ * resets or answers nonsense is most likely a TLS port. */
+static const char *failure_hint(CURLcode cc, bool plain, bool have_ca)
+{
+    switch (cc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+#if LIBCURL_VERSION_NUM < 0x073e00
+    case CURLE_SSL_CACERT:
+#endif
+    case CURLE_SSL_CACERT_BADFILE:
+        return have_ca ? " (the server's certificate is not signed by the "
+                         "CA given with --ca-cert, or not for this host name: "
+                         "check the file and the URL)"
+                       : " (the server's certificate is not signed by a CA "
+                         "this machine trusts: pass the leader's CA with "
+                         "--ca-cert FILE, e.g. its home's tls/ca.pem)";
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_WEIRD_SERVER_REPLY:
+        return plain ? " (plain http:// to a server that may speak TLS: use "
+                       "https://)"
+                     : "";
+    default:
+        return "";
+    }
+}
+
 /* See client.h. */
 ai_code leader_client_call(const leader_client *c, const char *method,
                            const char *path, const char *json_body,
@@ -295,8 +324,9 @@ ai_code leader_client_call(const leader_client *c, const char *method,
                         errbuf[0] ? errbuf : "timed out");
     } else if (cc != CURLE_OK) {
         /* errbuf names hosts, ports and TLS failures, never a header */
-        rc = ai_err_set(err, AI_EINTERNAL, "leader %s: %s", host,
-                        errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        rc = ai_err_set(err, AI_EINTERNAL, "leader %s: %s%s", host,
+                        errbuf[0] ? errbuf : curl_easy_strerror(cc),
+                        failure_hint(cc, plain_ok, c->ca_file != NULL));
     } else {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
         if (*status < 200 || *status > 299) {

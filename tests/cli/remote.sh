@@ -226,6 +226,8 @@ expect "no --ca-cert: the private CA is refused" 1 "certificate" -- "$bin" rotat
     --leader-url "$U" --auth-token "$T"
 one_line "the certificate error is one line"
 grep -q "127.0.0.1:$port" "$tmp/err" && ok "it names the host" || no "it names the host"
+grep -q "pass the leader's CA with --ca-cert FILE" "$tmp/err" && ok "it says to pass --ca-cert" ||
+    no "it says to pass --ca-cert ($(cat "$tmp/err"))"
 expect "status without --ca-cert is refused too" 1 "certificate" -- "$bin" status --leader-url "$U"
 expect "a missing --ca-cert file" 1 "cannot open the CA file" -- "$bin" rotate-key \
     --leader-url "$U" --auth-token "$T" --ca-cert "$tmp/none.pem"
@@ -242,6 +244,8 @@ expect "a URL that does not parse is a usage error" 2 "leader URL" -- "$bin" rot
     --leader-url "not a url" --auth-token "$T"
 expect "plain http to a TLS leader fails" 1 "leader 127.0.0.1:$port" -- "$bin" rotate-key \
     --leader-url "http://127.0.0.1:$port" --auth-token "$T"
+grep -q "plain http:// to a server that may speak TLS: use https://" "$tmp/err" &&
+    ok "it says to use https://" || no "it says to use https:// ($(cat "$tmp/err"))"
 dead=$(python3 "$free_port")
 expect "nothing listening exits 1" 1 "leader 127.0.0.1:$dead" -- "$bin" rotate-key \
     --leader-url "https://127.0.0.1:$dead" --auth-token "$T" --ca-cert ca.pem

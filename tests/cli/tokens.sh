@@ -86,6 +86,11 @@ expect "bad JSON" 2 "not a JSON object" -- ai token create-root --agent-id x --s
 expect "TTL below 1" 2 "ttl-days" -- ai token create-root --agent-id x --scopes a --ttl-days 0
 expect "TTL not a number" 2 "ttl-minutes" -- ai token delegate --parent "@$tmp/root" --scopes github:repo:read --ttl-minutes ten
 expect "unknown constraint field" 2 "unknown field" -- ai token create-root --agent-id x --scopes a:b --constraints '{"a:b":{"resource":["x"]}}'
+# well-formed JSON of the wrong type: say which member and what it takes
+expect "resources not an array says so" 2 'constraints: "resources" must be an array of strings ("resources":\["myorg/\*"\])' -- \
+    ai token create-root --agent-id x --scopes a:b:c --constraints '{"a:b:c":{"resources":"notarray"}}'
+expect "a constraint not an object says so" 2 'constraints: a constraint must be an object' -- \
+    ai token create-root --agent-id x --scopes a:b:c --constraints '{"a:b:c":"x"}'
 expect "wildcard scope in check" 2 '"\*" segment' -- ai token check "@$tmp/child" 'github:repo:*' myorg/frontend
 expect "garbage token" 1 "invalid token: " -- ai token verify 'not-a-token'
 

@@ -689,7 +689,7 @@ START_TEST(test_json_token_refuses_wrong_types)
     expect_invalid("{\"agentId\":\"a\",\"scopes\":\"s:x\",\"constraints\":{},"
                    "\"delegatable\":true,\"maxDelegationDepth\":3,"
                    "\"currentDepth\":0,\"expiresAt\":\"2026-12-01T00:00:00Z\"}",
-                   "malformed JSON");
+                   "\"scopes\" must be an array of strings");
     expect_invalid("{\"agentId\":\"a\",\"scopes\":[\"s:x\"],\"constraints\":{},"
                    "\"delegatable\":\"yes\",\"maxDelegationDepth\":3,"
                    "\"currentDepth\":0,\"expiresAt\":\"2026-12-01T00:00:00Z\"}",
@@ -737,9 +737,11 @@ START_TEST(test_json_token_reads_ancestor_agents_strictly)
     expect_invalid("{" DEPTH2 ",\"ancestorAgents\":[\"\"]}",
                    "bad ancestorAgents list");
     expect_invalid("{" DEPTH2 ",\"ancestorAgents\":{\"0\":\"r\"}}",
-                   "malformed JSON");
-    expect_invalid("{" DEPTH2 ",\"ancestorAgents\":\"r\"}", "malformed JSON");
-    expect_invalid("{" DEPTH2 ",\"ancestorAgents\":null}", "malformed JSON");
+                   "\"ancestorAgents\" must be an array of strings");
+    expect_invalid("{" DEPTH2 ",\"ancestorAgents\":\"r\"}",
+                   "\"ancestorAgents\" must be an array of strings");
+    expect_invalid("{" DEPTH2 ",\"ancestorAgents\":null}",
+                   "\"ancestorAgents\" must be an array of strings");
     expect_invalid("{" DEPTH2 ",\"ancestorAgents\":[\"r\"],"
                    "\"ancestorAgents\":[\"r\"]}",
                    "duplicate key");
