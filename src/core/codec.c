@@ -229,6 +229,11 @@ static bool read_constraint(jr *r, ai_token *t, tk_constraint *c)
             bit = 8;
             if (seen & bit)
                 return jr_fail(r, "duplicate key in JSON object");
+            jr_ws(r);
+            if (r->p >= r->end ||
+                (*r->p != '-' && (*r->p < '0' || *r->p > '9')))
+                return jr_fail(r, "\"maxUses\" must be a whole number "
+                                  "from 1 to 2147483648");
             if (!jr_int(r, 1, INT64_C(1) << 31, &v))
                 return false;
             c->max_uses = (uint32_t)v;

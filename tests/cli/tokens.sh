@@ -91,6 +91,8 @@ expect "resources not an array says so" 2 'constraints: "resources" must be an a
     ai token create-root --agent-id x --scopes a:b:c --constraints '{"a:b:c":{"resources":"notarray"}}'
 expect "a constraint not an object says so" 2 'constraints: a constraint must be an object' -- \
     ai token create-root --agent-id x --scopes a:b:c --constraints '{"a:b:c":"x"}'
+expect "maxUses not a number says so" 2 'constraints: "maxUses" must be a whole number from 1' -- \
+    ai token create-root --agent-id x --scopes a:b:c --constraints '{"a:b:c":{"maxUses":"3"}}'
 expect "wildcard scope in check" 2 '"\*" segment' -- ai token check "@$tmp/child" 'github:repo:*' myorg/frontend
 expect "garbage token" 1 "invalid token: " -- ai token verify 'not-a-token'
 
