@@ -43,6 +43,7 @@ function add_flags(key, s,    t, f) {
         if (!((key, f) in seen)) { seen[key, f] = 1; flags[key] = flags[key] " " f }
     }
     if (s ~ /LEADER/) add_flags(key, leader_flags)
+    if (s ~ /SERVER/) add_flags(key, server_flags)
 }
 function flush_entry() {
     if (cur == "") return
@@ -51,6 +52,7 @@ function flush_entry() {
 }
 BEGIN {
     leader_flags = "--leader-url --auth-token --auth-token-file --ca-cert"
+    server_flags = "--leader-url --ca-cert"
     state = "head"; nkeys = 0
 }
 state == "head" && /^usage: / { usage[++nusage] = substr($0, 8); next }

@@ -28,7 +28,9 @@ typedef struct cli_ctx {
     store *st;
 } cli_ctx;
 
-/* The store of the home (created on first use). NULL after printing why. */
+/* The store of the home (created on first use, except when
+ * $AGENT_IAM_LEADER_URL is set and --home is not given: then only an
+ * existing home is opened). NULL after printing why. */
 store *cli_store(cli_ctx *c);
 /* A broker over cli_store (actor "cli"; close it with ai_broker_close,
  * which leaves the store open); NULL after printing why. */
@@ -187,6 +189,7 @@ typedef struct cli_remote {
     bool on;          /* set by cli_remote_open: act on the leader */
     leader_client lc; /* set by cli_remote_open when on */
     char *secret;     /* the auth token (owned; cli_remote_close wipes) */
+    bool agent;       /* an agent verb: no auth token (cli_agent_open) */
 } cli_remote;
 
 #define CLI_REMOTE_OPTS(r)                                                 \
@@ -206,6 +209,27 @@ int cli_remote_open(const cli_ctx *c, cli_remote *r, const char *usage,
                     bool need_token);
 /* Wipe and free the auth token. */
 void cli_remote_close(cli_remote *r);
+
+/* The agent verbs (token verify|check|delegate|refresh, cred) on a leader
+ * or a follower: --leader-url (else $AGENT_IAM_LEADER_URL unless --home
+ * is given) and --ca-cert (else $AGENT_IAM_CA_CERT); the agent's token is
+ * the bearer ($AGENT_IAM_AUTH_TOKEN is not read). */
+#define CLI_AGENT_REMOTE_OPTS(r)                                           \
+    {"leader-url", &(r)->url, NULL}, {"ca-cert", &(r)->ca, NULL}
+#define CLI_AGENT_REMOTE_USAGE "[--leader-url URL [--ca-cert F]]"
+/* After cli_parse: decide as cli_remote_open does, without an auth token.
+ * CLI_OK with r->on telling which; CLI_USAGE or CLI_FAIL after printing
+ * why. When r->on, the caller sets the agent's token as the bearer
+ * (cli_agent_bearer) and calls cli_remote_close. */
+int cli_agent_open(const cli_ctx *c, cli_remote *r, const char *usage);
+/* Put the agent's token (borrowed, kept until cli_remote_close) as the
+ * bearer of r; AI_OK, or AI_ETOKEN in err when it cannot be one. */
+ai_code cli_agent_bearer(cli_remote *r, const char *wire, ai_err *err);
+/* POST {scope, resource} to path with the token wire as the bearer
+ * (check, credentials); as cli_remote_call, *out NULL on error. */
+ai_code cli_agent_scope_call(cli_remote *r, const char *wire,
+                             const char *path, const char *scope,
+                             const char *resource, json_t **out, ai_err *err);
 
 /* METHOD path on the leader with a JSON body (body: stolen, its strings
  * wiped; NULL sends none, refused for POST and PUT as "not UTF-8 text"

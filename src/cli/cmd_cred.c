@@ -1,7 +1,9 @@
 /* cmd_cred.c - `agent-iam cred SCOPE RESOURCE --token T [--format
  * json|token]`: a provider credential for a token, through the broker
- * (permission check, one use consumed, audit row). json prints the
- * README's CredentialResult; token prints only the secret value. */
+ * (permission check, one use consumed, audit row), or with --leader-url
+ * from a leader or a follower (POST /v1/credentials, the token as the
+ * bearer). json prints the README's CredentialResult; token prints only
+ * the secret value. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +15,7 @@
 
 static const char usage[] =
     "agent-iam cred SCOPE RESOURCE --token TOKEN|-|@FILE "
-    "[--format json|token]";
+    "[--format json|token] " CLI_AGENT_REMOTE_USAGE;
 
 /* A string member of obj, or NULL. */
 static const char *member(const json_t *obj, const char *key)
@@ -23,9 +25,8 @@ static const char *member(const json_t *obj, const char *key)
 
 /* The secret value alone: the bearer token, the API key, or the AWS
  * triple as shell exports. */
-static int print_token(const char *result)
+static int print_token(const json_t *j)
 {
-    json_t *j = json_loads(result, 0, NULL);
     const json_t *cred = json_object_get(j, "credential");
     const char *type = member(j, "credentialType"), *v;
     int rc = CLI_OK;
@@ -49,16 +50,55 @@ static int print_token(const char *result)
                        "(use --format json)",
                        type ? type : "provider's");
     }
-    json_decref(j);
     return rc;
+}
+
+/* The CredentialResult j (taken: wiped and freed) as --format says. */
+static int print_result(json_t *j, bool as_token)
+{
+    char *text;
+    int rc = CLI_OK;
+
+    if (as_token) {
+        rc = print_token(j);
+    } else if ((text = json_dumps(j, JSON_INDENT(2) |
+                                         JSON_PRESERVE_ORDER)) == NULL) {
+        rc = cli_failf("out of memory");
+    } else {
+        printf("%s\n", text);
+        explicit_bzero(text, strlen(text));
+        free(text);
+    }
+    cli_json_free(j);
+    return rc;
+}
+
+/* cred on a leader or follower: POST /v1/credentials {scope, resource}
+ * with the token as the bearer. */
+static int cred_remote(cli_remote *r, const char *wire, const char *scope,
+                       const char *resource, bool as_token)
+{
+    json_t *ans = NULL;
+    ai_err err;
+    ai_code code;
+
+    code = cli_agent_scope_call(r, wire, "/v1/credentials", scope, resource,
+                                &ans, &err);
+    if (code != AI_OK) {
+        cli_fail(&err);
+        return code == AI_EINVAL ? CLI_USAGE : CLI_FAIL;
+    }
+    return print_result(ans, as_token);
 }
 
 /* `agent-iam cred ...`: returns the exit code. */
 int cli_cred(cli_ctx *c, int argc, char **argv)
 {
     const char *tok = NULL, *format = NULL;
+    cli_remote r = {0};
     const cli_opt opts[] = {{"token", &tok, NULL},
                             {"format", &format, NULL},
+                            CLI_AGENT_REMOTE_OPTS(&r),
                             {NULL, NULL, NULL}};
     char *pos[2], *wire = NULL, *result = NULL;
     size_t len;
@@ -87,8 +127,17 @@ int cli_cred(cli_ctx *c, int argc, char **argv)
         return cli_failf("scope \"%s\" has no provider segment (use "
                          "provider:resource:action)",
                          pos[0]);
-    if ((wire = cli_read_token(tok, &len)) == NULL)
+    if ((rc = cli_agent_open(c, &r, usage)) != CLI_OK)
+        return rc;
+    if ((wire = cli_read_token(tok, &len)) == NULL) {
+        cli_remote_close(&r);
         return CLI_FAIL;
+    }
+    if (r.on) {
+        rc = cred_remote(&r, wire, pos[0], npos > 1 ? pos[1] : "",
+                         as_token);
+        goto done;
+    }
     if ((st = cli_store(c)) == NULL || broker_wrap(st, &b, &err) != AI_OK) {
         if (st != NULL)
             cli_fail(&err);
@@ -100,16 +149,15 @@ int cli_cred(cli_ctx *c, int argc, char **argv)
     if (code != AI_OK) {
         cli_fail(&err);
         rc = code == AI_EINVAL ? CLI_USAGE : CLI_FAIL;
-    } else if (as_token) {
-        rc = print_token(result);
     } else {
         json_t *j = json_loads(result, 0, NULL);
         if (j == NULL)
             rc = cli_failf("out of memory");
         else
-            cli_print_json(j);
+            rc = print_result(j, as_token);
     }
 done:
+    cli_remote_close(&r);
     ai_free_string(result);
     ai_broker_close(b);
     explicit_bzero(wire, len);

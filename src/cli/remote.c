@@ -9,7 +9,8 @@
  * The auth token is --auth-token (argv, or "-" for a line of stdin), else
  * --auth-token-file, else $AGENT_IAM_AUTH_TOKEN; the CA file --ca-cert,
  * else $AGENT_IAM_CA_CERT, else the system's CAs. The token is wiped
- * once the command is done and never printed. */
+ * once the command is done and never printed. The agent verbs
+ * (cli_agent_open) send the agent's own token as the bearer instead. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -77,7 +78,7 @@ int cli_remote_open(const cli_ctx *c, cli_remote *r, const char *usage,
          * for the rest of the run */
         if (argv_token)
             explicit_bzero((char *)(uintptr_t)r->token, strlen(r->token));
-    } else if ((tok = env("AGENT_IAM_AUTH_TOKEN")) != NULL) {
+    } else if (!r->agent && (tok = env("AGENT_IAM_AUTH_TOKEN")) != NULL) {
         if ((r->secret = strdup(tok)) == NULL)
             return cli_failf("out of memory");
     } else if (need_token) {
@@ -99,6 +100,37 @@ int cli_remote_open(const cli_ctx *c, cli_remote *r, const char *usage,
     r->lc.ca_file = ca;
     r->on = true;
     return CLI_OK;
+}
+
+int cli_agent_open(const cli_ctx *c, cli_remote *r, const char *usage)
+{
+    r->agent = true;
+    r->token = r->token_file = NULL;
+    return cli_remote_open(c, r, usage, false);
+}
+
+ai_code cli_agent_bearer(cli_remote *r, const char *wire, ai_err *err)
+{
+    ai_err_clear(err);
+    if (!leader_token_ok(wire))
+        return ai_err_set(err, AI_ETOKEN, "invalid token: not 1 to %d "
+                                          "visible ASCII characters",
+                          LEADER_TOKEN_MAX);
+    r->lc.token = wire;
+    return AI_OK;
+}
+
+ai_code cli_agent_scope_call(cli_remote *r, const char *wire,
+                             const char *path, const char *scope,
+                             const char *resource, json_t **out, ai_err *err)
+{
+    *out = NULL;
+    if (cli_agent_bearer(r, wire, err) != AI_OK)
+        return err->code;
+    return cli_remote_call(r, "POST", path,
+                           json_pack("{s:s, s:s}", "scope", scope,
+                                     "resource", resource),
+                           out, err);
 }
 
 void cli_remote_close(cli_remote *r)

@@ -1,6 +1,8 @@
 /* token.c - `agent-iam token create-root|delegate|verify|show|check|
- * refresh` on the local home, through the broker (create-root also on a
- * running leader, with --leader-url). */
+ * refresh` on the local home, through the broker, or with --leader-url on
+ * a running server: create-root through the admin API (the admin auth
+ * token), verify, check, delegate and refresh through the agent API of a
+ * leader or a follower (the token itself as the bearer). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,7 @@
 
 #include "broker/broker.h"
 #include "cli/cli.h"
+#include "core/core.h"
 
 #define MAX_SCOPES AI_LIST_MAX
 
@@ -84,6 +87,8 @@ static bool put_object(json_t *o, const char *key, const char *v)
     return j != NULL && json_object_set_new(o, key, j) == 0;
 }
 
+static int print_answer(const cli_ctx *c, json_t *ans);
+
 /* create-root on the leader: POST /v1/admin/tokens with the parameters
  * (only the numbers given on the command line: the leader has its own
  * defaults), then print the answer as print_token does. A 400 is a usage
@@ -93,7 +98,6 @@ static int root_remote(const cli_ctx *c, const cli_remote *r,
                        bool depth)
 {
     json_t *body = json_object(), *arr = json_array(), *ans = NULL;
-    const char *tok, *id, *exp;
     bool ok = body != NULL && arr != NULL;
     ai_err err;
 
@@ -125,6 +129,15 @@ static int root_remote(const cli_ctx *c, const cli_remote *r,
     if (cli_remote_call(r, "POST", "/v1/admin/tokens", body, &ans, &err) !=
         AI_OK)
         return failed(&err);
+    return print_answer(c, ans);
+}
+
+/* A leader's token answer ({token, tokenId, expiresAt}, taken: wiped and
+ * freed here) printed as print_token prints a token. */
+static int print_answer(const cli_ctx *c, json_t *ans)
+{
+    const char *tok, *id, *exp;
+
     tok = json_string_value(json_object_get(ans, "token"));
     id = json_string_value(json_object_get(ans, "tokenId"));
     exp = json_string_value(json_object_get(ans, "expiresAt"));
@@ -237,23 +250,65 @@ static int create_root(cli_ctx *c, int argc, char **argv)
     return rc;
 }
 
+/* delegate on a leader or follower: POST /v1/tokens/delegate with the
+ * parent as the bearer and a DelegationRequest (the members given; the
+ * server has the defaults). */
+static int delegate_remote(const cli_ctx *c, cli_remote *r,
+                           const char *wire, const ai_delegation *d)
+{
+    json_t *body = json_object(), *arr = json_array(), *ans = NULL;
+    bool ok = body != NULL && arr != NULL;
+    ai_err err;
+
+    if (cli_agent_bearer(r, wire, &err) != AI_OK) {
+        json_decref(body);
+        json_decref(arr);
+        return cli_fail(&err);
+    }
+    for (size_t i = 0; ok && i < d->nscopes; i++)
+        ok = json_array_append_new(arr, json_string(d->scopes[i])) == 0;
+    ok = ok && json_object_set(body, "requestedScopes", arr) == 0 &&
+         (d->agent_id == NULL ||
+          json_object_set_new(body, "agentId",
+                              json_string(d->agent_id)) == 0) &&
+         put_object(body, "requestedConstraints", d->constraints_json) &&
+         json_object_set_new(body, "delegatable",
+                             json_boolean(d->delegatable)) == 0 &&
+         json_object_set_new(body, "inheritIdentity",
+                             json_boolean(d->inherit_identity)) == 0 &&
+         json_object_set_new(body, "ttlMinutes",
+                             json_integer(d->ttl_minutes)) == 0 &&
+         put_object(body, "federation", d->federation_json) &&
+         put_object(body, "agentCapabilities", d->capabilities_json);
+    json_decref(arr);
+    if (!ok) {
+        json_decref(body);
+        body = NULL; /* refused by cli_remote_call as not UTF-8 text */
+    }
+    if (cli_remote_call(r, "POST", "/v1/tokens/delegate", body, &ans,
+                        &err) != AI_OK)
+        return failed(&err);
+    return print_answer(c, ans);
+}
+
 static int delegate(cli_ctx *c, int argc, char **argv)
 {
     static const char usage[] =
         "agent-iam token delegate --parent TOKEN --scopes a,b "
         "[--agent-id ID] [--constraints JSON] [--ttl-minutes N] "
         "[--no-delegatable] [--no-inherit-identity] [--federation JSON] "
-        "[--capabilities JSON]";
+        "[--capabilities JSON] " CLI_AGENT_REMOTE_USAGE;
     const char *parent = NULL, *agent = NULL, *scopes = NULL, *cons = NULL,
                *ttl = NULL, *fed = NULL, *caps = NULL;
     bool nodeleg = false, noident = false;
+    cli_remote r = {0};
     const cli_opt opts[] = {
         {"parent", &parent, NULL},       {"agent-id", &agent, NULL},
         {"scopes", &scopes, NULL},       {"constraints", &cons, NULL},
         {"ttl-minutes", &ttl, NULL},     {"no-delegatable", NULL, &nodeleg},
         {"no-inherit-identity", NULL, &noident},
         {"federation", &fed, NULL},      {"capabilities", &caps, NULL},
-        {NULL, NULL, NULL}};
+        CLI_AGENT_REMOTE_OPTS(&r),       {NULL, NULL, NULL}};
     const char *list[MAX_SCOPES];
     char *pos[1], *sbuf = NULL, *wire = NULL;
     size_t len = 0;
@@ -294,8 +349,17 @@ static int delegate(cli_ctx *c, int argc, char **argv)
     d.capabilities_json = caps;
     d.delegatable = !nodeleg;
     d.inherit_identity = !noident;
-    if ((wire = cli_read_token(parent, &len)) == NULL ||
-        (b = cli_broker(c)) == NULL) {
+    if ((rc = cli_agent_open(c, &r, usage)) != CLI_OK)
+        goto done;
+    if ((wire = cli_read_token(parent, &len)) == NULL) {
+        rc = CLI_FAIL;
+        goto done;
+    }
+    if (r.on) {
+        rc = delegate_remote(c, &r, wire, &d);
+        goto done;
+    }
+    if ((b = cli_broker(c)) == NULL) {
         rc = CLI_FAIL;
         goto done;
     }
@@ -304,6 +368,7 @@ static int delegate(cli_ctx *c, int argc, char **argv)
     else
         print_token(c, t);
 done:
+    cli_remote_close(&r);
     ai_token_free(t);
     ai_broker_close(b);
     if (wire != NULL) {
@@ -314,21 +379,26 @@ done:
     return rc;
 }
 
+/* What verify says of a valid token (NULL for check). */
+typedef struct claims {
+    const char *agent, *id, *expires;
+} claims;
+
 /* verify and check: exit 0 valid/allowed, 1 with the reason. */
 static int verdict(cli_ctx *c, ai_code code, const ai_err *err,
-                   const ai_token *t)
+                   const claims *t)
 {
     if (c->json) {
         json_t *o = json_pack("{s:b}", "valid", code == AI_OK);
         if (code != AI_OK)
             json_object_set_new(o, "error", json_string(err->msg));
         if (t != NULL) {
-            char when[AI_TIME_BUF];
-            ai_time_format(ai_token_expires_at(t), when);
-            json_object_set_new(o, "agentId", json_string(ai_token_agent_id(t)));
-            if (ai_token_id(t) != NULL)
-                json_object_set_new(o, "tokenId", json_string(ai_token_id(t)));
-            json_object_set_new(o, "expiresAt", json_string(when));
+            if (t->agent != NULL)
+                json_object_set_new(o, "agentId", json_string(t->agent));
+            if (t->id != NULL)
+                json_object_set_new(o, "tokenId", json_string(t->id));
+            if (t->expires != NULL)
+                json_object_set_new(o, "expiresAt", json_string(t->expires));
         }
         cli_print_json(o);
     } else if (code == AI_OK) {
@@ -339,9 +409,69 @@ static int verdict(cli_ctx *c, ai_code code, const ai_err *err,
     return code == AI_OK ? CLI_OK : CLI_FAIL;
 }
 
+/* Is a leader's error about the token (a verdict: exit 1, and in JSON
+ * {"valid":false}) rather than about the call (the transport, the
+ * server)? */
+static bool token_refused(ai_code code)
+{
+    return code == AI_ETOKEN || code == AI_EEXPIRED || code == AI_EREVOKED ||
+           code == AI_EDENIED;
+}
+
+/* verify on a leader or follower: GET /v1/whoami with the token as the
+ * bearer; 200 is valid. */
+static int verify_remote(cli_ctx *c, cli_remote *r, const char *wire)
+{
+    json_t *ans = NULL;
+    claims t;
+    ai_code code;
+    ai_err err;
+    int rc;
+
+    if ((code = cli_agent_bearer(r, wire, &err)) == AI_OK)
+        code = cli_remote_send(r, "GET", "/v1/whoami", NULL, &ans, &err);
+    if (code != AI_OK && !token_refused(code))
+        return failed(&err);
+    t.agent = json_string_value(json_object_get(ans, "agentId"));
+    t.id = json_string_value(json_object_get(ans, "tokenId"));
+    t.expires = json_string_value(json_object_get(ans, "expiresAt"));
+    rc = verdict(c, code, &err, code == AI_OK ? &t : NULL);
+    cli_json_free(ans);
+    return rc;
+}
+
+/* check on a leader or follower: POST /v1/check {scope, resource} with
+ * the token as the bearer; the answer's valid is the permission. */
+static int check_remote(cli_ctx *c, cli_remote *r, const char *wire,
+                        const char *scope, const char *resource)
+{
+    json_t *ans = NULL;
+    const char *why;
+    ai_code code;
+    ai_err err;
+    int rc;
+
+    code = cli_agent_scope_call(r, wire, "/v1/check", scope, resource, &ans,
+                                &err);
+    if (code == AI_OK && !json_is_true(json_object_get(ans, "valid"))) {
+        why = json_string_value(json_object_get(ans, "error"));
+        code = ai_err_set(&err, AI_EDENIED, "%s",
+                          why != NULL ? why : "not allowed");
+    }
+    if (code != AI_OK && !token_refused(code))
+        rc = failed(&err); /* 400: a malformed scope or resource, exit 2 */
+    else
+        rc = verdict(c, code, &err, NULL);
+    cli_json_free(ans);
+    return rc;
+}
+
 static int verify(cli_ctx *c, int argc, char **argv)
 {
-    static const char usage[] = "agent-iam token verify TOKEN|-|@FILE";
+    static const char usage[] =
+        "agent-iam token verify TOKEN|-|@FILE " CLI_AGENT_REMOTE_USAGE;
+    cli_remote r = {0};
+    const cli_opt opts[] = {CLI_AGENT_REMOTE_OPTS(&r), {NULL, NULL, NULL}};
     char *pos[1], *wire;
     size_t len;
     int npos, rc;
@@ -349,19 +479,38 @@ static int verify(cli_ctx *c, int argc, char **argv)
     ai_token *t = NULL;
     ai_code code;
     ai_err err;
+    char when[AI_TIME_BUF];
+    claims cl;
 
-    if ((rc = cli_parse(usage, argc, argv, NULL, pos, 1, &npos, true)))
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 1, &npos, true)))
         return rc;
     if (npos != 1)
         return cli_usage(usage, "a token is required");
-    if ((wire = cli_read_token(pos[0], &len)) == NULL)
+    if ((rc = cli_agent_open(c, &r, usage)) != CLI_OK)
+        return rc;
+    if ((wire = cli_read_token(pos[0], &len)) == NULL) {
+        cli_remote_close(&r);
         return CLI_FAIL;
+    }
+    if (r.on) {
+        rc = verify_remote(c, &r, wire);
+        cli_remote_close(&r);
+        explicit_bzero(wire, len);
+        free(wire);
+        return rc;
+    }
     if ((b = cli_broker(c)) == NULL) {
         free(wire);
         return CLI_FAIL;
     }
     code = ai_broker_verify(b, wire, len, &t, &err);
-    rc = verdict(c, code, &err, t);
+    if (t != NULL) {
+        ai_time_format(ai_token_expires_at(t), when);
+        cl.agent = ai_token_agent_id(t);
+        cl.id = ai_token_id(t);
+        cl.expires = when;
+    }
+    rc = verdict(c, code, &err, t != NULL ? &cl : NULL);
     ai_token_free(t);
     ai_broker_close(b);
     explicit_bzero(wire, len);
@@ -372,7 +521,10 @@ static int verify(cli_ctx *c, int argc, char **argv)
 static int check(cli_ctx *c, int argc, char **argv)
 {
     static const char usage[] =
-        "agent-iam token check TOKEN|-|@FILE SCOPE RESOURCE";
+        "agent-iam token check TOKEN|-|@FILE SCOPE RESOURCE "
+        CLI_AGENT_REMOTE_USAGE;
+    cli_remote r = {0};
+    const cli_opt opts[] = {CLI_AGENT_REMOTE_OPTS(&r), {NULL, NULL, NULL}};
     char *pos[3], *wire;
     size_t len;
     int npos, rc;
@@ -380,13 +532,24 @@ static int check(cli_ctx *c, int argc, char **argv)
     ai_code code;
     ai_err err;
 
-    if ((rc = cli_parse(usage, argc, argv, NULL, pos, 3, &npos, true)))
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 3, &npos, true)))
         return rc;
     if (npos != 3)
         return cli_usage(usage, "a token, a scope and a resource are "
                                 "required");
-    if ((wire = cli_read_token(pos[0], &len)) == NULL)
+    if ((rc = cli_agent_open(c, &r, usage)) != CLI_OK)
+        return rc;
+    if ((wire = cli_read_token(pos[0], &len)) == NULL) {
+        cli_remote_close(&r);
         return CLI_FAIL;
+    }
+    if (r.on) {
+        rc = check_remote(c, &r, wire, pos[1], pos[2]);
+        cli_remote_close(&r);
+        explicit_bzero(wire, len);
+        free(wire);
+        return rc;
+    }
     if ((b = cli_broker(c)) == NULL) {
         free(wire);
         return CLI_FAIL;
@@ -402,12 +565,34 @@ static int check(cli_ctx *c, int argc, char **argv)
     return rc;
 }
 
+/* refresh on a leader or follower: POST /v1/tokens/refresh with the
+ * token as the bearer ({"ttlMinutes"} when given). Errors exit 1, as the
+ * local refresh's do. */
+static int refresh_remote(const cli_ctx *c, cli_remote *r, const char *wire,
+                          int ttl)
+{
+    json_t *ans = NULL;
+    ai_err err;
+
+    if (cli_agent_bearer(r, wire, &err) != AI_OK ||
+        cli_remote_call(r, "POST", "/v1/tokens/refresh",
+                        ttl > 0 ? json_pack("{s:i}", "ttlMinutes", ttl)
+                                : json_object(),
+                        &ans, &err) != AI_OK)
+        return cli_fail(&err);
+    return print_answer(c, ans);
+}
+
 static int refresh(cli_ctx *c, int argc, char **argv)
 {
     static const char usage[] =
-        "agent-iam token refresh TOKEN|-|@FILE [--ttl-minutes N]";
+        "agent-iam token refresh TOKEN|-|@FILE [--ttl-minutes N] "
+        CLI_AGENT_REMOTE_USAGE;
     const char *ttl = NULL;
-    const cli_opt opts[] = {{"ttl-minutes", &ttl, NULL}, {NULL, NULL, NULL}};
+    cli_remote r = {0};
+    const cli_opt opts[] = {{"ttl-minutes", &ttl, NULL},
+                            CLI_AGENT_REMOTE_OPTS(&r),
+                            {NULL, NULL, NULL}};
     char *pos[1], *wire;
     size_t len;
     long long v = 0;
@@ -423,8 +608,19 @@ static int refresh(cli_ctx *c, int argc, char **argv)
     if (ttl != NULL && !cli_int(ttl, 1, 5256000, &v))
         return cli_usage(usage, "--ttl-minutes is a whole number of minutes, "
                                 "1 or more");
-    if ((wire = cli_read_token(pos[0], &len)) == NULL)
+    if ((rc = cli_agent_open(c, &r, usage)) != CLI_OK)
+        return rc;
+    if ((wire = cli_read_token(pos[0], &len)) == NULL) {
+        cli_remote_close(&r);
         return CLI_FAIL;
+    }
+    if (r.on) {
+        rc = refresh_remote(c, &r, wire, (int)v);
+        cli_remote_close(&r);
+        explicit_bzero(wire, len);
+        free(wire);
+        return rc;
+    }
     if ((b = cli_broker(c)) == NULL) {
         free(wire);
         return CLI_FAIL;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "broker/broker.h"
 #include "cli/cli.h"
@@ -19,10 +20,25 @@ store *cli_store(cli_ctx *c)
     char home[4096];
     ai_err err;
 
+    const char *leader = getenv("AGENT_IAM_LEADER_URL");
+    /* With a leader URL in the environment and no --home, a command that
+     * only acts on a local home does not create one by surprise. */
+    bool create = c->home_flag != NULL || leader == NULL || *leader == '\0';
+
     if (c->st != NULL)
         return c->st;
-    if (store_home_path(c->home_flag, home, sizeof home, &err) != AI_OK ||
-        store_open(home, true, &c->st, &err) != AI_OK) {
+    if (store_home_path(c->home_flag, home, sizeof home, &err) != AI_OK) {
+        cli_fail(&err);
+        return NULL;
+    }
+    if (!create && access(home, F_OK) != 0) {
+        cli_failf("no home at %s: $AGENT_IAM_LEADER_URL is set and this "
+                  "command acts on a local home only (give --home DIR to "
+                  "create one)",
+                  home);
+        return NULL;
+    }
+    if (store_open(home, create, &c->st, &err) != AI_OK) {
         cli_fail(&err);
         return NULL;
     }

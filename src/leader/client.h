@@ -22,7 +22,8 @@
 #include "agent_iam.h"
 
 #define LEADER_URL_MAX 2048      /* the base URL */
-#define LEADER_TOKEN_MAX 4096    /* the admin bearer secret */
+#define LEADER_TOKEN_MAX AI_TOKEN_WIRE_MAX /* the bearer: an admin secret
+                                               or an agent's token */
 #define LEADER_BODY_MAX (1024 * 1024)
 #define LEADER_CONNECT_MS 5000L
 #define LEADER_TOTAL_MS 30000L

@@ -95,6 +95,7 @@ sh "$here/fault_parallel.sh" "$bin" && ok "fault_parallel.sh" || no "fault_paral
 sh "$here/fault_kill.sh" "$bin" && ok "fault_kill.sh" || no "fault_kill.sh"
 sh "$here/fault_corrupt.sh" "$bin" && ok "fault_corrupt.sh" || no "fault_corrupt.sh"
 sh "$here/remote.sh" "$bin" && ok "remote.sh" || no "remote.sh"
+sh "$here/remote_agent.sh" "$bin" && ok "remote_agent.sh" || no "remote_agent.sh"
 sh "$here/agent.sh" "$bin" "$examples" && ok "agent.sh" || no "agent.sh"
 sh "$here/backup.sh" "$bin" && ok "backup.sh" || no "backup.sh"
 sh "$here/certs.sh" "$bin" && ok "certs.sh" || no "certs.sh"

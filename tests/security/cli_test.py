@@ -41,6 +41,8 @@ GLOBAL_FLAGS = {"--home", "--json", "--help"}
 # CLI_REMOTE_USAGE, written [LEADER] in the help list
 REMOTE_FLAGS = {"--leader-url", "--auth-token", "--auth-token-file",
                 "--ca-cert"}
+# CLI_AGENT_REMOTE_USAGE, written [SERVER] in the help list
+AGENT_REMOTE_FLAGS = {"--leader-url", "--ca-cert"}
 # Flags whose value is a secret or a bearer token. Every flag of the help
 # list that is one of these or looks like one must be tried in section 4.
 SECRET_FLAGS = {"--key", "--auth-token", "--admin-token", "--client-secret",
@@ -71,6 +73,8 @@ def flags_of(text):
     out = set(re.findall(r"--[a-z][a-z0-9-]*", text))
     if "LEADER" in text:
         out |= REMOTE_FLAGS
+    if "SERVER" in text:
+        out |= AGENT_REMOTE_FLAGS
     return out - GLOBAL_FLAGS
 
 
