@@ -87,6 +87,10 @@ while read -r e; do
 done < "$tmp/entries"
 [ -z "$missing" ] && ok "completion offers every entry's words and the flags of its --help" \
     || no "completion lacks:$missing"
+# a file flag's value completes file names
+: >"$tmp/ca-file.pem"
+complete_words token verify T --ca-cert "$tmp/ca-f" | grep -qx "$tmp/ca-file.pem" \
+    && ok "completion offers files after --ca-cert" || no "completion offers files after --ca-cert"
 sh "$top/scripts/gen-doc.sh" completion "$bin" | cmp -s - "$comp" \
     && ok "installed completion is the one the installed agent-iam makes" \
     || no "installed completion differs from gen-doc.sh completion"
