@@ -22,6 +22,7 @@
 #include "core/core.h"
 #include "server/body.h"
 #include "server/conns.h"
+#include "server/listener.h"
 #include "server/metrics.h"
 #include "server/ratelimit.h"
 #include "server/server.h"
@@ -36,6 +37,7 @@ struct srv {
     srv_config cfg;
     char home[4096];      /* cfg.home points here: the caller's may go */
     struct MHD_Daemon *d;
+    srv_listener *listener; /* the listening socket: ours, not MHD's */
     uint16_t port;
     pthread_key_t key;
     pthread_mutex_t lock; /* threads, waiters */
@@ -1319,11 +1321,14 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
     struct sockaddr_storage ss;
     /* Not MHD_USE_TURBO: in libmicrohttpd 0.9.75 it leaves a TLS
      * connection whose client closes before the handshake out of the
-     * epoll set, in CLOSE-WAIT, with its worker spinning. */
+     * epoll set, in CLOSE-WAIT, with its worker spinning. No listening
+     * socket of MHD's: see listener.h. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     MHD_USE_NO_LISTEN_SOCKET;
     unsigned max_conns;
     bool v6;
+    int e;
     srv *s;
     ai_code rc;
 
@@ -1412,8 +1417,16 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
     }
     if (!cfg->insecure_http)
         flags |= MHD_USE_TLS;
-    if (v6)
-        flags |= MHD_USE_IPv6;
+    if ((e = listener_open((struct sockaddr *)&ss,
+                           v6 ? sizeof(struct sockaddr_in6)
+                              : sizeof(struct sockaddr_in),
+                           1024, &s->listener)) != 0) {
+        rc = ai_err_set(err, AI_EINVAL, "cannot listen on %s port %d: %s",
+                        cfg->host ? cfg->host : "0.0.0.0", cfg->port,
+                        strerror(e));
+        goto fail;
+    }
+    s->port = listener_port(s->listener);
     max_conns = fit_nofile(cfg->max_connections ? cfg->max_connections
                                                 : SRV_MAX_CONNS);
     s->nthreads = cfg->threads ? cfg->threads : cores();
@@ -1422,7 +1435,6 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, /* first, as MHD asks */
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, s->nthreads,
         MHD_OPTION_CONNECTION_LIMIT, max_conns,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -1435,23 +1447,19 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
         MHD_OPTION_NOTIFY_CONNECTION, conns_notify, s->conns,
         MHD_OPTION_URI_LOG_CALLBACK, on_target, s,
         MHD_OPTION_STRICT_FOR_CLIENT, 1,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         cfg->insecure_http ? MHD_OPTION_END : MHD_OPTION_HTTPS_MEM_KEY,
         cfg->tls_key_pem, MHD_OPTION_HTTPS_MEM_CERT, cfg->tls_cert_pem,
         MHD_OPTION_HTTPS_PRIORITIES, SRV_TLS_PRIORITIES, MHD_OPTION_END);
     if (s->d == NULL) {
         rc = ai_err_set(err, AI_EINVAL,
-                        "cannot listen on %s port %d: %s (in use, or the "
-                        "TLS certificate or key is unusable)",
-                        cfg->host ? cfg->host : "0.0.0.0", cfg->port,
+                        "cannot start the HTTP server on %s port %d: %s (the "
+                        "TLS certificate or key is unusable?)",
+                        cfg->host ? cfg->host : "0.0.0.0", s->port,
                         strerror(errno));
         goto fail;
     }
-    {
-        const union MHD_DaemonInfo *i =
-            MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-        s->port = i ? i->port : (uint16_t)cfg->port;
-    }
+    if ((rc = listener_start(s->listener, s->d, err)) != AI_OK)
+        goto fail;
     if (pthread_create(&s->watcher, NULL, watch, s) != 0) {
         rc = ai_err_set(err, AI_EINTERNAL, "cannot start the watcher");
         goto fail;
@@ -1479,11 +1487,11 @@ void srv_stop(srv *s, int drain_ms)
     if (s == NULL)
         return;
     atomic_store(&s->draining, true);
+    /* New clients are refused from here on. */
+    listener_close(s->listener);
+    s->listener = NULL;
     if (s->d != NULL) {
-        MHD_socket fd = MHD_quiesce_daemon(s->d);
         int64_t quiet = srv_now_ms(), until = quiet + drain_ms;
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
         resume_waiters(s, true, 0);
         /* In-flight requests finish, their replies saying Connection:
          * close (suspended long-polls answer at once). A keep-alive
