@@ -1421,9 +1421,19 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
                            v6 ? sizeof(struct sockaddr_in6)
                               : sizeof(struct sockaddr_in),
                            1024, &s->listener)) != 0) {
-        rc = ai_err_set(err, AI_EINVAL, "cannot listen on %s port %d: %s",
+        rc = ai_err_set(err, AI_EINVAL, "cannot listen on %s port %d: %s%s",
                         cfg->host ? cfg->host : "0.0.0.0", cfg->port,
-                        strerror(e));
+                        strerror(e),
+                        e == EADDRINUSE
+                            ? " (another process listens there: stop it, "
+                              "or choose another --port)"
+                        : e == EACCES
+                            ? " (a port below 1024 needs root or "
+                              "CAP_NET_BIND_SERVICE: choose one above)"
+                        : e == EADDRNOTAVAIL
+                            ? " (no interface of this machine has that "
+                              "address: check --host)"
+                            : "");
         goto fail;
     }
     s->port = listener_port(s->listener);

@@ -94,11 +94,15 @@ until curl -sf --cacert ca.pem "https://127.0.0.1:$port/healthz" >/dev/null 2>&1
     sleep 0.1
 done
 ok "the leader starts and answers /healthz"
-# a second leader on its port: the address, the port and the reason
+# a second leader on its port: the address, the port, why and what to do
 expect "a port in use: exit 1, names the address, the port and why" 1 \
     "cannot listen on 127.0.0.1 port $port: Address already in use" -- \
     "$bin" serve --home "$tmp/home2" --host 127.0.0.1 --port "$port" \
     --tls-cert cert.pem --tls-key key.pem
+grep -q "another process listens there: stop it, or choose another --port" "$tmp/err" &&
+    ok "it says to stop the other process or choose another --port" ||
+    no "it says what to do ($(cat "$tmp/err"))"
+one_line "the port-in-use error is one line"
 U=https://127.0.0.1:$port
 # r CMD...: the command on the leader, with every remote flag
 r() { "$bin" "$@" --leader-url "$U" --auth-token "$T" --ca-cert "$tmp/ca.pem"; }
