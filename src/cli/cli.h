@@ -133,6 +133,9 @@ typedef struct cli_listen_vals {
  * token may also come from $AGENT_IAM_METRICS_TOKEN. */
 int cli_listen_parse(const char *usage, const cli_listen *in,
                      cli_listen_vals *out);
+/* CLI_OK if HOST is NULL, an IP address or localhost (what the server
+ * binds), else the usage error's exit code after printing it. */
+int cli_host_check(const char *usage, const char *host);
 void cli_listen_free(cli_listen_vals *v);
 /* The parsed values into an ai_leader_config or ai_follower_config (the
  * same member names); the metrics token stays owned by v. */

@@ -109,6 +109,7 @@ int cli_follower(cli_ctx *c, int argc, char **argv)
     ai_follower_config_init(&cfg);
     if ((rc = cli_parse(follower_usage, argc, argv, opts, pos, 0, &npos,
                         false)) ||
+        (rc = cli_host_check(follower_usage, host)) ||
         (rc = cli_limits_parse(follower_usage, &limits, &cfg.agent_rate,
                                &cfg.agent_burst, &cfg.audit_retain_ms)) !=
             CLI_OK)

@@ -53,6 +53,8 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
     ai_leader_config_init(&cfg);
     if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
         return rc;
+    if ((rc = cli_host_check(usage, host)) != CLI_OK)
+        return rc;
     if ((rc = cli_limits_parse(usage, &limits, &cfg.agent_rate,
                                &cfg.agent_burst, &cfg.audit_retain_ms)) !=
         CLI_OK)

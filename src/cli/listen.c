@@ -1,6 +1,7 @@
 /* listen.c - the listening flags that `serve` and `follower` share: port,
  * worker threads, connection limits, who may read /metrics and
  * /v1/status. */
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -35,6 +36,26 @@ int cli_listen_parse(const char *usage, const cli_listen *in,
     return cli_secret_opt(usage, in->metrics, in->metrics_file,
                           "AGENT_IAM_METRICS_TOKEN", "--metrics-token",
                           &out->metrics_token);
+}
+
+int cli_host_check(const char *usage, const char *host)
+{
+    unsigned char a[16];
+    char buf[64];
+    size_t n;
+
+    if (host == NULL || *host == '\0' || strcmp(host, "localhost") == 0 ||
+        inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1)
+        return CLI_OK;
+    n = strlen(host);
+    if (n > 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof buf) {
+        memcpy(buf, host + 1, n - 2);
+        buf[n - 2] = '\0';
+        if (inet_pton(AF_INET6, buf, a) == 1)
+            return CLI_OK;
+    }
+    return cli_usage(usage, "--host must be an IP address (or localhost), "
+                            "not %.64s", host);
 }
 
 void cli_listen_free(cli_listen_vals *v)

@@ -243,6 +243,15 @@ expect "a missing --ca-cert file" 1 "cannot open the CA file" -- "$bin" rotate-k
 expect "localhost matches the certificate" 0 "" -- "$bin" status --leader-url \
     "https://localhost:$port/" --ca-cert ca.pem --auth-token "$T"
 
+# --host names an address, not a name to resolve: a usage error (2), and
+# nothing is created
+expect "serve --host NAME is a usage error" 2 "--host must be an IP address" -- \
+    "$bin" serve --home "$tmp/hosthome" --host example.com --insecure-http
+expect "follower --host NAME is a usage error" 2 "--host must be an IP address" -- \
+    "$bin" follower --home "$tmp/hosthome" --host example.com \
+    --leader-url "https://127.0.0.1:$port/" --auth-token "$T"
+[ ! -e "$tmp/hosthome" ] && ok "a bad --host creates no home" || no "a bad --host created a home"
+
 expect "an ftp URL is a usage error" 2 "leader URL" -- "$bin" rotate-key \
     --leader-url ftp://127.0.0.1/ --auth-token "$T"
 expect "plain http to another host is a usage error" 2 "leader URL" -- "$bin" rotate-key \
