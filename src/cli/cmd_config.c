@@ -438,10 +438,14 @@ static json_t *apikey_json(const apikey_info *k)
         return NULL;
     json_object_set_new(o, "name", json_string(k->name));
     json_object_set_new(o, "provider", json_string(k->provider));
-    if (k->base_url != NULL)
-        json_object_set_new(o, "baseUrl", json_string(k->base_url));
-    if (k->ttl_minutes != 0)
-        json_object_set_new(o, "ttlMinutes", json_integer(k->ttl_minutes));
+    /* Both always there, as in the text: null is the provider's default
+     * (the text's "-" and "default"). */
+    json_object_set_new(o, "baseUrl", k->base_url != NULL
+                                          ? json_string(k->base_url)
+                                          : json_null());
+    json_object_set_new(o, "ttlMinutes", k->ttl_minutes != 0
+                                             ? json_integer(k->ttl_minutes)
+                                             : json_null());
     json_object_set_new(o, "createdAt", json_string(at));
     return o;
 }
@@ -727,14 +731,14 @@ static int apikey_list(cli_ctx *c, int argc, char **argv)
             const json_t *ttl = json_object_get(k, "ttlMinutes");
             const json_t *url = json_object_get(k, "baseUrl");
             char t[24] = "default";
-            if (ttl != NULL)
+            if (json_is_integer(ttl))
                 snprintf(t, sizeof t, "%lldm",
                          (long long)json_integer_value(ttl));
             printf("%-24s %-16s %-8s %-25s ",
                    json_string_value(json_object_get(k, "name")),
                    json_string_value(json_object_get(k, "provider")), t,
                    json_string_value(json_object_get(k, "createdAt")));
-            put_clean(url ? json_string_value(url) : "-");
+            put_clean(json_is_string(url) ? json_string_value(url) : "-");
             putchar('\n');
         }
     }

@@ -150,6 +150,8 @@ static int run(cli_ctx *c, int n, char **args)
     if (strcmp(args[0], "version") == 0 || strcmp(args[0], "--version") == 0) {
         if (n > 1 && cli_is_help(args[1]))
             printf("usage: agent-iam version\n");
+        else if (c->json)
+            cli_print_json(json_pack("{s:s}", "version", ai_version()));
         else
             printf("agent-iam %s\n", ai_version());
         return CLI_OK;

@@ -249,6 +249,16 @@ has "list shows stripe" "^stripe "
 lacks "list shows no key" "sk-"
 expect "apikey list --json" 0 "" -- "$bin" --home "$h" apikey list --json
 has "list --json" '"name": "anthropic"'
+has "list --json has the TTL the text shows" '"ttlMinutes": 15'
+has "list --json has the base URL the text shows" '"baseUrl": "https://api.anthropic.com"'
+has "list --json has a default TTL as null" '"ttlMinutes": null'
+has "list --json has no base URL as null" '"baseUrl": null'
+expect "--json version" 0 "" -- "$bin" --json version
+has "--json version prints JSON" '^  "version": "[0-9]'
+expect "version --json" 0 "" -- "$bin" version --json
+has "version --json prints JSON" '"version": "'
+expect "version" 0 "" -- "$bin" version
+has "version prints text" '^agent-iam [0-9]'
 lacks "list --json shows no key" "sk-"
 expect "config show lists the API keys" 0 "" -- "$bin" --home "$h" config show --json
 has "show --json has the API key" '"providerName": "anthropic"'
