@@ -151,6 +151,14 @@ bench: deps
 	sh bench/http/run.sh $(BIN)
 	sh bench/follower/run.sh $(BIN)
 
+# Memory over time: a leader and two followers under mixed traffic for
+# SOAK_MINUTES (default 30), resident set and descriptors sampled each
+# minute, a verdict on the second half (bench/README.md). Not in make test.
+SOAK_MINUTES ?= 30
+.PHONY: soak
+soak: $(BIN)
+	sh bench/soak/run.sh $(BIN) --minutes $(SOAK_MINUTES)
+
 $(BUILD)/bench/verify: bench/verify.c $(ALIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(ALIB) $(LDLIBS)
