@@ -210,19 +210,24 @@ ai_code changelog_backfill(store *st, ai_err *err)
         return rc;
     if ((rc = db_begin(st, err)) != AI_OK)
         return rc;
+    /* From the first row without a hash to the end, each chained to the
+     * one before: the rows after it change too, whatever they held. */
     if ((rc = db_prepare(st,
                          "SELECT seq, at, kind, key, op FROM changelog "
-                         "WHERE hash IS NULL ORDER BY seq",
+                         "WHERE seq >= (SELECT min(seq) FROM changelog "
+                         "WHERE hash IS NULL) ORDER BY seq",
                          &q, err)) != AI_OK)
         goto fail;
-    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+    for (bool first = true; (step = sqlite3_step(q)) == SQLITE_ROW;
+         first = false) {
         store_change c;
         row_change(q, &c);
-        if ((rc = hash_before(st, c.seq, prev, err)) != AI_OK)
+        if (first && (rc = hash_before(st, c.seq, prev, err)) != AI_OK)
             goto fail;
         store_change_hash(prev, &c, h);
         if ((rc = set_hash(st, c.seq, h, err)) != AI_OK)
             goto fail;
+        memcpy(prev, h, sizeof h);
     }
     if (step != SQLITE_DONE) {
         rc = db_fail(st, "changelog", err);

@@ -145,7 +145,21 @@ START_TEST(test_rows_without_hash_are_chained_at_open)
     db = fx_sqlite(home);
     ck_assert_int_eq(
         fx_int(db, "SELECT count(*) FROM changelog WHERE hash IS NULL"), 0);
+    /* rows without a hash from seq 2 and the newest, one between them
+     * wrong: the chain is made again from the first row without one */
+    ck_assert_int_eq(sqlite3_exec(db,
+                                  "UPDATE changelog SET hash = zeroblob(32) "
+                                  "WHERE seq > 2; UPDATE changelog SET hash "
+                                  "= NULL WHERE seq = 2 OR seq = (SELECT "
+                                  "max(seq) FROM changelog)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
+    store_close(st);
+    json_decref(after);
+    st = fx_open(home);
+    after = rows(st, 0);
+    ck_assert(json_equal(before, after));
     json_decref(before);
     json_decref(after);
     store_close(st);
