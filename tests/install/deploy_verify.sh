@@ -129,81 +129,14 @@ if ! command -v python3 >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1 
     [ "$fail" -eq 0 ]
     exit
 fi
-# execline UNIT INSTANCE ROOT: the argv (one per line) and environment
-# (NAME=value lines, after a line "--env--") of the unit's ExecStart, as
-# systemd expands them, with /etc and /var/lib moved under ROOT, and the
-# credentials copied into ROOT/creds-<unit> (their sources must exist).
-cat >"$tmp/expand.py" <<'EOF'
-import os, re, shlex, shutil, sys
-unit, inst, root = sys.argv[1], sys.argv[2], sys.argv[3]
-text = open(unit).read().replace("\\\n", " ")
-text = text.replace("/etc/agent-iam", root + "/etc/agent-iam").replace(
-    "/var/lib/agent-iam", root + "/var/lib/agent-iam")
-name = os.path.basename(unit).replace("@.service", "@" + inst + ".service")
-creds = os.path.join(root, "creds-" + name)
-os.makedirs(creds, mode=0o700, exist_ok=True)
-def spec(s):
-    return s.replace("%i", inst).replace("%I", inst).replace("%d", creds).replace("%%", "%")
-env, argv = {"CREDENTIALS_DIRECTORY": creds}, None
-def envfile(path):
-    opt = path.startswith("-")
-    path = path.lstrip("-")
-    if not os.path.exists(path):
-        if opt:
-            return
-        sys.exit("EnvironmentFile %s is missing" % path)
-    for ln in open(path):
-        ln = ln.strip()
-        if ln and not ln.startswith("#"):
-            k, _, v = ln.partition("=")
-            env[k.strip()] = v.strip().strip('"')
-for ln in text.splitlines():
-    ln = ln.strip()
-    if ln.startswith("#") or "=" not in ln:
-        continue
-    k, _, v = ln.partition("=")
-    v = spec(v)
-    if k == "Environment":
-        for a in shlex.split(v):
-            n, _, val = a.partition("=")
-            env[n] = val
-    elif k == "EnvironmentFile":
-        envfile(v)
-    elif k == "LoadCredential":
-        cid, _, src = v.partition(":")
-        dst = os.path.join(creds, cid)
-        shutil.copyfile(src, dst)   # systemd: a private read-only copy
-        os.chmod(dst, 0o400)
-    elif k == "StateDirectory":
-        for d in v.split():
-            os.makedirs(os.path.join(root, "var/lib", d), mode=0o700, exist_ok=True)
-    elif k == "ExecStart":
-        argv = v
-out = []
-for w in shlex.split(argv):
-    if re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_]*", w):      # $VAR alone: split
-        out += env.get(w[1:], "").split()
-    else:                                                # ${VAR}: one word
-        out.append(re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}",
-                          lambda m: env.get(m.group(1), ""), w))
-print("\n".join(out))
-print("--env--")
-for k, v in env.items():
-    print("%s=%s" % (k, v))
-EOF
-# run_unit UNIT INSTANCE LOG: start the expanded ExecStart in the
-# background ($! is its pid); BIN stands for /usr/local/bin/agent-iam.
+# run_unit UNIT INSTANCE LOG: the unit's ExecStart as systemd would expand
+# it (tests/install/unit_exec.py: /etc and /var/lib moved under $tmp/root,
+# credentials copied), in the background ($! is its pid), BIN for
+# /usr/local/bin/agent-iam; $tmp/exec holds the expanded argv.
+unit_exec=$top/tests/install/unit_exec.py
 run_unit() {
-    python3 "$tmp/expand.py" "$1" "$2" "$tmp/root" >"$tmp/exec" 2>"$tmp/exec.err" || return 1
-    sed "s|^/usr/local/bin/agent-iam\$|$bin|" "$tmp/exec" | python3 -c '
-import os, sys
-lines = sys.stdin.read().split("\n")
-i = lines.index("--env--")
-argv, env = lines[:i], dict(l.split("=", 1) for l in lines[i + 1:] if l)
-log = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-os.dup2(log, 1); os.dup2(log, 2)
-os.umask(0o077)
-os.execve(argv[0], argv, env)' "$3" &
+    python3 "$unit_exec" "$1" "$2" "$tmp/root" >"$tmp/exec" 2>"$tmp/exec.err" || return 1
+    python3 "$unit_exec" "$1" "$2" "$tmp/root" --bin "$bin" --exec "$3" &
 }
 freeport() { python3 "$free_port"; }
 
