@@ -293,6 +293,22 @@ AI_EXPORT ai_code ai_token_delegate(const ai_keyring *keys,
                                     const ai_delegation *req, int64_t now_ms,
                                     ai_token **out, ai_err *err);
 
+/* What a delegation narrowed: the fields of the request's federation and
+ * agentCapabilities that the child got only as the parent's allow, named
+ * as the token's JSON members, in the order they are written:
+ * "federation.crossSystemAllowed", "federation.originSystem",
+ * "federation.hopCount" (a requested origin and hop count are replaced by
+ * the parent's), "federation.maxHops" (above the parent's),
+ * "federation.allowFurtherFederation", "agentCapabilities.<flag>" (true
+ * asked, the parent's false), "agentCapabilities.visibility" (less
+ * restrictive than the parent's), "agentCapabilities.custom.<name>".
+ * Refusals (AI_EDENIED) are not narrowing. Set on the token that
+ * ai_token_delegate or ai_broker_delegate returns; 0 and NULL for any
+ * other token (verified, refreshed, a root) and past the count. Strings
+ * are borrowed from tok. */
+AI_EXPORT size_t ai_token_narrowed_count(const ai_token *tok);
+AI_EXPORT const char *ai_token_narrowed(const ai_token *tok, size_t i);
+
 /* Refresh a verified token that holds a scope matching
  * system:token:refresh and whose constraints on it allow it now (as
  * ai_token_check; a caller that counts uses consumes one of its budgets):

@@ -87,7 +87,62 @@ static bool put_object(json_t *o, const char *key, const char *v)
     return j != NULL && json_object_set_new(o, key, j) == 0;
 }
 
-static int print_answer(const cli_ctx *c, json_t *ans);
+/* What a delegation narrowed (ai_token_narrowed) as a new JSON array of
+ * strings; NULL: out of memory. */
+static json_t *narrowed_list(const ai_token *t)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; a != NULL && i < ai_token_narrowed_count(t); i++)
+        if (json_array_append_new(a, json_string(ai_token_narrowed(t, i)))) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* The narrowed fields (a JSON array of strings) as one notice line on
+ * stderr; nothing when there are none. A control character (a custom
+ * capability's name may hold one) prints as '?', so it stays one line. */
+static void narrowed_notice(const json_t *list)
+{
+    const json_t *v;
+    size_t i;
+
+    if (json_array_size(list) == 0)
+        return;
+    fputs("agent-iam: notice: narrowed to the parent's: ", stderr);
+    json_array_foreach(list, i, v) {
+        const char *p = json_string_value(v);
+        if (i > 0)
+            fputs(", ", stderr);
+        for (; p != NULL && *p != '\0'; p++)
+            fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p, stderr);
+    }
+    fputc('\n', stderr);
+}
+
+/* A delegated child: as print_token, plus what was narrowed (taken): the
+ * notice on stderr, or "narrowed" in the JSON, [] when nothing was. */
+static int print_child(const cli_ctx *c, const char *tok, const char *id,
+                       const char *exp, json_t *narrowed)
+{
+    if (narrowed == NULL)
+        return cli_failf("out of memory");
+    if (c->json) {
+        cli_print_json(json_pack("{s:s, s:s, s:s, s:o}", "token", tok,
+                                 "tokenId", id, "expiresAt", exp, "narrowed",
+                                 narrowed));
+        return CLI_OK;
+    }
+    printf("%s\n", tok);
+    fflush(stdout);
+    narrowed_notice(narrowed);
+    json_decref(narrowed);
+    return CLI_OK;
+}
+
+static int print_answer(const cli_ctx *c, json_t *ans, bool child);
 
 /* create-root on the leader: POST /v1/admin/tokens with the parameters
  * (only the numbers given on the command line: the leader has its own
@@ -129,12 +184,13 @@ static int root_remote(const cli_ctx *c, const cli_remote *r,
     if (cli_remote_call(r, "POST", "/v1/admin/tokens", body, &ans, &err) !=
         AI_OK)
         return failed(&err);
-    return print_answer(c, ans);
+    return print_answer(c, ans, false);
 }
 
 /* A leader's token answer ({token, tokenId, expiresAt}, taken: wiped and
- * freed here) printed as print_token prints a token. */
-static int print_answer(const cli_ctx *c, json_t *ans)
+ * freed here) printed as print_token prints a token; a delegated child's
+ * (child) as print_child, with the answer's "narrowed" (none: []). */
+static int print_answer(const cli_ctx *c, json_t *ans, bool child)
 {
     const char *tok, *id, *exp;
 
@@ -145,6 +201,13 @@ static int print_answer(const cli_ctx *c, json_t *ans)
         cli_json_free(ans);
         return cli_failf("leader: the answer has no token, tokenId or "
                          "expiresAt");
+    }
+    if (child) {
+        json_t *n = json_object_get(ans, "narrowed");
+        int rc = print_child(c, tok, id, exp,
+                             json_is_array(n) ? json_incref(n) : json_array());
+        cli_json_free(ans);
+        return rc;
     }
     if (c->json)
         cli_print_json(json_pack("{s:s, s:s, s:s}", "token", tok, "tokenId",
@@ -288,7 +351,7 @@ static int delegate_remote(const cli_ctx *c, cli_remote *r,
     if (cli_remote_call(r, "POST", "/v1/tokens/delegate", body, &ans,
                         &err) != AI_OK)
         return failed(&err);
-    return print_answer(c, ans);
+    return print_answer(c, ans, true);
 }
 
 static int delegate(cli_ctx *c, int argc, char **argv)
@@ -363,10 +426,14 @@ static int delegate(cli_ctx *c, int argc, char **argv)
         rc = CLI_FAIL;
         goto done;
     }
-    if (ai_broker_delegate(b, wire, len, &d, &t, &err) != AI_OK)
+    if (ai_broker_delegate(b, wire, len, &d, &t, &err) != AI_OK) {
         rc = failed(&err);
-    else
-        print_token(c, t);
+    } else {
+        char when[AI_TIME_BUF];
+        ai_time_format(ai_token_expires_at(t), when);
+        rc = print_child(c, ai_token_serialize(t), ai_token_id(t), when,
+                         narrowed_list(t));
+    }
 done:
     cli_remote_close(&r);
     ai_token_free(t);
@@ -580,7 +647,7 @@ static int refresh_remote(const cli_ctx *c, cli_remote *r, const char *wire,
                                 : json_object(),
                         &ans, &err) != AI_OK)
         return cli_fail(&err);
-    return print_answer(c, ans);
+    return print_answer(c, ans, false);
 }
 
 static int refresh(cli_ctx *c, int argc, char **argv)

@@ -33,6 +33,9 @@ bool alloc_json_oom(void);
 ai_code ai_err_set(ai_err *err, ai_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void ai_err_clear(ai_err *err);
+/* The machine name of a code, as the HTTP API and `--json` errors give it
+ * ("token_revoked"; "internal_error" for the codes a caller cannot act on). */
+const char *err_code_name(ai_code code);
 /* The same for a message made of two constant strings (no formatting:
  * the path that rejects forged tokens stays cheap). */
 ai_code ai_err_set2(ai_err *err, ai_code code, const char *a, const char *b);
@@ -317,6 +320,10 @@ struct ai_token {
     size_t wire_len;
     char *json;       /* the signed JSON J' when minted here, else NULL */
     size_t json_len;
+    /* Set by ai_token_delegate only, never signed: the requested MAP
+     * fields that the parent's narrowed ("federation.maxHops", ...). */
+    char **narrowed;
+    size_t nnarrowed;
     struct tk_views *views; /* lazily built JSON text for accessors */
     arena_chunk *arena;
 };

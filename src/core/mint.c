@@ -195,6 +195,39 @@ static bool cp_caps(ai_token *t, const tk_caps *c, tk_caps *d)
 
 /* ---- attenuation ------------------------------------------------------ */
 
+/* Room for `more` further entries of t->narrowed. false: out of memory. */
+static bool narrowed_reserve(ai_token *t, size_t more)
+{
+    char **a = tk_alloc(t, (t->nnarrowed + more) * sizeof *a);
+
+    if (a == NULL)
+        return false;
+    if (t->nnarrowed > 0)
+        memcpy(a, t->narrowed, t->nnarrowed * sizeof *a);
+    t->narrowed = a;
+    return true;
+}
+
+/* Append "obj.name" (or "obj.custom.name") to t->narrowed, within the room
+ * narrowed_reserve made. false: out of memory. */
+static bool narrowed_add(ai_token *t, const char *obj, const char *mid,
+                         const char *name)
+{
+    size_t n = strlen(obj) + strlen(mid) + strlen(name) + 2;
+    char *s = tk_alloc(t, n);
+
+    if (s == NULL)
+        return false;
+    snprintf(s, n, "%s.%s%s", obj, mid, name);
+    t->narrowed[t->nnarrowed++] = s;
+    return true;
+}
+
+static bool fed_note(ai_token *t, bool cond, const char *name)
+{
+    return !cond || narrowed_add(t, "federation", "", name);
+}
+
 static ai_code narrow_federation(ai_token *t, const ai_token *parent,
                                  const char *json, ai_err *err)
 {
@@ -221,7 +254,24 @@ static ai_code narrow_federation(ai_token *t, const ai_token *parent,
         f->cross = TB_FALSE;
         return AI_OK;
     }
-    if (!cp_federation(t, pf, f))
+    if (!cp_federation(t, pf, f) || !narrowed_reserve(t, 5))
+        return oom(err);
+    /* What the request asked for and the parent's took away, in the
+     * order the members are written (the origin and hop count requested
+     * are replaced by the parent's). */
+    if (!fed_note(t, rf.cross == TB_TRUE && pf->cross != TB_TRUE,
+                  "crossSystemAllowed") ||
+        !fed_note(t, rf.origin != NULL &&
+                         (pf->origin == NULL ||
+                          strcmp(rf.origin, pf->origin) != 0),
+                  "originSystem") ||
+        !fed_note(t, rf.has_hop && (!pf->has_hop || rf.hop != pf->hop),
+                  "hopCount") ||
+        !fed_note(t, rf.has_max_hops && pf->has_max_hops &&
+                         rf.max_hops > pf->max_hops,
+                  "maxHops") ||
+        !fed_note(t, rf.further == TB_TRUE && pf->further == TB_FALSE,
+                  "allowFurtherFederation"))
         return oom(err);
     f->cross = rf.cross != TB_FALSE && pf->cross == TB_TRUE ? TB_TRUE
                                                              : TB_FALSE;
@@ -276,8 +326,13 @@ static ai_code narrow_caps(ai_token *t, const ai_token *parent,
     }
     t->has_caps = true;
     memset(c, 0, sizeof *c);
+    if (!narrowed_reserve(t, TK_CAP_BOOLS + 1 + rc_.ncustom))
+        return oom(err);
     for (int i = 0; i < TK_CAP_BOOLS; i++) {
         if (pc->b[i] != TB_UNSET) {
+            if (rc_.b[i] == TB_TRUE && pc->b[i] != TB_TRUE &&
+                !narrowed_add(t, "agentCapabilities", "", tk_cap_names[i]))
+                return oom(err);
             c->b[i] = rc_.b[i] != TB_FALSE && pc->b[i] == TB_TRUE ? TB_TRUE
                                                                   : TB_FALSE;
         } else {
@@ -289,6 +344,9 @@ static ai_code narrow_caps(ai_token *t, const ai_token *parent,
             c->b[i] = rc_.b[i];
         }
     }
+    if (rc_.visibility >= 0 && pc->visibility > rc_.visibility &&
+        !narrowed_add(t, "agentCapabilities", "", "visibility"))
+        return oom(err);
     c->visibility = pc->visibility > rc_.visibility ? pc->visibility
                                                     : rc_.visibility;
     if (pc->has_custom || rc_.has_custom) {
@@ -299,9 +357,15 @@ static ai_code narrow_caps(ai_token *t, const ai_token *parent,
         c->has_custom = true;
         for (size_t i = 0; i < pc->ncustom; i++) {
             bool v = pc->custom[i].value;
-            for (size_t j = 0; j < rc_.ncustom; j++)
-                if (strcmp(rc_.custom[j].name, pc->custom[i].name) == 0)
-                    v = v && rc_.custom[j].value;
+            for (size_t j = 0; j < rc_.ncustom; j++) {
+                if (strcmp(rc_.custom[j].name, pc->custom[i].name) != 0)
+                    continue;
+                if (rc_.custom[j].value && !v &&
+                    !narrowed_add(t, "agentCapabilities", "custom.",
+                                  rc_.custom[j].name))
+                    return oom(err);
+                v = v && rc_.custom[j].value;
+            }
             c->custom[k].value = v;
             if ((c->custom[k++].name = cp_str(t, pc->custom[i].name)) == NULL)
                 return oom(err);

@@ -257,6 +257,16 @@ const char *ai_token_federation_json(const ai_token *t)
     return view(&t->views->fed, buf_steal(&b));
 }
 
+size_t ai_token_narrowed_count(const ai_token *t)
+{
+    return t == NULL ? 0 : t->nnarrowed;
+}
+
+const char *ai_token_narrowed(const ai_token *t, size_t i)
+{
+    return t == NULL || i >= t->nnarrowed ? NULL : t->narrowed[i];
+}
+
 const char *ai_token_capabilities_json(const ai_token *t)
 {
     ai_buf b;

@@ -90,6 +90,28 @@ static void check(srv_req *rq)
     body_scope_free(&b);
 }
 
+/* token_reply plus "narrowed": the requested federation and
+ * agentCapabilities fields the parent's narrowed ([] when none). */
+static json_t *delegate_reply(const ai_token *t)
+{
+    json_t *o = token_reply(t), *a = json_array();
+    bool ok = o != NULL && a != NULL;
+
+    for (size_t i = 0; ok && i < ai_token_narrowed_count(t); i++)
+        ok = json_array_append_new(a, json_string(ai_token_narrowed(t, i))) ==
+             0;
+    if (!ok) {
+        json_decref(a);
+        json_decref(o);
+        return NULL;
+    }
+    if (json_object_set_new(o, "narrowed", a) != 0) { /* it took a */
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 static void delegate(srv_req *rq)
 {
     ai_delegation d;
@@ -114,7 +136,7 @@ static void delegate(srv_req *rq)
         srv_reply_ai(rq, rc, err.msg);
         return;
     }
-    srv_reply_secret(rq, 200, token_reply(child));
+    srv_reply_secret(rq, 200, delegate_reply(child));
     ai_token_free(child);
 }
 

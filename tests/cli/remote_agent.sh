@@ -57,6 +57,10 @@ expect "a root token on the home" 0 "" -- loc token create-root --agent-id boss 
     --scopes "github:repo:read,openai:chat:*,system:token:refresh" \
     --constraints '{"github:repo:*":{"resources":["myorg/*"]}}'
 cp "$tmp/out" root.tok
+expect "a root with federation and capabilities" 0 "" -- loc token create-root --agent-id mapr \
+    --scopes a:b:c --federation '{"crossSystemAllowed":false,"maxHops":2}' \
+    --capabilities '{"canSpawn":false}'
+cp "$tmp/out" mapr.tok
 expect "a follower's credential on the home" 0 "" -- loc followers add eu-1 --providers '*'
 cp "$tmp/out" follower.cred
 port=$(python3 "$free_port")
@@ -131,7 +135,29 @@ one_line "the refusal is one line"
 expect "delegate --json on the leader" 0 "" -- e --json token delegate --parent @root.tok \
     --scopes openai:chat:completions
 [ -n "$(jget token)" ] && [ -n "$(jget tokenId)" ] && [ -n "$(jget expiresAt)" ] &&
-    ok "delegate --json: token, tokenId, expiresAt" || no "delegate --json: $(cat "$tmp/out")"
+    [ "$(jget narrowed)" = "[]" ] &&
+    ok "delegate --json: token, tokenId, expiresAt, narrowed []" || no "delegate --json: $(cat "$tmp/out")"
+# narrowed federation and capabilities: the server's "narrowed", the notice
+narrowed="agent-iam: notice: narrowed to the parent's: federation.maxHops, agentCapabilities.canSpawn"
+expect "a narrowed delegate on the leader" 0 "" -- e token delegate --parent @mapr.tok --scopes a:b:c \
+    --federation '{"maxHops":5}' --capabilities '{"canSpawn":true}'
+[ "$(cat "$tmp/err")" = "$narrowed" ] && ok "narrowed: the notice line on stderr" \
+    || no "narrowed: the notice line on stderr ($(cat "$tmp/err"))"
+[ "$(wc -l <"$tmp/out")" -eq 1 ] && ok "narrowed: the token alone on stdout" || no "narrowed: the token alone on stdout"
+expect "a delegate narrowing nothing" 0 "" -- e token delegate --parent @mapr.tok --scopes a:b:c \
+    --federation '{"maxHops":1}' --capabilities '{"canSpawn":false}'
+[ ! -s "$tmp/err" ] && ok "not narrowed: nothing on stderr" || no "not narrowed: nothing on stderr ($(cat "$tmp/err"))"
+expect "a narrowed delegate --json" 0 "" -- e --json token delegate --parent @mapr.tok --scopes a:b:c \
+    --capabilities '{"canSpawn":true}'
+[ ! -s "$tmp/err" ] && [ "$(jget narrowed)" = "['agentCapabilities.canSpawn']" ] \
+    && ok "narrowed --json: the list, nothing on stderr" || no "narrowed --json: $(cat "$tmp/out" "$tmp/err")"
+[ "$(curl -s --cacert ca.pem -H "Authorization: Bearer $(cat mapr.tok)" -d '{"requestedScopes":["a:b:c"]}' \
+    "$U/v1/tokens/delegate" | python3 -c 'import json,sys; print(json.load(sys.stdin)["narrowed"])')" = "[]" ] \
+    && ok "POST /v1/tokens/delegate: narrowed [] when nothing was" || no "POST /v1/tokens/delegate: narrowed []"
+expect "a narrowed delegate on the follower" 0 "" -- e token delegate --parent @mapr.tok --scopes a:b:c \
+    --federation '{"maxHops":5}' --capabilities '{"canSpawn":true}' --leader-url "$F"
+[ "$(cat "$tmp/err")" = "$narrowed" ] && ok "the follower's answer gives the notice too" \
+    || no "the follower's answer gives the notice too ($(cat "$tmp/err"))"
 expect "refresh on the leader" 0 "" -- e token refresh @root.tok --ttl-minutes 20
 cp "$tmp/out" fresh.tok
 expect "the refreshed token verifies locally" 0 "" -- loc token verify @fresh.tok

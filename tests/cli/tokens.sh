@@ -80,6 +80,28 @@ ai token create-root --agent-id late --scopes a:b:c --constraints \
     '{"a:b:c":{"notBefore":"2099-01-01T00:00:00Z"}}' >"$tmp/late" 2>/dev/null
 expect "time window not open yet" 1 "not valid before" -- ai token check "@$tmp/late" a:b:c x
 
+# --- narrowed federation and capabilities: a notice, JSON "narrowed" ------
+ai token create-root --agent-id mapr --scopes a:b:c \
+    --federation '{"crossSystemAllowed":false,"maxHops":2}' \
+    --capabilities '{"canSpawn":false,"visibility":"scope"}' >"$tmp/mapr" 2>/dev/null
+expect "narrowed delegation exits 0" 0 "" -- ai token delegate --parent "@$tmp/mapr" \
+    --scopes a:b:c --federation '{"crossSystemAllowed":true,"maxHops":5}' \
+    --capabilities '{"canSpawn":true,"visibility":"public"}'
+[ "$(cat "$tmp/err")" = "agent-iam: notice: narrowed to the parent's: federation.crossSystemAllowed, federation.maxHops, agentCapabilities.canSpawn, agentCapabilities.visibility" ] \
+    && ok "narrowed: one notice line on stderr" || no "narrowed: one notice line on stderr ($(cat "$tmp/err"))"
+[ "$(wc -l <"$tmp/out")" -eq 1 ] && ai token verify "$(cat "$tmp/out")" >/dev/null 2>&1 \
+    && ok "narrowed: the token alone on stdout" || no "narrowed: the token alone on stdout"
+expect "not narrowed" 0 "" -- ai token delegate --parent "@$tmp/mapr" --scopes a:b:c \
+    --federation '{"maxHops":1}' --capabilities '{"canSpawn":false,"visibility":"system"}'
+[ ! -s "$tmp/err" ] && ok "not narrowed: nothing on stderr" || no "not narrowed: nothing on stderr ($(cat "$tmp/err"))"
+expect "narrowed --json" 0 "" -- ai --json token delegate --parent "@$tmp/mapr" \
+    --scopes a:b:c --capabilities '{"canSpawn":true}'
+[ ! -s "$tmp/err" ] && python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["narrowed"] == ["agentCapabilities.canSpawn"] and o["token"] and o["tokenId"] and o["expiresAt"]' "$tmp/out" \
+    && ok "narrowed --json: the list, nothing on stderr" || no "narrowed --json: the list, nothing on stderr ($(cat "$tmp/out" "$tmp/err"))"
+expect "not narrowed --json" 0 "" -- ai --json token delegate --parent "@$tmp/mapr" --scopes a:b:c
+python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["narrowed"] == []' "$tmp/out" \
+    && ok "not narrowed --json: narrowed is []" || no "not narrowed --json: narrowed is []"
+
 # --- bad arguments: exit 2 ------------------------------------------------
 expect "missing --scopes" 2 "required" -- ai token create-root --agent-id x
 expect "bad JSON" 2 "not a JSON object" -- ai token create-root --agent-id x --scopes a --constraints '{'

@@ -1306,6 +1306,118 @@ START_TEST(test_delegate_federation_keeps_origin_and_hop_count)
 }
 END_TEST
 
+/* ---- what was narrowed ------------------------------------------------ */
+
+/* The narrowed list of t joined with ",". */
+static void narrowed_is(const ai_token *t, const char *want)
+{
+    char got[512] = "";
+
+    for (size_t i = 0; i < ai_token_narrowed_count(t); i++) {
+        if (i > 0)
+            strcat(got, ",");
+        strcat(got, ai_token_narrowed(t, i));
+    }
+    ck_assert_ptr_null(ai_token_narrowed(t, ai_token_narrowed_count(t)));
+    ck_assert_str_eq(got, want);
+}
+
+START_TEST(test_delegate_reports_narrowed_federation_fields)
+{
+    ai_keyring *kr = t_keyring();
+    ai_token *root = root_with(kr, T_LIST("a:b"), NULL, NULL,
+                               "{\"crossSystemAllowed\":false,"
+                               "\"originSystem\":\"home\",\"hopCount\":1,"
+                               "\"maxHops\":3,"
+                               "\"allowFurtherFederation\":false}",
+                               NULL);
+    ai_token *c;
+
+    c = fed_child(kr, root, "{\"allowFurtherFederation\":true,"
+                            "\"maxHops\":9,\"hopCount\":0,"
+                            "\"originSystem\":\"forged\","
+                            "\"crossSystemAllowed\":true}");
+    narrowed_is(c, "federation.crossSystemAllowed,federation.originSystem,"
+                   "federation.hopCount,federation.maxHops,"
+                   "federation.allowFurtherFederation");
+    ai_token_free(c);
+    /* what the parent allows, or less, or the parent's own values */
+    c = fed_child(kr, root, "{\"crossSystemAllowed\":false,\"maxHops\":3,"
+                            "\"originSystem\":\"home\",\"hopCount\":1,"
+                            "\"allowFurtherFederation\":false}");
+    narrowed_is(c, "");
+    ai_token_free(c);
+    c = fed_child(kr, root, "{\"maxHops\":2}");
+    narrowed_is(c, "");
+    ai_token_free(c);
+    c = fed_child(kr, root, NULL); /* copied: nothing was asked */
+    narrowed_is(c, "");
+    ai_token_free(c);
+    ai_token_free(root);
+    ai_keyring_free(kr);
+}
+END_TEST
+
+START_TEST(test_delegate_reports_narrowed_capabilities)
+{
+    ai_keyring *kr = t_keyring();
+    ai_token *root = root_with(kr, T_LIST("a:b"), NULL, NULL, NULL,
+                               "{\"canSpawn\":false,\"canMessage\":true,"
+                               "\"canObserve\":false,"
+                               "\"visibility\":\"parent-only\","
+                               "\"custom\":{\"x\":false,\"y\":true}}");
+    ai_token *bare = t_root(kr, T_LIST("a:b"), NULL);
+    ai_token *c;
+
+    c = caps_child(kr, root, "{\"canSpawn\":true,\"canMessage\":true,"
+                             "\"canObserve\":true,\"visibility\":\"scope\","
+                             "\"custom\":{\"y\":true,\"x\":true}}");
+    narrowed_is(c, "agentCapabilities.canSpawn,agentCapabilities.canObserve,"
+                   "agentCapabilities.visibility,"
+                   "agentCapabilities.custom.x");
+    ai_token_free(c);
+    c = caps_child(kr, root, "{\"canSpawn\":false,\"visibility\":\"system\","
+                             "\"custom\":{\"x\":false,\"z\":false}}");
+    narrowed_is(c, "");
+    ai_token_free(c);
+    c = caps_child(kr, bare, "{\"canSpawn\":false,\"visibility\":\"scope\"}");
+    narrowed_is(c, "");
+    ai_token_free(c);
+    ai_token_free(bare);
+    ai_token_free(root);
+    ai_keyring_free(kr);
+}
+END_TEST
+
+START_TEST(test_delegate_narrowed_lists_federation_then_capabilities)
+{
+    ai_keyring *kr = t_keyring();
+    ai_token *root = root_with(kr, T_LIST("a:b"), NULL, NULL,
+                               "{\"crossSystemAllowed\":false}",
+                               "{\"canSpawn\":false}");
+    ai_delegation d = req(T_LIST("a:b"));
+    ai_token *c, *grand;
+
+    d.federation_json = "{\"crossSystemAllowed\":true}";
+    d.capabilities_json = "{\"canSpawn\":true}";
+    c = delegate_ok(kr, root, &d);
+    narrowed_is(c, "federation.crossSystemAllowed,agentCapabilities.canSpawn");
+    /* only what a delegation narrowed: a root has none, nor a grandchild
+     * that asked for nothing */
+    narrowed_is(root, "");
+    ck_assert_uint_eq(ai_token_narrowed_count(NULL), 0);
+    ck_assert_ptr_null(ai_token_narrowed(NULL, 0));
+    d.federation_json = NULL;
+    d.capabilities_json = NULL;
+    grand = delegate_ok(kr, c, &d);
+    narrowed_is(grand, "");
+    ai_token_free(grand);
+    ai_token_free(c);
+    ai_token_free(root);
+    ai_keyring_free(kr);
+}
+END_TEST
+
 /* ---- DelegationRequest JSON ------------------------------------------ */
 
 START_TEST(test_delegate_from_json_full_request)
@@ -1498,6 +1610,9 @@ Suite *suite_core_delegate(void)
     tcase_add_test(mp, test_delegate_federation_parent_false_stays_false);
     tcase_add_test(mp, test_delegate_federation_allowed_systems_subset);
     tcase_add_test(mp, test_delegate_federation_keeps_origin_and_hop_count);
+    tcase_add_test(mp, test_delegate_reports_narrowed_federation_fields);
+    tcase_add_test(mp, test_delegate_reports_narrowed_capabilities);
+    tcase_add_test(mp, test_delegate_narrowed_lists_federation_then_capabilities);
     suite_add_tcase(s, mp);
 
     tcase_add_test(js, test_delegate_from_json_full_request);
