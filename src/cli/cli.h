@@ -36,10 +36,16 @@ store *cli_store(cli_ctx *c);
  * which leaves the store open); NULL after printing why. */
 ai_broker *cli_broker(cli_ctx *c);
 
-/* Print "agent-iam: <message>" and return CLI_FAIL. */
+/* Errors: "agent-iam: <message>" on stderr, or with --json (once
+ * cli_json_errors(true)) {"error": message, "code": name} on stdout; the
+ * exit code is the same either way. cli_fail names err's code
+ * (err_code_name), cli_failf says "failed", cli_failc names its own. */
+void cli_json_errors(bool on);
 int cli_fail(const ai_err *err);
 int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Print "agent-iam: <message>" and the usage lines; return CLI_USAGE. */
+int cli_failc(const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The message (code "usage") and the usage lines; return CLI_USAGE. */
 int cli_usage(const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

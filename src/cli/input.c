@@ -18,18 +18,18 @@ static char *read_stream(FILE *f, const char *what, size_t *len)
     size_t n;
 
     if (buf == NULL) {
-        fprintf(stderr, "agent-iam: out of memory\n");
+        cli_failf("out of memory");
         return NULL;
     }
     n = fread(buf, 1, TOKEN_READ_MAX, f);
     if (ferror(f)) {
-        fprintf(stderr, "agent-iam: cannot read %s: %s\n", what,
+        cli_failf("cannot read %s: %s", what,
                 strerror(errno));
         free(buf);
         return NULL;
     }
     if (n == TOKEN_READ_MAX) {
-        fprintf(stderr, "agent-iam: invalid token: longer than %d characters\n",
+        cli_failf("invalid token: longer than %d characters",
                 AI_TOKEN_WIRE_MAX);
         free(buf);
         return NULL;
@@ -52,7 +52,7 @@ char *cli_read_token(const char *arg, size_t *len)
         return read_stream(stdin, "stdin", len);
     if (arg[0] == '@') {
         if ((f = fopen(arg + 1, "rb")) == NULL) {
-            fprintf(stderr, "agent-iam: cannot open %s: %s\n", arg + 1,
+            cli_failf("cannot open %s: %s", arg + 1,
                     strerror(errno));
             return NULL;
         }
@@ -62,7 +62,7 @@ char *cli_read_token(const char *arg, size_t *len)
     }
     *len = strlen(arg);
     if ((tok = strdup(arg)) == NULL)
-        fprintf(stderr, "agent-iam: out of memory\n");
+        cli_failf("out of memory");
     /* argv or cli_parse's copy: writable, lent as const */
     explicit_bzero((char *)(uintptr_t)arg, *len);
     return tok;

@@ -159,7 +159,8 @@ static int run(cli_ctx *c, int n, char **args)
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(args[0], commands[i].name) == 0)
             return commands[i].run(c, n - 1, args + 1);
-    fprintf(stderr, "agent-iam: unknown command \"%s\"\n\n", args[0]);
+    cli_failc("usage", "unknown command \"%s\"", args[0]);
+    fputc('\n', stderr);
     fputs(usage_text, stderr);
     return CLI_USAGE;
 }
@@ -179,13 +180,18 @@ int main(int argc, char **argv)
         free(given);
         return CLI_FAIL;
     }
-    /* --home and --json may stand anywhere; take them out first. */
+    /* --home and --json may stand anywhere; take them out first (--json
+     * before anything can fail, so that every error is JSON). */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            cli_json_errors(true);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             c.json = true;
         } else if (strcmp(argv[i], "--home") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "agent-iam: --home needs a directory\n");
+            if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0) {
+                cli_usage("agent-iam --home DIR COMMAND ...",
+                          "--home needs a directory");
                 goto done;
             }
             c.home_flag = argv[++i];

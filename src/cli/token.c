@@ -457,8 +457,11 @@ static int verdict(cli_ctx *c, ai_code code, const ai_err *err,
 {
     if (c->json) {
         json_t *o = json_pack("{s:b}", "valid", code == AI_OK);
-        if (code != AI_OK)
+        if (code != AI_OK) {
             json_object_set_new(o, "error", json_string(err->msg));
+            json_object_set_new(o, "code",
+                                json_string(err_code_name(err->code)));
+        }
         if (t != NULL) {
             if (t->agent != NULL)
                 json_object_set_new(o, "agentId", json_string(t->agent));
@@ -471,7 +474,7 @@ static int verdict(cli_ctx *c, ai_code code, const ai_err *err,
     } else if (code == AI_OK) {
         printf("%s\n", t != NULL ? "valid" : "allowed");
     } else {
-        fprintf(stderr, "agent-iam: %s\n", err->msg);
+        cli_fail(err);
     }
     return code == AI_OK ? CLI_OK : CLI_FAIL;
 }
@@ -722,13 +725,13 @@ static int show(int argc, char **argv)
     if ((wire = cli_read_token(pos[0], &len)) == NULL)
         return CLI_FAIL;
     if (ai_token_deserialize(wire, len, &tok, &err) != AI_OK) {
-        fprintf(stderr, "agent-iam: %s\n", err.msg);
+        cli_fail(&err);
         goto done;
     }
     doc = json_loads(ai_token_json(tok), JSON_REJECT_DUPLICATES, NULL);
     out = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     if (out == NULL) {
-        fprintf(stderr, "agent-iam: out of memory\n");
+        cli_failf("out of memory");
         goto done;
     }
     printf("%s\n", out);

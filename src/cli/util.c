@@ -58,9 +58,56 @@ ai_broker *cli_broker(cli_ctx *c)
     return b;
 }
 
+static bool json_errors;
+
+void cli_json_errors(bool on)
+{
+    json_errors = on;
+}
+
+/* The one place an error leaves the CLI. */
+static void report(const char *code, const char *fmt, va_list ap)
+{
+    char msg[1024];
+    json_t *o;
+    char *s;
+
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (!json_errors) {
+        fprintf(stderr, "agent-iam: %s\n", msg);
+        return;
+    }
+    if ((o = json_pack("{s:s, s:s}", "error", msg, "code", code)) == NULL) {
+        /* not UTF-8 (a file name): the bytes that are not ASCII as '?' */
+        for (char *p = msg; *p != '\0'; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+        o = json_pack("{s:s, s:s}", "error", msg, "code", code);
+    }
+    s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    if (s != NULL)
+        printf("%s\n", s);
+    else
+        fprintf(stderr, "agent-iam: %s\n", msg);
+    fflush(stdout);
+    free(s);
+    json_decref(o);
+}
+
+static void reportf(const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void reportf(const char *code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    report(code, fmt, ap);
+    va_end(ap);
+}
+
 int cli_fail(const ai_err *err)
 {
-    fprintf(stderr, "agent-iam: %s\n",
+    reportf(err_code_name(err->code), "%s",
             err->msg[0] ? err->msg : ai_strerror(err->code));
     return CLI_FAIL;
 }
@@ -69,11 +116,19 @@ int cli_failf(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("agent-iam: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report("failed", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    return CLI_FAIL;
+}
+
+int cli_failc(const char *code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    report(code, fmt, ap);
+    va_end(ap);
     return CLI_FAIL;
 }
 
@@ -82,11 +137,11 @@ int cli_usage(const char *usage, const char *fmt, ...)
     va_list ap;
 
     if (fmt != NULL) {
-        fputs("agent-iam: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        report("usage", fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
+    } else if (json_errors) {
+        reportf("usage", "usage: %s", usage);
     }
     fprintf(stderr, "usage: %s\n", usage);
     return CLI_USAGE;
@@ -190,7 +245,7 @@ int cli_parse(const char *usage, int argc, char **argv, const cli_opt *opts,
                 (*o->value = take_secret(argv, i, eq != NULL
                                                       ? (size_t)(eq - a + 1)
                                                       : 0)) == NULL) {
-                fprintf(stderr, "agent-iam: out of memory\n");
+                cli_failf("out of memory");
                 return CLI_FAIL;
             }
             continue;
@@ -265,7 +320,7 @@ static char *read_line(FILE *f, const char *what)
     size_t n;
 
     if (fgets(buf, sizeof buf, f) == NULL) {
-        fprintf(stderr, "agent-iam: nothing to read for %s\n", what);
+        cli_failf("nothing to read for %s", what);
         return NULL;
     }
     n = strlen(buf);
@@ -276,7 +331,7 @@ static char *read_line(FILE *f, const char *what)
     char *s = strdup(buf);
     explicit_bzero(buf, sizeof buf);
     if (s == NULL)
-        fprintf(stderr, "agent-iam: out of memory\n");
+        cli_failf("out of memory");
     return s;
 }
 
@@ -286,12 +341,12 @@ char *cli_secret(const char *value, const char *file, const char *what)
     char *s;
 
     if (value != NULL && file != NULL) {
-        fprintf(stderr, "agent-iam: give %s once, not also as a file\n", what);
+        cli_failf("give %s once, not also as a file", what);
         return NULL;
     }
     if (file != NULL) {
         if ((f = fopen(file, "r")) == NULL) {
-            fprintf(stderr, "agent-iam: cannot open %s: %s\n", file,
+            cli_failf("cannot open %s: %s", file,
                     strerror(errno));
             return NULL;
         }
@@ -300,13 +355,13 @@ char *cli_secret(const char *value, const char *file, const char *what)
         return s;
     }
     if (value == NULL) {
-        fprintf(stderr, "agent-iam: %s is required\n", what);
+        cli_failf("%s is required", what);
         return NULL;
     }
     if (strcmp(value, "-") == 0)
         return read_line(stdin, what);
     if ((s = strdup(value)) == NULL)
-        fprintf(stderr, "agent-iam: out of memory\n");
+        cli_failf("out of memory");
     return s;
 }
 
@@ -317,7 +372,7 @@ void cli_print_json(json_t *j)
     if (s != NULL)
         printf("%s\n", s);
     else
-        fprintf(stderr, "agent-iam: out of memory\n");
+        cli_failf("out of memory");
     free(s);
     json_decref(j);
 }

@@ -26,6 +26,27 @@ const char *ai_strerror(ai_code code)
     return "unknown error";
 }
 
+const char *err_code_name(ai_code code)
+{
+    switch (code) {
+    case AI_EINVAL: return "bad_request";
+    case AI_ETOKEN: return "invalid_token";
+    case AI_EEXPIRED: return "token_expired";
+    case AI_EREVOKED: return "token_revoked";
+    case AI_EDENIED: return "forbidden";
+    case AI_ENOTFOUND: return "not_found";
+    case AI_EPROVIDER: return "provider_error";
+    case AI_EUNAVAILABLE: return "unavailable";
+    case AI_ESTORAGE_FULL: return "storage_full";
+    case AI_OK:
+    case AI_ENOMEM:
+    case AI_ENOBUFS:
+    case AI_ESTORE:
+    case AI_EINTERNAL: break;
+    }
+    return "internal_error";
+}
+
 const char *ai_version(void)
 {
     return AI_VERSION;

@@ -84,22 +84,19 @@ static bool join(const char *base, const char *path, char *out, size_t cap)
     return snprintf(out, cap, "%.*s%s", (int)n, base, path) < (int)cap;
 }
 
-/* The code of a non-2xx answer, from its status and machine code. */
+/* The code of a non-2xx answer: its machine code when it names one
+ * (err_code_name), else from its status. */
 static ai_code from_status(long status, const char *code)
 {
+    for (int c = AI_EINVAL; code != NULL && c <= AI_ESTORAGE_FULL; c++)
+        if (c != AI_EINTERNAL && strcmp(code, err_code_name((ai_code)c)) == 0)
+            return (ai_code)c;
     switch (status) {
     case 400: case 405: case 413: return AI_EINVAL;
-    case 401:
-        if (code != NULL && strcmp(code, "invalid_token") == 0)
-            return AI_ETOKEN;
-        if (code != NULL && strcmp(code, "token_expired") == 0)
-            return AI_EEXPIRED;
-        if (code != NULL && strcmp(code, "token_revoked") == 0)
-            return AI_EREVOKED;
-        return AI_EDENIED;
-    case 403: case 409: return AI_EDENIED;
+    case 401: case 403: case 409: return AI_EDENIED;
     case 404: case 410: return AI_ENOTFOUND;
     case 502: return AI_EPROVIDER;
+    case 429: case 503: return AI_EUNAVAILABLE;
     default: return AI_EINTERNAL;
     }
 }
@@ -320,11 +317,11 @@ ai_code leader_client_call(const leader_client *c, const char *method,
     } else if (s.buf.oom) {
         rc = ai_err_set(err, AI_ENOMEM, "out of memory");
     } else if (cc == CURLE_OPERATION_TIMEDOUT) {
-        rc = ai_err_set(err, AI_EINTERNAL, "leader %s: %s", host,
+        rc = ai_err_set(err, AI_EUNAVAILABLE, "leader %s: %s", host,
                         errbuf[0] ? errbuf : "timed out");
     } else if (cc != CURLE_OK) {
         /* errbuf names hosts, ports and TLS failures, never a header */
-        rc = ai_err_set(err, AI_EINTERNAL, "leader %s: %s%s", host,
+        rc = ai_err_set(err, AI_EUNAVAILABLE, "leader %s: %s%s", host,
                         errbuf[0] ? errbuf : curl_easy_strerror(cc),
                         failure_hint(cc, plain_ok, c->ca_file != NULL));
     } else {

@@ -55,14 +55,14 @@ bool leader_token_ok(const char *t);
  * answer, NUL-terminated, possibly empty; free with leader_body_free) set.
  * Otherwise *resp_body is NULL and err holds the reason:
  *  - the server answered non-2xx: *status is that status and the code is
- *    mapped from it (400/405/413 AI_EINVAL, 401 "unauthorized" and 403
- *    AI_EDENIED, 401 "invalid_token" AI_ETOKEN, "token_expired"
- *    AI_EEXPIRED, "token_revoked" AI_EREVOKED, 404/410 AI_ENOTFOUND, 409
- *    AI_EDENIED, 502 AI_EPROVIDER, other AI_EINTERNAL), the message
- *    "leader: <the server's error> (<status>)";
+ *    the one its machine code names (err_code_name: "token_revoked"
+ *    AI_EREVOKED, "storage_full" AI_ESTORAGE_FULL...), else mapped from
+ *    the status (400/405/413 AI_EINVAL, 401/403/409 AI_EDENIED, 404/410
+ *    AI_ENOTFOUND, 429/503 AI_EUNAVAILABLE, 502 AI_EPROVIDER, other
+ *    AI_EINTERNAL), the message "leader: <the server's error> (<status>)";
  *  - bad arguments (URL, token, method, path): AI_EINVAL, *status 0;
- *  - transport failures (connect, TLS, timeout, body over 1 MiB):
- *    AI_EINTERNAL "leader HOST:PORT: <reason>", *status 0.
+ *  - transport failures (connect, TLS, timeout): AI_EUNAVAILABLE "leader
+ *    HOST:PORT: <reason>"; an answer over 1 MiB AI_EINTERNAL; *status 0.
  * Thread-safe: each call uses its own libcurl handle. */
 ai_code leader_client_call(const leader_client *c, const char *method,
                            const char *path, const char *json_body,

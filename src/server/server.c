@@ -393,25 +393,24 @@ void srv_reply_error(srv_req *rq, int status, const char *code,
 void srv_reply_ai(srv_req *rq, ai_code code, const char *msg)
 {
     int status = 500;
-    const char *c = "internal_error";
 
     switch (code) {
-    case AI_EINVAL: status = 400; c = "bad_request"; break;
-    case AI_ETOKEN: status = 401; c = "invalid_token"; break;
-    case AI_EEXPIRED: status = 401; c = "token_expired"; break;
-    case AI_EREVOKED: status = 401; c = "token_revoked"; break;
-    case AI_EDENIED: status = 403; c = "forbidden"; break;
-    case AI_ENOTFOUND: status = 404; c = "not_found"; break;
-    case AI_EPROVIDER: status = 502; c = "provider_error"; break;
-    case AI_EUNAVAILABLE: status = 503; c = "unavailable"; break;
+    case AI_EINVAL: status = 400; break;
+    case AI_ETOKEN:
+    case AI_EEXPIRED:
+    case AI_EREVOKED: status = 401; break;
+    case AI_EDENIED: status = 403; break;
+    case AI_ENOTFOUND: status = 404; break;
+    case AI_EPROVIDER: status = 502; break;
+    case AI_EUNAVAILABLE: status = 503; break;
     case AI_ESTORAGE_FULL:
         status = 503;
-        c = "storage_full";
         storage_failed(rq->s->storage, msg && *msg ? msg : NULL);
         break;
     default: break;
     }
-    srv_reply_error(rq, status, c, "%s", msg && *msg ? msg : ai_strerror(code));
+    srv_reply_error(rq, status, err_code_name(code), "%s",
+                    msg && *msg ? msg : ai_strerror(code));
 }
 
 /* ---- request helpers -------------------------------------------------- */

@@ -220,6 +220,10 @@ expect "apikey remove with a bad name is a usage error" 2 "name" -- r apikey rem
 expect "wrong auth token exits 1" 1 "leader: .*(401)" -- "$bin" rotate-key \
     --leader-url "$U" --auth-token wrong-token --ca-cert ca.pem
 one_line "the 401 is one line"
+expect "with --json, the 401 is JSON on stdout" 1 "" -- "$bin" --json rotate-key \
+    --leader-url "$U" --auth-token wrong-token --ca-cert ca.pem
+[ "$(jget code)" = forbidden ] && [ ! -s "$tmp/err" ] && ok "its code is forbidden, stderr empty" \
+    || no "its code is forbidden, stderr empty ($(cat "$tmp/out" "$tmp/err"))"
 expect "status after the refused rotate-key" 0 "" -- r status --json
 [ "$(jget signingKeyVersion)" = "$v2" ] && ok "the key was not rotated" \
     || no "the key was not rotated"
