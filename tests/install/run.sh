@@ -2,7 +2,8 @@
 # `make install` into a temporary DESTDIR, then build and run a program
 # against it with pkg-config, shared, the static library with the system's
 # shared dependencies, and a program that starts a leader linked with
-# `pkg-config --static` (libagentiam.a and its Requires.private).
+# `pkg-config --static` (libagentiam.a and its Requires.private); then
+# every command of README.md and deploy/README.md (readme_test.sh).
 set -u
 top=$(pwd)
 dest=$(mktemp -d)
@@ -68,5 +69,7 @@ sh "$top/tests/install/docs_check.sh" "$dest/usr/local" && ok "docs_check.sh" ||
 # verify when it exists, and their ExecStart lines run).
 sh "$top/tests/install/deploy_verify.sh" "$dest/usr/local/bin/agent-iam" && ok "deploy_verify.sh" \
     || no "deploy_verify.sh"
+# Every command of README.md and deploy/README.md, run as written.
+sh "$top/tests/install/readme_test.sh" && ok "readme_test.sh" || no "readme_test.sh"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -12,7 +12,7 @@ owned by U); each LoadCredential= source (which must exist) is copied,
 0400, into DIR (default ROOT/creds-<unit>), owned by U. Without --exec it
 prints the argv (one word a line), a line "--env--" and NAME=value lines.
 With --exec it runs the argv as U (root's identity without --user), stdout
-and stderr to LOG, umask 0077, BIN for /usr/local/bin/agent-iam."""
+and stderr appended to LOG (a journal across restarts), umask 0077, BIN for /usr/local/bin/agent-iam."""
 import os
 import pwd
 import re
@@ -114,7 +114,7 @@ if "--exec" not in opts:
     sys.exit(0)
 if "--bin" in opts and out[0] == "/usr/local/bin/agent-iam":
     out[0] = opts["--bin"]
-log = os.open(opts["--exec"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+log = os.open(opts["--exec"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 os.dup2(log, 1)
 os.dup2(log, 2)
 devnull = os.open(os.devnull, os.O_RDONLY)
