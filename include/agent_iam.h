@@ -606,6 +606,16 @@ AI_EXPORT void ai_leader_stop(ai_leader *l, int drain_ms);
  * ------------------------------------------------------------------- */
 typedef struct ai_follower ai_follower;
 
+/* How far a sync has come (ai_follower_config.progress). */
+typedef struct ai_follower_progress {
+    bool snapshot;           /* true: a snapshot streams; false: changes */
+    long long entities;      /* snapshot: entity lines applied so far */
+    long long revocations;   /* snapshot: of them, revocations */
+    uint64_t bytes;          /* snapshot: bytes of the stream so far */
+    int64_t applied_seq;     /* changes: the leader seq now applied */
+    int64_t leader_seq;      /* changes: the leader's latest seq */
+} ai_follower_progress;
+
 typedef struct ai_follower_config {
     const char *home;           /* NULL: the default home */
     const char *leader_url;     /* required: https://leader:8443 */
@@ -633,6 +643,13 @@ typedef struct ai_follower_config {
     double agent_rate;          /* as the leader's (per follower process) */
     unsigned agent_burst;
     int64_t audit_retain_ms;    /* the follower's own audit rows */
+    /* Called on the thread that syncs (ai_follower_sync's caller; the
+     * sync thread of ai_follower_start) while a snapshot streams, every
+     * 1024 entity lines, and after each batch of changes applied; p is
+     * borrowed for the call. It must return quickly and not call back into
+     * the follower. NULL (the default): none. */
+    void (*progress)(void *ud, const ai_follower_progress *p);
+    void *progress_ud;
 } ai_follower_config;
 
 AI_EXPORT void ai_follower_config_init(ai_follower_config *c);

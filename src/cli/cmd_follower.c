@@ -1,11 +1,13 @@
 /* cmd_follower.c - `agent-iam follower` (replicate and serve until
- * SIGTERM/SIGINT) and `agent-iam sync` (one forced sync of the home). */
+ * SIGTERM/SIGINT) and `agent-iam sync` (one forced sync of the home; on a
+ * terminal, with its progress on stderr). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -183,6 +185,89 @@ done:
     return rc;
 }
 
+/* `sync` on a terminal: one line on stderr, rewritten in place (\r) at
+ * most every METER_MS once the sync has taken that long (a quick one shows
+ * nothing), ended with a newline before the final line. */
+#define METER_MS 200
+
+typedef struct sync_meter {
+    int64_t last;            /* ms (monotonic) of the last line, or start */
+    ai_follower_progress p;  /* the latest told */
+    bool pending;            /* p is newer than the line shown */
+    int width;               /* of the line shown; 0: none yet */
+} sync_meter;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* v with thousands separators: 1234567 as "1,234,567". */
+static const char *grouped(long long v, char buf[32])
+{
+    char digits[24];
+    int n = snprintf(digits, sizeof digits, "%lld", v < 0 ? 0 : v), k = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            buf[k++] = ',';
+        buf[k++] = digits[i];
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+static void meter_show(sync_meter *m)
+{
+    char line[160], a[32], b[32];
+    int n;
+
+    if (m->p.snapshot && m->p.bytes < (1u << 20))
+        n = snprintf(line, sizeof line, "agent-iam: snapshot %s revocations, "
+                     "%llu KiB", grouped(m->p.revocations, a),
+                     (unsigned long long)(m->p.bytes >> 10));
+    else if (m->p.snapshot)
+        n = snprintf(line, sizeof line, "agent-iam: snapshot %s revocations, "
+                     "%.1f MiB", grouped(m->p.revocations, a),
+                     (double)m->p.bytes / (1 << 20));
+    else
+        n = snprintf(line, sizeof line, "agent-iam: applied seq %s of %s",
+                     grouped(m->p.applied_seq, a),
+                     grouped(m->p.leader_seq, b));
+    /* spaces over what a longer line before left */
+    fprintf(stderr, "\r%s%*s", line, m->width > n ? m->width - n : 0, "");
+    fflush(stderr);
+    m->width = n;
+    m->pending = false;
+}
+
+/* ai_follower_config.progress */
+static void meter_tell(void *ud, const ai_follower_progress *p)
+{
+    sync_meter *m = ud;
+    int64_t now = mono_ms();
+
+    m->p = *p;
+    m->pending = true;
+    if (now - m->last < METER_MS)
+        return;
+    m->last = now;
+    meter_show(m);
+}
+
+/* The last state told, then the newline, if a line was shown at all. */
+static void meter_end(sync_meter *m)
+{
+    if (m->width == 0)
+        return;
+    if (m->pending)
+        meter_show(m);
+    fputc('\n', stderr);
+}
+
 int cli_sync(cli_ctx *c, int argc, char **argv)
 {
     lead_opts lo = {0};
@@ -195,6 +280,8 @@ int cli_sync(cli_ctx *c, int argc, char **argv)
     char home[4096], *secret = NULL, *pos[1];
     int64_t applied = 0;
     int npos, rc;
+    sync_meter meter = {0};
+    ai_code sc;
     ai_err err;
 
     ai_follower_config_init(&cfg);
@@ -207,8 +294,14 @@ int cli_sync(cli_ctx *c, int argc, char **argv)
         return cli_fail(&err);
     }
     cfg.home = home;
-    rc = ai_follower_sync(&cfg, &applied, &err) == AI_OK ? CLI_OK
-                                                         : cli_fail(&err);
+    if (!c->json && isatty(2)) { /* scripts keep the one last line */
+        meter.last = mono_ms();
+        cfg.progress = meter_tell;
+        cfg.progress_ud = &meter;
+    }
+    sc = ai_follower_sync(&cfg, &applied, &err);
+    meter_end(&meter);
+    rc = sc == AI_OK ? CLI_OK : cli_fail(&err);
     cli_wipe_free(secret);
     if (rc != CLI_OK)
         return rc;

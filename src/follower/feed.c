@@ -105,6 +105,17 @@ void fl_snap_init(fl_snap *sl, store *st, int64_t now_ms, ai_err *err)
     sl->err = err;
 }
 
+void fl_snap_progress(const fl_snap *sl)
+{
+    ai_follower_progress p = {.snapshot = true,
+                              .entities = sl->count,
+                              .revocations = sl->revocations,
+                              .bytes = sl->bytes};
+
+    if (sl->progress != NULL)
+        sl->progress(sl->progress_ud, &p);
+}
+
 bool fl_snap_line(void *ud, char *line, size_t len)
 {
     fl_snap *sl = ud;
@@ -153,7 +164,10 @@ bool fl_snap_line(void *ud, char *line, size_t len)
             ok = false;
         }
     } else {
+        const char *kind = json_string_value(json_object_get(o, "kind"));
         sl->count++;
+        if (kind != NULL && strcmp(kind, "revocation") == 0)
+            sl->revocations++;
         if (sl->tkey != NULL)
             sl->rc = fl_open_line(sl->tkey, o, sl->err);
         if (sl->rc == AI_OK)
@@ -161,6 +175,10 @@ bool fl_snap_line(void *ud, char *line, size_t len)
         ok = sl->rc == AI_OK;
     }
     sl->lines++;
+    sl->bytes += len + 1;
+    if (ok && sl->progress != NULL &&
+        (sl->end || sl->count % FL_PROGRESS_LINES == 0))
+        fl_snap_progress(sl);
     json_wipe_decref(o);
     return ok;
 }

@@ -27,6 +27,8 @@ typedef enum fl_phase {
 #define FL_BATCH_LIMIT 1000L
 #define FL_BATCH_BYTES (256L << 10)
 #define FL_BATCH_BYTES_MIN 1024L
+/* A snapshot's progress is told every this many entity lines. */
+#define FL_PROGRESS_LINES 1024
 
 struct ai_follower {
     ai_follower_config cfg;
@@ -151,6 +153,11 @@ typedef struct fl_snap {
     snap_apply *apply; /* open from the header until finish or abort */
     int64_t seq;
     long long lines, count;
+    long long revocations; /* of count */
+    uint64_t bytes;        /* of the lines, newlines counted */
+    /* told every FL_PROGRESS_LINES entities and at the end; NULL: none */
+    void (*progress)(void *ud, const ai_follower_progress *p);
+    void *progress_ud;
     bool header, end;
     ai_code rc;        /* the first refusal */
     ai_err *err;       /* where it is told */
@@ -159,6 +166,8 @@ typedef struct fl_snap {
 } fl_snap;
 
 void fl_snap_init(fl_snap *sl, store *st, int64_t now_ms, ai_err *err);
+/* Tell sl->progress how far the stream has come (nothing when NULL). */
+void fl_snap_progress(const fl_snap *sl);
 /* One line without its newline (an upstream_line_fn, ud the fl_snap):
  * false once the stream is refused (sl->rc, *sl->err say why); no line
  * may follow then. */

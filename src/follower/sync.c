@@ -126,6 +126,8 @@ static ai_code load_snapshot(ai_follower *f, ai_err *err)
         atomic_store(&f->phase, FL_INITIAL_SYNC);
     fl_snap_init(&sl, f->st, started, err);
     sl.tkey = f->tkey;
+    sl.progress = f->cfg.progress;
+    sl.progress_ud = f->cfg.progress_ud;
     rc = upstream_stream(f->up, "/v1/replication/snapshot",
                          SNAPSHOT_TIMEOUT_MS, 1 << 20, fl_snap_line, &sl,
                          &status, &body, &len, err);
@@ -279,6 +281,11 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)
         atomic_store(&f->applied, (long long)feed.last_seq);
         memcpy(f->applied_hash, feed.last_hash, sizeof f->applied_hash);
         batch_worked(f, srv_now_ms() - sent);
+        if (f->cfg.progress != NULL) {
+            ai_follower_progress p = {.applied_seq = feed.last_seq,
+                                      .leader_seq = feed.leader_seq};
+            f->cfg.progress(f->cfg.progress_ud, &p);
+        }
         if (f->s != NULL)
             srv_changed(f->s);
     }

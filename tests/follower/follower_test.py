@@ -30,6 +30,10 @@ Scenarios (as listed in tests/follower/run.sh):
   4 retained    a follower behind the retained log reloads the snapshot
   5 wrong token said clearly, the replica kept and served until stale
   6 sync        `agent-iam sync` then `token verify` offline on the home
+ 12 sync on a terminal: the progress of a 100,000-revocation snapshot
+                and of the change feed's 40 batches, rewritten in place on stderr;
+                the final line as before; none without a terminal or with
+                --json
 """
 import atexit
 import http.client
@@ -667,10 +671,11 @@ def scenario_leader_down():
 BULK = 50000
 
 
-def bulk_revocations(home, n):
-    """n token revocations written as store_revoke writes them (a row of
-    revocations and one of the changelog, key "0:<id>"), straight into a
-    stopped leader's database: the CLI would take minutes."""
+def bulk_revocations(home, n, prefix="bulk"):
+    """n token revocations (ids prefix-000000...) written as store_revoke
+    writes them (a row of revocations and one of the changelog, key
+    "0:<id>"), straight into a stopped leader's database: the CLI would
+    take minutes."""
     now = int(time.time() * 1000)
     prune = now + 7 * 86400 * 1000
     c = sqlite3.connect(os.path.join(home, "agent-iam.db"), timeout=10)
@@ -678,10 +683,11 @@ def bulk_revocations(home, n):
         with c:
             c.executemany("INSERT INTO revocations (target, id, reason, "
                           "revoked_at, prune_after) VALUES (0, ?, 'bulk', ?, ?)",
-                          (("bulk-%06d" % i, now, prune) for i in range(n)))
+                          (("%s-%06d" % (prefix, i), now, prune)
+                           for i in range(n)))
             c.executemany("INSERT INTO changelog (at, kind, key, op) VALUES "
                           "(?, 'revocation', ?, 'set')",
-                          ((now, "0:bulk-%06d" % i) for i in range(n)))
+                          ((now, "0:%s-%06d" % (prefix, i)) for i in range(n)))
     finally:
         c.close()
 
@@ -964,11 +970,130 @@ def scenario_retained_wrong_sync():
             L.stop_checked()
 
 
+# ---- 12. `agent-iam sync` on a terminal ----------------------------------
+
+# a snapshot long enough to be shown (the line comes after 200 ms) on a
+# fast machine too, and a feed of 40 batches
+PROGRESS_SNAPSHOT = 100000
+PROGRESS_CHANGES = 40000
+
+
+def sync_on_tty(args, home, timeout=60):
+    """`agent-iam sync` with stderr on a pseudo-terminal and stdout a pipe:
+    (exit code, stdout, the bytes the terminal got as text)."""
+    import pty
+    import select
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AGENT_IAM_")}
+    env["HOME"] = TMP
+    p = subprocess.Popen([BIN, "--home", home] + list(args),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=slave, env=env)
+    os.close(slave)
+    with open(PIDS, "a") as f:
+        f.write("%d\n" % p.pid)
+    got = []
+    deadline = time.time() + timeout * SLOW
+    try:
+        while time.time() < deadline:
+            if not select.select([master], [], [], 0.5)[0]:
+                if p.poll() is not None:
+                    break
+                continue
+            try:
+                b = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not b:
+                break
+            got.append(b)
+        out = p.communicate(timeout=max(1, deadline - time.time()))[0]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+    return (p.returncode, out.decode("utf-8", "replace"),
+            b"".join(got).decode("utf-8", "replace"))
+
+
+def scenario_sync_progress():
+    print("# 12. agent-iam sync on a terminal: progress", flush=True)
+    LH = os.path.join(TMP, "l12")
+    port = free_port()
+    L = leader("leader12", LH, port=port)
+    create_root(L, "agent-p12")
+    L.stop_checked()
+    bulk_revocations(LH, PROGRESS_SNAPSHOT, prefix="p12a")
+    L = leader("leader12-bulk", LH, port=port)
+    try:
+        args = ["sync", "--leader-url", L.url, "--auth-token-file", TOKFILE,
+                "--follower-id", "p12", "--ca-cert", CA]
+        s = status_of(L)
+        head, revs = s["changelogSeq"], s["revocations"]
+
+        def final(seq):
+            return re.compile(r"synced \S+ from %s: leader seq %d\n\Z" %
+                              (re.escape(L.url), seq))
+
+        SH = os.path.join(TMP, "p12")
+        t0 = time.time()
+        rc, out, tty = sync_on_tty(args, SH)
+        note("sync of a %d-revocation snapshot on a terminal: %.2fs" %
+             (revs, time.time() - t0))
+        check("sync on a terminal: exit 0, stdout the final line alone",
+              rc == 0 and final(head).match(out),
+              "exit %s: %r %r" % (rc, out, tty[-300:]))
+        snaps = re.findall(r"\ragent-iam: snapshot ([\d,]+) revocations, "
+                           r"[\d.]+ [KM]iB *", tty)
+        check("sync on a terminal: snapshot progress rewritten in place "
+              "(\\r), ending at every revocation",
+              len(snaps) >= 1 and snaps[-1] == "{:,}".format(revs),
+              "%r ... %r" % (tty[:200], tty[-200:]))
+        check("sync on a terminal: the progress line ended by a newline",
+              tty.endswith("\n") and tty.count("\n") == 1, repr(tty[-200:]))
+
+        # the change feed: batches apply with "applied seq X of Y"
+        L.stop_checked()
+        bulk_revocations(LH, PROGRESS_CHANGES, prefix="p12b")
+        L = leader("leader12-more", LH, port=port)
+        head2 = status_of(L)["changelogSeq"]
+        args[2] = L.url
+        rc, out, tty = sync_on_tty(args, SH)
+        check("sync of changes on a terminal: exit 0, the final line alone",
+              rc == 0 and final(head2).match(out),
+              "exit %s: %r %r" % (rc, out, tty[-300:]))
+        seqs = re.findall(r"\ragent-iam: applied seq ([\d,]+) of ([\d,]+)",
+                          tty)
+        want = "{:,}".format(head2)
+        check("sync of changes on a terminal: applied seq X of Y in place, "
+              "ending at the leader's",
+              len(seqs) >= 1 and seqs[-1] == (want, want) and
+              tty.endswith("\n"), "%r ... %r" % (tty[:200], tty[-200:]))
+
+        # not on a terminal, or with --json: the one last line as before
+        rc, out, err = run(*args, home=os.path.join(TMP, "p12-pipe"))
+        check("sync without a terminal: stdout the final line, stderr empty",
+              rc == 0 and final(head2).match(out) and err == "",
+              "exit %d: %r %r" % (rc, out, err[-300:]))
+        rc, out, tty = sync_on_tty(["--json"] + args,
+                                   os.path.join(TMP, "p12-json"))
+        check("sync --json on a terminal: no progress, the JSON alone",
+              rc == 0 and tty == "" and
+              json.loads(out).get("appliedSeq") == head2,
+              "exit %s: %r %r" % (rc, out[-300:], tty[-300:]))
+    finally:
+        if L.alive():
+            L.stop_checked()
+
+
 def main():
     t_start = time.time()
     only = os.environ.get("FOLLOWER_TEST_ONLY", "")
     todo = [("1", scenario_fleet), ("2", scenario_leader_down),
-            ("3", scenario_kill9), ("4", scenario_retained_wrong_sync)]
+            ("3", scenario_kill9), ("4", scenario_retained_wrong_sync),
+            ("12", scenario_sync_progress)]
     for key, fn in todo:
         if only and key not in only.split(","):
             continue

@@ -27,6 +27,10 @@
 #      log line; it recovers without a restart once space returns; its WAL
 #      stays bounded (tests/follower/disk_test.py, DESIGN §8)
 #  11. a leader on an 8 MiB tmpfs: 5,000 revocations, the WAL bounded
+#  12. `agent-iam sync` under a pseudo-terminal: the progress of a
+#      100,000-revocation snapshot and of the change feed's batches,
+#      rewritten in place on stderr, the final line as before; nothing of it
+#      without a terminal or with --json
 # Every server is started with --port 0 (the port read back from its
 # "listening on" line; scenario 2 uses a free port chosen here, to
 # restart the leader on it) and killed on exit. With an ASan build each
