@@ -198,13 +198,70 @@ static int rotate_remote(const cli_remote *r, int64_t grace_ms,
     return CLI_OK;
 }
 
+/* How many keys verify now (the signing one too): the local home's list,
+ * or the leader's status; -1 when it cannot be said. */
+static long long verifying_now(cli_ctx *c, const cli_remote *r)
+{
+    json_t *ans = NULL;
+    key_info *keys = NULL;
+    size_t n = 0;
+    long long count = -1;
+    ai_err err;
+    store *st;
+
+    if (r->on) {
+        if (cli_remote_call(r, "GET", "/v1/status", NULL, &ans, &err) ==
+                AI_OK &&
+            json_is_integer(json_object_get(ans, "verifyingKeys")))
+            count = json_integer_value(json_object_get(ans, "verifyingKeys"));
+        json_decref(ans);
+        return count;
+    }
+    if ((st = cli_store(c)) == NULL ||
+        store_list_keys(st, cli_now(), &keys, &n, &err) != AI_OK)
+        return -1;
+    count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += keys[i].state != KEY_RETIRED;
+    free(keys);
+    return count;
+}
+
+/* --grace 0 cuts off every token in circulation: say so, and on a
+ * terminal ask for --force. CLI_OK to go on. */
+static int confirm_no_grace(cli_ctx *c, const cli_remote *r, bool force,
+                            const char *usage)
+{
+    long long n = verifying_now(c, r);
+    char keys[64] = "every key that verifies now";
+
+    if (n == 0) /* a new home: nothing to cut off */
+        return CLI_OK;
+    if (n > 0)
+        snprintf(keys, sizeof keys, "the %lld key%s that verif%s now", n,
+                 n == 1 ? "" : "s", n == 1 ? "ies" : "y");
+    fprintf(stderr,
+            "agent-iam: warning: --grace 0 retires %s at once: every token "
+            "issued before this rotation stops verifying%s, and its agents "
+            "need new tokens\n",
+            keys, r->on ? " on the leader and, within a poll, every follower"
+                        : "");
+    if (!force && isatty(STDIN_FILENO) && isatty(STDERR_FILENO))
+        return cli_usage(usage, "not done: give --force to rotate with no "
+                                "grace period");
+    return CLI_OK;
+}
+
 int cli_rotate_key(cli_ctx *c, int argc, char **argv)
 {
     static const char usage[] =
-        "agent-iam rotate-key [--grace DURATION] " CLI_REMOTE_USAGE;
+        "agent-iam rotate-key [--grace DURATION] [--force] " CLI_REMOTE_USAGE;
     const char *grace = NULL;
+    bool force = false;
     cli_remote r = {0};
-    const cli_opt opts[] = {{"grace", &grace, NULL}, CLI_REMOTE_OPTS(&r),
+    const cli_opt opts[] = {{"grace", &grace, NULL},
+                            {"force", NULL, &force},
+                            CLI_REMOTE_OPTS(&r),
                             {NULL, NULL, NULL}};
     int64_t grace_ms = -1;
     uint32_t v = 0;
@@ -220,6 +277,11 @@ int cli_rotate_key(cli_ctx *c, int argc, char **argv)
                                 "30m");
     if ((rc = cli_remote_open(c, &r, usage, true)) != CLI_OK)
         return rc;
+    if (grace_ms == 0 &&
+        (rc = confirm_no_grace(c, &r, force, usage)) != CLI_OK) {
+        cli_remote_close(&r);
+        return rc;
+    }
     if (r.on) {
         rc = rotate_remote(&r, grace_ms, &v);
         cli_remote_close(&r);

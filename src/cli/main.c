@@ -42,7 +42,7 @@ static const char usage_text[] =
     "  key import --file F [--force]\n"
     "                                a raw 32-byte secret as version 1\n"
     "  key export --version N        a key's 32 raw bytes on stdout\n"
-    "  rotate-key [--grace DURATION] [LEADER]\n"
+    "  rotate-key [--grace DURATION] [--force] [LEADER]\n"
     "                                a new signing key; older ones verify\n"
     "                                for DURATION (default 90d)\n"
     "  revoke TOKEN_ID [--reason R] [LEADER]\n"

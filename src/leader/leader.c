@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <microhttpd.h>
@@ -93,10 +94,19 @@ static void status(void *app, srv_thread *th, json_t *out)
     const ai_keyring *kr = NULL;
     int64_t head = 0;
     ai_err err;
+    key_info *keys = NULL;
+    size_t nkeys = 0;
+    json_int_t verifying = 0;
 
     if (store_keyring(th->st, srv_now_ms(), &kr, &err) == AI_OK)
         json_object_set_new(out, "signingKeyVersion",
                             json_integer(ai_keyring_signing_version(kr)));
+    if (store_list_keys(th->st, srv_now_ms(), &keys, &nkeys, &err) == AI_OK) {
+        for (size_t i = 0; i < nkeys; i++)
+            verifying += keys[i].state != KEY_RETIRED;
+        json_object_set_new(out, "verifyingKeys", json_integer(verifying));
+    }
+    free(keys);
     (void)store_changelog_head(th->st, &head, &err);
     json_object_set_new(out, "revocations",
                         json_integer((json_int_t)store_revocation_count(th->st)));

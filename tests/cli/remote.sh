@@ -303,6 +303,13 @@ expect "--home wins over AGENT_IAM_LEADER_URL" 0 "" -- env AGENT_IAM_LEADER_URL=
 expect "AGENT_IAM_AUTH_TOKEN with a flag URL" 0 "" -- env AGENT_IAM_AUTH_TOKEN="$T" \
     "$bin" apikey remove other --leader-url "$U" --ca-cert ca.pem
 
+# ---- --grace 0 on the leader: the warning counts the leader's keys -------------
+expect "rotate-key --grace 0 on the leader, not on a terminal" 0 \
+    "retires the [0-9]* keys\? that verif.* on the leader and, within a poll, every follower" \
+    -- r rotate-key --grace 0 </dev/null
+expect "after it one key verifies" 0 "" -- r status --json
+[ "$(jget verifyingKeys)" = 1 ] && ok "every older key retired" || no "every older key retired ($(cat "$tmp/out"))"
+
 # ---- the auth token is never printed --------------------------------------------
 grep -qF "$T" "$tmp/all" && no "the auth token appears in an output" \
     || ok "the auth token appears in no output"

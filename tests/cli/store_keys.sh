@@ -44,6 +44,32 @@ expect "rotate-key with an unknown option" 2 "unknown option" -- "$bin" --home "
 expect "status --json" 0 "" -- "$bin" --home "$h" --json status
 grep -q '"signingKeyVersion": 2' "$tmp/out" && ok "status shows the signing version" || no "status shows the signing version"
 
+# --grace 0 cuts off every token in circulation: it says so, and on a
+# terminal it wants --force (tests/lib/pty_run.py gives the terminal)
+g=$tmp/grace0
+pty="python3 $(dirname "$0")/../lib/pty_run.py"
+"$bin" --home "$g" token create-root --agent-id a --scopes a:b:c >"$tmp/g.tok" 2>/dev/null ||
+    no "grace0 token"
+"$bin" --home "$g" rotate-key --grace 1h >/dev/null 2>&1 || no "grace0 rotation"
+$pty "$tmp/tty" "$bin" --home "$g" rotate-key --grace 0
+rc=$?
+[ "$rc" -eq 2 ] && grep -q "retires the 2 keys that verify now" "$tmp/tty" &&
+    grep -q "give --force" "$tmp/tty" && ok "on a terminal --grace 0 says what it cuts off and wants --force" ||
+    no "on a terminal --grace 0 wants --force (exit $rc: $(cat "$tmp/tty"))"
+expect "nothing was rotated" 0 "" -- "$bin" --home "$g" --json status
+grep -q '"signingKeyVersion": 2' "$tmp/out" && ok "still version 2" || no "still version 2 ($(cat "$tmp/out"))"
+expect "the token still verifies" 0 "" -- "$bin" --home "$g" token verify "@$tmp/g.tok"
+$pty "$tmp/tty" "$bin" --home "$g" rotate-key --grace 0 --force
+rc=$?
+[ "$rc" -eq 0 ] && grep -q "signing key version 3" "$tmp/tty" && grep -q "warning: --grace 0" "$tmp/tty" &&
+    ok "--force on a terminal rotates, with the warning" || no "--force on a terminal (exit $rc: $(cat "$tmp/tty"))"
+expect "the token no longer verifies" 1 "" -- "$bin" --home "$g" token verify "@$tmp/g.tok"
+expect "a new home's first key: no warning" 0 "" -- "$bin" --home "$tmp/g2" rotate-key --grace 0
+[ ! -s "$tmp/err" ] && ok "nothing on stderr" || no "nothing on stderr ($(cat "$tmp/err"))"
+expect "without a terminal --grace 0 goes on, with the warning" 0 \
+    "retires the 1 key that verifies now" -- "$bin" --home "$g" rotate-key --grace 0 </dev/null
+grep -q "signing key version 4" "$tmp/out" && ok "version 4" || no "version 4 ($(cat "$tmp/out"))"
+
 # import the Node package's token_secret into a fresh home, export it back
 head -c 32 /dev/urandom >"$tmp/token_secret"
 n=$tmp/node
