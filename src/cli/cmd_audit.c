@@ -8,7 +8,7 @@
 
 #define TAIL_DEFAULT 20
 #define TAIL_MAX 100000
-#define ROW_FMT "%-24s %-8s %-12s %-28s %-8s %s\n"
+#define COL_MAX 40 /* a wider value is cut ("...") in the text table */
 
 /* A row's text for a terminal in buf: control characters and DEL become
  * '?', so a stored value cannot move the cursor or fake a line. A value
@@ -48,7 +48,7 @@ static json_t *jstr(const char *s)
 }
 
 typedef struct tail_ctx {
-    json_t *arr; /* --json: the rows, else NULL (print as they come) */
+    json_t *arr; /* the rows, as --json prints them */
     bool oom;
 } tail_ctx;
 
@@ -56,41 +56,66 @@ static void tail_row(void *ud, const audit_entry *e)
 {
     tail_ctx *t = ud;
     char at[AI_TIME_BUF];
+    json_t *o = json_object();
 
     ai_time_format(e->at, at);
-    if (t->arr != NULL) {
-        json_t *o = json_object();
-        if (o == NULL ||
-            json_object_set_new(o, "id", json_integer(e->id)) ||
-            json_object_set_new(o, "at", json_string(at)) ||
-            json_object_set_new(o, "actor", jstr(e->actor)) ||
-            json_object_set_new(o, "action", jstr(e->action)) ||
-            json_object_set_new(o, "tokenId", jstr(e->token_id)) ||
-            json_object_set_new(o, "agentId", jstr(e->agent_id)) ||
-            json_object_set_new(o, "decision", jstr(e->decision)) ||
-            json_object_set_new(o, "reason", jstr(e->reason)) ||
-            json_array_append_new(t->arr, o))
-            t->oom = true;
-        return;
+    if (o == NULL || json_object_set_new(o, "id", json_integer(e->id)) ||
+        json_object_set_new(o, "at", json_string(at)) ||
+        json_object_set_new(o, "actor", jstr(e->actor)) ||
+        json_object_set_new(o, "action", jstr(e->action)) ||
+        json_object_set_new(o, "tokenId", jstr(e->token_id)) ||
+        json_object_set_new(o, "agentId", jstr(e->agent_id)) ||
+        json_object_set_new(o, "decision", jstr(e->decision)) ||
+        json_object_set_new(o, "reason", jstr(e->reason)) ||
+        json_array_append_new(t->arr, o))
+        t->oom = true;
+}
+
+/* The text table: TIME ACTOR ACTION TOKEN AGENT DECISION REASON, each
+ * column as wide as its widest value (at most COL_MAX), "-" for none. */
+static const char *const col_key[] = {"at",      "actor",    "action",
+                                      "tokenId", "agentId",  "decision",
+                                      "reason"};
+static const char *const col_head[] = {"TIME",  "ACTOR",    "ACTION", "TOKEN",
+                                       "AGENT", "DECISION", "REASON"};
+#define NCOLS (sizeof col_key / sizeof *col_key)
+
+static const char *cell(const json_t *row, size_t col, char *buf, size_t cap)
+{
+    const char *v = json_string_value(json_object_get(row, col_key[col]));
+    size_t n;
+
+    if (v == NULL || *v == '\0')
+        return "-";
+    clean(v, buf, cap);
+    n = strlen(buf);
+    if (col + 1 < NCOLS && n > COL_MAX)
+        memcpy(buf + COL_MAX - 3, "...", 4);
+    return buf;
+}
+
+static void print_table(const json_t *arr)
+{
+    int width[NCOLS];
+    char buf[600];
+    size_t i;
+    const json_t *row;
+
+    for (size_t c = 0; c < NCOLS; c++)
+        width[c] = (int)strlen(col_head[c]);
+    json_array_foreach(arr, i, row)
+        for (size_t c = 0; c + 1 < NCOLS; c++) {
+            int n = (int)strlen(cell(row, c, buf, sizeof buf));
+            width[c] = n > width[c] ? n : width[c];
+        }
+    for (size_t c = 0; c + 1 < NCOLS; c++)
+        printf("%-*s ", width[c], col_head[c]);
+    printf("%s\n", col_head[NCOLS - 1]);
+    json_array_foreach(arr, i, row) {
+        for (size_t c = 0; c + 1 < NCOLS; c++)
+            printf("%-*s ", width[c], cell(row, c, buf, sizeof buf));
+        printf("%s\n", cell(row, NCOLS - 1, buf, sizeof buf));
     }
-    char actor[80], action[80], decision[80], reason[600];
-    char tok[300], agent[300], subject[620];
-    if (e->token_id != NULL && e->agent_id != NULL)
-        snprintf(subject, sizeof subject, "token:%s agent:%s",
-                 clean(e->token_id, tok, sizeof tok),
-                 clean(e->agent_id, agent, sizeof agent));
-    else if (e->token_id != NULL)
-        snprintf(subject, sizeof subject, "token:%s",
-                 clean(e->token_id, tok, sizeof tok));
-    else if (e->agent_id != NULL)
-        snprintf(subject, sizeof subject, "agent:%s",
-                 clean(e->agent_id, agent, sizeof agent));
-    else
-        snprintf(subject, sizeof subject, "-");
-    printf(ROW_FMT, at, clean(e->actor, actor, sizeof actor),
-           clean(e->action, action, sizeof action), subject,
-           clean(e->decision, decision, sizeof decision),
-           e->reason ? clean(e->reason, reason, sizeof reason) : "-");
 }
 
 static int tail(cli_ctx *c, int argc, char **argv)
@@ -129,11 +154,8 @@ static int tail(cli_ctx *c, int argc, char **argv)
                          TAIL_MAX);
     if ((st = cli_store(c)) == NULL)
         return CLI_FAIL;
-    if (c->json && (t.arr = json_array()) == NULL)
+    if ((t.arr = json_array()) == NULL)
         return cli_failf("out of memory");
-    if (!c->json)
-        printf(ROW_FMT, "TIME", "ACTOR", "ACTION", "SUBJECT", "DECISION",
-               "REASON");
     if (store_audit_tail(st, (size_t)n, tail_row, &t, &err) != AI_OK) {
         json_decref(t.arr);
         return cli_fail(&err);
@@ -142,8 +164,12 @@ static int tail(cli_ctx *c, int argc, char **argv)
         json_decref(t.arr);
         return cli_failf("out of memory");
     }
-    if (c->json)
+    if (c->json) {
         cli_print_json(t.arr);
+    } else {
+        print_table(t.arr);
+        json_decref(t.arr);
+    }
     return CLI_OK;
 }
 

@@ -54,9 +54,30 @@ mkhome "$h"
 expect "audit tail" 0 "" -- "$bin" --home "$h" audit tail
 [ "$(grep -c 'rotate-key' "$tmp/out")" = 4 ] && ok "tail shows the four rows" \
     || no "tail shows the four rows: $(cat "$tmp/out")"
-has "tail has a header" "^TIME *ACTOR *ACTION *SUBJECT *DECISION *REASON"
-has "tail row: time, actor, action, subject, decision, reason" \
-    "^[0-9-]*T[0-9:.]*Z  *cli  *rotate-key  *-  *ok  *new signing key version 4$"
+has "tail has a header" "^TIME *ACTOR *ACTION *TOKEN *AGENT *DECISION *REASON$"
+has "tail row: time, actor, action, token, agent, decision, reason" \
+    "^[0-9-]*T[0-9:.]*Z  *cli  *rotate-key  *-  *-  *ok  *new signing key version 4$"
+# columns stay in line when a row names a token and a long agent id
+a=$tmp/aligned
+"$bin" --home "$a" token create-root --agent-id an-orchestrator-with-a-long-name \
+    --scopes a:b:c >"$tmp/a.tok" 2>/dev/null || no "aligned: create-root"
+"$bin" --home "$a" token delegate --parent "@$tmp/a.tok" --agent-id kid --scopes a:b:c \
+    >/dev/null 2>&1 || no "aligned: delegate"
+"$bin" --home "$a" token check "@$tmp/a.tok" x:y:z r >/dev/null 2>&1
+"$bin" --home "$a" revoke --agent kid >/dev/null 2>&1 || no "aligned: revoke"
+expect "audit tail with tokens and agents" 0 "" -- "$bin" --home "$a" audit tail
+python3 - "$tmp/out" <<'PY' && ok "every column starts under its header" ||
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+head, rows = lines[0], lines[1:]
+starts = [i for i in range(len(head)) if head[i] != " " and (i == 0 or head[i - 1] == " ")]
+assert len(starts) == 7 and len(rows) == 4, (head, rows)
+for r in rows:
+    for s in starts:
+        assert (s == 0 or r[s - 1] == " ") and r[s] != " ", (s, r)
+    assert "an-orchestrator-with-a-long-name" in r or "kid" in r, r
+PY
+    no "every column starts under its header ($(cat "$tmp/out"))"
 expect "audit tail -n 2" 0 "" -- "$bin" --home "$h" audit tail -n 2
 [ "$(grep -c 'rotate-key' "$tmp/out")" = 2 ] && ok "-n 2 shows two rows" || no "-n 2 shows two rows"
 has "-n 2 shows the last rows" "version 3"
