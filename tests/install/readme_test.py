@@ -4,9 +4,11 @@
 Each block runs in bash, in a process group of its own (killed when it
 ends), with the tree's build/ first on PATH (the README says so before its
 first bare `agent-iam`) and HOME in a temporary folder. A line's trailing
-comment `# exit N` asserts its exit status, `# valid` / `# allowed` that
-status 0 and that word, `# "TEXT"` that its output holds TEXT, and a
-comment line `# {...}` after it its output; `...` matches anything. Any
+comment `# exit N[: WHY]` asserts its exit status (and WHY's words in its
+output), `# valid` / `# allowed` status 0 and that word, `# "TEXT"` that
+its output holds TEXT; a comment line `# {...}` after it, its output; a
+comment line `# agent-iam: ...`, what the last server started with `&`
+said; `...` matches anything. Any
 other command must exit 0. Blocks of synopses (flags in brackets,
 placeholders) are held to `agent-iam COMMAND --help` instead: the command
 exists and knows every flag shown. deploy/README.md's blocks run in one
@@ -40,8 +42,15 @@ BLOCKS = [
     ("README.md", "export AGENT_IAM_HOME=$(mktemp", "run", "own", ""),
     ("README.md", "agent-iam token create-root --agent-id ID", "synopsis", "own", ""),
     ("README.md", "agent-iam key list", "synopsis", "own", ""),
-    ("README.md", "agent-iam config init github", "synopsis", "own", ""),
-    ("README.md", "agent-iam cred github", "synopsis", "own", ""),
+    # ./key.pem: a GitHub App's private key (an RSA key made for it)
+    ("README.md", "agent-iam config init github", "run", "own",
+     "export AGENT_IAM_HOME=$PWD/home\nopenssl genrsa -out key.pem 2048 2>/dev/null\n"),
+    # @agent.tok: a token for the three providers, and an OpenAI API key
+    ("README.md", "agent-iam cred github", "run", "own",
+     "export AGENT_IAM_HOME=$PWD/home\n"
+     "agent-iam apikey add --name openai --provider openai --key sk-example >/dev/null\n"
+     "agent-iam token create-root --agent-id agent"
+     " --scopes github:repo:read,aws:s3:read,openai:chat:completions >agent.tok\n"),
     ("README.md", "export AGENT_IAM_HOME=/tmp/leader-home", "run", "own", ""),
     # a token and a CA file for the block, from the `make run` leader
     ("README.md", "export AGENT_IAM_LEADER_URL=", "run", "own",
@@ -72,7 +81,8 @@ BLOCKS = [
      " --ca-cert ca.pem --agent-id leaked-agent --scopes github:repo:read |"
      " sed -n 's/.*\"tokenId\": \"\\(.*\\)\".*/\\1/p')\n"),
     # master.key kept "separately and safely", as the prose says
-    ("deploy/README.md", "install -d -o agent-iam -g agent-iam -m 0700 /var/backups", "deploy", "work",
+    ("deploy/README.md", "install -d -o agent-iam -g agent-iam -m 0700 /var/backups", "deploy",
+     "work",
      "install -d -m 0700 {tmp}/safe && cp /var/lib/agent-iam/leader/master.key {tmp}/safe/\n"),
     ("deploy/README.md", "systemctl stop agent-iam-leader", "deploy", "work", ""),
 ]
@@ -84,6 +94,14 @@ SUBST = [
      " already done) in the background, in a folder standing for the tree, on a free port"),
     ("README.md", "make run", "make test   #", ": make test #",
      "make test: this test runs inside it"),
+    ("README.md", "agent-iam config init github", "[--owner myorg]", "--owner myorg",
+     "the optional flag, given"),
+    ("README.md", "agent-iam cred github", "agent-iam cred github:repo:read",
+     ": agent-iam cred github:repo:read",
+     "a GitHub App and its API: held to `agent-iam cred --help` (synopsis) instead"),
+    ("README.md", "agent-iam cred github", "agent-iam cred aws:s3:read",
+     ": agent-iam cred aws:s3:read",
+     "AWS STS and a role: held to `agent-iam cred --help` instead"),
     ("README.md", 'A="--leader-url', "localhost:8443", "localhost:{run}",
      "8443: the free port of the make run leader"),
     ("README.md", "export AGENT_IAM_HOME=/tmp/leader-home", "sleep 1",
@@ -133,8 +151,6 @@ SUBST = [
 #   sudo -u USER CMD: runuser -u USER -- CMD (sudo is not installed);
 #   leader.example.com and eu-1.example.com: 127.0.0.1 in the private
 #     /etc/hosts; $URL: https://leader.example.com:{dl}.
-# Not checked: the server's own lines shown after `sleep 1` in README.md
-# (they go to the terminal while the block goes on).
 
 PRELUDE = r"""
 __wait() {  # URL: until the server answers (any status), 15 s at most
@@ -242,6 +258,9 @@ def steps(text, first):
             s = ln.strip()[1:].strip()
             if out and s.startswith("{"):
                 out[-1]["json"] = re.split(r"\s{2,}", s)[0]
+            bg = [st for st in out if st["cmd"].rstrip().endswith("&")]
+            if bg and s.startswith("agent-iam: "):   # what a server started with & says
+                bg[-1].setdefault("says", []).append(s)
             i += 1
             continue
         start, cmd = i, [ln]
@@ -250,9 +269,11 @@ def steps(text, first):
             cmd.append(lines[i])
         c = comment(cmd[-1])
         st = {"line": first + start, "cmd": "\n".join(cmd), "exit": 0}
-        m = re.match(r"exit (\d+)", c)
+        m = re.match(r"exit (\d+)(: (.*))?", c)
         if m:
             st["exit"] = int(m.group(1))
+            if m.group(3):
+                st["why"] = m.group(3)
         elif c in ("valid", "allowed"):
             st["word"] = c
         elif c.startswith('"'):
@@ -306,6 +327,13 @@ def judge(name, steps_, res):
         if "word" in st and st["word"] not in out.split():
             what.append(repr(st["word"]))
             got.append(repr(out.strip()[:200]))
+        if "why" in st and not all(w in (out + err).lower() for w in st["why"].lower().split()):
+            what.append("the reason %r" % st["why"])
+            got.append(repr((out + err).strip()[:300]))
+        for line in st.get("says", []):
+            if line not in (out + err):
+                what.append(repr(line))
+                got.append(repr((out + err).strip()[:400]))
         if "text" in st and not re.search(pattern(st["text"]), out + err):
             what.append(repr(st["text"]))
             got.append(repr((out + err).strip()[:300]))
@@ -313,7 +341,8 @@ def judge(name, steps_, res):
                                              re.sub(r"\s", "", out)):
             what.append(st["json"])
             got.append(repr(out.strip()[:300]))
-        checked += ("word" in st) + ("text" in st) + ("json" in st) + (st["exit"] != 0)
+        checked += len(st.get("says", [])) + (st["exit"] != 0) + sum(
+            k in st for k in ("why", "word", "text", "json"))
         if what:
             bad += 1
             no("%s line %d: `%s`: expected %s, got %s%s" % (
@@ -368,17 +397,19 @@ def run(argv, cwd, env, log, timeout):
     with open(log, "w") as f:
         p = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=f,
                              stderr=subprocess.STDOUT, start_new_session=True)
+        rc = None
         try:
             rc = p.wait(timeout)
         except subprocess.TimeoutExpired:
-            rc = None
-        killgroup(p.pid)
-        if rc is None:
+            pass
+        finally:   # whatever it left running, also on SIGTERM or Ctrl-C
+            killgroup(p.pid)
             p.wait()
         return rc
 
 
 def main():
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = tempfile.mkdtemp(prefix="readme-test.")
     os.chmod(tmp, 0o755)
     ports = set()
@@ -419,6 +450,9 @@ def main():
                 if mode == "synopsis":
                     synopsis(name, text, env)
                     continue
+                held = [ln[2:] for ln in text.split("\n") if ln.startswith(": agent-iam ")]
+                if held:
+                    synopsis(name + " (not run)", "\n".join(held), env)
                 st = steps(text, line)
                 where = {"top": TOP, "tree": v["tree"], "own": d, "work": v["work"]}[cwd]
                 sh = "cd %s || exit 1\n%s%s" % (where, fill(setup, vb), script(st, d + "/res"))
@@ -455,7 +489,8 @@ def run_deploy(deploy, v, env, tmp):
         print("skip deploy-readme: " + why, flush=True)
         return
     body = fill(NAMESPACE, v) + fill(PRELUDE, v)
-    body += "trap 'for f in %s/pid-*; do [ -f \"$f\" ] && kill \"$(cat \"$f\")\"; done' EXIT\n" % tmp
+    body += ("trap 'for f in %s/pid-*; do [ -f \"$f\" ] && kill \"$(cat \"$f\")\"; done' EXIT\n"
+             % tmp)
     body += "".join(sh for _, _, _, sh in deploy)
     with open(tmp + "/deploy.sh", "w") as f:
         f.write(body)
