@@ -12,8 +12,8 @@ said; `...` matches anything. Any
 other command must exit 0. Blocks of synopses (flags in brackets,
 placeholders) are held to `agent-iam COMMAND --help` instead: the command
 exists and knows every flag shown. deploy/README.md's blocks run in one
-bash, as root, in a private mount namespace (copies of /etc, /usr/local,
-/var/lib, /var/backups), with systemctl and journalctl replaced as SUBST
+bash, as root, in a private mount namespace (a copy of /etc, an overlay
+on /usr/local, empty /var/lib and /var/backups), with systemctl and journalctl replaced as SUBST
 says; without root or unshare that part prints `skip deploy-readme: WHY`.
 README=PATH and DEPLOY_README=PATH run other copies (to see it fail).
 Prints ok/FAIL lines; exits 1 on a failure."""
@@ -205,11 +205,16 @@ systemctl() {
 journalctl() { [ "$1" = -u ] && cat {tmp}/journal-$2; }
 sudo() { [ "$1" = -u ] || return 2; __u=$2; shift 2; runuser -u "$__u" -- "$@"; }
 """
-# the namespace: private copies of what deploy/README.md writes
+# the namespace: private copies of what deploy/README.md writes; /usr/local
+# an overlay (python3 may live there), else an empty folder
 NAMESPACE = r"""
 cp -a /etc {tmp}/etc && mount --bind {tmp}/etc /etc || exit 77
 printf '127.0.0.1 leader.example.com eu-1.example.com\n' >>/etc/hosts
-for d in usr/local var/lib var/backups; do
+mkdir -p {tmp}/ov && mount -t tmpfs tmpfs {tmp}/ov && mkdir {tmp}/ov/up {tmp}/ov/work &&
+    mount -t overlay overlay -o lowerdir=/usr/local,upperdir={tmp}/ov/up,workdir={tmp}/ov/work \
+        /usr/local 2>/dev/null ||
+    { mkdir -p -m 0755 {tmp}/usr/local && mount --bind {tmp}/usr/local /usr/local; } || exit 77
+for d in var/lib var/backups; do
     mkdir -p -m 0755 {tmp}/$d && mount --bind {tmp}/$d /$d || exit 77
 done
 mkdir -m 0755 {tmp}/creds
