@@ -357,9 +357,11 @@ def judge(name, steps_, res):
         ok("%s: %d commands, %d outputs or statuses checked" % (name, len(steps_), checked))
 
 
-def synopsis(name, text, env):
+def synopsis(name, text, env, cwd=None):
     """Each `agent-iam ...` entry: its command answers --help and names
-    every flag the entry shows."""
+    every flag the entry shows; with cwd, an entry with no placeholder (no
+    brackets, |, ... or CAPITALS) also runs there, on a home of its own,
+    and must exit 0."""
     entries = []
     for ln in text.split("\n"):
         ln = re.sub(r"\s#.*$", "", ln)
@@ -367,8 +369,17 @@ def synopsis(name, text, env):
             entries.append(ln)
         elif ln.startswith(" ") and ln.strip() and entries:
             entries[-1] += " " + ln.strip()
-    bad = 0
+    bad = ran = 0
     for e in entries:
+        if cwd and not re.search(r"[\[|]|\.\.\.|\b[A-Z][A-Z_0-9]*\b", e):
+            ran += 1
+            p = subprocess.run(["bash", "-c", e], cwd=cwd, capture_output=True, text=True,
+                               env=dict(env, AGENT_IAM_HOME=cwd + "/home"),
+                               stdin=subprocess.DEVNULL, timeout=30)
+            if p.returncode != 0:
+                bad += 1
+                no("%s: `%s`: expected exit 0, got exit %d; stderr: %s" % (
+                    name, e[:100], p.returncode, p.stderr.strip()[:300]))
         for alt in e.split(" | "):
             words = alt.replace("agent-iam ", "", 1).split()
             cmd = []
@@ -386,7 +397,8 @@ def synopsis(name, text, env):
                     name, alt[:100], " ".join(cmd), p.returncode,
                     ", lacks " + " ".join(missing) if missing else ""))
     if not bad:
-        ok("%s: %d synopses match their --help" % (name, len(entries)))
+        ok("%s: %d synopses match their --help%s" % (
+            name, len(entries), ", %d without placeholders run" % ran if ran else ""))
 
 
 def killgroup(pid):
@@ -453,7 +465,7 @@ def main():
                         no("%s: substitution %r no longer applies (%s)" % (name, old, why))
                     text = text.replace(old, fill(new, vb))
                 if mode == "synopsis":
-                    synopsis(name, text, env)
+                    synopsis(name, text, env, d)
                     continue
                 held = [ln[2:] for ln in text.split("\n") if ln.startswith(": agent-iam ")]
                 if held:
