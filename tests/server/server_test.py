@@ -453,9 +453,10 @@ def section_routes(S, H):
               "requestedConstraints": {"github:repo:read":
                                        {"resources": ["myorg/frontend"]}},
               "ttlMinutes": 30}, bearer=a)
-    expect("delegate: token, tokenId, agentId, expiresAt", r, 200,
-           pred=lambda j: j["token"] and j["tokenId"] and
-           j["agentId"] == "a-child" and ISO.match(j["expiresAt"]))
+    expect("delegate: token, tokenId, agentId, expiresAt, narrowed []", r,
+           200, pred=lambda j: j["token"] and j["tokenId"] and
+           j["agentId"] == "a-child" and ISO.match(j["expiresAt"]) and
+           j["narrowed"] == [])
     child = r.json["token"]
     SECRETS_SEEN.add(child)
     rc, out, err = cli(H, "token", "verify", child)
