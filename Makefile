@@ -81,7 +81,7 @@ $(TESTBIN): $(TEST_OBJ) $(ALIB)
 # `make test` starts with the dependencies so a fresh Debian machine needs
 # nothing else; the sub-make re-reads pkg-config after they are installed.
 test: deps
-	@$(MAKE) --no-print-directory unit-test cli-test server-test follower-test security-test netns-test install-test interop-test
+	@$(MAKE) --no-print-directory lint unit-test cli-test server-test follower-test security-test netns-test install-test interop-test
 
 unit-test: $(TESTBIN)
 	$(TESTBIN)
@@ -231,10 +231,13 @@ uninstall:
 	    $(DESTDIR)$(PREFIX)/share/man/man1/agent-iam.1 \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/agent-iam
 
-# Footguns banned mechanically.
+# Footguns banned mechanically; includes checked against DESIGN §1's module
+# order and private headers (scripts/lint-layers.py, its own test tests/lint).
 lint:
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol|gets)\s*\(' \
 	    src/*/*.c || (echo "lint: banned function" && false)
+	@python3 scripts/lint-layers.py || (echo "lint: include against DESIGN §1 (scripts/lint-layers.py)" && false)
+	@sh tests/lint/run.sh
 
 clean:
 	rm -rf build

@@ -1,0 +1,2 @@
+/* lint-layers.py fixture: tests/lint/run.sh */
+#include "core/core.h"
