@@ -31,7 +31,7 @@ Scenarios (as listed in tests/follower/run.sh):
   5 wrong token said clearly, the replica kept and served until stale
   6 sync        `agent-iam sync` then `token verify` offline on the home
  12 sync on a terminal: the progress of a 100,000-revocation snapshot
-                and of the change feed's 40 batches, rewritten in place on stderr;
+                and of the change feed's 40 batches (fewer under ASan), rewritten in place on stderr;
                 the final line as before; none without a terminal or with
                 --json
 """
@@ -973,9 +973,10 @@ def scenario_retained_wrong_sync():
 # ---- 12. `agent-iam sync` on a terminal ----------------------------------
 
 # a snapshot long enough to be shown (the line comes after 200 ms) on a
-# fast machine too, and a feed of 40 batches
-PROGRESS_SNAPSHOT = 100000
-PROGRESS_CHANGES = 40000
+# fast machine too, and a feed of 40 batches (a fifth of each under ASan,
+# which is slower than that)
+PROGRESS_SNAPSHOT = 20000 if ASAN else 100000
+PROGRESS_CHANGES = 8000 if ASAN else 40000
 
 
 def sync_on_tty(args, home, timeout=60):
