@@ -33,12 +33,12 @@ def main():
             got += chunk
         elif proc.poll() is not None:
             break
-    if proc.poll() is None:
+    try:  # EIO can come before the exit: wait what is left of the 30 s
+        status = proc.wait(max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
         status = 124
-    else:
-        status = proc.wait()
     os.close(master)
     with open(out_path, "wb") as f:
         f.write(bytes(got))
