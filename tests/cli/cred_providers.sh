@@ -8,9 +8,12 @@ set -u
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 stubs=$(cd "$(dirname "$0")/../providers" && pwd)
 tmp=$(mktemp -d)
-# start runs in $(...), a subshell: each stub's pid goes to a file, which
-# the trap reads (a variable set there would be lost).
-trap 'for f in "$tmp"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done; rm -rf "$tmp"' EXIT INT TERM
+# The stubs are children of this shell (start runs in it, not in $(...)),
+# so the trap can stop them and wait for them on every way out.
+pids=""
+trap '[ -n "$pids" ] && kill $pids 2>/dev/null; wait; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 h=$tmp/home
 pass=0
 fail=0
@@ -18,24 +21,27 @@ ok() { pass=$((pass + 1)); echo "ok   $1"; }
 no() { fail=$((fail + 1)); echo "FAIL $1"; }
 ai() { "$bin" --home "$h" "$@"; }
 
-# start NAME ARGS...: run a stub in $tmp/NAME, wait for its port
+# start NAME ARGS...: run a stub in $tmp/NAME, wait for its port (in $port)
 start() {
     name=$1
     shift
     mkdir -p "$tmp/$name"
     python3 "$stubs/$name.py" "$tmp/$name" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-    echo $! >"$tmp/$name.pid"
+    pids="$pids $!"
     i=0
     while [ $i -lt 300 ] && ! grep -q "^PORT" "$tmp/$name.out" 2>/dev/null; do
         sleep 0.1
         i=$((i + 1))
     done
-    sed -n 's/^PORT //p' "$tmp/$name.out"
+    port=$(sed -n 's/^PORT //p' "$tmp/$name.out")
 }
 
-gh=$(start stub_github 12345 67890)
-go=$(start stub_google client-1 shh-secret refresh-1)
-sts=$(start stub_sts AKIDTESTEXAMPLE01 stssecretkey "")
+start stub_github 12345 67890
+gh=$port
+start stub_google client-1 shh-secret refresh-1
+go=$port
+start stub_sts AKIDTESTEXAMPLE01 stssecretkey ""
+sts=$port
 if [ -z "$gh" ] || [ -z "$go" ] || [ -z "$sts" ]; then
     no "stub servers started"
     echo "$pass passed, $fail failed"
