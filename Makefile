@@ -83,35 +83,39 @@ $(TESTBIN): $(TEST_OBJ) $(ALIB)
 test: deps
 	@$(MAKE) --no-print-directory lint unit-test cli-test server-test follower-test security-test netns-test install-test interop-test
 
+# Every test run goes through $(NOLEFT): it fails the run that leaves a
+# process behind (tests/lib/no_leftovers.py lists, kills and names them).
+NOLEFT  := python3 tests/lib/no_leftovers.py
+
 unit-test: $(TESTBIN)
-	$(TESTBIN)
+	$(NOLEFT) $(TESTBIN)
 
 cli-test: $(BIN) $(EXAMPLES)
-	sh tests/cli/run.sh $(BIN) $(BUILD)/examples
+	$(NOLEFT) sh tests/cli/run.sh $(BIN) $(BUILD)/examples
 
 # The leader as a process over TLS (python3, openssl, curl).
 server-test: $(BIN)
-	sh tests/server/run.sh $(BIN)
+	$(NOLEFT) sh tests/server/run.sh $(BIN)
 
 # A leader and its followers as processes over TLS (python3, openssl).
 follower-test: $(BIN)
-	sh tests/follower/run.sh $(BIN)
+	$(NOLEFT) sh tests/follower/run.sh $(BIN)
 
 # The service under attack (DESIGN §8): real processes on 127.0.0.0/8.
 security-test: $(BIN)
-	sh tests/security/run.sh $(BIN)
+	$(NOLEFT) sh tests/security/run.sh $(BIN)
 
 # A follower on a bad network: a veth into a network namespace, a silent
 # partition and a 16 kbit/s link (ip and tc from iproute2; as root, else
 # it says why it skips).
 netns-test: $(BIN)
-	sh tests/netns/run.sh $(BIN)
+	$(NOLEFT) sh tests/netns/run.sh $(BIN)
 
 install-test: all
-	sh tests/install/run.sh
+	$(NOLEFT) sh tests/install/run.sh
 
 interop-test: $(BIN) $(BUILD)/tests/interop_tool
-	sh tests/interop/run.sh $(BUILD)/tests/interop_tool
+	$(NOLEFT) sh tests/interop/run.sh $(BUILD)/tests/interop_tool
 
 $(BUILD)/tests/interop_tool: tests/interop/interop_tool.c $(ALIB)
 	@mkdir -p $(dir $@)
@@ -127,13 +131,13 @@ asan: deps
 asan-run: LDLIBS += -fsanitize=address,undefined
 asan-run: $(TESTBIN) $(BIN) $(EXAMPLES) $(BUILD)/tests/interop_tool
 	CK_FORK=no ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(TESTBIN)
-	ASAN_OPTIONS=detect_leaks=1 sh tests/cli/run.sh $(BIN) $(BUILD)/examples
-	ASAN_OPTIONS=detect_leaks=1 sh tests/server/run.sh $(BIN)
-	ASAN_OPTIONS=detect_leaks=1 sh tests/follower/run.sh $(BIN)
-	ASAN_OPTIONS=detect_leaks=1 sh tests/security/run.sh $(BIN)
-	ASAN_OPTIONS=detect_leaks=1 sh tests/netns/run.sh $(BIN)
-	ASAN_OPTIONS=detect_leaks=1 sh tests/interop/run.sh $(BUILD)/tests/interop_tool
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(NOLEFT) $(TESTBIN)
+	ASAN_OPTIONS=detect_leaks=1 $(NOLEFT) sh tests/cli/run.sh $(BIN) $(BUILD)/examples
+	ASAN_OPTIONS=detect_leaks=1 $(NOLEFT) sh tests/server/run.sh $(BIN)
+	ASAN_OPTIONS=detect_leaks=1 $(NOLEFT) sh tests/follower/run.sh $(BIN)
+	ASAN_OPTIONS=detect_leaks=1 $(NOLEFT) sh tests/security/run.sh $(BIN)
+	ASAN_OPTIONS=detect_leaks=1 $(NOLEFT) sh tests/netns/run.sh $(BIN)
+	ASAN_OPTIONS=detect_leaks=1 $(NOLEFT) sh tests/interop/run.sh $(BUILD)/tests/interop_tool
 
 # ThreadSanitizer over the unit tests (the threads suite is the point).
 tsan: deps
