@@ -8,7 +8,8 @@
 set -u
 bin=$1
 tmp=$(mktemp -d)
-trap 'chmod -R u+rwX "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT INT TERM
+trap 'chmod -R u+rwX "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
 h=$tmp/home
 db=$h/agent-iam.db
 key=$h/master.key

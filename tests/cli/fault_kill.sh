@@ -10,7 +10,11 @@
 set -u
 bin=$1
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+# a loop still running (setsid: no signal to our group reaches it) is
+# killed on every way out
+pgid=""
+trap '[ -n "$pgid" ] && kill -KILL -- "-$pgid" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
 h=$tmp/home
 db=$h/agent-iam.db
 pass=0
@@ -48,6 +52,7 @@ for round in 1 2 3; do
     sleep "$nap"
     kill -KILL -- "-$pgid" 2>/dev/null || kill -KILL "$pgid"
     wait "$pgid" 2>/dev/null
+    pgid=""
 done
 
 # what the command printed: "revoked token ID" lines, possibly a torn last

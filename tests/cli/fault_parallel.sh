@@ -7,7 +7,9 @@
 set -u
 bin=$1
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+pids=""
+trap '[ -n "$pids" ] && kill $pids 2>/dev/null; wait; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
 h=$tmp/home
 pass=0
 fail=0
@@ -39,9 +41,11 @@ while [ $w -le $loops ]; do
             i=$((i + 1))
         done
     ) &
+    pids="$pids $!"
     w=$((w + 1))
 done
 wait
+pids=""
 took=$(($(date +%s) - start))
 
 if cat "$tmp"/failed.* >"$tmp/failed" 2>/dev/null && [ -s "$tmp/failed" ]; then

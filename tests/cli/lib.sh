@@ -1,7 +1,8 @@
 # tests/cli/lib.sh - what the CLI test scripts share; sourced (. lib.sh)
 # after bin is set. Gives $tmp (removed at exit), ok, no and finish.
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
 pass=0
 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }

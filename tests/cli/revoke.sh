@@ -9,7 +9,8 @@
 set -u
 bin=$1
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
 h=$tmp/home
 db=$h/agent-iam.db
 pass=0

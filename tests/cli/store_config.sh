@@ -8,7 +8,8 @@
 set -u
 bin=$1
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
 pass=0
 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }

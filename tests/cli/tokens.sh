@@ -7,7 +7,8 @@
 set -u
 bin=$1
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
 h=$tmp/home
 pass=0
 fail=0

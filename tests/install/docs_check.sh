@@ -15,7 +15,8 @@ fail=0
 ok() { echo "ok   $1"; }
 no() { fail=1; echo "FAIL $1"; }
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
 
 [ -f "$man1" ] && ok "installed share/man/man1/agent-iam.1" || no "installed share/man/man1/agent-iam.1"
 [ -f "$comp" ] && ok "installed share/bash-completion/completions/agent-iam" \

@@ -7,7 +7,8 @@
 set -u
 top=$(pwd)
 dest=$(mktemp -d)
-trap 'rm -rf "$dest"' EXIT INT TERM
+trap 'rm -rf "$dest"' EXIT
+trap 'exit 130' INT TERM
 pass=0
 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
