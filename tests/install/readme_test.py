@@ -160,7 +160,10 @@ __wait() {  # URL: until the server answers (any status), 15 s at most
     done
 }
 __make_run() {  # make run's walk-through and leader, in the background
-    (cd {tree} && AGENT_IAM_PORT={run} setsid sh {top}/scripts/walkthrough.sh \
+    # setsid alone in the background: $! is then the walk-through's session
+    # (with `cd && setsid ... &` it was a subshell's, no group to kill)
+    (cd {tree} || exit 1
+     AGENT_IAM_PORT={run} setsid sh {top}/scripts/walkthrough.sh \
         {top}/build/agent-iam {top}/build/examples >{tmp}/make-run.log 2>&1 </dev/null &
      echo $! >{tmp}/make-run.pid)
     __wait https://localhost:{run}/healthz
