@@ -103,7 +103,11 @@ def main():
     mark_value = secrets.token_hex(8)
     mark = ("NO_LEFTOVERS=" + mark_value).encode()
     env = dict(os.environ, NO_LEFTOVERS=mark_value)
-    p = subprocess.Popen(sys.argv[1:], env=env, start_new_session=True)
+    try:
+        p = subprocess.Popen(sys.argv[1:], env=env, start_new_session=True)
+    except OSError as e:
+        sys.stderr.write("no_leftovers: %s: %s\n" % (sys.argv[1], e.strerror))
+        return 127
 
     def forward(sig, _frame):
         try:
