@@ -22,7 +22,7 @@ CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(WARN) \
            -Iinclude -Isrc $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -pthread
 
-LIB_SRC := $(sort $(wildcard src/core/*.c src/store/*.c src/providers/*.c src/broker/*.c src/leader/*.c src/server/*.c src/follower/*.c src/runtime/*.c))
+LIB_SRC := $(sort $(wildcard src/core/*.c src/http/*.c src/store/*.c src/providers/*.c src/broker/*.c src/leader/*.c src/server/*.c src/follower/*.c src/runtime/*.c))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/*.c tests/core/*.c tests/store/*.c tests/providers/*.c tests/server/*.c tests/runtime/*.c))
 

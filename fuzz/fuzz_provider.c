@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The credential parses back to an object whose "token" is exactly the
  * member `field` of the provider's answer. */
-static void same_token(const cred_result *r, const http_resp *resp,
+static void same_token(const cred_result *r, const prov_resp *resp,
                        const char *field)
 {
     json_t *cred = json_loads(r->credential, 0, NULL);
@@ -40,12 +40,12 @@ static void same_token(const cred_result *r, const http_resp *resp,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    http_resp resp = {201, NULL, size};
+    prov_resp resp = {201, NULL, size};
     cred_result r;
     char login[101];
     ai_err err;
 
-    /* http.c hands the backends a NUL-terminated body of len bytes. */
+    /* fetch.c hands the backends a NUL-terminated body of len bytes. */
     if ((resp.body = malloc(size + 1)) == NULL)
         return 0;
     memcpy(resp.body, data, size);

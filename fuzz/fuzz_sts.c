@@ -63,7 +63,7 @@ static void raw_xml(const char *doc, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    http_resp resp = {200, NULL, size};
+    prov_resp resp = {200, NULL, size};
     cred_result r;
     char code[80];
     ai_err err;

@@ -48,8 +48,6 @@ ORDER = ("cli -> leader | follower | runtime -> server | cluster -> broker"
 # (file, header as written): known exceptions, each with the issue-13 item
 # that removes it. Keep it as short as is true.
 ALLOWLIST = [
-    # issue 13: leader/client.c moves to src/cli (client.h goes with it).
-    ("src/cli/cli.h", "leader/client.h"),
     # issue 13: srv_tls (and srv_tls_load/clear) declared in the server's
     # public header server/server.h, tls.h becoming private to src/server.
     ("src/leader/leader.h", "server/tls.h"),

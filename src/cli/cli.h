@@ -13,7 +13,7 @@
 #include <jansson.h>
 
 #include "agent_iam.h"
-#include "leader/client.h"
+#include "cli/leader_client.h"
 #include "store/store.h"
 
 /* CLI_HELP: -h or --help printed the command's usage on stdout; main

@@ -1,4 +1,5 @@
-/* upstream.c - the follower's libcurl connection to its leader. */
+/* upstream.c - the follower's libcurl connection to its leader, on the
+ * project's HTTPS client (src/http). */
 #include <stdio.h>
 #include <string.h>
 
@@ -7,7 +8,7 @@
 
 #include "core/core.h"
 #include "follower/upstream.h"
-#include "providers/providers.h"
+#include "http/http.h"
 
 struct upstream {
     CURL *h;
@@ -19,51 +20,6 @@ struct upstream {
     const char *as; /* upstream_call_as: this Authorization line instead */
     long stall_s;   /* upstream_stream: give up when nothing came so long */
 };
-
-typedef struct sink {
-    char *buf;
-    size_t len, cap, max;
-    bool over;
-} sink;
-
-static size_t on_write(char *p, size_t size, size_t n, void *ud)
-{
-    sink *s = ud;
-    size_t k = size * n;
-
-    if (s->len + k + 1 > s->max) {
-        s->over = true;
-        return 0;
-    }
-    if (s->len + k + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 16384;
-        char *nb;
-        while (cap < s->len + k + 1)
-            cap *= 2;
-        if ((nb = ai_malloc(cap)) == NULL)
-            return 0;
-        if (s->buf != NULL) {
-            memcpy(nb, s->buf, s->len);
-            explicit_bzero(s->buf, s->len);
-            ai_free(s->buf);
-        }
-        s->buf = nb;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->len, p, k);
-    s->len += k;
-    s->buf[s->len] = '\0';
-    return k;
-}
-
-static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c,
-                       curl_off_t d)
-{
-    upstream *u = ud;
-
-    (void)a, (void)b, (void)c, (void)d;
-    return u->stop != NULL && atomic_load(u->stop) ? 1 : 0;
-}
 
 upstream *upstream_new(const char *url, const char *token,
                        const char *ca_file, const char *follower_id,
@@ -138,52 +94,26 @@ static ai_code perform(upstream *u, const char *method, const char *path,
     static const char *const ctype = "Content-Type: application/json";
     const char *lines[3] = {u->as ? u->as : u->auth, u->as ? NULL : u->fid,
                             json ? ctype : NULL};
-    struct curl_slist *hdrs = NULL, *t;
+    struct curl_slist *hdrs = NULL;
     char url[4096];
-    CURL *h = u->h;
+    http_opts o;
 
     for (size_t i = 0; i < 3; i++) {
-        if (lines[i] == NULL)
-            continue;
-        if ((t = curl_slist_append(hdrs, lines[i])) == NULL) {
-            curl_slist_free_all(hdrs);
+        if (lines[i] != NULL && !http_header_add(&hdrs, lines[i])) {
+            http_headers_free(hdrs);
             return ai_err_set(err, AI_ENOMEM, "out of memory");
         }
-        hdrs = t;
     }
     snprintf(url, sizeof url, "%s%s", u->base, path);
-    errbuf[0] = '\0';
-    curl_easy_reset(h); /* keeps the connection for the next call */
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (u->ca[0] != '\0')
-        curl_easy_setopt(h, CURLOPT_CAINFO, u->ca);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-    if (u->stall_s > 0) { /* a stream that stops moving is dead */
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, u->stall_s);
-    }
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "agent-iam-follower/" AI_VERSION);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, wfn);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, wdata);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, u);
-    if (json != NULL) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)strlen(json));
-    }
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    *cc = curl_easy_perform(h);
-    curl_slist_free_all(hdrs);
+    http_opts_init(&o, method, url, json, hdrs, u->ca, timeout_ms, wdata,
+                   errbuf);
+    o.write_fn = wfn;
+    o.stall_s = u->stall_s;
+    o.stop = u->stop;
+    o.user_agent = "agent-iam-follower/" AI_VERSION;
+    if ((*cc = http_setup(u->h, &o)) == CURLE_OK)
+        *cc = curl_easy_perform(u->h);
+    http_headers_free(hdrs);
     return AI_OK;
 }
 
@@ -193,14 +123,14 @@ static ai_code unreachable(const upstream *u, CURLcode cc,
                            const char *errbuf, const char *over, size_t max,
                            ai_err *err)
 {
-    char host[256] = "";
+    char host[300];
 
-    sscanf(u->base, "%*[^:]://%255[^/]", host);
+    http_where(u->base, host, sizeof host);
     if (over != NULL)
         return ai_err_set(err, AI_EUNAVAILABLE, "leader %s: %s over %zu bytes",
                           host, over, max);
     return ai_err_set(err, AI_EUNAVAILABLE, "leader %s unreachable: %s", host,
-                      errbuf[0] ? errbuf : curl_easy_strerror(cc));
+                      http_reason(cc, errbuf));
 }
 
 ai_code upstream_call(upstream *u, const char *method, const char *path,
@@ -208,7 +138,7 @@ ai_code upstream_call(upstream *u, const char *method, const char *path,
                       long *status, char **body, size_t *len, ai_err *err)
 {
     char errbuf[CURL_ERROR_SIZE];
-    sink s = {NULL, 0, 0, max, false};
+    http_sink s;
     CURLcode cc;
     ai_code rc;
 
@@ -216,22 +146,20 @@ ai_code upstream_call(upstream *u, const char *method, const char *path,
     *status = 0;
     *body = NULL;
     *len = 0;
-    if ((rc = perform(u, method, path, json, timeout_ms, on_write, &s, errbuf,
-                      &cc, err)) != AI_OK)
+    http_sink_init(&s, max, ai_malloc, ai_free);
+    if ((rc = perform(u, method, path, json, timeout_ms, http_sink_write, &s,
+                      errbuf, &cc, err)) != AI_OK)
         return rc;
     if (cc != CURLE_OK) {
-        if (s.buf != NULL) {
-            explicit_bzero(s.buf, s.len);
-            ai_free(s.buf);
-        }
-        return unreachable(u, cc, errbuf, s.over ? "an answer" : NULL, max,
+        bool over = s.too_big;
+        http_sink_clear(&s);
+        return unreachable(u, cc, errbuf, over ? "an answer" : NULL, max,
                            err);
     }
     curl_easy_getinfo(u->h, CURLINFO_RESPONSE_CODE, status);
-    if (s.buf == NULL && (s.buf = ai_calloc(1, 1)) == NULL)
-        return ai_err_set(err, AI_ENOMEM, "out of memory");
-    *body = s.buf;
     *len = s.len;
+    if ((*body = http_sink_take(&s)) == NULL)
+        return ai_err_set(err, AI_ENOMEM, "out of memory");
     return AI_OK;
 }
 
@@ -249,10 +177,10 @@ typedef struct line_sink {
     CURL *h;
     upstream_line_fn fn;
     void *ud;
-    sink line;      /* the line being assembled */
-    sink other;     /* a non-200 answer */
+    http_sink line;  /* the line being assembled */
+    http_sink other; /* a non-200 answer */
     long status;
-    bool stopped;   /* fn said stop */
+    bool stopped;    /* fn said stop */
 } line_sink;
 
 static size_t on_lines(char *p, size_t size, size_t n, void *ud)
@@ -263,23 +191,25 @@ static size_t on_lines(char *p, size_t size, size_t n, void *ud)
     if (ls->status == 0)
         curl_easy_getinfo(ls->h, CURLINFO_RESPONSE_CODE, &ls->status);
     if (ls->status != 200)
-        return on_write(p, size, n, &ls->other);
+        return http_sink_write(p, size, n, &ls->other);
     for (size_t i = 0; i < k; i++) {
         if (p[i] != '\n')
             continue;
-        if (on_write(p + start, 1, i - start, &ls->line) != i - start)
+        /* even an empty line leaves a buffer (NULL: out of memory) */
+        if (http_sink_write(p + start, 1, i - start, &ls->line) != i - start ||
+            ls->line.p == NULL)
             return 0;
-        if (ls->line.buf == NULL && (ls->line.buf = ai_calloc(1, 1)) == NULL)
-            return 0;
-        if (!ls->fn(ls->ud, ls->line.buf, ls->line.len)) {
+        if (!ls->fn(ls->ud, ls->line.p, ls->line.len)) {
             ls->stopped = true;
             return 0;
         }
-        explicit_bzero(ls->line.buf, ls->line.len);
+        explicit_bzero(ls->line.p, ls->line.len);
         ls->line.len = 0;
+        ls->line.p[0] = '\0';
         start = i + 1;
     }
-    if (start < k && on_write(p + start, 1, k - start, &ls->line) != k - start)
+    if (start < k &&
+        http_sink_write(p + start, 1, k - start, &ls->line) != k - start)
         return 0;
     return k;
 }
@@ -291,6 +221,7 @@ ai_code upstream_stream(upstream *u, const char *path, long timeout_ms,
     char errbuf[CURL_ERROR_SIZE];
     line_sink ls;
     CURLcode cc;
+    bool over;
     ai_code rc;
 
     ai_err_clear(err);
@@ -298,8 +229,8 @@ ai_code upstream_stream(upstream *u, const char *path, long timeout_ms,
     ls.h = u->h;
     ls.fn = fn;
     ls.ud = ud;
-    ls.line.max = line_max;
-    ls.other.max = 65536;
+    http_sink_init(&ls.line, line_max, ai_malloc, ai_free);
+    http_sink_init(&ls.other, 65536, ai_malloc, ai_free);
     *status = 0;
     *body = NULL;
     *len = 0;
@@ -307,25 +238,24 @@ ai_code upstream_stream(upstream *u, const char *path, long timeout_ms,
     rc = perform(u, "GET", path, NULL, timeout_ms, on_lines, &ls, errbuf, &cc,
                  err);
     u->stall_s = 0;
-    if (ls.line.buf != NULL) {
-        explicit_bzero(ls.line.buf, ls.line.cap);
-        ai_free(ls.line.buf);
-    }
-    if (rc != AI_OK)
+    over = ls.line.too_big;
+    http_sink_clear(&ls.line);
+    if (rc != AI_OK) {
+        http_sink_clear(&ls.other);
         return rc;
+    }
     *status = ls.status;
     if (cc != CURLE_OK && !ls.stopped) {
-        ai_free(ls.other.buf);
-        return unreachable(u, cc, errbuf, ls.line.over ? "a line" : NULL,
-                           line_max, err);
+        http_sink_clear(&ls.other);
+        return unreachable(u, cc, errbuf, over ? "a line" : NULL, line_max,
+                           err);
     }
     if (ls.status != 200) {
-        if (ls.other.buf == NULL && (ls.other.buf = ai_calloc(1, 1)) == NULL)
-            return ai_err_set(err, AI_ENOMEM, "out of memory");
-        *body = ls.other.buf;
         *len = ls.other.len;
+        if ((*body = http_sink_take(&ls.other)) == NULL)
+            return ai_err_set(err, AI_ENOMEM, "out of memory");
     } else {
-        ai_free(ls.other.buf);
+        http_sink_clear(&ls.other);
     }
     return AI_OK;
 }

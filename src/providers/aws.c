@@ -385,7 +385,7 @@ static void free_line(char *p)
     }
 }
 
-void aws_error_code(const http_resp *resp, char *code, size_t cap)
+void aws_error_code(const prov_resp *resp, char *code, size_t cap)
 {
     static const char *const path[] = {"ErrorResponse", "Error", "Code"};
     const char *why;
@@ -403,7 +403,7 @@ void aws_error_code(const http_resp *resp, char *code, size_t cap)
         }
 }
 
-ai_code aws_answer_parse(const http_resp *resp, cred_result *out,
+ai_code aws_answer_parse(const prov_resp *resp, cred_result *out,
                          ai_err *err)
 {
     static const char *const names[] = {"AccessKeyId", "SecretAccessKey",
@@ -482,7 +482,7 @@ static ai_code aws_fetch(const prov_request *req, cred_result *out,
     aws_cfg *c = NULL;
     ai_buf policy, body;
     sigv4_out sig = {0};
-    http_resp resp = {0};
+    prov_resp resp = {0};
     char host[256], path[URL_MAX + 1], date[SIGV4_DATE_LEN + 1];
     char name[SESSION_NAME_MAX + 1], dur[16], code[80];
     char *lines[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
@@ -563,7 +563,7 @@ static ai_code aws_fetch(const prov_request *req, cred_result *out,
         rc = ai_err_set(err, AI_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = http_post("aws", c->url, (const char *const *)lines, body.p,
+    if ((rc = prov_post("aws", c->url, (const char *const *)lines, body.p,
                         body.len, req->ca_file, &resp, err)) != AI_OK)
         goto done;
     if (resp.status < 200 || resp.status > 299) {
@@ -576,7 +576,7 @@ static ai_code aws_fetch(const prov_request *req, cred_result *out,
 done:
     for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
         free_line(lines[i]);
-    http_resp_clear(&resp);
+    prov_resp_clear(&resp);
     sigv4_out_clear(&sig);
     buf_free(&policy);
     buf_free(&body);

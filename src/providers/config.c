@@ -24,6 +24,7 @@
 #include <openssl/pem.h>
 
 #include "core/core.h"
+#include "http/http.h"
 #include "providers/providers.h"
 
 /* See providers.h. */

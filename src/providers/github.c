@@ -31,7 +31,7 @@
  * is refused with AI_EINVAL: we decline to guess a permission set, and
  * never fall back to a broader token.
  *
- * Stateless; thread-safe as far as http_post is. */
+ * Stateless; thread-safe as far as prov_post is. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -138,7 +138,7 @@ static ai_code parse_resource(const char *res, char *owner, char *repo,
     return AI_OK;
 }
 
-ai_code github_token_parse(const http_resp *resp, cred_result *out,
+ai_code github_token_parse(const prov_resp *resp, cred_result *out,
                            ai_err *err)
 {
     json_error_t jerr;
@@ -190,7 +190,7 @@ done:
     return rc;
 }
 
-ai_code github_account_parse(const http_resp *resp, char *login, size_t cap,
+ai_code github_account_parse(const prov_resp *resp, char *login, size_t cap,
                              ai_err *err)
 {
     json_error_t jerr;
@@ -224,7 +224,7 @@ static ai_code fetch_owner(const char *api, size_t api_len, const char *inst,
                                    "User-Agent: agent-iam",
                                    "X-GitHub-Api-Version: 2022-11-28", NULL};
     char url[URL_MAX];
-    http_resp resp = {0, NULL, 0};
+    prov_resp resp = {0, NULL, 0};
     ai_code rc;
     int n;
 
@@ -232,7 +232,7 @@ static ai_code fetch_owner(const char *api, size_t api_len, const char *inst,
                  (int)(api_len < URL_MAX ? api_len : URL_MAX), api, inst);
     if (n < 0 || (size_t)n >= sizeof url)
         return ai_err_set(err, AI_EPROVIDER, "github: apiUrl is too long");
-    if ((rc = http_get("github", url, headers, ca_file, &resp, err)) != AI_OK)
+    if ((rc = prov_get("github", url, headers, ca_file, &resp, err)) != AI_OK)
         goto done;
     if (resp.status < 200 || resp.status > 299) {
         rc = ai_err_set(err, AI_EPROVIDER,
@@ -243,7 +243,7 @@ static ai_code fetch_owner(const char *api, size_t api_len, const char *inst,
     }
     rc = github_account_parse(&resp, login, cap, err);
 done:
-    http_resp_clear(&resp);
+    prov_resp_clear(&resp);
     return rc;
 }
 
@@ -259,7 +259,7 @@ static ai_code github_fetch(const prov_request *req, cred_result *out,
     const json_t *ov;
     json_t *cfg = NULL;
     json_error_t jerr;
-    http_resp resp = {0, NULL, 0};
+    prov_resp resp = {0, NULL, 0};
     size_t alen, api_len;
     int n;
     ai_code rc;
@@ -372,7 +372,7 @@ static ai_code github_fetch(const prov_request *req, cred_result *out,
                                        "User-Agent: agent-iam",
                                        "X-GitHub-Api-Version: 2022-11-28",
                                        NULL};
-        rc = http_post("github", url, headers, body, (size_t)n, req->ca_file,
+        rc = prov_post("github", url, headers, body, (size_t)n, req->ca_file,
                        &resp, err);
     }
     if (rc != AI_OK)
@@ -384,7 +384,7 @@ static ai_code github_fetch(const prov_request *req, cred_result *out,
     }
     rc = github_token_parse(&resp, out, err);
 done:
-    http_resp_clear(&resp);
+    prov_resp_clear(&resp);
     if (auth != NULL) {
         OPENSSL_cleanse(auth, strlen(auth));
         ai_free(auth);

@@ -14,7 +14,7 @@
  * token was granted, wider than what the agent was granted. The resource
  * is not used: Google OAuth scopes name APIs, not objects.
  *
- * Stateless; thread-safe as far as http_post is. */
+ * Stateless; thread-safe as far as prov_post is. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -87,7 +87,7 @@ static void form_put(ai_buf *b, const char *name, const char *s, bool first)
     }
 }
 
-ai_code google_token_parse(const http_resp *resp, int64_t now_ms,
+ai_code google_token_parse(const prov_resp *resp, int64_t now_ms,
                            cred_result *out, ai_err *err)
 {
     json_error_t jerr;
@@ -155,7 +155,7 @@ static ai_code google_fetch(const prov_request *req, cred_result *out,
     const char *id, *secret, *refresh, *url, *oauth = NULL;
     json_t *cfg = NULL;
     json_error_t jerr;
-    http_resp resp = {0, NULL, 0};
+    prov_resp resp = {0, NULL, 0};
     ai_buf form;
     ai_code rc;
 
@@ -204,7 +204,7 @@ static ai_code google_fetch(const prov_request *req, cred_result *out,
         rc = ai_err_set(err, AI_ENOMEM, "google: out of memory");
         goto done;
     }
-    if ((rc = http_post("google", url, headers, form.p, form.len,
+    if ((rc = prov_post("google", url, headers, form.p, form.len,
                         req->ca_file, &resp, err)) != AI_OK)
         goto done;
     if (resp.status < 200 || resp.status > 299) {
@@ -215,7 +215,7 @@ static ai_code google_fetch(const prov_request *req, cred_result *out,
     }
     rc = google_token_parse(&resp, req->now_ms, out, err);
 done:
-    http_resp_clear(&resp);
+    prov_resp_clear(&resp);
     buf_free(&form); /* cleanses: it held the client secret */
     if (cfg != NULL) {
         wipe_strings(cfg);

@@ -59,37 +59,29 @@ ai_code prov_apikey_build(const char *provider, const char *secret,
                           const char *base_url, int ttl_minutes,
                           int64_t now_ms, cred_result *out, ai_err *err);
 
-/* ---- HTTPS (http.c) --------------------------------------------------- */
+/* ---- provider requests (fetch.c, on src/http) ---------------------- */
 
-typedef struct http_resp {
+typedef struct prov_resp {
     long status;
     char *body; /* NUL-terminated, ai_malloc'd; wipe (it may hold secrets) */
     size_t len;
-} http_resp;
+} prov_resp;
 
 /* POST body to url with the given header lines ("Name: value", NULL
  * ended). Retries 429 and 5xx (and connection failures) up to 3 times with
  * backoff; a final non-2xx status is still AI_OK with resp->status set, so
  * the caller names it. Transport failures: AI_EPROVIDER "<provider>: ...".
  * Bodies over 1 MiB are refused. */
-ai_code http_post(const char *provider, const char *url,
+ai_code prov_post(const char *provider, const char *url,
                   const char *const *headers, const char *body, size_t len,
-                  const char *ca_file, http_resp *resp, ai_err *err);
-void http_resp_clear(http_resp *r);
-
-/* curl_global_init, once per process (it is not thread-safe): every
- * libcurl client of the project calls this first. */
-bool http_global_ok(void);
-
-/* An answer body collected for libcurl (CURLOPT_WRITEFUNCTION
- * http_sink_write, CURLOPT_WRITEDATA the sink): more than max bytes sets
- * too_big and ends the transfer. */
-typedef struct http_sink {
-    ai_buf buf;
-    size_t max;
-    bool too_big;
-} http_sink;
-size_t http_sink_write(char *p, size_t size, size_t n, void *ud);
+                  const char *ca_file, prov_resp *resp, ai_err *err);
+/* GET url with the given header lines; otherwise exactly as prov_post
+ * (same URL rules, TLS, timeouts, retries, body limit, errors). */
+ai_code prov_get(const char *provider, const char *url,
+                 const char *const *headers, const char *ca_file,
+                 prov_resp *resp, ai_err *err);
+/* Wipe and free the body; r zeroed. NULL does nothing. */
+void prov_resp_clear(prov_resp *r);
 
 /* ---- the backends' answers, read from their bytes ------------------- */
 
@@ -99,23 +91,23 @@ size_t http_sink_write(char *p, size_t size, size_t n, void *ud);
  * NULL and err is AI_EPROVIDER naming what is missing, never quoting the
  * answer (AI_ENOMEM for memory). Thread-safe. */
 /* GitHub's {"token", "expires_at" (RFC 3339)} (github.c). */
-ai_code github_token_parse(const http_resp *resp, cred_result *out,
+ai_code github_token_parse(const prov_resp *resp, cred_result *out,
                            ai_err *err);
 /* GitHub's installation {"account": {"login"}} into login (cap bytes;
  * a login longer than cap - 1 is refused). */
-ai_code github_account_parse(const http_resp *resp, char *login, size_t cap,
+ai_code github_account_parse(const prov_resp *resp, char *login, size_t cap,
                              ai_err *err);
 /* Google's {"access_token", "expires_in" (1..86400 s), "token_type"?}:
  * expiring at now_ms + expires_in (google.c). */
-ai_code google_token_parse(const http_resp *resp, int64_t now_ms,
+ai_code google_token_parse(const prov_resp *resp, int64_t now_ms,
                            cred_result *out, ai_err *err);
 /* STS's AssumeRoleResponse XML: Credentials/AccessKeyId, SecretAccessKey,
  * SessionToken, Expiration (aws.c). */
-ai_code aws_answer_parse(const http_resp *resp, cred_result *out,
+ai_code aws_answer_parse(const prov_resp *resp, cred_result *out,
                          ai_err *err);
 /* The STS error code of an error answer (ErrorResponse/Error/Code) when
  * it is a plain word of [A-Za-z0-9.], else "" (code: cap bytes). */
-void aws_error_code(const http_resp *resp, char *code, size_t cap);
+void aws_error_code(const prov_resp *resp, char *code, size_t cap);
 
 /* ---- credential cache (cache.c) --------------------------------------- */
 
@@ -141,21 +133,6 @@ void cred_cache_put(cred_cache *c, const char *provider, const char *scope,
  * with the key or app id, never quoting the key; AI_ENOMEM. Thread-safe. */
 ai_code jwt_github_app(const char *pem, size_t pem_len, const char *app_id,
                        int64_t now_s, char **out, ai_err *err);
-
-/* ---- HTTPS, continued (http.c) --------------------------------------- */
-
-/* GET url with the given header lines; otherwise exactly as http_post
- * (same URL rules, TLS, timeouts, retries, body limit, errors). */
-ai_code http_get(const char *provider, const char *url,
-                 const char *const *headers, const char *ca_file,
-                 http_resp *resp, ai_err *err);
-
-/* Is url one secrets may be sent to, as parsed by libcurl's URL parser:
- * no user info ("user[:password]@"), and https, or plain http only when
- * the host is exactly 127.0.0.1, localhost or [::1]. *plain_ok (may be
- * NULL) tells whether plain http is allowed (the host is loopback).
- * Thread-safe; no network use. */
-bool http_url_ok(const char *url, bool *plain_ok);
 
 /* ---- provider configs (config.c) -------------------------------------- */
 
@@ -186,7 +163,7 @@ ai_code prov_config_check(const char *name, const char *json, ai_err *err);
 bool prov_text_ok(const char *s, size_t max);
 /* s[0..n): 1..PROV_SECRET_MAX bytes without control characters. */
 bool prov_secret_ok(const char *s, size_t n);
-/* prov_text_ok(url, PROV_URL_MAX) and http_url_ok(url). */
+/* prov_text_ok(url, PROV_URL_MAX) and http_url_ok(url) (src/http). */
 bool prov_url_ok(const char *url);
 /* 1..PROV_LOGIN_MAX of A-Z a-z 0-9 . _ - (as github.c takes an owner). */
 bool prov_login_ok(const char *s);

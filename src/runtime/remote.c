@@ -2,10 +2,11 @@
  * agent API (docs/http-api.md) with the agent token as the bearer.
  *
  * DESIGN: each call makes its own libcurl easy handle (one per thread, as
- * libcurl requires, and the runtime's calls come from any thread) and
- * drives it through a multi handle polled every 100 ms, so the refresher
- * can abort a transfer promptly when ai_runtime_stop asks. TLS peer and
- * host verification are always on. Never CURLOPT_VERBOSE: it would print
+ * libcurl requires, and the runtime's calls come from any thread), set up
+ * by the project's HTTPS client (src/http), and drives it through a multi
+ * handle polled every 100 ms (http_perform), so the refresher can abort a
+ * transfer promptly when ai_runtime_stop asks. TLS peer and host
+ * verification are always on. Never CURLOPT_VERBOSE: it would print
  * the Authorization header. The header line holding the token and every
  * answer body are wiped before they are freed. */
 #include <stdio.h>
@@ -15,7 +16,7 @@
 #include <jansson.h>
 
 #include "core/core.h"
-#include "providers/providers.h"
+#include "http/http.h"
 #include "runtime/runtime.h"
 
 /* The ai_code of an error answer: its machine code, else its status. */
@@ -72,25 +73,22 @@ ai_code rt_http_call(const char *base, const char *ca, long timeout_ms,
                      const char *path, const char *json,
                      const atomic_bool *abort, char **body, ai_err *err)
 {
-    struct curl_slist *hdrs = NULL, *t;
-    char url[4096], host[256] = "", errbuf[CURL_ERROR_SIZE] = "";
+    struct curl_slist *hdrs = NULL;
+    char url[4096], host[300], errbuf[CURL_ERROR_SIZE] = "";
     char *auth = NULL;
     http_sink s;
+    http_opts o;
     CURL *h = NULL;
-    CURLM *m = NULL;
-    CURLcode cc = CURLE_OK;
-    bool aborted = false, added = false;
+    CURLcode cc;
+    bool aborted = false;
     long status = 0;
     size_t n;
-    int running = 1;
     ai_code rc = AI_ENOMEM;
 
     ai_err_clear(err);
     *body = NULL;
-    buf_init(&s.buf);
-    s.too_big = false;
-    s.max = RT_BODY_MAX;
-    sscanf(base, "%*[^:]://%255[^/]", host);
+    http_sink_init(&s, RT_BODY_MAX, ai_malloc, ai_free);
+    http_where(base, host, sizeof host);
     if (snprintf(url, sizeof url, "%s%s", base, path) >= (int)sizeof url)
         return ai_err_set(err, AI_EINVAL, "server URL too long");
     if (!http_global_ok())
@@ -99,67 +97,16 @@ ai_code rt_http_call(const char *base, const char *ca, long timeout_ms,
     if ((auth = ai_malloc(n)) == NULL)
         goto oom;
     snprintf(auth, n, "Authorization: Bearer %s", bearer);
-    if ((t = curl_slist_append(hdrs, auth)) == NULL)
+    if (!http_header_add(&hdrs, auth) ||
+        !http_header_add(&hdrs, "Content-Type: application/json") ||
+        !http_header_add(&hdrs, "Expect:"))
         goto oom;
-    hdrs = t;
-    if ((t = curl_slist_append(hdrs, "Content-Type: application/json")) ==
-        NULL)
+    if ((h = curl_easy_init()) == NULL)
         goto oom;
-    hdrs = t;
-    if ((t = curl_slist_append(hdrs, "Expect:")) == NULL)
-        goto oom;
-    hdrs = t;
-    if ((h = curl_easy_init()) == NULL || (m = curl_multi_init()) == NULL)
-        goto oom;
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (ca != NULL)
-        curl_easy_setopt(h, CURLOPT_CAINFO, ca);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                     timeout_ms < 5000 ? timeout_ms : 5000L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "agent-iam-runtime/" AI_VERSION);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_sink_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    if (json != NULL) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)strlen(json));
-    }
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    if (curl_multi_add_handle(m, h) != CURLM_OK)
-        goto oom;
-    added = true;
-    for (;;) {
-        if (curl_multi_perform(m, &running) != CURLM_OK) {
-            cc = CURLE_FAILED_INIT;
-            break;
-        }
-        if (running == 0)
-            break;
-        if (abort != NULL && atomic_load(abort)) {
-            aborted = true;
-            break;
-        }
-        if (curl_multi_poll(m, NULL, 0, 100, NULL) != CURLM_OK) {
-            cc = CURLE_FAILED_INIT;
-            break;
-        }
-    }
-    if (!aborted && cc == CURLE_OK) {
-        CURLMsg *msg;
-        int q;
-        cc = CURLE_FAILED_INIT;
-        while ((msg = curl_multi_info_read(m, &q)) != NULL)
-            if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
-                cc = msg->data.result;
-    }
+    http_opts_init(&o, method, url, json, hdrs, ca, timeout_ms, &s, errbuf);
+    o.user_agent = "agent-iam-runtime/" AI_VERSION;
+    if ((cc = http_setup(h, &o)) == CURLE_OK)
+        cc = http_perform(h, abort, &aborted);
     if (aborted) {
         rc = ai_err_set(err, AI_EUNAVAILABLE, "call to %s aborted (stopping)",
                         host);
@@ -170,38 +117,32 @@ ai_code rt_http_call(const char *base, const char *ca, long timeout_ms,
                         host, RT_BODY_MAX);
         goto done;
     }
-    if (s.buf.oom)
+    if (s.oom)
         goto oom;
     if (cc != CURLE_OK) {
         rc = ai_err_set(err, AI_EUNAVAILABLE, "server %s unreachable: %s", host,
-                        errbuf[0] ? errbuf : curl_easy_strerror(cc));
+                        http_reason(cc, errbuf));
         goto done;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (status < 200 || status > 299) {
-        rc = answer_error(status, s.buf.p, err);
+        rc = answer_error(status, s.p, err);
         goto done;
     }
-    if ((*body = buf_steal(&s.buf)) == NULL)
+    if ((*body = http_sink_take(&s)) == NULL)
         goto oom;
     rc = AI_OK;
     goto done;
 oom:
     rc = ai_err_set(err, AI_ENOMEM, "out of memory");
 done:
-    if (added)
-        curl_multi_remove_handle(m, h);
-    if (m != NULL)
-        curl_multi_cleanup(m);
     if (h != NULL)
         curl_easy_cleanup(h);
-    for (t = hdrs; t != NULL; t = t->next) /* its copy of the token */
-        explicit_bzero(t->data, strlen(t->data));
-    curl_slist_free_all(hdrs);
+    http_headers_free(hdrs); /* its copy of the token */
     if (auth != NULL) {
         explicit_bzero(auth, strlen(auth));
         ai_free(auth);
     }
-    buf_free(&s.buf);
+    http_sink_clear(&s);
     return rc;
 }

@@ -36,7 +36,7 @@
 #include <jansson.h>
 
 #include "core/core.h"
-#include "providers/providers.h"
+#include "http/http.h"
 #include "runtime/runtime.h"
 
 extern char **environ;

@@ -483,7 +483,7 @@ END_TEST
 /* The answer's bytes, read without a network (aws_answer_parse). */
 static ai_code answer(const char *xml, cred_result *out, ai_err *err)
 {
-    http_resp resp = {200, (char *)(uintptr_t)xml, strlen(xml)};
+    prov_resp resp = {200, (char *)(uintptr_t)xml, strlen(xml)};
 
     memset(out, 0, sizeof *out);
     ai_err_clear(err);

@@ -153,20 +153,20 @@ static ai_code fetch_owner(const char *pem, const char *owner,
 static long minted(const char *repo)
 {
     char url[160];
-    http_resp r = {0, NULL, 0};
+    prov_resp r = {0, NULL, 0};
     ai_err err = {0};
     json_t *o;
     long n;
 
     snprintf(url, sizeof url, "https://127.0.0.1:%d/_minted/%s", stub_port,
              repo);
-    ck_assert_msg(http_get("stub", url, NULL, ca_file, &r, &err) == AI_OK,
+    ck_assert_msg(prov_get("stub", url, NULL, ca_file, &r, &err) == AI_OK,
                   "%s", err.msg);
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(o = json_loads(r.body, 0, NULL));
     n = (long)json_integer_value(json_object_get(o, "count"));
     json_decref(o);
-    http_resp_clear(&r);
+    prov_resp_clear(&r);
     return n;
 }
 
@@ -359,7 +359,7 @@ START_TEST(test_github_slow_server_times_out)
 
     ai_code rc;
 
-    /* http.c's test-only override of the 15 s total timeout. */
+    /* fetch.c's test-only override of the 15 s total timeout. */
     setenv("AGENT_IAM_HTTP_TIMEOUT_MS", "1000", 1);
     rc = fetch(app_pem, "/slow", "github:repo:read", "myorg/myrepo", &r,
                &err);

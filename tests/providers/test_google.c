@@ -220,7 +220,7 @@ START_TEST(test_google_slow_server_times_out)
     ai_err err = {0};
     ai_code rc;
 
-    /* http.c's test-only override of the 15 s total timeout. */
+    /* fetch.c's test-only override of the 15 s total timeout. */
     setenv("AGENT_IAM_HTTP_TIMEOUT_MS", "1000", 1);
     rc = fetch(CLIENT_SECRET, "/slow", "google:drive:read", T_NOW, &r, &err);
     unsetenv("AGENT_IAM_HTTP_TIMEOUT_MS");

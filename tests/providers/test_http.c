@@ -1,6 +1,6 @@
-/* test_http.c - Suite "providers_http": the HTTPS client of the providers
- * (src/providers/http.c) against a Python stub on 127.0.0.1 with a
- * certificate made by openssl for the test (passed as the CA file). A 500
+/* test_http.c - Suite "providers_http": the requests of the providers
+ * (src/providers/fetch.c, on src/http) against a Python stub on 127.0.0.1
+ * with a certificate made by openssl for the test (the CA file). A 500
  * then 200 is retried to success; 401 comes back with its status; a
  * persistent 503 is tried 3 times and then reported; a stub slower than
  * the (shortened, AGENT_IAM_HTTP_TIMEOUT_MS) timeout is a timeout; a body
@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http/http.h"
 #include "providers/providers.h"
 #include "../tests.h"
 
@@ -148,51 +149,51 @@ static int64_t mono_ms(void)
 START_TEST(test_http_500_then_200_is_retried)
 {
     char u[128];
-    http_resp r;
+    prov_resp r;
     ai_err err;
 
     url(u, sizeof u, "/flaky");
-    ck_assert_int_eq(http_post("stub", u, NULL, "{}", 2, cert, &r, &err),
+    ck_assert_int_eq(prov_post("stub", u, NULL, "{}", 2, cert, &r, &err),
                      AI_OK);
     ck_assert_int_eq(r.status, 200);
     ck_assert(t_has(r.body, "\"attempt\":2"));
-    http_resp_clear(&r);
+    prov_resp_clear(&r);
 }
 END_TEST
 
 START_TEST(test_http_401_reported_with_status)
 {
     char u[128];
-    http_resp r;
+    prov_resp r;
     ai_err err;
 
     url(u, sizeof u, "/unauth");
-    ck_assert_int_eq(http_post("stub", u, NULL, "{}", 2, cert, &r, &err),
+    ck_assert_int_eq(prov_post("stub", u, NULL, "{}", 2, cert, &r, &err),
                      AI_OK);
     ck_assert_int_eq(r.status, 401);
     ck_assert(t_has(r.body, "Bad credentials"));
-    http_resp_clear(&r);
+    prov_resp_clear(&r);
 }
 END_TEST
 
 START_TEST(test_http_503_tried_three_times)
 {
     char u[128];
-    http_resp r;
+    prov_resp r;
     ai_err err;
     int64_t t0 = mono_ms();
 
     url(u, sizeof u, "/down");
-    ck_assert_int_eq(http_post("stub", u, NULL, "", 0, cert, &r, &err),
+    ck_assert_int_eq(prov_post("stub", u, NULL, "", 0, cert, &r, &err),
                      AI_OK);
     ck_assert_int_eq(r.status, 503);
     ck_assert_int_ge(mono_ms() - t0, 1000); /* backoff 200 + 800 ms */
-    http_resp_clear(&r);
+    prov_resp_clear(&r);
     url(u, sizeof u, "/count");
-    ck_assert_int_eq(http_post("stub", u, NULL, "/down", 5, cert, &r, &err),
+    ck_assert_int_eq(prov_post("stub", u, NULL, "/down", 5, cert, &r, &err),
                      AI_OK);
     ck_assert_str_eq(r.body, "3");
-    http_resp_clear(&r);
+    prov_resp_clear(&r);
 }
 END_TEST
 
@@ -200,31 +201,31 @@ START_TEST(test_http_headers_and_body_sent)
 {
     const char *const hdrs[] = {"Authorization: Bearer abc", NULL};
     char u[128];
-    http_resp r;
+    prov_resp r;
     ai_err err;
 
     url(u, sizeof u, "/echo");
-    ck_assert_int_eq(http_post("stub", u, hdrs, "a=1&b=2", 7, cert, &r,
+    ck_assert_int_eq(prov_post("stub", u, hdrs, "a=1&b=2", 7, cert, &r,
                                &err),
                      AI_OK);
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body, "Bearer abc|a=1&b=2");
     ck_assert_uint_eq(r.len, strlen("Bearer abc|a=1&b=2"));
-    http_resp_clear(&r);
+    prov_resp_clear(&r);
 }
 END_TEST
 
 START_TEST(test_http_timeout_reported)
 {
     char u[128];
-    http_resp r;
+    prov_resp r;
     ai_err err;
     int64_t t0 = mono_ms();
     ai_code rc;
 
     url(u, sizeof u, "/slow");
     setenv("AGENT_IAM_HTTP_TIMEOUT_MS", "500", 1);
-    rc = http_post("stub", u, NULL, "{}", 2, cert, &r, &err);
+    rc = prov_post("stub", u, NULL, "{}", 2, cert, &r, &err);
     unsetenv("AGENT_IAM_HTTP_TIMEOUT_MS");
     ck_assert_int_eq(rc, AI_EPROVIDER);
     ck_assert_msg(t_has(err.msg, "stub: ") && t_has(err.msg, "timed out"),
@@ -237,11 +238,11 @@ END_TEST
 START_TEST(test_http_big_body_refused)
 {
     char u[128];
-    http_resp r;
+    prov_resp r;
     ai_err err;
 
     url(u, sizeof u, "/big");
-    ck_assert_int_eq(http_post("stub", u, NULL, "", 0, cert, &r, &err),
+    ck_assert_int_eq(prov_post("stub", u, NULL, "", 0, cert, &r, &err),
                      AI_EPROVIDER);
     ck_assert_msg(t_has(err.msg, "1 MiB"), "%s", err.msg);
     ck_assert_ptr_null(r.body);
@@ -251,7 +252,7 @@ END_TEST
 START_TEST(test_http_unknown_ca_refused)
 {
     char u[128], cmd[512], empty[160];
-    http_resp r;
+    prov_resp r;
     ai_err err;
     FILE *f;
 
@@ -265,7 +266,7 @@ START_TEST(test_http_unknown_ca_refused)
     ck_assert_ptr_nonnull(f = fopen(empty, "r"));
     fclose(f);
     url(u, sizeof u, "/unauth");
-    ck_assert_int_eq(http_post("stub", u, NULL, "", 0, empty, &r, &err),
+    ck_assert_int_eq(prov_post("stub", u, NULL, "", 0, empty, &r, &err),
                      AI_EPROVIDER);
     ck_assert_msg(t_has(err.msg, "stub: "), "%s", err.msg);
     ck_assert_ptr_null(r.body);
@@ -274,18 +275,18 @@ END_TEST
 
 START_TEST(test_http_plain_http_only_to_localhost)
 {
-    http_resp r;
+    prov_resp r;
     ai_err err;
 
-    ck_assert_int_eq(http_post("github", "http://example.com/x", NULL, "", 0,
+    ck_assert_int_eq(prov_post("github", "http://example.com/x", NULL, "", 0,
                                NULL, &r, &err),
                      AI_EPROVIDER);
     ck_assert_msg(t_has(err.msg, "github: ") && t_has(err.msg, "https"),
                   "%s", err.msg);
-    ck_assert_int_eq(http_post("github", "http://127.0.0.1.evil.com/x", NULL,
+    ck_assert_int_eq(prov_post("github", "http://127.0.0.1.evil.com/x", NULL,
                                "", 0, NULL, &r, &err),
                      AI_EPROVIDER);
-    ck_assert_int_eq(http_post("github", "ftp://127.0.0.1/x", NULL, "", 0,
+    ck_assert_int_eq(prov_post("github", "ftp://127.0.0.1/x", NULL, "", 0,
                                NULL, &r, &err),
                      AI_EPROVIDER);
 }
@@ -318,20 +319,20 @@ START_TEST(test_http_user_info_refused)
         "http://LOCALHOST:8080",
         "http://[::1]:9/x",
     };
-    http_resp r;
+    prov_resp r;
     ai_err err;
     bool plain;
 
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ck_assert_msg(!http_url_ok(bad[i], &plain), "accepted %s", bad[i]);
-        ck_assert_int_eq(http_post("github", bad[i], NULL, "", 0, NULL, &r,
+        ck_assert_int_eq(prov_post("github", bad[i], NULL, "", 0, NULL, &r,
                                    &err),
                          AI_EPROVIDER);
         ck_assert_msg(t_has(err.msg, "github: refusing a URL") &&
                           t_has(err.msg, "user info"),
                       "%s: %s", bad[i], err.msg);
         ck_assert_ptr_null(r.body);
-        ck_assert_int_eq(http_get("github", bad[i], NULL, NULL, &r, &err),
+        ck_assert_int_eq(prov_get("github", bad[i], NULL, NULL, &r, &err),
                          AI_EPROVIDER);
         ck_assert(t_has(err.msg, "github: refusing a URL"));
     }
@@ -341,7 +342,7 @@ START_TEST(test_http_user_info_refused)
     ck_assert(http_url_ok("https://api.github.com/", &plain) && !plain);
     /* Plain http to localhost is still allowed: it gets as far as
      * connecting (nothing listens on port 1). */
-    ck_assert_int_eq(http_post("google", "http://localhost:1/token", NULL, "",
+    ck_assert_int_eq(prov_post("google", "http://localhost:1/token", NULL, "",
                                0, NULL, &r, &err),
                      AI_EPROVIDER);
     ck_assert_msg(t_has(err.msg, "google: ") && !t_has(err.msg, "refusing"),
@@ -353,24 +354,24 @@ START_TEST(test_http_get_sends_headers_and_no_body)
 {
     const char *const hdrs[] = {"Authorization: Bearer xyz", NULL};
     char u[128];
-    http_resp r;
+    prov_resp r;
     ai_err err;
 
     url(u, sizeof u, "/get");
-    ck_assert_int_eq(http_get("stub", u, hdrs, cert, &r, &err), AI_OK);
+    ck_assert_int_eq(prov_get("stub", u, hdrs, cert, &r, &err), AI_OK);
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body, "GET|Bearer xyz|-");
-    http_resp_clear(&r);
+    prov_resp_clear(&r);
 }
 END_TEST
 
 START_TEST(test_http_connection_refused_reported)
 {
-    http_resp r;
+    prov_resp r;
     ai_err err;
 
     /* Port 1 on loopback: nothing listens (plain http is allowed here). */
-    ck_assert_int_eq(http_post("google", "http://127.0.0.1:1/token", NULL,
+    ck_assert_int_eq(prov_post("google", "http://127.0.0.1:1/token", NULL,
                                "", 0, NULL, &r, &err),
                      AI_EPROVIDER);
     ck_assert_msg(t_has(err.msg, "google: "), "%s", err.msg);

@@ -1,11 +1,12 @@
 /*
- * client.c - the admin client of a leader: one HTTPS request with
- * libcurl to the leader's admin API, its error answers turned into an
- * ai_code and the server's message (see client.h for the contract).
+ * leader_client.c - the CLI's client of a leader: one HTTPS request on
+ * the project's HTTPS client (src/http) to the leader's API, its error
+ * answers turned into an ai_code and the server's message (see
+ * leader_client.h for the contract).
  *
  * THREADS: calls may run on many threads at once; each makes its own
- * CURL easy handle and sets CURLOPT_NOSIGNAL. curl_global_init runs once
- * per process (http_global_ok of src/providers).
+ * CURL easy handle. curl_global_init runs once per process
+ * (http_global_ok).
  *
  * Never CURLOPT_VERBOSE: it prints the headers, and one holds the admin
  * secret.
@@ -18,60 +19,26 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "cli/leader_client.h"
 #include "core/core.h"
-#include "leader/client.h"
+#include "http/http.h"
 #include "providers/providers.h"
 
 #define AUTH_PREFIX "Authorization: Bearer "
 #define FULL_URL_MAX (LEADER_URL_MAX + 1024)
 
-/* n bytes of visible ASCII (0x21..0x7e), 1 <= n <= max. */
-static bool visible(const char *s, size_t max)
-{
-    size_t n = strnlen(s, max + 1);
-
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-            return false;
-    return true;
-}
-
-/* See client.h. */
+/* See leader_client.h. */
 bool leader_url_ok(const char *url)
 {
-    return url != NULL && visible(url, LEADER_URL_MAX) &&
+    return url != NULL && prov_text_ok(url, LEADER_URL_MAX) &&
            strchr(url, '?') == NULL && strchr(url, '#') == NULL &&
            http_url_ok(url, NULL);
 }
 
-/* See client.h. */
+/* See leader_client.h. */
 bool leader_token_ok(const char *t)
 {
-    return t != NULL && visible(t, LEADER_TOKEN_MAX);
-}
-
-/* "host:port" (or "host") of url into out, for messages: the URL has no
- * user info (leader_url_ok), so nothing secret is named. */
-static void where(const char *url, char *out, size_t cap)
-{
-    CURLU *u = curl_url();
-    char *host = NULL, *port = NULL;
-
-    snprintf(out, cap, "(unparsed URL)");
-    if (u == NULL)
-        return;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-        if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK)
-            snprintf(out, cap, "%s:%s", host, port);
-        else
-            snprintf(out, cap, "%s", host);
-    }
-    curl_free(port);
-    curl_free(host);
-    curl_url_cleanup(u);
+    return t != NULL && prov_text_ok(t, LEADER_TOKEN_MAX);
 }
 
 /* The base URL without its trailing slashes, then path. */
@@ -127,74 +94,9 @@ static ai_code answer_error(long status, const char *body, ai_err *err)
     return rc;
 }
 
-/* Every option of the transfer; false when libcurl refused one. */
-static bool setup(CURL *h, const char *url, const struct curl_slist *hdrs,
-                  const char *method, const char *body, const char *ca_file,
-                  bool plain_ok, http_sink *s, char *errbuf)
-{
-    bool ok =
-        curl_easy_setopt(h, CURLOPT_URL, url) == CURLE_OK &&
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR,
-                         plain_ok ? "https,http" : "https") == CURLE_OK &&
-        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-        /* the path is sent as built: no ".." folding */
-        curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L) == CURLE_OK &&
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
-        (ca_file == NULL ||
-         curl_easy_setopt(h, CURLOPT_CAINFO, ca_file) == CURLE_OK) &&
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, LEADER_CONNECT_MS) ==
-            CURLE_OK &&
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, LEADER_TOTAL_MS) ==
-            CURLE_OK &&
-        curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
-                         (curl_off_t)LEADER_BODY_MAX) == CURLE_OK &&
-        curl_easy_setopt(h, CURLOPT_USERAGENT, "agent-iam/" AI_VERSION) ==
-            CURLE_OK &&
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) == CURLE_OK &&
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_sink_write) == CURLE_OK &&
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, s) == CURLE_OK &&
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
-
-    if (!ok)
-        return false;
-    if (strcmp(method, "GET") == 0)
-        return curl_easy_setopt(h, CURLOPT_HTTPGET, 1L) == CURLE_OK;
-    /* POST, PUT and DELETE: a body (maybe empty) and the method's name */
-    if (body != NULL || strcmp(method, "DELETE") != 0)
-        ok = curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "") ==
-                 CURLE_OK &&
-             curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                              (curl_off_t)(body ? strlen(body) : 0)) ==
-                 CURLE_OK;
-    return ok && curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method) ==
-                     CURLE_OK;
-}
-
-/* Wipe the header lines (one holds the bearer secret), then free them. */
-static void free_headers(struct curl_slist *h)
-{
-    for (struct curl_slist *p = h; p != NULL; p = p->next)
-        if (p->data != NULL)
-            OPENSSL_cleanse(p->data, strlen(p->data));
-    curl_slist_free_all(h);
-}
-
-/* Append one line; false on out of memory (*list unchanged). */
-static bool add_header(struct curl_slist **list, const char *line)
-{
-    struct curl_slist *n = curl_slist_append(*list, line);
-
-    if (n == NULL)
-        return false;
-    *list = n;
-    return true;
-}
-
 /* The header lines: no Expect round trip, JSON both ways, and the bearer
  * secret, built in a buffer wiped at once (libcurl keeps its own copy,
- * wiped by free_headers). */
+ * wiped by http_headers_free). */
 static ai_code headers(const leader_client *c, bool body,
                        struct curl_slist **out, ai_err *err)
 {
@@ -204,22 +106,22 @@ static ai_code headers(const leader_client *c, bool body,
     bool ok;
 
     *out = NULL;
-    ok = add_header(&h, "Expect:") &&
-         add_header(&h, "Accept: application/json") &&
-         (!body || add_header(&h, "Content-Type: application/json"));
+    ok = http_header_add(&h, "Expect:") &&
+         http_header_add(&h, "Accept: application/json") &&
+         (!body || http_header_add(&h, "Content-Type: application/json"));
     if (ok && c->token != NULL) {
         cap = sizeof AUTH_PREFIX + strlen(c->token);
         if ((line = ai_malloc(cap)) == NULL) {
             ok = false;
         } else {
             snprintf(line, cap, "%s%s", AUTH_PREFIX, c->token);
-            ok = add_header(&h, line);
+            ok = http_header_add(&h, line);
             OPENSSL_cleanse(line, cap);
             ai_free(line);
         }
     }
     if (!ok) {
-        free_headers(h);
+        http_headers_free(h);
         return ai_err_set(err, AI_ENOMEM, "out of memory");
     }
     *out = h;
@@ -255,7 +157,7 @@ static const char *failure_hint(CURLcode cc, bool plain, bool have_ca)
     }
 }
 
-/* See client.h. */
+/* See leader_client.h. */
 ai_code leader_client_call(const leader_client *c, const char *method,
                            const char *path, const char *json_body,
                            long *status, char **resp_body, ai_err *err)
@@ -263,7 +165,8 @@ ai_code leader_client_call(const leader_client *c, const char *method,
     static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
     char url[FULL_URL_MAX], host[300], errbuf[CURL_ERROR_SIZE];
     struct curl_slist *hdrs = NULL;
-    http_sink s = {{NULL, 0, 0, false}, LEADER_BODY_MAX, false};
+    http_sink s;
+    http_opts o;
     bool plain_ok = false, known = false;
     CURL *h = NULL;
     CURLcode cc;
@@ -272,12 +175,12 @@ ai_code leader_client_call(const leader_client *c, const char *method,
     ai_err_clear(err);
     *status = 0;
     *resp_body = NULL;
-    buf_init(&s.buf);
+    http_sink_init(&s, LEADER_BODY_MAX, ai_malloc, ai_free);
     for (size_t i = 0; method != NULL && i < sizeof methods / sizeof *methods;
          i++)
         known = known || strcmp(method, methods[i]) == 0;
     if (c == NULL || !known || path == NULL || path[0] != '/' ||
-        !visible(path, 1024))
+        !prov_text_ok(path, 1024))
         return ai_err_set(err, AI_EINVAL, "leader: bad method or path");
     if (!leader_url_ok(c->url))
         return ai_err_set(err, AI_EINVAL,
@@ -292,7 +195,7 @@ ai_code leader_client_call(const leader_client *c, const char *method,
     (void)http_url_ok(c->url, &plain_ok);
     if (!join(c->url, path, url, sizeof url))
         return ai_err_set(err, AI_EINVAL, "leader: URL too long");
-    where(c->url, host, sizeof host);
+    http_where(c->url, host, sizeof host);
     if (!http_global_ok())
         return ai_err_set(err, AI_EINTERNAL,
                           "leader: libcurl did not initialize");
@@ -303,9 +206,13 @@ ai_code leader_client_call(const leader_client *c, const char *method,
                                         "handle");
         goto done;
     }
-    errbuf[0] = '\0';
-    if (!setup(h, url, hdrs, method, json_body, c->ca_file, plain_ok, &s,
-               errbuf)) {
+    http_opts_init(&o, method, url, json_body, hdrs, c->ca_file,
+                   LEADER_TOTAL_MS, &s, errbuf);
+    o.connect_ms = LEADER_CONNECT_MS;
+    o.max_size = LEADER_BODY_MAX;
+    o.user_agent = "agent-iam/" AI_VERSION;
+    o.path_as_is = true; /* the path is sent as built: no ".." folding */
+    if (http_setup(h, &o) != CURLE_OK) {
         rc = ai_err_set(err, AI_EINTERNAL, "leader: libcurl refused an "
                                            "option (libcurl too old?)");
         goto done;
@@ -314,21 +221,20 @@ ai_code leader_client_call(const leader_client *c, const char *method,
     if (s.too_big || cc == CURLE_FILESIZE_EXCEEDED) {
         rc = ai_err_set(err, AI_EINTERNAL,
                         "leader %s: answer larger than 1 MiB", host);
-    } else if (s.buf.oom) {
+    } else if (s.oom) {
         rc = ai_err_set(err, AI_ENOMEM, "out of memory");
     } else if (cc == CURLE_OPERATION_TIMEDOUT) {
         rc = ai_err_set(err, AI_EUNAVAILABLE, "leader %s: %s", host,
                         errbuf[0] ? errbuf : "timed out");
     } else if (cc != CURLE_OK) {
-        /* errbuf names hosts, ports and TLS failures, never a header */
         rc = ai_err_set(err, AI_EUNAVAILABLE, "leader %s: %s%s", host,
-                        errbuf[0] ? errbuf : curl_easy_strerror(cc),
+                        http_reason(cc, errbuf),
                         failure_hint(cc, plain_ok, c->ca_file != NULL));
     } else {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
         if (*status < 200 || *status > 299) {
-            rc = answer_error(*status, s.buf.p, err);
-        } else if ((*resp_body = buf_steal(&s.buf)) == NULL) {
+            rc = answer_error(*status, s.p, err);
+        } else if ((*resp_body = http_sink_take(&s)) == NULL) {
             rc = ai_err_set(err, AI_ENOMEM, "out of memory");
         } else {
             rc = AI_OK;
@@ -337,12 +243,12 @@ ai_code leader_client_call(const leader_client *c, const char *method,
 done:
     if (h != NULL)
         curl_easy_cleanup(h);
-    free_headers(hdrs);
-    buf_free(&s.buf);
+    http_headers_free(hdrs);
+    http_sink_clear(&s);
     return rc;
 }
 
-/* See client.h. */
+/* See leader_client.h. */
 void leader_body_free(char *body)
 {
     if (body != NULL) {

@@ -1,11 +1,12 @@
 /*
- * client.h - the admin client of a leader: one HTTPS call to the admin
+ * leader_client.h - the CLI's client of a leader: one HTTPS call to the
  * API of a running `agent-iam serve` (docs/http-api.md), for the CLI's
- * commands that act on a leader instead of the local home.
+ * commands that act on a leader instead of the local home. Built on the
+ * project's HTTPS client (src/http); private to src/cli.
  *
  * TLS verification is always on (the CA file given, else the system's
  * CAs); plain http only to 127.0.0.1, localhost or [::1] (http_url_ok of
- * src/providers). Connect timeout 5 s, total 30 s, answers over 1 MiB
+ * src/http). Connect timeout 5 s, total 30 s, answers over 1 MiB
  * refused, redirects never followed, no retries (admin writes such as
  * rotate-key are not idempotent).
  *
@@ -14,8 +15,8 @@
  * message. Error messages name the leader's host and port and the
  * transport failure, or the server's own error text and HTTP status.
  */
-#ifndef AI_LEADER_CLIENT_H
-#define AI_LEADER_CLIENT_H
+#ifndef AI_CLI_LEADER_CLIENT_H
+#define AI_CLI_LEADER_CLIENT_H
 
 #include <stdbool.h>
 
@@ -71,4 +72,4 @@ ai_code leader_client_call(const leader_client *c, const char *method,
 /* Wipe (answers may hold tokens) and free an answer; NULL does nothing. */
 void leader_body_free(char *body);
 
-#endif /* AI_LEADER_CLIENT_H */
+#endif /* AI_CLI_LEADER_CLIENT_H */
