@@ -13,6 +13,7 @@ int main(void)
         suite_core_delegate,
         suite_core_oom,
         suite_core_threads,
+        suite_http,
         suite_store_home,
         suite_store_revocations,
         suite_store_keys,

@@ -24,6 +24,7 @@ Suite *suite_core_token(void);
 Suite *suite_core_delegate(void);
 Suite *suite_core_oom(void);
 Suite *suite_core_threads(void);
+Suite *suite_http(void);
 Suite *suite_store_home(void);
 Suite *suite_store_revocations(void);
 Suite *suite_store_keys(void);
