@@ -445,9 +445,8 @@ AI_EXPORT AI_WUR ai_code ai_broker_get_credential(ai_broker *b,
  * `rotate-key`, `config init`, `apikey add|remove`, `status` and `config
  * show` do on a local home). Each change is durable when the call
  * returns and is written to the audit log under the broker's actor, with
- * ids and names only, never a secret. An audit failure after a durable
- * change is reported (AI_ESTORE "audit: ..."): the change stands, and
- * repeating the call is safe. */
+ * ids and names only, never a secret, in the same transaction: when its
+ * audit row cannot be written the call fails and nothing changed. */
 
 /* Revoke one token (token_id: it and, through the ancestors every token
  * carries, its descendants) or one agent (agent_id: every token naming

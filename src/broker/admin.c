@@ -1,30 +1,34 @@
-/* admin.c - the administration half of the Broker API (DESIGN §7): revoke
- * and unrevoke, key rotation, provider configs, API keys, the status and
- * the redacted config of a home, as the CLI does them on a local home.
+/* admin.c - the administration half of the Broker API (DESIGN §7): the
+ * one place every change of a home is made (broker_exec: revoke and
+ * unrevoke, key rotation and import, provider configs, API keys, follower
+ * registrations), for the CLI on a local home, the leader's admin API and
+ * the library; and the status and the redacted config of a home.
  *
- * Every change is durable before the audit row is written; the row names
- * the broker's actor and holds ids and names, never a secret. Secrets
- * read back (provider configs) are wiped before they are freed, and what
- * leaves this file has them redacted. */
+ * Each change is a broker_cmd (command.h): checked here once, then
+ * written by one store call together with its changelog row and its
+ * audit row, in one transaction. The row names the command's actor and
+ * holds ids and names, never a secret. Secrets read back (provider
+ * configs) are wiped before they are freed, and what leaves this file has
+ * them redacted. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "broker/broker.h"
 #include "core/core.h"
 #include "providers/providers.h"
 
 #define REDACTED "***REDACTED***"
-#define WORD_MAX 64 /* API key names and providers */
-#define TTL_MAX_MIN (AI_DEFAULT_ROOT_TTL_MAX_DAYS * 24 * 60)
 #define GRACE_MAX_MS (INT64_C(10) * 365 * 86400000)
 
 static const char *const providers[] = {"github", "google", "aws"};
 
-static int64_t now_ms(void)
+int64_t broker_now_ms(void)
 {
     struct timespec ts;
 
@@ -32,36 +36,204 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The "ok" row of a change already made durable: a failure here is
- * reported (the caller may repeat the change, which is idempotent), with
- * the change itself kept. */
-static ai_code audit_ok(ai_broker *b, int64_t now, const char *action,
-                        const char *token_id, const char *agent_id,
-                        const char *reason, ai_err *err)
+static int64_t now_ms(void)
 {
-    audit_entry e = {0,        now,  broker_actor(b), action, token_id,
-                     agent_id, "ok", reason};
-    ai_err aerr;
-    ai_code rc = store_audit(broker_store(b), &e, &aerr);
+    return broker_now_ms();
+}
 
-    if (rc != AI_OK)
-        return ai_err_set(err, rc, "audit: %s", aerr.msg);
+/* ---- commands --------------------------------------------------------- */
+
+ai_code broker_cmd_new_key(broker_cmd *c, ai_err *err)
+{
+    if (RAND_bytes(c->key, sizeof c->key) != 1) {
+        OPENSSL_cleanse(c->key, sizeof c->key);
+        return ai_err_set(err, AI_EINTERNAL, "random generator failed");
+    }
     return AI_OK;
+}
+
+ai_code broker_cmd_new_follower(broker_cmd *c, char **secret, ai_err *err)
+{
+    return store_follower_credential(secret, c->digest, c->transport, err);
+}
+
+void broker_cmd_wipe(broker_cmd *c)
+{
+    OPENSSL_cleanse(c->key, sizeof c->key);
+    OPENSSL_cleanse(c->transport, sizeof c->transport);
+}
+
+static bool provider_known(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof providers / sizeof *providers; i++)
+        if (strcmp(name, providers[i]) == 0)
+            return true;
+    return false;
+}
+
+/* What an API key's inputs must be beyond the store's own check (names,
+ * TTL, size): a secret that can travel in a header, a base URL that is
+ * https (http only to this machine). */
+static ai_code apikey_inputs(const broker_cmd *c, ai_err *err)
+{
+    /* Never the key's value in a message: only what is wrong with it. */
+    if (c->secret == NULL ||
+        !prov_secret_ok(c->secret, strnlen(c->secret, PROV_SECRET_MAX + 1)))
+        return ai_err_set(err, AI_EINVAL,
+                          "an API key is 1 to %d bytes without control "
+                          "characters",
+                          PROV_SECRET_MAX);
+    if (c->base_url != NULL && !prov_url_ok(c->base_url))
+        return ai_err_set(err, AI_EINVAL,
+                          "a base URL is an https:// URL without user info "
+                          "(http:// only to localhost, 127.0.0.1 or [::1]), "
+                          "at most %d characters",
+                          PROV_URL_MAX);
+    return AI_OK;
+}
+
+/* What each op checks before the store (which checks ids, names, reasons
+ * and configs again as it keeps them). */
+static ai_code check(ai_broker *b, const broker_cmd *c, ai_err *err)
+{
+    bool replica = false;
+    ai_code rc;
+
+    if (c->at_ms <= 0)
+        return ai_err_set(err, AI_EINVAL, "a command carries its time");
+    switch (c->op) {
+    case BROKER_REVOKE:
+    case BROKER_UNREVOKE:
+        if (c->target != REVOKE_TOKEN && c->target != REVOKE_AGENT)
+            return ai_err_set(err, AI_EINVAL, "revoke a token or an agent");
+        return AI_OK;
+    case BROKER_ROTATE_KEY:
+        if (c->grace_ms > GRACE_MAX_MS)
+            return ai_err_set(err, AI_EINVAL,
+                              "a grace period is at most 10 years");
+        return AI_OK;
+    case BROKER_KEY_IMPORT:
+    case BROKER_PROVIDER_REMOVE:
+    case BROKER_APIKEY_REMOVE:
+    case BROKER_FOLLOWER_REMOVE:
+        return AI_OK;
+    case BROKER_PROVIDER_SET:
+        if (c->config_json == NULL)
+            return ai_err_set(err, AI_EINVAL, "no config");
+        if (!provider_known(c->name))
+            return ai_err_set(err, AI_EINVAL,
+                              "unknown provider: github, google or aws (API "
+                              "keys: ai_broker_add_api_key)");
+        /* The check the CLI applies before it sends a config, so the
+         * CLI, the leader and the library agree. */
+        return prov_config_check(c->name, c->config_json, err);
+    case BROKER_APIKEY_ADD:
+        return apikey_inputs(c, err);
+    case BROKER_FOLLOWER_ADD:
+        if ((rc = store_is_replica(broker_store(b), &replica, err)) != AI_OK)
+            return rc;
+        if (replica)
+            return ai_err_set(err, AI_EDENIED,
+                              "followers are registered on the leader, not "
+                              "on a follower's replica");
+        return AI_OK;
+    }
+    return ai_err_set(err, AI_EINVAL, "unknown command %d", (int)c->op);
+}
+
+ai_code broker_exec(ai_broker *b, const broker_cmd *c, broker_result *out,
+                    ai_err *err)
+{
+    audit_entry e = {0, 0, NULL, NULL, NULL, NULL, "ok", NULL};
+    char why[AI_ERR_MSG_MAX];
+    ai_code rc;
+    store *st;
+
+    ai_err_clear(err);
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (b == NULL || c == NULL)
+        return ai_err_set(err, AI_EINVAL, "no broker or command");
+    if ((rc = check(b, c, err)) != AI_OK)
+        return rc;
+    st = broker_store(b);
+    e.at = c->at_ms;
+    e.actor = c->actor != NULL ? c->actor : broker_actor(b);
+    switch (c->op) {
+    case BROKER_REVOKE:
+    case BROKER_UNREVOKE:
+        e.action = c->op == BROKER_REVOKE ? "revoke" : "unrevoke";
+        if (c->target == REVOKE_TOKEN)
+            e.token_id = c->id;
+        else
+            e.agent_id = c->id;
+        if (c->op == BROKER_UNREVOKE)
+            return store_unrevoke(st, c->target, c->id, c->at_ms, &e, err);
+        e.reason = c->reason;
+        /* 0: the token's expiry is not known here, so store_prune_time
+         * keeps the entry for the longest root TTL; an agent stays
+         * revoked until unrevoked. */
+        return store_revoke(st, c->target, c->id, c->reason, 0, c->at_ms, &e,
+                            err);
+    case BROKER_ROTATE_KEY:
+        e.action = "rotate-key"; /* reason: "new signing key version N" */
+        return store_rotate_key(st, c->grace_ms, c->key, c->at_ms, &e,
+                                out ? &out->version : NULL, err);
+    case BROKER_KEY_IMPORT:
+        e.action = "key-import";
+        e.reason = c->force ? "forced" : NULL;
+        return store_import_key(st, c->key, c->force, c->at_ms, &e, err);
+    case BROKER_PROVIDER_SET:
+        e.action = "config-init";
+        e.reason = c->name;
+        return store_provider_set(st, c->name, c->config_json, c->at_ms, &e,
+                                  err);
+    case BROKER_PROVIDER_REMOVE:
+        e.action = "config-remove";
+        e.reason = c->name;
+        return store_provider_delete(st, c->name, c->at_ms, &e, err);
+    case BROKER_APIKEY_ADD: {
+        apikey_info info = {c->name, c->provider, c->base_url, c->ttl_minutes,
+                            0};
+        e.action = "apikey-add";
+        snprintf(why, sizeof why, "%s (provider %s)", c->name, c->provider);
+        e.reason = why;
+        return store_apikey_add(st, &info, c->secret, c->at_ms, &e, err);
+    }
+    case BROKER_APIKEY_REMOVE:
+        e.action = "apikey-remove";
+        e.reason = c->name;
+        return store_apikey_remove(st, c->name, c->at_ms, &e, err);
+    case BROKER_FOLLOWER_ADD: {
+        const char *pv = c->providers != NULL ? c->providers : "";
+        e.action = "follower-add";
+        snprintf(why, sizeof why, "%.64s (providers: %.160s)",
+                 c->id ? c->id : "", *pv ? pv : "none");
+        e.reason = why;
+        return store_follower_add(st, c->id, pv, c->digest, c->transport,
+                                  c->at_ms, &e, err);
+    }
+    case BROKER_FOLLOWER_REMOVE:
+        e.action = "follower-remove";
+        e.reason = c->id;
+        return store_follower_remove(st, c->id, &e, err);
+    }
+    return ai_err_set(err, AI_EINVAL, "unknown command %d", (int)c->op);
 }
 
 /* ---- revocations ------------------------------------------------------ */
 
-/* Exactly one non-empty id of the two. */
+/* Exactly one non-empty id of the two: the command's target and id. */
 static ai_code pick(const char *token_id, const char *agent_id,
-                    revoke_target *t, const char **id, ai_err *err)
+                    broker_cmd *c, ai_err *err)
 {
     if ((token_id == NULL) == (agent_id == NULL))
         return ai_err_set(err, AI_EINVAL,
                           "give a token id or an agent id, not %s",
                           token_id ? "both" : "neither");
-    *t = token_id ? REVOKE_TOKEN : REVOKE_AGENT;
-    *id = token_id ? token_id : agent_id;
-    if (**id == '\0')
+    c->target = token_id ? REVOKE_TOKEN : REVOKE_AGENT;
+    c->id = token_id ? token_id : agent_id;
+    if (*c->id == '\0')
         return ai_err_set(err, AI_EINVAL, "the %s id is empty",
                           token_id ? "token" : "agent");
     return AI_OK;
@@ -72,42 +244,26 @@ ai_code ai_broker_revoke(ai_broker *b, const char *token_id,
                          const char *agent_id, const char *reason,
                          ai_err *err)
 {
-    revoke_target t;
-    const char *id;
-    int64_t now = now_ms();
+    broker_cmd c = {.op = BROKER_REVOKE, .at_ms = now_ms(), .reason = reason};
     ai_code rc;
 
     ai_err_clear(err);
-    if (b == NULL)
-        return ai_err_set(err, AI_EINVAL, "no broker");
-    /* 0: the token's expiry is not known here, so store_prune_time keeps
-     * the entry for the longest root TTL; an agent stays revoked until
-     * unrevoked. */
-    if ((rc = pick(token_id, agent_id, &t, &id, err)) != AI_OK ||
-        (rc = store_revoke(broker_store(b), t, id, reason, 0, now, err)) !=
-            AI_OK)
+    if ((rc = pick(token_id, agent_id, &c, err)) != AI_OK)
         return rc;
-    return audit_ok(b, now, "revoke", t == REVOKE_TOKEN ? id : NULL,
-                    t == REVOKE_AGENT ? id : NULL, reason, err);
+    return broker_exec(b, &c, NULL, err);
 }
 
 /* See agent_iam.h. */
 ai_code ai_broker_unrevoke(ai_broker *b, const char *token_id,
                            const char *agent_id, ai_err *err)
 {
-    revoke_target t;
-    const char *id;
-    int64_t now = now_ms();
+    broker_cmd c = {.op = BROKER_UNREVOKE, .at_ms = now_ms()};
     ai_code rc;
 
     ai_err_clear(err);
-    if (b == NULL)
-        return ai_err_set(err, AI_EINVAL, "no broker");
-    if ((rc = pick(token_id, agent_id, &t, &id, err)) != AI_OK ||
-        (rc = store_unrevoke(broker_store(b), t, id, now, err)) != AI_OK)
+    if ((rc = pick(token_id, agent_id, &c, err)) != AI_OK)
         return rc;
-    return audit_ok(b, now, "unrevoke", t == REVOKE_TOKEN ? id : NULL,
-                    t == REVOKE_AGENT ? id : NULL, NULL, err);
+    return broker_exec(b, &c, NULL, err);
 }
 
 /* ---- signing keys ----------------------------------------------------- */
@@ -116,26 +272,39 @@ ai_code ai_broker_unrevoke(ai_broker *b, const char *token_id,
 ai_code ai_broker_rotate_key(ai_broker *b, int64_t grace_ms,
                              uint32_t *new_version, ai_err *err)
 {
-    int64_t now = now_ms();
-    uint32_t v = 0;
-    char why[64];
+    broker_cmd c = {.op = BROKER_ROTATE_KEY, .at_ms = now_ms(),
+                    .grace_ms = grace_ms};
+    broker_result res = {0};
     ai_code rc;
 
     ai_err_clear(err);
     if (new_version != NULL)
         *new_version = 0;
+    if ((rc = broker_cmd_new_key(&c, err)) == AI_OK)
+        rc = broker_exec(b, &c, &res, err);
+    broker_cmd_wipe(&c);
+    if (rc == AI_OK && new_version != NULL)
+        *new_version = res.version;
+    return rc;
+}
+
+ai_code broker_export_key(ai_broker *b, uint32_t version,
+                          unsigned char out[AI_KEY_BYTES], ai_err *err)
+{
+    audit_entry e = {0, now_ms(), NULL, "key-export", NULL, NULL, "ok",
+                     NULL};
+    ai_code rc;
+
+    ai_err_clear(err);
     if (b == NULL)
         return ai_err_set(err, AI_EINVAL, "no broker");
-    if (grace_ms > GRACE_MAX_MS)
-        return ai_err_set(err, AI_EINVAL,
-                          "a grace period is at most 10 years");
-    if ((rc = store_rotate_key(broker_store(b), grace_ms, now, &v, err)) !=
-        AI_OK)
-        return rc;
-    if (new_version != NULL)
-        *new_version = v;
-    snprintf(why, sizeof why, "new signing key version %u", (unsigned)v);
-    return audit_ok(b, now, "rotate-key", NULL, NULL, why, err);
+    e.actor = broker_actor(b);
+    /* On the record before the key leaves this call: a row that cannot be
+     * written keeps the key in. */
+    if ((rc = store_export_key(broker_store(b), version, out, err)) != AI_OK ||
+        (rc = store_audit(broker_store(b), &e, err)) != AI_OK)
+        OPENSSL_cleanse(out, AI_KEY_BYTES);
+    return rc;
 }
 
 /* ---- provider configs and API keys ------------------------------------ */
@@ -144,25 +313,10 @@ ai_code ai_broker_rotate_key(ai_broker *b, int64_t grace_ms,
 ai_code ai_broker_init_provider(ai_broker *b, const char *name,
                                 const char *config_json, ai_err *err)
 {
-    int64_t now = now_ms();
-    bool known = false;
-    ai_code rc;
+    broker_cmd c = {.op = BROKER_PROVIDER_SET, .at_ms = now_ms(),
+                    .name = name, .config_json = config_json};
 
-    ai_err_clear(err);
-    if (b == NULL || config_json == NULL)
-        return ai_err_set(err, AI_EINVAL, "no broker or config");
-    for (size_t i = 0; name && i < sizeof providers / sizeof *providers; i++)
-        known = known || strcmp(name, providers[i]) == 0;
-    if (!known)
-        return ai_err_set(err, AI_EINVAL,
-                          "unknown provider: github, google or aws (API "
-                          "keys: ai_broker_add_api_key)");
-    /* The check the CLI and the leader apply, so the three agree. */
-    if ((rc = prov_config_check(name, config_json, err)) != AI_OK ||
-        (rc = store_provider_set(broker_store(b), name, config_json, now,
-                                 err)) != AI_OK)
-        return rc;
-    return audit_ok(b, now, "config-init", NULL, NULL, name, err);
+    return broker_exec(b, &c, NULL, err);
 }
 
 /* See agent_iam.h. */
@@ -171,60 +325,20 @@ ai_code ai_broker_add_api_key(ai_broker *b, const char *name,
                               const char *base_url, int ttl_minutes,
                               ai_err *err)
 {
-    int64_t now = now_ms();
-    char why[160];
-    ai_code rc;
+    broker_cmd c = {.op = BROKER_APIKEY_ADD, .at_ms = now_ms(), .name = name,
+                    .provider = provider, .secret = key,
+                    .base_url = base_url, .ttl_minutes = ttl_minutes};
 
-    ai_err_clear(err);
-    if (b == NULL)
-        return ai_err_set(err, AI_EINVAL, "no broker");
-    if (!word_valid(name, WORD_MAX) || !word_valid(provider, WORD_MAX))
-        return ai_err_set(err, AI_EINVAL,
-                          "an API key's %s is 1 to %d of A-Z a-z 0-9 . _ -",
-                          word_valid(name, WORD_MAX) ? "provider" : "name",
-                          WORD_MAX);
-    /* Never the key's value in a message: only what is wrong with it. */
-    if (key == NULL ||
-        !prov_secret_ok(key, strnlen(key, PROV_SECRET_MAX + 1)))
-        return ai_err_set(err, AI_EINVAL,
-                          "an API key is 1 to %d bytes without control "
-                          "characters",
-                          PROV_SECRET_MAX);
-    if (base_url != NULL && !prov_url_ok(base_url))
-        return ai_err_set(err, AI_EINVAL,
-                          "a base URL is an https:// URL without user info "
-                          "(http:// only to localhost, 127.0.0.1 or [::1]), "
-                          "at most %d characters",
-                          PROV_URL_MAX);
-    if (ttl_minutes < 0 || ttl_minutes > TTL_MAX_MIN)
-        return ai_err_set(err, AI_EINVAL,
-                          "an API key's TTL is 1 to %d minutes (0: the "
-                          "default)",
-                          TTL_MAX_MIN);
-    apikey_info info = {name, provider, base_url, ttl_minutes, 0};
-    if ((rc = store_apikey_add(broker_store(b), &info, key, now, err)) !=
-        AI_OK)
-        return rc;
-    snprintf(why, sizeof why, "%s (provider %s)", name, provider);
-    return audit_ok(b, now, "apikey-add", NULL, NULL, why, err);
+    return broker_exec(b, &c, NULL, err);
 }
 
 /* See agent_iam.h. */
 ai_code ai_broker_remove_api_key(ai_broker *b, const char *name, ai_err *err)
 {
-    int64_t now = now_ms();
-    ai_code rc;
+    broker_cmd c = {.op = BROKER_APIKEY_REMOVE, .at_ms = now_ms(),
+                    .name = name};
 
-    ai_err_clear(err);
-    if (b == NULL)
-        return ai_err_set(err, AI_EINVAL, "no broker");
-    if (!word_valid(name, WORD_MAX))
-        return ai_err_set(err, AI_EINVAL,
-                          "an API key name is 1 to %d of A-Z a-z 0-9 . _ -",
-                          WORD_MAX);
-    if ((rc = store_apikey_remove(broker_store(b), name, now, err)) != AI_OK)
-        return rc;
-    return audit_ok(b, now, "apikey-remove", NULL, NULL, name, err);
+    return broker_exec(b, &c, NULL, err);
 }
 
 /* ---- status ----------------------------------------------------------- */

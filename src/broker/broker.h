@@ -4,6 +4,7 @@
 #define AI_BROKER_H
 
 #include "agent_iam.h"
+#include "broker/command.h"
 #include "store/store.h"
 
 /* A broker over an already open store (borrowed: the caller closes it
@@ -40,5 +41,11 @@ const char *broker_actor(const ai_broker *b);
 /* Bring the store's views up to date, except in server mode (where the
  * caller does). */
 ai_code broker_sync(ai_broker *b, ai_err *err);
+
+/* Copy the secret of key `version` into out (the caller wipes it), with
+ * an audit row "key-export" under the broker's actor: when the row cannot
+ * be written, out is wiped and the error returned. */
+ai_code broker_export_key(ai_broker *b, uint32_t version,
+                          unsigned char out[AI_KEY_BYTES], ai_err *err);
 
 #endif

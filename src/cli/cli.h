@@ -35,6 +35,16 @@ store *cli_store(cli_ctx *c);
 /* A broker over cli_store (actor "cli"; close it with ai_broker_close,
  * which leaves the store open); NULL after printing why. */
 ai_broker *cli_broker(cli_ctx *c);
+/* Apply one change (a broker_cmd, broker/command.h) to the local home
+ * through the broker, with the actor "cli" and, unless cmd->at_ms is set,
+ * the time now; out (may be NULL) as broker_exec fills it. The exit code:
+ * CLI_OK, or the failure reported (a refusal of the arguments, AI_EINVAL,
+ * as a usage error of `usage` when usage is not NULL). The command's
+ * secret arrays are wiped. */
+struct broker_cmd;
+struct broker_result;
+int cli_exec(cli_ctx *c, struct broker_cmd *cmd, struct broker_result *out,
+             const char *usage);
 
 /* Errors: "agent-iam: <message>" on stderr, or with --json (once
  * cli_json_errors(true)) {"error": message, "code": name} on stdout; the

@@ -30,15 +30,6 @@
 
 static const char *const providers[] = {"github", "google", "aws"};
 
-static void audit_admin(store *st, const char *action, const char *reason)
-{
-    audit_entry e = {0, cli_now(), "cli", action, NULL, NULL, "ok", reason};
-    ai_err err;
-
-    if (store_audit(st, &e, &err) != AI_OK)
-        fprintf(stderr, "agent-iam: warning: audit: %s\n", err.msg);
-}
-
 /* ---- secrets in memory ------------------------------------------------ */
 
 static void secret_free(char *s)
@@ -129,9 +120,9 @@ static int save_provider(cli_ctx *c, const cli_remote *r, const char *name,
     char *text = json_dumps(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER);
     char path[64];
     json_t *ans = NULL;
+    broker_cmd cmd = {.op = BROKER_PROVIDER_SET, .name = name};
     ai_err err;
-    ai_code code;
-    store *st = NULL;
+    int rc;
 
     config_free(cfg);
     if (text == NULL)
@@ -142,19 +133,17 @@ static int save_provider(cli_ctx *c, const cli_remote *r, const char *name,
     }
     if (r->on) {
         snprintf(path, sizeof path, "/v1/admin/providers/%s", name);
-        code = cli_remote_send(r, "PUT", path, text, &ans, &err);
+        rc = cli_remote_send(r, "PUT", path, text, &ans, &err) == AI_OK
+                 ? CLI_OK
+                 : cli_fail(&err);
         json_decref(ans);
-    } else if ((st = cli_store(c)) == NULL) {
-        secret_free(text);
-        return CLI_FAIL;
     } else {
-        code = store_provider_set(st, name, text, cli_now(), &err);
+        cmd.config_json = text; /* audit row "config-init" (the name) */
+        rc = cli_exec(c, &cmd, NULL, NULL);
     }
     secret_free(text);
-    if (code != AI_OK)
-        return cli_fail(&err);
-    if (st != NULL)
-        audit_admin(st, "config-init", name);
+    if (rc != CLI_OK)
+        return rc;
     if (c->json)
         cli_print_json(
             json_pack("{s:s, s:b}", "provider", name, "configured", 1));
@@ -637,11 +626,8 @@ static int apikey_add(cli_ctx *c, cli_remote *r, int argc, char **argv)
                             CLI_REMOTE_OPTS(r),
                             {NULL, NULL, NULL}};
     long long minutes = 0;
-    char *secret, *pos[1], why[160];
+    char *secret, *pos[1];
     int npos, rc;
-    ai_err err;
-    ai_code code;
-    store *st;
 
     if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
         return rc;
@@ -675,16 +661,14 @@ static int apikey_add(cli_ctx *c, cli_remote *r, int argc, char **argv)
         if (rc != CLI_OK)
             return rc;
     } else {
-        if ((st = cli_store(c)) == NULL) {
-            secret_free(secret);
-            return CLI_FAIL;
-        }
-        code = store_apikey_add(st, &info, secret, cli_now(), &err);
+        broker_cmd cmd = {.op = BROKER_APIKEY_ADD, .name = name,
+                          .provider = prov, .secret = secret,
+                          .base_url = base, .ttl_minutes = (int)minutes};
+        /* audit row "apikey-add", "NAME (provider P)" */
+        rc = cli_exec(c, &cmd, NULL, NULL);
         secret_free(secret);
-        if (code != AI_OK)
-            return cli_fail(&err);
-        snprintf(why, sizeof why, "%s (provider %s)", name, prov);
-        audit_admin(st, "apikey-add", why);
+        if (rc != CLI_OK)
+            return rc;
     }
     if (c->json)
         cli_print_json(json_pack("{s:s, s:b}", "name", name, "added", 1));
@@ -755,7 +739,6 @@ static int apikey_remove(cli_ctx *c, cli_remote *r, int argc, char **argv)
     json_t *ans = NULL;
     int npos, rc;
     ai_err err;
-    store *st;
 
     if ((rc = cli_parse(usage, argc, argv, opts, pos, 1, &npos, false)))
         return rc;
@@ -774,11 +757,9 @@ static int apikey_remove(cli_ctx *c, cli_remote *r, int argc, char **argv)
             return cli_fail(&err);
         json_decref(ans);
     } else {
-        if ((st = cli_store(c)) == NULL)
-            return CLI_FAIL;
-        if (store_apikey_remove(st, pos[0], cli_now(), &err) != AI_OK)
-            return cli_fail(&err);
-        audit_admin(st, "apikey-remove", pos[0]);
+        broker_cmd cmd = {.op = BROKER_APIKEY_REMOVE, .name = pos[0]};
+        if ((rc = cli_exec(c, &cmd, NULL, NULL)) != CLI_OK)
+            return rc;
     }
     if (c->json)
         cli_print_json(

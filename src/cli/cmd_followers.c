@@ -62,12 +62,11 @@ static int add(cli_ctx *c, cli_remote *r, int argc, char **argv)
         ai_broker *b = cli_broker(c);
         if (b == NULL)
             return CLI_FAIL;
+        /* Registered and audited in one transaction, or neither. */
         rc = ai_broker_add_follower(b, pos[0], providers, &secret, &err);
         ai_broker_close(b);
-        if (secret == NULL)
+        if (rc != AI_OK)
             return cli_fail(&err);
-        if (rc != AI_OK) /* registered, but not audited: say so */
-            fprintf(stderr, "agent-iam: warning: %s\n", err.msg);
     }
     if (c->json) {
         cli_print_json(json_pack("{s:s, s:s, s:s}", "id", pos[0], "providers",

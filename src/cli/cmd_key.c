@@ -1,4 +1,6 @@
-/* cmd_key.c - `agent-iam key list|import|export` and `rotate-key`. */
+/* cmd_key.c - `agent-iam key list|import|export` and `rotate-key`: the
+ * changes (import, rotate) and the audited export go through the broker,
+ * which writes their audit rows. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -7,18 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "broker/broker.h"
 #include "cli/cli.h"
 
 static const char *const state_names[] = {"signing", "verifying", "retired"};
-
-static void audit_admin(store *st, const char *action, const char *reason)
-{
-    audit_entry e = {0, cli_now(), "cli", action, NULL, NULL, "ok", reason};
-    ai_err err;
-
-    if (store_audit(st, &e, &err) != AI_OK)
-        fprintf(stderr, "agent-iam: warning: audit: %s\n", err.msg);
-}
 
 static int list(cli_ctx *c, int argc, char **argv)
 {
@@ -100,27 +94,20 @@ static int import(cli_ctx *c, int argc, char **argv)
     bool force = false;
     const cli_opt opts[] = {{"file", &file, NULL}, {"force", NULL, &force},
                             {NULL, NULL, NULL}};
-    unsigned char key[AI_KEY_BYTES];
+    broker_cmd cmd = {.op = BROKER_KEY_IMPORT};
     char *pos[1];
     int npos, rc;
-    ai_err err;
-    store *st;
 
     if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
         return rc;
     if (file == NULL)
         return cli_usage(usage, "--file is required");
-    if ((rc = read_raw_key(file, key)) != CLI_OK)
+    if ((rc = read_raw_key(file, cmd.key)) != CLI_OK)
         return rc;
-    if ((st = cli_store(c)) == NULL) {
-        explicit_bzero(key, sizeof key);
-        return CLI_FAIL;
-    }
-    ai_code code = store_import_key(st, key, force, cli_now(), &err);
-    explicit_bzero(key, sizeof key);
-    if (code != AI_OK)
-        return cli_fail(&err);
-    audit_admin(st, "key-import", force ? "forced" : NULL);
+    cmd.force = force;
+    /* cli_exec wipes cmd.key */
+    if ((rc = cli_exec(c, &cmd, NULL, NULL)) != CLI_OK)
+        return rc;
     if (c->json)
         cli_print_json(json_pack("{s:b, s:i}", "imported", 1, "version", 1));
     else
@@ -134,11 +121,12 @@ static int export(cli_ctx *c, int argc, char **argv)
     const char *vs = NULL;
     const cli_opt opts[] = {{"version", &vs, NULL}, {NULL, NULL, NULL}};
     unsigned char key[AI_KEY_BYTES];
+    ai_broker *b;
     long long v;
     char *pos[1];
     int npos, rc;
+    ai_code code;
     ai_err err;
-    store *st;
 
     if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
         return rc;
@@ -147,16 +135,17 @@ static int export(cli_ctx *c, int argc, char **argv)
     if (isatty(1))
         return cli_failf("refusing to write key bytes to a terminal: "
                          "redirect stdout to a file");
-    if ((st = cli_store(c)) == NULL)
+    if ((b = cli_broker(c)) == NULL)
         return CLI_FAIL;
-    if (store_export_key(st, (uint32_t)v, key, &err) != AI_OK)
+    /* Audited ("key-export") before the bytes leave: no row, no key. */
+    code = broker_export_key(b, (uint32_t)v, key, &err);
+    ai_broker_close(b);
+    if (code != AI_OK)
         return cli_fail(&err);
     rc = fwrite(key, 1, sizeof key, stdout) == sizeof key && fflush(stdout) == 0
              ? CLI_OK
              : cli_failf("cannot write the key: %s", strerror(errno));
     explicit_bzero(key, sizeof key);
-    if (rc == CLI_OK)
-        audit_admin(st, "key-export", NULL);
     return rc;
 }
 
@@ -264,11 +253,12 @@ int cli_rotate_key(cli_ctx *c, int argc, char **argv)
                             CLI_REMOTE_OPTS(&r),
                             {NULL, NULL, NULL}};
     int64_t grace_ms = -1;
+    broker_cmd cmd = {.op = BROKER_ROTATE_KEY};
+    broker_result res = {0};
     uint32_t v = 0;
-    char *pos[1], why[64];
+    char *pos[1];
     int npos, rc;
     ai_err err;
-    store *st;
 
     if ((rc = cli_parse(usage, argc, argv, opts, pos, 0, &npos, false)))
         return rc;
@@ -288,13 +278,13 @@ int cli_rotate_key(cli_ctx *c, int argc, char **argv)
         if (rc != CLI_OK)
             return rc;
     } else {
-        if ((st = cli_store(c)) == NULL)
-            return CLI_FAIL;
-        if (store_rotate_key(st, grace_ms, cli_now(), &v, &err) != AI_OK)
+        cmd.grace_ms = grace_ms;
+        if (broker_cmd_new_key(&cmd, &err) != AI_OK)
             return cli_fail(&err);
-        snprintf(why, sizeof why, "new signing key version %u",
-                 (unsigned)v);
-        audit_admin(st, "rotate-key", why);
+        /* audit reason "new signing key version N"; cli_exec wipes the key */
+        if ((rc = cli_exec(c, &cmd, &res, NULL)) != CLI_OK)
+            return rc;
+        v = res.version;
     }
     if (c->json)
         cli_print_json(json_pack("{s:I}", "version", (json_int_t)v));

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/broker.h"
 #include "cli/cli.h"
 
 static const char revoke_usage[] =
@@ -23,22 +24,6 @@ static const char revoke_usage[] =
 static const char unrevoke_usage[] =
     "agent-iam unrevoke TOKEN_ID | unrevoke --agent AGENT_ID "
     CLI_REMOTE_USAGE;
-
-/* Record the action; the audit log is not the revocation, so a failure
- * there is a warning and not the command's result. */
-static void audit_revoke(store *st, const char *action, revoke_target t,
-                         const char *id, const char *reason, int64_t now)
-{
-    audit_entry e = {0, now, "cli", action, NULL, NULL, "ok", reason};
-    ai_err err = {0};
-
-    if (t == REVOKE_AGENT)
-        e.agent_id = id;
-    else
-        e.token_id = id;
-    if (store_audit(st, &e, &err) != AI_OK)
-        fprintf(stderr, "agent-iam: warning: audit: %s\n", err.msg);
-}
 
 /* The one id of the command line: a positional argument or --agent's
  * value, never both, never none. CLI_OK or the usage error. */
@@ -63,8 +48,8 @@ static int pick_id(const char *usage, char **pos, int npos,
     return CLI_OK;
 }
 
-/* A store refusal of the arguments (bad id or reason) is a usage error;
- * anything else is a failure. */
+/* A refusal of the arguments (bad id or reason) is a usage error;
+ * anything else is a failure (as cli_exec does on the local home). */
 static int store_error(const char *usage, const ai_err *err)
 {
     if (err->code == AI_EINVAL)
@@ -133,10 +118,9 @@ int cli_revoke(cli_ctx *c, int argc, char **argv)
                             {NULL, NULL, NULL}};
     revoke_target t = REVOKE_TOKEN;
     int64_t now = cli_now();
+    broker_cmd cmd = {.op = BROKER_REVOKE, .at_ms = now};
     char *pos[1];
     int npos, rc;
-    ai_err err = {0};
-    store *st;
 
     if ((rc = cli_parse(revoke_usage, argc, argv, opts, pos, 1, &npos,
                         true)) != CLI_OK ||
@@ -150,15 +134,13 @@ int cli_revoke(cli_ctx *c, int argc, char **argv)
             print_result(c, true, t, id, reason, now);
         return rc;
     }
-    if ((st = cli_store(c)) == NULL)
-        return CLI_FAIL;
-    /* 0: the token's expiry is not known here, so store_prune_time keeps
-     * the entry for the longest root TTL; an agent stays revoked until
-     * unrevoked. */
-    if (store_revoke(st, t, id, reason, 0, now, &err) != AI_OK)
-        return store_error(revoke_usage, &err);
+    /* Durable, with its audit row, before anything is printed. */
+    cmd.target = t;
+    cmd.id = id;
+    cmd.reason = reason;
+    if ((rc = cli_exec(c, &cmd, NULL, revoke_usage)) != CLI_OK)
+        return rc;
     print_result(c, true, t, id, reason, now);
-    audit_revoke(st, "revoke", t, id, reason, now);
     return CLI_OK;
 }
 
@@ -172,10 +154,9 @@ int cli_unrevoke(cli_ctx *c, int argc, char **argv)
                             {NULL, NULL, NULL}};
     revoke_target t = REVOKE_TOKEN;
     int64_t now = cli_now();
+    broker_cmd cmd = {.op = BROKER_UNREVOKE, .at_ms = now};
     char *pos[1];
     int npos, rc;
-    ai_err err = {0};
-    store *st;
 
     if ((rc = cli_parse(unrevoke_usage, argc, argv, opts, pos, 1, &npos,
                         true)) != CLI_OK ||
@@ -189,12 +170,11 @@ int cli_unrevoke(cli_ctx *c, int argc, char **argv)
             print_result(c, false, t, id, NULL, now);
         return rc;
     }
-    if ((st = cli_store(c)) == NULL)
-        return CLI_FAIL;
     /* AI_ENOTFOUND ("token "X" is not revoked") is a failure: exit 1 */
-    if (store_unrevoke(st, t, id, now, &err) != AI_OK)
-        return store_error(unrevoke_usage, &err);
+    cmd.target = t;
+    cmd.id = id;
+    if ((rc = cli_exec(c, &cmd, NULL, unrevoke_usage)) != CLI_OK)
+        return rc;
     print_result(c, false, t, id, NULL, now);
-    audit_revoke(st, "unrevoke", t, id, NULL, now);
     return CLI_OK;
 }

@@ -58,6 +58,30 @@ ai_broker *cli_broker(cli_ctx *c)
     return b;
 }
 
+int cli_exec(cli_ctx *c, broker_cmd *cmd, broker_result *out,
+             const char *usage)
+{
+    ai_broker *b = cli_broker(c);
+    ai_code code;
+    ai_err err;
+
+    if (b == NULL) {
+        broker_cmd_wipe(cmd);
+        return CLI_FAIL;
+    }
+    cmd->actor = "cli";
+    if (cmd->at_ms == 0)
+        cmd->at_ms = cli_now();
+    code = broker_exec(b, cmd, out, &err);
+    broker_cmd_wipe(cmd);
+    ai_broker_close(b);
+    if (code == AI_OK)
+        return CLI_OK;
+    if (code == AI_EINVAL && usage != NULL)
+        return cli_usage(usage, "%s", err.msg);
+    return cli_fail(&err);
+}
+
 static bool json_errors;
 
 void cli_json_errors(bool on)

@@ -1,7 +1,8 @@
 /* admin.c - the admin API of the leader (docs/http-api.md): root tokens,
  * revocations, key rotation, provider configs, API keys, the followers.
- * Every write is durable before the reply, is written to the audit log
- * with the actor "admin", and wakes the followers' long-polls at once. */
+ * Every write is a broker command (broker_exec) with the actor "admin" and
+ * the request's time: durable, with its audit row, before the reply; it
+ * wakes the followers' long-polls at once. */
 #include <string.h>
 
 #include "core/core.h"
@@ -9,15 +10,16 @@
 #include "leader/leader.h"
 #include "providers/providers.h"
 
-static void audit(srv_req *rq, const char *action, const char *token_id,
-                  const char *agent_id, const char *reason)
+/* A command of this request: its time, the admin API's actor. */
+static broker_cmd command(const srv_req *rq, broker_op op)
 {
-    audit_entry e = {0,        rq->now, "admin", action, token_id,
-                     agent_id, "ok",    reason};
-    ai_err err;
+    broker_cmd c;
 
-    if (store_audit(rq->th->st, &e, &err) != AI_OK)
-        fprintf(stderr, "agent-iam: warning: audit: %s\n", err.msg);
+    memset(&c, 0, sizeof c);
+    c.op = op;
+    c.at_ms = rq->now;
+    c.actor = "admin";
+    return c;
 }
 
 static void create_root(srv_req *rq)
@@ -71,6 +73,7 @@ static void revoke(srv_req *rq)
 {
     admin_target_body b;
     const char *id, *reason;
+    broker_cmd c;
     revoke_target t;
     ai_err err;
     ai_code rc;
@@ -84,15 +87,16 @@ static void revoke(srv_req *rq)
     t = b.target;
     id = b.id;
     reason = b.reason;
+    c = command(rq, BROKER_REVOKE);
+    c.target = t;
+    c.id = id;
+    c.reason = reason;
     /* A given expiresAt is ignored: a caller's expiry bounds nothing
      * (refresh moves it), so the prune time is store_prune_time's. */
-    if ((rc = store_revoke(rq->th->st, t, id, reason ? reason : "", 0,
-                           rq->now, &err)) != AI_OK) {
-        srv_reply_ai(rq, rc == AI_EINVAL ? AI_EINVAL : rc, err.msg);
+    if ((rc = broker_exec(rq->th->broker, &c, NULL, &err)) != AI_OK) {
+        srv_reply_ai(rq, rc, err.msg);
         goto done;
     }
-    audit(rq, "revoke", t == REVOKE_TOKEN ? id : NULL,
-          t == REVOKE_AGENT ? id : NULL, reason);
     srv_changed(rq->s);
     srv_reply_json(rq, 200, json_pack("{s:b, s:s, s:s}", "revoked", 1,
                                       "target",
@@ -106,6 +110,7 @@ static void unrevoke(srv_req *rq)
 {
     admin_target_body b;
     const char *id;
+    broker_cmd c;
     revoke_target t;
     ai_err err;
     ai_code rc;
@@ -118,12 +123,13 @@ static void unrevoke(srv_req *rq)
     target_subject(rq, &b);
     t = b.target;
     id = b.id;
-    if ((rc = store_unrevoke(rq->th->st, t, id, rq->now, &err)) != AI_OK) {
+    c = command(rq, BROKER_UNREVOKE);
+    c.target = t;
+    c.id = id;
+    if ((rc = broker_exec(rq->th->broker, &c, NULL, &err)) != AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
         goto done;
     }
-    audit(rq, "unrevoke", t == REVOKE_TOKEN ? id : NULL,
-          t == REVOKE_AGENT ? id : NULL, NULL);
     srv_changed(rq->s);
     srv_reply_json(rq, 200, json_pack("{s:b, s:s, s:s}", "unrevoked", 1,
                                       "target",
@@ -135,29 +141,31 @@ done:
 
 static void rotate_key(srv_req *rq)
 {
-    int64_t grace;
-    uint32_t version = 0;
-    char why[64];
+    broker_cmd c = command(rq, BROKER_ROTATE_KEY);
+    broker_result res = {0};
     ai_err err;
     ai_code rc;
 
-    if ((rc = admin_rotate_parse(rq->body, rq->len, &grace, &err)) != AI_OK) {
-        srv_reply_ai(rq, rc, err.msg);
-        return;
-    }
-    if ((rc = store_rotate_key(rq->th->st, grace, rq->now, &version, &err)) !=
+    if ((rc = admin_rotate_parse(rq->body, rq->len, &c.grace_ms, &err)) !=
         AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
         return;
     }
-    snprintf(why, sizeof why, "version %u", (unsigned)version);
-    audit(rq, "rotate-key", NULL, NULL, why);
+    if ((rc = broker_cmd_new_key(&c, &err)) == AI_OK)
+        rc = broker_exec(rq->th->broker, &c, &res, &err);
+    broker_cmd_wipe(&c);
+    if (rc != AI_OK) {
+        srv_reply_ai(rq, rc, err.msg);
+        return;
+    }
     srv_changed(rq->s);
-    srv_reply_json(rq, 200, json_pack("{s:I}", "version", (json_int_t)version));
+    srv_reply_json(rq, 200,
+                   json_pack("{s:I}", "version", (json_int_t)res.version));
 }
 
 static void put_provider(srv_req *rq)
 {
+    broker_cmd c = command(rq, BROKER_PROVIDER_SET);
     char *text;
     ai_err err;
     ai_code rc;
@@ -172,10 +180,10 @@ static void put_provider(srv_req *rq)
         srv_reply_ai(rq, rc, err.msg);
         return;
     }
-    if ((rc = prov_config_check(rq->tail, text, &err)) == AI_OK &&
-        (rc = store_provider_set(rq->th->st, rq->tail, text, rq->now,
-                                 &err)) == AI_OK) {
-        audit(rq, "config-init", NULL, NULL, rq->tail);
+    c.name = rq->tail;
+    c.config_json = text;
+    /* broker_exec checks the config as the CLI does (prov_config_check) */
+    if ((rc = broker_exec(rq->th->broker, &c, NULL, &err)) == AI_OK) {
         srv_changed(rq->s);
         srv_reply_json(rq, 200, json_pack("{s:s, s:b}", "provider", rq->tail,
                                           "configured", 1));
@@ -188,15 +196,15 @@ static void put_provider(srv_req *rq)
 
 static void delete_provider(srv_req *rq)
 {
+    broker_cmd c = command(rq, BROKER_PROVIDER_REMOVE);
     ai_err err;
     ai_code rc;
 
-    if ((rc = store_provider_delete(rq->th->st, rq->tail, rq->now, &err)) !=
-        AI_OK) {
+    c.name = rq->tail;
+    if ((rc = broker_exec(rq->th->broker, &c, NULL, &err)) != AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
         return;
     }
-    audit(rq, "config-remove", NULL, NULL, rq->tail);
     srv_changed(rq->s);
     srv_reply_json(rq, 200, json_pack("{s:s, s:b}", "provider", rq->tail,
                                       "removed", 1));
@@ -204,8 +212,8 @@ static void delete_provider(srv_req *rq)
 
 static void put_apikey(srv_req *rq)
 {
+    broker_cmd c = command(rq, BROKER_APIKEY_ADD);
     admin_apikey_body b;
-    apikey_info info = {0};
     ai_err err;
     ai_code rc;
 
@@ -218,16 +226,15 @@ static void put_apikey(srv_req *rq)
         srv_reply_ai(rq, rc, err.msg);
         return;
     }
-    info.name = rq->tail;
-    info.provider = b.provider;
-    info.base_url = b.base_url;
-    info.ttl_minutes = b.ttl_minutes;
-    if ((rc = store_apikey_add(rq->th->st, &info, b.key, rq->now, &err)) !=
-        AI_OK) {
+    c.name = rq->tail;
+    c.provider = b.provider;
+    c.secret = b.key;
+    c.base_url = b.base_url;
+    c.ttl_minutes = b.ttl_minutes;
+    if ((rc = broker_exec(rq->th->broker, &c, NULL, &err)) != AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
         goto done;
     }
-    audit(rq, "apikey-add", NULL, NULL, rq->tail);
     srv_changed(rq->s);
     srv_reply_json(rq, 200, json_pack("{s:s, s:b}", "name", rq->tail, "added",
                                       1));
@@ -237,15 +244,15 @@ done:
 
 static void delete_apikey(srv_req *rq)
 {
+    broker_cmd c = command(rq, BROKER_APIKEY_REMOVE);
     ai_err err;
     ai_code rc;
 
-    if ((rc = store_apikey_remove(rq->th->st, rq->tail, rq->now, &err)) !=
-        AI_OK) {
+    c.name = rq->tail;
+    if ((rc = broker_exec(rq->th->broker, &c, NULL, &err)) != AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
         return;
     }
-    audit(rq, "apikey-remove", NULL, NULL, rq->tail);
     srv_changed(rq->s);
     srv_reply_json(rq, 200, json_pack("{s:s, s:b}", "name", rq->tail,
                                       "removed", 1));

@@ -9,12 +9,17 @@
 #include "core/core.h"
 #include "leader/leader.h"
 
-/* The broker call as the admin API's actor. */
-static void as_admin(srv_req *rq, bool on)
+/* A command of this request: its time, the admin API's actor. */
+static broker_cmd command(const srv_req *rq, broker_op op, const char *id)
 {
-    ai_err e;
+    broker_cmd c;
 
-    (void)ai_broker_set_actor(rq->th->broker, on ? "admin" : "leader", &e);
+    memset(&c, 0, sizeof c);
+    c.op = op;
+    c.at_ms = rq->now;
+    c.actor = "admin";
+    c.id = id;
+    return c;
 }
 
 static void add(srv_req *rq)
@@ -22,6 +27,7 @@ static void add(srv_req *rq)
     json_t *o = srv_body_object(rq, false);
     const char *id, *providers;
     char *secret = NULL;
+    broker_cmd c;
     ai_err err;
     ai_code rc;
 
@@ -30,11 +36,12 @@ static void add(srv_req *rq)
     if (!srv_str(rq, o, "id", true, &id) ||
         !srv_str(rq, o, "providers", false, &providers))
         goto done;
-    as_admin(rq, true);
-    rc = ai_broker_add_follower(rq->th->broker, id, providers ? providers : "",
-                                &secret, &err);
-    as_admin(rq, false);
-    if (secret == NULL) {
+    c = command(rq, BROKER_FOLLOWER_ADD, id);
+    c.providers = providers ? providers : "";
+    if ((rc = broker_cmd_new_follower(&c, &secret, &err)) == AI_OK)
+        rc = broker_exec(rq->th->broker, &c, NULL, &err);
+    broker_cmd_wipe(&c);
+    if (rc != AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
         goto done;
     }
@@ -43,20 +50,21 @@ static void add(srv_req *rq)
                                         "providers",
                                         providers ? providers : "", "secret",
                                         secret));
-    OPENSSL_cleanse(secret, strlen(secret));
-    ai_free_string(secret);
 done:
+    if (secret != NULL) {
+        OPENSSL_cleanse(secret, strlen(secret));
+        ai_free(secret);
+    }
     json_decref(o);
 }
 
 static void remove_one(srv_req *rq)
 {
+    broker_cmd c = command(rq, BROKER_FOLLOWER_REMOVE, rq->tail);
     ai_err err;
     ai_code rc;
 
-    as_admin(rq, true);
-    rc = ai_broker_remove_follower(rq->th->broker, rq->tail, &err);
-    as_admin(rq, false);
+    rc = broker_exec(rq->th->broker, &c, NULL, &err);
     /* Wake every long-poll: the removed follower's is looked at again. */
     srv_changed(rq->s);
     if (rc != AI_OK) {

@@ -80,7 +80,8 @@ static void apikey_aad(const char *name, char *buf, size_t cap)
  * the same transaction. AI_EINVAL for a bad name, provider, URL, TTL or
  * secret (the message never holds the secret). */
 ai_code store_apikey_add(store *st, const apikey_info *info,
-                         const char *secret, int64_t now_ms, ai_err *err)
+                         const char *secret, int64_t now_ms,
+                         const audit_entry *audit, ai_err *err)
 {
     char aad[APIKEY_NAME_MAX + 16];
     unsigned char *blob = NULL;
@@ -123,6 +124,7 @@ ai_code store_apikey_add(store *st, const apikey_info *info,
     }
     if ((rc = changelog_add(st, "apikey", info->name, "set", now_ms, err)) !=
             AI_OK ||
+        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
         (rc = db_commit(st, err)) != AI_OK)
         goto fail;
     goto done;
@@ -177,7 +179,7 @@ ai_code store_apikey_secret(store *st, const char *name, char **secret,
 
 /* Remove the key `name` and log it; AI_ENOTFOUND when there is none. */
 ai_code store_apikey_remove(store *st, const char *name, int64_t now_ms,
-                            ai_err *err)
+                            const audit_entry *audit, ai_err *err)
 {
     char missing[128];
     ai_code rc;
@@ -187,7 +189,7 @@ ai_code store_apikey_remove(store *st, const char *name, int64_t now_ms,
         return rc;
     snprintf(missing, sizeof missing, "API key \"%s\" not found", name);
     return db_delete_logged(st, "DELETE FROM api_keys WHERE name = ?",
-                            "apikey", name, now_ms, missing, err);
+                            "apikey", name, now_ms, audit, missing, err);
 }
 
 /* Every key, by name, to fn (strings borrowed for the call); secrets are

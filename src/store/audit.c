@@ -11,7 +11,9 @@
  * last rows leaves no row behind to notice, so the id of the last row is
  * also kept in meta ("audit_head"), written in the same transaction.
  * Appends take the write lock first (BEGIN IMMEDIATE): processes sharing
- * a home keep one chain.
+ * a home keep one chain. The row of a change (a revocation, a key, a
+ * provider, an API key, a follower) is appended by audit_append inside the
+ * change's own transaction, so the change and its row commit together.
  *
  * Retention (store_audit_retain) deletes a prefix of the log: the oldest
  * rows, in id order, never one in the middle. The oldest row kept still
@@ -280,11 +282,8 @@ static ai_code base_set(store *st, int64_t first,
     return meta_set(st, BASE_KEY, v, err);
 }
 
-/* Append e (its id is ignored: the next one is used) after the last row,
- * in one write transaction of its own, so it must not be called inside
- * another. AI_EINVAL for a missing or oversize field (nothing written);
- * AI_ESTORE when SQLite fails (rolled back). */
-ai_code store_audit(store *st, const audit_entry *e, ai_err *err)
+/* See db.h: e after the last row, in the caller's write transaction. */
+ai_code audit_append(store *st, const audit_entry *e, ai_err *err)
 {
     unsigned char prev[MAC_BYTES] = {0}, mac[MAC_BYTES];
     sqlite3_stmt *q = NULL;
@@ -296,7 +295,6 @@ ai_code store_audit(store *st, const audit_entry *e, ai_err *err)
     ai_code rc;
     int step;
 
-    ai_err_clear(err);
     if (st == NULL || e == NULL)
         return ai_err_set(err, AI_EINVAL, "audit: no entry");
     if ((rc = check_field("actor", e->actor, NAME_MAX_BYTES, false, true,
@@ -319,13 +317,12 @@ ai_code store_audit(store *st, const audit_entry *e, ai_err *err)
     f[4] = req_field(e->decision);
     f[5] = req_field(e->reason); /* the column is NOT NULL: "" for none */
 
-    /* The write lock first: the last row read is still last at insert. */
-    if ((rc = db_begin(st, err)) != AI_OK)
-        return rc;
+    /* The caller holds the write lock (BEGIN IMMEDIATE): the last row
+     * read is still last at insert. */
     if ((rc = db_prepare(st,
                          "SELECT id, mac FROM audit ORDER BY id DESC LIMIT 1",
                          &q, err)) != AI_OK)
-        goto fail;
+        return rc;
     step = sqlite3_step(q);
     if (step == SQLITE_ROW) {
         const void *m = sqlite3_column_blob(q, 1);
@@ -336,13 +333,13 @@ ai_code store_audit(store *st, const audit_entry *e, ai_err *err)
             memcpy(prev, m, mn < MAC_BYTES ? (size_t)mn : MAC_BYTES);
     } else if (step != SQLITE_DONE) {
         rc = db_fail(st, "audit", err);
-        goto fail;
+        goto done;
     }
     sqlite3_finalize(q);
     q = NULL;
     if ((rc = head_get(st, &head, &have_head, err)) != AI_OK ||
         (step == SQLITE_DONE && (rc = base_get(st, &b, err)) != AI_OK))
-        goto fail;
+        goto done;
     /* Retention deleted every row: the next one chains to the last
      * deleted, as the first row kept would have. */
     if (step == SQLITE_DONE) {
@@ -354,19 +351,19 @@ ai_code store_audit(store *st, const audit_entry *e, ai_err *err)
     id = (head > last ? head : last);
     if (id < 0 || id == INT64_MAX) {
         rc = ai_err_set(err, AI_ESTORE, "audit: no row id left");
-        goto fail;
+        goto done;
     }
     id++;
     if (!row_mac(st, prev, id, e->at, f, mac)) {
         rc = ai_err_set(err, AI_EINTERNAL, "audit: HMAC failed");
-        goto fail;
+        goto done;
     }
     if ((rc = db_prepare(st,
                          "INSERT INTO audit (id, at, actor, action, "
                          "token_id, agent_id, decision, reason, prev, mac) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          &q, err)) != AI_OK)
-        goto fail;
+        goto done;
     sqlite3_bind_int64(q, 1, id);
     sqlite3_bind_int64(q, 2, e->at);
     for (int i = 0; i < 6; i++) {
@@ -379,19 +376,37 @@ ai_code store_audit(store *st, const audit_entry *e, ai_err *err)
     sqlite3_bind_blob(q, 10, mac, MAC_BYTES, SQLITE_STATIC);
     if (sqlite3_step(q) != SQLITE_DONE) {
         rc = db_fail(st, "audit", err);
-        goto fail;
+        goto done;
     }
     sqlite3_finalize(q);
     q = NULL;
     snprintf(headv, sizeof headv, "%" PRId64, id);
-    if ((rc = meta_set(st, HEAD_KEY, headv, err)) != AI_OK ||
-        (rc = db_commit(st, err)) != AI_OK)
-        goto fail;
-    return AI_OK;
-fail:
+    rc = meta_set(st, HEAD_KEY, headv, err);
+done:
     sqlite3_finalize(q);
-    db_rollback(st);
     return rc;
+}
+
+/* Append e (its id is ignored: the next one is used) after the last row,
+ * in one write transaction of its own, so it must not be called inside
+ * another. AI_EINVAL for a missing or oversize field (nothing written);
+ * AI_ESTORE when SQLite fails (rolled back). */
+ai_code store_audit(store *st, const audit_entry *e, ai_err *err)
+{
+    ai_code rc;
+
+    ai_err_clear(err);
+    if (st == NULL || e == NULL)
+        return ai_err_set(err, AI_EINVAL, "audit: no entry");
+    /* The write lock first: the last row read is still last at insert. */
+    if ((rc = db_begin(st, err)) != AI_OK)
+        return rc;
+    if ((rc = audit_append(st, e, err)) != AI_OK ||
+        (rc = db_commit(st, err)) != AI_OK) {
+        db_rollback(st);
+        return rc;
+    }
+    return AI_OK;
 }
 
 /* A text column as stored (length from SQLite: an embedded NUL counts). */

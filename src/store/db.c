@@ -218,7 +218,8 @@ void db_rollback(store *st)
 
 ai_code db_delete_logged(store *st, const char *sql, const char *kind,
                          const char *name, int64_t now_ms,
-                         const char *missing, ai_err *err)
+                         const audit_entry *audit, const char *missing,
+                         ai_err *err)
 {
     sqlite3_stmt *q = NULL;
     ai_code rc;
@@ -239,6 +240,7 @@ ai_code db_delete_logged(store *st, const char *sql, const char *kind,
     sqlite3_finalize(q);
     q = NULL;
     if ((rc = changelog_add(st, kind, name, "delete", now_ms, err)) != AI_OK ||
+        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
         (rc = db_commit(st, err)) != AI_OK)
         goto fail;
     return AI_OK;

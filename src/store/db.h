@@ -45,12 +45,22 @@ ai_code db_begin(store *st, ai_err *err);
 ai_code db_commit(store *st, ai_err *err);
 void db_rollback(store *st);
 
-/* In one transaction: run `sql` (a DELETE with one parameter, name) and
- * log (kind, name, "delete"); AI_ENOTFOUND with `missing` when no row
- * went. */
+/* In one transaction: run `sql` (a DELETE with one parameter, name), log
+ * (kind, name, "delete") and append `audit` (NULL: none); AI_ENOTFOUND
+ * with `missing` when no row went (nothing written). */
 ai_code db_delete_logged(store *st, const char *sql, const char *kind,
                          const char *name, int64_t now_ms,
-                         const char *missing, ai_err *err);
+                         const audit_entry *audit, const char *missing,
+                         ai_err *err);
+
+/* ---- audit (audit.c) -------------------------------------------------- */
+
+/* Append e to the audit chain inside the caller's write transaction
+ * (db_begin: the write lock is held, so the last row read is still last
+ * at insert), so a change and its audit row commit or roll back together.
+ * AI_EINVAL for a missing or oversize field, AI_ESTORE from SQLite: the
+ * caller rolls back. Does not clear err. */
+ai_code audit_append(store *st, const audit_entry *e, ai_err *err);
 
 /* meta table: small named values. get: AI_ENOTFOUND when absent. */
 ai_code meta_get(store *st, const char *key, char **value, ai_err *err);

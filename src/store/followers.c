@@ -54,17 +54,18 @@ static bool providers_valid(const char *s)
 }
 
 ai_code store_follower_add(store *st, const char *id, const char *providers,
-                           int64_t now_ms, char **secret_out, ai_err *err)
+                           const unsigned char digest[STORE_FOLLOWER_DIGEST_BYTES],
+                           const unsigned char transport[AI_KEY_BYTES],
+                           int64_t now_ms, const audit_entry *audit,
+                           ai_err *err)
 {
-    unsigned char raw[SECRET_BYTES], digest[SHA256_DIGEST_LENGTH];
-    unsigned char tkey[AI_KEY_BYTES], *sealed = NULL;
-    size_t slen = 0, n;
-    char aad[96], *secret = NULL;
+    unsigned char *sealed = NULL;
+    size_t slen = 0;
+    char aad[96];
     sqlite3_stmt *q = NULL;
     ai_code rc;
 
     ai_err_clear(err);
-    *secret_out = NULL;
     if (!word_valid(id, 64))
         return ai_err_set(err, AI_EINVAL,
                           "a follower id is 1 to 64 of A-Z a-z 0-9 . _ -");
@@ -72,19 +73,11 @@ ai_code store_follower_add(store *st, const char *id, const char *providers,
         return ai_err_set(err, AI_EINVAL,
                           "--providers is \"*\" or provider names (A-Z a-z "
                           "0-9 . _ -) separated by commas");
-    n = sizeof SECRET_PREFIX - 1 + b64url_encoded_len(SECRET_BYTES);
-    if ((secret = ai_malloc(n + 1)) == NULL)
-        return ai_err_set(err, AI_ENOMEM, "out of memory");
-    if (RAND_bytes(raw, sizeof raw) != 1) {
-        rc = ai_err_set(err, AI_EINTERNAL, "no randomness");
-        goto done;
-    }
-    memcpy(secret, SECRET_PREFIX, sizeof SECRET_PREFIX - 1);
-    b64url_encode(raw, sizeof raw, secret + sizeof SECRET_PREFIX - 1);
-    SHA256((const unsigned char *)secret, n, digest);
-    store_transport_key(secret, n, tkey);
+    if (digest == NULL || transport == NULL)
+        return ai_err_set(err, AI_EINVAL, "no follower credential");
     snprintf(aad, sizeof aad, "follower:%s", id);
-    if ((rc = seal(st, aad, tkey, sizeof tkey, &sealed, &slen, err)) != AI_OK ||
+    if ((rc = seal(st, aad, transport, AI_KEY_BYTES, &sealed, &slen, err)) !=
+            AI_OK ||
         (rc = db_begin(st, err)) != AI_OK)
         goto done;
     if ((rc = db_prepare(st,
@@ -98,7 +91,8 @@ ai_code store_follower_add(store *st, const char *id, const char *providers,
                          &q, err)) != AI_OK)
         goto fail;
     sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(q, 2, digest, sizeof digest, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 2, digest, STORE_FOLLOWER_DIGEST_BYTES,
+                      SQLITE_STATIC);
     sqlite3_bind_blob(q, 3, sealed, (int)slen, SQLITE_STATIC);
     sqlite3_bind_text(q, 4, providers, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 5, now_ms);
@@ -106,27 +100,20 @@ ai_code store_follower_add(store *st, const char *id, const char *providers,
         rc = db_fail(st, "follower", err);
         goto fail;
     }
-    if ((rc = db_commit(st, err)) != AI_OK)
+    if ((audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
+        (rc = db_commit(st, err)) != AI_OK)
         goto fail;
-    *secret_out = secret;
-    secret = NULL;
     goto done;
 fail:
     db_rollback(st);
 done:
     sqlite3_finalize(q);
     ai_free(sealed);
-    OPENSSL_cleanse(raw, sizeof raw);
-    OPENSSL_cleanse(tkey, sizeof tkey);
-    OPENSSL_cleanse(digest, sizeof digest);
-    if (secret != NULL) {
-        OPENSSL_cleanse(secret, n);
-        ai_free(secret);
-    }
     return rc;
 }
 
-ai_code store_follower_remove(store *st, const char *id, ai_err *err)
+ai_code store_follower_remove(store *st, const char *id,
+                              const audit_entry *audit, ai_err *err)
 {
     sqlite3_stmt *q = NULL;
     ai_code rc;
@@ -135,17 +122,58 @@ ai_code store_follower_remove(store *st, const char *id, ai_err *err)
     if (!word_valid(id, 64))
         return ai_err_set(err, AI_EINVAL,
                           "a follower id is 1 to 64 of A-Z a-z 0-9 . _ -");
+    if ((rc = db_begin(st, err)) != AI_OK)
+        return rc;
     if ((rc = db_prepare(st, "DELETE FROM followers WHERE id = ?", &q, err)) !=
         AI_OK)
-        return rc;
+        goto fail;
     sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-    if (sqlite3_step(q) != SQLITE_DONE)
+    if (sqlite3_step(q) != SQLITE_DONE) {
         rc = db_fail(st, "follower", err);
-    else if (sqlite3_changes(st->db) == 0)
+        goto fail;
+    }
+    if (sqlite3_changes(st->db) == 0) {
         rc = ai_err_set(err, AI_ENOTFOUND, "no follower \"%s\" is registered",
                         id);
+        goto fail;
+    }
+    if ((audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
+        (rc = db_commit(st, err)) != AI_OK)
+        goto fail;
     sqlite3_finalize(q);
+    return AI_OK;
+fail:
+    sqlite3_finalize(q);
+    db_rollback(st);
     return rc;
+}
+
+/* See store.h. */
+ai_code store_follower_credential(char **secret_out,
+                                  unsigned char digest[STORE_FOLLOWER_DIGEST_BYTES],
+                                  unsigned char transport[AI_KEY_BYTES],
+                                  ai_err *err)
+{
+    unsigned char raw[SECRET_BYTES];
+    size_t n = sizeof SECRET_PREFIX - 1 + b64url_encoded_len(SECRET_BYTES);
+    char *secret;
+
+    ai_err_clear(err);
+    *secret_out = NULL;
+    if ((secret = ai_malloc(n + 1)) == NULL)
+        return ai_err_set(err, AI_ENOMEM, "out of memory");
+    if (RAND_bytes(raw, sizeof raw) != 1) {
+        OPENSSL_cleanse(raw, sizeof raw);
+        ai_free(secret);
+        return ai_err_set(err, AI_EINTERNAL, "no randomness");
+    }
+    memcpy(secret, SECRET_PREFIX, sizeof SECRET_PREFIX - 1);
+    b64url_encode(raw, sizeof raw, secret + sizeof SECRET_PREFIX - 1);
+    OPENSSL_cleanse(raw, sizeof raw);
+    SHA256((const unsigned char *)secret, n, digest);
+    store_transport_key(secret, n, transport);
+    *secret_out = secret;
+    return AI_OK;
 }
 
 static void row_info(sqlite3_stmt *q, follower_info *fi)

@@ -198,10 +198,13 @@ ai_code store_keyring(store *st, int64_t now_ms, const ai_keyring **out,
     return AI_OK;
 }
 
-ai_code store_rotate_key(store *st, int64_t grace_ms, int64_t now_ms,
+ai_code store_rotate_key(store *st, int64_t grace_ms,
+                         const unsigned char key[AI_KEY_BYTES],
+                         int64_t now_ms, const audit_entry *audit,
                          uint32_t *version, ai_err *err)
 {
-    unsigned char secret[AI_KEY_BYTES];
+    char why[64];
+    audit_entry row;
     sqlite3_stmt *q = NULL;
     uint32_t have = 0;
     int64_t until;
@@ -209,6 +212,10 @@ ai_code store_rotate_key(store *st, int64_t grace_ms, int64_t now_ms,
     int step;
 
     ai_err_clear(err);
+    if (version != NULL)
+        *version = 0;
+    if (key == NULL)
+        return ai_err_set(err, AI_EINVAL, "no new key");
     if (grace_ms < 0)
         grace_ms = STORE_DEFAULT_GRACE_MS;
     until = now_ms + grace_ms;
@@ -242,13 +249,20 @@ ai_code store_rotate_key(store *st, int64_t grace_ms, int64_t now_ms,
     }
     sqlite3_finalize(q);
     q = NULL;
-    if (RAND_bytes(secret, sizeof secret) != 1) {
-        rc = ai_err_set(err, AI_EINTERNAL, "random generator failed");
+    if ((rc = put_key(st, have + 1, key, now_ms, err)) != AI_OK)
         goto fail;
+    if (audit != NULL) {
+        /* The new version is known only here, under the write lock. */
+        row = *audit;
+        if (row.reason == NULL) {
+            snprintf(why, sizeof why, "new signing key version %u",
+                     (unsigned)(have + 1));
+            row.reason = why;
+        }
+        if ((rc = audit_append(st, &row, err)) != AI_OK)
+            goto fail;
     }
-    rc = put_key(st, have + 1, secret, now_ms, err);
-    explicit_bzero(secret, sizeof secret);
-    if (rc != AI_OK || (rc = db_commit(st, err)) != AI_OK)
+    if ((rc = db_commit(st, err)) != AI_OK)
         goto fail;
     if (version != NULL)
         *version = have + 1;
@@ -276,7 +290,8 @@ ai_code store_note_signed(store *st, ai_err *err)
 }
 
 ai_code store_import_key(store *st, const unsigned char key[AI_KEY_BYTES],
-                         bool force, int64_t now_ms, ai_err *err)
+                         bool force, int64_t now_ms, const audit_entry *audit,
+                         ai_err *err)
 {
     uint32_t have = 0;
     char *signed_flag = NULL;
@@ -304,6 +319,7 @@ ai_code store_import_key(store *st, const unsigned char key[AI_KEY_BYTES],
         goto fail;
     }
     if ((rc = put_key(st, 1, key, now_ms, err)) != AI_OK ||
+        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
         (rc = db_commit(st, err)) != AI_OK)
         goto fail;
     return keys_load(st, now_ms, err);

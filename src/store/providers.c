@@ -100,7 +100,8 @@ static ai_code check_config(const char *json, ai_err *err)
 /* Replace the config of `name` (the JSON as given, sealed) and log the
  * change, in one transaction. AI_EINVAL for a bad name or config. */
 ai_code store_provider_set(store *st, const char *name, const char *json,
-                           int64_t now_ms, ai_err *err)
+                           int64_t now_ms, const audit_entry *audit,
+                           ai_err *err)
 {
     char aad[32];
     unsigned char *blob = NULL;
@@ -133,6 +134,7 @@ ai_code store_provider_set(store *st, const char *name, const char *json,
     }
     if ((rc = changelog_add(st, "provider", name, "set", now_ms, err)) !=
             AI_OK ||
+        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
         (rc = db_commit(st, err)) != AI_OK)
         goto fail;
     goto done;
@@ -189,7 +191,7 @@ ai_code store_provider_get(store *st, const char *name, char **json,
 
 /* Remove the config of `name` and log it; AI_ENOTFOUND when absent. */
 ai_code store_provider_delete(store *st, const char *name, int64_t now_ms,
-                              ai_err *err)
+                              const audit_entry *audit, ai_err *err)
 {
     char missing[96];
     ai_code rc;
@@ -199,7 +201,7 @@ ai_code store_provider_delete(store *st, const char *name, int64_t now_ms,
         return rc;
     snprintf(missing, sizeof missing, "provider %s is not configured", name);
     return db_delete_logged(st, "DELETE FROM providers WHERE name = ?",
-                            "provider", name, now_ms, missing, err);
+                            "provider", name, now_ms, audit, missing, err);
 }
 
 ai_code provider_check(const char *name, const char *json, ai_err *err)

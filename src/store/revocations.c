@@ -46,7 +46,7 @@ int64_t store_prune_time(revoke_target target, int64_t valid_until_ms,
 
 ai_code store_revoke(store *st, revoke_target target, const char *id,
                      const char *reason, int64_t valid_until_ms,
-                     int64_t now_ms, ai_err *err)
+                     int64_t now_ms, const audit_entry *audit, ai_err *err)
 {
     char key[AI_ID_MAX + 8];
     sqlite3_stmt *q = NULL;
@@ -82,6 +82,7 @@ ai_code store_revoke(store *st, revoke_target target, const char *id,
     q = NULL;
     if ((rc = changelog_add(st, "revocation", key, "set", now_ms, err)) !=
             AI_OK ||
+        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
         (rc = db_commit(st, err)) != AI_OK)
         goto fail;
     return revview_refresh(st, target, id, err);
@@ -92,7 +93,7 @@ fail:
 }
 
 ai_code store_unrevoke(store *st, revoke_target target, const char *id,
-                       int64_t now_ms, ai_err *err)
+                       int64_t now_ms, const audit_entry *audit, ai_err *err)
 {
     char key[AI_ID_MAX + 8];
     sqlite3_stmt *q = NULL;
@@ -123,6 +124,7 @@ ai_code store_unrevoke(store *st, revoke_target target, const char *id,
     q = NULL;
     if ((rc = changelog_add(st, "revocation", key, "delete", now_ms, err)) !=
             AI_OK ||
+        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
         (rc = db_commit(st, err)) != AI_OK)
         goto fail;
     return revview_refresh(st, target, id, err);

@@ -31,6 +31,19 @@
 
 typedef struct store store;
 
+/* One row of the audit log (audit.c, below): the write functions take
+ * one to append in their own transaction. */
+typedef struct audit_entry {
+    int64_t id;         /* filled when read */
+    int64_t at;         /* ms */
+    const char *actor;  /* "cli", "admin", an agentId, a follower id */
+    const char *action; /* "revoke", "rotate-key", "delegate", "credential" */
+    const char *token_id; /* may be NULL */
+    const char *agent_id; /* may be NULL */
+    const char *decision; /* "allow", "deny", "ok" */
+    const char *reason;   /* may be NULL */
+} audit_entry;
+
 /* ---- home and handle (home.c, db.c) ----------------------------------- */
 
 #define STORE_DB_FILE "agent-iam.db"
@@ -92,15 +105,27 @@ typedef struct key_info {
 ai_code store_keyring(store *st, int64_t now_ms, const ai_keyring **out,
                       ai_err *err);
 
-/* Add version N+1, which signs from now on; every older unretired key
- * verifies until now + grace_ms (grace_ms < 0: the default). */
-ai_code store_rotate_key(store *st, int64_t grace_ms, int64_t now_ms,
+/* Audit rows of changes: every write function below that takes a `const
+ * audit_entry *audit` appends it to the audit chain (see "audit log") in
+ * the same SQLite transaction as the change and its changelog row, so
+ * both commit or neither does (NULL: no row). A row refused (a field over
+ * its limit) fails the change. In-memory views change after the commit. */
+
+/* Add version N+1 with the secret `key` (the caller draws it, so that the
+ * same call gives the same state anywhere), which signs from now on;
+ * every older unretired key verifies until now + grace_ms (grace_ms < 0:
+ * the default). The audit row's reason, when NULL, is "new signing key
+ * version N" (N is known only under the write lock). */
+ai_code store_rotate_key(store *st, int64_t grace_ms,
+                         const unsigned char key[AI_KEY_BYTES],
+                         int64_t now_ms, const audit_entry *audit,
                          uint32_t *version, ai_err *err);
 
 /* Import a raw 32-byte secret as version 1: only into a home that has
  * signed no token yet (no key, or only an unused version 1), unless force. */
 ai_code store_import_key(store *st, const unsigned char key[AI_KEY_BYTES],
-                         bool force, int64_t now_ms, ai_err *err);
+                         bool force, int64_t now_ms, const audit_entry *audit,
+                         ai_err *err);
 
 /* Copy the secret of `version` into out (the caller wipes it). */
 ai_code store_export_key(store *st, uint32_t version,
@@ -143,11 +168,11 @@ int64_t store_prune_time(revoke_target target, int64_t valid_until_ms,
  * returns. */
 ai_code store_revoke(store *st, revoke_target target, const char *id,
                      const char *reason, int64_t valid_until_ms,
-                     int64_t now_ms, ai_err *err);
+                     int64_t now_ms, const audit_entry *audit, ai_err *err);
 
 /* Remove a revocation; AI_ENOTFOUND if there was none. */
 ai_code store_unrevoke(store *st, revoke_target target, const char *id,
-                       int64_t now_ms, ai_err *err);
+                       int64_t now_ms, const audit_entry *audit, ai_err *err);
 
 /* The in-memory view (as of the last sync): O(1), no SQLite. Matches
  * ai_revoked_fn, so `ai_verifier v = {keys, store_revoked, st}` works. */
@@ -174,19 +199,11 @@ ai_code store_consume(store *st, const ai_budget_ref *budgets, size_t n,
 
 /* ---- audit log (audit.c) ---------------------------------------------- */
 
-typedef struct audit_entry {
-    int64_t id;         /* filled when read */
-    int64_t at;         /* ms */
-    const char *actor;  /* "cli", "admin", an agentId, a follower id */
-    const char *action; /* "revoke", "rotate-key", "delegate", "credential" */
-    const char *token_id; /* may be NULL */
-    const char *agent_id; /* may be NULL */
-    const char *decision; /* "allow", "deny", "ok" */
-    const char *reason;   /* may be NULL */
-} audit_entry;
+/* audit_entry: see the top of this file (changes take one). */
 
-/* Append one row, chained to the previous one. Never pass secrets or
- * whole tokens. */
+/* Append one row, chained to the previous one, in a transaction of its
+ * own (the rows of the changes above are written in theirs). Never pass
+ * secrets or whole tokens. */
 ai_code store_audit(store *st, const audit_entry *e, ai_err *err);
 
 /* Walk the chain: AI_OK when intact; AI_EDENIED with *bad_id the first
@@ -240,13 +257,14 @@ int64_t store_wal_bytes(store *st);
 /* A provider's config (github, google, aws) as a JSON object; the secret
  * members are sealed at rest. set replaces the whole config. */
 ai_code store_provider_set(store *st, const char *name, const char *json,
-                           int64_t now_ms, ai_err *err);
+                           int64_t now_ms, const audit_entry *audit,
+                           ai_err *err);
 /* *json (free with store_free after wiping) with secrets in clear; or
  * AI_ENOTFOUND. */
 ai_code store_provider_get(store *st, const char *name, char **json,
                            ai_err *err);
 ai_code store_provider_delete(store *st, const char *name, int64_t now_ms,
-                              ai_err *err);
+                              const audit_entry *audit, ai_err *err);
 
 typedef struct apikey_info {
     const char *name;
@@ -257,12 +275,13 @@ typedef struct apikey_info {
 } apikey_info;
 
 ai_code store_apikey_add(store *st, const apikey_info *info,
-                         const char *secret, int64_t now_ms, ai_err *err);
+                         const char *secret, int64_t now_ms,
+                         const audit_entry *audit, ai_err *err);
 /* The secret (wipe, then store_free) or AI_ENOTFOUND. */
 ai_code store_apikey_secret(store *st, const char *name, char **secret,
                             ai_err *err);
 ai_code store_apikey_remove(store *st, const char *name, int64_t now_ms,
-                            ai_err *err);
+                            const audit_entry *audit, ai_err *err);
 typedef void (*apikey_fn)(void *ud, const apikey_info *info);
 ai_code store_apikey_list(store *st, apikey_fn fn, void *ud, ai_err *err);
 
@@ -272,19 +291,34 @@ ai_code store_apikey_list(store *st, apikey_fn fn, void *ud, ai_err *err);
  * key (what the follower's secrets travel under, store_seal_text). A
  * registration is not replicated to followers. */
 #define STORE_FOLLOWER_PROVIDERS_MAX 512
+#define STORE_FOLLOWER_DIGEST_BYTES 32 /* SHA-256 of a credential */
 typedef struct follower_info {
     char id[65];
     char providers[STORE_FOLLOWER_PROVIDERS_MAX + 1]; /* "a,b", "*" or "" */
     int64_t created_at;
 } follower_info;
-/* providers: names of [A-Za-z0-9._-] separated by commas, "*" for every
- * provider, "" for none. *secret_out (ai_malloc'd, wipe it): the new
- * credential, shown once. AI_EINVAL for a bad id or list; an id already
- * registered is replaced (a new credential; the old one stops working). */
+/* A new follower credential, "aif1_" and 32 random bytes in base64url
+ * (*secret_out: ai_malloc'd, wipe it; shown once), with what the leader
+ * keeps of it: its SHA-256 (digest) and its transport key
+ * (store_transport_key; wipe it). */
+ai_code store_follower_credential(char **secret_out,
+                                  unsigned char digest[STORE_FOLLOWER_DIGEST_BYTES],
+                                  unsigned char transport[AI_KEY_BYTES],
+                                  ai_err *err);
+/* Register id with the credential whose SHA-256 is digest and whose
+ * transport key is transport (store_follower_credential): the caller
+ * draws it, so the same call gives the same state anywhere. providers:
+ * names of [A-Za-z0-9._-] separated by commas, "*" for every provider,
+ * "" for none. AI_EINVAL for a bad id or list; an id already registered
+ * is replaced (a new credential; the old one stops working). */
 ai_code store_follower_add(store *st, const char *id, const char *providers,
-                           int64_t now_ms, char **secret_out, ai_err *err);
-/* AI_ENOTFOUND when id is not registered. */
-ai_code store_follower_remove(store *st, const char *id, ai_err *err);
+                           const unsigned char digest[STORE_FOLLOWER_DIGEST_BYTES],
+                           const unsigned char transport[AI_KEY_BYTES],
+                           int64_t now_ms, const audit_entry *audit,
+                           ai_err *err);
+/* AI_ENOTFOUND when id is not registered (nothing written). */
+ai_code store_follower_remove(store *st, const char *id,
+                              const audit_entry *audit, ai_err *err);
 typedef void (*follower_fn)(void *ud, const follower_info *info);
 ai_code store_follower_list(store *st, follower_fn fn, void *ud, ai_err *err);
 /* The follower whose credential is secret (n bytes), with its transport

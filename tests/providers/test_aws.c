@@ -422,7 +422,8 @@ START_TEST(test_aws_broker_cache_is_per_agent_and_config)
     ck_assert_ptr_nonnull(mkdtemp(home));
     ck_assert_int_eq(store_open(home, true, &st, &err), AI_OK);
     cfg = config(SECRET, "", "");
-    ck_assert_int_eq(store_provider_set(st, "aws", cfg, T_NOW, &err), AI_OK);
+    ck_assert_int_eq(store_provider_set(st, "aws", cfg, T_NOW, NULL, &err),
+                     AI_OK);
     free(cfg);
     store_close(st);
     setenv("AGENT_IAM_PROVIDER_CA_FILE", ca_file, 1);
@@ -461,7 +462,7 @@ START_TEST(test_aws_broker_cache_is_per_agent_and_config)
     /* a changed config is a new request */
     cfg = config(SECRET, "", ",\"sessionDuration\":1800");
     ck_assert_int_eq(store_provider_set(broker_store(b), "aws", cfg, T_NOW,
-                                        &err),
+                                        NULL, &err),
                      AI_OK);
     free(cfg);
     ck_assert_msg(GET(alice) == AI_OK, "%s", err.msg);

@@ -223,7 +223,8 @@ static void add_api_key(const char *home)
     store *st = fx_open(home);
     ai_err err;
 
-    ck_assert_msg(store_apikey_add(st, &info, API_SECRET, wall_ms(), &err) ==
+    ck_assert_msg(store_apikey_add(st, &info, API_SECRET, wall_ms(), NULL,
+                                   &err) ==
                       AI_OK,
                   "%s", err.msg);
     store_close(st);
@@ -240,7 +241,7 @@ static void revoke_token(const char *home, const char *wire)
     /* prune time 0: the default (now + the longest root TTL); an absolute
      * time in the past would let the leader's pruning drop it at once */
     ck_assert_msg(store_revoke(st, REVOKE_TOKEN, ai_token_id(t), "test", 0,
-                               wall_ms(), &err) ==
+                               wall_ms(), NULL, &err) ==
                       AI_OK,
                   "%s", err.msg);
     store_close(st);

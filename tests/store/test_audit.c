@@ -182,6 +182,43 @@ START_TEST(test_audit_chain_intact_after_many_appends)
 }
 END_TEST
 
+START_TEST(test_audit_rows_of_changes_chain_with_the_others)
+{
+    home h;
+    store *st;
+    audit_entry e = {0, T_NOW, "cli", "revoke", NULL, "rogue", "ok", NULL};
+    audit_entry bad = {0, T_NOW, "cli\n", "revoke", NULL, "x", "ok", NULL};
+    ai_err err = {0};
+
+    home_make(&h);
+    st = open_home(&h);
+    append_one(st, 1);
+    /* the row is written in the change's own transaction */
+    ck_assert_int_eq(store_revoke(st, REVOKE_AGENT, "rogue", NULL, 0, T_NOW,
+                                  &e, &err),
+                     AI_OK);
+    append_one(st, 3);
+    e.action = "unrevoke";
+    ck_assert_int_eq(store_unrevoke(st, REVOKE_AGENT, "rogue", T_NOW, &e,
+                                    &err),
+                     AI_OK);
+    /* a row refused takes its change with it */
+    ck_assert_int_eq(store_revoke(st, REVOKE_AGENT, "x", NULL, 0, T_NOW,
+                                  &bad, &err),
+                     AI_EINVAL);
+    ck_assert_int_eq(store_sync(st, &err), AI_OK);
+    ck_assert(!store_revoked(st, AI_REVOKED_AGENT, "x"));
+    store_close(st);
+    expect_intact(&h);
+    ck_assert_int_eq(raw_int(&h, "SELECT count(*) FROM audit"), 4);
+    ck_assert_int_eq(raw_int(&h, "SELECT count(*) FROM audit WHERE id = 2 "
+                                 "AND agent_id = 'rogue'"),
+                     1);
+    ck_assert_int_eq(raw_int(&h, "SELECT count(*) FROM revocations"), 0);
+    home_remove(&h);
+}
+END_TEST
+
 START_TEST(test_audit_verify_empty_log_is_intact)
 {
     home h;
@@ -873,6 +910,7 @@ Suite *suite_store_audit(void)
     tcase_add_test(tc, test_audit_after_retain_detects_removed_start_record);
     tcase_add_test(tc, test_audit_after_retain_detects_replayed_start_record);
     tcase_add_test(tc, test_audit_retain_keeps_rows_that_do_not_verify);
+    tcase_add_test(tc, test_audit_rows_of_changes_chain_with_the_others);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -554,6 +554,103 @@ START_TEST(test_broker_admin_status_of_an_unsynced_replica)
 }
 END_TEST
 
+/* ---- commands (broker_exec) ------------------------------------------ */
+
+START_TEST(test_broker_exec_same_command_gives_same_state_on_two_homes)
+{
+    fx a, b;
+    broker_cmd rot = {.op = BROKER_ROTATE_KEY, .at_ms = T_NOW,
+                      .actor = "admin", .grace_ms = -1};
+    broker_cmd rev = {.op = BROKER_REVOKE, .at_ms = T_NOW + 1,
+                      .actor = "admin", .target = REVOKE_AGENT,
+                      .id = "rogue", .reason = "test"};
+    broker_result ra, rb;
+    unsigned char ka[AI_KEY_BYTES], kb[AI_KEY_BYTES];
+    int64_t ha = 0, hb = 0;
+    ai_err err;
+
+    fx_up(&a);
+    fx_up(&b);
+    memcpy(rot.key, t_key2, AI_KEY_BYTES);
+    ck_assert_int_eq(broker_exec(a.b, &rot, &ra, &err), AI_OK);
+    ck_assert_int_eq(broker_exec(b.b, &rot, &rb, &err), AI_OK);
+    ck_assert_int_eq(broker_exec(a.b, &rev, NULL, &err), AI_OK);
+    ck_assert_int_eq(broker_exec(b.b, &rev, NULL, &err), AI_OK);
+    broker_cmd_wipe(&rot);
+    ck_assert_uint_eq(ra.version, rb.version);
+    /* the key is the command's, not drawn by the store */
+    ck_assert_int_eq(store_export_key(broker_store(a.b), ra.version, ka,
+                                      &err),
+                     AI_OK);
+    ck_assert_int_eq(store_export_key(broker_store(b.b), rb.version, kb,
+                                      &err),
+                     AI_OK);
+    ck_assert_mem_eq(ka, t_key2, AI_KEY_BYTES);
+    ck_assert_mem_eq(kb, t_key2, AI_KEY_BYTES);
+    ck_assert(store_revoked(broker_store(a.b), AI_REVOKED_AGENT, "rogue"));
+    ck_assert(store_revoked(broker_store(b.b), AI_REVOKED_AGENT, "rogue"));
+    ck_assert_int_eq(store_changelog_head(broker_store(a.b), &ha, &err),
+                     AI_OK);
+    ck_assert_int_eq(store_changelog_head(broker_store(b.b), &hb, &err),
+                     AI_OK);
+    ck_assert_int_eq(ha, hb);
+    fx_down(&a);
+    fx_down(&b);
+}
+END_TEST
+
+START_TEST(test_broker_exec_audit_failure_changes_nothing)
+{
+    fx f;
+    /* an actor the audit log refuses (a control character) */
+    broker_cmd rev = {.op = BROKER_REVOKE, .at_ms = T_NOW,
+                      .actor = "ad\nmin", .target = REVOKE_AGENT,
+                      .id = "rogue"};
+    broker_cmd key = {.op = BROKER_APIKEY_ADD, .at_ms = T_NOW,
+                      .actor = "ad\nmin", .name = "oa", .provider = "openai",
+                      .secret = API_SECRET};
+    int64_t before = 0, after = 0;
+    char *secret = NULL;
+    rows r;
+    ai_err err;
+
+    fx_up(&f);
+    ck_assert_int_eq(store_changelog_head(broker_store(f.b), &before, &err),
+                     AI_OK);
+    ck_assert_int_eq(broker_exec(f.b, &rev, NULL, &err), AI_EINVAL);
+    ck_assert_msg(t_has(err.msg, "audit"), "%s", err.msg);
+    ck_assert_int_eq(broker_exec(f.b, &key, NULL, &err), AI_EINVAL);
+    ck_assert_int_eq(store_sync(broker_store(f.b), &err), AI_OK);
+    ck_assert(!store_revoked(broker_store(f.b), AI_REVOKED_AGENT, "rogue"));
+    ck_assert_int_eq(store_apikey_secret(broker_store(f.b), "oa", &secret,
+                                         &err),
+                     AI_ENOTFOUND);
+    ck_assert_int_eq(store_changelog_head(broker_store(f.b), &after, &err),
+                     AI_OK);
+    ck_assert_int_eq(before, after);
+    audit_rows(f.home, &r);
+    ck_assert_int_eq(r.n, 0);
+    fx_down(&f);
+}
+END_TEST
+
+START_TEST(test_broker_exec_refuses_a_command_without_its_time)
+{
+    fx f;
+    broker_cmd rev = {.op = BROKER_REVOKE, .target = REVOKE_AGENT,
+                      .id = "rogue"};
+    broker_cmd bad = {.op = (broker_op)99, .at_ms = T_NOW};
+    ai_err err;
+
+    fx_up(&f);
+    ck_assert_int_eq(broker_exec(f.b, &rev, NULL, &err), AI_EINVAL);
+    ck_assert_int_eq(broker_exec(f.b, &bad, NULL, &err), AI_EINVAL);
+    ck_assert_int_eq(store_sync(broker_store(f.b), &err), AI_OK);
+    ck_assert(!store_revoked(broker_store(f.b), AI_REVOKED_AGENT, "rogue"));
+    fx_down(&f);
+}
+END_TEST
+
 Suite *suite_broker_admin(void)
 {
     Suite *s = suite_create("broker_admin");
@@ -570,6 +667,10 @@ Suite *suite_broker_admin(void)
     tcase_add_test(tc, test_broker_admin_api_key_rejects_bad_arguments);
     tcase_add_test(tc, test_broker_admin_status_reports_the_home);
     tcase_add_test(tc, test_broker_admin_status_of_an_unsynced_replica);
+    tcase_add_test(tc,
+                   test_broker_exec_same_command_gives_same_state_on_two_homes);
+    tcase_add_test(tc, test_broker_exec_audit_failure_changes_nothing);
+    tcase_add_test(tc, test_broker_exec_refuses_a_command_without_its_time);
     suite_add_tcase(s, tc);
     return s;
 }

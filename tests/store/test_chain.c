@@ -41,12 +41,12 @@ static void write_some(store *st)
 
     ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_OK);
     ck_assert_int_eq(store_revoke(st, REVOKE_TOKEN, "AAAAAAAAAAAAAAAAAAAAAA",
-                                  "test", 0, T_NOW + 1, &err),
+                                  "test", 0, T_NOW + 1, NULL, &err),
                      AI_OK);
     ck_assert_int_eq(store_revoke(st, REVOKE_AGENT, "rogue", NULL, 0,
-                                  T_NOW + 2, &err),
+                                  T_NOW + 2, NULL, &err),
                      AI_OK);
-    ck_assert_int_eq(store_unrevoke(st, REVOKE_AGENT, "rogue", T_NOW + 3,
+    ck_assert_int_eq(store_unrevoke(st, REVOKE_AGENT, "rogue", T_NOW + 3, NULL,
                                     &err),
                      AI_OK);
 }

@@ -15,6 +15,23 @@
 
 #define open_home t_home_open
 
+/* Register id with a new credential (*secret: NULL on error). */
+static ai_code add(store *st, const char *id, const char *providers,
+                   char **secret, ai_err *err)
+{
+    unsigned char digest[STORE_FOLLOWER_DIGEST_BYTES], tkey[AI_KEY_BYTES];
+    ai_code rc = store_follower_credential(secret, digest, tkey, err);
+
+    if (rc == AI_OK &&
+        (rc = store_follower_add(st, id, providers, digest, tkey, T_NOW,
+                                 NULL, err)) != AI_OK) {
+        ai_free(*secret);
+        *secret = NULL;
+    }
+    OPENSSL_cleanse(tkey, sizeof tkey);
+    return rc;
+}
+
 START_TEST(test_follower_credential_finds_it_with_its_transport_key)
 {
     t_home h;
@@ -26,8 +43,7 @@ START_TEST(test_follower_credential_finds_it_with_its_transport_key)
 
     t_home_make(&h, "followers");
     st = open_home(&h);
-    ck_assert_int_eq(store_follower_add(st, "region-b", "openai,github",
-                                        T_NOW, &secret, &err),
+    ck_assert_int_eq(add(st, "region-b", "openai,github", &secret, &err),
                      AI_OK);
     ck_assert_ptr_nonnull(secret);
     ck_assert_int_ge((int)strlen(secret), 40);
@@ -61,10 +77,8 @@ START_TEST(test_follower_removed_or_replaced_credential_is_not_found)
 
     t_home_make(&h, "followers");
     st = open_home(&h);
-    ck_assert_int_eq(store_follower_add(st, "f", "", T_NOW, &one, &err),
-                     AI_OK);
-    ck_assert_int_eq(store_follower_add(st, "f", "*", T_NOW, &two, &err),
-                     AI_OK);
+    ck_assert_int_eq(add(st, "f", "", &one, &err), AI_OK);
+    ck_assert_int_eq(add(st, "f", "*", &two, &err), AI_OK);
     ck_assert_str_ne(one, two);
     ck_assert_int_eq(store_follower_find(st, one, strlen(one), &fi, key,
                                          &err),
@@ -73,11 +87,12 @@ START_TEST(test_follower_removed_or_replaced_credential_is_not_found)
                                          &err),
                      AI_OK);
     ck_assert_str_eq(fi.providers, "*");
-    ck_assert_int_eq(store_follower_remove(st, "f", &err), AI_OK);
+    ck_assert_int_eq(store_follower_remove(st, "f", NULL, &err), AI_OK);
     ck_assert_int_eq(store_follower_find(st, two, strlen(two), &fi, key,
                                          &err),
                      AI_ENOTFOUND);
-    ck_assert_int_eq(store_follower_remove(st, "f", &err), AI_ENOTFOUND);
+    ck_assert_int_eq(store_follower_remove(st, "f", NULL, &err),
+                     AI_ENOTFOUND);
     ai_free(one);
     ai_free(two);
     store_close(st);
@@ -96,13 +111,11 @@ START_TEST(test_follower_bad_ids_and_grants_are_refused)
 
     t_home_make(&h, "followers");
     st = open_home(&h);
-    ck_assert_int_eq(store_follower_add(st, "", "", T_NOW, &secret, &err),
-                     AI_EINVAL);
-    ck_assert_int_eq(store_follower_add(st, "a/b", "", T_NOW, &secret, &err),
-                     AI_EINVAL);
+    ck_assert_int_eq(add(st, "", "", &secret, &err), AI_EINVAL);
+    ck_assert_int_eq(add(st, "a/b", "", &secret, &err), AI_EINVAL);
     for (size_t i = 0; i < sizeof bad_grants / sizeof *bad_grants; i++)
-        ck_assert_msg(store_follower_add(st, "f", bad_grants[i], T_NOW,
-                                         &secret, &err) == AI_EINVAL,
+        ck_assert_msg(add(st, "f", bad_grants[i], &secret, &err) ==
+                          AI_EINVAL,
                       "grant list \"%s\" accepted", bad_grants[i]);
     ck_assert_ptr_null(secret);
     store_close(st);

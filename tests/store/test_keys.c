@@ -106,7 +106,8 @@ START_TEST(test_keys_rotation_keeps_old_tokens_until_grace_ends)
 
     ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_OK);
     old = mint(kr, T_NOW);
-    ck_assert_int_eq(store_rotate_key(st, T_HOUR, T_NOW, &v, &err), AI_OK);
+    ck_assert_int_eq(store_rotate_key(st, T_HOUR, t_key2, T_NOW, NULL, &v,
+                                      &err), AI_OK);
     ck_assert_uint_eq(v, 2);
     ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_OK);
     ck_assert_uint_eq(ai_keyring_signing_version(kr), 2);
@@ -142,8 +143,10 @@ START_TEST(test_keys_second_rotation_keeps_shorter_grace)
     ai_err err;
 
     ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_OK);
-    ck_assert_int_eq(store_rotate_key(st, T_HOUR, T_NOW, NULL, &err), AI_OK);
-    ck_assert_int_eq(store_rotate_key(st, T_DAY, T_NOW, NULL, &err), AI_OK);
+    ck_assert_int_eq(store_rotate_key(st, T_HOUR, t_key2, T_NOW, NULL, NULL,
+                                      &err), AI_OK);
+    ck_assert_int_eq(store_rotate_key(st, T_DAY, t_key2, T_NOW, NULL, NULL,
+                                      &err), AI_OK);
     ck_assert_int_eq(store_list_keys(st, T_NOW, &list, &n, &err), AI_OK);
     ck_assert_uint_eq(n, 3);
     ck_assert_int_eq(list[0].verify_until, T_NOW + T_HOUR); /* kept */
@@ -170,7 +173,8 @@ START_TEST(test_keys_import_node_secret_and_export)
                              "\"expiresAt\":\"2026-12-01T12:00:00.000Z\"}");
     ai_verifier v;
 
-    ck_assert_int_eq(store_import_key(st, t_key1, false, T_NOW, &err), AI_OK);
+    ck_assert_int_eq(store_import_key(st, t_key1, false, T_NOW, NULL, &err),
+                     AI_OK);
     ck_assert_int_eq(store_export_key(st, 1, out, &err), AI_OK);
     ck_assert_mem_eq(out, t_key1, AI_KEY_BYTES);
     ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_OK);
@@ -196,13 +200,15 @@ START_TEST(test_keys_import_refused_once_tokens_were_signed)
 
     ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_OK);
     ck_assert_int_eq(store_note_signed(st, &err), AI_OK);
-    ck_assert_int_eq(store_import_key(st, t_key1, false, T_NOW, &err),
+    ck_assert_int_eq(store_import_key(st, t_key1, false, T_NOW, NULL, &err),
                      AI_EDENIED);
     ck_assert(t_has(err.msg, "--force"));
-    ck_assert_int_eq(store_import_key(st, t_key1, true, T_NOW, &err), AI_OK);
+    ck_assert_int_eq(store_import_key(st, t_key1, true, T_NOW, NULL, &err),
+                     AI_OK);
     /* after a rotation too */
-    ck_assert_int_eq(store_rotate_key(st, -1, T_NOW, NULL, &err), AI_OK);
-    ck_assert_int_eq(store_import_key(st, t_key2, false, T_NOW, &err),
+    ck_assert_int_eq(store_rotate_key(st, -1, t_key2, T_NOW, NULL, NULL, &err),
+                     AI_OK);
+    ck_assert_int_eq(store_import_key(st, t_key2, false, T_NOW, NULL, &err),
                      AI_EDENIED);
     store_close(st);
     remove_home(home);
@@ -218,7 +224,8 @@ START_TEST(test_keys_sealed_at_rest)
     long size;
     ai_err err;
 
-    ck_assert_int_eq(store_import_key(st, t_key2, false, T_NOW, &err), AI_OK);
+    ck_assert_int_eq(store_import_key(st, t_key2, false, T_NOW, NULL, &err),
+                     AI_OK);
     store_close(st);
     snprintf(path, sizeof path, "%s/agent-iam.db", home);
     f = fopen(path, "rb");
@@ -247,7 +254,8 @@ START_TEST(test_keys_second_handle_follows_rotation)
     ck_assert_int_eq(store_sync(b, &err), AI_OK);
     ck_assert_int_eq(store_keyring(b, T_NOW, &kr, &err), AI_OK);
     ck_assert_uint_eq(ai_keyring_signing_version(kr), 1);
-    ck_assert_int_eq(store_rotate_key(a, -1, T_NOW, NULL, &err), AI_OK);
+    ck_assert_int_eq(store_rotate_key(a, -1, t_key2, T_NOW, NULL, NULL, &err),
+                     AI_OK);
     ck_assert_int_eq(store_sync(b, &err), AI_OK);
     ck_assert_int_eq(store_keyring(b, T_NOW, &kr, &err), AI_OK);
     ck_assert_uint_eq(ai_keyring_signing_version(kr), 2);

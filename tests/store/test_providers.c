@@ -42,7 +42,8 @@ static void set_ok(store *st, const char *name, const char *json)
 {
     ai_err err = {0};
 
-    ck_assert_msg(store_provider_set(st, name, json, T_NOW, &err) == AI_OK,
+    ck_assert_msg(store_provider_set(st, name, json, T_NOW, NULL,
+                                     &err) == AI_OK,
                   "set %s: %s", name, err.msg);
 }
 
@@ -72,7 +73,8 @@ static void add_key(store *st, const char *name, const char *provider,
     apikey_info info = {name, provider, base_url, ttl, 0};
     ai_err err = {0};
 
-    ck_assert_msg(store_apikey_add(st, &info, secret, T_NOW, &err) == AI_OK,
+    ck_assert_msg(store_apikey_add(st, &info, secret, T_NOW, NULL,
+                                   &err) == AI_OK,
                   "add %s: %s", name, err.msg);
 }
 
@@ -214,11 +216,11 @@ START_TEST(test_provider_delete_removes_it)
     char *json = NULL;
 
     set_ok(f.st, "github", GH_JSON);
-    ck_assert_int_eq(store_provider_delete(f.st, "github", T_NOW, &err),
+    ck_assert_int_eq(store_provider_delete(f.st, "github", T_NOW, NULL, &err),
                      AI_OK);
     ck_assert_int_eq(store_provider_get(f.st, "github", &json, &err),
                      AI_ENOTFOUND);
-    ck_assert_int_eq(store_provider_delete(f.st, "github", T_NOW, &err),
+    ck_assert_int_eq(store_provider_delete(f.st, "github", T_NOW, NULL, &err),
                      AI_ENOTFOUND);
     teardown(&f);
 }
@@ -233,12 +235,13 @@ START_TEST(test_provider_changes_are_logged)
 
     set_ok(f.st, "github", GH_JSON);
     set_ok(f.st, "github", GH_JSON);
-    ck_assert_int_eq(store_provider_delete(f.st, "github", T_NOW, &err),
+    ck_assert_int_eq(store_provider_delete(f.st, "github", T_NOW, NULL, &err),
                      AI_OK);
     /* refused changes log nothing */
-    ck_assert_int_eq(store_provider_delete(f.st, "github", T_NOW, &err),
+    ck_assert_int_eq(store_provider_delete(f.st, "github", T_NOW, NULL, &err),
                      AI_ENOTFOUND);
-    ck_assert_int_eq(store_provider_set(f.st, "slack", GH_JSON, T_NOW, &err),
+    ck_assert_int_eq(store_provider_set(f.st, "slack", GH_JSON, T_NOW, NULL,
+                                        &err),
                      AI_EINVAL);
     cs = changes_since(f.st, start);
     ck_assert_uint_eq(cs.n, 3);
@@ -259,17 +262,17 @@ START_TEST(test_provider_unknown_names_are_refused)
     char *json = (char *)1;
 
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        ck_assert_int_eq(store_provider_set(f.st, bad[i], GH_JSON, T_NOW,
+        ck_assert_int_eq(store_provider_set(f.st, bad[i], GH_JSON, T_NOW, NULL,
                                             &err),
                          AI_EINVAL);
         ck_assert(t_has(err.msg, "github, google or aws"));
         ck_assert_int_eq(store_provider_get(f.st, bad[i], &json, &err),
                          AI_EINVAL);
         ck_assert_ptr_null(json);
-        ck_assert_int_eq(store_provider_delete(f.st, bad[i], T_NOW, &err),
+        ck_assert_int_eq(store_provider_delete(f.st, bad[i], T_NOW, NULL, &err),
                          AI_EINVAL);
     }
-    ck_assert_int_eq(store_provider_set(f.st, NULL, GH_JSON, T_NOW, &err),
+    ck_assert_int_eq(store_provider_set(f.st, NULL, GH_JSON, T_NOW, NULL, &err),
                      AI_EINVAL);
     teardown(&f);
 }
@@ -295,12 +298,13 @@ START_TEST(test_provider_bad_configs_are_refused)
     char *json = NULL;
 
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        ck_assert_msg(store_provider_set(f.st, "github", bad[i], T_NOW,
+        ck_assert_msg(store_provider_set(f.st, "github", bad[i], T_NOW, NULL,
                                          &err) == AI_EINVAL,
                       "accepted %s", bad[i]);
         ck_assert(!t_has(err.msg, GH_SECRET));
     }
-    ck_assert_int_eq(store_provider_set(f.st, "github", NULL, T_NOW, &err),
+    ck_assert_int_eq(store_provider_set(f.st, "github", NULL, T_NOW, NULL,
+                                        &err),
                      AI_EINVAL);
     ck_assert_int_eq(store_provider_get(f.st, "github", &json, &err),
                      AI_ENOTFOUND);
@@ -330,7 +334,7 @@ START_TEST(test_provider_config_of_8192_bytes_is_the_limit)
     set_ok(f.st, "google", ok);
     json = get_ok(f.st, "google");
     ck_assert_str_eq(json, ok);
-    ck_assert_int_eq(store_provider_set(f.st, "google", big, T_NOW, &err),
+    ck_assert_int_eq(store_provider_set(f.st, "google", big, T_NOW, NULL, &err),
                      AI_EINVAL);
     ck_assert(t_has(err.msg, "8192"));
     secret_free(json);
@@ -493,7 +497,7 @@ START_TEST(test_apikey_add_list_secret_remove)
     s = key_secret(f.st, "openai");
     ck_assert_str_eq(s, API_SECRET);
     secret_free(s);
-    ck_assert_int_eq(store_apikey_remove(f.st, "openai", T_NOW, &err),
+    ck_assert_int_eq(store_apikey_remove(f.st, "openai", T_NOW, NULL, &err),
                      AI_OK);
     l = list_keys(f.st);
     ck_assert_uint_eq(l.n, 1);
@@ -532,7 +536,7 @@ START_TEST(test_apikey_absent_is_notfound)
                      AI_ENOTFOUND);
     ck_assert_ptr_null(s);
     ck_assert(t_has(err.msg, "\"nope\" not found"));
-    ck_assert_int_eq(store_apikey_remove(f.st, "nope", T_NOW, &err),
+    ck_assert_int_eq(store_apikey_remove(f.st, "nope", T_NOW, NULL, &err),
                      AI_ENOTFOUND);
     ck_assert_uint_eq(list_keys(f.st).n, 0);
     teardown(&f);
@@ -547,9 +551,9 @@ START_TEST(test_apikey_changes_are_logged)
     changes cs;
 
     add_key(f.st, "openai", "openai", NULL, 0, API_SECRET);
-    ck_assert_int_eq(store_apikey_remove(f.st, "openai", T_NOW, &err),
+    ck_assert_int_eq(store_apikey_remove(f.st, "openai", T_NOW, NULL, &err),
                      AI_OK);
-    ck_assert_int_eq(store_apikey_remove(f.st, "openai", T_NOW, &err),
+    ck_assert_int_eq(store_apikey_remove(f.st, "openai", T_NOW, NULL, &err),
                      AI_ENOTFOUND);
     cs = changes_since(f.st, start);
     ck_assert_uint_eq(cs.n, 2);
@@ -572,30 +576,32 @@ START_TEST(test_apikey_bad_names_and_providers_are_refused)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         info.name = bad[i];
         info.provider = "openai";
-        ck_assert_int_eq(store_apikey_add(f.st, &info, API_SECRET, T_NOW,
+        ck_assert_int_eq(store_apikey_add(f.st, &info, API_SECRET, T_NOW, NULL,
                                           &err),
                          AI_EINVAL);
         ck_assert(t_has(err.msg, "name"));
         info.name = "openai";
         info.provider = bad[i];
-        ck_assert_int_eq(store_apikey_add(f.st, &info, API_SECRET, T_NOW,
+        ck_assert_int_eq(store_apikey_add(f.st, &info, API_SECRET, T_NOW, NULL,
                                           &err),
                          AI_EINVAL);
         ck_assert(t_has(err.msg, "provider"));
         ck_assert_int_eq(store_apikey_secret(f.st, bad[i], &s, &err),
                          AI_EINVAL);
-        ck_assert_int_eq(store_apikey_remove(f.st, bad[i], T_NOW, &err),
+        ck_assert_int_eq(store_apikey_remove(f.st, bad[i], T_NOW, NULL, &err),
                          AI_EINVAL);
     }
     memset(long_name, 'n', 65);
     long_name[65] = '\0';
     info.name = long_name;
     info.provider = "p";
-    ck_assert_int_eq(store_apikey_add(f.st, &info, API_SECRET, T_NOW, &err),
+    ck_assert_int_eq(store_apikey_add(f.st, &info, API_SECRET, T_NOW, NULL,
+                                      &err),
                      AI_EINVAL);
     long_name[64] = '\0'; /* 64 is the limit */
     add_key(f.st, long_name, "p.v_1-X", NULL, 0, API_SECRET);
-    ck_assert_int_eq(store_apikey_add(f.st, NULL, API_SECRET, T_NOW, &err),
+    ck_assert_int_eq(store_apikey_add(f.st, NULL, API_SECRET, T_NOW, NULL,
+                                      &err),
                      AI_EINVAL);
     ck_assert_uint_eq(list_keys(f.st).n, 1);
     teardown(&f);
@@ -610,22 +616,22 @@ START_TEST(test_apikey_bad_secrets_are_refused_without_quoting_them)
     apikey_info info = {"openai", "openai", NULL, 0, 0};
     char *s;
 
-    ck_assert_int_eq(store_apikey_add(f.st, &info, "", T_NOW, &err),
+    ck_assert_int_eq(store_apikey_add(f.st, &info, "", T_NOW, NULL, &err),
                      AI_EINVAL);
-    ck_assert_int_eq(store_apikey_add(f.st, &info, NULL, T_NOW, &err),
+    ck_assert_int_eq(store_apikey_add(f.st, &info, NULL, T_NOW, NULL, &err),
                      AI_EINVAL);
-    ck_assert_int_eq(store_apikey_add(f.st, &info, API_SECRET "\n", T_NOW,
+    ck_assert_int_eq(store_apikey_add(f.st, &info, API_SECRET "\n", T_NOW, NULL,
                                       &err),
                      AI_EINVAL);
     ck_assert(t_has(err.msg, "control"));
     ck_assert(!t_has(err.msg, API_SECRET));
-    ck_assert_int_eq(store_apikey_add(f.st, &info, "sk-\xff\xfe", T_NOW,
+    ck_assert_int_eq(store_apikey_add(f.st, &info, "sk-\xff\xfe", T_NOW, NULL,
                                       &err),
                      AI_EINVAL);
     ck_assert(t_has(err.msg, "UTF-8"));
     memset(big, 'k', 4097);
     big[4097] = '\0';
-    ck_assert_int_eq(store_apikey_add(f.st, &info, big, T_NOW, &err),
+    ck_assert_int_eq(store_apikey_add(f.st, &info, big, T_NOW, NULL, &err),
                      AI_EINVAL);
     ck_assert(t_has(err.msg, "4096"));
     ck_assert(!t_has(err.msg, "kkkk"));
@@ -649,16 +655,18 @@ START_TEST(test_apikey_bad_urls_and_ttls_are_refused)
 
     for (size_t i = 0; i < sizeof bad_urls / sizeof *bad_urls; i++) {
         info.base_url = bad_urls[i];
-        ck_assert_msg(store_apikey_add(f.st, &info, API_SECRET, T_NOW,
+        ck_assert_msg(store_apikey_add(f.st, &info, API_SECRET, T_NOW, NULL,
                                        &err) == AI_EINVAL,
                       "accepted %s", bad_urls[i]);
     }
     info.base_url = NULL;
     info.ttl_minutes = -1;
-    ck_assert_int_eq(store_apikey_add(f.st, &info, API_SECRET, T_NOW, &err),
+    ck_assert_int_eq(store_apikey_add(f.st, &info, API_SECRET, T_NOW, NULL,
+                                      &err),
                      AI_EINVAL);
     info.ttl_minutes = 90 * 24 * 60 + 1;
-    ck_assert_int_eq(store_apikey_add(f.st, &info, API_SECRET, T_NOW, &err),
+    ck_assert_int_eq(store_apikey_add(f.st, &info, API_SECRET, T_NOW, NULL,
+                                      &err),
                      AI_EINVAL);
     add_key(f.st, "openai", "openai", "http://127.0.0.1:8080/v1",
             90 * 24 * 60, API_SECRET);

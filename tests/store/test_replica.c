@@ -36,24 +36,28 @@ static void leader_build(store *l)
     ai_err err = {0};
 
     ok(store_keyring(l, T_NOW, &kr, &err), &err, "keyring");
-    ok(store_rotate_key(l, T_DAY, T_NOW, NULL, &err), &err, "rotate");
-    ok(store_revoke(l, REVOKE_TOKEN, "tok-a", "leaked", 0, T_NOW, &err), &err,
+    ok(store_rotate_key(l, T_DAY, t_key2, T_NOW, NULL, NULL, &err), &err,
+       "rotate");
+    ok(store_revoke(l, REVOKE_TOKEN, "tok-a", "leaked", 0, T_NOW, NULL, &err),
+       &err,
        "revoke");
-    ok(store_revoke(l, REVOKE_TOKEN, "tok-b", NULL, 0, T_NOW, &err), &err,
+    ok(store_revoke(l, REVOKE_TOKEN, "tok-b", NULL, 0, T_NOW, NULL, &err), &err,
        "revoke");
-    ok(store_revoke(l, REVOKE_AGENT, "rogue", "bad", 0, T_NOW, &err), &err,
+    ok(store_revoke(l, REVOKE_AGENT, "rogue", "bad", 0, T_NOW, NULL, &err),
+       &err,
        "revoke");
-    ok(store_unrevoke(l, REVOKE_TOKEN, "tok-b", T_NOW, &err), &err,
+    ok(store_unrevoke(l, REVOKE_TOKEN, "tok-b", T_NOW, NULL, &err), &err,
        "unrevoke");
-    ok(store_provider_set(l, "google", GOOGLE_CFG, T_NOW, &err), &err,
+    ok(store_provider_set(l, "google", GOOGLE_CFG, T_NOW, NULL, &err), &err,
        "provider");
-    ok(store_provider_set(l, "github", GITHUB_CFG, T_NOW, &err), &err,
+    ok(store_provider_set(l, "github", GITHUB_CFG, T_NOW, NULL, &err), &err,
        "provider");
-    ok(store_provider_delete(l, "github", T_NOW, &err), &err, "delete");
-    ok(store_apikey_add(l, &openai, "sk-openai", T_NOW, &err), &err, "apikey");
-    ok(store_apikey_add(l, &anthropic, "sk-ant", T_NOW, &err), &err,
+    ok(store_provider_delete(l, "github", T_NOW, NULL, &err), &err, "delete");
+    ok(store_apikey_add(l, &openai, "sk-openai", T_NOW, NULL, &err), &err,
        "apikey");
-    ok(store_apikey_remove(l, "anthropic", T_NOW, &err), &err, "remove");
+    ok(store_apikey_add(l, &anthropic, "sk-ant", T_NOW, NULL, &err), &err,
+       "apikey");
+    ok(store_apikey_remove(l, "anthropic", T_NOW, NULL, &err), &err, "remove");
 }
 
 /* store_snapshot, parsed. */
@@ -302,19 +306,20 @@ START_TEST(test_feed_follows_the_leader)
     sync_ok(r2);
     ok(store_keyring(p.l, T_NOW, &lkr, &err), &err, "keyring");
     t = t_root(lkr, T_LIST("github:repo:read"), NULL);
-    ok(store_rotate_key(p.l, T_DAY, T_NOW + T_MIN, NULL, &err), &err,
+    ok(store_rotate_key(p.l, T_DAY, t_key2, T_NOW + T_MIN, NULL, NULL, &err),
+       &err,
        "rotate");
-    ok(store_revoke(p.l, REVOKE_TOKEN, ai_token_id(t), "stolen", 0, T_NOW,
+    ok(store_revoke(p.l, REVOKE_TOKEN, ai_token_id(t), "stolen", 0, T_NOW, NULL,
                     &err),
        &err, "revoke");
-    ok(store_unrevoke(p.l, REVOKE_TOKEN, "tok-a", T_NOW, &err), &err,
+    ok(store_unrevoke(p.l, REVOKE_TOKEN, "tok-a", T_NOW, NULL, &err), &err,
        "unrevoke");
-    ok(store_provider_set(p.l, "github", GITHUB_CFG, T_NOW, &err), &err,
+    ok(store_provider_set(p.l, "github", GITHUB_CFG, T_NOW, NULL, &err), &err,
        "provider");
-    ok(store_provider_delete(p.l, "google", T_NOW, &err), &err, "delete");
-    ok(store_apikey_add(p.l, &anthropic, "sk-ant-2", T_NOW, &err), &err,
+    ok(store_provider_delete(p.l, "google", T_NOW, NULL, &err), &err, "delete");
+    ok(store_apikey_add(p.l, &anthropic, "sk-ant-2", T_NOW, NULL, &err), &err,
        "apikey");
-    ok(store_apikey_remove(p.l, "openai", T_NOW, &err), &err, "remove");
+    ok(store_apikey_remove(p.l, "openai", T_NOW, NULL, &err), &err, "remove");
 
     batch = feed_of(p.l, p.seq, &last);
     ck_assert_uint_ge(json_array_size(batch), 8);
@@ -350,9 +355,11 @@ START_TEST(test_same_batch_twice_changes_nothing)
     long long rows;
     ai_err err = {0};
 
-    ok(store_revoke(p.l, REVOKE_TOKEN, "tok-c", NULL, 0, T_NOW, &err), &err,
+    ok(store_revoke(p.l, REVOKE_TOKEN, "tok-c", NULL, 0, T_NOW, NULL, &err),
+       &err,
        "revoke");
-    ok(store_rotate_key(p.l, -1, T_NOW, NULL, &err), &err, "rotate");
+    ok(store_rotate_key(p.l, -1, t_key2, T_NOW, NULL, NULL, &err), &err,
+       "rotate");
     batch = feed_of(p.l, p.seq, &last);
     ok(store_apply_changes(p.r, batch, last, NULL, T_NOW, &err),
        &err, "apply");
@@ -380,7 +387,7 @@ START_TEST(test_older_batch_is_ignored)
     ai_err err = {0};
 
     before = applied(p.r);
-    ok(store_revoke(p.l, REVOKE_TOKEN, "tok-late", NULL, 0, T_NOW, &err),
+    ok(store_revoke(p.l, REVOKE_TOKEN, "tok-late", NULL, 0, T_NOW, NULL, &err),
        &err, "revoke");
     batch = feed_of(p.l, p.seq, &last);
     ok(store_apply_changes(p.r, batch, before, NULL, T_NOW, &err),
@@ -408,7 +415,8 @@ START_TEST(test_replica_prunes_at_the_leaders_times)
     ai_err err = {0};
 
     sync_ok(p.l); /* its view, for store_revoked */
-    ok(store_revoke(p.l, REVOKE_TOKEN, "tok-p", NULL, 0, T_NOW, &err), &err,
+    ok(store_revoke(p.l, REVOKE_TOKEN, "tok-p", NULL, 0, T_NOW, NULL, &err),
+       &err,
        "revoke");
     batch = feed_of(p.l, p.seq, &last);
     ok(store_apply_changes(p.r, batch, last, NULL, T_NOW, &err),
@@ -541,9 +549,9 @@ START_TEST(test_reset_reloads_other_handles)
 
     sync_ok(r2);
     ck_assert(store_revoked(r2, AI_REVOKED_TOKEN, "tok-a"));
-    ok(store_unrevoke(p.l, REVOKE_TOKEN, "tok-a", T_NOW, &err), &err,
+    ok(store_unrevoke(p.l, REVOKE_TOKEN, "tok-a", T_NOW, NULL, &err), &err,
        "unrevoke");
-    ok(store_revoke(p.l, REVOKE_AGENT, "newcomer", NULL, 0, T_NOW, &err),
+    ok(store_revoke(p.l, REVOKE_AGENT, "newcomer", NULL, 0, T_NOW, NULL, &err),
        &err, "revoke");
     snap = snap_of(p.l);
     ok(store_apply_snapshot(p.r, snap, T_NOW, &err), &err, "snapshot");
@@ -615,8 +623,9 @@ START_TEST(test_replica_never_makes_its_own_key)
     ck_assert(replica);
     ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_ENOTFOUND);
     ck_assert_msg(t_has(err.msg, "replica not synced"), "%s", err.msg);
-    ck_assert_int_eq(store_rotate_key(st, -1, T_NOW, NULL, &err), AI_EDENIED);
-    ck_assert_int_eq(store_import_key(st, t_key1, true, T_NOW, &err),
+    ck_assert_int_eq(store_rotate_key(st, -1, t_key2, T_NOW, NULL, NULL, &err),
+                     AI_EDENIED);
+    ck_assert_int_eq(store_import_key(st, t_key1, true, T_NOW, NULL, &err),
                      AI_EDENIED);
     store_close(st);
     /* the mark survives a restart */

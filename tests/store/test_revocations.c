@@ -50,7 +50,8 @@ static void revoke_ok(store *st, revoke_target t, const char *id,
 {
     ai_err err = {0};
 
-    ck_assert_msg(store_revoke(st, t, id, reason, valid_until, T_NOW, &err) ==
+    ck_assert_msg(store_revoke(st, t, id, reason, valid_until, T_NOW, NULL,
+                               &err) ==
                       AI_OK,
                   "revoke %s: %s", id, err.msg);
 }
@@ -162,7 +163,8 @@ START_TEST(test_unrevoke_takes_it_back)
 
     revoke_ok(f.st, REVOKE_TOKEN, "tok-1", NULL, 0);
     revoke_ok(f.st, REVOKE_AGENT, "tok-1", NULL, 0);
-    ck_assert_int_eq(store_unrevoke(f.st, REVOKE_TOKEN, "tok-1", T_NOW, &err),
+    ck_assert_int_eq(store_unrevoke(f.st, REVOKE_TOKEN, "tok-1", T_NOW, NULL,
+                                    &err),
                      AI_OK);
     ck_assert(!tok_revoked(f.st, "tok-1"));
     ck_assert(agent_revoked(f.st, "tok-1")); /* the other kind stays */
@@ -180,14 +182,15 @@ START_TEST(test_unrevoke_of_nothing_is_not_found)
     fx f = setup();
     ai_err err = {0};
 
-    ck_assert_int_eq(store_unrevoke(f.st, REVOKE_TOKEN, "never", T_NOW, &err),
+    ck_assert_int_eq(store_unrevoke(f.st, REVOKE_TOKEN, "never", T_NOW, NULL,
+                                    &err),
                      AI_ENOTFOUND);
     ck_assert_msg(t_has(err.msg, "never") && t_has(err.msg, "not revoked"),
                   "%s", err.msg);
     revoke_ok(f.st, REVOKE_AGENT, "a", NULL, 0);
-    ck_assert_int_eq(store_unrevoke(f.st, REVOKE_AGENT, "a", T_NOW, &err),
+    ck_assert_int_eq(store_unrevoke(f.st, REVOKE_AGENT, "a", T_NOW, NULL, &err),
                      AI_OK);
-    ck_assert_int_eq(store_unrevoke(f.st, REVOKE_AGENT, "a", T_NOW, &err),
+    ck_assert_int_eq(store_unrevoke(f.st, REVOKE_AGENT, "a", T_NOW, NULL, &err),
                      AI_ENOTFOUND);
     /* nothing logged for a refusal */
     {
@@ -231,24 +234,27 @@ START_TEST(test_revoke_refuses_bad_ids)
     longid[sizeof longid - 1] = '\0';
     memset(longreason, 'r', sizeof longreason - 1);
     longreason[sizeof longreason - 1] = '\0';
-    ck_assert_int_eq(store_revoke(f.st, REVOKE_TOKEN, "", NULL, 0, T_NOW, &err),
+    ck_assert_int_eq(store_revoke(f.st, REVOKE_TOKEN, "", NULL, 0, T_NOW, NULL,
+                                  &err),
                      AI_EINVAL);
     ck_assert_int_eq(
-        store_revoke(f.st, REVOKE_TOKEN, NULL, NULL, 0, T_NOW, &err),
+        store_revoke(f.st, REVOKE_TOKEN, NULL, NULL, 0, T_NOW, NULL, &err),
         AI_EINVAL);
     ck_assert_int_eq(
-        store_revoke(f.st, REVOKE_TOKEN, "a\nb", NULL, 0, T_NOW, &err),
+        store_revoke(f.st, REVOKE_TOKEN, "a\nb", NULL, 0, T_NOW, NULL, &err),
         AI_EINVAL);
     ck_assert_int_eq(
-        store_revoke(f.st, REVOKE_TOKEN, "\xff\xfe", NULL, 0, T_NOW, &err),
+        store_revoke(f.st, REVOKE_TOKEN, "\xff\xfe", NULL, 0, T_NOW, NULL,
+                     &err),
         AI_EINVAL);
     ck_assert_int_eq(
-        store_revoke(f.st, REVOKE_AGENT, longid, NULL, 0, T_NOW, &err),
+        store_revoke(f.st, REVOKE_AGENT, longid, NULL, 0, T_NOW, NULL, &err),
         AI_EINVAL);
     ck_assert_int_eq(
-        store_revoke(f.st, REVOKE_TOKEN, "ok", longreason, 0, T_NOW, &err),
+        store_revoke(f.st, REVOKE_TOKEN, "ok", longreason, 0, T_NOW, NULL,
+                     &err),
         AI_EINVAL);
-    ck_assert_int_eq(store_unrevoke(f.st, REVOKE_TOKEN, "", T_NOW, &err),
+    ck_assert_int_eq(store_unrevoke(f.st, REVOKE_TOKEN, "", T_NOW, NULL, &err),
                      AI_EINVAL);
     /* the longest allowed id is fine */
     longid[AI_ID_MAX] = '\0';
@@ -281,7 +287,8 @@ START_TEST(test_revoke_writes_the_changelog)
     ck_assert_int_eq(store_changelog_head(f.st, &head0, &err), AI_OK);
     revoke_ok(f.st, REVOKE_TOKEN, "tok-1", NULL, 0);
     revoke_ok(f.st, REVOKE_AGENT, "bob", NULL, 0);
-    ck_assert_int_eq(store_unrevoke(f.st, REVOKE_TOKEN, "tok-1", T_NOW, &err),
+    ck_assert_int_eq(store_unrevoke(f.st, REVOKE_TOKEN, "tok-1", T_NOW, NULL,
+                                    &err),
                      AI_OK);
     ck_assert_int_eq(store_changelog_head(f.st, &head1, &err), AI_OK);
     ck_assert_int_eq(head1, head0 + 3);
@@ -327,7 +334,8 @@ START_TEST(test_second_handle_sees_revoke_after_sync)
     sync_ok(b);
     ck_assert(tok_revoked(b, "tok-1"));
     /* unrevoke travels the same way, and back */
-    ck_assert_int_eq(store_unrevoke(f.st, REVOKE_TOKEN, "tok-1", T_NOW, &err),
+    ck_assert_int_eq(store_unrevoke(f.st, REVOKE_TOKEN, "tok-1", T_NOW, NULL,
+                                    &err),
                      AI_OK);
     sync_ok(b);
     ck_assert(!tok_revoked(b, "tok-1"));
@@ -545,7 +553,8 @@ START_TEST(test_view_survives_churn)
         for (int i = 0; i < 40; i += 2) {
             snprintf(id, sizeof id, "churn-%d", i);
             ck_assert_int_eq(
-                store_unrevoke(f.st, REVOKE_TOKEN, id, T_NOW, &err), AI_OK);
+                store_unrevoke(f.st, REVOKE_TOKEN, id, T_NOW, NULL,
+                               &err), AI_OK);
         }
     }
     sync_ok(b);
@@ -778,7 +787,7 @@ START_TEST(test_verify_refuses_descendant_of_token_revoked_elsewhere)
     ck_assert_int_eq(verify(f.st, c.other_root), AI_OK);
     /* revoking the middle one only: the root verifies again */
     ck_assert_int_eq(store_unrevoke(admin, REVOKE_TOKEN, ai_token_id(c.root),
-                                    T_NOW, &(ai_err){0}),
+                                    T_NOW, NULL, &(ai_err){0}),
                      AI_OK);
     revoke_ok(admin, REVOKE_TOKEN, ai_token_id(c.child), NULL, 0);
     sync_ok(f.st);
@@ -804,7 +813,7 @@ START_TEST(test_verify_refuses_agent_revoked_elsewhere)
     /* agent "linter", delegated by code-reviewer: cut off with it */
     ck_assert_int_eq(verify(f.st, c.grandchild), AI_EREVOKED);
     ck_assert_int_eq(store_unrevoke(admin, REVOKE_AGENT, "code-reviewer",
-                                    T_NOW, &(ai_err){0}),
+                                    T_NOW, NULL, &(ai_err){0}),
                      AI_OK);
     sync_ok(f.st);
     ck_assert_int_eq(verify(f.st, c.child), AI_OK);

@@ -20,20 +20,23 @@ START_TEST(test_snapshot_holds_the_replicated_state)
     ai_err err;
 
     ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_OK);
-    ck_assert_int_eq(store_rotate_key(st, T_HOUR, T_NOW, NULL, &err), AI_OK);
+    ck_assert_int_eq(store_rotate_key(st, T_HOUR, t_key2, T_NOW, NULL, NULL,
+                                      &err), AI_OK);
     ck_assert_int_eq(store_revoke(st, REVOKE_TOKEN, "AAAAAAAAAAAAAAAAAAAAAA",
-                                  "test", 0, T_NOW, &err),
+                                  "test", 0, T_NOW, NULL, &err),
                      AI_OK);
     ck_assert_int_eq(store_revoke(st, REVOKE_AGENT, "rogue", NULL, 0, T_NOW,
+                                  NULL,
                                   &err),
                      AI_OK);
     ck_assert_int_eq(store_provider_set(st, "google",
                                         "{\"clientId\":\"c\","
                                         "\"clientSecret\":\"s3cr3t\","
                                         "\"refreshToken\":\"r\"}",
-                                        T_NOW, &err),
+                                        T_NOW, NULL, &err),
                      AI_OK);
-    ck_assert_int_eq(store_apikey_add(st, &k, "sk-abc", T_NOW, &err), AI_OK);
+    ck_assert_int_eq(store_apikey_add(st, &k, "sk-abc", T_NOW, NULL, &err),
+                     AI_OK);
     ck_assert_int_eq(store_changelog_head(st, &head, &err), AI_OK);
 
     ck_assert_int_eq(store_snapshot(st, &text, &err), AI_OK);
