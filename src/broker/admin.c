@@ -112,6 +112,7 @@ static ai_code check(ai_broker *b, const broker_cmd *c, ai_err *err)
             return ai_err_set(err, AI_EINVAL,
                               "a grace period is at most 10 years");
         return AI_OK;
+    case BROKER_USES_CONSUME:
     case BROKER_KEY_IMPORT:
     case BROKER_PROVIDER_REMOVE:
     case BROKER_APIKEY_REMOVE:
@@ -217,6 +218,17 @@ ai_code broker_exec(ai_broker *b, const broker_cmd *c, broker_result *out,
         e.action = "follower-remove";
         e.reason = c->id;
         return store_follower_remove(st, c->id, &e, err);
+    case BROKER_USES_CONSUME: {
+        bool granted = false;
+        uint32_t left = 0;
+        rc = store_consume(st, c->budgets, c->nbudgets, c->at_ms, &granted,
+                           &left, err);
+        if (rc == AI_OK && out != NULL) {
+            out->granted = granted;
+            out->remaining = left;
+        }
+        return rc;
+    }
     }
     return ai_err_set(err, AI_EINVAL, "unknown command %d", (int)c->op);
 }

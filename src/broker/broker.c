@@ -177,10 +177,18 @@ static ai_code consume(ai_broker *b, const char *wire, size_t len,
                        const ai_budget_ref *budgets, size_t n, int64_t now,
                        bool *granted, uint32_t *left, ai_err *err)
 {
+    broker_cmd c = {.op = BROKER_USES_CONSUME, .at_ms = now,
+                    .budgets = budgets, .nbudgets = n};
+    broker_result res = {0};
+    ai_code rc;
+
     if (b->consume != NULL)
         return b->consume(b->consume_ud, wire, len, t, scope, granted, left,
                           err);
-    return store_consume(b->st, budgets, n, now, granted, left, err);
+    rc = broker_exec(b, &c, &res, err);
+    *granted = res.granted;
+    *left = res.remaining;
+    return rc;
 }
 
 void broker_server_mode(ai_broker *b, ai_token_cache *cache)

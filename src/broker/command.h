@@ -36,7 +36,8 @@ typedef enum broker_op {
     BROKER_APIKEY_ADD = 7,      /* name, provider, secret, base_url?, ttl */
     BROKER_APIKEY_REMOVE = 8,   /* name */
     BROKER_FOLLOWER_ADD = 9,    /* id, providers, digest, transport */
-    BROKER_FOLLOWER_REMOVE = 10 /* id */
+    BROKER_FOLLOWER_REMOVE = 10, /* id */
+    BROKER_USES_CONSUME = 11     /* budgets, nbudgets (no audit row) */
 } broker_op;
 
 typedef struct broker_cmd {
@@ -60,11 +61,15 @@ typedef struct broker_cmd {
     const char *providers;           /* a follower's grants: "a,b", "*", "" */
     unsigned char digest[STORE_FOLLOWER_DIGEST_BYTES]; /* of its credential */
     unsigned char transport[AI_KEY_BYTES]; /* SECRET: its transport key */
+    const ai_budget_ref *budgets; /* the budgets one use counts against */
+    size_t nbudgets;
 } broker_cmd;
 
 /* What a command made that its caller needs back. */
 typedef struct broker_result {
     uint32_t version; /* ROTATE_KEY: the new key's version */
+    bool granted;     /* USES_CONSUME: every budget had room, all counted */
+    uint32_t remaining; /* USES_CONSUME: the least room left after it */
 } broker_result;
 
 /* Apply c to the broker's home: check its inputs (AI_EINVAL naming what is
@@ -72,7 +77,9 @@ typedef struct broker_result {
  * not take), then write the change, its changelog row and its audit row
  * (action as the CLI has always named it, decision "ok", ids and names
  * only) in one transaction: on any error nothing is written, an audit
- * failure included. out (may be NULL) is filled on success. c is
+ * failure included. A use (USES_CONSUME) is counted with no audit row (the
+ * credential it serves has its own); a refusal for want of room is
+ * AI_OK with out->granted false. out (may be NULL) is filled on success. c is
  * borrowed. Not thread-safe on one broker (one per thread, like its
  * store handle). */
 ai_code broker_exec(ai_broker *b, const broker_cmd *c, broker_result *out,

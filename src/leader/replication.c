@@ -342,8 +342,8 @@ static void consume(srv_req *rq)
     ai_budget_ref budgets[AI_LIST_MAX * AI_BUDGETS_MAX];
     ai_token *t = NULL;
     size_t n = 0;
-    bool granted = false;
-    uint32_t left = 0;
+    broker_cmd c;
+    broker_result res = {0};
     ai_err err;
     ai_code rc;
 
@@ -375,18 +375,21 @@ static void consume(srv_req *rq)
                                           "remaining", 0, "error", err.msg));
         goto done;
     }
+    memset(&c, 0, sizeof c);
+    c.op = BROKER_USES_CONSUME;
+    c.at_ms = rq->now;
+    c.budgets = budgets;
+    c.nbudgets = n;
     if (n == 0) {
-        granted = true;
-        left = UINT32_MAX;
-    } else if ((rc = store_consume(rq->th->st, budgets, n, rq->now, &granted,
-                                   &left, &err)) != AI_OK) {
+        res.granted = true;
+    } else if ((rc = broker_exec(rq->th->broker, &c, &res, &err)) != AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
         goto done;
     }
     snprintf(rq->subject, sizeof rq->subject, "token=%s", tid);
-    srv_reply_json(rq, 200, json_pack("{s:b, s:I}", "allowed", granted,
-                                      "remaining",
-                                      n ? (json_int_t)left : (json_int_t)-1));
+    srv_reply_json(rq, 200,
+                   json_pack("{s:b, s:I}", "allowed", res.granted, "remaining",
+                             n ? (json_int_t)res.remaining : (json_int_t)-1));
 done:
     ai_token_free(t);
     json_decref(o);

@@ -651,6 +651,37 @@ START_TEST(test_broker_exec_refuses_a_command_without_its_time)
 }
 END_TEST
 
+START_TEST(test_broker_exec_counts_uses_against_every_budget)
+{
+    fx f;
+    const ai_budget_ref budgets[] = {{"tok-1:x", 2}, {"tok-0:x", 5}};
+    broker_cmd use = {.op = BROKER_USES_CONSUME, .at_ms = T_NOW,
+                      .budgets = budgets, .nbudgets = 2};
+    broker_result res;
+    rows r;
+    ai_err err;
+
+    fx_up(&f);
+    ck_assert_int_eq(broker_exec(f.b, &use, &res, &err), AI_OK);
+    ck_assert(res.granted);
+    ck_assert_uint_eq(res.remaining, 1);
+    ck_assert_int_eq(broker_exec(f.b, &use, &res, &err), AI_OK);
+    ck_assert(res.granted);
+    ck_assert_uint_eq(res.remaining, 0);
+    /* the smaller budget is spent: refused, and nothing counted */
+    ck_assert_int_eq(broker_exec(f.b, &use, &res, &err), AI_OK);
+    ck_assert(!res.granted);
+    use.budgets = budgets + 1;
+    use.nbudgets = 1;
+    ck_assert_int_eq(broker_exec(f.b, &use, &res, &err), AI_OK);
+    ck_assert(res.granted);
+    ck_assert_uint_eq(res.remaining, 2);
+    audit_rows(f.home, &r);
+    ck_assert_int_eq(r.n, 0);
+    fx_down(&f);
+}
+END_TEST
+
 Suite *suite_broker_admin(void)
 {
     Suite *s = suite_create("broker_admin");
@@ -671,6 +702,7 @@ Suite *suite_broker_admin(void)
                    test_broker_exec_same_command_gives_same_state_on_two_homes);
     tcase_add_test(tc, test_broker_exec_audit_failure_changes_nothing);
     tcase_add_test(tc, test_broker_exec_refuses_a_command_without_its_time);
+    tcase_add_test(tc, test_broker_exec_counts_uses_against_every_budget);
     suite_add_tcase(s, tc);
     return s;
 }
