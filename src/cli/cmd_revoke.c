@@ -105,76 +105,56 @@ static void print_result(const cli_ctx *c, bool revoked, revoke_target t,
     fflush(stdout);
 }
 
-/* `revoke ID [--reason R]` and `revoke --agent ID [--reason R]`: exit 0
- * once durable (idempotent: revoking again updates the reason), 1 when
- * the home cannot be opened or written, 2 for argument errors. */
-int cli_revoke(cli_ctx *c, int argc, char **argv)
+/* revoke (with --reason) or unrevoke: exit 0 once durable, 1 when the home
+ * cannot be opened or written (or, unrevoking, it was not revoked), 2 for
+ * argument errors. */
+static int revocation(cli_ctx *c, bool revoke, int argc, char **argv)
 {
+    const char *usage = revoke ? revoke_usage : unrevoke_usage;
     const char *agent = NULL, *reason = NULL, *id = NULL;
     cli_remote r = {0};
+    /* unrevoke has no --reason: its entry ends the table there */
     const cli_opt opts[] = {{"agent", &agent, NULL},
-                            {"reason", &reason, NULL},
                             CLI_REMOTE_OPTS(&r),
+                            {revoke ? "reason" : NULL, &reason, NULL},
                             {NULL, NULL, NULL}};
     revoke_target t = REVOKE_TOKEN;
     int64_t now = cli_now();
-    broker_cmd cmd = {.op = BROKER_REVOKE, .at_ms = now};
+    broker_cmd cmd = {.op = revoke ? BROKER_REVOKE : BROKER_UNREVOKE,
+                      .at_ms = now};
     char *pos[1];
     int npos, rc;
 
-    if ((rc = cli_parse(revoke_usage, argc, argv, opts, pos, 1, &npos,
-                        true)) != CLI_OK ||
-        (rc = pick_id(revoke_usage, pos, npos, agent, &t, &id)) != CLI_OK ||
-        (rc = cli_remote_open(c, &r, revoke_usage, true)) != CLI_OK)
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 1, &npos, true)) !=
+            CLI_OK ||
+        (rc = pick_id(usage, pos, npos, agent, &t, &id)) != CLI_OK ||
+        (rc = cli_remote_open(c, &r, usage, true)) != CLI_OK)
         return rc;
     if (r.on) {
-        rc = remote(&r, true, t, id, reason);
+        rc = remote(&r, revoke, t, id, reason);
         cli_remote_close(&r);
-        if (rc == CLI_OK)
-            print_result(c, true, t, id, reason, now);
-        return rc;
+    } else {
+        /* Durable, with its audit row, before anything is printed;
+         * AI_ENOTFOUND ("token "X" is not revoked") is a failure: exit 1. */
+        cmd.target = t;
+        cmd.id = id;
+        cmd.reason = reason;
+        rc = cli_exec(c, &cmd, NULL, usage);
     }
-    /* Durable, with its audit row, before anything is printed. */
-    cmd.target = t;
-    cmd.id = id;
-    cmd.reason = reason;
-    if ((rc = cli_exec(c, &cmd, NULL, revoke_usage)) != CLI_OK)
-        return rc;
-    print_result(c, true, t, id, reason, now);
-    return CLI_OK;
+    if (rc == CLI_OK)
+        print_result(c, revoke, t, id, reason, now);
+    return rc;
 }
 
-/* `unrevoke ID` and `unrevoke --agent ID`: exit 0 once durable, 1 when
- * it was not revoked or the home fails, 2 for argument errors. */
+/* `revoke ID [--reason R]` and `revoke --agent ID [--reason R]`
+ * (idempotent: revoking again updates the reason). */
+int cli_revoke(cli_ctx *c, int argc, char **argv)
+{
+    return revocation(c, true, argc, argv);
+}
+
+/* `unrevoke ID` and `unrevoke --agent ID`. */
 int cli_unrevoke(cli_ctx *c, int argc, char **argv)
 {
-    const char *agent = NULL, *id = NULL;
-    cli_remote r = {0};
-    const cli_opt opts[] = {{"agent", &agent, NULL}, CLI_REMOTE_OPTS(&r),
-                            {NULL, NULL, NULL}};
-    revoke_target t = REVOKE_TOKEN;
-    int64_t now = cli_now();
-    broker_cmd cmd = {.op = BROKER_UNREVOKE, .at_ms = now};
-    char *pos[1];
-    int npos, rc;
-
-    if ((rc = cli_parse(unrevoke_usage, argc, argv, opts, pos, 1, &npos,
-                        true)) != CLI_OK ||
-        (rc = pick_id(unrevoke_usage, pos, npos, agent, &t, &id)) != CLI_OK ||
-        (rc = cli_remote_open(c, &r, unrevoke_usage, true)) != CLI_OK)
-        return rc;
-    if (r.on) {
-        rc = remote(&r, false, t, id, NULL);
-        cli_remote_close(&r);
-        if (rc == CLI_OK)
-            print_result(c, false, t, id, NULL, now);
-        return rc;
-    }
-    /* AI_ENOTFOUND ("token "X" is not revoked") is a failure: exit 1 */
-    cmd.target = t;
-    cmd.id = id;
-    if ((rc = cli_exec(c, &cmd, NULL, unrevoke_usage)) != CLI_OK)
-        return rc;
-    print_result(c, false, t, id, NULL, now);
-    return CLI_OK;
+    return revocation(c, false, argc, argv);
 }

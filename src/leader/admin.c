@@ -69,28 +69,24 @@ static void target_subject(srv_req *rq, const admin_target_body *b)
             *c = '?';
 }
 
-static void revoke(srv_req *rq)
+/* POST /v1/admin/revoke and /v1/admin/unrevoke: {tokenId | agentId} (and
+ * a reason when revoking). */
+static void revocation(srv_req *rq, bool revoke)
 {
+    broker_cmd c = command(rq, revoke ? BROKER_REVOKE : BROKER_UNREVOKE);
     admin_target_body b;
-    const char *id, *reason;
-    broker_cmd c;
-    revoke_target t;
     ai_err err;
     ai_code rc;
 
-    if ((rc = admin_target_parse(rq->body, rq->len, true, &b, &err)) !=
+    if ((rc = admin_target_parse(rq->body, rq->len, revoke, &b, &err)) !=
         AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
         return;
     }
     target_subject(rq, &b);
-    t = b.target;
-    id = b.id;
-    reason = b.reason;
-    c = command(rq, BROKER_REVOKE);
-    c.target = t;
-    c.id = id;
-    c.reason = reason;
+    c.target = b.target;
+    c.id = b.id;
+    c.reason = revoke ? b.reason : NULL;
     /* A given expiresAt is ignored: a caller's expiry bounds nothing
      * (refresh moves it), so the prune time is store_prune_time's. */
     if ((rc = broker_exec(rq->th->broker, &c, NULL, &err)) != AI_OK) {
@@ -98,45 +94,23 @@ static void revoke(srv_req *rq)
         goto done;
     }
     srv_changed(rq->s);
-    srv_reply_json(rq, 200, json_pack("{s:b, s:s, s:s}", "revoked", 1,
-                                      "target",
-                                      t == REVOKE_AGENT ? "agent" : "token",
-                                      "id", id));
+    srv_reply_json(rq, 200,
+                   json_pack("{s:b, s:s, s:s}",
+                             revoke ? "revoked" : "unrevoked", 1, "target",
+                             b.target == REVOKE_AGENT ? "agent" : "token",
+                             "id", b.id));
 done:
     admin_target_free(&b);
 }
 
+static void revoke(srv_req *rq)
+{
+    revocation(rq, true);
+}
+
 static void unrevoke(srv_req *rq)
 {
-    admin_target_body b;
-    const char *id;
-    broker_cmd c;
-    revoke_target t;
-    ai_err err;
-    ai_code rc;
-
-    if ((rc = admin_target_parse(rq->body, rq->len, false, &b, &err)) !=
-        AI_OK) {
-        srv_reply_ai(rq, rc, err.msg);
-        return;
-    }
-    target_subject(rq, &b);
-    t = b.target;
-    id = b.id;
-    c = command(rq, BROKER_UNREVOKE);
-    c.target = t;
-    c.id = id;
-    if ((rc = broker_exec(rq->th->broker, &c, NULL, &err)) != AI_OK) {
-        srv_reply_ai(rq, rc, err.msg);
-        goto done;
-    }
-    srv_changed(rq->s);
-    srv_reply_json(rq, 200, json_pack("{s:b, s:s, s:s}", "unrevoked", 1,
-                                      "target",
-                                      t == REVOKE_AGENT ? "agent" : "token",
-                                      "id", id));
-done:
-    admin_target_free(&b);
+    revocation(rq, false);
 }
 
 static void rotate_key(srv_req *rq)

@@ -28,6 +28,14 @@ bool store_follower_grants(const char *providers, const char *provider)
     return false;
 }
 
+static ai_code check_id(const char *id, ai_err *err)
+{
+    if (!word_valid(id, 64))
+        return ai_err_set(err, AI_EINVAL,
+                          "a follower id is 1 to 64 of A-Z a-z 0-9 . _ -");
+    return AI_OK;
+}
+
 /* "*", "" or names of [A-Za-z0-9._-] (1-64) separated by single commas. */
 static bool providers_valid(const char *s)
 {
@@ -66,9 +74,8 @@ ai_code store_follower_add(store *st, const char *id, const char *providers,
     ai_code rc;
 
     ai_err_clear(err);
-    if (!word_valid(id, 64))
-        return ai_err_set(err, AI_EINVAL,
-                          "a follower id is 1 to 64 of A-Z a-z 0-9 . _ -");
+    if ((rc = check_id(id, err)) != AI_OK)
+        return rc;
     if (providers == NULL || !providers_valid(providers))
         return ai_err_set(err, AI_EINVAL,
                           "--providers is \"*\" or provider names (A-Z a-z "
@@ -119,9 +126,8 @@ ai_code store_follower_remove(store *st, const char *id,
     ai_code rc;
 
     ai_err_clear(err);
-    if (!word_valid(id, 64))
-        return ai_err_set(err, AI_EINVAL,
-                          "a follower id is 1 to 64 of A-Z a-z 0-9 . _ -");
+    if ((rc = check_id(id, err)) != AI_OK)
+        return rc;
     if ((rc = db_begin(st, err)) != AI_OK)
         return rc;
     if ((rc = db_prepare(st, "DELETE FROM followers WHERE id = ?", &q, err)) !=
