@@ -1,9 +1,9 @@
 /* cmd_config.c - `agent-iam config show|init github|google|aws` and
  * `apikey add|list|remove`: the provider configs and API keys of the local
  * home, or (config init, apikey add|remove with --leader-url) of a
- * running leader. The config object is built and checked once
- * (prov_config_check, the check the leader applies too) and then stored
- * or sent.
+ * running leader. The config object is built, then checked with
+ * prov_config_check (the check the leader and the broker apply) by the
+ * broker that stores it, or here before it is sent.
  *
  * Secrets (a GitHub App's private key, OAuth client secrets and refresh
  * tokens, AWS secret keys, API keys) come from argv, a file or stdin; they
@@ -111,9 +111,9 @@ static bool put(json_t *obj, const char *key, const char *value,
 /* ---- config init ------------------------------------------------------ */
 
 /* Store `cfg` (a config object, stolen and wiped) as provider `name`, in
- * the local home or (r->on) on the leader: PUT /v1/admin/providers/NAME.
- * Either way it first passes prov_config_check, the leader's own check,
- * so a config the flags allowed is never refused there. */
+ * the local home (broker_exec checks it) or (r->on) on the leader: PUT
+ * /v1/admin/providers/NAME, after prov_config_check, the leader's own
+ * check, so a config the flags allowed is never refused there. */
 static int save_provider(cli_ctx *c, const cli_remote *r, const char *name,
                          const char *title, json_t *cfg)
 {
@@ -127,17 +127,16 @@ static int save_provider(cli_ctx *c, const cli_remote *r, const char *name,
     config_free(cfg);
     if (text == NULL)
         return cli_failf("out of memory");
-    if (prov_config_check(name, text, &err) != AI_OK) {
-        secret_free(text);
-        return cli_fail(&err);
-    }
     if (r->on) {
         snprintf(path, sizeof path, "/v1/admin/providers/%s", name);
-        rc = cli_remote_send(r, "PUT", path, text, &ans, &err) == AI_OK
+        rc = prov_config_check(name, text, &err) == AI_OK &&
+                     cli_remote_send(r, "PUT", path, text, &ans, &err) ==
+                         AI_OK
                  ? CLI_OK
                  : cli_fail(&err);
         json_decref(ans);
     } else {
+        /* broker_exec checks it (prov_config_check) before it stores it */
         cmd.config_json = text; /* audit row "config-init" (the name) */
         rc = cli_exec(c, &cmd, NULL, NULL);
     }
