@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -27,19 +26,6 @@
 #define GRACE_MAX_MS (INT64_C(10) * 365 * 86400000)
 
 static const char *const providers[] = {"github", "google", "aws"};
-
-int64_t broker_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t now_ms(void)
-{
-    return broker_now_ms();
-}
 
 /* ---- commands --------------------------------------------------------- */
 
@@ -256,7 +242,7 @@ ai_code ai_broker_revoke(ai_broker *b, const char *token_id,
                          const char *agent_id, const char *reason,
                          ai_err *err)
 {
-    broker_cmd c = {.op = BROKER_REVOKE, .at_ms = now_ms(), .reason = reason};
+    broker_cmd c = {.op = BROKER_REVOKE, .at_ms = time_now_ms(), .reason = reason};
     ai_code rc;
 
     ai_err_clear(err);
@@ -269,7 +255,7 @@ ai_code ai_broker_revoke(ai_broker *b, const char *token_id,
 ai_code ai_broker_unrevoke(ai_broker *b, const char *token_id,
                            const char *agent_id, ai_err *err)
 {
-    broker_cmd c = {.op = BROKER_UNREVOKE, .at_ms = now_ms()};
+    broker_cmd c = {.op = BROKER_UNREVOKE, .at_ms = time_now_ms()};
     ai_code rc;
 
     ai_err_clear(err);
@@ -284,7 +270,7 @@ ai_code ai_broker_unrevoke(ai_broker *b, const char *token_id,
 ai_code ai_broker_rotate_key(ai_broker *b, int64_t grace_ms,
                              uint32_t *new_version, ai_err *err)
 {
-    broker_cmd c = {.op = BROKER_ROTATE_KEY, .at_ms = now_ms(),
+    broker_cmd c = {.op = BROKER_ROTATE_KEY, .at_ms = time_now_ms(),
                     .grace_ms = grace_ms};
     broker_result res = {0};
     ai_code rc;
@@ -303,7 +289,7 @@ ai_code ai_broker_rotate_key(ai_broker *b, int64_t grace_ms,
 ai_code broker_export_key(ai_broker *b, uint32_t version,
                           unsigned char out[AI_KEY_BYTES], ai_err *err)
 {
-    audit_entry e = {0, now_ms(), NULL, "key-export", NULL, NULL, "ok",
+    audit_entry e = {0, time_now_ms(), NULL, "key-export", NULL, NULL, "ok",
                      NULL};
     ai_code rc;
 
@@ -325,7 +311,7 @@ ai_code broker_export_key(ai_broker *b, uint32_t version,
 ai_code ai_broker_init_provider(ai_broker *b, const char *name,
                                 const char *config_json, ai_err *err)
 {
-    broker_cmd c = {.op = BROKER_PROVIDER_SET, .at_ms = now_ms(),
+    broker_cmd c = {.op = BROKER_PROVIDER_SET, .at_ms = time_now_ms(),
                     .name = name, .config_json = config_json};
 
     return broker_exec(b, &c, NULL, err);
@@ -337,7 +323,7 @@ ai_code ai_broker_add_api_key(ai_broker *b, const char *name,
                               const char *base_url, int ttl_minutes,
                               ai_err *err)
 {
-    broker_cmd c = {.op = BROKER_APIKEY_ADD, .at_ms = now_ms(), .name = name,
+    broker_cmd c = {.op = BROKER_APIKEY_ADD, .at_ms = time_now_ms(), .name = name,
                     .provider = provider, .secret = key,
                     .base_url = base_url, .ttl_minutes = ttl_minutes};
 
@@ -347,7 +333,7 @@ ai_code ai_broker_add_api_key(ai_broker *b, const char *name,
 /* See agent_iam.h. */
 ai_code ai_broker_remove_api_key(ai_broker *b, const char *name, ai_err *err)
 {
-    broker_cmd c = {.op = BROKER_APIKEY_REMOVE, .at_ms = now_ms(),
+    broker_cmd c = {.op = BROKER_APIKEY_REMOVE, .at_ms = time_now_ms(),
                     .name = name};
 
     return broker_exec(b, &c, NULL, err);
@@ -371,7 +357,7 @@ ai_code ai_broker_status(ai_broker *b, char **json, ai_err *err)
     const ai_keyring *kr;
     key_info *keys = NULL;
     size_t nkeys = 0, verifying = 0;
-    int64_t head = 0, applied = 0, now = now_ms();
+    int64_t head = 0, applied = 0, now = time_now_ms();
     uint32_t signing = 0;
     bool replica = false;
     json_t *o = NULL;

@@ -27,14 +27,6 @@ struct ai_broker {
     bool server;       /* server mode: the caller syncs; no verify audit */
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 ai_code broker_wrap(store *st, ai_broker **out, ai_err *err)
 {
     ai_broker *b;
@@ -127,7 +119,7 @@ static ai_code audit(ai_broker *b, const char *action, const ai_token *t,
                      const char *agent, const char *decision,
                      const char *reason, ai_code rc, ai_err *err)
 {
-    audit_entry e = {0, now_ms(), b->actor, action,
+    audit_entry e = {0, time_now_ms(), b->actor, action,
                      t ? ai_token_id(t) : NULL,
                      t ? ai_token_agent_id(t) : agent, decision, reason};
     ai_err aerr;
@@ -217,7 +209,7 @@ ai_code ai_broker_verify(ai_broker *b, const char *wire, size_t len,
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output token");
     *out = NULL;
-    rc = verify_at(b, wire, len, now_ms(), out, err);
+    rc = verify_at(b, wire, len, time_now_ms(), out, err);
     if (rc != AI_OK && !store_failure(rc) && !b->server)
         (void)audit(b, "verify", NULL, NULL, "deny", err->msg, rc, err);
     return rc;
@@ -228,7 +220,7 @@ ai_code ai_broker_create_root_token(ai_broker *b, const ai_root_params *p,
 {
     ai_err local; /* messages are needed here even without err */
     const ai_keyring *kr;
-    int64_t now = now_ms();
+    int64_t now = time_now_ms();
     ai_code rc;
 
     if (err == NULL)
@@ -259,7 +251,7 @@ ai_code ai_broker_delegate(ai_broker *b, const char *parent, size_t len,
     ai_err local; /* messages are needed here even without err */
     ai_token *p = NULL;
     const ai_keyring *kr;
-    int64_t now = now_ms();
+    int64_t now = time_now_ms();
     ai_code rc;
 
     if (err == NULL)
@@ -295,7 +287,7 @@ ai_code ai_broker_check_permission(ai_broker *b, const char *wire,
 {
     ai_err local; /* messages are needed here even without err */
     ai_token *t = NULL;
-    int64_t now = now_ms();
+    int64_t now = time_now_ms();
     ai_code rc;
 
     if (err == NULL)
@@ -317,7 +309,7 @@ ai_code ai_broker_refresh(ai_broker *b, const char *wire, size_t len,
     ai_budget_ref budgets[64];
     ai_token *t = NULL;
     const ai_keyring *kr;
-    int64_t now = now_ms();
+    int64_t now = time_now_ms();
     size_t n = 0;
     bool granted = true;
     uint32_t left;
@@ -441,7 +433,7 @@ ai_code ai_broker_get_credential(ai_broker *b, const char *wire, size_t len,
     char *config = NULL, *secret = NULL;
     cred_result cred = {{0}, NULL, 0};
     ai_token *t = NULL;
-    int64_t now = now_ms();
+    int64_t now = time_now_ms();
     size_t n = 0;
     bool granted = true, audited = false;
     uint32_t left;

@@ -95,7 +95,4 @@ ai_code broker_cmd_new_follower(broker_cmd *c, char **secret, ai_err *err);
 /* Wipe the secret arrays of c (its strings are the builder's to wipe). */
 void broker_cmd_wipe(broker_cmd *c);
 
-/* The wall clock in ms: the time a command built here carries. */
-int64_t broker_now_ms(void);
-
 #endif /* AI_BROKER_COMMAND_H */

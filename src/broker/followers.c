@@ -17,7 +17,7 @@ ai_code ai_broker_add_follower(ai_broker *b, const char *id,
                                const char *providers, char **secret,
                                ai_err *err)
 {
-    broker_cmd c = {.op = BROKER_FOLLOWER_ADD, .at_ms = broker_now_ms(),
+    broker_cmd c = {.op = BROKER_FOLLOWER_ADD, .at_ms = time_now_ms(),
                     .id = id, .providers = providers ? providers : ""};
     ai_code rc;
 
@@ -41,7 +41,7 @@ ai_code ai_broker_add_follower(ai_broker *b, const char *id,
 /* See agent_iam.h. */
 ai_code ai_broker_remove_follower(ai_broker *b, const char *id, ai_err *err)
 {
-    broker_cmd c = {.op = BROKER_FOLLOWER_REMOVE, .at_ms = broker_now_ms(),
+    broker_cmd c = {.op = BROKER_FOLLOWER_REMOVE, .at_ms = time_now_ms(),
                     .id = id};
 
     ai_err_clear(err);

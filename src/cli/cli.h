@@ -59,9 +59,6 @@ int cli_failc(const char *code, const char *fmt, ...)
 int cli_usage(const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Wall-clock time in ms. */
-int64_t cli_now(void);
-
 /* One command option: --name (a flag) or --name VALUE / --name=VALUE. */
 typedef struct cli_opt {
     const char *name;   /* without the dashes */

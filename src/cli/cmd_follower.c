@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/core.h"
 
 static const char follower_usage[] =
     "agent-iam follower --leader-url URL --auth-token T|--auth-token-file F "
@@ -197,14 +197,6 @@ typedef struct sync_meter {
     int width;               /* of the line shown; 0: none yet */
 } sync_meter;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* v with thousands separators: 1234567 as "1,234,567". */
 static const char *grouped(long long v, char buf[32])
 {
@@ -248,7 +240,7 @@ static void meter_show(sync_meter *m)
 static void meter_tell(void *ud, const ai_follower_progress *p)
 {
     sync_meter *m = ud;
-    int64_t now = mono_ms();
+    int64_t now = time_mono_ns() / 1000000;
 
     m->p = *p;
     m->pending = true;
@@ -295,7 +287,7 @@ int cli_sync(cli_ctx *c, int argc, char **argv)
     }
     cfg.home = home;
     if (!c->json && isatty(2)) { /* scripts keep the one last line */
-        meter.last = mono_ms();
+        meter.last = time_mono_ns() / 1000000;
         cfg.progress = meter_tell;
         cfg.progress_ud = &meter;
     }

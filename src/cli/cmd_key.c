@@ -11,6 +11,7 @@
 
 #include "broker/broker.h"
 #include "cli/cli.h"
+#include "core/core.h"
 
 static const char *const state_names[] = {"signing", "verifying", "retired"};
 
@@ -30,8 +31,8 @@ static int list(cli_ctx *c, int argc, char **argv)
         return CLI_FAIL;
     /* A new home gets its version 1 here, as on first signing. */
     const ai_keyring *kr;
-    if (store_keyring(st, cli_now(), &kr, &err) != AI_OK ||
-        store_list_keys(st, cli_now(), &keys, &n, &err) != AI_OK)
+    if (store_keyring(st, time_now_ms(), &kr, &err) != AI_OK ||
+        store_list_keys(st, time_now_ms(), &keys, &n, &err) != AI_OK)
         return cli_fail(&err);
     if (c->json) {
         json_t *arr = json_array();
@@ -207,7 +208,7 @@ static long long verifying_now(cli_ctx *c, const cli_remote *r)
         return count;
     }
     if ((st = cli_store(c)) == NULL ||
-        store_list_keys(st, cli_now(), &keys, &n, &err) != AI_OK)
+        store_list_keys(st, time_now_ms(), &keys, &n, &err) != AI_OK)
         return -1;
     count = 0;
     for (size_t i = 0; i < n; i++)

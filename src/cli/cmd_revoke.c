@@ -17,6 +17,7 @@
 
 #include "broker/broker.h"
 #include "cli/cli.h"
+#include "core/core.h"
 
 static const char revoke_usage[] =
     "agent-iam revoke TOKEN_ID [--reason R] | revoke --agent AGENT_ID "
@@ -119,7 +120,7 @@ static int revocation(cli_ctx *c, bool revoke, int argc, char **argv)
                             {revoke ? "reason" : NULL, &reason, NULL},
                             {NULL, NULL, NULL}};
     revoke_target t = REVOKE_TOKEN;
-    int64_t now = cli_now();
+    int64_t now = time_now_ms();
     broker_cmd cmd = {.op = revoke ? BROKER_REVOKE : BROKER_UNREVOKE,
                       .at_ms = now};
     char *pos[1];

@@ -5,6 +5,7 @@
 
 #include "broker/broker.h"
 #include "cli/cli.h"
+#include "core/core.h"
 #include "follower/follower.h"
 
 /* Print a string with anything unprintable as '?': values come from the
@@ -243,7 +244,7 @@ int cli_status(cli_ctx *c, int argc, char **argv)
         return CLI_FAIL;
     if (store_sync(st, &err) != AI_OK)
         return cli_fail(&err);
-    if ((rc = replica_status(c, st, cli_now())) != -1)
+    if ((rc = replica_status(c, st, time_now_ms())) != -1)
         return rc;
     return local_status(c, st);
 }

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "broker/broker.h"
@@ -71,7 +70,7 @@ int cli_exec(cli_ctx *c, broker_cmd *cmd, broker_result *out,
     }
     cmd->actor = "cli";
     if (cmd->at_ms == 0)
-        cmd->at_ms = cli_now();
+        cmd->at_ms = time_now_ms();
     code = broker_exec(b, cmd, out, &err);
     broker_cmd_wipe(cmd);
     ai_broker_close(b);
@@ -169,14 +168,6 @@ int cli_usage(const char *usage, const char *fmt, ...)
     }
     fprintf(stderr, "usage: %s\n", usage);
     return CLI_USAGE;
-}
-
-int64_t cli_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static const cli_opt *lookup(const cli_opt *opts, const char *name,

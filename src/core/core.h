@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -94,6 +95,22 @@ bool b64url_decode(const char *in, size_t len, unsigned char *out,
 /* ---- time (time.c) ---------------------------------------------------- */
 
 bool time_parse(const char *s, size_t len, int64_t *ms);
+
+/* ---- the clocks (clock.c) --------------------------------------------- */
+
+/* The one reader of each clock, for the modules above core; no function
+ * of core calls them (its logic takes `now_ms` from the caller, so tests
+ * fix it). Thread-safe. */
+
+/* Wall-clock ms since 1970 (CLOCK_REALTIME): timestamps, expiry, the time
+ * a command carries. */
+int64_t time_now_ms(void);
+/* Monotonic ns from an arbitrary origin (CLOCK_MONOTONIC): durations and
+ * deadlines that a step of the wall clock must not stretch. */
+int64_t time_mono_ns(void);
+/* OUT *ts: the moment ms from now on `clock`, as pthread_cond_timedwait
+ * takes it (clk: the clock the condition variable was made with). */
+void time_deadline(clockid_t clk, int64_t ms, struct timespec *ts);
 
 /* ---- wiping parsed JSON (json_wipe.c) ---------------------------------- */
 

@@ -67,7 +67,7 @@ static void build_routes(void)
 static const char *refuse_agents(void *app)
 {
     ai_follower *f = app;
-    int64_t fresh = atomic_load(&f->fresh_at), now = srv_now_ms();
+    int64_t fresh = atomic_load(&f->fresh_at), now = time_now_ms();
 
     if (atomic_load(&f->phase) != FL_RUNNING)
         return "this follower has not synced with its leader yet";
@@ -85,7 +85,7 @@ static bool ready(void *app)
 
 static json_t *status_json(ai_follower *f, srv_thread *th)
 {
-    int64_t now = srv_now_ms(), last = atomic_load(&f->last_contact),
+    int64_t now = time_now_ms(), last = atomic_load(&f->last_contact),
             fresh = atomic_load(&f->fresh_at);
     long long applied = atomic_load(&f->applied),
               lseq = atomic_load(&f->leader_seq);
@@ -145,7 +145,7 @@ static void metrics(void *app, srv_thread *th, char **buf, size_t *len,
                                          "connected", "degraded",
                                          "limited", "offline"};
     ai_follower *f = app;
-    int64_t now = srv_now_ms(), last = atomic_load(&f->last_contact),
+    int64_t now = time_now_ms(), last = atomic_load(&f->last_contact),
             fresh = atomic_load(&f->fresh_at);
     long long applied = atomic_load(&f->applied),
               lseq = atomic_load(&f->leader_seq);
@@ -578,7 +578,7 @@ const char *ai_follower_ca_path(const ai_follower *f)
 
 const char *ai_follower_state(ai_follower *f)
 {
-    return fl_state(f, srv_now_ms());
+    return fl_state(f, time_now_ms());
 }
 
 char *ai_follower_status(ai_follower *f)

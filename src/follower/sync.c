@@ -120,7 +120,7 @@ static ai_code load_snapshot(ai_follower *f, ai_err *err)
     long status = 0;
     ai_code rc;
 
-    int64_t started = srv_now_ms();
+    int64_t started = time_now_ms();
 
     if (atomic_load(&f->phase) != FL_RUNNING)
         atomic_store(&f->phase, FL_INITIAL_SYNC);
@@ -144,7 +144,7 @@ static ai_code load_snapshot(ai_follower *f, ai_err *err)
     atomic_store(&f->phase, FL_RUNNING);
     /* it holds what the leader had when it opened the snapshot, which was
      * after the request left */
-    contact(f, srv_now_ms(), started);
+    contact(f, time_now_ms(), started);
     if (f->s != NULL)
         srv_changed(f->s);
     return AI_OK;
@@ -232,7 +232,7 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)
     if (f->applied_hash[0] != '\0')
         snprintf(path + n, sizeof path - (size_t)n, "&hash=%s",
                  f->applied_hash);
-    sent = srv_now_ms();
+    sent = time_now_ms();
     if ((rc = upstream_call(f->up, "GET", path, NULL,
                             wait > 0 ? (long)wait * 1000 + POLL_GRACE_MS
                                      : FETCH_TIMEOUT_MS,
@@ -273,14 +273,14 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)
     if (json_array_size(feed.changes) > 0) {
         if ((rc = fl_open_changes(f->tkey, feed.changes, err)) != AI_OK ||
             (rc = store_apply_changes(f->st, feed.changes, feed.last_seq,
-                                      feed.last_hash, srv_now_ms(), err)) !=
+                                      feed.last_hash, time_now_ms(), err)) !=
                 AI_OK) {
             fl_feed_free(&feed);
             return rc;
         }
         atomic_store(&f->applied, (long long)feed.last_seq);
         memcpy(f->applied_hash, feed.last_hash, sizeof f->applied_hash);
-        batch_worked(f, srv_now_ms() - sent);
+        batch_worked(f, time_now_ms() - sent);
         if (f->cfg.progress != NULL) {
             ai_follower_progress p = {.applied_seq = feed.last_seq,
                                       .leader_seq = feed.leader_seq};
@@ -297,7 +297,7 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)
      * of a stopped process). More to come: not fresh yet, however recent
      * the contact (after a gap, agents stay refused until the replica has
      * caught up, not after the first batch). */
-    contact(f, srv_now_ms(), *more ? 0 : sent);
+    contact(f, time_now_ms(), *more ? 0 : sent);
     return AI_OK;
 }
 
@@ -306,13 +306,7 @@ static void nap(ai_follower *f, int64_t ms)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    time_deadline(CLOCK_REALTIME, ms, &ts);
     pthread_mutex_lock(&f->lock);
     if (!atomic_load(&f->stop))
         pthread_cond_timedwait(&f->wake, &f->lock, &ts);
@@ -323,7 +317,7 @@ void *fl_loop(void *arg)
 {
     ai_follower *f = arg;
     int64_t backoff = 0;
-    unsigned seed = (unsigned)srv_now_ms();
+    unsigned seed = (unsigned)time_now_ms();
     bool more = true; /* the first call asks without waiting */
     ai_err err;
 

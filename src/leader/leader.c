@@ -62,7 +62,7 @@ void leader_saw_follower(ai_leader *l, srv_req *rq, int64_t applied)
         snprintf(f->address, sizeof f->address, "%s", addr);
         if (applied >= 0)
             f->applied_seq = applied;
-        f->last_seen = srv_now_ms();
+        f->last_seen = time_now_ms();
     }
     pthread_mutex_unlock(&l->lock);
 }
@@ -98,10 +98,10 @@ static void status(void *app, srv_thread *th, json_t *out)
     size_t nkeys = 0;
     json_int_t verifying = 0;
 
-    if (store_keyring(th->st, srv_now_ms(), &kr, &err) == AI_OK)
+    if (store_keyring(th->st, time_now_ms(), &kr, &err) == AI_OK)
         json_object_set_new(out, "signingKeyVersion",
                             json_integer(ai_keyring_signing_version(kr)));
-    if (store_list_keys(th->st, srv_now_ms(), &keys, &nkeys, &err) == AI_OK) {
+    if (store_list_keys(th->st, time_now_ms(), &keys, &nkeys, &err) == AI_OK) {
         for (size_t i = 0; i < nkeys; i++)
             verifying += keys[i].state != KEY_RETIRED;
         json_object_set_new(out, "verifyingKeys", json_integer(verifying));
@@ -112,7 +112,7 @@ static void status(void *app, srv_thread *th, json_t *out)
                         json_integer((json_int_t)store_revocation_count(th->st)));
     json_object_set_new(out, "changelogSeq", json_integer(head));
     json_object_set_new(out, "uptimeSeconds",
-                        json_integer((srv_now_ms() - l->started) / 1000));
+                        json_integer((time_now_ms() - l->started) / 1000));
     json_object_set_new(out, "followers", leader_followers_json(l, head));
     if (l->s != NULL && srv_shared_follower_secret(l->s)) {
         json_object_set_new(out, "sharedFollowerSecret", json_true());
@@ -130,7 +130,7 @@ static void metrics(void *app, srv_thread *th, char **buf, size_t *len,
 {
     ai_leader *l = app;
     const ai_keyring *kr = NULL;
-    int64_t head = 0, now = srv_now_ms();
+    int64_t head = 0, now = time_now_ms();
     ai_err err;
 
     (void)store_changelog_head(th->st, &head, &err);
@@ -276,7 +276,7 @@ ai_code ai_leader_start(const ai_leader_config *c, ai_leader **out,
     pthread_mutex_init(&l->lock, NULL);
     l->retain = c->changelog_retain > 0 ? c->changelog_retain
                                         : LEADER_DEFAULT_RETAIN;
-    l->started = srv_now_ms();
+    l->started = time_now_ms();
     if (!c->insecure_http &&
         (rc = srv_tls_load(home, c->tls_cert_file, c->tls_key_file, &l->tls,
                            err)) != AI_OK)

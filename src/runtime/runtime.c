@@ -79,14 +79,6 @@ struct ai_runtime {
     bool stopping;
 };
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static char *dup_str(const char *s)
 {
     size_t n;
@@ -348,7 +340,7 @@ static char *install(ai_runtime *rt, ai_token *nt)
     ai_token *old = rt->cur;
 
     rt->cur = nt;
-    rt->last_refresh = wall_ms();
+    rt->last_refresh = time_now_ms();
     rt->failures = 0;
     rt->last_error[0] = '\0';
     ai_token_free(old);
@@ -397,19 +389,13 @@ ai_code ai_runtime_refresh(ai_runtime *rt, int ttl_minutes, ai_err *err)
 static void wait_until(ai_runtime *rt, int64_t until_ms)
 {
     struct timespec ts;
-    int64_t d = until_ms - wall_ms();
+    int64_t d = until_ms - time_now_ms();
 
     if (d <= 0)
         return;
     if (d > MAX_WAIT_MS)
         d = MAX_WAIT_MS;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(d / 1000);
-    ts.tv_nsec += (long)(d % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    time_deadline(CLOCK_MONOTONIC, d, &ts);
     pthread_cond_timedwait(&rt->cv, &rt->mu, &ts);
 }
 
@@ -433,7 +419,7 @@ static void *refresher(void *arg)
 
     pthread_mutex_lock(&rt->mu);
     while (!rt->stopping) {
-        int64_t now = wall_ms(), exp = ai_token_expires_at(rt->cur),
+        int64_t now = time_now_ms(), exp = ai_token_expires_at(rt->cur),
                 maxexp = ai_token_max_expires_at(rt->cur), due;
         ai_token *t, *nt = NULL;
         ai_err e;
@@ -490,7 +476,7 @@ static void *refresher(void *arg)
         backoff = backoff ? backoff * 2 : rt->retry_min;
         if (backoff > rt->retry_max)
             backoff = rt->retry_max;
-        now = wall_ms();
+        now = time_now_ms();
         exp = ai_token_expires_at(rt->cur);
         retry_at = now + (exp - now < backoff ? exp - now : backoff);
         if (retry_at < now + MIN_RETRY_MS)

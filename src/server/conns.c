@@ -4,7 +4,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "core/core.h"
 #include "server/conns.h"
@@ -23,14 +22,6 @@ struct srv_conns {
     atomic_uint_fast64_t cut_total;
     int header_ms, body_ms, idle_ms;
 };
-
-int64_t conns_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 srv_conns *conns_new(int header_ms, int body_ms, int idle_ms)
 {
@@ -70,7 +61,7 @@ void conns_notify(void *cls, struct MHD_Connection *c, void **socket_context,
         if (i == NULL || (k = ai_calloc(1, sizeof *k)) == NULL)
             return; /* no deadline: MHD's idle timeout still applies */
         k->fd = i->connect_fd;
-        atomic_store(&k->deadline, conns_now_ms() + cs->header_ms);
+        atomic_store(&k->deadline, time_mono_ns() / 1000000 + cs->header_ms);
         pthread_mutex_lock(&cs->lock);
         k->next = cs->head;
         if (cs->head != NULL)
@@ -110,7 +101,7 @@ void conns_request_started(srv_conns *cs, struct MHD_Connection *c)
     srv_conn *k = conn_of(c);
 
     if (k != NULL)
-        atomic_store(&k->deadline, conns_now_ms() + cs->body_ms);
+        atomic_store(&k->deadline, time_mono_ns() / 1000000 + cs->body_ms);
 }
 
 void conns_request_received(struct MHD_Connection *c)
@@ -126,7 +117,7 @@ void conns_request_done(srv_conns *cs, struct MHD_Connection *c)
     srv_conn *k = conn_of(c);
 
     if (k != NULL)
-        atomic_store(&k->deadline, conns_now_ms() + cs->idle_ms);
+        atomic_store(&k->deadline, time_mono_ns() / 1000000 + cs->idle_ms);
 }
 
 size_t conns_sweep(srv_conns *cs, int64_t now_ms)

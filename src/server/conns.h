@@ -49,14 +49,11 @@ void conns_request_received(struct MHD_Connection *c);
 /* The request on c is over: the next header is due within idle_ms. */
 void conns_request_done(srv_conns *cs, struct MHD_Connection *c);
 
-/* Cut every connection past its deadline (now: CLOCK_MONOTONIC ms);
+/* Cut every connection past its deadline (now: time_mono_ns() in ms);
  * returns how many were cut by this call. */
 size_t conns_sweep(srv_conns *cs, int64_t now_ms);
 /* Connections cut so far, and open now. */
 uint64_t conns_cut_total(srv_conns *cs);
 size_t conns_open(srv_conns *cs);
-
-/* CLOCK_MONOTONIC in ms. */
-int64_t conns_now_ms(void);
 
 #endif /* AI_SERVER_CONNS_H */

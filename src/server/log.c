@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "agent_iam.h"
-#include "server/conns.h"
+#include "core/core.h"
 #include "server/internal.h"
 #include "server/server.h"
 
@@ -75,7 +75,7 @@ void srv_log_line(srv *s, req_priv *p, int status, int64_t micros)
 
     if (s->cfg.access_log_fd < 0)
         return;
-    ai_time_format(srv_now_ms(), at);
+    ai_time_format(time_now_ms(), at);
     n = put_str(line, n, cap, at);
     n = put_str(line, n, cap, " ");
     n = put_str(line, n, cap, p->rq.method ? p->rq.method : "-");
@@ -119,7 +119,7 @@ void srv_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static log_slot slots[SRV_LOG_SLOTS];
-    int64_t now = conns_now_ms();
+    int64_t now = time_mono_ns() / 1000000;
     unsigned long held = 0;
     log_slot *sl = NULL, *oldest = &slots[0];
 

@@ -2,7 +2,6 @@
  * ratelimit.h), and the check the agent API's writing handlers make. */
 #include <pthread.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -129,14 +128,6 @@ bool ratelimit_take(ratelimit *rl, const char *key, size_t len,
     return ok;
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The root of the token's delegation chain (see ratelimit.h). */
 static const char *root_agent(const ai_token *t)
 {
@@ -159,7 +150,7 @@ bool srv_agent_rate_ok(srv_req *rq)
     if (rl == NULL || rq->token == NULL)
         return true;
     key = root_agent(rq->token);
-    if (ratelimit_take(rl, key, strlen(key), mono_ns(), &retry))
+    if (ratelimit_take(rl, key, strlen(key), time_mono_ns(), &retry))
         return true;
     metrics_rate_limited(srv_get_metrics(rq->s));
     rq->retry_after = retry;

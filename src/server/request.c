@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <microhttpd.h>
 #include <openssl/crypto.h>
@@ -20,14 +19,6 @@
 #include "server/internal.h"
 #include "server/metrics.h"
 #include "server/server.h"
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* ---- dispatch --------------------------------------------------------- */
 
@@ -86,7 +77,7 @@ static void run_handler(srv *s, req_priv *p)
     bool resumed;
     ai_err err;
 
-    rq->now = srv_now_ms();
+    rq->now = time_now_ms();
     if (p->too_large) {
         srv_reply_error(rq, 413, "payload_too_large",
                         "the request body is over %d bytes", SRV_BODY_MAX);
@@ -245,7 +236,7 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn,
         p->started = true;
         conns_request_started(s->conns, conn);
         atomic_fetch_add(&s->active, 1);
-        p->t0_ns = mono_ns();
+        p->t0_ns = time_mono_ns();
         p->rq.s = s;
         p->rq.conn = conn;
         p->rq.app = s->cfg.app;
@@ -362,7 +353,7 @@ void srv_on_completed(void *cls, struct MHD_Connection *conn,
         *con_cls = NULL;
         return;
     }
-    micros = (mono_ns() - p->t0_ns) / 1000;
+    micros = (time_mono_ns() - p->t0_ns) / 1000;
     status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? p->rq.status : 499;
     if (p->rq.status == 0)
         status = 499;

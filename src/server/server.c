@@ -30,14 +30,6 @@
 #include "server/server.h"
 #include "server/storage.h"
 
-int64_t srv_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- start and stop --------------------------------------------------- */
 
 /* Room in RLIMIT_NOFILE for max_conns connections plus the stores, logs
@@ -211,7 +203,7 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
         goto fail;
     if (!cfg->replica) {
         const ai_keyring *kr; /* make the first signing key now */
-        if ((rc = store_keyring(s->wst, srv_now_ms(), &kr, err)) != AI_OK)
+        if ((rc = store_keyring(s->wst, time_now_ms(), &kr, err)) != AI_OK)
             goto fail;
     }
     if (!cfg->insecure_http)
@@ -300,7 +292,7 @@ void srv_stop(srv *s, int drain_ms)
     listener_close(s->listener);
     s->listener = NULL;
     if (s->d != NULL) {
-        int64_t quiet = srv_now_ms(), until = quiet + drain_ms;
+        int64_t quiet = time_now_ms(), until = quiet + drain_ms;
         srv_resume_waiters(s, true, 0);
         /* In-flight requests finish, their replies saying Connection:
          * close (suspended long-polls answer at once). A keep-alive
@@ -309,7 +301,7 @@ void srv_stop(srv *s, int drain_ms)
          * is left, or none has had a request for SRV_DRAIN_QUIET_MS. */
         for (;;) {
             struct timespec ts = {0, 5 * 1000000L};
-            int64_t now = srv_now_ms();
+            int64_t now = time_now_ms();
             if (atomic_load(&s->active) > 0)
                 quiet = now;
             else if (open_connections(s->d) == 0 ||

@@ -287,6 +287,4 @@ extern const size_t srv_common_nroutes;
 bool srv_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-int64_t srv_now_ms(void);
-
 #endif /* AI_SERVER_H */

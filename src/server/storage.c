@@ -57,7 +57,7 @@ bool storage_writable(const srv_storage *sto)
 
 void storage_failed(srv_storage *sto, const char *msg)
 {
-    int64_t now = srv_now_ms();
+    int64_t now = time_now_ms();
     unsigned long refused, since_line = 0;
     bool first, say;
 

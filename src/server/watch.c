@@ -45,17 +45,12 @@ void *srv_watch(void *arg)
     while (!s->wstop) {
         struct timespec ts;
         int64_t dv = 0, now;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += SRV_WATCH_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        time_deadline(CLOCK_REALTIME, SRV_WATCH_MS, &ts);
         pthread_cond_timedwait(&s->wcond, &s->wlock, &ts);
         if (s->wstop)
             break;
         pthread_mutex_unlock(&s->wlock);
-        now = srv_now_ms();
+        now = time_now_ms();
         if (store_data_version(s->wst, &dv, &err) == AI_OK &&
             dv != s->data_version) {
             s->data_version = dv;
@@ -68,7 +63,7 @@ void *srv_watch(void *arg)
         if (s->cfg.role != NULL && s->cfg.role->tick != NULL)
             s->cfg.role->tick(s->cfg.app, s, s->wst, now);
         storage_tick(s->storage, s->wst, now);
-        (void)conns_sweep(s->conns, conns_now_ms());
+        (void)conns_sweep(s->conns, time_mono_ns() / 1000000);
         srv_log_flush(s);
         pthread_mutex_lock(&s->wlock);
     }
