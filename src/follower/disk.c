@@ -7,7 +7,7 @@
  * replica is not taken for fresh: only a batch applied moves it on. */
 #include <stdio.h>
 
-#include "follower/follower.h"
+#include "follower/internal.h"
 
 void fl_sync_failed(ai_follower *f, const ai_err *err)
 {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/core.h"
-#include "follower/follower.h"
+#include "follower/internal.h"
 
 ai_code fl_feed_parse(const char *body, size_t len, fl_feed *out,
                       ai_err *err)

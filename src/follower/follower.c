@@ -7,7 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "core/core.h"
-#include "follower/follower.h"
+#include "follower/internal.h"
 
 #define USES_TIMEOUT_MS 5000L
 

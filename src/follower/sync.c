@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "core/core.h"
-#include "follower/follower.h"
+#include "follower/internal.h"
 
 #define SNAPSHOT_TIMEOUT_MS 1800000L
 #define FEED_MAX ((size_t)64 << 20)

@@ -10,7 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "core/core.h"
-#include "follower/follower.h"
+#include "follower/internal.h"
 
 ai_code fl_open_value(const unsigned char key[32], const char *kind,
                       const char *name, json_t *value, ai_err *err)

@@ -9,7 +9,7 @@
 
 #include "../tests.h"
 #include "core/core.h"
-#include "follower/follower.h"
+#include "follower/internal.h"
 #include "home_fixture.h"
 
 /* The rows after since, with their hashes, as JSON changes. */
