@@ -47,15 +47,7 @@ ORDER = ("cli -> leader | follower | runtime -> server | cluster -> broker"
 
 # (file, header as written): known exceptions, each with the issue-13 item
 # that removes it. Keep it as short as is true.
-ALLOWLIST = [
-    # issue 13: srv_tls (and srv_tls_load/clear) declared in the server's
-    # public header server/server.h, tls.h becoming private to src/server.
-    ("src/leader/leader.h", "server/tls.h"),
-    ("src/follower/internal.h", "server/tls.h"),
-    # issue 13: the JSON body readers (body_object, body_str, body_int)
-    # offered through server/server.h for the admin API's bodies.
-    ("src/leader/admin_body.c", "server/body.h"),
-]
+ALLOWLIST = []
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*([<"])([^">]+)[">]')
 

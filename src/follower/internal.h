@@ -17,7 +17,6 @@
 #include "follower/follower.h"
 #include "follower/upstream.h"
 #include "server/server.h"
-#include "server/tls.h"
 
 typedef enum fl_phase {
     FL_STARTING = 0,

@@ -6,7 +6,7 @@
 #include "core/core.h"
 #include "leader/admin_body.h"
 #include "providers/providers.h"
-#include "server/body.h"
+#include "server/server.h"
 
 /* A member that must be a JSON object, kept as compact text (*out
  * ai_malloc'd; NULL when absent). */

@@ -9,7 +9,6 @@
 #include <pthread.h>
 
 #include "server/server.h"
-#include "server/tls.h"
 
 #define LEADER_FOLLOWERS_MAX 256
 #define LEADER_DEFAULT_RETAIN 100000 /* changelog rows kept */

@@ -287,4 +287,68 @@ extern const size_t srv_common_nroutes;
 bool srv_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* ---- JSON bodies from their bytes (body.c) ---------------------------- */
+
+/* Read from the bytes alone (no connection, no store), so that a handler
+ * and a test or fuzz target parse a body through the same code.
+ * body_object and body_int_only clear err first; body_str and body_int do
+ * not (called in a row, the first error wins). AI_EINVAL (a handler's 400
+ * "bad_request") names the first problem; AI_ENOMEM is a 500. Strings
+ * handed back are borrowed from the parsed object. Thread-safe. */
+
+/* The body as a JSON object (duplicate members refused). empty_ok: an
+ * empty body is {}. NULL on error: AI_EINVAL "malformed JSON body: ..."
+ * or "the body must be a JSON object". New reference. */
+json_t *body_object(const char *body, size_t len, bool empty_ok, ai_err *err);
+
+/* A string member without NUL bytes: *out borrowed from o; NULL when
+ * absent or null, which is an error only when required. false with
+ * AI_EINVAL ("\"key\" is required", "\"key\" must be a string"). */
+bool body_str(const json_t *o, const char *key, bool required,
+              const char **out, ai_err *err);
+
+/* An integer member in [min, max]: *present tells whether it was given
+ * (absent or null: false, *out untouched). false with AI_EINVAL "\"key\"
+ * must be a whole number from min to max". */
+bool body_int(const json_t *o, const char *key, long long min, long long max,
+              bool *present, long long *out, ai_err *err);
+
+/* An empty body ({}) or an object whose only member read is key, an
+ * optional integer in [min, max] (as body_int). */
+ai_code body_int_only(const char *body, size_t len, const char *key,
+                      long long min, long long max, bool *present,
+                      long long *out, ai_err *err);
+
+/* ---- TLS material (tls.c) --------------------------------------------- */
+
+typedef struct srv_tls {
+    char *cert_pem;      /* server certificate chain, PEM (ai_malloc'd) */
+    char *key_pem;       /* server private key, PEM (ai_malloc'd; wiped by srv_tls_clear) */
+    char cert_path[4096];/* where the certificate came from */
+    char ca_path[4096];  /* the CA certificate clients should trust ("" when not known, i.e. operator-supplied material) */
+    bool generated;      /* true when this call created the material */
+} srv_tls;
+
+/* Find the server's TLS material: cert_path/key_path when given (both or neither, else AI_EINVAL);
+ * else $AGENT_IAM_TLS_CERT / $AGENT_IAM_TLS_KEY when set; else <home>/tls/server.pem and <home>/tls/server.key
+ * when they exist; else generate in <home>/tls (directory 0700): ca.pem, ca.key (0600), server.pem, server.key (0600):
+ * a local CA (EC P-256, 10 years, CA:TRUE, keyCertSign) and a server certificate signed by it (EC P-256, 825 days,
+ * serverAuth, SANs: DNS:localhost, IP:127.0.0.1, IP:::1, and DNS:<gethostname()> when it is a valid DNS name),
+ * written atomically (temp file + rename, keys created 0600 with O_EXCL, never world readable at any moment).
+ * A key file readable by group/others is refused (AI_EINVAL, naming the file and "chmod 600"), as is a key that
+ * does not match the certificate, an unreadable/garbage PEM, or an expired certificate (clear message naming the path).
+ * The key text never appears in an error message.
+ *
+ * An empty string counts as not given, for the paths and the variables.
+ * <home> must exist; only <home>/tls is created. Both strings are
+ * re-encoded by OpenSSL (certificates in file order, the key as PKCS#8),
+ * so stray text around the PEM blocks is dropped and an encrypted key is
+ * refused. Generation failures (files, OpenSSL) are AI_ESTORE or
+ * AI_EINTERNAL. out: OUT, zeroed (NULL strings) on error; release with
+ * srv_tls_clear. */
+ai_code srv_tls_load(const char *home, const char *cert_path, const char *key_path, srv_tls *out, ai_err *err);
+
+/* Wipe the key and free both strings. */
+void srv_tls_clear(srv_tls *t);
+
 #endif /* AI_SERVER_H */
