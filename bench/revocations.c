@@ -79,7 +79,7 @@ static void run_verify(const bench *b, store *st, long n)
     ai_token *tok;
     ai_err e = {0};
 
-    if (store_keyring(st, b->now, &kr, &e) != AI_OK)
+    if (store_keyring_or_create(st, b->now, &kr, &e) != AI_OK)
         die("keyring", e.msg);
     ai_verifier v = {kr, store_revoked, st};
     for (long i = 0; i < n; i++) {
@@ -278,7 +278,7 @@ int main(int argc, char **argv)
     /* a home, its key, and distinct child tokens (the README's shapes) */
     if (store_open(home, true, &st0, &e) != AI_OK ||
         store_sync(st0, &e) != AI_OK ||
-        store_keyring(st0, b.now, &kr, &e) != AI_OK)
+        store_keyring_or_create(st0, b.now, &kr, &e) != AI_OK)
         die("home", e.msg);
     ai_root_params_init(&rp);
     rp.agent_id = "orchestrator";

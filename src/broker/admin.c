@@ -376,7 +376,7 @@ ai_code ai_broker_status(ai_broker *b, char **json, ai_err *err)
         return rc;
     /* A new home makes its version 1 here, as on first signing; a replica
      * before its first sync has none yet. */
-    if ((rc = store_keyring(st, now, &kr, err)) == AI_OK) {
+    if ((rc = store_keyring_or_create(st, now, &kr, err)) == AI_OK) {
         signing = ai_keyring_signing_version(kr);
     } else if (rc == AI_ENOTFOUND && replica) {
         ai_err_clear(err);

@@ -130,14 +130,15 @@ static ai_code audit(ai_broker *b, const char *action, const ai_token *t,
     return rc;
 }
 
-/* Keys and revocations as of the latest commit on the home. */
-static ai_code views(ai_broker *b, int64_t now, ai_verifier *v, ai_err *err)
+/* Keys and revocations as of the latest commit on the home (read only:
+ * verifying never makes a key). */
+static ai_code views(ai_broker *b, ai_verifier *v, ai_err *err)
 {
     const ai_keyring *kr;
     ai_code rc;
 
     if ((!b->server && (rc = store_sync(b->st, err)) != AI_OK) ||
-        (rc = store_keyring(b->st, now, &kr, err)) != AI_OK)
+        (rc = store_keyring(b->st, &kr, err)) != AI_OK)
         return rc;
     v->keys = kr;
     v->revoked = store_revoked;
@@ -151,7 +152,7 @@ static ai_code verify_at(ai_broker *b, const char *wire, size_t len,
     ai_verifier v;
     ai_code rc;
 
-    if ((rc = views(b, now, &v, err)) != AI_OK)
+    if ((rc = views(b, &v, err)) != AI_OK)
         return rc;
     return ai_token_cache_verify(b->tcache, &v, wire, len, now, out, err);
 }
@@ -230,7 +231,7 @@ ai_code ai_broker_create_root_token(ai_broker *b, const ai_root_params *p,
         return ai_err_set(err, AI_EINVAL, "no output token");
     *out = NULL;
     if ((!b->server && (rc = store_sync(b->st, err)) != AI_OK) ||
-        (rc = store_keyring(b->st, now, &kr, err)) != AI_OK ||
+        (rc = store_keyring_or_create(b->st, now, &kr, err)) != AI_OK ||
         (rc = ai_token_create_root(kr, p, now, out, err)) != AI_OK ||
         (rc = store_note_signed(b->st, err)) != AI_OK)
         goto fail;
@@ -264,7 +265,8 @@ ai_code ai_broker_delegate(ai_broker *b, const char *parent, size_t len,
         rc = audit(b, "delegate", NULL, NULL, "deny", err->msg, rc, err);
         goto done;
     }
-    if ((rc = store_keyring(b->st, now, &kr, err)) != AI_OK)
+    /* The parent verified: the home has its signing key. */
+    if ((rc = store_keyring(b->st, &kr, err)) != AI_OK)
         goto done;
     rc = ai_token_delegate(kr, p, req, now, out, err);
     if (rc == AI_OK && (rc = store_note_signed(b->st, err)) == AI_OK)
@@ -322,7 +324,7 @@ ai_code ai_broker_refresh(ai_broker *b, const char *wire, size_t len,
         return ai_err_set(err, AI_EINVAL, "no output token");
     *out = NULL;
     if ((rc = verify_at(b, wire, len, now, &t, err)) != AI_OK ||
-        (rc = store_keyring(b->st, now, &kr, err)) != AI_OK)
+        (rc = store_keyring(b->st, &kr, err)) != AI_OK)
         goto done;
     /* A refresh is a use of system:token:refresh: its budgets count. */
     if ((rc = ai_token_check(t, "system:token:refresh", "", now, err)) ==

@@ -31,7 +31,7 @@ static int list(cli_ctx *c, int argc, char **argv)
         return CLI_FAIL;
     /* A new home gets its version 1 here, as on first signing. */
     const ai_keyring *kr;
-    if (store_keyring(st, time_now_ms(), &kr, &err) != AI_OK ||
+    if (store_keyring_or_create(st, time_now_ms(), &kr, &err) != AI_OK ||
         store_list_keys(st, time_now_ms(), &keys, &n, &err) != AI_OK)
         return cli_fail(&err);
     if (c->json) {

@@ -159,7 +159,8 @@ static int replica_status(cli_ctx *c, store *st, int64_t now)
             "lastContactMs", (json_int_t)last, "state",
             follower_state_at(last, now, &def), "revocations",
             (json_int_t)store_revocation_count(st));
-        if (o != NULL && store_keyring(st, now, &kr, &err) == AI_OK)
+        if (o != NULL && store_keyring(st, &kr, &err) == AI_OK &&
+            ai_keyring_signing_version(kr) != 0)
             json_object_set_new(o, "signingKeyVersion",
                                 json_integer(ai_keyring_signing_version(kr)));
         cli_print_json(o);
@@ -174,7 +175,8 @@ static int replica_status(cli_ctx *c, store *st, int64_t now)
                    follower_state_at(last, now, &def));
         else
             printf("last contact:        never\n");
-        if (store_keyring(st, now, &kr, &err) == AI_OK)
+        if (store_keyring(st, &kr, &err) == AI_OK &&
+            ai_keyring_signing_version(kr) != 0)
             printf("signing key version: %u\n",
                    (unsigned)ai_keyring_signing_version(kr));
         printf("revocations:         %zu\n", store_revocation_count(st));

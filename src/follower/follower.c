@@ -119,7 +119,8 @@ static json_t *status_json(ai_follower *f, srv_thread *th)
     if (th != NULL) {
         const ai_keyring *kr;
         ai_err e;
-        if (store_keyring(th->st, now, &kr, &e) == AI_OK)
+        if (store_keyring(th->st, &kr, &e) == AI_OK &&
+            ai_keyring_signing_version(kr) != 0)
             json_object_set_new(o, "signingKeyVersion",
                                 json_integer(ai_keyring_signing_version(kr)));
         json_object_set_new(

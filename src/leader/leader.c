@@ -98,7 +98,7 @@ static void status(void *app, srv_thread *th, json_t *out)
     size_t nkeys = 0;
     json_int_t verifying = 0;
 
-    if (store_keyring(th->st, time_now_ms(), &kr, &err) == AI_OK)
+    if (store_keyring(th->st, &kr, &err) == AI_OK)
         json_object_set_new(out, "signingKeyVersion",
                             json_integer(ai_keyring_signing_version(kr)));
     if (store_list_keys(th->st, time_now_ms(), &keys, &nkeys, &err) == AI_OK) {
@@ -134,7 +134,7 @@ static void metrics(void *app, srv_thread *th, char **buf, size_t *len,
     ai_err err;
 
     (void)store_changelog_head(th->st, &head, &err);
-    (void)store_keyring(th->st, now, &kr, &err);
+    (void)store_keyring(th->st, &kr, &err);
     srv_appendf(buf, len, cap,
                 "# HELP agent_iam_revocations Revocations in force.\n"
                 "# TYPE agent_iam_revocations gauge\n"

@@ -203,7 +203,8 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
         goto fail;
     if (!cfg->replica) {
         const ai_keyring *kr; /* make the first signing key now */
-        if ((rc = store_keyring(s->wst, time_now_ms(), &kr, err)) != AI_OK)
+        if ((rc = store_keyring_or_create(s->wst, time_now_ms(), &kr,
+                                          err)) != AI_OK)
             goto fail;
     }
     if (!cfg->insecure_http)

@@ -99,11 +99,21 @@ typedef struct key_info {
 #define STORE_DEFAULT_GRACE_MS (INT64_C(90) * 86400000)
 
 /* The keyring of the store as of the last sync (borrowed: valid until the
- * next store_sync or store change on this handle). A home with no key yet
- * gets version 1, made on first use; a replica never does (AI_ENOTFOUND
- * until its first sync: see "replica" below). */
-ai_code store_keyring(store *st, int64_t now_ms, const ai_keyring **out,
-                      ai_err *err);
+ * next store_sync or store change on this handle), as it is: a home with
+ * no key yet (a new home, a replica before its first sync) has a keyring
+ * with no signing key (ai_keyring_signing_version 0), which verifies
+ * nothing. Writes nothing. */
+ai_code store_keyring(store *st, const ai_keyring **out, ai_err *err);
+
+/* store_keyring, and a home with no key yet makes its version 1 first (a
+ * random key, its changelog row, no audit row; two handles at once make
+ * one). A replica never does: AI_ENOTFOUND "no signing key yet (replica
+ * not synced)" until its first sync (see "replica" below). For the places
+ * that need a key to sign or to show, not to verify. XXX the first key is
+ * made outside a broker command, so not deterministically (DESIGN §9): see
+ * first_key in keys.c. */
+ai_code store_keyring_or_create(store *st, int64_t now_ms,
+                                const ai_keyring **out, ai_err *err);
 
 /* Audit rows of changes: every write function below that takes a `const
  * audit_entry *audit` appends it to the audit chain (see "audit log") in
@@ -472,8 +482,8 @@ ai_code store_backup_seq(const char *path, int64_t *seq, ai_err *err);
  * with secrets re-sealed under its own master key. A home that has
  * applied a snapshot or a batch (or was marked with store_mark_replica)
  * is a replica, for good (meta "replica", survives restarts): it never
- * makes a signing key of its own. store_keyring on a replica with no key
- * yet is AI_ENOTFOUND "no signing key yet (replica not synced)";
+ * makes a signing key of its own. store_keyring_or_create on a replica with
+ * no key yet is AI_ENOTFOUND "no signing key yet (replica not synced)";
  * store_rotate_key and store_import_key are AI_EDENIED there. */
 
 /* Mark this home a replica before its first sync (a follower does it at

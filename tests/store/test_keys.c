@@ -1,7 +1,8 @@
-/* test_keys.c - signing keys in a home: the first key, rotation with a
- * grace period and retirement, import of a raw 32-byte secret (the Node
- * package's token_secret) and its guard, export, listing, sealing at rest,
- * and a second handle following a rotation. */
+/* test_keys.c - signing keys in a home: the first key (and a read that
+ * makes none), rotation with a grace period and retirement, import of a
+ * raw 32-byte secret (the Node package's token_secret) and its guard,
+ * export, listing, sealing at rest, and a second handle following a
+ * rotation. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,12 +83,36 @@ START_TEST(test_keys_new_home_gets_version_1)
     size_t n = 0;
     ai_err err;
 
-    ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_OK);
+    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
     ck_assert_uint_eq(ai_keyring_signing_version(kr), 1);
     ck_assert_int_eq(store_list_keys(st, T_NOW, &list, &n, &err), AI_OK);
     ck_assert_uint_eq(n, 1);
     ck_assert_int_eq(list[0].state, KEY_SIGNING);
     store_free(list);
+    store_close(st);
+    remove_home(home);
+}
+END_TEST
+
+START_TEST(test_keys_keyring_of_new_home_reads_without_creating)
+{
+    char *home = temp_home();
+    store *st = open_home(home), *other = open_home(home);
+    const ai_keyring *kr;
+    key_info *list = NULL;
+    size_t n = 1;
+    ai_err err;
+
+    ck_assert_int_eq(store_keyring(st, &kr, &err), AI_OK);
+    ck_assert_uint_eq(ai_keyring_signing_version(kr), 0);
+    ck_assert_int_eq(store_list_keys(st, T_NOW, &list, &n, &err), AI_OK);
+    ck_assert_uint_eq(n, 0);
+    store_free(list);
+    /* a first key made since, by another handle, is seen by the next read */
+    ck_assert_int_eq(store_keyring_or_create(other, T_NOW, &kr, &err), AI_OK);
+    ck_assert_int_eq(store_keyring(st, &kr, &err), AI_OK);
+    ck_assert_uint_eq(ai_keyring_signing_version(kr), 1);
+    store_close(other);
     store_close(st);
     remove_home(home);
 }
@@ -104,12 +129,12 @@ START_TEST(test_keys_rotation_keeps_old_tokens_until_grace_ends)
     uint32_t v = 0;
     ai_err err;
 
-    ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_OK);
+    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
     old = mint(kr, T_NOW);
     ck_assert_int_eq(store_rotate_key(st, T_HOUR, t_key2, T_NOW, NULL, &v,
                                       &err), AI_OK);
     ck_assert_uint_eq(v, 2);
-    ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_OK);
+    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
     ck_assert_uint_eq(ai_keyring_signing_version(kr), 2);
     fresh = mint(kr, T_NOW);
     ck_assert_uint_eq(ai_token_key_version(fresh), 2);
@@ -142,7 +167,7 @@ START_TEST(test_keys_second_rotation_keeps_shorter_grace)
     size_t n = 0;
     ai_err err;
 
-    ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_OK);
+    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
     ck_assert_int_eq(store_rotate_key(st, T_HOUR, t_key2, T_NOW, NULL, NULL,
                                       &err), AI_OK);
     ck_assert_int_eq(store_rotate_key(st, T_DAY, t_key2, T_NOW, NULL, NULL,
@@ -177,7 +202,7 @@ START_TEST(test_keys_import_node_secret_and_export)
                      AI_OK);
     ck_assert_int_eq(store_export_key(st, 1, out, &err), AI_OK);
     ck_assert_mem_eq(out, t_key1, AI_KEY_BYTES);
-    ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_OK);
+    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
     v.keys = kr;
     v.revoked = NULL;
     v.revoked_ud = NULL;
@@ -198,7 +223,7 @@ START_TEST(test_keys_import_refused_once_tokens_were_signed)
     const ai_keyring *kr;
     ai_err err;
 
-    ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_OK);
+    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
     ck_assert_int_eq(store_note_signed(st, &err), AI_OK);
     ck_assert_int_eq(store_import_key(st, t_key1, false, T_NOW, NULL, &err),
                      AI_EDENIED);
@@ -252,12 +277,12 @@ START_TEST(test_keys_second_handle_follows_rotation)
     ai_err err;
 
     ck_assert_int_eq(store_sync(b, &err), AI_OK);
-    ck_assert_int_eq(store_keyring(b, T_NOW, &kr, &err), AI_OK);
+    ck_assert_int_eq(store_keyring_or_create(b, T_NOW, &kr, &err), AI_OK);
     ck_assert_uint_eq(ai_keyring_signing_version(kr), 1);
     ck_assert_int_eq(store_rotate_key(a, -1, t_key2, T_NOW, NULL, NULL, &err),
                      AI_OK);
     ck_assert_int_eq(store_sync(b, &err), AI_OK);
-    ck_assert_int_eq(store_keyring(b, T_NOW, &kr, &err), AI_OK);
+    ck_assert_int_eq(store_keyring_or_create(b, T_NOW, &kr, &err), AI_OK);
     ck_assert_uint_eq(ai_keyring_signing_version(kr), 2);
     store_close(a);
     store_close(b);
@@ -272,6 +297,7 @@ Suite *suite_store_keys(void)
 
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_keys_new_home_gets_version_1);
+    tcase_add_test(tc, test_keys_keyring_of_new_home_reads_without_creating);
     tcase_add_test(tc, test_keys_rotation_keeps_old_tokens_until_grace_ends);
     tcase_add_test(tc, test_keys_second_rotation_keeps_shorter_grace);
     tcase_add_test(tc, test_keys_import_node_secret_and_export);

@@ -35,7 +35,7 @@ static void leader_build(store *l)
     const ai_keyring *kr;
     ai_err err = {0};
 
-    ok(store_keyring(l, T_NOW, &kr, &err), &err, "keyring");
+    ok(store_keyring_or_create(l, T_NOW, &kr, &err), &err, "keyring");
     ok(store_rotate_key(l, T_DAY, t_key2, T_NOW, NULL, NULL, &err), &err,
        "rotate");
     ok(store_revoke(l, REVOKE_TOKEN, "tok-a", "leaked", 0, T_NOW, NULL, &err),
@@ -182,7 +182,7 @@ static ai_code verify_on(store *st, const ai_token *t)
     ai_err err = {0};
     ai_code rc;
 
-    ok(store_keyring(st, T_NOW, &kr, &err), &err, "replica keyring");
+    ok(store_keyring_or_create(st, T_NOW, &kr, &err), &err, "replica keyring");
     {
         ai_verifier v = {kr, store_revoked, st};
         rc = ai_token_verify(&v, ai_token_serialize(t),
@@ -242,7 +242,8 @@ START_TEST(test_snapshot_makes_a_replica)
     same_state(p.l, p.r);
 
     /* a token the leader signs verifies on the replica */
-    ok(store_keyring(p.l, T_NOW, &lkr, &err), &err, "leader keyring");
+    ok(store_keyring_or_create(p.l, T_NOW, &lkr, &err), &err,
+       "leader keyring");
     ck_assert_uint_eq(ai_keyring_signing_version(lkr), 2);
     t = t_root(lkr, T_LIST("github:repo:read"), NULL);
     ck_assert_int_eq(verify_on(p.r, t), AI_OK);
@@ -304,7 +305,7 @@ START_TEST(test_feed_follows_the_leader)
     ai_err err = {0};
 
     sync_ok(r2);
-    ok(store_keyring(p.l, T_NOW, &lkr, &err), &err, "keyring");
+    ok(store_keyring_or_create(p.l, T_NOW, &lkr, &err), &err, "keyring");
     t = t_root(lkr, T_LIST("github:repo:read"), NULL);
     ok(store_rotate_key(p.l, T_DAY, t_key2, T_NOW + T_MIN, NULL, NULL, &err),
        &err,
@@ -338,7 +339,7 @@ START_TEST(test_feed_follows_the_leader)
     ck_assert(!store_revoked(r2, AI_REVOKED_TOKEN, "tok-a"));
     {
         const ai_keyring *rkr;
-        ok(store_keyring(r2, T_NOW, &rkr, &err), &err, "keyring");
+        ok(store_keyring_or_create(r2, T_NOW, &rkr, &err), &err, "keyring");
         ck_assert_uint_eq(ai_keyring_signing_version(rkr), 3);
     }
     ai_token_free(t);
@@ -621,7 +622,8 @@ START_TEST(test_replica_never_makes_its_own_key)
     ok(store_apply_snapshot(st, empty, T_NOW, &err), &err, "empty snapshot");
     ok(store_is_replica(st, &replica, &err), &err, "is replica");
     ck_assert(replica);
-    ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_ENOTFOUND);
+    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err),
+                     AI_ENOTFOUND);
     ck_assert_msg(t_has(err.msg, "replica not synced"), "%s", err.msg);
     ck_assert_int_eq(store_rotate_key(st, -1, t_key2, T_NOW, NULL, NULL, &err),
                      AI_EDENIED);
@@ -630,7 +632,8 @@ START_TEST(test_replica_never_makes_its_own_key)
     store_close(st);
     /* the mark survives a restart */
     st = fx_open(home);
-    ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_ENOTFOUND);
+    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err),
+                     AI_ENOTFOUND);
     ck_assert_int_eq(count(home, "SELECT count(*) FROM signing_keys"), 0);
     store_close(st);
     fx_home_free(home);
@@ -640,7 +643,8 @@ START_TEST(test_replica_never_makes_its_own_key)
     home = fx_home_new();
     st = fx_open(home);
     ok(store_mark_replica(st, &err), &err, "mark");
-    ck_assert_int_eq(store_keyring(st, T_NOW, &kr, &err), AI_ENOTFOUND);
+    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err),
+                     AI_ENOTFOUND);
     ck_assert_int_eq(applied(st), 0);
     store_close(st);
     fx_home_free(home);
