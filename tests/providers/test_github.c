@@ -97,14 +97,6 @@ static void teardown(void)
     ck_assert_int_eq(system(cmd), 0);
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A config JSON with apiUrl = the stub + mode ("" or "/slow"...) and,
  * when not NULL, owner (else github.c asks the stub: "myorg"). */
 static char *config_owner(const char *pem, const char *mode,
@@ -138,7 +130,8 @@ static ai_code fetch_owner(const char *pem, const char *owner,
                            cred_result *out, ai_err *err)
 {
     char *cfg = config_owner(pem, "", owner);
-    prov_request req = {scope, resource, "agent-1", cfg, ca_file, wall_ms()};
+    prov_request req = {scope, resource, "agent-1", cfg, ca_file,
+                        time_now_ms()};
     ai_code rc;
 
     ai_err_clear(err);
@@ -175,7 +168,8 @@ static ai_code fetch(const char *pem, const char *mode, const char *scope,
                      const char *resource, cred_result *out, ai_err *err)
 {
     char *cfg = config(pem, mode);
-    prov_request req = {scope, resource, "agent-1", cfg, ca_file, wall_ms()};
+    prov_request req = {scope, resource, "agent-1", cfg, ca_file,
+                        time_now_ms()};
     ai_code rc;
 
     ai_err_clear(err);
@@ -273,7 +267,7 @@ START_TEST(test_github_read_gets_contents_read_token)
 {
     cred_result r = {{0}, NULL, 0};
     ai_err err = {0};
-    int64_t now = wall_ms();
+    int64_t now = time_now_ms();
 
     ck_assert_msg(fetch(app_pem, "", "github:repo:read", "myorg/myrepo", &r,
                         &err) == AI_OK,
@@ -461,7 +455,7 @@ START_TEST(test_github_refuses_incomplete_config)
 {
     prov_request req = {"github:repo:read", "o/r", "a",
                         "{\"appId\":\"1\",\"privateKey\":\"x\"}", ca_file,
-                        wall_ms()};
+                        time_now_ms()};
     cred_result r = {{0}, NULL, 0};
     ai_err err = {0};
 

@@ -19,26 +19,11 @@
 
 #include "../store/home_fixture.h"
 #include "../tests.h"
+#include "core/core.h"
 
 #define API_SECRET "sk-runtime-test-0123456789abcdef"
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int64_t ms)
 {
@@ -111,7 +96,7 @@ static void on_refresh(void *ud, const char *tok)
     ck_assert_int_eq(ai_token_deserialize(tok, strlen(tok), &t, &err), AI_OK);
     pthread_mutex_lock(&s->mu);
     if (s->refreshes++ == 0)
-        s->first_ms = mono_ms();
+        s->first_ms = time_mono_ns() / 1000000;
     s->last_exp = ai_token_expires_at(t);
     pthread_mutex_unlock(&s->mu);
     ai_token_free(t);
@@ -141,10 +126,10 @@ static int count(seen *s, bool errors)
 /* Wait (at most max_ms) until the counter reaches n. */
 static bool wait_count(seen *s, bool errors, int n, int64_t max_ms)
 {
-    int64_t end = mono_ms() + max_ms;
+    int64_t end = time_mono_ns() / 1000000 + max_ms;
 
     while (count(s, errors) < n) {
-        if (mono_ms() > end)
+        if (time_mono_ns() / 1000000 > end)
             return false;
         sleep_ms(10);
     }
@@ -223,7 +208,7 @@ static void add_api_key(const char *home)
     store *st = fx_open(home);
     ai_err err;
 
-    ck_assert_msg(store_apikey_add(st, &info, API_SECRET, wall_ms(), NULL,
+    ck_assert_msg(store_apikey_add(st, &info, API_SECRET, time_now_ms(), NULL,
                                    &err) ==
                       AI_OK,
                   "%s", err.msg);
@@ -241,7 +226,7 @@ static void revoke_token(const char *home, const char *wire)
     /* prune time 0: the default (now + the longest root TTL); an absolute
      * time in the past would let the leader's pruning drop it at once */
     ck_assert_msg(store_revoke(st, REVOKE_TOKEN, ai_token_id(t), "test", 0,
-                               wall_ms(), NULL, &err) ==
+                               time_now_ms(), NULL, &err) ==
                       AI_OK,
                   "%s", err.msg);
     store_close(st);
@@ -453,7 +438,7 @@ START_TEST(test_runtime_refreshes_before_expiry)
     seen_init(&s);
     ck_assert_int_eq(ai_token_deserialize(tok, strlen(tok), &t0, &err), AI_OK);
     rt = local_rt(home, tok, &s, 59500, 0, 0);
-    t_start = mono_ms();
+    t_start = time_mono_ns() / 1000000;
     ck_assert_int_eq(ai_runtime_start(rt, &err), AI_OK);
     st = status_of(rt);
     ck_assert_msg(t_has(st, "\"refreshEnabled\":true"), "%s", st);
@@ -560,9 +545,9 @@ START_TEST(test_runtime_stop_is_prompt_during_backoff)
     revoke_token(home, tok);
     ck_assert_int_eq(ai_runtime_start(rt, &err), AI_OK);
     ck_assert(wait_count(&s, true, 1, 2000)); /* now in a 30 s backoff */
-    t0 = mono_ms();
+    t0 = time_mono_ns() / 1000000;
     ai_runtime_stop(rt);
-    ck_assert_int_lt(mono_ms() - t0, 1000);
+    ck_assert_int_lt(time_mono_ns() / 1000000 - t0, 1000);
     ck_assert_int_eq(count(&s, true), 1);
     ai_runtime_free(rt);
     free(tok);
@@ -584,15 +569,15 @@ START_TEST(test_runtime_stop_is_prompt_while_waiting)
     ck_assert_int_eq(ai_runtime_start(rt, &err), AI_OK);
     ck_assert_int_eq(ai_runtime_start(rt, &err), AI_OK); /* no-op */
     sleep_ms(100);
-    t0 = mono_ms();
+    t0 = time_mono_ns() / 1000000;
     ai_runtime_stop(rt);
-    ck_assert_int_lt(mono_ms() - t0, 1000);
+    ck_assert_int_lt(time_mono_ns() / 1000000 - t0, 1000);
     ai_runtime_stop(rt); /* again: nothing */
     /* and it can start again */
     ck_assert_int_eq(ai_runtime_start(rt, &err), AI_OK);
-    t0 = mono_ms();
+    t0 = time_mono_ns() / 1000000;
     ai_runtime_free(rt);
-    ck_assert_int_lt(mono_ms() - t0, 1000);
+    ck_assert_int_lt(time_mono_ns() / 1000000 - t0, 1000);
     ck_assert_int_eq(count(&s, true) + count(&s, false), 0);
     free(tok);
     home_free(home);
@@ -606,7 +591,7 @@ START_TEST(test_runtime_manual_refresh_swaps_and_notifies)
     seen s;
     ai_runtime *rt;
     ai_token *t = NULL;
-    int64_t before = wall_ms();
+    int64_t before = time_now_ms();
     ai_err err;
 
     seen_init(&s);
@@ -873,13 +858,13 @@ START_TEST(test_runtime_remote_check_credential_delegate_refresh)
     d.constraints_json = "{not json";
     ck_assert_int_eq(ai_runtime_delegate(rt, &d, &child, &err), AI_EINVAL);
 
-    before = wall_ms();
+    before = time_now_ms();
     ck_assert_msg(ai_runtime_refresh(rt, 120, &err) == AI_OK, "%s", err.msg);
     ck_assert_int_eq(count(&s, false), 1);
     ck_assert_int_eq(ai_runtime_get_token(rt, &t, &err), AI_OK);
     ck_assert(!ai_token_is_verified(t)); /* decoded: no key here */
     ck_assert_int_ge(ai_token_expires_at(t), before + 119 * T_MIN);
-    ck_assert_int_le(ai_token_expires_at(t), wall_ms() + 121 * T_MIN);
+    ck_assert_int_le(ai_token_expires_at(t), time_now_ms() + 121 * T_MIN);
     ai_token_free(t);
     /* The refreshed token still works against the server. */
     ck_assert_int_eq(ai_runtime_check_permission(rt, "github:repo:read", "o/r",
@@ -964,15 +949,15 @@ START_TEST(test_runtime_remote_background_refresh)
     tok = mk_minute_token(f.home);
     ck_assert_int_eq(ai_token_deserialize(tok, strlen(tok), &t0, &err), AI_OK);
     rt = remote_rt(&f, tok, &s, 59500);
-    t_start = mono_ms();
+    t_start = time_mono_ns() / 1000000;
     ck_assert_int_eq(ai_runtime_start(rt, &err), AI_OK);
     ck_assert_msg(wait_count(&s, false, 1, 3000), "no refresh (%d errors: %s)",
                   count(&s, true), s.last_msg);
     ck_assert_int_lt(s.first_ms - t_start, 2500);
     ck_assert_int_gt(s.last_exp, ai_token_expires_at(t0) + 30 * T_MIN);
-    t_start = mono_ms();
+    t_start = time_mono_ns() / 1000000;
     ai_runtime_stop(rt);
-    ck_assert_int_lt(mono_ms() - t_start, 1000);
+    ck_assert_int_lt(time_mono_ns() / 1000000 - t_start, 1000);
     ai_token_free(t0);
     ai_runtime_free(rt);
     free(tok);
@@ -993,10 +978,10 @@ START_TEST(test_runtime_remote_errors_map_to_codes)
     rt = remote_rt(&f, tok, NULL, 0);
     revoke_token(f.home, tok);
     /* The leader's watcher picks the revocation up within its poll. */
-    for (int64_t end = mono_ms() + 5000;;) {
+    for (int64_t end = time_mono_ns() / 1000000 + 5000;;) {
         ai_code rc = ai_runtime_check_permission(rt, "github:repo:read", "",
                                                  &err);
-        if (rc == AI_EREVOKED || mono_ms() > end) {
+        if (rc == AI_EREVOKED || time_mono_ns() / 1000000 > end) {
             ck_assert_int_eq(rc, AI_EREVOKED);
             break;
         }
