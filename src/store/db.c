@@ -216,11 +216,12 @@ void db_rollback(store *st)
         (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-ai_code db_delete_logged(store *st, const char *sql, const char *kind,
+ai_code db_delete_logged(store *st, const char *sql, store_kind kind,
                          const char *name, int64_t now_ms,
                          const audit_entry *audit, const char *missing,
                          ai_err *err)
 {
+    store_ref ref = {.kind = kind, .name = name};
     sqlite3_stmt *q = NULL;
     ai_code rc;
 
@@ -230,7 +231,7 @@ ai_code db_delete_logged(store *st, const char *sql, const char *kind,
         goto fail;
     sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
     if (sqlite3_step(q) != SQLITE_DONE) {
-        rc = db_fail(st, kind, err);
+        rc = db_fail(st, store_kind_name(kind), err);
         goto fail;
     }
     if (sqlite3_changes(st->db) == 0) {
@@ -239,7 +240,7 @@ ai_code db_delete_logged(store *st, const char *sql, const char *kind,
     }
     sqlite3_finalize(q);
     q = NULL;
-    if ((rc = changelog_add(st, kind, name, "delete", now_ms, err)) != AI_OK ||
+    if ((rc = changelog_add(st, &ref, "delete", now_ms, err)) != AI_OK ||
         (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
         (rc = db_commit(st, err)) != AI_OK)
         goto fail;
@@ -534,23 +535,21 @@ typedef struct sync_ctx {
 static bool apply_change(void *ud, const store_change *ch)
 {
     sync_ctx *c = ud;
-    const char *kind = ch->kind, *key = ch->key;
+    store_ref ref;
 
     if (c->rc != AI_OK || c->reset)
         return false; /* seen_seq stays at the last change applied */
-    if (strcmp(kind, "reset") == 0) {
-        /* A replica applied a snapshot (replica.c): the rows after it
-         * are in the reload too. */
+    if (!store_change_parse(ch->kind, ch->key, &ref) ||
+        ref.kind == STORE_KIND_RESET) {
+        /* A replica applied a snapshot (replica.c), or a row this code
+         * cannot read: the rows after it are in the reload too. */
         c->reset = true;
         return false;
     }
-    if (strcmp(kind, "key") == 0) {
+    if (ref.kind == STORE_KIND_KEY) {
         c->keys = true;
-    } else if (strcmp(kind, "revocation") == 0 && c->st->rev != NULL) {
-        /* key is "<target>:<id>" */
-        revoke_target t = key[0] == '1' ? REVOKE_AGENT : REVOKE_TOKEN;
-        if (key[0] != '\0' && key[1] == ':')
-            c->rc = revview_refresh(c->st, t, key + 2, c->err);
+    } else if (ref.kind == STORE_KIND_REVOCATION && c->st->rev != NULL) {
+        c->rc = revview_refresh(c->st, ref.target, ref.name, c->err);
     }
     if (c->rc == AI_OK)
         c->st->seen_seq = ch->seq;

@@ -48,7 +48,7 @@ void db_rollback(store *st);
 /* In one transaction: run `sql` (a DELETE with one parameter, name), log
  * (kind, name, "delete") and append `audit` (NULL: none); AI_ENOTFOUND
  * with `missing` when no row went (nothing written). */
-ai_code db_delete_logged(store *st, const char *sql, const char *kind,
+ai_code db_delete_logged(store *st, const char *sql, store_kind kind,
                          const char *name, int64_t now_ms,
                          const audit_entry *audit, const char *missing,
                          ai_err *err);
@@ -113,10 +113,12 @@ bool provider_known(const char *name);
  * members, at most PROVIDER_JSON_MAX bytes. */
 ai_code provider_check(const char *name, const char *json, ai_err *err);
 
-/* A changelog row, in the caller's transaction, chained to the one
- * before it (store_change_hash). */
-ai_code changelog_add(store *st, const char *kind, const char *key,
-                      const char *op, int64_t now_ms, ai_err *err);
+/* A changelog row naming ref (its kind and key as store_change_key
+ * writes them: AI_EINVAL, nothing written, for a ref that names no valid
+ * entity), in the caller's transaction, chained to the one before it
+ * (store_change_hash). */
+ai_code changelog_add(store *st, const store_ref *ref, const char *op,
+                      int64_t now_ms, ai_err *err);
 /* At open: chain the rows that have no hash yet (the log of a home made
  * before the chain, or rows written without it), in one transaction.
  * Nothing to do, and nothing read but the newest row, otherwise. */
