@@ -523,11 +523,34 @@ int store_schema_version(const store *st)
     return st->schema;
 }
 
+ai_code views_apply(store *st, const char *kind, const char *key,
+                    bool *reload, ai_err *err)
+{
+    store_ref ref;
+
+    *reload = false;
+    if (!store_change_parse(kind, key, &ref) || ref.kind == STORE_KIND_RESET) {
+        /* A replica applied a snapshot (replica.c), or a row this code
+         * cannot read: only the whole state is sure to be right. */
+        *reload = true;
+        return AI_OK;
+    }
+    switch (ref.kind) {
+    case STORE_KIND_KEY:
+        ai_keyring_free(st->keys);
+        st->keys = NULL; /* reloaded by the next store_keyring */
+        return AI_OK;
+    case STORE_KIND_REVOCATION:
+        return revview_refresh(st, ref.target, ref.name, err);
+    default:
+        return AI_OK; /* providers and API keys are read when used */
+    }
+}
+
 /* Apply one change of another handle to the views. */
 typedef struct sync_ctx {
     store *st;
-    bool keys;
-    bool reset; /* a "reset" row: reload the views whole */
+    bool reset; /* reload the views whole (views_apply) */
     ai_code rc;
     ai_err *err;
 } sync_ctx;
@@ -535,25 +558,14 @@ typedef struct sync_ctx {
 static bool apply_change(void *ud, const store_change *ch)
 {
     sync_ctx *c = ud;
-    store_ref ref;
 
     if (c->rc != AI_OK || c->reset)
         return false; /* seen_seq stays at the last change applied */
-    if (!store_change_parse(ch->kind, ch->key, &ref) ||
-        ref.kind == STORE_KIND_RESET) {
-        /* A replica applied a snapshot (replica.c), or a row this code
-         * cannot read: the rows after it are in the reload too. */
-        c->reset = true;
-        return false;
-    }
-    if (ref.kind == STORE_KIND_KEY) {
-        c->keys = true;
-    } else if (ref.kind == STORE_KIND_REVOCATION && c->st->rev != NULL) {
-        c->rc = revview_refresh(c->st, ref.target, ref.name, c->err);
-    }
-    if (c->rc == AI_OK)
-        c->st->seen_seq = ch->seq;
-    return c->rc == AI_OK;
+    c->rc = views_apply(c->st, ch->kind, ch->key, &c->reset, c->err);
+    if (c->rc != AI_OK || c->reset)
+        return false; /* the rows after a reset are in the reload too */
+    c->st->seen_seq = ch->seq;
+    return true;
 }
 
 /* First sync: load the revocation view and note the changelog head, in
@@ -655,7 +667,7 @@ ai_code store_data_version(store *st, int64_t *dv, ai_err *err)
 ai_code store_sync(store *st, ai_err *err)
 {
     int64_t dv = 0;
-    sync_ctx c = {st, false, false, AI_OK, err};
+    sync_ctx c = {st, false, AI_OK, err};
     ai_code rc;
 
     ai_err_clear(err);
@@ -689,10 +701,6 @@ ai_code store_sync(store *st, ai_err *err)
             return AI_OK;
         if (st->seen_seq == before)
             break;
-    }
-    if (c.keys && st->keys != NULL) {
-        ai_keyring_free(st->keys);
-        st->keys = NULL; /* reloaded by the next store_keyring */
     }
     st->data_version = dv;
     return AI_OK;

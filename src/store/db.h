@@ -139,6 +139,17 @@ ai_code revview_refresh(store *st, revoke_target target, const char *id,
 bool revview_has(const revview *v, revoke_target target, const char *id);
 size_t revview_count(const revview *v);
 
+/* Bring this handle's views in step with one committed change (its kind
+ * and key as the changelog holds them), whoever committed it: a signing
+ * key drops the keyring (the next store_keyring reloads it), a revocation
+ * re-reads that one entry (revview_refresh), providers and API keys have
+ * no view. *reload: a reset, or a change this code cannot read
+ * (store_change_parse), so only reloading the views whole is right; the
+ * caller does it. The one routine of store_sync (db.c) and of a replica's
+ * batch (replica.c). */
+ai_code views_apply(store *st, const char *kind, const char *key,
+                    bool *reload, ai_err *err);
+
 /* After this handle replaced the whole state (a snapshot): reload its
  * views as the first sync does (db.c); on failure they are dropped, so
  * the revocation predicate fails closed until the next store_sync. */

@@ -483,24 +483,18 @@ static ai_code refresh_views(store *st, const json_t *changes, ai_err *err)
 {
     size_t i;
     json_t *c;
-    store_ref ref;
-    ai_code rc = AI_OK;
+    bool reload = false;
+    ai_code rc;
 
     json_array_foreach(changes, i, c) {
-        if (!store_change_parse(
-                json_string_value(json_object_get(c, "kind")),
-                json_string_value(json_object_get(c, "key")), &ref))
-            continue;
-        if (ref.kind == STORE_KIND_KEY) {
-            ai_keyring_free(st->keys);
-            st->keys = NULL; /* reloaded by the next store_keyring */
-        } else if (ref.kind == STORE_KIND_REVOCATION &&
-                   (rc = revview_refresh(st, ref.target, ref.name, err)) !=
-                       AI_OK) {
+        if ((rc = views_apply(st, json_string_value(json_object_get(c, "kind")),
+                              json_string_value(json_object_get(c, "key")),
+                              &reload, err)) != AI_OK)
             return rc;
-        }
+        if (reload)
+            return views_reload(st, err);
     }
-    return rc;
+    return AI_OK;
 }
 
 ai_code store_apply_changes(store *st, const json_t *changes, int64_t new_seq,
