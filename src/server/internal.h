@@ -59,7 +59,6 @@ struct srv {
     pthread_mutex_t wlock; /* watcher sleep */
     pthread_cond_t wcond;
     bool wstop, wstarted;
-    bool wpoke;           /* a writer committed: look now (srv_changed) */
     store *wst;           /* the watcher's own handle */
     int64_t data_version;
     srv_metrics *metrics;
