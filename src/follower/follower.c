@@ -563,6 +563,10 @@ ai_code ai_follower_sync(const ai_follower_config *c, int64_t *applied,
         ;
     if (applied != NULL)
         *applied = atomic_load(&f->applied);
+    /* the freshness this sync reached, for `agent-iam status` on the home
+     * (the sync loop writes it only now and then) */
+    if (rc == AI_OK)
+        rc = fl_save_fresh(f, err);
     destroy(f);
     return rc;
 }

@@ -107,7 +107,8 @@ void fl_set_error(ai_follower *f, const char *msg);
 void fl_sync_failed(ai_follower *f, const ai_err *err);
 
 /* Write fresh_at to the home when it moved since it was last written (the
- * sync thread does it now and then, the stop once the thread is gone). */
+ * sync thread does it now and then, the stop once the thread is gone,
+ * ai_follower_sync at its end). */
 ai_code fl_save_fresh(ai_follower *f, ai_err *err);
 
 /* ---- what the leader sends (feed.c) ---------------------------------- */

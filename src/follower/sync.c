@@ -21,9 +21,15 @@
 /* Reconnecting: a few seconds apart at most, with jitter. */
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 3000
-/* fresh_at is written to the home at most this often (a restart reads an
- * older one: it only errs on the side of refusing). */
-#define FRESH_SAVE_MS 30000
+/* The contact and freshness live in memory (/v1/status, metrics, the
+ * refusal when stale read them there); the home gets fresh_at at stop,
+ * after `agent-iam sync`, and otherwise at most this often, so idle polls
+ * commit nothing but one in this time: a commit moves the home's
+ * data_version, and every worker of this follower re-syncs for it. A restart after a crash
+ * reads a time up to this much older, which only errs on the side of
+ * refusing; kept under the default degraded threshold (5 min) so that
+ * `agent-iam status` on the home of a live follower says connected. */
+#define FRESH_SAVE_MS 120000
 
 void fl_set_error(ai_follower *f, const char *msg)
 {
@@ -68,10 +74,9 @@ static void contact(ai_follower *f, int64_t now, int64_t fresh)
     if (fresh <= 0 || fresh <= atomic_load(&f->fresh_at))
         return;
     atomic_store(&f->fresh_at, fresh);
-    /* For `agent-iam status` on this home and for restarts; not at every
-     * poll (an idle follower does not write), and at stop (fl_save_fresh) */
-    if (fresh - f->fresh_saved < FRESH_SAVE_MS &&
-        fresh - f->fresh_saved < f->cfg.max_staleness_ms / 4)
+    /* For `agent-iam status` on this home and for restarts: rarely
+     * (FRESH_SAVE_MS), and at stop (fl_save_fresh) */
+    if (fresh - f->fresh_saved < FRESH_SAVE_MS)
         return;
     if (fl_save_fresh(f, &err) != AI_OK)
         fl_sync_failed(f, &err);

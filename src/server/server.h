@@ -7,8 +7,9 @@
  * THREADS: every worker thread of the pool gets its own srv_thread (a store
  * handle, a broker in server mode and a verified-token cache), made on its
  * first request. A watcher thread polls the home's SQLite data_version
- * every SRV_WATCH_MS and bumps the server's generation when any connection
- * (another thread, or another process such as the CLI) committed; a
+ * every SRV_WATCH_MS and bumps the server's generation (and wakes the
+ * long-polls) when any connection (another thread, or another process
+ * such as the CLI) committed; a
  * worker re-syncs its views only when the generation moved, so a request
  * never reads SQLite to verify a token. Long-polls are suspended
  * connections: they hold no worker while they wait.
@@ -211,8 +212,11 @@ bool srv_draining(srv *s);
 /* The watcher's store handle, for hooks on the watcher thread only. */
 store *srv_watch_store(srv *s);
 
-/* Something was committed in this process: bump the generation and wake
- * the long-polls now rather than at the watcher's next poll. */
+/* Something was committed in this process: bump the generation, so the
+ * next request on any worker reads it. The long-polls are resumed by the
+ * watcher when it sees the commit (within SRV_WATCH_MS), as for a commit
+ * of another process: one wake-up per commit. Call it after the commit.
+ * Any thread. */
 void srv_changed(srv *s);
 /* The generation (changes seen so far). */
 uint64_t srv_generation(srv *s);
@@ -251,8 +255,8 @@ bool srv_str(srv_req *rq, json_t *o, const char *key, bool required,
 bool srv_int(srv_req *rq, json_t *o, const char *key, long long min,
              long long max, bool *present, long long *out);
 
-/* Long-poll: hold the request until srv_changed / the watcher sees a
- * change, or until deadline_ms; the handler is then called again. */
+/* Long-poll: hold the request until the watcher sees a change, or until
+ * deadline_ms; the handler is then called again. */
 void srv_suspend(srv_req *rq, int64_t deadline_ms);
 
 /* The query parameter `key` of the request, or NULL. */

@@ -4,12 +4,24 @@
  *
  * THREADS: the watcher (started by srv_start) polls the home's SQLite
  * data_version every SRV_WATCH_MS on a store handle of its own; when
- * another connection committed, it syncs that handle and bumps the
- * generation. It also runs the role's tick, the disk's upkeep, the
- * connection deadlines and the access log's flush. A worker re-syncs
- * its views only when the generation moved. A waiting long-poll is a
- * suspended connection on s->waiters (under s->lock), resumed by a
- * change or by its deadline. */
+ * another connection committed, it syncs that handle, bumps the
+ * generation and resumes the long-polls. It also runs the role's tick,
+ * the disk's upkeep, the connection deadlines and the access log's flush.
+ * A worker re-syncs its views only when the generation moved. A waiting
+ * long-poll is a suspended connection on s->waiters (under s->lock),
+ * resumed by a change or by its deadline.
+ *
+ * DESIGN: one wake-up per commit. Only the watcher resumes waiters for a
+ * change, once per data_version move it sees: a commit of this process
+ * (the admin API, a follower's batch) and one of another process on the
+ * same home (the CLI) take the same path, within SRV_WATCH_MS, so a
+ * long-poll answered for a commit and asked again is not woken a second
+ * time by the same commit. A writer of this process still bumps the
+ * generation itself before it replies (srv_changed), so the next request
+ * on any worker reads its write. It does not wake the watcher early: the
+ * watcher then reads no more often than every SRV_WATCH_MS, whatever the
+ * rate of writes, rather than right after each commit, as the writers'
+ * checkpoints run (docs/decisions.md). */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,8 +44,9 @@ uint64_t srv_generation(srv *s)
 
 void srv_changed(srv *s)
 {
+    /* The workers' views: a request after the writer's reply re-syncs.
+     * The long-polls: the watcher resumes them when it sees the commit. */
     atomic_fetch_add(&s->gen, 1);
-    srv_resume_waiters(s, true, 0);
 }
 
 void *srv_watch(void *arg)
@@ -56,7 +69,10 @@ void *srv_watch(void *arg)
             s->data_version = dv;
             /* The watcher's own views serve /v1/status and metrics. */
             (void)store_sync(s->wst, &err);
-            srv_changed(s);
+            /* the generation before the wake-up: a long-poll about to
+             * suspend sees it moved and looks again (request.c) */
+            atomic_fetch_add(&s->gen, 1);
+            srv_resume_waiters(s, true, 0);
         } else {
             srv_resume_waiters(s, atomic_load(&s->draining), now);
         }

@@ -87,6 +87,7 @@ ai_code store_apikey_add(store *st, const apikey_info *info,
     unsigned char *blob = NULL;
     size_t bloblen = 0;
     sqlite3_stmt *q = NULL;
+    store_ref ref = {.kind = STORE_KIND_APIKEY};
     ai_code rc;
 
     ai_err_clear(err);
@@ -122,8 +123,8 @@ ai_code store_apikey_add(store *st, const apikey_info *info,
         rc = db_fail(st, "API keys", err);
         goto fail;
     }
-    if ((rc = changelog_add(st, "apikey", info->name, "set", now_ms, err)) !=
-            AI_OK ||
+    ref.name = info->name;
+    if ((rc = changelog_add(st, &ref, "set", now_ms, err)) != AI_OK ||
         (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
         (rc = db_commit(st, err)) != AI_OK)
         goto fail;
@@ -189,7 +190,8 @@ ai_code store_apikey_remove(store *st, const char *name, int64_t now_ms,
         return rc;
     snprintf(missing, sizeof missing, "API key \"%s\" not found", name);
     return db_delete_logged(st, "DELETE FROM api_keys WHERE name = ?",
-                            "apikey", name, now_ms, audit, missing, err);
+                            STORE_KIND_APIKEY, name, now_ms, audit, missing,
+                            err);
 }
 
 /* Every key, by name, to fn (strings borrowed for the call); secrets are

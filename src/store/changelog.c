@@ -108,6 +108,131 @@ static ai_code set_hash(store *st, int64_t seq,
     return rc;
 }
 
+/* ---- the change key ----------------------------------------------------
+ * The one writer and the one reader of a change's (kind, key): every row
+ * of the log is written through store_change_key (changelog_add) and read
+ * through store_change_parse (the views, the feed's values, a replica's
+ * apply), so what one accepts the other wrote. */
+
+static const char *const kind_names[] = {
+    [STORE_KIND_KEY] = "key",           [STORE_KIND_REVOCATION] = "revocation",
+    [STORE_KIND_PROVIDER] = "provider", [STORE_KIND_APIKEY] = "apikey",
+    [STORE_KIND_RESET] = "reset",
+};
+
+const char *store_kind_name(store_kind kind)
+{
+    return (unsigned)kind < sizeof kind_names / sizeof *kind_names
+               ? kind_names[kind]
+               : NULL;
+}
+
+/* An id as store_revoke takes it: 1 to AI_ID_MAX bytes of UTF-8 without
+ * control characters. */
+static bool id_valid(const char *id)
+{
+    size_t n = strnlen(id, AI_ID_MAX + 1);
+
+    if (n == 0 || n > AI_ID_MAX || !utf8_valid(id, n))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)id[i] < 0x20 || id[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* A signing key's version: 1 to 2^31 in decimal, no sign, no leading
+ * zero, nothing after. */
+static bool version_parse(const char *s, uint32_t *out)
+{
+    uint64_t v = 0;
+    size_t i;
+
+    if (s[0] < '1' || s[0] > '9')
+        return false;
+    for (i = 0; s[i] != '\0'; i++) {
+        if (i >= 10 || s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v > UINT64_C(2147483648))
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* Whether ref names an entity a change may name (what the parser takes). */
+static bool ref_valid(const store_ref *r)
+{
+    switch (r->kind) {
+    case STORE_KIND_KEY:
+        return r->version >= 1 && r->version <= UINT32_C(2147483648);
+    case STORE_KIND_REVOCATION:
+        return (r->target == REVOKE_TOKEN || r->target == REVOKE_AGENT) &&
+               r->name != NULL && id_valid(r->name);
+    case STORE_KIND_PROVIDER:
+        return provider_known(r->name);
+    case STORE_KIND_APIKEY:
+        return r->name != NULL && word_valid(r->name, APIKEY_NAME_MAX);
+    case STORE_KIND_RESET:
+        return true;
+    }
+    return false;
+}
+
+bool store_change_key(const store_ref *ref, char out[STORE_CHANGE_KEY_CAP])
+{
+    out[0] = '\0';
+    if (!ref_valid(ref))
+        return false;
+    switch (ref->kind) {
+    case STORE_KIND_KEY:
+        snprintf(out, STORE_CHANGE_KEY_CAP, "%u", (unsigned)ref->version);
+        break;
+    case STORE_KIND_REVOCATION:
+        snprintf(out, STORE_CHANGE_KEY_CAP, "%d:%s", (int)ref->target,
+                 ref->name);
+        break;
+    case STORE_KIND_PROVIDER:
+    case STORE_KIND_APIKEY:
+        snprintf(out, STORE_CHANGE_KEY_CAP, "%s", ref->name);
+        break;
+    case STORE_KIND_RESET:
+        break;
+    }
+    return true;
+}
+
+bool store_change_parse(const char *kind, const char *key, store_ref *out)
+{
+    size_t k;
+
+    memset(out, 0, sizeof *out);
+    if (kind == NULL || key == NULL)
+        return false;
+    for (k = 0; k < sizeof kind_names / sizeof *kind_names; k++)
+        if (strcmp(kind, kind_names[k]) == 0)
+            break;
+    out->kind = (store_kind)k;
+    switch (out->kind) {
+    case STORE_KIND_KEY:
+        return version_parse(key, &out->version);
+    case STORE_KIND_REVOCATION:
+        if ((key[0] != '0' && key[0] != '1') || key[1] != ':')
+            return false;
+        out->target = key[0] == '1' ? REVOKE_AGENT : REVOKE_TOKEN;
+        out->name = key + 2;
+        return id_valid(out->name);
+    case STORE_KIND_PROVIDER:
+    case STORE_KIND_APIKEY:
+        out->name = key;
+        return ref_valid(out);
+    case STORE_KIND_RESET:
+        return key[0] == '\0';
+    }
+    return false; /* an unknown kind */
+}
+
 /* A statement kept for the store's life (reset after each use). */
 static ai_code kept(store *st, sqlite3_stmt **q, const char *sql,
                     ai_err *err)
@@ -122,14 +247,20 @@ static ai_code kept(store *st, sqlite3_stmt **q, const char *sql,
     return AI_OK;
 }
 
-ai_code changelog_add(store *st, const char *kind, const char *key,
-                      const char *op, int64_t now_ms, ai_err *err)
+ai_code changelog_add(store *st, const store_ref *ref, const char *op,
+                      int64_t now_ms, ai_err *err)
 {
     unsigned char prev[STORE_HASH_BYTES], h[STORE_HASH_BYTES];
+    char key[STORE_CHANGE_KEY_CAP];
+    const char *kind = store_kind_name(ref->kind);
     store_change c = {0, now_ms, kind, key, op, ""};
     sqlite3_stmt *q;
     ai_code rc;
     int step;
+
+    if (kind == NULL || !store_change_key(ref, key))
+        return ai_err_set(err, AI_EINVAL,
+                          "changelog: a change must name a valid entity");
 
     /* The seq AUTOINCREMENT would give (never one used before, even by a
      * row since deleted) and the hash of the newest row, in this

@@ -216,11 +216,12 @@ void db_rollback(store *st)
         (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-ai_code db_delete_logged(store *st, const char *sql, const char *kind,
+ai_code db_delete_logged(store *st, const char *sql, store_kind kind,
                          const char *name, int64_t now_ms,
                          const audit_entry *audit, const char *missing,
                          ai_err *err)
 {
+    store_ref ref = {.kind = kind, .name = name};
     sqlite3_stmt *q = NULL;
     ai_code rc;
 
@@ -230,7 +231,7 @@ ai_code db_delete_logged(store *st, const char *sql, const char *kind,
         goto fail;
     sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
     if (sqlite3_step(q) != SQLITE_DONE) {
-        rc = db_fail(st, kind, err);
+        rc = db_fail(st, store_kind_name(kind), err);
         goto fail;
     }
     if (sqlite3_changes(st->db) == 0) {
@@ -239,7 +240,7 @@ ai_code db_delete_logged(store *st, const char *sql, const char *kind,
     }
     sqlite3_finalize(q);
     q = NULL;
-    if ((rc = changelog_add(st, kind, name, "delete", now_ms, err)) != AI_OK ||
+    if ((rc = changelog_add(st, &ref, "delete", now_ms, err)) != AI_OK ||
         (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
         (rc = db_commit(st, err)) != AI_OK)
         goto fail;
@@ -522,11 +523,34 @@ int store_schema_version(const store *st)
     return st->schema;
 }
 
+ai_code views_apply(store *st, const char *kind, const char *key,
+                    bool *reload, ai_err *err)
+{
+    store_ref ref;
+
+    *reload = false;
+    if (!store_change_parse(kind, key, &ref) || ref.kind == STORE_KIND_RESET) {
+        /* A replica applied a snapshot (replica.c), or a row this code
+         * cannot read: only the whole state is sure to be right. */
+        *reload = true;
+        return AI_OK;
+    }
+    switch (ref.kind) {
+    case STORE_KIND_KEY:
+        ai_keyring_free(st->keys);
+        st->keys = NULL; /* reloaded by the next store_keyring */
+        return AI_OK;
+    case STORE_KIND_REVOCATION:
+        return revview_refresh(st, ref.target, ref.name, err);
+    default:
+        return AI_OK; /* providers and API keys are read when used */
+    }
+}
+
 /* Apply one change of another handle to the views. */
 typedef struct sync_ctx {
     store *st;
-    bool keys;
-    bool reset; /* a "reset" row: reload the views whole */
+    bool reset; /* reload the views whole (views_apply) */
     ai_code rc;
     ai_err *err;
 } sync_ctx;
@@ -534,27 +558,14 @@ typedef struct sync_ctx {
 static bool apply_change(void *ud, const store_change *ch)
 {
     sync_ctx *c = ud;
-    const char *kind = ch->kind, *key = ch->key;
 
     if (c->rc != AI_OK || c->reset)
         return false; /* seen_seq stays at the last change applied */
-    if (strcmp(kind, "reset") == 0) {
-        /* A replica applied a snapshot (replica.c): the rows after it
-         * are in the reload too. */
-        c->reset = true;
-        return false;
-    }
-    if (strcmp(kind, "key") == 0) {
-        c->keys = true;
-    } else if (strcmp(kind, "revocation") == 0 && c->st->rev != NULL) {
-        /* key is "<target>:<id>" */
-        revoke_target t = key[0] == '1' ? REVOKE_AGENT : REVOKE_TOKEN;
-        if (key[0] != '\0' && key[1] == ':')
-            c->rc = revview_refresh(c->st, t, key + 2, c->err);
-    }
-    if (c->rc == AI_OK)
-        c->st->seen_seq = ch->seq;
-    return c->rc == AI_OK;
+    c->rc = views_apply(c->st, ch->kind, ch->key, &c->reset, c->err);
+    if (c->rc != AI_OK || c->reset)
+        return false; /* the rows after a reset are in the reload too */
+    c->st->seen_seq = ch->seq;
+    return true;
 }
 
 /* First sync: load the revocation view and note the changelog head, in
@@ -656,7 +667,7 @@ ai_code store_data_version(store *st, int64_t *dv, ai_err *err)
 ai_code store_sync(store *st, ai_err *err)
 {
     int64_t dv = 0;
-    sync_ctx c = {st, false, false, AI_OK, err};
+    sync_ctx c = {st, false, AI_OK, err};
     ai_code rc;
 
     ai_err_clear(err);
@@ -690,10 +701,6 @@ ai_code store_sync(store *st, ai_err *err)
             return AI_OK;
         if (st->seen_seq == before)
             break;
-    }
-    if (c.keys && st->keys != NULL) {
-        ai_keyring_free(st->keys);
-        st->keys = NULL; /* reloaded by the next store_keyring */
     }
     st->data_version = dv;
     return AI_OK;

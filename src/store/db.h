@@ -48,7 +48,7 @@ void db_rollback(store *st);
 /* In one transaction: run `sql` (a DELETE with one parameter, name), log
  * (kind, name, "delete") and append `audit` (NULL: none); AI_ENOTFOUND
  * with `missing` when no row went (nothing written). */
-ai_code db_delete_logged(store *st, const char *sql, const char *kind,
+ai_code db_delete_logged(store *st, const char *sql, store_kind kind,
                          const char *name, int64_t now_ms,
                          const audit_entry *audit, const char *missing,
                          ai_err *err);
@@ -113,10 +113,12 @@ bool provider_known(const char *name);
  * members, at most PROVIDER_JSON_MAX bytes. */
 ai_code provider_check(const char *name, const char *json, ai_err *err);
 
-/* A changelog row, in the caller's transaction, chained to the one
- * before it (store_change_hash). */
-ai_code changelog_add(store *st, const char *kind, const char *key,
-                      const char *op, int64_t now_ms, ai_err *err);
+/* A changelog row naming ref (its kind and key as store_change_key
+ * writes them: AI_EINVAL, nothing written, for a ref that names no valid
+ * entity), in the caller's transaction, chained to the one before it
+ * (store_change_hash). */
+ai_code changelog_add(store *st, const store_ref *ref, const char *op,
+                      int64_t now_ms, ai_err *err);
 /* At open: chain the rows that have no hash yet (the log of a home made
  * before the chain, or rows written without it), in one transaction.
  * Nothing to do, and nothing read but the newest row, otherwise. */
@@ -136,6 +138,17 @@ ai_code revview_refresh(store *st, revoke_target target, const char *id,
                         ai_err *err);
 bool revview_has(const revview *v, revoke_target target, const char *id);
 size_t revview_count(const revview *v);
+
+/* Bring this handle's views in step with one committed change (its kind
+ * and key as the changelog holds them), whoever committed it: a signing
+ * key drops the keyring (the next store_keyring reloads it), a revocation
+ * re-reads that one entry (revview_refresh), providers and API keys have
+ * no view. *reload: a reset, or a change this code cannot read
+ * (store_change_parse), so only reloading the views whole is right; the
+ * caller does it. The one routine of store_sync (db.c) and of a replica's
+ * batch (replica.c). */
+ai_code views_apply(store *st, const char *kind, const char *key,
+                    bool *reload, ai_err *err);
 
 /* After this handle replaced the whole state (a snapshot): reload its
  * views as the first sync does (db.c); on failure they are dropped, so

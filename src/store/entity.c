@@ -129,39 +129,42 @@ ai_code store_change_value(store *st, const char *kind, const char *key,
                            json_t **value, ai_err *err)
 {
     ai_code rc = AI_OK;
-    long long n;
-    char *end;
+    store_ref ref;
 
     ai_err_clear(err);
     *value = NULL;
-    if (strcmp(kind, "key") == 0) {
-        n = strtoll(key, &end, 10);
-        if (*end != '\0' || n < 1)
-            return ai_err_set(err, AI_ESTORE, "changelog: bad key %s", key);
+    if (!store_change_parse(kind, key, &ref) || ref.kind == STORE_KIND_RESET)
+        return ai_err_set(err, AI_ESTORE, "changelog: bad change %.16s %.64s",
+                          kind, key);
+    switch (ref.kind) {
+    case STORE_KIND_KEY:
         *value = one_row(st,
                          "SELECT version, secret, created_at, verify_until "
                          "FROM signing_keys WHERE version = ?",
-                         NULL, n, true, 0, &rc, err);
-    } else if (strcmp(kind, "revocation") == 0) {
-        if ((key[0] != '0' && key[0] != '1') || key[1] != ':')
-            return ai_err_set(err, AI_ESTORE, "changelog: bad revocation");
+                         NULL, ref.version, true, 0, &rc, err);
+        break;
+    case STORE_KIND_REVOCATION:
         *value = one_row(st,
                          "SELECT target, id, reason, revoked_at, prune_after "
                          "FROM revocations WHERE target = ? AND id = ?",
-                         key + 2, key[0] - '0', false, 1, &rc, err);
-    } else if (strcmp(kind, "provider") == 0) {
-        *value = entity_provider(st, key, &rc, err);
+                         ref.name, (int64_t)ref.target, false, 1, &rc, err);
+        break;
+    case STORE_KIND_PROVIDER:
+        *value = entity_provider(st, ref.name, &rc, err);
         if (rc == AI_ENOTFOUND) {
             ai_err_clear(err);
             rc = AI_OK;
         }
-    } else if (strcmp(kind, "apikey") == 0) {
-        find_key f = {key, st, NULL, AI_OK, err};
+        break;
+    case STORE_KIND_APIKEY: {
+        find_key f = {ref.name, st, NULL, AI_OK, err};
         if ((rc = store_apikey_list(st, match_apikey, &f, err)) == AI_OK)
             rc = f.rc;
         *value = f.o;
-    } else {
-        return ai_err_set(err, AI_ESTORE, "changelog: unknown kind %s", kind);
+        break;
+    }
+    case STORE_KIND_RESET:
+        break;
     }
     if (rc != AI_OK) {
         json_decref(*value);

@@ -13,24 +13,19 @@ static void key_aad(uint32_t version, char *buf, size_t cap)
     snprintf(buf, cap, "signing_key:%u", (unsigned)version);
 }
 
-static void key_name(uint32_t version, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%u", (unsigned)version);
-}
-
 /* Within a transaction: store `secret` as `version`, logged. */
 static ai_code put_key(store *st, uint32_t version,
                        const unsigned char secret[AI_KEY_BYTES],
                        int64_t now_ms, ai_err *err)
 {
-    char aad[32], name[16];
+    char aad[32];
     unsigned char *blob = NULL;
     size_t bloblen;
     sqlite3_stmt *q = NULL;
+    store_ref ref = {.kind = STORE_KIND_KEY, .version = version};
     ai_code rc;
 
     key_aad(version, aad, sizeof aad);
-    key_name(version, name, sizeof name);
     if ((rc = seal(st, aad, secret, AI_KEY_BYTES, &blob, &bloblen, err)) !=
         AI_OK)
         return rc;
@@ -49,7 +44,7 @@ static ai_code put_key(store *st, uint32_t version,
         rc = db_fail(st, "signing keys", err);
         goto done;
     }
-    rc = changelog_add(st, "key", name, "set", now_ms, err);
+    rc = changelog_add(st, &ref, "set", now_ms, err);
 done:
     sqlite3_finalize(q);
     ai_free(blob);
@@ -257,9 +252,9 @@ ai_code store_rotate_key(store *st, int64_t grace_ms,
         goto fail;
     sqlite3_bind_int64(q, 1, until);
     while ((step = sqlite3_step(q)) == SQLITE_ROW) {
-        char name[16];
-        key_name((uint32_t)sqlite3_column_int64(q, 0), name, sizeof name);
-        if ((rc = changelog_add(st, "key", name, "set", now_ms, err)) != AI_OK)
+        store_ref ref = {.kind = STORE_KIND_KEY,
+                         .version = (uint32_t)sqlite3_column_int64(q, 0)};
+        if ((rc = changelog_add(st, &ref, "set", now_ms, err)) != AI_OK)
             goto fail;
     }
     if (step != SQLITE_DONE) {

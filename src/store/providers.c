@@ -107,6 +107,7 @@ ai_code store_provider_set(store *st, const char *name, const char *json,
     unsigned char *blob = NULL;
     size_t bloblen = 0;
     sqlite3_stmt *q = NULL;
+    store_ref ref = {.kind = STORE_KIND_PROVIDER, .name = name};
     ai_code rc;
 
     ai_err_clear(err);
@@ -132,8 +133,7 @@ ai_code store_provider_set(store *st, const char *name, const char *json,
         rc = db_fail(st, "provider config", err);
         goto fail;
     }
-    if ((rc = changelog_add(st, "provider", name, "set", now_ms, err)) !=
-            AI_OK ||
+    if ((rc = changelog_add(st, &ref, "set", now_ms, err)) != AI_OK ||
         (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
         (rc = db_commit(st, err)) != AI_OK)
         goto fail;
@@ -201,7 +201,8 @@ ai_code store_provider_delete(store *st, const char *name, int64_t now_ms,
         return rc;
     snprintf(missing, sizeof missing, "provider %s is not configured", name);
     return db_delete_logged(st, "DELETE FROM providers WHERE name = ?",
-                            "provider", name, now_ms, audit, missing, err);
+                            STORE_KIND_PROVIDER, name, now_ms, audit, missing,
+                            err);
 }
 
 ai_code provider_check(const char *name, const char *json, ai_err *err)

@@ -23,6 +23,9 @@
 #define REASON_MAX 512
 #define LEADER_URL_MAX 2048
 
+/* The row a snapshot logs instead of one per entity. */
+static const store_ref reset = {.kind = STORE_KIND_RESET};
+
 enum { S_KEY_SET, S_KEY_DEL, S_REV_SET, S_REV_DEL, S_PROV_SET, S_PROV_DEL,
        S_API_SET, S_API_DEL, S_COUNT };
 
@@ -105,11 +108,9 @@ static ai_code run(writer *w, int s, const char *what)
     return rc;
 }
 
-static ai_code logged(writer *w, const char *kind, const char *key,
-                      const char *op)
+static ai_code logged(writer *w, const store_ref *ref, const char *op)
 {
-    return w->log ? changelog_add(w->st, kind, key, op, w->now_ms, w->err)
-                  : AI_OK;
+    return w->log ? changelog_add(w->st, ref, op, w->now_ms, w->err) : AI_OK;
 }
 
 /* ---- checks ------------------------------------------------------------ */
@@ -146,39 +147,6 @@ static bool no_controls(const char *s)
     return true;
 }
 
-static bool valid_id(const char *id)
-{
-    size_t n = id ? strlen(id) : 0;
-
-    return n > 0 && n <= AI_ID_MAX && utf8_valid(id, n) && no_controls(id);
-}
-
-/* "<version>" of a key change: 1..2^31, decimal. */
-static bool parse_version(const char *key, int64_t *v)
-{
-    char *end;
-    long long n;
-
-    if (key[0] < '1' || key[0] > '9')
-        return false;
-    n = strtoll(key, &end, 10);
-    if (*end != '\0' || n < 1 || n > INT64_C(2147483648))
-        return false;
-    *v = n;
-    return true;
-}
-
-/* "<0|1>:<id>" of a revocation change. */
-static bool parse_rev_key(const char *key, int *target, const char **id)
-{
-    if ((key[0] != '0' && key[0] != '1') || key[1] != ':' ||
-        !valid_id(key + 2))
-        return false;
-    *target = key[0] - '0';
-    *id = key + 2;
-    return true;
-}
-
 /* ---- entity writers ---------------------------------------------------- */
 
 /* A key object; want_version 0 takes any version. */
@@ -188,7 +156,8 @@ static ai_code key_put(writer *w, const json_t *v, int64_t want_version)
     size_t n = 0, bloblen = 0;
     int64_t ver, created, until;
     const char *b64 = get_str(v, "secret", 64);
-    char aad[32], name[16];
+    char aad[32];
+    store_ref ref = {.kind = STORE_KIND_KEY};
     ai_code rc;
 
     if (!get_int(v, "version", 1, INT64_C(2147483648), &ver) ||
@@ -203,7 +172,7 @@ static ai_code key_put(writer *w, const json_t *v, int64_t want_version)
         return bad(w, "a key secret is 32 bytes of base64url");
     }
     snprintf(aad, sizeof aad, "signing_key:%u", (unsigned)ver);
-    snprintf(name, sizeof name, "%u", (unsigned)ver);
+    ref.version = (uint32_t)ver;
     rc = seal(w->st, aad, secret, AI_KEY_BYTES, &blob, &bloblen, w->err);
     explicit_bzero(secret, sizeof secret);
     if (rc != AI_OK)
@@ -214,26 +183,27 @@ static ai_code key_put(writer *w, const json_t *v, int64_t want_version)
     sqlite3_bind_int64(w->q[S_KEY_SET], 4, until);
     rc = run(w, S_KEY_SET, "signing keys");
     ai_free(blob);
-    return rc != AI_OK ? rc : logged(w, "key", name, "set");
+    return rc != AI_OK ? rc : logged(w, &ref, "set");
 }
 
-/* A revocation object; want_key ("<target>:<id>") NULL takes any. */
-static ai_code rev_put(writer *w, const json_t *v, const char *want_key)
+/* A revocation object; want (what the change's key names) NULL takes
+ * any. */
+static ai_code rev_put(writer *w, const json_t *v, const store_ref *want)
 {
     const char *target = json_string_value(json_object_get(v, "target"));
     const char *id = get_str(v, "id", AI_ID_MAX);
     const json_t *jreason = json_object_get(v, "reason");
     const char *reason = json_string_value(jreason);
     int64_t at, prune;
-    int t;
-    char key[AI_ID_MAX + 8];
+    store_ref ref = {.kind = STORE_KIND_REVOCATION, .name = id};
+    char key[STORE_CHANGE_KEY_CAP];
     ai_code rc;
 
     if (target == NULL ||
         (strcmp(target, "token") != 0 && strcmp(target, "agent") != 0))
         return bad(w, "a revocation target is \"token\" or \"agent\"");
-    t = target[0] == 'a';
-    if (!valid_id(id))
+    ref.target = target[0] == 'a' ? REVOKE_AGENT : REVOKE_TOKEN;
+    if (!store_change_key(&ref, key))
         return bad(w, "bad revocation id");
     if (jreason != NULL && (reason == NULL || json_string_length(jreason) > REASON_MAX ||
                        strlen(reason) != json_string_length(jreason)))
@@ -241,10 +211,10 @@ static ai_code rev_put(writer *w, const json_t *v, const char *want_key)
     if (!get_int(v, "revokedAt", 0, INT64_MAX, &at) ||
         !get_int(v, "pruneAfter", 0, INT64_MAX, &prune))
         return bad(w, "bad revocation times");
-    snprintf(key, sizeof key, "%d:%s", t, id);
-    if (want_key != NULL && strcmp(key, want_key) != 0)
+    if (want != NULL &&
+        (want->target != ref.target || strcmp(want->name, id) != 0))
         return bad(w, "the revocation does not match its key");
-    sqlite3_bind_int(w->q[S_REV_SET], 1, t);
+    sqlite3_bind_int(w->q[S_REV_SET], 1, (int)ref.target);
     sqlite3_bind_text(w->q[S_REV_SET], 2, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(w->q[S_REV_SET], 3, reason ? reason : "", -1,
                       SQLITE_STATIC);
@@ -252,7 +222,7 @@ static ai_code rev_put(writer *w, const json_t *v, const char *want_key)
     sqlite3_bind_int64(w->q[S_REV_SET], 5, prune);
     if ((rc = run(w, S_REV_SET, "revocations")) != AI_OK)
         return rc;
-    return logged(w, "revocation", key, "set");
+    return logged(w, &ref, "set");
 }
 
 /* An object of string, number and boolean members, as providers.c takes
@@ -262,6 +232,7 @@ static ai_code prov_put(writer *w, const char *name, json_t *cfg)
     char text[PROVIDER_JSON_MAX + 1], aad[32];
     unsigned char *blob = NULL;
     size_t n, bloblen = 0;
+    store_ref ref = {.kind = STORE_KIND_PROVIDER, .name = name};
     ai_err cerr;
     ai_code rc;
 
@@ -288,7 +259,7 @@ static ai_code prov_put(writer *w, const char *name, json_t *cfg)
     sqlite3_bind_int64(w->q[S_PROV_SET], 3, w->now_ms);
     rc = run(w, S_PROV_SET, "provider config");
     ai_free(blob);
-    return rc != AI_OK ? rc : logged(w, "provider", name, "set");
+    return rc != AI_OK ? rc : logged(w, &ref, "set");
 }
 
 /* An API key object; want_name NULL takes any. */
@@ -303,6 +274,7 @@ static ai_code api_put(writer *w, const json_t *v, const char *want_name)
     size_t bloblen = 0;
     int64_t ttl, created;
     char aad[APIKEY_NAME_MAX + 16];
+    store_ref ref = {.kind = STORE_KIND_APIKEY, .name = name};
     ai_err cerr;
     ai_code rc;
 
@@ -334,43 +306,36 @@ static ai_code api_put(writer *w, const json_t *v, const char *want_name)
     sqlite3_bind_int64(w->q[S_API_SET], 6, created);
     rc = run(w, S_API_SET, "API keys");
     ai_free(blob);
-    return rc != AI_OK ? rc : logged(w, "apikey", name, "set");
+    return rc != AI_OK ? rc : logged(w, &ref, "set");
 }
 
-/* Delete by the change's key (absent is fine), logged as a delete. */
-static ai_code del(writer *w, const char *kind, const char *key)
+/* Delete what the change names (absent is fine), logged as a delete. */
+static ai_code del(writer *w, const store_ref *ref)
 {
-    int64_t ver;
-    int t;
-    const char *id;
     ai_code rc;
 
-    if (strcmp(kind, "key") == 0) {
-        if (!parse_version(key, &ver))
-            return bad(w, "bad key version");
-        sqlite3_bind_int64(w->q[S_KEY_DEL], 1, ver);
-        if ((rc = run(w, S_KEY_DEL, "signing keys")) != AI_OK)
-            return rc;
-    } else if (strcmp(kind, "revocation") == 0) {
-        if (!parse_rev_key(key, &t, &id))
-            return bad(w, "bad revocation key");
-        sqlite3_bind_int(w->q[S_REV_DEL], 1, t);
-        sqlite3_bind_text(w->q[S_REV_DEL], 2, id, -1, SQLITE_STATIC);
-        if ((rc = run(w, S_REV_DEL, "revocations")) != AI_OK)
-            return rc;
-    } else if (strcmp(kind, "provider") == 0 || strcmp(kind, "apikey") == 0) {
-        int s = kind[0] == 'p' ? S_PROV_DEL : S_API_DEL;
-        if (kind[0] == 'p' ? !provider_known(key)
-                           : !word_valid(key, APIKEY_NAME_MAX))
-            return bad(w, "bad name");
-        sqlite3_bind_text(w->q[s], 1, key, -1, SQLITE_STATIC);
-        if ((rc = run(w, s, kind[0] == 'p' ? "provider config"
-                                           : "API keys")) != AI_OK)
-            return rc;
-    } else {
+    switch (ref->kind) {
+    case STORE_KIND_KEY:
+        sqlite3_bind_int64(w->q[S_KEY_DEL], 1, ref->version);
+        rc = run(w, S_KEY_DEL, "signing keys");
+        break;
+    case STORE_KIND_REVOCATION:
+        sqlite3_bind_int(w->q[S_REV_DEL], 1, (int)ref->target);
+        sqlite3_bind_text(w->q[S_REV_DEL], 2, ref->name, -1, SQLITE_STATIC);
+        rc = run(w, S_REV_DEL, "revocations");
+        break;
+    case STORE_KIND_PROVIDER:
+        sqlite3_bind_text(w->q[S_PROV_DEL], 1, ref->name, -1, SQLITE_STATIC);
+        rc = run(w, S_PROV_DEL, "provider config");
+        break;
+    case STORE_KIND_APIKEY:
+        sqlite3_bind_text(w->q[S_API_DEL], 1, ref->name, -1, SQLITE_STATIC);
+        rc = run(w, S_API_DEL, "API keys");
+        break;
+    default:
         return bad(w, "unknown kind");
     }
-    return logged(w, kind, key, "delete");
+    return rc != AI_OK ? rc : logged(w, ref, "delete");
 }
 
 /* One change of the feed: {seq, kind, key, op, value?}. */
@@ -378,9 +343,8 @@ static ai_code apply_one(writer *w, const json_t *c, size_t index)
 {
     const char *kind, *key, *op;
     json_t *value;
-    int64_t seq, ver;
-    int t;
-    const char *id;
+    int64_t seq;
+    store_ref ref;
 
     w->what = "change";
     w->n = (long long)index;
@@ -388,25 +352,32 @@ static ai_code apply_one(writer *w, const json_t *c, size_t index)
         return ai_err_set(w->err, AI_EINVAL, "change #%zu: no seq", index);
     w->n = (long long)seq;
     kind = get_str(c, "kind", 16);
-    key = get_str(c, "key", AI_ID_MAX + 8);
+    key = get_str(c, "key", STORE_CHANGE_KEY_CAP - 1);
     op = get_str(c, "op", 8);
     if (kind == NULL || key == NULL || op == NULL ||
         (strcmp(op, "set") != 0 && strcmp(op, "delete") != 0))
         return bad(w, "a change has a kind, a key and op set or delete");
+    /* a leader never sends a reset: that row is a replica's own */
+    if (!store_change_parse(kind, key, &ref) || ref.kind == STORE_KIND_RESET)
+        return bad(w, store_kind_name(ref.kind) == NULL ||
+                              ref.kind == STORE_KIND_RESET
+                          ? "unknown kind"
+                          : "bad key");
     value = json_object_get(c, "value");
     if (strcmp(op, "delete") == 0 || value == NULL || json_is_null(value))
-        return del(w, kind, key);
-    if (strcmp(kind, "key") == 0)
-        return parse_version(key, &ver) ? key_put(w, value, ver)
-                                        : bad(w, "bad key version");
-    if (strcmp(kind, "revocation") == 0)
-        return parse_rev_key(key, &t, &id) ? rev_put(w, value, key)
-                                           : bad(w, "bad revocation key");
-    if (strcmp(kind, "provider") == 0)
-        return prov_put(w, key, value);
-    if (strcmp(kind, "apikey") == 0)
-        return api_put(w, value, key);
-    return bad(w, "unknown kind");
+        return del(w, &ref);
+    switch (ref.kind) {
+    case STORE_KIND_KEY:
+        return key_put(w, value, ref.version);
+    case STORE_KIND_REVOCATION:
+        return rev_put(w, value, &ref);
+    case STORE_KIND_PROVIDER:
+        return prov_put(w, ref.name, value);
+    case STORE_KIND_APIKEY:
+        return api_put(w, value, ref.name);
+    default:
+        return bad(w, "unknown kind");
+    }
 }
 
 /* ---- meta -------------------------------------------------------------- */
@@ -512,24 +483,18 @@ static ai_code refresh_views(store *st, const json_t *changes, ai_err *err)
 {
     size_t i;
     json_t *c;
-    int t;
-    const char *id, *kind, *key;
-    ai_code rc = AI_OK;
+    bool reload = false;
+    ai_code rc;
 
     json_array_foreach(changes, i, c) {
-        kind = json_string_value(json_object_get(c, "kind"));
-        key = json_string_value(json_object_get(c, "key"));
-        if (strcmp(kind, "key") == 0) {
-            ai_keyring_free(st->keys);
-            st->keys = NULL; /* reloaded by the next store_keyring */
-        } else if (strcmp(kind, "revocation") == 0 &&
-                   parse_rev_key(key, &t, &id) &&
-                   (rc = revview_refresh(st, (revoke_target)t, id, err)) !=
-                       AI_OK) {
+        if ((rc = views_apply(st, json_string_value(json_object_get(c, "kind")),
+                              json_string_value(json_object_get(c, "key")),
+                              &reload, err)) != AI_OK)
             return rc;
-        }
+        if (reload)
+            return views_reload(st, err);
     }
-    return rc;
+    return AI_OK;
 }
 
 ai_code store_apply_changes(store *st, const json_t *changes, int64_t new_seq,
@@ -638,7 +603,7 @@ ai_code store_apply_snapshot(store *st, const json_t *snap, int64_t now_ms,
         goto fail;
     writer_close(&w);
     if ((rc = mark_applied(st, seq, NULL, err)) != AI_OK ||
-        (rc = changelog_add(st, "reset", "", "set", now_ms, err)) != AI_OK ||
+        (rc = changelog_add(st, &reset, "set", now_ms, err)) != AI_OK ||
         (rc = db_commit(st, err)) != AI_OK)
         goto fail;
     return views_reload(st, err);
@@ -782,7 +747,7 @@ ai_code store_snapshot_apply_commit(snap_apply *a, int64_t seq,
     ai_err_clear(err);
     writer_close(&a->w);
     if ((rc = mark_applied(st, seq, hash, err)) != AI_OK ||
-        (rc = changelog_add(st, "reset", "", "set", a->now_ms, err)) !=
+        (rc = changelog_add(st, &reset, "set", a->now_ms, err)) !=
             AI_OK ||
         (rc = db_commit(st, err)) != AI_OK) {
         db_rollback(st);

@@ -26,12 +26,6 @@ static ai_code check_id(const char *id, const char *reason, ai_err *err)
     return AI_OK;
 }
 
-static void change_key(revoke_target target, const char *id, char *buf,
-                       size_t cap)
-{
-    snprintf(buf, cap, "%d:%s", (int)target, id);
-}
-
 int64_t store_prune_time(revoke_target target, int64_t valid_until_ms,
                          int64_t now_ms)
 {
@@ -48,7 +42,8 @@ ai_code store_revoke(store *st, revoke_target target, const char *id,
                      const char *reason, int64_t valid_until_ms,
                      int64_t now_ms, const audit_entry *audit, ai_err *err)
 {
-    char key[AI_ID_MAX + 8];
+    store_ref ref = {.kind = STORE_KIND_REVOCATION, .target = target,
+                     .name = id};
     sqlite3_stmt *q = NULL;
     int64_t prune_after_ms = store_prune_time(target, valid_until_ms, now_ms);
     ai_code rc;
@@ -56,7 +51,6 @@ ai_code store_revoke(store *st, revoke_target target, const char *id,
     ai_err_clear(err);
     if ((rc = check_id(id, reason, err)) != AI_OK)
         return rc;
-    change_key(target, id, key, sizeof key);
     if ((rc = db_begin(st, err)) != AI_OK)
         return rc;
     if ((rc = db_prepare(st,
@@ -80,7 +74,7 @@ ai_code store_revoke(store *st, revoke_target target, const char *id,
     }
     sqlite3_finalize(q);
     q = NULL;
-    if ((rc = changelog_add(st, "revocation", key, "set", now_ms, err)) !=
+    if ((rc = changelog_add(st, &ref, "set", now_ms, err)) !=
             AI_OK ||
         (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
         (rc = db_commit(st, err)) != AI_OK)
@@ -95,14 +89,14 @@ fail:
 ai_code store_unrevoke(store *st, revoke_target target, const char *id,
                        int64_t now_ms, const audit_entry *audit, ai_err *err)
 {
-    char key[AI_ID_MAX + 8];
+    store_ref ref = {.kind = STORE_KIND_REVOCATION, .target = target,
+                     .name = id};
     sqlite3_stmt *q = NULL;
     ai_code rc;
 
     ai_err_clear(err);
     if ((rc = check_id(id, NULL, err)) != AI_OK)
         return rc;
-    change_key(target, id, key, sizeof key);
     if ((rc = db_begin(st, err)) != AI_OK)
         return rc;
     if ((rc = db_prepare(st,
@@ -122,7 +116,7 @@ ai_code store_unrevoke(store *st, revoke_target target, const char *id,
     }
     sqlite3_finalize(q);
     q = NULL;
-    if ((rc = changelog_add(st, "revocation", key, "delete", now_ms, err)) !=
+    if ((rc = changelog_add(st, &ref, "delete", now_ms, err)) !=
             AI_OK ||
         (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
         (rc = db_commit(st, err)) != AI_OK)

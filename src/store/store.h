@@ -382,6 +382,39 @@ typedef struct store_change {
     char hash[STORE_HASH_HEX + 1];
 } store_change;
 
+/* What a change names, read from its kind and key (store_change_parse)
+ * or to be written as them (store_change_key). The key of a change is:
+ * a signing key's version in decimal ("3": 1 to 2^31, no sign, no leading
+ * zero); a revocation's "<target>:<id>" (target 0 a token, 1 an agent;
+ * the id 1 to AI_ID_MAX bytes of UTF-8 without control characters, as
+ * store_revoke takes it); a provider's name (github, google, aws); an API
+ * key's name (1 to 64 of A-Z a-z 0-9 . _ -); "" for a replica's reset. */
+typedef enum store_kind {
+    STORE_KIND_KEY = 0,
+    STORE_KIND_REVOCATION,
+    STORE_KIND_PROVIDER,
+    STORE_KIND_APIKEY,
+    STORE_KIND_RESET
+} store_kind;
+typedef struct store_ref {
+    store_kind kind;
+    uint32_t version;     /* KEY */
+    revoke_target target; /* REVOCATION */
+    const char *name;     /* REVOCATION: the id; PROVIDER, APIKEY: the name
+                             (borrowed: the parsed key, or the caller's) */
+} store_ref;
+#define STORE_CHANGE_KEY_CAP (AI_ID_MAX + 3) /* "1:", the id, NUL */
+/* "key", "revocation", "provider", "apikey", "reset"; NULL for no kind. */
+const char *store_kind_name(store_kind kind);
+/* The key of ref into out: false (out "") when ref names no valid entity,
+ * so nothing the parser would refuse is ever written. */
+bool store_change_key(const store_ref *ref, char out[STORE_CHANGE_KEY_CAP]);
+/* A change's kind and key, strictly: false for an unknown kind, a key
+ * that is not exactly the form above (an empty or bad id, a target other
+ * than 0 or 1, a version out of range or with a sign, a name that is not
+ * one), or NULL. out->name points into key. */
+bool store_change_parse(const char *kind, const char *key, store_ref *out);
+
 /* The chain's step: prev is the previous row's hash (all zero before the
  * first row ever); out receives this row's, as raw bytes. */
 void store_change_hash(const unsigned char prev[STORE_HASH_BYTES],

@@ -23,6 +23,7 @@ while 7 and 8 run. FRESHNESS_TEST_ONLY=7,8 runs those alone.
 import os
 import shutil
 import signal
+import sqlite3
 import sys
 import time
 
@@ -113,15 +114,34 @@ def scenario_stale():
         # the default 25 s long-poll): it keeps serving
         refused, t_end = [], time.time() + 5 * SLOW
         conn = F.conn()
+        # and its idle polls (one a second here) write nothing to its home:
+        # data_version moves when another connection commits
+        dbc = sqlite3.connect("file:%s?mode=ro" %
+                              os.path.join(FH, "agent-iam.db"), uri=True,
+                              timeout=10)
+        dv0 = dbc.execute("PRAGMA data_version").fetchone()[0]
+        s0 = status_of(F)
         while time.time() < t_end:
             r = check_req(F, tok, conn=conn)
             if not is_valid(r):
                 refused.append(r)
             time.sleep(0.2)
         conn.close()
+        dv1 = dbc.execute("PRAGMA data_version").fetchone()[0]
+        dbc.close()
+        s1 = status_of(F)
         check("f7: idle past its max staleness, it keeps serving (the "
               "long-poll wait stays well under the limit)", not refused,
               repr(refused[:2]))
+        check("f7: its idle polls commit nothing to its home (data_version "
+              "unchanged over %d s)" % (5 * SLOW),
+              dv0 == dv1 and s1["appliedSeq"] == s0["appliedSeq"],
+              "data_version %r -> %r, %r" % (dv0, dv1, s1))
+        check("f7: while /v1/status still says it heard the leader within "
+              "the last seconds (contact kept in memory)",
+              s1.get("secondsSinceContact") is not None and
+              s1["secondsSinceContact"] <= 2 and s1["state"] == "connected",
+              repr(s1))
         F.stop_checked()
     finally:
         if F.alive():

@@ -649,9 +649,18 @@ def section_routes(S, H):
             box["r"] = call(S, "GET", "/v1/replication/changes?since=%d&wait=10"
                             % head, bearer=FOLLOWER, follower="f-poll",
                             conn=c)
+            box["t"] = time.time()
+            # asked again at once, as a follower does: the same commit
+            # must not wake it a second time (one wake-up per commit)
+            t1 = time.time()
+            box["r2"] = call(S, "GET", "/v1/replication/changes?since=%d&"
+                             "wait=1" % box["r"].json["leaderSeq"],
+                             bearer=FOLLOWER, follower="f-poll", conn=c)
+            box["t2"] = time.time() - t1
         except Exception as e:  # noqa: BLE001
-            box["r"] = e
-        box["t"] = time.time()
+            box.setdefault("r", e)
+            box.setdefault("t", time.time())
+            box["r2"] = e
         c.close()
     th = threading.Thread(target=held)
     th.start()
@@ -670,6 +679,12 @@ def section_routes(S, H):
           any(c["kind"] == "revocation" and c["key"].endswith(
               "longpoll-wakeup") for c in hr.json["changes"]),
           "%.3fs %r" % (took, hr))
+    r2, took2 = box.get("r2"), box.get("t2", 0.0)
+    check("long-poll: asked again at once, it is not woken again by the "
+          "same change (held its whole wait=1, empty)",
+          isinstance(r2, Resp) and r2.status == 200 and
+          r2.json["changes"] == [] and 0.9 <= took2 < 1.6 * SLOW,
+          "%.3fs %r" % (took2, r2))
     head = status_of(S)["changelogSeq"]
     t0 = time.time()
     r = call(S, "GET", "/v1/replication/changes?since=%d&wait=1" % head,

@@ -274,6 +274,104 @@ START_TEST(test_follower_checks_the_chain)
 }
 END_TEST
 
+/* Each kind's key, parsed and written back the same. */
+START_TEST(test_change_key_round_trips)
+{
+    static const char *const good[][2] = {
+        {"key", "1"},           {"key", "2147483648"},
+        {"revocation", "0:tok-1"}, {"revocation", "1:agent:with:colons"},
+        {"revocation", "1:\xc3\xa9t\xc3\xa9"}, {"provider", "github"},
+        {"apikey", "openai.v2_x-y"}, {"reset", ""},
+    };
+    char key[STORE_CHANGE_KEY_CAP];
+    store_ref r;
+
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        ck_assert_msg(store_change_parse(good[i][0], good[i][1], &r),
+                      "%s %s", good[i][0], good[i][1]);
+        ck_assert_str_eq(store_kind_name(r.kind), good[i][0]);
+        ck_assert(store_change_key(&r, key));
+        ck_assert_str_eq(key, good[i][1]);
+    }
+    ck_assert(store_change_parse("revocation", "1:a-b", &r));
+    ck_assert_int_eq(r.target, REVOKE_AGENT);
+    ck_assert_str_eq(r.name, "a-b");
+    ck_assert(store_change_parse("key", "42", &r));
+    ck_assert_uint_eq(r.version, 42);
+}
+END_TEST
+
+/* The parser takes exactly what the formatter writes: an empty id, an
+ * unknown kind or target, junk around a number, a name that is not one
+ * are refused, and the formatter refuses to write them. */
+START_TEST(test_change_key_parser_is_strict)
+{
+    static const char *const bad[][2] = {
+        {"revocation", "0:"},  {"revocation", "1"},    {"revocation", ""},
+        {"revocation", "2:x"}, {"revocation", "0x"},   {"revocation", ":x"},
+        {"revocation", "0:a\nb"}, {"revocation", "0:\xff\xfe"},
+        {"key", ""},           {"key", "0"},           {"key", "01"},
+        {"key", "+1"},         {"key", "-1"},          {"key", " 1"},
+        {"key", "1 "},         {"key", "1x"},          {"key", "2147483649"},
+        {"key", "99999999999999999999"}, {"provider", "gitlab"},
+        {"provider", ""},      {"apikey", ""},         {"apikey", "a b"},
+        {"apikey", "a/b"},     {"reset", "x"},         {"keys", "1"},
+        {"", ""},              {"REVOCATION", "0:x"},  {"token", "0:x"},
+    };
+    char key[STORE_CHANGE_KEY_CAP], id[AI_ID_MAX + 2];
+    store_ref r;
+
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(!store_change_parse(bad[i][0], bad[i][1], &r),
+                      "took %s \"%s\"", bad[i][0], bad[i][1]);
+    ck_assert(!store_change_parse(NULL, "1", &r));
+    ck_assert(!store_change_parse("key", NULL, &r));
+    /* an id of AI_ID_MAX bytes, and one more */
+    memset(id, 'x', sizeof id);
+    id[AI_ID_MAX] = '\0';
+    r = (store_ref){.kind = STORE_KIND_REVOCATION, .target = REVOKE_TOKEN,
+                    .name = id};
+    ck_assert(store_change_key(&r, key));
+    ck_assert(store_change_parse("revocation", key, &r));
+    id[AI_ID_MAX] = 'x';
+    id[AI_ID_MAX + 1] = '\0';
+    r.name = id;
+    ck_assert(!store_change_key(&r, key));
+    ck_assert_str_eq(key, "");
+    r = (store_ref){.kind = STORE_KIND_REVOCATION, .name = ""};
+    ck_assert(!store_change_key(&r, key));
+    r = (store_ref){.kind = STORE_KIND_REVOCATION, .target = 2, .name = "x"};
+    ck_assert(!store_change_key(&r, key));
+    r = (store_ref){.kind = STORE_KIND_KEY, .version = 0};
+    ck_assert(!store_change_key(&r, key));
+    r = (store_ref){.kind = STORE_KIND_PROVIDER, .name = NULL};
+    ck_assert(!store_change_key(&r, key));
+    r = (store_ref){.kind = (store_kind)99, .name = "x"};
+    ck_assert(!store_change_key(&r, key));
+    ck_assert_ptr_null(store_kind_name((store_kind)99));
+}
+END_TEST
+
+/* A changelog row is written through the formatter: a change naming no
+ * valid entity is refused and nothing is written. */
+START_TEST(test_changelog_refuses_a_bad_key)
+{
+    char *home = fx_home_new();
+    store *st = fx_open(home);
+    int64_t before = 0, after = 0;
+    ai_err err = {0};
+
+    ck_assert_int_eq(store_changelog_head(st, &before, &err), AI_OK);
+    ck_assert_int_eq(store_revoke(st, REVOKE_TOKEN, "", NULL, 0, T_NOW, NULL,
+                                  &err),
+                     AI_EINVAL);
+    ck_assert_int_eq(store_changelog_head(st, &after, &err), AI_OK);
+    ck_assert_int_eq(before, after);
+    store_close(st);
+    fx_home_free(home);
+}
+END_TEST
+
 Suite *suite_store_chain(void)
 {
     Suite *s = suite_create("store_chain");
@@ -284,6 +382,9 @@ Suite *suite_store_chain(void)
     tcase_add_test(tc, test_rows_without_hash_are_chained_at_open);
     tcase_add_test(tc, test_snapshot_header_names_its_hash);
     tcase_add_test(tc, test_follower_checks_the_chain);
+    tcase_add_test(tc, test_change_key_round_trips);
+    tcase_add_test(tc, test_change_key_parser_is_strict);
+    tcase_add_test(tc, test_changelog_refuses_a_bad_key);
     suite_add_tcase(s, tc);
     return s;
 }
