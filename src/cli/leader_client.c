@@ -55,9 +55,10 @@ static bool join(const char *base, const char *path, char *out, size_t cap)
  * (err_code_name), else from its status. */
 static ai_code from_status(long status, const char *code)
 {
-    for (int c = AI_EINVAL; code != NULL && c <= AI_ESTORAGE_FULL; c++)
-        if (c != AI_EINTERNAL && strcmp(code, err_code_name((ai_code)c)) == 0)
-            return (ai_code)c;
+    ai_code c;
+
+    if (err_code_parse(code, &c) && c != AI_EINTERNAL)
+        return c;
     switch (status) {
     case 400: case 405: case 413: return AI_EINVAL;
     case 401: case 403: case 409: return AI_EDENIED;

@@ -37,6 +37,9 @@ void ai_err_clear(ai_err *err);
 /* The machine name of a code, as the HTTP API and `--json` errors give it
  * ("token_revoked"; "internal_error" for the codes a caller cannot act on). */
 const char *err_code_name(ai_code code);
+/* The code a machine name names (the inverse of err_code_name;
+ * "internal_error" is AI_EINTERNAL); false for any other name or NULL. */
+bool err_code_parse(const char *name, ai_code *out);
 /* The same for a message made of two constant strings (no formatting:
  * the path that rejects forged tokens stays cheap). */
 ai_code ai_err_set2(ai_err *err, ai_code code, const char *a, const char *b);

@@ -47,6 +47,19 @@ const char *err_code_name(ai_code code)
     return "internal_error";
 }
 
+bool err_code_parse(const char *name, ai_code *out)
+{
+    /* internal_error names several codes: it reads as AI_EINTERNAL */
+    for (int c = AI_EINVAL; name != NULL && c <= AI_ESTORAGE_FULL; c++)
+        if ((c == AI_EINTERNAL || strcmp(err_code_name((ai_code)c),
+                                         "internal_error") != 0) &&
+            strcmp(name, err_code_name((ai_code)c)) == 0) {
+            *out = (ai_code)c;
+            return true;
+        }
+    return false;
+}
+
 const char *ai_version(void)
 {
     return AI_VERSION;

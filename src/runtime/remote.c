@@ -22,21 +22,12 @@
 /* The ai_code of an error answer: its machine code, else its status. */
 static ai_code code_of(long status, const char *code)
 {
-    static const struct {
-        const char *name;
-        ai_code code;
-    } map[] = {
-        {"bad_request", AI_EINVAL},       {"unauthorized", AI_ETOKEN},
-        {"invalid_token", AI_ETOKEN},     {"token_expired", AI_EEXPIRED},
-        {"token_revoked", AI_EREVOKED},   {"forbidden", AI_EDENIED},
-        {"not_found", AI_ENOTFOUND},      {"provider_error", AI_EPROVIDER},
-        {"unavailable", AI_EUNAVAILABLE}, {"internal_error", AI_EINTERNAL},
-        {"storage_full", AI_ESTORAGE_FULL},
-    };
+    ai_code c;
 
-    for (size_t i = 0; code != NULL && i < sizeof map / sizeof *map; i++)
-        if (strcmp(code, map[i].name) == 0)
-            return map[i].code;
+    if (err_code_parse(code, &c))
+        return c;
+    if (code != NULL && strcmp(code, "unauthorized") == 0)
+        return AI_ETOKEN;
     if (status == 401)
         return AI_ETOKEN;
     if (status == 403)

@@ -6,13 +6,7 @@
 # Usage: tests/cli/store_audit.sh BUILD/agent-iam
 set -u
 bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-no() { fail=$((fail + 1)); echo "FAIL $1"; }
+. "$(dirname "$0")/lib.sh"
 
 # expect NAME WANT_EXIT STDERR_PATTERN -- command...
 expect() {
@@ -163,5 +157,4 @@ has "tail shows the edited value" " x$"
 expect "rotate-key on a tampered log" 0 "" -- "$bin" --home "$t" rotate-key
 expect "verify still names the edited row" 1 "row 2\\b" -- "$bin" --home "$t" audit verify
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

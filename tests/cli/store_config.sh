@@ -7,13 +7,7 @@
 # Usage: tests/cli/store_config.sh BUILD/agent-iam
 set -u
 bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-no() { fail=$((fail + 1)); echo "FAIL $1"; }
+. "$(dirname "$0")/lib.sh"
 
 # expect NAME WANT_EXIT STDERR_PATTERN -- command...
 # Every stdout and stderr is also kept in $tmp/all for the secret checks.
@@ -293,5 +287,4 @@ done
 cat "$h"/agent-iam.db* | grep -qF "api.anthropic.com" \
     && ok "the search finds what is stored in clear" || no "the search finds what is stored in clear"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -5,13 +5,7 @@
 # Usage: tests/cli/store_keys.sh BUILD/agent-iam
 set -u
 bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-no() { fail=$((fail + 1)); echo "FAIL $1"; }
+. "$(dirname "$0")/lib.sh"
 
 # expect NAME WANT_EXIT STDERR_PATTERN -- command...
 expect() {
@@ -105,5 +99,4 @@ expect "wrong master key" 1 "wrong master key" -- "$bin" --home "$h" key list
 cp "$tmp/key.save" "$h/master.key"
 expect "right master key again" 0 "" -- "$bin" --home "$h" key list
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../tests.h"
+#include "core/core.h"
 
 /* Minted by the Node.js package's algorithm (JSON.stringify, HMAC-SHA256
  * base64url, base64url of the JSON with the signature) with key t_key1:
@@ -1081,6 +1082,28 @@ START_TEST(test_token_calls_clear_err_and_report_root_cause)
 }
 END_TEST
 
+/* The machine names the HTTP API and --json give read back as their
+ * codes, and only those. */
+START_TEST(test_err_code_names_read_back)
+{
+    ai_code c = AI_OK;
+
+    ck_assert(err_code_parse("token_revoked", &c));
+    ck_assert_int_eq(c, AI_EREVOKED);
+    ck_assert(err_code_parse("internal_error", &c));
+    ck_assert_int_eq(c, AI_EINTERNAL);
+    for (int k = AI_EINVAL; k <= AI_ESTORAGE_FULL; k++) {
+        ck_assert(err_code_parse(err_code_name((ai_code)k), &c));
+        ck_assert_str_eq(err_code_name(c), err_code_name((ai_code)k));
+    }
+    c = AI_OK;
+    ck_assert(!err_code_parse("unauthorized", &c));
+    ck_assert(!err_code_parse("", &c));
+    ck_assert(!err_code_parse(NULL, &c));
+    ck_assert_int_eq(c, AI_OK);
+}
+END_TEST
+
 /* ---- the Node.js package's tokens ------------------------------------ */
 
 /* node -e 'const c=require("crypto"),k=Buffer.from([...Array(32).keys()]);
@@ -2139,6 +2162,7 @@ Suite *suite_core_token(void)
                    test_cache_verifies_but_does_not_keep_a_token_over_its_bound);
     tcase_add_test(cache, test_cache_eviction_spares_tokens_hit_lately);
     tcase_add_test(cache, test_cache_null_falls_back_to_verify);
+    tcase_add_test(cache, test_err_code_names_read_back);
     suite_add_tcase(s, cache);
     return s;
 }
