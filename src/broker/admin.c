@@ -99,6 +99,7 @@ static ai_code check(ai_broker *b, const broker_cmd *c, ai_err *err)
                               "a grace period is at most 10 years");
         return AI_OK;
     case BROKER_USES_CONSUME:
+    case BROKER_KEY_FIRST:
     case BROKER_KEY_IMPORT:
     case BROKER_PROVIDER_REMOVE:
     case BROKER_APIKEY_REMOVE:
@@ -166,6 +167,15 @@ ai_code broker_exec(ai_broker *b, const broker_cmd *c, broker_result *out,
         e.action = "rotate-key"; /* reason: "new signing key version N" */
         return store_rotate_key(st, c->grace_ms, c->key, c->at_ms, &e,
                                 out ? &out->version : NULL, err);
+    case BROKER_KEY_FIRST: {
+        bool made = false;
+        e.action = "key-create";
+        e.reason = "signing key version 1";
+        rc = store_first_key(st, c->key, c->at_ms, &e, &made, err);
+        if (rc == AI_OK && out != NULL)
+            out->version = made ? 1 : 0;
+        return rc;
+    }
     case BROKER_KEY_IMPORT:
         e.action = "key-import";
         e.reason = c->force ? "forced" : NULL;
@@ -286,6 +296,30 @@ ai_code ai_broker_rotate_key(ai_broker *b, int64_t grace_ms,
     return rc;
 }
 
+ai_code broker_signing_keyring(ai_broker *b, int64_t now_ms,
+                               const ai_keyring **out, ai_err *err)
+{
+    broker_cmd c = {.op = BROKER_KEY_FIRST, .at_ms = now_ms};
+    store *st;
+    ai_code rc;
+
+    ai_err_clear(err);
+    *out = NULL;
+    if (b == NULL)
+        return ai_err_set(err, AI_EINVAL, "no broker");
+    st = broker_store(b);
+    if ((rc = store_keyring(st, out, err)) != AI_OK ||
+        ai_keyring_signing_version(*out) != 0)
+        return rc;
+    *out = NULL;
+    if ((rc = broker_cmd_new_key(&c, err)) == AI_OK)
+        rc = broker_exec(b, &c, NULL, err);
+    broker_cmd_wipe(&c);
+    if (rc != AI_OK)
+        return rc;
+    return store_keyring(st, out, err);
+}
+
 ai_code broker_export_key(ai_broker *b, uint32_t version,
                           unsigned char out[AI_KEY_BYTES], ai_err *err)
 {
@@ -376,7 +410,7 @@ ai_code ai_broker_status(ai_broker *b, char **json, ai_err *err)
         return rc;
     /* A new home makes its version 1 here, as on first signing; a replica
      * before its first sync has none yet. */
-    if ((rc = store_keyring_or_create(st, now, &kr, err)) == AI_OK) {
+    if ((rc = broker_signing_keyring(b, now, &kr, err)) == AI_OK) {
         signing = ai_keyring_signing_version(kr);
     } else if (rc == AI_ENOTFOUND && replica) {
         ai_err_clear(err);

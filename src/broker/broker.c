@@ -231,7 +231,7 @@ ai_code ai_broker_create_root_token(ai_broker *b, const ai_root_params *p,
         return ai_err_set(err, AI_EINVAL, "no output token");
     *out = NULL;
     if ((!b->server && (rc = store_sync(b->st, err)) != AI_OK) ||
-        (rc = store_keyring_or_create(b->st, now, &kr, err)) != AI_OK ||
+        (rc = broker_signing_keyring(b, now, &kr, err)) != AI_OK ||
         (rc = ai_token_create_root(kr, p, now, out, err)) != AI_OK ||
         (rc = store_note_signed(b->st, err)) != AI_OK)
         goto fail;

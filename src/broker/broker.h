@@ -42,6 +42,13 @@ const char *broker_actor(const ai_broker *b);
  * caller does). */
 ai_code broker_sync(ai_broker *b, ai_err *err);
 
+/* The keyring to sign or to show keys with (borrowed, as store_keyring):
+ * a home with no key yet makes its version 1 first, through a
+ * BROKER_KEY_FIRST command (a random key drawn here, its audit row
+ * "key-create"); a replica before its first sync has none: AI_ENOTFOUND. */
+ai_code broker_signing_keyring(ai_broker *b, int64_t now_ms,
+                               const ai_keyring **out, ai_err *err);
+
 /* Copy the secret of key `version` into out (the caller wipes it), with
  * an audit row "key-export" under the broker's actor: when the row cannot
  * be written, out is wiped and the error returned. */

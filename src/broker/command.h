@@ -37,7 +37,8 @@ typedef enum broker_op {
     BROKER_APIKEY_REMOVE = 8,   /* name */
     BROKER_FOLLOWER_ADD = 9,    /* id, providers, digest, transport */
     BROKER_FOLLOWER_REMOVE = 10, /* id */
-    BROKER_USES_CONSUME = 11     /* budgets, nbudgets (no audit row) */
+    BROKER_USES_CONSUME = 11,    /* budgets, nbudgets (no audit row) */
+    BROKER_KEY_FIRST = 12        /* key: version 1 if the home has none */
 } broker_op;
 
 typedef struct broker_cmd {
@@ -67,7 +68,8 @@ typedef struct broker_cmd {
 
 /* What a command made that its caller needs back. */
 typedef struct broker_result {
-    uint32_t version; /* ROTATE_KEY: the new key's version */
+    uint32_t version; /* ROTATE_KEY: the new key's version; KEY_FIRST: 1
+                       * if this command made it, 0 if there was one */
     bool granted;     /* USES_CONSUME: every budget had room, all counted */
     uint32_t remaining; /* USES_CONSUME: the least room left after it */
 } broker_result;

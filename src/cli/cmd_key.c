@@ -23,15 +23,18 @@ static int list(cli_ctx *c, int argc, char **argv)
     char *pos[1];
     int npos, rc;
     ai_err err;
+    ai_broker *b;
     store *st;
 
     if ((rc = cli_parse(usage, argc, argv, NULL, pos, 0, &npos, false)))
         return rc;
-    if ((st = cli_store(c)) == NULL)
+    if ((st = cli_store(c)) == NULL || (b = cli_broker(c)) == NULL)
         return CLI_FAIL;
     /* A new home gets its version 1 here, as on first signing. */
     const ai_keyring *kr;
-    if (store_keyring_or_create(st, time_now_ms(), &kr, &err) != AI_OK ||
+    ai_code krc = broker_signing_keyring(b, time_now_ms(), &kr, &err);
+    ai_broker_close(b);
+    if (krc != AI_OK ||
         store_list_keys(st, time_now_ms(), &keys, &n, &err) != AI_OK)
         return cli_fail(&err);
     if (c->json) {

@@ -203,8 +203,13 @@ ai_code srv_start(const srv_config *cfg, srv **out, ai_err *err)
         goto fail;
     if (!cfg->replica) {
         const ai_keyring *kr; /* make the first signing key now */
-        if ((rc = store_keyring_or_create(s->wst, time_now_ms(), &kr,
-                                          err)) != AI_OK)
+        ai_broker *b = NULL;
+        if ((rc = broker_wrap(s->wst, &b, err)) == AI_OK &&
+            (rc = ai_broker_set_actor(b, s->cfg.role ? s->cfg.role->name
+                                                  : "server", err)) == AI_OK)
+            rc = broker_signing_keyring(b, time_now_ms(), &kr, err);
+        ai_broker_close(b);
+        if (rc != AI_OK)
             goto fail;
     }
     if (!cfg->insecure_http)

@@ -137,45 +137,53 @@ static ai_code refuse_on_replica(store *st, const char *what, ai_err *err)
     return rc;
 }
 
-/* A home's first key, version 1, made when it is first needed.
- * XXX not deterministic (DESIGN §9): the key is drawn here and written
- * outside any broker command, so two voters applying the same log would
- * each make a different one, and no audit row says it was made. Before the
- * leader group, store_keyring_or_create's callers (a leader's start, a
- * home's first root token, `status`, `key list`) should run a broker
- * command instead: BROKER_ROTATE_KEY from no key, with "only when there is
- * none" in the command, so that two first uses at once still make one. */
-static ai_code first_key(store *st, int64_t now_ms, ai_err *err)
+/* Within a transaction begun by the caller: key as version 1 with its
+ * audit row, committed and loaded; rolled back on failure. */
+static ai_code put_version_1(store *st, const unsigned char key[AI_KEY_BYTES],
+                             int64_t now_ms, const audit_entry *audit,
+                             ai_err *err)
 {
-    unsigned char secret[AI_KEY_BYTES];
-    uint32_t have = 0;
     ai_code rc;
 
+    if ((rc = put_key(st, 1, key, now_ms, err)) != AI_OK ||
+        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
+        (rc = db_commit(st, err)) != AI_OK) {
+        db_rollback(st);
+        return rc;
+    }
+    return keys_load(st, now_ms, err);
+}
+
+ai_code store_first_key(store *st, const unsigned char key[AI_KEY_BYTES],
+                        int64_t now_ms, const audit_entry *audit,
+                        bool *made, ai_err *err)
+{
+    uint32_t have = 0;
+    bool replica = false;
+    ai_code rc;
+
+    ai_err_clear(err);
+    *made = false;
+    /* One transaction: of two first uses at once, the second finds the
+     * first one's key and writes nothing. */
     if ((rc = db_begin(st, err)) != AI_OK)
         return rc;
     if ((rc = max_version(st, &have, err)) != AI_OK)
         goto fail;
-    if (have == 0) {
-        bool replica = false;
-        /* A replica's keys are the leader's: one of its own would sign
-         * tokens nobody else can verify. */
-        if ((rc = replica_marked(st, &replica, err)) != AI_OK)
-            goto fail;
-        if (replica) {
-            rc = ai_err_set(err, AI_ENOTFOUND,
-                            "no signing key yet (replica not synced)");
-            goto fail;
-        }
-        if (RAND_bytes(secret, sizeof secret) != 1) {
-            rc = ai_err_set(err, AI_EINTERNAL, "random generator failed");
-            goto fail;
-        }
-        rc = put_key(st, 1, secret, now_ms, err);
-        explicit_bzero(secret, sizeof secret);
-        if (rc != AI_OK)
-            goto fail;
+    if (have != 0)
+        return db_commit(st, err);
+    /* A replica's keys are the leader's: one of its own would sign tokens
+     * nobody else can verify. */
+    if ((rc = replica_marked(st, &replica, err)) != AI_OK)
+        goto fail;
+    if (replica) {
+        rc = ai_err_set(err, AI_ENOTFOUND,
+                        "no signing key yet (replica not synced)");
+        goto fail;
     }
-    return db_commit(st, err);
+    rc = put_version_1(st, key, now_ms, audit, err);
+    *made = rc == AI_OK;
+    return rc;
 fail:
     db_rollback(st);
     return rc;
@@ -191,22 +199,6 @@ ai_code store_keyring(store *st, const ai_keyring **out, ai_err *err)
      * key may have been made since, by another handle. */
     if ((st->keys == NULL || ai_keyring_signing_version(st->keys) == 0) &&
         (rc = keys_load(st, 0, err)) != AI_OK)
-        return rc;
-    *out = st->keys;
-    return AI_OK;
-}
-
-ai_code store_keyring_or_create(store *st, int64_t now_ms,
-                                const ai_keyring **out, ai_err *err)
-{
-    ai_code rc;
-
-    if ((rc = store_keyring(st, out, err)) != AI_OK ||
-        ai_keyring_signing_version(*out) != 0)
-        return rc;
-    *out = NULL;
-    if ((rc = first_key(st, now_ms, err)) != AI_OK ||
-        (rc = keys_load(st, now_ms, err)) != AI_OK)
         return rc;
     *out = st->keys;
     return AI_OK;
@@ -332,11 +324,7 @@ ai_code store_import_key(store *st, const unsigned char key[AI_KEY_BYTES],
                         (unsigned)(have ? have : 1));
         goto fail;
     }
-    if ((rc = put_key(st, 1, key, now_ms, err)) != AI_OK ||
-        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
-        (rc = db_commit(st, err)) != AI_OK)
-        goto fail;
-    return keys_load(st, now_ms, err);
+    return put_version_1(st, key, now_ms, audit, err);
 fail:
     db_rollback(st);
     return rc;

@@ -105,15 +105,15 @@ typedef struct key_info {
  * nothing. Writes nothing. */
 ai_code store_keyring(store *st, const ai_keyring **out, ai_err *err);
 
-/* store_keyring, and a home with no key yet makes its version 1 first (a
- * random key, its changelog row, no audit row; two handles at once make
- * one). A replica never does: AI_ENOTFOUND "no signing key yet (replica
- * not synced)" until its first sync (see "replica" below). For the places
- * that need a key to sign or to show, not to verify. XXX the first key is
- * made outside a broker command, so not deterministically (DESIGN §9): see
- * first_key in keys.c. */
-ai_code store_keyring_or_create(store *st, int64_t now_ms,
-                                const ai_keyring **out, ai_err *err);
+/* A home's first signing key: key as version 1 when the home has none
+ * (its changelog row and the audit row, *made true), nothing when it has
+ * one (*made false, AI_OK), in one transaction so that two first uses at
+ * once make one. A replica never makes one: AI_ENOTFOUND "no signing key
+ * yet (replica not synced)" until its first sync. Through
+ * BROKER_KEY_FIRST (broker_signing_keyring) only. */
+ai_code store_first_key(store *st, const unsigned char key[AI_KEY_BYTES],
+                        int64_t now_ms, const audit_entry *audit,
+                        bool *made, ai_err *err);
 
 /* Audit rows of changes: every write function below that takes a `const
  * audit_entry *audit` appends it to the audit chain (see "audit log") in
@@ -515,7 +515,7 @@ ai_code store_backup_seq(const char *path, int64_t *seq, ai_err *err);
  * with secrets re-sealed under its own master key. A home that has
  * applied a snapshot or a batch (or was marked with store_mark_replica)
  * is a replica, for good (meta "replica", survives restarts): it never
- * makes a signing key of its own. store_keyring_or_create on a replica with
+ * makes a signing key of its own. store_first_key on a replica with
  * no key yet is AI_ENOTFOUND "no signing key yet (replica not synced)";
  * store_rotate_key and store_import_key are AI_EDENIED there. */
 

@@ -99,6 +99,26 @@ store *fx_open(const char *home)
     return st;
 }
 
+const ai_keyring *fx_keyring(store *st, int64_t now_ms)
+{
+    unsigned char key[AI_KEY_BYTES];
+    const ai_keyring *kr = NULL;
+    ai_err err = {0};
+    bool made;
+
+    ck_assert_msg(store_keyring(st, &kr, &err) == AI_OK, "keyring: %s",
+                  err.msg);
+    if (ai_keyring_signing_version(kr) != 0)
+        return kr;
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (unsigned char)(rand() & 0xff);
+    ck_assert_msg(store_first_key(st, key, now_ms, NULL, &made, &err) == AI_OK,
+                  "first key: %s", err.msg);
+    ck_assert_msg(store_keyring(st, &kr, &err) == AI_OK, "keyring: %s",
+                  err.msg);
+    return kr;
+}
+
 sqlite3 *fx_sqlite(const char *home)
 {
     char path[4096];

@@ -8,6 +8,7 @@
 #define AI_TESTS_HOME_FIXTURE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <sqlite3.h>
 
@@ -32,6 +33,11 @@ void fx_write(const char *path, const void *data, size_t n, unsigned mode);
 
 /* Open a home with store_open (create) and assert success. */
 store *fx_open(const char *home);
+
+/* The store's keyring, with a first key (random, version 1, no audit row)
+ * made by store_first_key if it has none (asserts success: not for a
+ * replica before its first sync). */
+const ai_keyring *fx_keyring(store *st, int64_t now_ms);
 
 /* A plain SQLite connection to the home's database (asserts success);
  * close with sqlite3_close. */

@@ -599,6 +599,81 @@ START_TEST(test_broker_exec_same_command_gives_same_state_on_two_homes)
 }
 END_TEST
 
+START_TEST(test_broker_exec_first_key_once_with_its_audit_row)
+{
+    fx f;
+    ai_broker *other = NULL;
+    broker_cmd first = {.op = BROKER_KEY_FIRST, .at_ms = T_NOW,
+                        .actor = "admin"};
+    broker_result res;
+    unsigned char k[AI_KEY_BYTES];
+    const ai_keyring *kr = NULL;
+    rows r;
+    ai_err err;
+
+    fx_up(&f);
+    ck_assert_int_eq(ai_broker_open(f.home, &other, &err), AI_OK);
+    memcpy(first.key, t_key1, AI_KEY_BYTES);
+    ck_assert_int_eq(broker_exec(f.b, &first, &res, &err), AI_OK);
+    ck_assert_uint_eq(res.version, 1);
+    /* a second first key, through another handle: nothing made */
+    memcpy(first.key, t_key2, AI_KEY_BYTES);
+    first.at_ms = T_NOW + 1;
+    ck_assert_int_eq(broker_exec(other, &first, &res, &err), AI_OK);
+    ck_assert_uint_eq(res.version, 0);
+    broker_cmd_wipe(&first);
+    ck_assert_int_eq(store_export_key(broker_store(other), 1, k, &err), AI_OK);
+    ck_assert_mem_eq(k, t_key1, AI_KEY_BYTES);
+    ck_assert_int_eq(broker_signing_keyring(other, T_NOW + 2, &kr, &err),
+                     AI_OK);
+    ck_assert_uint_eq(ai_keyring_signing_version(kr), 1);
+    audit_rows(f.home, &r);
+    ck_assert_int_eq(r.n, 1);
+    ck_assert_msg(t_has(r.text, "key-create|ok|-|-|signing key version 1|"
+                                "admin\n"),
+                  "%s", r.text);
+    ai_broker_close(other);
+    fx_down(&f);
+}
+END_TEST
+
+START_TEST(test_broker_signing_keyring_makes_the_first_key_on_record)
+{
+    fx f;
+    const ai_keyring *kr = NULL;
+    key_info *keys = NULL;
+    size_t n = 0;
+    rows r;
+    ai_err err;
+
+    fx_up(&f);
+    ck_assert_int_eq(ai_broker_set_actor(f.b, "svc", &err), AI_OK);
+    ck_assert_int_eq(broker_signing_keyring(f.b, T_NOW, &kr, &err), AI_OK);
+    ck_assert_uint_eq(ai_keyring_signing_version(kr), 1);
+    ck_assert_int_eq(broker_signing_keyring(f.b, T_NOW, &kr, &err), AI_OK);
+    ck_assert_int_eq(store_list_keys(broker_store(f.b), T_NOW, &keys, &n,
+                                     &err),
+                     AI_OK);
+    ck_assert_uint_eq(n, 1);
+    store_free(keys);
+    audit_rows(f.home, &r);
+    ck_assert_int_eq(r.n, 1);
+    ck_assert_msg(t_has(r.text, "key-create|ok|"), "%s", r.text);
+    ck_assert_msg(t_has(r.text, "|svc\n"), "%s", r.text);
+    fx_down(&f);
+
+    /* a replica before its first sync makes none */
+    fx_up(&f);
+    ck_assert_int_eq(store_mark_replica(broker_store(f.b), &err), AI_OK);
+    ck_assert_int_eq(broker_signing_keyring(f.b, T_NOW, &kr, &err),
+                     AI_ENOTFOUND);
+    ck_assert_msg(t_has(err.msg, "replica not synced"), "%s", err.msg);
+    audit_rows(f.home, &r);
+    ck_assert_int_eq(r.n, 0);
+    fx_down(&f);
+}
+END_TEST
+
 START_TEST(test_broker_exec_audit_failure_changes_nothing)
 {
     fx f;
@@ -698,6 +773,8 @@ Suite *suite_broker_admin(void)
     tcase_add_test(tc, test_broker_admin_api_key_rejects_bad_arguments);
     tcase_add_test(tc, test_broker_admin_status_reports_the_home);
     tcase_add_test(tc, test_broker_admin_status_of_an_unsynced_replica);
+    tcase_add_test(tc, test_broker_exec_first_key_once_with_its_audit_row);
+    tcase_add_test(tc, test_broker_signing_keyring_makes_the_first_key_on_record);
     tcase_add_test(tc,
                    test_broker_exec_same_command_gives_same_state_on_two_homes);
     tcase_add_test(tc, test_broker_exec_audit_failure_changes_nothing);

@@ -55,12 +55,16 @@ START_TEST(test_broker_audit_names_the_actor_and_denials)
     st = fx_open(home);
     memset(&r, 0, sizeof r);
     ck_assert_int_eq(store_audit_tail(st, 8, collect, &r, &err), AI_OK);
-    ck_assert_int_eq(r.n, 2);
+    /* the home's first key, made by the first root token, is on record */
+    ck_assert_int_eq(r.n, 3);
     ck_assert_str_eq(r.actor[0], "svc-1");
-    ck_assert_str_eq(r.action[0], "create-root");
+    ck_assert_str_eq(r.action[0], "key-create");
     ck_assert_str_eq(r.decision[0], "ok");
-    ck_assert_str_eq(r.action[1], "check");
-    ck_assert_str_eq(r.decision[1], "deny");
+    ck_assert_str_eq(r.actor[1], "svc-1");
+    ck_assert_str_eq(r.action[1], "create-root");
+    ck_assert_str_eq(r.decision[1], "ok");
+    ck_assert_str_eq(r.action[2], "check");
+    ck_assert_str_eq(r.decision[2], "deny");
     ck_assert_int_eq(store_audit_verify(st, &bad, &err), AI_OK);
     store_close(st);
     ai_token_free(t);

@@ -36,10 +36,9 @@ static json_t *rows(store *st, int64_t since)
 
 static void write_some(store *st)
 {
-    const ai_keyring *kr;
     ai_err err = {0};
 
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    (void)fx_keyring(st, T_NOW);
     ck_assert_int_eq(store_revoke(st, REVOKE_TOKEN, "AAAAAAAAAAAAAAAAAAAAAA",
                                   "test", 0, T_NOW + 1, NULL, &err),
                      AI_OK);

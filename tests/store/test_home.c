@@ -37,11 +37,9 @@ static void open_refused(const char *home, ai_code code, const char *w1,
 static char *made_home(void)
 {
     char *home = fx_home_new();
-    const ai_keyring *kr;
-    ai_err err = {0};
     store *st = fx_open(home);
 
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    (void)fx_keyring(st, T_NOW);
     store_close(st);
     return home;
 }
@@ -82,8 +80,6 @@ START_TEST(test_home_created_private)
     char *home = fx_home_new(), p[4096];
     struct stat sb;
     store *st = fx_open(home);
-    const ai_keyring *kr;
-    ai_err err = {0};
 
     ck_assert_int_eq(stat(home, &sb), 0);
     ck_assert(S_ISDIR(sb.st_mode));
@@ -97,7 +93,7 @@ START_TEST(test_home_created_private)
     ck_assert_uint_eq(sb.st_mode & 077, 0);
     ck_assert_str_eq(store_home(st), home);
     /* after a write the WAL files exist, and are private too */
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    (void)fx_keyring(st, T_NOW);
     ck_assert_int_eq(
         lstat(fx_path(p, sizeof p, home, STORE_DB_FILE "-wal"), &sb), 0);
     ck_assert_uint_eq(sb.st_mode & 077, 0);
@@ -134,11 +130,11 @@ START_TEST(test_home_reopen_keeps_the_key)
     ai_err err = {0};
     store *st = fx_open(home);
 
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    kr = fx_keyring(st, T_NOW);
     root = t_root(kr, T_LIST("github:repo:read"), NULL);
     store_close(st);
     st = fx_open(home);
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    kr = fx_keyring(st, T_NOW);
     ck_assert_int_eq(t_verify(kr, ai_token_serialize(root), &out, &err),
                      AI_OK);
     ai_token_free(out);
@@ -201,7 +197,7 @@ START_TEST(test_home_open_refuses_wrong_master_key)
     store *st = fx_open(home);
 
     /* a token signed with the sealed key, to check it after */
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    kr = fx_keyring(st, T_NOW);
     root = t_root(kr, T_LIST("github:repo:read"), NULL);
     store_close(st);
     fx_path(kp, sizeof kp, home, STORE_KEY_FILE);
@@ -223,7 +219,7 @@ START_TEST(test_home_open_refuses_wrong_master_key)
     /* and the right key still opens it, with the same signing key */
     fx_write(kp, good, n, 0600);
     st = fx_open(home);
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    kr = fx_keyring(st, T_NOW);
     ck_assert_int_eq(t_verify(kr, ai_token_serialize(root), &out, &err),
                      AI_OK);
     ai_token_free(out);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../tests.h"
+#include "home_fixture.h"
 #include "store/store.h"
 
 static char *temp_home(void)
@@ -77,18 +78,34 @@ static ai_code verify_at(const ai_keyring *kr, const ai_token *t, int64_t now,
 START_TEST(test_keys_new_home_gets_version_1)
 {
     char *home = temp_home();
-    store *st = open_home(home);
+    store *st = open_home(home), *other = open_home(home);
     const ai_keyring *kr;
+    unsigned char out[AI_KEY_BYTES];
     key_info *list = NULL;
     size_t n = 0;
+    bool made = false;
     ai_err err;
 
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    ck_assert_int_eq(store_first_key(st, t_key1, T_NOW, NULL, &made, &err),
+                     AI_OK);
+    ck_assert(made);
+    ck_assert_int_eq(store_keyring(st, &kr, &err), AI_OK);
     ck_assert_uint_eq(ai_keyring_signing_version(kr), 1);
     ck_assert_int_eq(store_list_keys(st, T_NOW, &list, &n, &err), AI_OK);
     ck_assert_uint_eq(n, 1);
     ck_assert_int_eq(list[0].state, KEY_SIGNING);
     store_free(list);
+    /* a second first use (another handle, another key) makes nothing */
+    ck_assert_int_eq(store_first_key(other, t_key2, T_NOW + 1, NULL, &made,
+                                     &err),
+                     AI_OK);
+    ck_assert(!made);
+    ck_assert_int_eq(store_export_key(other, 1, out, &err), AI_OK);
+    ck_assert_mem_eq(out, t_key1, AI_KEY_BYTES);
+    ck_assert_int_eq(store_list_keys(other, T_NOW, &list, &n, &err), AI_OK);
+    ck_assert_uint_eq(n, 1);
+    store_free(list);
+    store_close(other);
     store_close(st);
     remove_home(home);
 }
@@ -109,7 +126,7 @@ START_TEST(test_keys_keyring_of_new_home_reads_without_creating)
     ck_assert_uint_eq(n, 0);
     store_free(list);
     /* a first key made since, by another handle, is seen by the next read */
-    ck_assert_int_eq(store_keyring_or_create(other, T_NOW, &kr, &err), AI_OK);
+    kr = fx_keyring(other, T_NOW);
     ck_assert_int_eq(store_keyring(st, &kr, &err), AI_OK);
     ck_assert_uint_eq(ai_keyring_signing_version(kr), 1);
     store_close(other);
@@ -129,12 +146,12 @@ START_TEST(test_keys_rotation_keeps_old_tokens_until_grace_ends)
     uint32_t v = 0;
     ai_err err;
 
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    kr = fx_keyring(st, T_NOW);
     old = mint(kr, T_NOW);
     ck_assert_int_eq(store_rotate_key(st, T_HOUR, t_key2, T_NOW, NULL, &v,
                                       &err), AI_OK);
     ck_assert_uint_eq(v, 2);
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    kr = fx_keyring(st, T_NOW);
     ck_assert_uint_eq(ai_keyring_signing_version(kr), 2);
     fresh = mint(kr, T_NOW);
     ck_assert_uint_eq(ai_token_key_version(fresh), 2);
@@ -162,12 +179,11 @@ START_TEST(test_keys_second_rotation_keeps_shorter_grace)
 {
     char *home = temp_home();
     store *st = open_home(home);
-    const ai_keyring *kr;
     key_info *list = NULL;
     size_t n = 0;
     ai_err err;
 
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    (void)fx_keyring(st, T_NOW);
     ck_assert_int_eq(store_rotate_key(st, T_HOUR, t_key2, T_NOW, NULL, NULL,
                                       &err), AI_OK);
     ck_assert_int_eq(store_rotate_key(st, T_DAY, t_key2, T_NOW, NULL, NULL,
@@ -202,7 +218,7 @@ START_TEST(test_keys_import_node_secret_and_export)
                      AI_OK);
     ck_assert_int_eq(store_export_key(st, 1, out, &err), AI_OK);
     ck_assert_mem_eq(out, t_key1, AI_KEY_BYTES);
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    kr = fx_keyring(st, T_NOW);
     v.keys = kr;
     v.revoked = NULL;
     v.revoked_ud = NULL;
@@ -220,10 +236,9 @@ START_TEST(test_keys_import_refused_once_tokens_were_signed)
 {
     char *home = temp_home();
     store *st = open_home(home);
-    const ai_keyring *kr;
     ai_err err;
 
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    (void)fx_keyring(st, T_NOW);
     ck_assert_int_eq(store_note_signed(st, &err), AI_OK);
     ck_assert_int_eq(store_import_key(st, t_key1, false, T_NOW, NULL, &err),
                      AI_EDENIED);
@@ -277,12 +292,12 @@ START_TEST(test_keys_second_handle_follows_rotation)
     ai_err err;
 
     ck_assert_int_eq(store_sync(b, &err), AI_OK);
-    ck_assert_int_eq(store_keyring_or_create(b, T_NOW, &kr, &err), AI_OK);
+    kr = fx_keyring(b, T_NOW);
     ck_assert_uint_eq(ai_keyring_signing_version(kr), 1);
     ck_assert_int_eq(store_rotate_key(a, -1, t_key2, T_NOW, NULL, NULL, &err),
                      AI_OK);
     ck_assert_int_eq(store_sync(b, &err), AI_OK);
-    ck_assert_int_eq(store_keyring_or_create(b, T_NOW, &kr, &err), AI_OK);
+    kr = fx_keyring(b, T_NOW);
     ck_assert_uint_eq(ai_keyring_signing_version(kr), 2);
     store_close(a);
     store_close(b);

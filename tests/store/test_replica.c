@@ -32,10 +32,9 @@ static void ok(ai_code rc, const ai_err *err, const char *what)
  * (one deleted) and API keys (one removed). */
 static void leader_build(store *l)
 {
-    const ai_keyring *kr;
     ai_err err = {0};
 
-    ok(store_keyring_or_create(l, T_NOW, &kr, &err), &err, "keyring");
+    (void)fx_keyring(l, T_NOW);
     ok(store_rotate_key(l, T_DAY, t_key2, T_NOW, NULL, NULL, &err), &err,
        "rotate");
     ok(store_revoke(l, REVOKE_TOKEN, "tok-a", "leaked", 0, T_NOW, NULL, &err),
@@ -182,7 +181,7 @@ static ai_code verify_on(store *st, const ai_token *t)
     ai_err err = {0};
     ai_code rc;
 
-    ok(store_keyring_or_create(st, T_NOW, &kr, &err), &err, "replica keyring");
+    kr = fx_keyring(st, T_NOW);
     {
         ai_verifier v = {kr, store_revoked, st};
         rc = ai_token_verify(&v, ai_token_serialize(t),
@@ -242,8 +241,7 @@ START_TEST(test_snapshot_makes_a_replica)
     same_state(p.l, p.r);
 
     /* a token the leader signs verifies on the replica */
-    ok(store_keyring_or_create(p.l, T_NOW, &lkr, &err), &err,
-       "leader keyring");
+    lkr = fx_keyring(p.l, T_NOW);
     ck_assert_uint_eq(ai_keyring_signing_version(lkr), 2);
     t = t_root(lkr, T_LIST("github:repo:read"), NULL);
     ck_assert_int_eq(verify_on(p.r, t), AI_OK);
@@ -305,7 +303,7 @@ START_TEST(test_feed_follows_the_leader)
     ai_err err = {0};
 
     sync_ok(r2);
-    ok(store_keyring_or_create(p.l, T_NOW, &lkr, &err), &err, "keyring");
+    lkr = fx_keyring(p.l, T_NOW);
     t = t_root(lkr, T_LIST("github:repo:read"), NULL);
     ok(store_rotate_key(p.l, T_DAY, t_key2, T_NOW + T_MIN, NULL, NULL, &err),
        &err,
@@ -339,7 +337,7 @@ START_TEST(test_feed_follows_the_leader)
     ck_assert(!store_revoked(r2, AI_REVOKED_TOKEN, "tok-a"));
     {
         const ai_keyring *rkr;
-        ok(store_keyring_or_create(r2, T_NOW, &rkr, &err), &err, "keyring");
+        rkr = fx_keyring(r2, T_NOW);
         ck_assert_uint_eq(ai_keyring_signing_version(rkr), 3);
     }
     ai_token_free(t);
@@ -610,7 +608,7 @@ START_TEST(test_replica_never_makes_its_own_key)
 {
     char *home = fx_home_new();
     store *st = fx_open(home);
-    const ai_keyring *kr;
+    bool made = true;
     json_t *empty = json_loads("{\"seq\":3,\"keys\":[],\"revocations\":[],"
                                "\"providers\":{},\"apiKeys\":[]}",
                                0, NULL);
@@ -622,7 +620,7 @@ START_TEST(test_replica_never_makes_its_own_key)
     ok(store_apply_snapshot(st, empty, T_NOW, &err), &err, "empty snapshot");
     ok(store_is_replica(st, &replica, &err), &err, "is replica");
     ck_assert(replica);
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err),
+    ck_assert_int_eq(store_first_key(st, t_key1, T_NOW, NULL, &made, &err),
                      AI_ENOTFOUND);
     ck_assert_msg(t_has(err.msg, "replica not synced"), "%s", err.msg);
     ck_assert_int_eq(store_rotate_key(st, -1, t_key2, T_NOW, NULL, NULL, &err),
@@ -632,7 +630,7 @@ START_TEST(test_replica_never_makes_its_own_key)
     store_close(st);
     /* the mark survives a restart */
     st = fx_open(home);
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err),
+    ck_assert_int_eq(store_first_key(st, t_key1, T_NOW, NULL, &made, &err),
                      AI_ENOTFOUND);
     ck_assert_int_eq(count(home, "SELECT count(*) FROM signing_keys"), 0);
     store_close(st);
@@ -643,7 +641,7 @@ START_TEST(test_replica_never_makes_its_own_key)
     home = fx_home_new();
     st = fx_open(home);
     ok(store_mark_replica(st, &err), &err, "mark");
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err),
+    ck_assert_int_eq(store_first_key(st, t_key1, T_NOW, NULL, &made, &err),
                      AI_ENOTFOUND);
     ck_assert_int_eq(applied(st), 0);
     store_close(st);

@@ -724,10 +724,9 @@ typedef struct chain {
 static chain mint_chain(store *st)
 {
     const ai_keyring *kr;
-    ai_err err = {0};
     chain c;
 
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    kr = fx_keyring(st, T_NOW);
     c.root = t_root(kr, T_LIST("github:repo:read", "github:repo:write"), NULL);
     c.other_root = t_root(kr, T_LIST("github:repo:read"), NULL);
     c.child = t_child(kr, c.root, "code-reviewer",
@@ -754,7 +753,7 @@ static ai_code verify(store *st, const ai_token *tok)
     ai_code rc;
 
     /* borrowed until the next sync: fetched again each time */
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    kr = fx_keyring(st, T_NOW);
     ai_verifier v = {kr, store_revoked, st};
     rc = ai_token_verify(&v, ai_token_serialize(tok),
                          ai_token_serialized_len(tok), T_NOW, &out, &err);

@@ -13,13 +13,12 @@ START_TEST(test_snapshot_holds_the_replicated_state)
 {
     char *home = fx_home_new(), *text = NULL;
     store *st = fx_open(home);
-    const ai_keyring *kr;
     apikey_info k = {"openai", "openai", "https://api.openai.com", 30, 0};
     json_t *doc, *keys, *revs, *provs, *apis;
     int64_t head = 0;
     ai_err err;
 
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    (void)fx_keyring(st, T_NOW);
     ck_assert_int_eq(store_rotate_key(st, T_HOUR, t_key2, T_NOW, NULL, NULL,
                                       &err), AI_OK);
     ck_assert_int_eq(store_revoke(st, REVOKE_TOKEN, "AAAAAAAAAAAAAAAAAAAAAA",
@@ -87,7 +86,7 @@ START_TEST(test_snapshot_keys_verify_tokens)
     size_t n = 0;
     ai_err err;
 
-    ck_assert_int_eq(store_keyring_or_create(st, T_NOW, &kr, &err), AI_OK);
+    kr = fx_keyring(st, T_NOW);
     t = t_root(kr, T_LIST("a:b:c"), NULL);
     ck_assert_int_eq(store_snapshot(st, &text, &err), AI_OK);
     doc = json_loads(text, 0, NULL);
