@@ -37,7 +37,7 @@ SOLIB   := $(BUILD)/libagentiam.so
 TESTBIN := $(BUILD)/tests/check_agent_iam
 EXAMPLES := $(BUILD)/examples/quickstart $(BUILD)/examples/agent
 
-.PHONY: all deps demo test unit-test cli-test server-test follower-test security-test netns-test install-test interop-test asan bench fuzz fuzz-build \
+.PHONY: all deps demo test test-slow unit-test cli-test server-test follower-test security-test netns-test install-test interop-test asan bench fuzz fuzz-build \
         install uninstall clean run lint
 
 DOCS    := $(BUILD)/agent-iam.1 $(BUILD)/agent-iam.bash
@@ -116,6 +116,12 @@ install-test: all
 
 interop-test: $(BIN) $(BUILD)/tests/interop_tool
 	$(NOLEFT) sh tests/interop/run.sh $(BUILD)/tests/interop_tool
+
+# The tests that take a minute or more each, kept out of `make test` (CI
+# runs both): eight CLI writers at once on one home, 1,600 revocations.
+test-slow: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	$(NOLEFT) sh tests/cli/fault_parallel.sh $(BIN)
 
 $(BUILD)/tests/interop_tool: tests/interop/interop_tool.c $(ALIB)
 	@mkdir -p $(dir $@)
