@@ -26,6 +26,8 @@ int main(void)
         suite_store_replica,
         suite_store_followers,
         suite_store_chain,
+        suite_leader_feed,
+        suite_follower_sync,
         suite_providers_sigv4, suite_providers_aws,
         suite_providers_cache,
         suite_providers_http,

@@ -37,6 +37,8 @@ Suite *suite_store_uses(void);
 Suite *suite_store_replica(void);
 Suite *suite_store_followers(void);
 Suite *suite_store_chain(void);
+Suite *suite_leader_feed(void);
+Suite *suite_follower_sync(void);
 Suite *suite_providers_sigv4(void), *suite_providers_aws(void);
 Suite *suite_providers_cache(void);
 Suite *suite_providers_http(void);

@@ -354,7 +354,7 @@ void ai_follower_config_init(ai_follower_config *c)
     c->audit_retain_ms = STORE_AUDIT_RETAIN_DEFAULT_MS;
 }
 
-static void destroy(ai_follower *f)
+void fl_free(ai_follower *f)
 {
     upstream_free(f->up);
     upstream_free(f->up_uses);
@@ -371,9 +371,8 @@ static void destroy(ai_follower *f)
     ai_free(f);
 }
 
-/* Everything but the server and the thread. */
-static ai_code open_follower(const ai_follower_config *c, ai_follower **out,
-                             ai_err *err)
+/* Everything but the server and the thread (internal.h). */
+ai_code fl_new(const ai_follower_config *c, ai_follower **out, ai_err *err)
 {
     ai_follower *f;
     int64_t applied = 0, last = 0, head = 0;
@@ -402,6 +401,7 @@ static ai_code open_follower(const ai_follower_config *c, ai_follower **out,
     if (f->cfg.long_poll_s < 1)
         f->cfg.long_poll_s = 1;
     f->batch_limit = FL_BATCH_LIMIT;
+    f->fetch_ms = FL_FETCH_TIMEOUT_MS;
     f->batch_bytes = FL_BATCH_BYTES;
     pthread_mutex_init(&f->uses_lock, NULL);
     for (int i = 0; i < FL_FORWARD_CONNS; i++)
@@ -477,7 +477,7 @@ static ai_code open_follower(const ai_follower_config *c, ai_follower **out,
     return AI_OK;
 fail:
     store_free(url);
-    destroy(f);
+    fl_free(f);
     return rc;
 }
 
@@ -493,7 +493,7 @@ ai_code ai_follower_start(const ai_follower_config *c, ai_follower **out,
     ai_err_clear(err);
     if (c == NULL || out == NULL)
         return ai_err_set(err, AI_EINVAL, "no config or output");
-    if ((rc = open_follower(c, &f, err)) != AI_OK)
+    if ((rc = fl_new(c, &f, err)) != AI_OK)
         return rc;
     if (c->serve) {
         srv_config sc;
@@ -537,7 +537,7 @@ ai_code ai_follower_start(const ai_follower_config *c, ai_follower **out,
     return AI_OK;
 fail:
     srv_stop(f->s, 0);
-    destroy(f);
+    fl_free(f);
     return rc;
 }
 
@@ -554,7 +554,7 @@ ai_code ai_follower_sync(const ai_follower_config *c, int64_t *applied,
     ai_err_clear(err);
     if (c == NULL)
         return ai_err_set(err, AI_EINVAL, "no config");
-    if ((rc = open_follower(c, &f, err)) != AI_OK)
+    if ((rc = fl_new(c, &f, err)) != AI_OK)
         return rc;
     /* The snapshot (if needed), then every pending change. */
     rc = fl_sync_once(f, 0, &more, err);
@@ -567,7 +567,7 @@ ai_code ai_follower_sync(const ai_follower_config *c, int64_t *applied,
      * (the sync loop writes it only now and then) */
     if (rc == AI_OK)
         rc = fl_save_fresh(f, err);
-    destroy(f);
+    fl_free(f);
     return rc;
 }
 
@@ -611,5 +611,5 @@ void ai_follower_stop(ai_follower *f, int drain_ms)
                     err.msg);
     }
     srv_stop(f->s, drain_ms);
-    destroy(f);
+    fl_free(f);
 }

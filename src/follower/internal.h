@@ -30,6 +30,9 @@ typedef enum fl_phase {
 #define FL_BATCH_LIMIT 1000L
 #define FL_BATCH_BYTES (256L << 10)
 #define FL_BATCH_BYTES_MIN 1024L
+/* A fetch of pending changes (no wait) that takes longer fails and the
+ * next asks for half as much. */
+#define FL_FETCH_TIMEOUT_MS 10000L
 /* A snapshot's progress is told every this many entity lines. */
 #define FL_PROGRESS_LINES 1024
 
@@ -71,9 +74,19 @@ struct ai_follower {
     char applied_hash[STORE_HASH_HEX + 1];
     long batch_limit, batch_bytes;
     int batch_good;
+    long fetch_ms; /* FL_FETCH_TIMEOUT_MS (a test shortens it) */
     int64_t fresh_saved;
     unsigned char tkey[32]; /* transport key of its credential (wiped) */
 };
+
+/* Open the follower of c: its home (a replica, or empty), its state as
+ * the home holds it and its connections to the leader, with neither the
+ * server nor the sync thread (ai_follower_start adds them;
+ * ai_follower_sync and tests call fl_sync_once on it). *out: NULL on
+ * error. Release with fl_free (not NULL; a started follower is stopped
+ * with ai_follower_stop, which frees it). */
+ai_code fl_new(const ai_follower_config *c, ai_follower **out, ai_err *err);
+void fl_free(ai_follower *f);
 
 /* ---- sealed entities (unseal.c) --------------------------------------- */
 

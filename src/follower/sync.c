@@ -15,9 +15,6 @@
 /* A held long-poll the leader has not answered by its wait plus this is
  * dead (a silent network drop): given up and retried. */
 #define POLL_GRACE_MS 5000L
-/* A fetch of pending changes (no wait) that takes longer fails and the
- * next asks for half as much. */
-#define FETCH_TIMEOUT_MS 10000L
 /* Reconnecting: a few seconds apart at most, with jitter. */
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 3000
@@ -172,7 +169,7 @@ static void batch_worked(ai_follower *f, int64_t took_ms)
 {
     /* grown only when batches come quickly: a size that barely fits the
      * timeout would fail again once doubled */
-    if (took_ms > FETCH_TIMEOUT_MS / 4) {
+    if (took_ms > f->fetch_ms / 4) {
         f->batch_good = 0;
         return;
     }
@@ -240,7 +237,7 @@ ai_code fl_sync_once(ai_follower *f, int wait, bool *more, ai_err *err)
     sent = time_now_ms();
     if ((rc = upstream_call(f->up, "GET", path, NULL,
                             wait > 0 ? (long)wait * 1000 + POLL_GRACE_MS
-                                     : FETCH_TIMEOUT_MS,
+                                     : f->fetch_ms,
                             FEED_MAX, &status, &body, &len, err)) != AI_OK) {
         batch_failed(f);
         return rc;

@@ -1,7 +1,9 @@
 /*
  * leader.h - the leader's state shared by its handlers (leader.c: start,
  * stop, status, metrics and upkeep; admin.c: the admin API; replication.c:
- * the change feed, the snapshot and use counting for followers).
+ * the change feed, the snapshot and use counting for followers; feed.c,
+ * declared in feed.h: the feed's pages and the snapshot's lines read from
+ * the store).
  */
 #ifndef AI_LEADER_H
 #define AI_LEADER_H

@@ -1,14 +1,14 @@
 /* test_followers.c - Suite "store_followers": followers registered on a
- * leader (src/store/followers.c, src/broker/followers.c) and the sealing of
- * secrets in transit (src/store/seal.c): a credential is found by itself
- * and by nothing else, its transport key is the one the follower derives,
- * a removed or replaced credential is no longer found, grants are parsed
- * strictly, and sealed text opens only under its key and its entity. */
+ * leader (src/store/followers.c; the broker's operation on them is tested
+ * in tests/broker/test_admin.c) and the sealing of secrets in transit
+ * (src/store/seal.c): a credential is found by itself and by nothing else,
+ * its transport key is the one the follower derives, a removed or replaced
+ * credential is no longer found, grants are parsed strictly, and sealed
+ * text opens only under its key and its entity. */
 #include <string.h>
 
 #include <openssl/crypto.h>
 
-#include "broker/broker.h"
 #include "core/core.h"
 #include "store/store.h"
 #include "../tests.h"
@@ -175,38 +175,6 @@ START_TEST(test_sealed_text_opens_only_with_its_key_and_entity)
 }
 END_TEST
 
-START_TEST(test_broker_followers_are_audited_and_listed)
-{
-    t_home h;
-    store *st;
-    ai_broker *b = NULL;
-    char *secret = NULL, *json = NULL;
-    int64_t bad = 0;
-    ai_err err = {0};
-
-    t_home_make(&h, "followers");
-    st = open_home(&h);
-    ck_assert_int_eq(broker_wrap(st, &b, &err), AI_OK);
-    ck_assert_int_eq(ai_broker_add_follower(b, "eu-1", "openai", &secret,
-                                            &err),
-                     AI_OK);
-    ck_assert_int_eq(ai_broker_list_followers(b, &json, &err), AI_OK);
-    ck_assert(t_has(json, "\"id\":\"eu-1\""));
-    ck_assert(t_has(json, "\"providers\":\"openai\""));
-    ck_assert(!t_has(json, secret));
-    ai_free_string(json);
-    ck_assert_int_eq(ai_broker_remove_follower(b, "eu-1", &err), AI_OK);
-    ck_assert_int_eq(ai_broker_remove_follower(b, "eu-1", &err),
-                     AI_ENOTFOUND);
-    ck_assert_msg(store_audit_verify(st, &bad, &err) == AI_OK,
-                  "audit verify: %s (row %lld)", err.msg, (long long)bad);
-    ai_free_string(secret);
-    ai_broker_close(b);
-    store_close(st);
-    t_home_remove(&h);
-}
-END_TEST
-
 Suite *suite_store_followers(void)
 {
     Suite *s = suite_create("store_followers");
@@ -217,7 +185,6 @@ Suite *suite_store_followers(void)
     tcase_add_test(tc, test_follower_bad_ids_and_grants_are_refused);
     tcase_add_test(tc, test_follower_grants_match_whole_names);
     tcase_add_test(tc, test_sealed_text_opens_only_with_its_key_and_entity);
-    tcase_add_test(tc, test_broker_followers_are_audited_and_listed);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,11 +1,12 @@
-/* test_broker_audit.c - the broker's audit rows: who they name (the
- * actor, "cli" unless set) and what they record for minting and denials. */
+/* test_audit.c - Suite "broker_audit": the broker's audit rows (src/broker):
+ * who they name (the actor, "cli" unless set) and what they record for
+ * minting and denials. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../tests.h"
-#include "home_fixture.h"
+#include "../store/home_fixture.h"
 
 typedef struct rows {
     char actor[8][72];

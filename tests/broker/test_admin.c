@@ -1,7 +1,8 @@
-/* test_broker_admin.c - the administration half of the Broker API:
- * revoke and unrevoke, key rotation, provider configs, API keys, status
- * and the redacted config, each checked through the other broker calls or
- * the store, with the audit rows they leave (and no secret in them). */
+/* test_admin.c - Suite "broker_admin": the administration half of the
+ * Broker API (src/broker): revoke and unrevoke, key rotation, provider
+ * configs, API keys, status and the redacted config, each checked through
+ * the other broker calls or the store, with the audit rows they leave (and
+ * no secret in them). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 
 #include "../tests.h"
 #include "broker/broker.h"
-#include "home_fixture.h"
+#include "../store/home_fixture.h"
 #include "providers/providers.h"
 
 #define AWS_SECRET "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -757,6 +758,36 @@ START_TEST(test_broker_exec_counts_uses_against_every_budget)
 }
 END_TEST
 
+/* ---- followers -------------------------------------------------------- */
+
+START_TEST(test_broker_admin_followers_listed_without_secret_and_audited)
+{
+    fx f;
+    char *secret = NULL, *json = NULL;
+    rows r;
+    ai_err err = {0};
+
+    fx_up(&f);
+    ck_assert_int_eq(ai_broker_add_follower(f.b, "eu-1", "openai", &secret,
+                                            &err),
+                     AI_OK);
+    ck_assert_int_eq(ai_broker_list_followers(f.b, &json, &err), AI_OK);
+    ck_assert(t_has(json, "\"id\":\"eu-1\""));
+    ck_assert(t_has(json, "\"providers\":\"openai\""));
+    ck_assert(!t_has(json, secret));
+    ai_free_string(json);
+    ck_assert_int_eq(ai_broker_remove_follower(f.b, "eu-1", &err), AI_OK);
+    ck_assert_int_eq(ai_broker_remove_follower(f.b, "eu-1", &err),
+                     AI_ENOTFOUND);
+    audit_rows(f.home, &r); /* the chain verifies */
+    ck_assert_int_ge(r.n, 2);
+    ck_assert(t_has(r.text, "eu-1"));
+    ck_assert(!t_has(r.text, secret));
+    ai_free_string(secret);
+    fx_down(&f);
+}
+END_TEST
+
 Suite *suite_broker_admin(void)
 {
     Suite *s = suite_create("broker_admin");
@@ -772,6 +803,7 @@ Suite *suite_broker_admin(void)
     tcase_add_test(tc, test_broker_admin_api_key_serves_until_removed);
     tcase_add_test(tc, test_broker_admin_api_key_rejects_bad_arguments);
     tcase_add_test(tc, test_broker_admin_status_reports_the_home);
+    tcase_add_test(tc, test_broker_admin_followers_listed_without_secret_and_audited);
     tcase_add_test(tc, test_broker_admin_status_of_an_unsynced_replica);
     tcase_add_test(tc, test_broker_exec_first_key_once_with_its_audit_row);
     tcase_add_test(tc, test_broker_signing_keyring_makes_the_first_key_on_record);
