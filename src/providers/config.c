@@ -243,19 +243,6 @@ static const char *must_be(const member *m)
     return "1 to 4096 bytes without control characters"; /* K_SECRET */
 }
 
-/* Overwrite a parsed object's string values (secrets) before freeing. */
-static void wipe_strings(json_t *obj)
-{
-    const char *k;
-    json_t *v;
-
-    json_object_foreach(obj, k, v) {
-        if (json_is_string(v))
-            OPENSSL_cleanse((char *)(uintptr_t)json_string_value(v),
-                            json_string_length(v));
-    }
-}
-
 static ai_code check_members(const char *name, const member *members,
                              json_t *cfg, ai_err *err)
 {
@@ -318,8 +305,6 @@ ai_code prov_config_check(const char *name, const char *json, ai_err *err)
         rc = ai_err_set(err, AI_EINVAL, "aws: accessKeyId and "
                                         "secretAccessKey go together");
 done:
-    if (cfg != NULL && json_is_object(cfg))
-        wipe_strings(cfg);
-    json_decref(cfg);
+    json_wipe_decref(cfg); /* secrets */
     return rc;
 }

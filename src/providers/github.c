@@ -60,20 +60,6 @@ static const struct {
     {"github:actions:write", "actions", "write"},
 };
 
-/* Overwrite a parsed object's string values (secrets) before freeing.
- * jansson lends its own writable buffers as const. */
-static void wipe_strings(json_t *obj)
-{
-    const char *k;
-    json_t *v;
-
-    json_object_foreach(obj, k, v) {
-        if (json_is_string(v))
-            OPENSSL_cleanse((char *)(uintptr_t)json_string_value(v),
-                            json_string_length(v));
-    }
-}
-
 /* A config member as text: a string, or an integer written in decimal
  * into num. NULL when absent or of another type. */
 static const char *member(const json_t *cfg, const char *key, char *num,
@@ -183,10 +169,7 @@ ai_code github_token_parse(const prov_resp *resp, cred_result *out,
     out->expires_at = ms;
     rc = AI_OK;
 done:
-    if (root != NULL) {
-        wipe_strings(root);
-        json_decref(root);
-    }
+    json_wipe_decref(root); /* it may hold secrets */
     return rc;
 }
 
@@ -393,10 +376,7 @@ done:
         OPENSSL_cleanse(jwt, strlen(jwt));
         ai_free(jwt);
     }
-    if (cfg != NULL) {
-        wipe_strings(cfg);
-        json_decref(cfg);
-    }
+    json_wipe_decref(cfg); /* secrets */
     return rc; /* on error out->credential was never set */
 }
 

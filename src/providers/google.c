@@ -47,20 +47,6 @@ static const struct {
     {"google:docs:write", G "documents"},
 };
 
-/* Overwrite a parsed object's string values (secrets) before freeing.
- * jansson lends its own writable buffers as const. */
-static void wipe_strings(json_t *obj)
-{
-    const char *k;
-    json_t *v;
-
-    json_object_foreach(obj, k, v) {
-        if (json_is_string(v))
-            OPENSSL_cleanse((char *)(uintptr_t)json_string_value(v),
-                            json_string_length(v));
-    }
-}
-
 /* Append "&name=" (no & when first) and s percent-encoded as
  * application/x-www-form-urlencoded: unreserved characters as is, space
  * as '+', every other byte as %XX. */
@@ -139,10 +125,7 @@ ai_code google_token_parse(const prov_resp *resp, int64_t now_ms,
     out->expires_at = now_ms + (int64_t)json_integer_value(exp) * 1000;
     rc = AI_OK;
 done:
-    if (root != NULL) {
-        wipe_strings(root);
-        json_decref(root);
-    }
+    json_wipe_decref(root); /* it may hold secrets */
     return rc;
 }
 
@@ -217,10 +200,7 @@ static ai_code google_fetch(const prov_request *req, cred_result *out,
 done:
     prov_resp_clear(&resp);
     buf_free(&form); /* cleanses: it held the client secret */
-    if (cfg != NULL) {
-        wipe_strings(cfg);
-        json_decref(cfg);
-    }
+    json_wipe_decref(cfg); /* secrets */
     return rc; /* on error out->credential was never set */
 }
 
