@@ -117,10 +117,7 @@ ai_code store_provider_set(store *st, const char *name, const char *json,
         rc = db_fail(st, "provider config", err);
         goto fail;
     }
-    if ((rc = changelog_add(st, &ref, "set", now_ms, err)) != AI_OK ||
-        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
-        (rc = db_commit(st, err)) != AI_OK)
-        goto fail;
+    rc = db_log_commit(st, &ref, "set", now_ms, audit, err);
     goto done;
 fail:
     db_rollback(st);

@@ -73,12 +73,8 @@ ai_code store_revoke(store *st, revoke_target target, const char *id,
         goto fail;
     }
     sqlite3_finalize(q);
-    q = NULL;
-    if ((rc = changelog_add(st, &ref, "set", now_ms, err)) !=
-            AI_OK ||
-        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
-        (rc = db_commit(st, err)) != AI_OK)
-        goto fail;
+    if ((rc = db_log_commit(st, &ref, "set", now_ms, audit, err)) != AI_OK)
+        return rc;
     return revview_refresh(st, target, id, err);
 fail:
     sqlite3_finalize(q);
@@ -115,12 +111,8 @@ ai_code store_unrevoke(store *st, revoke_target target, const char *id,
         goto fail;
     }
     sqlite3_finalize(q);
-    q = NULL;
-    if ((rc = changelog_add(st, &ref, "delete", now_ms, err)) !=
-            AI_OK ||
-        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
-        (rc = db_commit(st, err)) != AI_OK)
-        goto fail;
+    if ((rc = db_log_commit(st, &ref, "delete", now_ms, audit, err)) != AI_OK)
+        return rc;
     return revview_refresh(st, target, id, err);
 fail:
     sqlite3_finalize(q);
