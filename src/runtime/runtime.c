@@ -239,9 +239,11 @@ fail:
     return rc;
 }
 
-ai_code ai_runtime_from_serialized(const char *token,
-                                   const ai_runtime_config *cfg,
-                                   ai_runtime **out, ai_err *err)
+/* A runtime for `token` (NULL: AI_EINVAL with `missing`) and the rest of
+ * cfg (NULL: the defaults). */
+static ai_code from_token(const char *token, const char *missing,
+                          const ai_runtime_config *cfg, ai_runtime **out,
+                          ai_err *err)
 {
     ai_runtime_config c;
 
@@ -253,30 +255,24 @@ ai_code ai_runtime_from_serialized(const char *token,
         if (out != NULL)
             *out = NULL;
         ai_err_clear(err);
-        return ai_err_set(err, AI_EINVAL, "no token");
+        return ai_err_set(err, AI_EINVAL, "%s", missing);
     }
     c.token = token;
     return ai_runtime_new(&c, out, err);
 }
 
+ai_code ai_runtime_from_serialized(const char *token,
+                                   const ai_runtime_config *cfg,
+                                   ai_runtime **out, ai_err *err)
+{
+    return from_token(token, "no token", cfg, out, err);
+}
+
 ai_code ai_runtime_from_environment(const ai_runtime_config *cfg,
                                     ai_runtime **out, ai_err *err)
 {
-    ai_runtime_config c;
-    const char *wire = env("AGENT_TOKEN");
-
-    if (cfg != NULL)
-        c = *cfg;
-    else
-        ai_runtime_config_init(&c);
-    if (wire == NULL) {
-        if (out != NULL)
-            *out = NULL;
-        ai_err_clear(err);
-        return ai_err_set(err, AI_EINVAL, "AGENT_TOKEN is not set");
-    }
-    c.token = wire;
-    return ai_runtime_new(&c, out, err);
+    return from_token(env("AGENT_TOKEN"), "AGENT_TOKEN is not set", cfg, out,
+                      err);
 }
 
 void ai_runtime_free(ai_runtime *rt)
