@@ -366,16 +366,6 @@ typedef struct key_pick {
     int ttl_minutes;
 } key_pick;
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s);
-    char *p = ai_malloc(n + 1);
-
-    if (p != NULL)
-        memcpy(p, s, n + 1);
-    return p;
-}
-
 /* The API key whose provider is the scope's provider (only its provider:
  * a key named "github" for provider "openai" never answers for GitHub). */
 static void pick_key(void *ud, const apikey_info *k)
@@ -384,8 +374,8 @@ static void pick_key(void *ud, const apikey_info *k)
 
     if (kp->name != NULL || strcmp(k->provider, kp->want) != 0)
         return;
-    kp->name = dup_str(k->name);
-    if (k->base_url != NULL && (kp->base_url = dup_str(k->base_url)) == NULL)
+    kp->name = ai_strdup(k->name);
+    if (k->base_url != NULL && (kp->base_url = ai_strdup(k->base_url)) == NULL)
         kp->oom = true;
     if (kp->name == NULL)
         kp->oom = true;

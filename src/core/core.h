@@ -22,6 +22,9 @@
 void *ai_malloc(size_t n);
 void *ai_calloc(size_t count, size_t size);
 void ai_free(void *p);
+/* A copy of s in ai_malloc'd memory (ai_free it); NULL for NULL or out of
+ * memory. */
+char *ai_strdup(const char *s);
 /* Did a jansson allocation fail on this thread since the last clear?
  * (Only known once ai_set_alloc_funcs has installed the hook.) */
 void alloc_json_oom_clear(void);

@@ -79,19 +79,6 @@ struct ai_runtime {
     bool stopping;
 };
 
-static char *dup_str(const char *s)
-{
-    size_t n;
-    char *p;
-
-    if (s == NULL)
-        return NULL;
-    n = strlen(s);
-    if ((p = ai_malloc(n + 1)) != NULL)
-        memcpy(p, s, n + 1);
-    return p;
-}
-
 static const char *env(const char *name)
 {
     const char *v = getenv(name);
@@ -213,8 +200,8 @@ ai_code ai_runtime_new(const ai_runtime_config *cfg, ai_runtime **out,
         const char *cafile =
             cfg->ca_cert_file ? cfg->ca_cert_file : env("AGENT_IAM_CA_CERT");
         size_t n;
-        if ((rt->url = dup_str(url)) == NULL ||
-            (cafile != NULL && (rt->ca = dup_str(cafile)) == NULL)) {
+        if ((rt->url = ai_strdup(url)) == NULL ||
+            (cafile != NULL && (rt->ca = ai_strdup(cafile)) == NULL)) {
             rc = ai_err_set(err, AI_ENOMEM, "out of memory");
             goto fail;
         }
@@ -222,7 +209,7 @@ ai_code ai_runtime_new(const ai_runtime_config *cfg, ai_runtime **out,
         while (n > 0 && rt->url[n - 1] == '/')
             rt->url[--n] = '\0';
     } else {
-        if (cfg->home != NULL && (rt->home = dup_str(cfg->home)) == NULL) {
+        if (cfg->home != NULL && (rt->home = ai_strdup(cfg->home)) == NULL) {
             rc = ai_err_set(err, AI_ENOMEM, "out of memory");
             goto fail;
         }
@@ -340,7 +327,7 @@ static char *install(ai_runtime *rt, ai_token *nt)
     rt->failures = 0;
     rt->last_error[0] = '\0';
     ai_token_free(old);
-    return rt->on_refresh ? dup_str(ai_token_serialize(nt)) : NULL;
+    return rt->on_refresh ? ai_strdup(ai_token_serialize(nt)) : NULL;
 }
 
 static void notify_refresh(ai_runtime *rt, char *copy)
@@ -738,7 +725,7 @@ ai_code ai_runtime_delegate(ai_runtime *rt, const ai_delegation *req,
         ai_token_free(t);
         if (rc != AI_OK)
             return rc;
-        if ((*child_token = dup_str(ai_token_serialize(child))) == NULL)
+        if ((*child_token = ai_strdup(ai_token_serialize(child))) == NULL)
             rc = ai_err_set(err, AI_ENOMEM, "out of memory");
         ai_token_free(child);
         return rc;
@@ -753,7 +740,7 @@ ai_code ai_runtime_delegate(ai_runtime *rt, const ai_delegation *req,
     if (wire == NULL)
         rc = ai_err_set(err, AI_EINTERNAL, "server: delegate answer without "
                         "a token");
-    else if ((*child_token = dup_str(wire)) == NULL)
+    else if ((*child_token = ai_strdup(wire)) == NULL)
         rc = ai_err_set(err, AI_ENOMEM, "out of memory");
     json_wipe_decref(o);
     ai_free_string(raw);
@@ -817,7 +804,7 @@ ai_code ai_runtime_get_serialized_token(ai_runtime *rt, char **out)
     if (rt == NULL)
         return AI_EINVAL;
     t = current(rt);
-    *out = dup_str(ai_token_serialize(t));
+    *out = ai_strdup(ai_token_serialize(t));
     ai_token_free(t);
     return *out != NULL ? AI_OK : AI_ENOMEM;
 }
@@ -984,7 +971,7 @@ ai_code ai_runtime_create_subprocess_env(ai_runtime *rt,
             replaced = env_is(environ[i], names[j]);
         if (replaced)
             continue;
-        if ((e[k++] = dup_str(environ[i])) == NULL)
+        if ((e[k++] = ai_strdup(environ[i])) == NULL)
             goto oom;
     }
     for (size_t j = 0; j < nset; j++)
