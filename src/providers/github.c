@@ -127,21 +127,13 @@ static ai_code parse_resource(const char *res, char *owner, char *repo,
 ai_code github_token_parse(const prov_resp *resp, cred_result *out,
                            ai_err *err)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(resp->body ? resp->body : "", resp->len, 0,
-                              &jerr);
+    json_t *root;
     const json_t *tok, *exp;
     int64_t ms = 0;
-    ai_buf b;
     ai_code rc;
 
-    if (root == NULL || !json_is_object(root)) {
-        rc = ai_err_set(err, AI_EPROVIDER,
-                        "github: HTTP %ld with a body that is not a JSON "
-                        "object",
-                        resp->status);
-        goto done;
-    }
+    if ((rc = prov_resp_object("github", resp, &root, err)) != AI_OK)
+        return rc;
     tok = json_object_get(root, "token");
     exp = json_object_get(root, "expires_at");
     if (!json_is_string(tok) || json_string_length(tok) == 0 ||
@@ -157,17 +149,8 @@ ai_code github_token_parse(const prov_resp *resp, cred_result *out,
                         "\"expires_at\"");
         goto done;
     }
-    buf_init(&b);
-    buf_puts(&b, "{\"token\":");
-    jw_str(&b, json_string_value(tok), json_string_length(tok));
-    buf_puts(&b, ",\"tokenType\":\"bearer\"}");
-    if ((out->credential = buf_steal(&b)) == NULL) {
-        rc = ai_err_set(err, AI_ENOMEM, "github: out of memory");
-        goto done;
-    }
-    snprintf(out->type, sizeof out->type, "bearer_token");
-    out->expires_at = ms;
-    rc = AI_OK;
+    rc = prov_bearer_set("github", json_string_value(tok),
+                         json_string_length(tok), "bearer", 6, ms, out, err);
 done:
     json_wipe_decref(root); /* it may hold secrets */
     return rc;

@@ -90,6 +90,17 @@ void prov_resp_clear(prov_resp *r);
  * the credential (cred_result_clear it); on error out->credential is
  * NULL and err is AI_EPROVIDER naming what is missing, never quoting the
  * answer (AI_ENOMEM for memory). Thread-safe. */
+/* The body as a JSON object (*root: new, json_wipe_decref it), or
+ * AI_EPROVIDER "<provider>: HTTP <status> with a body that is not a JSON
+ * object" and *root NULL (fetch.c). */
+ai_code prov_resp_object(const char *provider, const prov_resp *resp,
+                         struct json_t **root, ai_err *err);
+/* out: a "bearer_token" {"token", "tokenType"} (the two texts of n and
+ * tn bytes, JSON-escaped) expiring at expires_at (ms); AI_ENOMEM
+ * "<provider>: out of memory" (fetch.c). */
+ai_code prov_bearer_set(const char *provider, const char *token, size_t n,
+                        const char *type, size_t tn, int64_t expires_at,
+                        cred_result *out, ai_err *err);
 /* GitHub's {"token", "expires_at" (RFC 3339)} (github.c). */
 ai_code github_token_parse(const prov_resp *resp, cred_result *out,
                            ai_err *err);
