@@ -259,6 +259,9 @@ const key_entry *keyring_signing(const ai_keyring *kr, int64_t now_ms);
 /* HMAC-SHA256 over the concatenation of two byte runs. */
 void key_hmac2(const key_entry *k, const void *a, size_t an, const void *b,
                size_t bn, unsigned char mac[32]);
+/* An OpenSSL pem_password_cb that never prompts on the terminal for a
+ * passphrase: an encrypted PEM key is refused instead. */
+int key_no_passphrase(char *buf, int size, int rwflag, void *u);
 
 /* ---- token model (token.c) -------------------------------------------- */
 
