@@ -60,8 +60,12 @@ bool prov_url_ok(const char *url)
 /* See providers.h. */
 bool prov_login_ok(const char *s)
 {
-    size_t n = s != NULL ? strnlen(s, PROV_LOGIN_MAX + 1) : 0;
+    return s != NULL && prov_login_ok_n(s, strnlen(s, PROV_LOGIN_MAX + 1));
+}
 
+/* See providers.h. */
+bool prov_login_ok_n(const char *s, size_t n)
+{
     if (n == 0 || n > PROV_LOGIN_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {

@@ -45,7 +45,7 @@
 
 #define DEFAULT_API_URL "https://api.github.com"
 #define URL_MAX 2048
-#define NAME_MAX_LEN 100
+#define NAME_MAX_LEN PROV_LOGIN_MAX /* an owner or a repository */
 
 static const struct {
     const char *scope, *perm, *level;
@@ -76,19 +76,6 @@ static const char *member(const json_t *cfg, const char *key, char *num,
     return NULL;
 }
 
-static bool name_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > NAME_MAX_LEN)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!(c >= 'A' && c <= 'Z') && !(c >= 'a' && c <= 'z') &&
-            !(c >= '0' && c <= '9') && c != '-' && c != '_' && c != '.')
-            return false;
-    }
-    return true;
-}
-
 static bool digits_ok(const char *s)
 {
     size_t n = strnlen(s, 21);
@@ -108,9 +95,9 @@ static ai_code parse_resource(const char *res, char *owner, char *repo,
     const char *slash = res ? strchr(res, '/') : NULL;
     size_t rn;
 
-    if (slash == NULL || !name_ok(res, (size_t)(slash - res)) ||
+    if (slash == NULL || !prov_login_ok_n(res, (size_t)(slash - res)) ||
         (rn = strnlen(slash + 1, NAME_MAX_LEN + 1)) >= cap ||
-        !name_ok(slash + 1, rn) || strcmp(slash + 1, ".") == 0 ||
+        !prov_login_ok_n(slash + 1, rn) || strcmp(slash + 1, ".") == 0 ||
         strcmp(slash + 1, "..") == 0)
         return ai_err_set(err, AI_EINVAL,
                           "github: resource \"%.100s\" is not a single "
@@ -119,7 +106,7 @@ static ai_code parse_resource(const char *res, char *owner, char *repo,
                           res ? res : "");
     memcpy(repo, slash + 1, rn);
     repo[rn] = '\0';
-    memcpy(owner, res, (size_t)(slash - res)); /* name_ok: <= NAME_MAX_LEN */
+    memcpy(owner, res, (size_t)(slash - res)); /* checked: <= NAME_MAX_LEN */
     owner[slash - res] = '\0';
     return AI_OK;
 }
@@ -167,7 +154,7 @@ ai_code github_account_parse(const prov_resp *resp, char *login, size_t cap,
     ai_code rc = AI_OK;
 
     if (!json_is_string(lg) ||
-        !name_ok(json_string_value(lg), json_string_length(lg)) ||
+        !prov_login_ok_n(json_string_value(lg), json_string_length(lg)) ||
         json_string_length(lg) >= cap)
         rc = ai_err_set(err, AI_EPROVIDER,
                         "github: the installation has no account.login "
@@ -262,7 +249,7 @@ static ai_code github_fetch(const prov_request *req, cred_result *out,
     ov = json_object_get(cfg, "owner");
     cfg_owner = json_string_value(ov);
     if (ov != NULL && (cfg_owner == NULL ||
-                       !name_ok(cfg_owner, json_string_length(ov)))) {
+                       !prov_login_ok_n(cfg_owner, json_string_length(ov)))) {
         rc = ai_err_set(err, AI_EPROVIDER,
                         "github: the provider config's owner is not a "
                         "GitHub login");

@@ -176,8 +176,10 @@ bool prov_text_ok(const char *s, size_t max);
 bool prov_secret_ok(const char *s, size_t n);
 /* prov_text_ok(url, PROV_URL_MAX) and http_url_ok(url) (src/http). */
 bool prov_url_ok(const char *url);
-/* 1..PROV_LOGIN_MAX of A-Z a-z 0-9 . _ - (as github.c takes an owner). */
+/* 1..PROV_LOGIN_MAX of A-Z a-z 0-9 . _ - (as github.c takes an owner or
+ * a repository name); _n: the n bytes at s. */
 bool prov_login_ok(const char *s);
+bool prov_login_ok_n(const char *s, size_t n);
 /* 1..32 of a-z 0-9 -. */
 bool prov_aws_region_ok(const char *s);
 /* 16..128 of A-Z 0-9. */
