@@ -573,15 +573,24 @@ static ai_code remote_json(ai_runtime *rt, const char *path, const char *req,
     return AI_OK;
 }
 
-/* {"scope","resource"} */
-static char *scope_body(const char *scope, const char *resource)
+/* remote_json with the body {"scope","resource"}. */
+static ai_code remote_scope(ai_runtime *rt, const char *path,
+                            const char *scope, const char *resource,
+                            json_t **out, char **raw, ai_err *err)
 {
     json_t *o = json_pack("{s:s, s:s}", "scope", scope, "resource",
                           resource ? resource : "");
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char *req = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    ai_code rc;
 
     json_decref(o);
-    return s;
+    *out = NULL;
+    *raw = NULL;
+    if (req == NULL)
+        return ai_err_set(err, AI_ENOMEM, "out of memory");
+    rc = remote_json(rt, path, req, out, raw, err);
+    ai_free(req);
+    return rc;
 }
 
 ai_code ai_runtime_check_permission(ai_runtime *rt, const char *scope,
@@ -590,7 +599,7 @@ ai_code ai_runtime_check_permission(ai_runtime *rt, const char *scope,
     ai_err local;
     ai_token *t;
     json_t *o = NULL;
-    char *req = NULL, *raw = NULL;
+    char *raw = NULL;
     ai_code rc;
 
     if (err == NULL)
@@ -610,11 +619,8 @@ ai_code ai_runtime_check_permission(ai_runtime *rt, const char *scope,
         ai_token_free(t);
         return rc;
     }
-    if ((req = scope_body(scope, resource)) == NULL)
-        return ai_err_set(err, AI_ENOMEM, "out of memory");
-    rc = remote_json(rt, "/v1/check", req, &o, &raw, err);
-    ai_free(req);
-    if (rc != AI_OK)
+    if ((rc = remote_scope(rt, "/v1/check", scope, resource, &o, &raw,
+                           err)) != AI_OK)
         return rc;
     if (json_is_true(json_object_get(o, "valid")))
         rc = AI_OK;
@@ -754,7 +760,7 @@ ai_code ai_runtime_get_credential(ai_runtime *rt, const char *scope,
     ai_err local;
     ai_token *t;
     json_t *o = NULL;
-    char *req, *raw = NULL;
+    char *raw = NULL;
     ai_code rc;
 
     if (err == NULL)
@@ -777,11 +783,8 @@ ai_code ai_runtime_get_credential(ai_runtime *rt, const char *scope,
         ai_token_free(t);
         return rc;
     }
-    if ((req = scope_body(scope, resource)) == NULL)
-        return ai_err_set(err, AI_ENOMEM, "out of memory");
-    rc = remote_json(rt, "/v1/credentials", req, &o, &raw, err);
-    ai_free(req);
-    if (rc != AI_OK)
+    if ((rc = remote_scope(rt, "/v1/credentials", scope, resource, &o, &raw,
+                           err)) != AI_OK)
         return rc;
     if (!json_is_string(json_object_get(o, "credentialType")))
         rc = ai_err_set(err, AI_EINTERNAL, "server: credential answer "
