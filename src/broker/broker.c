@@ -79,9 +79,7 @@ ai_code ai_broker_open(const char *home, ai_broker **out, ai_err *err)
     store *st = NULL;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output broker");
     *out = NULL;
@@ -204,9 +202,7 @@ ai_code ai_broker_verify(ai_broker *b, const char *wire, size_t len,
     ai_err local; /* messages are needed here even without err */
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output token");
     *out = NULL;
@@ -224,9 +220,7 @@ ai_code ai_broker_create_root_token(ai_broker *b, const ai_root_params *p,
     int64_t now = time_now_ms();
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output token");
     *out = NULL;
@@ -255,9 +249,7 @@ ai_code ai_broker_delegate(ai_broker *b, const char *parent, size_t len,
     int64_t now = time_now_ms();
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output token");
     *out = NULL;
@@ -292,9 +284,7 @@ ai_code ai_broker_check_permission(ai_broker *b, const char *wire,
     int64_t now = time_now_ms();
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     rc = verify_at(b, wire, len, now, &t, err);
     if (rc == AI_OK)
         rc = ai_token_check(t, scope, resource, now, err);
@@ -317,9 +307,7 @@ ai_code ai_broker_refresh(ai_broker *b, const char *wire, size_t len,
     uint32_t left;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output token");
     *out = NULL;
@@ -431,9 +419,7 @@ ai_code ai_broker_get_credential(ai_broker *b, const char *wire, size_t len,
     uint32_t left;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output credential");
     *out = NULL;

@@ -37,6 +37,15 @@ bool alloc_json_oom(void);
 ai_code ai_err_set(ai_err *err, ai_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void ai_err_clear(ai_err *err);
+/* The error an entry point fills: err, or local when the caller gave none
+ * (its message is needed even then), cleared. */
+static inline ai_err *ai_err_start(ai_err *err, ai_err *local)
+{
+    if (err == NULL)
+        err = local;
+    ai_err_clear(err);
+    return err;
+}
 /* The machine name of a code, as the HTTP API and `--json` errors give it
  * ("token_revoked"; "internal_error" for the codes a caller cannot act on). */
 const char *err_code_name(ai_code code);

@@ -138,9 +138,7 @@ ai_code ai_runtime_new(const ai_runtime_config *cfg, ai_runtime **out,
     ai_code rc;
     bool remote;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output runtime");
     *out = NULL;
@@ -345,9 +343,7 @@ ai_code ai_runtime_refresh(ai_runtime *rt, int ttl_minutes, ai_err *err)
     char *copy;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (rt == NULL || ttl_minutes < 0)
         return ai_err_set(err, AI_EINVAL, "no runtime or a negative ttl");
     t = current(rt);
@@ -482,9 +478,7 @@ ai_code ai_runtime_start(ai_runtime *rt, ai_err *err)
     bool may;
     ai_code rc = AI_OK;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (rt == NULL)
         return ai_err_set(err, AI_EINVAL, "no runtime");
     pthread_mutex_lock(&rt->life);
@@ -602,9 +596,7 @@ ai_code ai_runtime_check_permission(ai_runtime *rt, const char *scope,
     char *raw = NULL;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (rt == NULL || scope == NULL)
         return ai_err_set(err, AI_EINVAL, "no runtime or scope");
     if (resource == NULL)
@@ -714,9 +706,7 @@ ai_code ai_runtime_delegate(ai_runtime *rt, const ai_delegation *req,
     const char *wire;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (child_token == NULL)
         return ai_err_set(err, AI_EINVAL, "no output token");
     *child_token = NULL;
@@ -763,9 +753,7 @@ ai_code ai_runtime_get_credential(ai_runtime *rt, const char *scope,
     char *raw = NULL;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (result_json == NULL)
         return ai_err_set(err, AI_EINVAL, "no output credential");
     *result_json = NULL;
@@ -818,9 +806,7 @@ ai_code ai_runtime_get_token(ai_runtime *rt, ai_token **out, ai_err *err)
     ai_token *t;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output token");
     *out = NULL;
@@ -944,9 +930,7 @@ ai_code ai_runtime_create_subprocess_env(ai_runtime *rt,
     size_t n = 0, k = 0, nset = 1;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (envp == NULL)
         return ai_err_set(err, AI_EINVAL, "no output environment");
     *envp = NULL;
