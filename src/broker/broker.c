@@ -196,16 +196,35 @@ ai_code broker_verify_quiet(ai_broker *b, const char *wire, size_t len,
     return verify_at(b, wire, len, now, out, err);
 }
 
+/* The opening of an entry point that makes a token: *err (or local when
+ * the caller gave none) cleared and *out NULL; AI_EINVAL without out. */
+static ai_code token_start(ai_err **err, ai_err *local, ai_token **out)
+{
+    *err = ai_err_start(*err, local);
+    if (out == NULL)
+        return ai_err_set(*err, AI_EINVAL, "no output token");
+    *out = NULL;
+    return AI_OK;
+}
+
+/* rc, and on error *out freed and NULL. */
+static ai_code token_end(ai_code rc, ai_token **out)
+{
+    if (rc != AI_OK) {
+        ai_token_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 ai_code ai_broker_verify(ai_broker *b, const char *wire, size_t len,
                          ai_token **out, ai_err *err)
 {
     ai_err local; /* messages are needed here even without err */
     ai_code rc;
 
-    err = ai_err_start(err, &local);
-    if (out == NULL)
-        return ai_err_set(err, AI_EINVAL, "no output token");
-    *out = NULL;
+    if ((rc = token_start(&err, &local, out)) != AI_OK)
+        return rc;
     rc = verify_at(b, wire, len, time_now_ms(), out, err);
     if (rc != AI_OK && !store_failure(rc) && !b->server)
         (void)audit(b, "verify", NULL, NULL, "deny", err->msg, rc, err);
@@ -220,23 +239,16 @@ ai_code ai_broker_create_root_token(ai_broker *b, const ai_root_params *p,
     int64_t now = time_now_ms();
     ai_code rc;
 
-    err = ai_err_start(err, &local);
-    if (out == NULL)
-        return ai_err_set(err, AI_EINVAL, "no output token");
-    *out = NULL;
+    if ((rc = token_start(&err, &local, out)) != AI_OK)
+        return rc;
     if ((!b->server && (rc = store_sync(b->st, err)) != AI_OK) ||
         (rc = broker_signing_keyring(b, now, &kr, err)) != AI_OK ||
         (rc = ai_token_create_root(kr, p, now, out, err)) != AI_OK ||
         (rc = store_note_signed(b->st, err)) != AI_OK)
         goto fail;
-    if ((rc = audit(b, "create-root", *out, NULL, "ok", NULL, AI_OK, err)) !=
-        AI_OK)
-        goto fail;
-    return AI_OK;
+    rc = audit(b, "create-root", *out, NULL, "ok", NULL, AI_OK, err);
 fail:
-    ai_token_free(*out);
-    *out = NULL;
-    return rc;
+    return token_end(rc, out);
 }
 
 ai_code ai_broker_delegate(ai_broker *b, const char *parent, size_t len,
@@ -249,10 +261,8 @@ ai_code ai_broker_delegate(ai_broker *b, const char *parent, size_t len,
     int64_t now = time_now_ms();
     ai_code rc;
 
-    err = ai_err_start(err, &local);
-    if (out == NULL)
-        return ai_err_set(err, AI_EINVAL, "no output token");
-    *out = NULL;
+    if ((rc = token_start(&err, &local, out)) != AI_OK)
+        return rc;
     if ((rc = verify_at(b, parent, len, now, &p, err)) != AI_OK) {
         rc = audit(b, "delegate", NULL, NULL, "deny", err->msg, rc, err);
         goto done;
@@ -267,12 +277,8 @@ ai_code ai_broker_delegate(ai_broker *b, const char *parent, size_t len,
     else if (rc == AI_EDENIED || rc == AI_EINVAL)
         rc = audit(b, "delegate", p, NULL, "deny", err->msg, rc, err);
 done:
-    if (rc != AI_OK) {
-        ai_token_free(*out);
-        *out = NULL;
-    }
     ai_token_free(p);
-    return rc;
+    return token_end(rc, out);
 }
 
 ai_code ai_broker_check_permission(ai_broker *b, const char *wire,
@@ -307,10 +313,8 @@ ai_code ai_broker_refresh(ai_broker *b, const char *wire, size_t len,
     uint32_t left;
     ai_code rc;
 
-    err = ai_err_start(err, &local);
-    if (out == NULL)
-        return ai_err_set(err, AI_EINVAL, "no output token");
-    *out = NULL;
+    if ((rc = token_start(&err, &local, out)) != AI_OK)
+        return rc;
     if ((rc = verify_at(b, wire, len, now, &t, err)) != AI_OK ||
         (rc = store_keyring(b->st, &kr, err)) != AI_OK)
         goto done;
@@ -333,12 +337,8 @@ ai_code ai_broker_refresh(ai_broker *b, const char *wire, size_t len,
     else if (!store_failure(rc))
         rc = audit(b, "refresh", t, NULL, "deny", err->msg, rc, err);
 done:
-    if (rc != AI_OK) {
-        ai_token_free(*out);
-        *out = NULL;
-    }
     ai_token_free(t);
-    return rc;
+    return token_end(rc, out);
 }
 
 /* ---- credentials ------------------------------------------------------ */
