@@ -79,9 +79,7 @@ ai_code ai_broker_open(const char *home, ai_broker **out, ai_err *err)
     store *st = NULL;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output broker");
     *out = NULL;
@@ -198,18 +196,35 @@ ai_code broker_verify_quiet(ai_broker *b, const char *wire, size_t len,
     return verify_at(b, wire, len, now, out, err);
 }
 
+/* The opening of an entry point that makes a token: *err (or local when
+ * the caller gave none) cleared and *out NULL; AI_EINVAL without out. */
+static ai_code token_start(ai_err **err, ai_err *local, ai_token **out)
+{
+    *err = ai_err_start(*err, local);
+    if (out == NULL)
+        return ai_err_set(*err, AI_EINVAL, "no output token");
+    *out = NULL;
+    return AI_OK;
+}
+
+/* rc, and on error *out freed and NULL. */
+static ai_code token_end(ai_code rc, ai_token **out)
+{
+    if (rc != AI_OK) {
+        ai_token_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 ai_code ai_broker_verify(ai_broker *b, const char *wire, size_t len,
                          ai_token **out, ai_err *err)
 {
     ai_err local; /* messages are needed here even without err */
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
-    if (out == NULL)
-        return ai_err_set(err, AI_EINVAL, "no output token");
-    *out = NULL;
+    if ((rc = token_start(&err, &local, out)) != AI_OK)
+        return rc;
     rc = verify_at(b, wire, len, time_now_ms(), out, err);
     if (rc != AI_OK && !store_failure(rc) && !b->server)
         (void)audit(b, "verify", NULL, NULL, "deny", err->msg, rc, err);
@@ -224,25 +239,16 @@ ai_code ai_broker_create_root_token(ai_broker *b, const ai_root_params *p,
     int64_t now = time_now_ms();
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
-    if (out == NULL)
-        return ai_err_set(err, AI_EINVAL, "no output token");
-    *out = NULL;
+    if ((rc = token_start(&err, &local, out)) != AI_OK)
+        return rc;
     if ((!b->server && (rc = store_sync(b->st, err)) != AI_OK) ||
         (rc = broker_signing_keyring(b, now, &kr, err)) != AI_OK ||
         (rc = ai_token_create_root(kr, p, now, out, err)) != AI_OK ||
         (rc = store_note_signed(b->st, err)) != AI_OK)
         goto fail;
-    if ((rc = audit(b, "create-root", *out, NULL, "ok", NULL, AI_OK, err)) !=
-        AI_OK)
-        goto fail;
-    return AI_OK;
+    rc = audit(b, "create-root", *out, NULL, "ok", NULL, AI_OK, err);
 fail:
-    ai_token_free(*out);
-    *out = NULL;
-    return rc;
+    return token_end(rc, out);
 }
 
 ai_code ai_broker_delegate(ai_broker *b, const char *parent, size_t len,
@@ -255,12 +261,8 @@ ai_code ai_broker_delegate(ai_broker *b, const char *parent, size_t len,
     int64_t now = time_now_ms();
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
-    if (out == NULL)
-        return ai_err_set(err, AI_EINVAL, "no output token");
-    *out = NULL;
+    if ((rc = token_start(&err, &local, out)) != AI_OK)
+        return rc;
     if ((rc = verify_at(b, parent, len, now, &p, err)) != AI_OK) {
         rc = audit(b, "delegate", NULL, NULL, "deny", err->msg, rc, err);
         goto done;
@@ -275,12 +277,8 @@ ai_code ai_broker_delegate(ai_broker *b, const char *parent, size_t len,
     else if (rc == AI_EDENIED || rc == AI_EINVAL)
         rc = audit(b, "delegate", p, NULL, "deny", err->msg, rc, err);
 done:
-    if (rc != AI_OK) {
-        ai_token_free(*out);
-        *out = NULL;
-    }
     ai_token_free(p);
-    return rc;
+    return token_end(rc, out);
 }
 
 ai_code ai_broker_check_permission(ai_broker *b, const char *wire,
@@ -292,9 +290,7 @@ ai_code ai_broker_check_permission(ai_broker *b, const char *wire,
     int64_t now = time_now_ms();
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     rc = verify_at(b, wire, len, now, &t, err);
     if (rc == AI_OK)
         rc = ai_token_check(t, scope, resource, now, err);
@@ -317,12 +313,8 @@ ai_code ai_broker_refresh(ai_broker *b, const char *wire, size_t len,
     uint32_t left;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
-    if (out == NULL)
-        return ai_err_set(err, AI_EINVAL, "no output token");
-    *out = NULL;
+    if ((rc = token_start(&err, &local, out)) != AI_OK)
+        return rc;
     if ((rc = verify_at(b, wire, len, now, &t, err)) != AI_OK ||
         (rc = store_keyring(b->st, &kr, err)) != AI_OK)
         goto done;
@@ -345,12 +337,8 @@ ai_code ai_broker_refresh(ai_broker *b, const char *wire, size_t len,
     else if (!store_failure(rc))
         rc = audit(b, "refresh", t, NULL, "deny", err->msg, rc, err);
 done:
-    if (rc != AI_OK) {
-        ai_token_free(*out);
-        *out = NULL;
-    }
     ai_token_free(t);
-    return rc;
+    return token_end(rc, out);
 }
 
 /* ---- credentials ------------------------------------------------------ */
@@ -366,16 +354,6 @@ typedef struct key_pick {
     int ttl_minutes;
 } key_pick;
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s);
-    char *p = ai_malloc(n + 1);
-
-    if (p != NULL)
-        memcpy(p, s, n + 1);
-    return p;
-}
-
 /* The API key whose provider is the scope's provider (only its provider:
  * a key named "github" for provider "openai" never answers for GitHub). */
 static void pick_key(void *ud, const apikey_info *k)
@@ -384,8 +362,8 @@ static void pick_key(void *ud, const apikey_info *k)
 
     if (kp->name != NULL || strcmp(k->provider, kp->want) != 0)
         return;
-    kp->name = dup_str(k->name);
-    if (k->base_url != NULL && (kp->base_url = dup_str(k->base_url)) == NULL)
+    kp->name = ai_strdup(k->name);
+    if (k->base_url != NULL && (kp->base_url = ai_strdup(k->base_url)) == NULL)
         kp->oom = true;
     if (kp->name == NULL)
         kp->oom = true;
@@ -441,9 +419,7 @@ ai_code ai_broker_get_credential(ai_broker *b, const char *wire, size_t len,
     uint32_t left;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output credential");
     *out = NULL;

@@ -195,6 +195,11 @@ char *cli_read_token(const char *arg, size_t *len);
 
 /* Print a JSON value (stolen) on stdout, indented. */
 void cli_print_json(json_t *j);
+/* The JSON document a broker over st writes with get (ai_broker_status,
+ * ai_broker_show_config): *out is new (json_decref it), NULL on error. */
+int cli_broker_json(store *st,
+                    ai_code (*get)(ai_broker *, char **, ai_err *),
+                    json_t **out);
 
 /* ---- admin commands on a running leader (remote.c) ------------------- */
 

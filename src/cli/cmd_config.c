@@ -513,11 +513,9 @@ static void print_text(const char *home, json_t *provs, json_t *keys)
 static int show(cli_ctx *c, int argc, char **argv)
 {
     static const char usage[] = "agent-iam config show [--json]";
-    ai_broker *b = NULL;
     json_t *out, *provs;
-    char *text = NULL, *pos[1];
+    char *pos[1];
     int npos, rc;
-    ai_err err;
     store *st;
 
     if ((rc = cli_parse(usage, argc, argv, NULL, pos, 0, &npos, false)))
@@ -525,16 +523,8 @@ static int show(cli_ctx *c, int argc, char **argv)
     if ((st = cli_store(c)) == NULL)
         return CLI_FAIL;
     /* The broker builds it (secrets redacted), as for a library caller. */
-    if (broker_wrap(st, &b, &err) != AI_OK ||
-        ai_broker_show_config(b, &text, &err) != AI_OK) {
-        ai_broker_close(b);
-        return cli_fail(&err);
-    }
-    ai_broker_close(b);
-    out = json_loads(text, 0, NULL);
-    ai_free_string(text);
-    if (out == NULL)
-        return cli_failf("out of memory");
+    if ((rc = cli_broker_json(st, ai_broker_show_config, &out)) != CLI_OK)
+        return rc;
     if (c->json) {
         cli_print_json(out);
         return CLI_OK;

@@ -189,21 +189,11 @@ static int replica_status(cli_ctx *c, store *st, int64_t now)
  * library caller gets), as JSON or in words. */
 static int local_status(cli_ctx *c, store *st)
 {
-    ai_broker *b = NULL;
-    char *text = NULL;
     json_t *o;
-    ai_err err;
+    int rc;
 
-    if (broker_wrap(st, &b, &err) != AI_OK ||
-        ai_broker_status(b, &text, &err) != AI_OK) {
-        ai_broker_close(b);
-        return cli_fail(&err);
-    }
-    ai_broker_close(b);
-    o = json_loads(text, 0, NULL);
-    ai_free_string(text);
-    if (o == NULL)
-        return cli_failf("out of memory");
+    if ((rc = cli_broker_json(st, ai_broker_status, &o)) != CLI_OK)
+        return rc;
     if (c->json) {
         cli_print_json(o);
         return CLI_OK;

@@ -16,7 +16,7 @@
 #define MAX_SCOPES AI_LIST_MAX
 
 /* "a,b, c" into scopes[] (pointers into buf); false on an empty entry. */
-static bool split_scopes(char *buf, const char **scopes, size_t *n)
+static bool split(char *buf, const char **scopes, size_t *n)
 {
     *n = 0;
     for (char *p = buf;;) {
@@ -34,6 +34,38 @@ static bool split_scopes(char *buf, const char **scopes, size_t *n)
             return true;
         p = comma + 1;
     }
+}
+
+/* --scopes "a,b, c" into scopes[], pointing into *buf (a copy of the
+ * text: the caller frees it; NULL on error). */
+static int split_scopes(const char *usage, const char *text, char **buf,
+                        const char **scopes, size_t *n)
+{
+    if ((*buf = strdup(text)) == NULL)
+        return cli_failf("out of memory");
+    if (!split(*buf, scopes, n)) {
+        free(*buf);
+        *buf = NULL;
+        return cli_usage(usage, "--scopes is a comma-separated list of 1 to "
+                                "%d scopes",
+                         MAX_SCOPES);
+    }
+    return CLI_OK;
+}
+
+/* The scopes as a JSON array of strings; NULL on out of memory. */
+static json_t *scope_array(const char *const *scopes, size_t n)
+{
+    json_t *arr = json_array();
+    bool ok = arr != NULL;
+
+    for (size_t i = 0; ok && i < n; i++)
+        ok = json_array_append_new(arr, json_string(scopes[i])) == 0;
+    if (!ok) {
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
 }
 
 /* A JSON flag value must parse as an object (exit 2 otherwise). */
@@ -152,12 +184,11 @@ static int root_remote(const cli_ctx *c, const cli_remote *r,
                        const ai_root_params *p, bool ttl, bool maxttl,
                        bool depth)
 {
-    json_t *body = json_object(), *arr = json_array(), *ans = NULL;
+    json_t *body = json_object(), *ans = NULL;
+    json_t *arr = scope_array(p->scopes, p->nscopes);
     bool ok = body != NULL && arr != NULL;
     ai_err err;
 
-    for (size_t i = 0; ok && i < p->nscopes; i++)
-        ok = json_array_append_new(arr, json_string(p->scopes[i])) == 0;
     ok = ok && json_object_set_new(body, "agentId",
                                    json_string(p->agent_id)) == 0 &&
          json_object_set(body, "scopes", arr) == 0 &&
@@ -273,14 +304,9 @@ static int create_root(cli_ctx *c, int argc, char **argv)
         !json_object_arg(usage, "federation", fed, &rc) ||
         !json_object_arg(usage, "capabilities", caps, &rc))
         return rc;
-    if ((sbuf = strdup(scopes)) == NULL)
-        return cli_failf("out of memory");
-    if (!split_scopes(sbuf, list, &p.nscopes)) {
-        free(sbuf);
-        return cli_usage(usage, "--scopes is a comma-separated list of 1 to "
-                                "%d scopes",
-                         MAX_SCOPES);
-    }
+    if ((rc = split_scopes(usage, scopes, &sbuf, list, &p.nscopes)) !=
+        CLI_OK)
+        return rc;
     p.scopes = list;
     p.agent_id = agent;
     p.constraints_json = cons;
@@ -319,17 +345,15 @@ static int create_root(cli_ctx *c, int argc, char **argv)
 static int delegate_remote(const cli_ctx *c, cli_remote *r,
                            const char *wire, const ai_delegation *d)
 {
-    json_t *body = json_object(), *arr = json_array(), *ans = NULL;
-    bool ok = body != NULL && arr != NULL;
+    json_t *body, *arr, *ans = NULL;
+    bool ok;
     ai_err err;
 
-    if (cli_agent_bearer(r, wire, &err) != AI_OK) {
-        json_decref(body);
-        json_decref(arr);
+    if (cli_agent_bearer(r, wire, &err) != AI_OK)
         return cli_fail(&err);
-    }
-    for (size_t i = 0; ok && i < d->nscopes; i++)
-        ok = json_array_append_new(arr, json_string(d->scopes[i])) == 0;
+    body = json_object();
+    arr = scope_array(d->scopes, d->nscopes);
+    ok = body != NULL && arr != NULL;
     ok = ok && json_object_set(body, "requestedScopes", arr) == 0 &&
          (d->agent_id == NULL ||
           json_object_set_new(body, "agentId",
@@ -397,14 +421,9 @@ static int delegate(cli_ctx *c, int argc, char **argv)
         !json_object_arg(usage, "federation", fed, &rc) ||
         !json_object_arg(usage, "capabilities", caps, &rc))
         return rc;
-    if ((sbuf = strdup(scopes)) == NULL)
-        return cli_failf("out of memory");
-    if (!split_scopes(sbuf, list, &d.nscopes)) {
-        free(sbuf);
-        return cli_usage(usage, "--scopes is a comma-separated list of 1 to "
-                                "%d scopes",
-                         MAX_SCOPES);
-    }
+    if ((rc = split_scopes(usage, scopes, &sbuf, list, &d.nscopes)) !=
+        CLI_OK)
+        return rc;
     d.scopes = list;
     d.agent_id = agent;
     d.constraints_json = cons;

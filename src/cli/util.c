@@ -57,6 +57,25 @@ ai_broker *cli_broker(cli_ctx *c)
     return b;
 }
 
+int cli_broker_json(store *st,
+                    ai_code (*get)(ai_broker *, char **, ai_err *),
+                    json_t **out)
+{
+    ai_broker *b = NULL;
+    char *text = NULL;
+    ai_err err;
+
+    *out = NULL;
+    if (broker_wrap(st, &b, &err) != AI_OK || get(b, &text, &err) != AI_OK) {
+        ai_broker_close(b);
+        return cli_fail(&err);
+    }
+    ai_broker_close(b);
+    *out = json_loads(text, 0, NULL);
+    ai_free_string(text);
+    return *out != NULL ? CLI_OK : cli_failf("out of memory");
+}
+
 int cli_exec(cli_ctx *c, broker_cmd *cmd, broker_result *out,
              const char *usage)
 {

@@ -65,3 +65,16 @@ void ai_free(void *p)
     if (p != NULL)
         free_fn(p);
 }
+
+char *ai_strdup(const char *s)
+{
+    size_t n;
+    char *p;
+
+    if (s == NULL)
+        return NULL;
+    n = strlen(s);
+    if ((p = ai_malloc(n + 1)) != NULL)
+        memcpy(p, s, n + 1);
+    return p;
+}

@@ -22,6 +22,9 @@
 void *ai_malloc(size_t n);
 void *ai_calloc(size_t count, size_t size);
 void ai_free(void *p);
+/* A copy of s in ai_malloc'd memory (ai_free it); NULL for NULL or out of
+ * memory. */
+char *ai_strdup(const char *s);
 /* Did a jansson allocation fail on this thread since the last clear?
  * (Only known once ai_set_alloc_funcs has installed the hook.) */
 void alloc_json_oom_clear(void);
@@ -34,6 +37,15 @@ bool alloc_json_oom(void);
 ai_code ai_err_set(ai_err *err, ai_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void ai_err_clear(ai_err *err);
+/* The error an entry point fills: err, or local when the caller gave none
+ * (its message is needed even then), cleared. */
+static inline ai_err *ai_err_start(ai_err *err, ai_err *local)
+{
+    if (err == NULL)
+        err = local;
+    ai_err_clear(err);
+    return err;
+}
 /* The machine name of a code, as the HTTP API and `--json` errors give it
  * ("token_revoked"; "internal_error" for the codes a caller cannot act on). */
 const char *err_code_name(ai_code code);
@@ -256,6 +268,9 @@ const key_entry *keyring_signing(const ai_keyring *kr, int64_t now_ms);
 /* HMAC-SHA256 over the concatenation of two byte runs. */
 void key_hmac2(const key_entry *k, const void *a, size_t an, const void *b,
                size_t bn, unsigned char mac[32]);
+/* An OpenSSL pem_password_cb that never prompts on the terminal for a
+ * passphrase: an encrypted PEM key is refused instead. */
+int key_no_passphrase(char *buf, int size, int rwflag, void *u);
 
 /* ---- token model (token.c) -------------------------------------------- */
 

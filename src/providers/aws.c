@@ -61,18 +61,6 @@ typedef struct aws_cfg {
     long duration;
 } aws_cfg;
 
-static void wipe_strings(json_t *obj)
-{
-    const char *k;
-    json_t *v;
-
-    json_object_foreach(obj, k, v) {
-        if (json_is_string(v))
-            OPENSSL_cleanse((char *)(uintptr_t)json_string_value(v),
-                            json_string_length(v));
-    }
-}
-
 static bool printable(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -200,10 +188,7 @@ static ai_code read_config(const char *json, aws_cfg *c, ai_err *err)
                  c->region);
     rc = AI_OK;
 done:
-    if (root != NULL) {
-        wipe_strings(root);
-        json_decref(root);
-    }
+    json_wipe_decref(root); /* it may hold secrets */
     return rc;
 }
 

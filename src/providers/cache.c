@@ -45,22 +45,12 @@ void cred_result_clear(cred_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s);
-    char *p = ai_malloc(n + 1);
-
-    if (p != NULL)
-        memcpy(p, s, n + 1);
-    return p;
-}
-
 /* Copy src into *dst (dst cleared first); false on out of memory. */
 static bool copy_cred(cred_result *dst, const cred_result *src)
 {
     memset(dst, 0, sizeof *dst);
     if (src->credential != NULL &&
-        (dst->credential = dup_str(src->credential)) == NULL)
+        (dst->credential = ai_strdup(src->credential)) == NULL)
         return false;
     memcpy(dst->type, src->type, sizeof dst->type);
     dst->type[sizeof dst->type - 1] = '\0';
@@ -188,9 +178,9 @@ void cred_cache_put(cred_cache *c, const char *provider, const char *scope,
         resource = "";
     memset(&e, 0, sizeof e);
     e.hash = h = key_hash(provider, scope, resource);
-    if ((e.provider = dup_str(provider)) == NULL ||
-        (e.scope = dup_str(scope)) == NULL ||
-        (e.resource = dup_str(resource)) == NULL || !copy_cred(&e.cred, r)) {
+    if ((e.provider = ai_strdup(provider)) == NULL ||
+        (e.scope = ai_strdup(scope)) == NULL ||
+        (e.resource = ai_strdup(resource)) == NULL || !copy_cred(&e.cred, r)) {
         ai_free(e.provider);
         ai_free(e.scope);
         ai_free(e.resource);

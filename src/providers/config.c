@@ -60,8 +60,12 @@ bool prov_url_ok(const char *url)
 /* See providers.h. */
 bool prov_login_ok(const char *s)
 {
-    size_t n = s != NULL ? strnlen(s, PROV_LOGIN_MAX + 1) : 0;
+    return s != NULL && prov_login_ok_n(s, strnlen(s, PROV_LOGIN_MAX + 1));
+}
 
+/* See providers.h. */
+bool prov_login_ok_n(const char *s, size_t n)
+{
     if (n == 0 || n > PROV_LOGIN_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {
@@ -243,19 +247,6 @@ static const char *must_be(const member *m)
     return "1 to 4096 bytes without control characters"; /* K_SECRET */
 }
 
-/* Overwrite a parsed object's string values (secrets) before freeing. */
-static void wipe_strings(json_t *obj)
-{
-    const char *k;
-    json_t *v;
-
-    json_object_foreach(obj, k, v) {
-        if (json_is_string(v))
-            OPENSSL_cleanse((char *)(uintptr_t)json_string_value(v),
-                            json_string_length(v));
-    }
-}
-
 static ai_code check_members(const char *name, const member *members,
                              json_t *cfg, ai_err *err)
 {
@@ -318,8 +309,6 @@ ai_code prov_config_check(const char *name, const char *json, ai_err *err)
         rc = ai_err_set(err, AI_EINVAL, "aws: accessKeyId and "
                                         "secretAccessKey go together");
 done:
-    if (cfg != NULL && json_is_object(cfg))
-        wipe_strings(cfg);
-    json_decref(cfg);
+    json_wipe_decref(cfg); /* secrets */
     return rc;
 }

@@ -22,11 +22,13 @@
  * Error messages name the provider and the HTTP status or the transport
  * failure, never a header or a body.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "core/core.h"
@@ -191,4 +193,40 @@ void prov_resp_clear(prov_resp *r)
         ai_free(r->body);
     }
     memset(r, 0, sizeof *r);
+}
+
+/* See providers.h. */
+ai_code prov_resp_object(const char *provider, const prov_resp *resp,
+                         json_t **root, ai_err *err)
+{
+    json_error_t jerr;
+
+    *root = json_loadb(resp->body ? resp->body : "", resp->len, 0, &jerr);
+    if (*root != NULL && json_is_object(*root))
+        return AI_OK;
+    json_wipe_decref(*root);
+    *root = NULL;
+    return ai_err_set(err, AI_EPROVIDER,
+                      "%s: HTTP %ld with a body that is not a JSON object",
+                      provider, resp->status);
+}
+
+/* See providers.h. */
+ai_code prov_bearer_set(const char *provider, const char *token, size_t n,
+                        const char *type, size_t tn, int64_t expires_at,
+                        cred_result *out, ai_err *err)
+{
+    ai_buf b;
+
+    buf_init(&b);
+    buf_puts(&b, "{\"token\":");
+    jw_str(&b, token, n);
+    buf_puts(&b, ",\"tokenType\":");
+    jw_str(&b, type, tn);
+    buf_putc(&b, '}');
+    if ((out->credential = buf_steal(&b)) == NULL)
+        return ai_err_set(err, AI_ENOMEM, "%s: out of memory", provider);
+    snprintf(out->type, sizeof out->type, "bearer_token");
+    out->expires_at = expires_at;
+    return AI_OK;
 }

@@ -45,7 +45,7 @@
 
 #define DEFAULT_API_URL "https://api.github.com"
 #define URL_MAX 2048
-#define NAME_MAX_LEN 100
+#define NAME_MAX_LEN PROV_LOGIN_MAX /* an owner or a repository */
 
 static const struct {
     const char *scope, *perm, *level;
@@ -59,20 +59,6 @@ static const struct {
     {"github:actions:read", "actions", "read"},
     {"github:actions:write", "actions", "write"},
 };
-
-/* Overwrite a parsed object's string values (secrets) before freeing.
- * jansson lends its own writable buffers as const. */
-static void wipe_strings(json_t *obj)
-{
-    const char *k;
-    json_t *v;
-
-    json_object_foreach(obj, k, v) {
-        if (json_is_string(v))
-            OPENSSL_cleanse((char *)(uintptr_t)json_string_value(v),
-                            json_string_length(v));
-    }
-}
 
 /* A config member as text: a string, or an integer written in decimal
  * into num. NULL when absent or of another type. */
@@ -88,19 +74,6 @@ static const char *member(const json_t *cfg, const char *key, char *num,
         return num;
     }
     return NULL;
-}
-
-static bool name_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > NAME_MAX_LEN)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!(c >= 'A' && c <= 'Z') && !(c >= 'a' && c <= 'z') &&
-            !(c >= '0' && c <= '9') && c != '-' && c != '_' && c != '.')
-            return false;
-    }
-    return true;
 }
 
 static bool digits_ok(const char *s)
@@ -122,9 +95,9 @@ static ai_code parse_resource(const char *res, char *owner, char *repo,
     const char *slash = res ? strchr(res, '/') : NULL;
     size_t rn;
 
-    if (slash == NULL || !name_ok(res, (size_t)(slash - res)) ||
+    if (slash == NULL || !prov_login_ok_n(res, (size_t)(slash - res)) ||
         (rn = strnlen(slash + 1, NAME_MAX_LEN + 1)) >= cap ||
-        !name_ok(slash + 1, rn) || strcmp(slash + 1, ".") == 0 ||
+        !prov_login_ok_n(slash + 1, rn) || strcmp(slash + 1, ".") == 0 ||
         strcmp(slash + 1, "..") == 0)
         return ai_err_set(err, AI_EINVAL,
                           "github: resource \"%.100s\" is not a single "
@@ -133,7 +106,7 @@ static ai_code parse_resource(const char *res, char *owner, char *repo,
                           res ? res : "");
     memcpy(repo, slash + 1, rn);
     repo[rn] = '\0';
-    memcpy(owner, res, (size_t)(slash - res)); /* name_ok: <= NAME_MAX_LEN */
+    memcpy(owner, res, (size_t)(slash - res)); /* checked: <= NAME_MAX_LEN */
     owner[slash - res] = '\0';
     return AI_OK;
 }
@@ -141,21 +114,13 @@ static ai_code parse_resource(const char *res, char *owner, char *repo,
 ai_code github_token_parse(const prov_resp *resp, cred_result *out,
                            ai_err *err)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(resp->body ? resp->body : "", resp->len, 0,
-                              &jerr);
+    json_t *root;
     const json_t *tok, *exp;
     int64_t ms = 0;
-    ai_buf b;
     ai_code rc;
 
-    if (root == NULL || !json_is_object(root)) {
-        rc = ai_err_set(err, AI_EPROVIDER,
-                        "github: HTTP %ld with a body that is not a JSON "
-                        "object",
-                        resp->status);
-        goto done;
-    }
+    if ((rc = prov_resp_object("github", resp, &root, err)) != AI_OK)
+        return rc;
     tok = json_object_get(root, "token");
     exp = json_object_get(root, "expires_at");
     if (!json_is_string(tok) || json_string_length(tok) == 0 ||
@@ -171,22 +136,10 @@ ai_code github_token_parse(const prov_resp *resp, cred_result *out,
                         "\"expires_at\"");
         goto done;
     }
-    buf_init(&b);
-    buf_puts(&b, "{\"token\":");
-    jw_str(&b, json_string_value(tok), json_string_length(tok));
-    buf_puts(&b, ",\"tokenType\":\"bearer\"}");
-    if ((out->credential = buf_steal(&b)) == NULL) {
-        rc = ai_err_set(err, AI_ENOMEM, "github: out of memory");
-        goto done;
-    }
-    snprintf(out->type, sizeof out->type, "bearer_token");
-    out->expires_at = ms;
-    rc = AI_OK;
+    rc = prov_bearer_set("github", json_string_value(tok),
+                         json_string_length(tok), "bearer", 6, ms, out, err);
 done:
-    if (root != NULL) {
-        wipe_strings(root);
-        json_decref(root);
-    }
+    json_wipe_decref(root); /* it may hold secrets */
     return rc;
 }
 
@@ -201,7 +154,7 @@ ai_code github_account_parse(const prov_resp *resp, char *login, size_t cap,
     ai_code rc = AI_OK;
 
     if (!json_is_string(lg) ||
-        !name_ok(json_string_value(lg), json_string_length(lg)) ||
+        !prov_login_ok_n(json_string_value(lg), json_string_length(lg)) ||
         json_string_length(lg) >= cap)
         rc = ai_err_set(err, AI_EPROVIDER,
                         "github: the installation has no account.login "
@@ -296,7 +249,7 @@ static ai_code github_fetch(const prov_request *req, cred_result *out,
     ov = json_object_get(cfg, "owner");
     cfg_owner = json_string_value(ov);
     if (ov != NULL && (cfg_owner == NULL ||
-                       !name_ok(cfg_owner, json_string_length(ov)))) {
+                       !prov_login_ok_n(cfg_owner, json_string_length(ov)))) {
         rc = ai_err_set(err, AI_EPROVIDER,
                         "github: the provider config's owner is not a "
                         "GitHub login");
@@ -393,10 +346,7 @@ done:
         OPENSSL_cleanse(jwt, strlen(jwt));
         ai_free(jwt);
     }
-    if (cfg != NULL) {
-        wipe_strings(cfg);
-        json_decref(cfg);
-    }
+    json_wipe_decref(cfg); /* secrets */
     return rc; /* on error out->credential was never set */
 }
 

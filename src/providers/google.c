@@ -47,20 +47,6 @@ static const struct {
     {"google:docs:write", G "documents"},
 };
 
-/* Overwrite a parsed object's string values (secrets) before freeing.
- * jansson lends its own writable buffers as const. */
-static void wipe_strings(json_t *obj)
-{
-    const char *k;
-    json_t *v;
-
-    json_object_foreach(obj, k, v) {
-        if (json_is_string(v))
-            OPENSSL_cleanse((char *)(uintptr_t)json_string_value(v),
-                            json_string_length(v));
-    }
-}
-
 /* Append "&name=" (no & when first) and s percent-encoded as
  * application/x-www-form-urlencoded: unreserved characters as is, space
  * as '+', every other byte as %XX. */
@@ -90,20 +76,12 @@ static void form_put(ai_buf *b, const char *name, const char *s, bool first)
 ai_code google_token_parse(const prov_resp *resp, int64_t now_ms,
                            cred_result *out, ai_err *err)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(resp->body ? resp->body : "", resp->len, 0,
-                              &jerr);
+    json_t *root;
     const json_t *tok, *exp, *typ;
-    ai_buf b;
     ai_code rc;
 
-    if (root == NULL || !json_is_object(root)) {
-        rc = ai_err_set(err, AI_EPROVIDER,
-                        "google: HTTP %ld with a body that is not a JSON "
-                        "object",
-                        resp->status);
-        goto done;
-    }
+    if ((rc = prov_resp_object("google", resp, &root, err)) != AI_OK)
+        return rc;
     tok = json_object_get(root, "access_token");
     exp = json_object_get(root, "expires_in");
     typ = json_object_get(root, "token_type");
@@ -122,27 +100,16 @@ ai_code google_token_parse(const prov_resp *resp, int64_t now_ms,
                         (long long)EXPIRES_MAX);
         goto done;
     }
-    buf_init(&b);
-    buf_puts(&b, "{\"token\":");
-    jw_str(&b, json_string_value(tok), json_string_length(tok));
-    buf_puts(&b, ",\"tokenType\":");
-    if (json_is_string(typ) && json_string_length(typ) <= 32)
-        jw_str(&b, json_string_value(typ), json_string_length(typ));
-    else
-        buf_puts(&b, "\"Bearer\"");
-    buf_putc(&b, '}');
-    if ((out->credential = buf_steal(&b)) == NULL) {
-        rc = ai_err_set(err, AI_ENOMEM, "google: out of memory");
-        goto done;
-    }
-    snprintf(out->type, sizeof out->type, "bearer_token");
-    out->expires_at = now_ms + (int64_t)json_integer_value(exp) * 1000;
-    rc = AI_OK;
+    if (!json_is_string(typ) || json_string_length(typ) > 32)
+        typ = NULL; /* absent or odd: the standard type */
+    rc = prov_bearer_set("google", json_string_value(tok),
+                         json_string_length(tok),
+                         typ ? json_string_value(typ) : "Bearer",
+                         typ ? json_string_length(typ) : 6,
+                         now_ms + (int64_t)json_integer_value(exp) * 1000,
+                         out, err);
 done:
-    if (root != NULL) {
-        wipe_strings(root);
-        json_decref(root);
-    }
+    json_wipe_decref(root); /* it may hold secrets */
     return rc;
 }
 
@@ -217,10 +184,7 @@ static ai_code google_fetch(const prov_request *req, cred_result *out,
 done:
     prov_resp_clear(&resp);
     buf_free(&form); /* cleanses: it held the client secret */
-    if (cfg != NULL) {
-        wipe_strings(cfg);
-        json_decref(cfg);
-    }
+    json_wipe_decref(cfg); /* secrets */
     return rc; /* on error out->credential was never set */
 }
 

@@ -25,16 +25,6 @@
 
 static const char jwt_header[] = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
 
-/* Never prompt for a passphrase (an encrypted key is refused instead). */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
 /* 1: all digits, 2: an identifier of [A-Za-z0-9._-], 0: refused. */
 static int app_id_kind(const char *s)
 {
@@ -63,7 +53,7 @@ static EVP_PKEY *load_key(const char *pem, size_t pem_len)
         return NULL;
     if ((bio = BIO_new_mem_buf(pem, (int)pem_len)) == NULL)
         return NULL;
-    pk = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+    pk = PEM_read_bio_PrivateKey(bio, NULL, key_no_passphrase, NULL);
     BIO_free(bio);
     if (pk != NULL && EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA) {
         EVP_PKEY_free(pk);

@@ -90,6 +90,17 @@ void prov_resp_clear(prov_resp *r);
  * the credential (cred_result_clear it); on error out->credential is
  * NULL and err is AI_EPROVIDER naming what is missing, never quoting the
  * answer (AI_ENOMEM for memory). Thread-safe. */
+/* The body as a JSON object (*root: new, json_wipe_decref it), or
+ * AI_EPROVIDER "<provider>: HTTP <status> with a body that is not a JSON
+ * object" and *root NULL (fetch.c). */
+ai_code prov_resp_object(const char *provider, const prov_resp *resp,
+                         struct json_t **root, ai_err *err);
+/* out: a "bearer_token" {"token", "tokenType"} (the two texts of n and
+ * tn bytes, JSON-escaped) expiring at expires_at (ms); AI_ENOMEM
+ * "<provider>: out of memory" (fetch.c). */
+ai_code prov_bearer_set(const char *provider, const char *token, size_t n,
+                        const char *type, size_t tn, int64_t expires_at,
+                        cred_result *out, ai_err *err);
 /* GitHub's {"token", "expires_at" (RFC 3339)} (github.c). */
 ai_code github_token_parse(const prov_resp *resp, cred_result *out,
                            ai_err *err);
@@ -165,8 +176,10 @@ bool prov_text_ok(const char *s, size_t max);
 bool prov_secret_ok(const char *s, size_t n);
 /* prov_text_ok(url, PROV_URL_MAX) and http_url_ok(url) (src/http). */
 bool prov_url_ok(const char *url);
-/* 1..PROV_LOGIN_MAX of A-Z a-z 0-9 . _ - (as github.c takes an owner). */
+/* 1..PROV_LOGIN_MAX of A-Z a-z 0-9 . _ - (as github.c takes an owner or
+ * a repository name); _n: the n bytes at s. */
 bool prov_login_ok(const char *s);
+bool prov_login_ok_n(const char *s, size_t n);
 /* 1..32 of a-z 0-9 -. */
 bool prov_aws_region_ok(const char *s);
 /* 16..128 of A-Z 0-9. */

@@ -79,19 +79,6 @@ struct ai_runtime {
     bool stopping;
 };
 
-static char *dup_str(const char *s)
-{
-    size_t n;
-    char *p;
-
-    if (s == NULL)
-        return NULL;
-    n = strlen(s);
-    if ((p = ai_malloc(n + 1)) != NULL)
-        memcpy(p, s, n + 1);
-    return p;
-}
-
 static const char *env(const char *name)
 {
     const char *v = getenv(name);
@@ -151,9 +138,7 @@ ai_code ai_runtime_new(const ai_runtime_config *cfg, ai_runtime **out,
     ai_code rc;
     bool remote;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output runtime");
     *out = NULL;
@@ -213,8 +198,8 @@ ai_code ai_runtime_new(const ai_runtime_config *cfg, ai_runtime **out,
         const char *cafile =
             cfg->ca_cert_file ? cfg->ca_cert_file : env("AGENT_IAM_CA_CERT");
         size_t n;
-        if ((rt->url = dup_str(url)) == NULL ||
-            (cafile != NULL && (rt->ca = dup_str(cafile)) == NULL)) {
+        if ((rt->url = ai_strdup(url)) == NULL ||
+            (cafile != NULL && (rt->ca = ai_strdup(cafile)) == NULL)) {
             rc = ai_err_set(err, AI_ENOMEM, "out of memory");
             goto fail;
         }
@@ -222,7 +207,7 @@ ai_code ai_runtime_new(const ai_runtime_config *cfg, ai_runtime **out,
         while (n > 0 && rt->url[n - 1] == '/')
             rt->url[--n] = '\0';
     } else {
-        if (cfg->home != NULL && (rt->home = dup_str(cfg->home)) == NULL) {
+        if (cfg->home != NULL && (rt->home = ai_strdup(cfg->home)) == NULL) {
             rc = ai_err_set(err, AI_ENOMEM, "out of memory");
             goto fail;
         }
@@ -239,9 +224,11 @@ fail:
     return rc;
 }
 
-ai_code ai_runtime_from_serialized(const char *token,
-                                   const ai_runtime_config *cfg,
-                                   ai_runtime **out, ai_err *err)
+/* A runtime for `token` (NULL: AI_EINVAL with `missing`) and the rest of
+ * cfg (NULL: the defaults). */
+static ai_code from_token(const char *token, const char *missing,
+                          const ai_runtime_config *cfg, ai_runtime **out,
+                          ai_err *err)
 {
     ai_runtime_config c;
 
@@ -253,30 +240,24 @@ ai_code ai_runtime_from_serialized(const char *token,
         if (out != NULL)
             *out = NULL;
         ai_err_clear(err);
-        return ai_err_set(err, AI_EINVAL, "no token");
+        return ai_err_set(err, AI_EINVAL, "%s", missing);
     }
     c.token = token;
     return ai_runtime_new(&c, out, err);
 }
 
+ai_code ai_runtime_from_serialized(const char *token,
+                                   const ai_runtime_config *cfg,
+                                   ai_runtime **out, ai_err *err)
+{
+    return from_token(token, "no token", cfg, out, err);
+}
+
 ai_code ai_runtime_from_environment(const ai_runtime_config *cfg,
                                     ai_runtime **out, ai_err *err)
 {
-    ai_runtime_config c;
-    const char *wire = env("AGENT_TOKEN");
-
-    if (cfg != NULL)
-        c = *cfg;
-    else
-        ai_runtime_config_init(&c);
-    if (wire == NULL) {
-        if (out != NULL)
-            *out = NULL;
-        ai_err_clear(err);
-        return ai_err_set(err, AI_EINVAL, "AGENT_TOKEN is not set");
-    }
-    c.token = wire;
-    return ai_runtime_new(&c, out, err);
+    return from_token(env("AGENT_TOKEN"), "AGENT_TOKEN is not set", cfg, out,
+                      err);
 }
 
 void ai_runtime_free(ai_runtime *rt)
@@ -344,7 +325,7 @@ static char *install(ai_runtime *rt, ai_token *nt)
     rt->failures = 0;
     rt->last_error[0] = '\0';
     ai_token_free(old);
-    return rt->on_refresh ? dup_str(ai_token_serialize(nt)) : NULL;
+    return rt->on_refresh ? ai_strdup(ai_token_serialize(nt)) : NULL;
 }
 
 static void notify_refresh(ai_runtime *rt, char *copy)
@@ -362,9 +343,7 @@ ai_code ai_runtime_refresh(ai_runtime *rt, int ttl_minutes, ai_err *err)
     char *copy;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (rt == NULL || ttl_minutes < 0)
         return ai_err_set(err, AI_EINVAL, "no runtime or a negative ttl");
     t = current(rt);
@@ -499,9 +478,7 @@ ai_code ai_runtime_start(ai_runtime *rt, ai_err *err)
     bool may;
     ai_code rc = AI_OK;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (rt == NULL)
         return ai_err_set(err, AI_EINVAL, "no runtime");
     pthread_mutex_lock(&rt->life);
@@ -590,15 +567,24 @@ static ai_code remote_json(ai_runtime *rt, const char *path, const char *req,
     return AI_OK;
 }
 
-/* {"scope","resource"} */
-static char *scope_body(const char *scope, const char *resource)
+/* remote_json with the body {"scope","resource"}. */
+static ai_code remote_scope(ai_runtime *rt, const char *path,
+                            const char *scope, const char *resource,
+                            json_t **out, char **raw, ai_err *err)
 {
     json_t *o = json_pack("{s:s, s:s}", "scope", scope, "resource",
                           resource ? resource : "");
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char *req = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    ai_code rc;
 
     json_decref(o);
-    return s;
+    *out = NULL;
+    *raw = NULL;
+    if (req == NULL)
+        return ai_err_set(err, AI_ENOMEM, "out of memory");
+    rc = remote_json(rt, path, req, out, raw, err);
+    ai_free(req);
+    return rc;
 }
 
 ai_code ai_runtime_check_permission(ai_runtime *rt, const char *scope,
@@ -607,12 +593,10 @@ ai_code ai_runtime_check_permission(ai_runtime *rt, const char *scope,
     ai_err local;
     ai_token *t;
     json_t *o = NULL;
-    char *req = NULL, *raw = NULL;
+    char *raw = NULL;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (rt == NULL || scope == NULL)
         return ai_err_set(err, AI_EINVAL, "no runtime or scope");
     if (resource == NULL)
@@ -627,11 +611,8 @@ ai_code ai_runtime_check_permission(ai_runtime *rt, const char *scope,
         ai_token_free(t);
         return rc;
     }
-    if ((req = scope_body(scope, resource)) == NULL)
-        return ai_err_set(err, AI_ENOMEM, "out of memory");
-    rc = remote_json(rt, "/v1/check", req, &o, &raw, err);
-    ai_free(req);
-    if (rc != AI_OK)
+    if ((rc = remote_scope(rt, "/v1/check", scope, resource, &o, &raw,
+                           err)) != AI_OK)
         return rc;
     if (json_is_true(json_object_get(o, "valid")))
         rc = AI_OK;
@@ -725,9 +706,7 @@ ai_code ai_runtime_delegate(ai_runtime *rt, const ai_delegation *req,
     const char *wire;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (child_token == NULL)
         return ai_err_set(err, AI_EINVAL, "no output token");
     *child_token = NULL;
@@ -742,7 +721,7 @@ ai_code ai_runtime_delegate(ai_runtime *rt, const ai_delegation *req,
         ai_token_free(t);
         if (rc != AI_OK)
             return rc;
-        if ((*child_token = dup_str(ai_token_serialize(child))) == NULL)
+        if ((*child_token = ai_strdup(ai_token_serialize(child))) == NULL)
             rc = ai_err_set(err, AI_ENOMEM, "out of memory");
         ai_token_free(child);
         return rc;
@@ -757,7 +736,7 @@ ai_code ai_runtime_delegate(ai_runtime *rt, const ai_delegation *req,
     if (wire == NULL)
         rc = ai_err_set(err, AI_EINTERNAL, "server: delegate answer without "
                         "a token");
-    else if ((*child_token = dup_str(wire)) == NULL)
+    else if ((*child_token = ai_strdup(wire)) == NULL)
         rc = ai_err_set(err, AI_ENOMEM, "out of memory");
     json_wipe_decref(o);
     ai_free_string(raw);
@@ -771,12 +750,10 @@ ai_code ai_runtime_get_credential(ai_runtime *rt, const char *scope,
     ai_err local;
     ai_token *t;
     json_t *o = NULL;
-    char *req, *raw = NULL;
+    char *raw = NULL;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (result_json == NULL)
         return ai_err_set(err, AI_EINVAL, "no output credential");
     *result_json = NULL;
@@ -794,11 +771,8 @@ ai_code ai_runtime_get_credential(ai_runtime *rt, const char *scope,
         ai_token_free(t);
         return rc;
     }
-    if ((req = scope_body(scope, resource)) == NULL)
-        return ai_err_set(err, AI_ENOMEM, "out of memory");
-    rc = remote_json(rt, "/v1/credentials", req, &o, &raw, err);
-    ai_free(req);
-    if (rc != AI_OK)
+    if ((rc = remote_scope(rt, "/v1/credentials", scope, resource, &o, &raw,
+                           err)) != AI_OK)
         return rc;
     if (!json_is_string(json_object_get(o, "credentialType")))
         rc = ai_err_set(err, AI_EINTERNAL, "server: credential answer "
@@ -821,7 +795,7 @@ ai_code ai_runtime_get_serialized_token(ai_runtime *rt, char **out)
     if (rt == NULL)
         return AI_EINVAL;
     t = current(rt);
-    *out = dup_str(ai_token_serialize(t));
+    *out = ai_strdup(ai_token_serialize(t));
     ai_token_free(t);
     return *out != NULL ? AI_OK : AI_ENOMEM;
 }
@@ -832,9 +806,7 @@ ai_code ai_runtime_get_token(ai_runtime *rt, ai_token **out, ai_err *err)
     ai_token *t;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (out == NULL)
         return ai_err_set(err, AI_EINVAL, "no output token");
     *out = NULL;
@@ -958,9 +930,7 @@ ai_code ai_runtime_create_subprocess_env(ai_runtime *rt,
     size_t n = 0, k = 0, nset = 1;
     ai_code rc;
 
-    if (err == NULL)
-        err = &local;
-    ai_err_clear(err);
+    err = ai_err_start(err, &local);
     if (envp == NULL)
         return ai_err_set(err, AI_EINVAL, "no output environment");
     *envp = NULL;
@@ -988,7 +958,7 @@ ai_code ai_runtime_create_subprocess_env(ai_runtime *rt,
             replaced = env_is(environ[i], names[j]);
         if (replaced)
             continue;
-        if ((e[k++] = dup_str(environ[i])) == NULL)
+        if ((e[k++] = ai_strdup(environ[i])) == NULL)
             goto oom;
     }
     for (size_t j = 0; j < nset; j++)

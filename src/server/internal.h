@@ -30,6 +30,7 @@
 #include <microhttpd.h>
 #include <openssl/sha.h>
 
+#include "core/core.h"
 #include "server/conns.h"
 #include "server/listener.h"
 #include "server/ratelimit.h"
@@ -80,8 +81,7 @@ struct srv {
 /* Request state beyond what handlers see. */
 typedef struct req_priv {
     srv_req rq;            /* first: handlers get &priv->rq */
-    char *body;
-    size_t body_len, body_cap;
+    ai_buf body;           /* NUL-terminated once a byte came */
     size_t dropped;        /* body bytes read and dropped after too_large */
     bool too_large, answered, resumed;
     bool started;          /* srv_on_request ran for this request */

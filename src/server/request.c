@@ -278,38 +278,25 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn,
         *upload_data_size = 0;
         if (p->too_large) /* dropped; a client that never stops is cut */
             return (p->dropped += n) > SRV_DRAIN_MAX ? MHD_NO : MHD_YES;
-        if (p->body_len + n > SRV_BODY_MAX) {
+        if (p->body.len + n > SRV_BODY_MAX) {
             p->too_large = true;
-            ai_free(p->body);
-            p->body = NULL;
-            p->body_len = p->body_cap = 0;
+            buf_free(&p->body);
             return MHD_YES;
         }
-        if (p->body_len + n + 1 > p->body_cap) {
-            size_t cap = p->body_cap ? p->body_cap : 1024;
-            char *nb;
-            while (cap < p->body_len + n + 1)
-                cap *= 2;
-            if ((nb = ai_malloc(cap)) == NULL)
-                return MHD_NO;
-            if (p->body != NULL) {
-                memcpy(nb, p->body, p->body_len);
-                explicit_bzero(p->body, p->body_len);
-                ai_free(p->body);
-            }
-            p->body = nb;
-            p->body_cap = cap;
-        }
-        memcpy(p->body + p->body_len, upload_data, n);
-        p->body_len += n;
-        p->body[p->body_len] = '\0';
+        /* The first block is 1 KiB (a typical body), then it doubles. */
+        if (p->body.cap == 0 && !buf_reserve(&p->body, 1023))
+            return MHD_NO;
+        buf_put(&p->body, upload_data, n);
+        if (p->body.oom)
+            return MHD_NO;
+        p->body.p[p->body.len] = '\0';
         return MHD_YES;
     }
     if (p->answered)
         return MHD_YES; /* already answered (413 at the first call) */
     conns_request_received(conn);
-    p->rq.body = p->body ? p->body : "";
-    p->rq.len = p->body_len;
+    p->rq.body = p->body.p ? p->body.p : "";
+    p->rq.len = p->body.len;
     run_handler(s, p);
     while (p->rq.suspended) {
         waiter *w = ai_malloc(sizeof *w);
@@ -365,10 +352,7 @@ void srv_on_completed(void *cls, struct MHD_Connection *conn,
             explicit_bzero(p->rq.out, p->rq.out_len);
         ai_free(p->rq.out);
     }
-    if (p->body != NULL) {
-        explicit_bzero(p->body, p->body_len);
-        ai_free(p->body);
-    }
+    buf_free(&p->body); /* wipes it */
     if (p->rq.stream != NULL && p->rq.stream_free != NULL)
         p->rq.stream_free(p->rq.stream_ud); /* never handed to MHD */
     ai_token_free(p->rq.token);

@@ -280,17 +280,6 @@ done:
     return rc;
 }
 
-/* Never prompt on the terminal for a passphrase: encrypted keys are
- * refused instead. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
 static ai_code parse_key(const char *path, const char *text, size_t n,
                          EVP_PKEY **out, ai_err *err)
 {
@@ -300,7 +289,7 @@ static ai_code parse_key(const char *path, const char *text, size_t n,
     ERR_clear_error();
     if (b == NULL)
         return ai_err_set(err, AI_ENOMEM, "out of memory");
-    *out = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL);
+    *out = PEM_read_bio_PrivateKey(b, NULL, key_no_passphrase, NULL);
     if (*out == NULL) {
         /* Only static text and the path: the file may be the key. */
         if (strstr(text, "ENCRYPTED") != NULL)

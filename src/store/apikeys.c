@@ -124,10 +124,7 @@ ai_code store_apikey_add(store *st, const apikey_info *info,
         goto fail;
     }
     ref.name = info->name;
-    if ((rc = changelog_add(st, &ref, "set", now_ms, err)) != AI_OK ||
-        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
-        (rc = db_commit(st, err)) != AI_OK)
-        goto fail;
+    rc = db_log_commit(st, &ref, "set", now_ms, audit, err);
     goto done;
 fail:
     db_rollback(st);

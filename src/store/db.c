@@ -216,6 +216,19 @@ void db_rollback(store *st)
         (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* See db.h. */
+ai_code db_log_commit(store *st, const store_ref *ref, const char *op,
+                      int64_t now_ms, const audit_entry *audit, ai_err *err)
+{
+    ai_code rc;
+
+    if ((rc = changelog_add(st, ref, op, now_ms, err)) != AI_OK ||
+        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
+        (rc = db_commit(st, err)) != AI_OK)
+        db_rollback(st);
+    return rc;
+}
+
 ai_code db_delete_logged(store *st, const char *sql, store_kind kind,
                          const char *name, int64_t now_ms,
                          const audit_entry *audit, const char *missing,
@@ -239,12 +252,7 @@ ai_code db_delete_logged(store *st, const char *sql, store_kind kind,
         goto fail;
     }
     sqlite3_finalize(q);
-    q = NULL;
-    if ((rc = changelog_add(st, &ref, "delete", now_ms, err)) != AI_OK ||
-        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
-        (rc = db_commit(st, err)) != AI_OK)
-        goto fail;
-    return AI_OK;
+    return db_log_commit(st, &ref, "delete", now_ms, audit, err);
 fail:
     sqlite3_finalize(q);
     db_rollback(st);

@@ -45,6 +45,11 @@ ai_code db_begin(store *st, ai_err *err);
 ai_code db_commit(store *st, ai_err *err);
 void db_rollback(store *st);
 
+/* Log the change (ref, op: changelog_add), append `audit` (NULL: none)
+ * and commit the write transaction the caller began; on failure roll it
+ * back. The one ending of every logged change. */
+ai_code db_log_commit(store *st, const store_ref *ref, const char *op,
+                      int64_t now_ms, const audit_entry *audit, ai_err *err);
 /* In one transaction: run `sql` (a DELETE with one parameter, name), log
  * (kind, name, "delete") and append `audit` (NULL: none); AI_ENOTFOUND
  * with `missing` when no row went (nothing written). */

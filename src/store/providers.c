@@ -40,21 +40,6 @@ static void provider_aad(const char *name, char *buf, size_t cap)
     snprintf(buf, cap, "provider:%s", name);
 }
 
-/* Overwrite the string values of a parsed config before it is freed:
- * they may be secrets. jansson owns the buffers (allocated writable) and
- * only lends them as const, hence the cast through uintptr_t. */
-static void wipe_strings(json_t *obj)
-{
-    const char *k;
-    json_t *v;
-
-    json_object_foreach(obj, k, v) {
-        if (json_is_string(v))
-            explicit_bzero((char *)(uintptr_t)json_string_value(v),
-                           json_string_length(v));
-    }
-}
-
 /* An object of string, number and boolean members, at most
  * PROVIDER_JSON_MAX bytes. The message never quotes the input. */
 static ai_code check_config(const char *json, ai_err *err)
@@ -91,9 +76,8 @@ static ai_code check_config(const char *json, ai_err *err)
                 break;
             }
         }
-        wipe_strings(root);
     }
-    json_decref(root);
+    json_wipe_decref(root); /* a config may hold secrets */
     return rc;
 }
 
@@ -133,10 +117,7 @@ ai_code store_provider_set(store *st, const char *name, const char *json,
         rc = db_fail(st, "provider config", err);
         goto fail;
     }
-    if ((rc = changelog_add(st, &ref, "set", now_ms, err)) != AI_OK ||
-        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
-        (rc = db_commit(st, err)) != AI_OK)
-        goto fail;
+    rc = db_log_commit(st, &ref, "set", now_ms, audit, err);
     goto done;
 fail:
     db_rollback(st);

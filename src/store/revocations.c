@@ -38,47 +38,53 @@ int64_t store_prune_time(revoke_target target, int64_t valid_until_ms,
                : now_ms + STORE_DEFAULT_PRUNE_MS;
 }
 
-ai_code store_revoke(store *st, revoke_target target, const char *id,
-                     const char *reason, int64_t valid_until_ms,
-                     int64_t now_ms, const audit_entry *audit, ai_err *err)
+/* Revoke (set: with reason and prune_after_ms) or unrevoke target:id in
+ * one transaction, logged, then the handle's view; AI_ENOTFOUND when an
+ * unrevoke finds nothing. */
+static ai_code write_revocation(store *st, revoke_target target,
+                                const char *id, bool set, const char *reason,
+                                int64_t prune_after_ms, int64_t now_ms,
+                                const audit_entry *audit, ai_err *err)
 {
     store_ref ref = {.kind = STORE_KIND_REVOCATION, .target = target,
                      .name = id};
     sqlite3_stmt *q = NULL;
-    int64_t prune_after_ms = store_prune_time(target, valid_until_ms, now_ms);
     ai_code rc;
 
-    ai_err_clear(err);
-    if ((rc = check_id(id, reason, err)) != AI_OK)
-        return rc;
     if ((rc = db_begin(st, err)) != AI_OK)
         return rc;
     if ((rc = db_prepare(st,
-                         "INSERT INTO revocations (target, id, reason, "
-                         "revoked_at, prune_after) VALUES (?, ?, ?, ?, ?) "
-                         "ON CONFLICT (target, id) DO UPDATE SET "
-                         "reason = excluded.reason, "
-                         "revoked_at = excluded.revoked_at, "
-                         "prune_after = max(prune_after, "
-                         "excluded.prune_after)",
+                         set ? "INSERT INTO revocations (target, id, reason, "
+                               "revoked_at, prune_after) VALUES (?, ?, ?, ?, "
+                               "?) ON CONFLICT (target, id) DO UPDATE SET "
+                               "reason = excluded.reason, "
+                               "revoked_at = excluded.revoked_at, "
+                               "prune_after = max(prune_after, "
+                               "excluded.prune_after)"
+                             : "DELETE FROM revocations WHERE target = ? "
+                               "AND id = ?",
                          &q, err)) != AI_OK)
         goto fail;
     sqlite3_bind_int(q, 1, (int)target);
     sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 3, reason ? reason : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 4, now_ms);
-    sqlite3_bind_int64(q, 5, prune_after_ms);
+    if (set) {
+        sqlite3_bind_text(q, 3, reason ? reason : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 4, now_ms);
+        sqlite3_bind_int64(q, 5, prune_after_ms);
+    }
     if (sqlite3_step(q) != SQLITE_DONE) {
-        rc = db_fail(st, "revoke", err);
+        rc = db_fail(st, set ? "revoke" : "unrevoke", err);
+        goto fail;
+    }
+    if (!set && sqlite3_changes(st->db) == 0) {
+        rc = ai_err_set(err, AI_ENOTFOUND, "%s \"%s\" is not revoked",
+                        target == REVOKE_AGENT ? "agent" : "token", id);
         goto fail;
     }
     sqlite3_finalize(q);
-    q = NULL;
-    if ((rc = changelog_add(st, &ref, "set", now_ms, err)) !=
-            AI_OK ||
-        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
-        (rc = db_commit(st, err)) != AI_OK)
-        goto fail;
+    if ((rc = db_log_commit(st, &ref, set ? "set" : "delete", now_ms, audit,
+                            err)) != AI_OK)
+        return rc;
     return revview_refresh(st, target, id, err);
 fail:
     sqlite3_finalize(q);
@@ -86,46 +92,30 @@ fail:
     return rc;
 }
 
+ai_code store_revoke(store *st, revoke_target target, const char *id,
+                     const char *reason, int64_t valid_until_ms,
+                     int64_t now_ms, const audit_entry *audit, ai_err *err)
+{
+    ai_code rc;
+
+    ai_err_clear(err);
+    if ((rc = check_id(id, reason, err)) != AI_OK)
+        return rc;
+    return write_revocation(st, target, id, true, reason,
+                            store_prune_time(target, valid_until_ms, now_ms),
+                            now_ms, audit, err);
+}
+
 ai_code store_unrevoke(store *st, revoke_target target, const char *id,
                        int64_t now_ms, const audit_entry *audit, ai_err *err)
 {
-    store_ref ref = {.kind = STORE_KIND_REVOCATION, .target = target,
-                     .name = id};
-    sqlite3_stmt *q = NULL;
     ai_code rc;
 
     ai_err_clear(err);
     if ((rc = check_id(id, NULL, err)) != AI_OK)
         return rc;
-    if ((rc = db_begin(st, err)) != AI_OK)
-        return rc;
-    if ((rc = db_prepare(st,
-                         "DELETE FROM revocations WHERE target = ? AND id = ?",
-                         &q, err)) != AI_OK)
-        goto fail;
-    sqlite3_bind_int(q, 1, (int)target);
-    sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
-    if (sqlite3_step(q) != SQLITE_DONE) {
-        rc = db_fail(st, "unrevoke", err);
-        goto fail;
-    }
-    if (sqlite3_changes(st->db) == 0) {
-        rc = ai_err_set(err, AI_ENOTFOUND, "%s \"%s\" is not revoked",
-                        target == REVOKE_AGENT ? "agent" : "token", id);
-        goto fail;
-    }
-    sqlite3_finalize(q);
-    q = NULL;
-    if ((rc = changelog_add(st, &ref, "delete", now_ms, err)) !=
-            AI_OK ||
-        (audit != NULL && (rc = audit_append(st, audit, err)) != AI_OK) ||
-        (rc = db_commit(st, err)) != AI_OK)
-        goto fail;
-    return revview_refresh(st, target, id, err);
-fail:
-    sqlite3_finalize(q);
-    db_rollback(st);
-    return rc;
+    return write_revocation(st, target, id, false, NULL, 0, now_ms, audit,
+                            err);
 }
 
 ai_code store_prune(store *st, int64_t now_ms, size_t *pruned, ai_err *err)

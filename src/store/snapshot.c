@@ -9,69 +9,49 @@
 
 #include "store/db.h"
 
-static ai_code add_keys(store *st, json_t *arr, ai_err *err)
+/* A snapshot row as JSON (NULL on error with *rc set). */
+typedef json_t *(*row_fn)(store *st, sqlite3_stmt *q, ai_code *rc,
+                          ai_err *err);
+
+static json_t *revocation_row(store *st, sqlite3_stmt *q, ai_code *rc,
+                              ai_err *err)
+{
+    json_t *o = entity_revocation_row(q);
+
+    (void)st;
+    if (o == NULL)
+        *rc = ai_err_set(err, AI_ENOMEM, "out of memory");
+    return o;
+}
+
+/* Column 0 is the provider's name. */
+static json_t *provider_row(store *st, sqlite3_stmt *q, ai_code *rc,
+                            ai_err *err)
+{
+    return entity_provider(st, (const char *)sqlite3_column_text(q, 0), rc,
+                           err);
+}
+
+/* Each row of `sql` as row() makes it, appended to the array `into` or,
+ * into an object, set under the row's column 0. */
+static ai_code add_rows(store *st, const char *sql, row_fn row, json_t *into,
+                        ai_err *err)
 {
     sqlite3_stmt *q;
     ai_code rc;
     int step;
 
-    if ((rc = db_prepare(st,
-                         "SELECT version, secret, created_at, verify_until "
-                         "FROM signing_keys ORDER BY version",
-                         &q, err)) != AI_OK)
+    if ((rc = db_prepare(st, sql, &q, err)) != AI_OK)
         return rc;
     while ((step = sqlite3_step(q)) == SQLITE_ROW) {
-        json_t *o = entity_key_row(st, q, &rc, err);
+        json_t *o = row(st, q, &rc, err);
         if (o == NULL)
             break;
-        json_array_append_new(arr, o);
-    }
-    if (rc == AI_OK && step != SQLITE_DONE)
-        rc = db_fail(st, "snapshot", err);
-    sqlite3_finalize(q);
-    return rc;
-}
-
-static ai_code add_revocations(store *st, json_t *arr, ai_err *err)
-{
-    sqlite3_stmt *q;
-    ai_code rc;
-    int step;
-
-    if ((rc = db_prepare(st,
-                         "SELECT target, id, reason, revoked_at, prune_after "
-                         "FROM revocations",
-                         &q, err)) != AI_OK)
-        return rc;
-    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
-        json_t *o = entity_revocation_row(q);
-        if (o == NULL) {
-            rc = ai_err_set(err, AI_ENOMEM, "out of memory");
-            break;
-        }
-        json_array_append_new(arr, o);
-    }
-    if (rc == AI_OK && step != SQLITE_DONE)
-        rc = db_fail(st, "snapshot", err);
-    sqlite3_finalize(q);
-    return rc;
-}
-
-static ai_code add_providers(store *st, json_t *obj, ai_err *err)
-{
-    sqlite3_stmt *q;
-    ai_code rc;
-    int step;
-
-    if ((rc = db_prepare(st, "SELECT name FROM providers ORDER BY name", &q,
-                         err)) != AI_OK)
-        return rc;
-    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(q, 0);
-        json_t *j = entity_provider(st, name, &rc, err);
-        if (j == NULL)
-            break;
-        json_object_set_new(obj, name, j);
+        if (json_is_array(into))
+            json_array_append_new(into, o);
+        else
+            json_object_set_new(into, (const char *)sqlite3_column_text(q, 0),
+                                o);
     }
     if (rc == AI_OK && step != SQLITE_DONE)
         rc = db_fail(st, "snapshot", err);
@@ -118,9 +98,16 @@ ai_code store_snapshot(store *st, char **json, ai_err *err)
     if ((rc = db_exec(st, "BEGIN", err)) != AI_OK)
         goto done;
     if ((rc = store_changelog_head(st, &head, err)) == AI_OK &&
-        (rc = add_keys(st, keys, err)) == AI_OK &&
-        (rc = add_revocations(st, revs, err)) == AI_OK &&
-        (rc = add_providers(st, provs, err)) == AI_OK &&
+        (rc = add_rows(st,
+                       "SELECT version, secret, created_at, verify_until "
+                       "FROM signing_keys ORDER BY version",
+                       entity_key_row, keys, err)) == AI_OK &&
+        (rc = add_rows(st,
+                       "SELECT target, id, reason, revoked_at, prune_after "
+                       "FROM revocations",
+                       revocation_row, revs, err)) == AI_OK &&
+        (rc = add_rows(st, "SELECT name FROM providers ORDER BY name",
+                       provider_row, provs, err)) == AI_OK &&
         (rc = store_apikey_list(st, add_apikey, &kc, err)) == AI_OK)
         rc = kc.rc;
     db_rollback(st); /* read only */
