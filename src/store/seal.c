@@ -98,6 +98,20 @@ ai_code unseal(const store *st, const char *aad, const unsigned char *blob,
     return unseal_with(st->master, aad, blob, bloblen, plain, n, err);
 }
 
+ai_code store_seal_own(const store *st, const char *aad, const void *plain,
+                       size_t n, unsigned char **out, size_t *outlen,
+                       ai_err *err)
+{
+    return seal(st, aad, plain, n, out, outlen, err);
+}
+
+ai_code store_unseal_own(const store *st, const char *aad,
+                         const unsigned char *blob, size_t bloblen,
+                         unsigned char **plain, size_t *n, ai_err *err)
+{
+    return unseal(st, aad, blob, bloblen, plain, n, err);
+}
+
 /* ---- in transit: sealed text for followers ----------------------------- */
 
 #define TRANSPORT_LABEL "agent-iam follower transport v1"

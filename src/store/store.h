@@ -361,6 +361,18 @@ ai_code store_unseal_text(const unsigned char key[AI_KEY_BYTES],
                           const char *aad, const char *text,
                           unsigned char **plain, size_t *n, ai_err *err);
 
+/* Sealed under the home's own master key and bound to aad (*out:
+ * ai_malloc'd, nonce || ciphertext || tag): what only homes sharing one
+ * master.key (the voters of a leader group) can open. unseal: *plain is
+ * ai_malloc'd (n bytes plus a NUL; wipe it), AI_ESTORE when the key, the
+ * aad or the blob differ. */
+ai_code store_seal_own(const store *st, const char *aad, const void *plain,
+                       size_t n, unsigned char **out, size_t *outlen,
+                       ai_err *err);
+ai_code store_unseal_own(const store *st, const char *aad,
+                         const unsigned char *blob, size_t bloblen,
+                         unsigned char **plain, size_t *n, ai_err *err);
+
 /* ---- changelog and snapshot (changelog.c) ----------------------------- */
 
 /* The seq of the last change (0 when none). */
