@@ -35,6 +35,7 @@ int main(void)
         suite_providers_config,
         tls_suite,
         suite_runtime,
+        suite_store_entries,
         suite_cluster_codec,
     };
     SRunner *sr = srunner_create(suites[0]());

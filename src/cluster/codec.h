@@ -26,7 +26,7 @@
 
 #include "broker/broker.h"
 
-#define CLUSTER_REQ_ID_BYTES 16
+#define CLUSTER_REQ_ID_BYTES STORE_REQ_ID_BYTES
 /* An entry at most (a provider config is the largest command: 64 KiB of
  * JSON at most through the admin API). */
 #define CLUSTER_ENTRY_MAX (1u << 20)

@@ -94,6 +94,14 @@ static const char *const migrations[] = {
      * running SHA-256 of the log up to it; rows from before are chained at
      * open (changelog_backfill). */
     "ALTER TABLE changelog ADD COLUMN hash BLOB;",
+    /* 4: a leader group's voter (entries.c): the request ids of the Raft
+     * entries it applied, with their results, so a retry applies once;
+     * the last applied index is meta "raft_applied". */
+    "CREATE TABLE raft_requests ("
+    "  req_id BLOB PRIMARY KEY,"
+    "  idx INTEGER NOT NULL,"
+    "  result TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX raft_requests_idx ON raft_requests (idx);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
@@ -196,14 +204,16 @@ ai_code db_prepare(store *st, const char *sql, sqlite3_stmt **out,
     return AI_OK;
 }
 
+/* Within a Raft entry's transaction (store_entry_begin) a write is a
+ * savepoint of it: its commit is the entry's, its rollback its own. */
 ai_code db_begin(store *st, ai_err *err)
 {
-    return db_exec(st, "BEGIN IMMEDIATE", err);
+    return db_exec(st, st->in_entry ? "SAVEPOINT w" : "BEGIN IMMEDIATE", err);
 }
 
 ai_code db_commit(store *st, ai_err *err)
 {
-    ai_code rc = db_exec(st, "COMMIT", err);
+    ai_code rc = db_exec(st, st->in_entry ? "RELEASE w" : "COMMIT", err);
 
     if (rc != AI_OK)
         db_rollback(st);
@@ -212,7 +222,10 @@ ai_code db_commit(store *st, ai_err *err)
 
 void db_rollback(store *st)
 {
-    if (!sqlite3_get_autocommit(st->db))
+    if (st->in_entry)
+        (void)sqlite3_exec(st->db, "ROLLBACK TO w; RELEASE w", NULL, NULL,
+                           NULL);
+    else if (!sqlite3_get_autocommit(st->db))
         (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
@@ -604,7 +617,7 @@ static ai_code load_views(store *st, ai_err *err)
 
 /* Drop the views: the next sync reloads them whole, and until then the
  * revocation predicate fails closed. */
-static void drop_views(store *st)
+void drop_views(store *st)
 {
     revview_free(st->rev);
     st->rev = NULL;

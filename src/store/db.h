@@ -28,6 +28,7 @@ struct store {
     int64_t seen_seq;     /* changelog seq the views reflect */
     ai_keyring *keys;     /* NULL until loaded */
     revview *rev;
+    bool in_entry;        /* in a Raft entry's transaction (entries.c) */
     /* changelog_add's statements, prepared once (changelog.c) */
     sqlite3_stmt *cl_last, *cl_insert;
 };
@@ -44,6 +45,10 @@ ai_code db_prepare(store *st, const char *sql, sqlite3_stmt **out,
 ai_code db_begin(store *st, ai_err *err);
 ai_code db_commit(store *st, ai_err *err);
 void db_rollback(store *st);
+
+/* Forget the in-memory views (the next store_sync loads them again):
+ * after a transaction they were updated for was rolled back. */
+void drop_views(store *st);
 
 /* Log the change (ref, op: changelog_add), append `audit` (NULL: none)
  * and commit the write transaction the caller began; on failure roll it

@@ -521,6 +521,31 @@ ai_code store_backup(store *st, const char *path, bool force, ai_err *err);
  * read-only connection of its own. */
 ai_code store_backup_seq(const char *path, int64_t *seq, ai_err *err);
 
+/* ---- a leader group's voter (entries.c) ------------------------------ */
+
+/* One Raft entry is applied in one transaction: store_entry_begin opens
+ * it, and every write of this handle until store_entry_commit or
+ * store_entry_abort is part of it (its own commit a savepoint, its own
+ * rollback undoing only itself). store_entry_commit records the entry's
+ * index (store_entry_applied) and its request id with its result (text,
+ * e.g. JSON, that store_entry_find gives back for a retry) and commits
+ * the whole; on failure, and at store_entry_abort, nothing of the entry
+ * stays and the in-memory views are reloaded at the next store_sync.
+ * Request ids are kept for the 100,000 entries after theirs. */
+#define STORE_REQ_ID_BYTES 16
+ai_code store_entry_begin(store *st, ai_err *err);
+ai_code store_entry_commit(store *st, uint64_t index,
+                           const unsigned char req_id[STORE_REQ_ID_BYTES],
+                           const char *result, ai_err *err);
+void store_entry_abort(store *st);
+/* The index of the last entry applied (0: none). */
+ai_code store_entry_applied(store *st, uint64_t *index, ai_err *err);
+/* A request applied before: its entry's index and result (ai_malloc'd);
+ * AI_ENOTFOUND when it is not (or no longer) known. */
+ai_code store_entry_find(store *st,
+                         const unsigned char req_id[STORE_REQ_ID_BYTES],
+                         uint64_t *index, char **result, ai_err *err);
+
 /* ---- replica (replica.c) --------------------------------------------- */
 
 /* A follower's home holds a replica of the leader's replicated state,
