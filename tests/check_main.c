@@ -37,6 +37,7 @@ int main(void)
         suite_runtime,
         suite_store_entries,
         suite_cluster_codec,
+        suite_cluster_fsm,
     };
     SRunner *sr = srunner_create(suites[0]());
     int failed;

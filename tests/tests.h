@@ -47,6 +47,7 @@ Suite *suite_providers_config(void);
 Suite *tls_suite(void);
 Suite *suite_runtime(void);
 Suite *suite_cluster_codec(void);
+Suite *suite_cluster_fsm(void);
 Suite *suite_store_entries(void);
 
 /* ---- fixtures --------------------------------------------------------- */
