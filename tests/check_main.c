@@ -38,6 +38,7 @@ int main(void)
         suite_store_entries,
         suite_cluster_codec,
         suite_cluster_fsm,
+        suite_cluster_config,
     };
     SRunner *sr = srunner_create(suites[0]());
     int failed;

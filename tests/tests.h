@@ -48,6 +48,7 @@ Suite *tls_suite(void);
 Suite *suite_runtime(void);
 Suite *suite_cluster_codec(void);
 Suite *suite_cluster_fsm(void);
+Suite *suite_cluster_config(void);
 Suite *suite_store_entries(void);
 
 /* ---- fixtures --------------------------------------------------------- */
