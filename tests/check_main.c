@@ -39,6 +39,7 @@ int main(void)
         suite_cluster_codec,
         suite_cluster_fsm,
         suite_cluster_config,
+        suite_cluster_node,
     };
     SRunner *sr = srunner_create(suites[0]());
     int failed;

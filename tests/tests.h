@@ -49,6 +49,7 @@ Suite *suite_runtime(void);
 Suite *suite_cluster_codec(void);
 Suite *suite_cluster_fsm(void);
 Suite *suite_cluster_config(void);
+Suite *suite_cluster_node(void);
 Suite *suite_store_entries(void);
 
 /* ---- fixtures --------------------------------------------------------- */

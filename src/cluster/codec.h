@@ -24,9 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "broker/broker.h"
+#include "cluster/cluster.h"
 
-#define CLUSTER_REQ_ID_BYTES STORE_REQ_ID_BYTES
 /* An entry at most (a provider config is the largest command: 64 KiB of
  * JSON at most through the admin API). */
 #define CLUSTER_ENTRY_MAX (1u << 20)

@@ -18,7 +18,8 @@ ai_code cluster_fsm_open(cluster_fsm *f, ai_broker *b, ai_err *err)
 char *cluster_result_json(const cluster_result *r)
 {
     json_t *o = json_pack("{s:s, s:s, s:I, s:b, s:I}", "code",
-                          err_code_name(r->code), "message", r->msg,
+                          r->code == AI_OK ? "ok" : err_code_name(r->code),
+                          "message", r->msg,
                           "version", (json_int_t)r->r.version, "granted",
                           r->r.granted, "remaining",
                           (json_int_t)r->r.remaining);
@@ -41,7 +42,8 @@ bool cluster_result_parse(const char *json, cluster_result *r)
          json_unpack(o, "{s:s, s:s, s:I, s:b, s:I}", "code", &code,
                      "message", &msg, "version", &version, "granted",
                      &granted, "remaining", &remaining) == 0 &&
-         err_code_parse(code, &r->code) && version >= 0 &&
+         (strcmp(code, "ok") == 0 || err_code_parse(code, &r->code)) &&
+         version >= 0 &&
          version <= UINT32_MAX && remaining >= 0 && remaining <= UINT32_MAX;
     if (ok) {
         snprintf(r->msg, sizeof r->msg, "%s", msg);

@@ -18,15 +18,8 @@
 #include <stdint.h>
 
 #include "broker/broker.h"
+#include "cluster/cluster.h"
 #include "cluster/codec.h"
-
-/* What applying an entry gave: the command's own outcome. */
-typedef struct cluster_result {
-    ai_code code;               /* AI_OK, or the broker's refusal */
-    char msg[AI_ERR_MSG_MAX];   /* the refusal's message ("" when ok) */
-    broker_result r;            /* what the command made (command.h) */
-    bool repeated;              /* a retry: the first application's result */
-} cluster_result;
 
 typedef struct cluster_fsm {
     ai_broker *b;         /* borrowed: the voter's broker, its own handle */

@@ -238,6 +238,11 @@ START_TEST(test_fsm_result_text_round_trips)
     ck_assert(back.r.granted);
     ck_assert_uint_eq(back.r.remaining, 3);
     free(s);
+    r.code = AI_OK;
+    s = cluster_result_json(&r);
+    ck_assert(cluster_result_parse(s, &back));
+    ck_assert_int_eq(back.code, AI_OK);
+    free(s);
     ck_assert(!cluster_result_parse("{\"code\":\"nope\"}", &back));
     ck_assert(!cluster_result_parse("[]", &back));
     ck_assert(!cluster_result_parse("{\"code\":\"ok\",\"message\":\"\","
