@@ -540,8 +540,10 @@ static void pump(struct conn *c)
         }
         if (moved)
             continue;
-        p[0] = (struct pollfd){ c->sock, sev, 0 };
-        p[1] = (struct pollfd){ b, pev, 0 };
+        /* An fd with no events is left out (-1): its POLLHUP, while we
+         * wait on the other side, would wake poll() in a busy loop. */
+        p[0] = (struct pollfd){ sev != 0 ? c->sock : -1, sev, 0 };
+        p[1] = (struct pollfd){ pev != 0 ? b : -1, pev, 0 };
         p[2] = (struct pollfd){ c->tr->stop[0], POLLIN, 0 };
         if (poll(p, 3, -1) < 0 && errno != EINTR)
             return;
@@ -970,6 +972,9 @@ static ai_code ctx_make(const cluster_tls *tls, SSL_CTX **out, ai_err *err)
     /* Both roles verify (the default purposes sslserver/sslclient accept a
      * certificate with no extended key usage, or with both). */
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    /* Every certificate in the ca file is a trust anchor, a root or an
+     * intermediate: "chains to the file's ca" (DESIGN §9). */
+    X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx), X509_V_FLAG_PARTIAL_CHAIN);
     SSL_CTX_set_verify_depth(ctx, 8);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -491,6 +492,19 @@ static void teardown(void)
     pki_free(&P);
 }
 
+static void setup_raft(void)
+{
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    pki_make(&P);
+}
+
+static void teardown_raft(void)
+{
+    uv_run(&loop, UV_RUN_NOWAIT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    pki_free(&P);
+}
+
 /* ---- tests ------------------------------------------------------------ */
 
 /* (a) node 1 (no EKU) dials node 2 (serverAuth+clientAuth) and node 2
@@ -801,6 +815,132 @@ START_TEST(test_transport_init_refuses_bad_material)
 }
 END_TEST
 
+/* ---- libraft itself over the transport -------------------------------- */
+
+typedef struct rnode {
+    node n;
+    struct raft raft;
+    struct raft_io io;
+    struct raft_fsm fsm;
+    char dir[96];
+    unsigned applied;
+    int raft_closed;
+} rnode;
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
+                     void **result)
+{
+    rnode *r = fsm->data;
+
+    ck_assert_uint_eq(buf->len, 8);
+    ck_assert_int_eq(memcmp(buf->base, "revoke:1", 8), 0);
+    r->applied++;
+    *result = NULL;
+    return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                        unsigned *n)
+{
+    (void)fsm, (void)bufs, (void)n;
+    return RAFT_NOTFOUND; /* the test never takes one */
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    (void)fsm;
+    raft_free(buf->base);
+    return 0;
+}
+
+static void on_raft_closed(struct raft *raft)
+{
+    rnode *r = raft->data;
+
+    r->raft_closed++;
+}
+
+static int applied_cb_status = -1;
+
+static void on_applied(struct raft_apply *req, int status, void *result)
+{
+    (void)req, (void)result;
+    applied_cb_status = status;
+}
+
+/* Three voters with libraft's uv I/O and this transport elect a leader and
+ * replicate an entry to all three. */
+START_TEST(test_transport_carries_a_raft_group)
+{
+    rnode r[3];
+    struct raft_configuration conf;
+    struct raft_apply req;
+    struct raft_buffer buf;
+    int leader = -1, all;
+    int64_t end_at;
+
+    for (int i = 0; i < 3; i++) {
+        rnode *x = &r[i];
+
+        memset(x, 0, sizeof *x);
+        node_init(&x->n, (raft_id)(i + 1), P.dir, i == 1 ? "noeku" : "both", P.dir, 0, 0);
+        snprintf(x->dir, sizeof x->dir, "%s/raft%d", P.dir, i + 1);
+        ck_assert_int_eq(mkdir(x->dir, 0700), 0);
+        x->fsm = (struct raft_fsm){ .version = 1, .data = x, .apply = fsm_apply,
+                                    .snapshot = fsm_snapshot, .restore = fsm_restore };
+    }
+    raft_configuration_init(&conf);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(raft_configuration_add(&conf, (raft_id)(i + 1), r[i].n.addr, RAFT_VOTER), 0);
+    for (int i = 0; i < 3; i++) {
+        rnode *x = &r[i];
+
+        /* node_init ran t->init as libraft would; raft_uv_init calls it
+         * again with the same identity. */
+        ck_assert_int_eq(raft_uv_init(&x->io, &loop, x->dir, &x->n.t), 0);
+        ck_assert_msg(raft_init(&x->raft, &x->io, &x->fsm, (raft_id)(i + 1), x->n.addr) == 0,
+                      "raft_init: %s", raft_errmsg(&x->raft));
+        x->raft.data = x;
+        raft_set_election_timeout(&x->raft, 300);
+        raft_set_heartbeat_timeout(&x->raft, 50);
+        ck_assert_int_eq(raft_bootstrap(&x->raft, &conf), 0);
+        ck_assert_msg(raft_start(&x->raft) == 0, "raft_start: %s", raft_errmsg(&x->raft));
+    }
+    raft_configuration_close(&conf);
+
+    end_at = mono_ms() + WAIT_MS;
+    while (leader < 0) {
+        ck_assert_msg(mono_ms() < end_at, "no leader elected");
+        run_for(10);
+        for (int i = 0; i < 3; i++)
+            if (raft_state(&r[i].raft) == RAFT_LEADER)
+                leader = i;
+    }
+    buf.len = 8;
+    buf.base = raft_malloc(8);
+    memcpy(buf.base, "revoke:1", 8);
+    ck_assert_int_eq(raft_apply(&r[leader].raft, &req, &buf, 1, on_applied), 0);
+    end_at = mono_ms() + WAIT_MS;
+    do {
+        ck_assert_msg(mono_ms() < end_at, "entry not applied everywhere (%u %u %u)",
+                      r[0].applied, r[1].applied, r[2].applied);
+        run_for(10);
+        all = r[0].applied == 1 && r[1].applied == 1 && r[2].applied == 1;
+    } while (!all || applied_cb_status != 0);
+
+    for (int i = 0; i < 3; i++)
+        raft_close(&r[i].raft, on_raft_closed);
+    for (int i = 0; i < 3; i++)
+        RUN_UNTIL(r[i].raft_closed);
+    for (int i = 0; i < 3; i++) {
+        raft_uv_close(&r[i].io);
+        cluster_transport_close(&r[i].n.t);
+        pthread_mutex_destroy(&r[i].n.mu);
+    }
+    run_for(20);
+}
+END_TEST
+
 Suite *suite_cluster_transport(void)
 {
     const TTest *const tests[] = {
@@ -819,6 +959,13 @@ Suite *suite_cluster_transport(void)
     tcase_set_timeout(tc, 60);
     for (size_t i = 0; i < sizeof tests / sizeof *tests; i++)
         tcase_add_test(tc, tests[i]);
+    suite_add_tcase(s, tc);
+    /* libraft's disk I/O starts libuv's thread pool, which stays: no
+     * thread count here. */
+    tc = tcase_create("raft");
+    tcase_add_checked_fixture(tc, setup_raft, teardown_raft);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_transport_carries_a_raft_group);
     suite_add_tcase(s, tc);
     return s;
 }
