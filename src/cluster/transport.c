@@ -263,6 +263,14 @@ static bool pre_addr_valid(const unsigned char *a)
 
 /* ---- the bridge thread: waiting, handshake, pump ---------------------- */
 
+/* Has close() asked every thread to stop? */
+static bool stopping(const struct tr *tr)
+{
+    struct pollfd p = { tr->stop[0], POLLIN, 0 };
+
+    return poll(&p, 1, 0) == 1;
+}
+
 /* Wait until fd is ready for events, the deadline passes or close() asks
  * every thread to stop. Returns 1 ready, 0 timed out, -1 stopping. */
 static int wait_fd(const struct conn *c, int fd, short events, int64_t deadline)
@@ -559,7 +567,7 @@ static void *conn_main(void *arg)
     struct tr *tr = c->tr;
     bool ok = c->incoming ? handshake_in(c) : handshake_out(c);
 
-    if (c->incoming && !ok) {
+    if (c->incoming && !ok && !stopping(tr)) {
         atomic_fetch_add(&tr->refused, 1);
         tr_log(tr, "cluster: refused Raft connection from %s: %s", c->peer,
               c->msg);
