@@ -294,6 +294,24 @@ static int wait_fd(const struct conn *c, int fd, short events, int64_t deadline)
     }
 }
 
+/* Is the newest OpenSSL error an alert by which the peer refused the
+ * certificate we sent? */
+static bool refused_by_peer(void)
+{
+    switch (ERR_GET_REASON(ERR_peek_last_error())) {
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Wait for what the last SSL call wants. false: error, timeout or stop
  * (c->msg says which). */
 static bool ssl_wait(struct conn *c, int rv, int64_t deadline, const char *what)
@@ -318,7 +336,9 @@ static bool ssl_wait(struct conn *c, int rv, int64_t deadline, const char *what)
         return false;
     }
     if (e == SSL_ERROR_SSL) {
-        snprintf(c->msg, sizeof c->msg, "%s: %s", what,
+        snprintf(c->msg, sizeof c->msg, "%s: %s%s", what,
+                 refused_by_peer() ? "the peer refused our certificate "
+                                     "(not from its CA?): " : "",
                  ossl_why(buf, sizeof buf));
         return false;
     }
