@@ -48,6 +48,7 @@
 #define PRE_LEN (PRE_MAGIC_LEN + 8 + PRE_ADDR_LEN)
 #define ACK_BYTE 0x06
 #define PUMP_BUF 65536
+#define DRAIN_MS 200
 
 enum hs { HS_NONE, HS_OK, HS_FAIL };
 
@@ -143,6 +144,24 @@ static bool set_cloexec(int fd)
     int fl = fcntl(fd, F_GETFD);
 
     return fl >= 0 && fcntl(fd, F_SETFD, fl | FD_CLOEXEC) == 0;
+}
+
+/* No Nagle delay for heartbeats; and a peer that vanishes (power cut,
+ * partition) is found by keepalive probes and by unacknowledged writes
+ * within about half a minute, which ends the bridge and shows libraft an
+ * EOF: an idle incoming stream has no other way to learn it, and would
+ * hold its thread and its slot for good. Best effort. */
+static void sock_tune(int fd)
+{
+    int one = 1, idle = 10, intvl = 5, cnt = 3;
+    unsigned user_ms = 30000;
+
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof user_ms);
 }
 
 static void close_fd(int *fd)
@@ -342,8 +361,10 @@ static bool ssl_wait(struct conn *c, int rv, int64_t deadline, const char *what)
                  ossl_why(buf, sizeof buf));
         return false;
     }
-    snprintf(c->msg, sizeof c->msg, "%s: connection closed by peer%s", what,
-             e == SSL_ERROR_ZERO_RETURN ? "" : " (no TLS close)");
+    snprintf(c->msg, sizeof c->msg, "%s: connection closed by peer%s%s", what,
+             e == SSL_ERROR_ZERO_RETURN ? "" : " (no TLS close)",
+             !c->incoming && SSL_is_init_finished(c->ssl)
+                 ? "; did it refuse our certificate (not from its CA?)" : "");
     return false;
 }
 
@@ -425,7 +446,7 @@ static bool handshake_out(struct conn *c)
     struct tr *tr = c->tr;
     int64_t deadline = now_ms() + tr->handshake_ms;
     unsigned char pre[PRE_LEN], ack = 0;
-    int one = 1, err = 0, w;
+    int err = 0, w;
     socklen_t elen = sizeof err;
 
     c->sock = socket(c->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -452,7 +473,7 @@ static bool handshake_out(struct conn *c)
             return false;
         }
     }
-    (void)setsockopt(c->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sock_tune(c->sock);
     if (!tls_start(c, deadline))
         return false;
     memset(pre, 0, sizeof pre);
@@ -581,6 +602,26 @@ static void pump(struct conn *c)
     }
 }
 
+/* Before closing a refused peer: read what it already sent (its TLS
+ * Finished, say), for at most DRAIN_MS, so the close is a FIN and not a
+ * reset that would discard our alert before the peer reads why. */
+static void drain(struct conn *c)
+{
+    int64_t deadline = now_ms() + DRAIN_MS;
+    char junk[4096];
+    size_t total = 0;
+
+    if (c->sock < 0 || shutdown(c->sock, SHUT_WR) != 0)
+        return;
+    while (total < 65536 && wait_fd(c, c->sock, POLLIN, deadline) > 0) {
+        ssize_t n = recv(c->sock, junk, sizeof junk, 0);
+
+        if (n <= 0)
+            return;
+        total += (size_t)n;
+    }
+}
+
 static void *conn_main(void *arg)
 {
     struct conn *c = arg;
@@ -590,7 +631,8 @@ static void *conn_main(void *arg)
     if (c->incoming && !ok && !stopping(tr)) {
         atomic_fetch_add(&tr->refused, 1);
         tr_log(tr, "cluster: refused Raft connection from %s: %s", c->peer,
-              c->msg);
+               c->msg);
+        drain(c);
     }
     pthread_mutex_lock(&tr->mu);
     c->hs = ok ? HS_OK : HS_FAIL;
@@ -666,7 +708,7 @@ static void *acceptor_main(void *arg)
         struct conn *c;
         char name[64];
         bool busy;
-        int fd, one = 1;
+        int fd;
 
         if (poll(p, 2, -1) < 0 && errno != EINTR)
             return NULL;
@@ -693,7 +735,7 @@ static void *acceptor_main(void *arg)
                 usleep(10000); /* e.g. out of memory: do not spin */
             continue;
         }
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        sock_tune(fd);
         c->sock = fd;
         snprintf(c->peer, sizeof c->peer, "%s", name);
         if (!conn_start(tr, c)) {
