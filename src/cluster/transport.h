@@ -26,7 +26,14 @@
  * every libraft callback. A handshake (TCP connect, TLS, preamble, ack)
  * has CLUSTER_HANDSHAKE_MS; at most CLUSTER_MAX_PENDING incoming
  * connections are in their handshake at once, and CLUSTER_MAX_CONNS in
- * all; an incoming connection over either limit is closed at once.
+ * all; an incoming connection over either limit is closed at once. A
+ * connection that is up has no deadline of its own (libraft's heartbeats
+ * keep it busy); TCP keepalive and TCP_USER_TIMEOUT end it within about
+ * half a minute when its peer vanishes, and libraft sees an EOF.
+ *
+ * Addresses are numeric ("10.0.0.1:9441", "[fd00::1]:9441"): nothing on
+ * the way may block on a resolver. The listening socket binds the node's
+ * own raft address.
  */
 #ifndef AI_CLUSTER_TRANSPORT_H
 #define AI_CLUSTER_TRANSPORT_H

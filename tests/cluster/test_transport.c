@@ -846,6 +846,37 @@ START_TEST(test_transport_init_refuses_bad_material)
 }
 END_TEST
 
+/* t->init takes only a numeric address that fits the preamble, and a
+ * nonzero id; t->connect refuses a bad peer address at once. */
+START_TEST(test_transport_init_refuses_bad_addresses)
+{
+    const char *bad[] = { "localhost:9441", "127.0.0.1", "127.0.0.1:0",
+                          "127.0.0.1:65536", "127.0.0.1:x", "[::1]9441",
+                          "::1:9441", "" };
+    char longest[300];
+    node n;
+    creq c;
+
+    node_init(&n, 1, P.dir, "both", P.dir, 0, 0);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(n.t.init(&n.t, 1, bad[i]) == RAFT_INVALID, "took %s", bad[i]);
+    memset(longest, '1', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    memcpy(longest, "127.0.0.1:", 10);
+    ck_assert_int_eq(n.t.init(&n.t, 1, longest), RAFT_INVALID);
+    ck_assert_int_eq(n.t.init(&n.t, 0, "127.0.0.1:9441"), RAFT_INVALID);
+    ck_assert_int_eq(n.t.init(&n.t, 1, "[::1]:9441"), 0);
+    ck_assert_int_eq(n.t.init(&n.t, 1, n.addr), 0);
+    memset(&c, 0, sizeof c);
+    ck_assert_int_eq(n.t.connect(&n.t, &c.req, 2, "nohost:1", on_connect),
+                     RAFT_NOCONNECTION);
+    ck_assert_msg(strstr(n.t.errmsg, "nohost") != NULL, "%s", n.t.errmsg);
+    run_for(10);
+    ck_assert_int_eq(c.fired, 0);
+    node_close(&n);
+}
+END_TEST
+
 /* ---- libraft itself over the transport -------------------------------- */
 
 typedef struct rnode {
@@ -982,6 +1013,7 @@ Suite *suite_cluster_transport(void)
         test_transport_bounds_pending_handshakes,
         test_transport_close_cancels_and_frees,
         test_transport_init_refuses_bad_material,
+        test_transport_init_refuses_bad_addresses,
     };
     Suite *s = suite_create("cluster_transport");
     TCase *tc = tcase_create("transport");
