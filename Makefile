@@ -22,9 +22,9 @@ CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(WARN) \
            -Iinclude -Isrc $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -pthread
 
-LIB_SRC := $(sort $(wildcard src/core/*.c src/http/*.c src/store/*.c src/providers/*.c src/broker/*.c src/leader/*.c src/server/*.c src/follower/*.c src/runtime/*.c src/cluster/*.c))
+LIB_SRC := $(sort $(wildcard src/core/*.c src/http/*.c src/store/*.c src/providers/*.c src/broker/*.c src/leader/*.c src/server/*.c src/cluster/*.c src/follower/*.c src/runtime/*.c))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
-TEST_SRC := $(sort $(wildcard tests/*.c tests/core/*.c tests/http/*.c tests/store/*.c tests/broker/*.c tests/leader/*.c tests/follower/*.c tests/providers/*.c tests/server/*.c tests/runtime/*.c tests/cluster/*.c))
+TEST_SRC := $(sort $(wildcard tests/*.c tests/core/*.c tests/http/*.c tests/store/*.c tests/broker/*.c tests/leader/*.c tests/follower/*.c tests/providers/*.c tests/server/*.c tests/cluster/*.c tests/runtime/*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)

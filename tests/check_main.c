@@ -34,6 +34,7 @@ int main(void)
         suite_providers_github, suite_providers_google,
         suite_providers_config,
         tls_suite,
+        suite_cluster_transport,
         suite_runtime,
         suite_store_entries,
         suite_cluster_codec,

@@ -45,6 +45,7 @@ Suite *suite_providers_http(void);
 Suite *suite_providers_github(void), *suite_providers_google(void);
 Suite *suite_providers_config(void);
 Suite *tls_suite(void);
+Suite *suite_cluster_transport(void);
 Suite *suite_runtime(void);
 Suite *suite_cluster_codec(void);
 Suite *suite_cluster_fsm(void);
