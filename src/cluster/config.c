@@ -1,4 +1,5 @@
 /* config.c - reading the cluster file (config.h). */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 
 #define FILE_MAX (64 * 1024)
 
-/* HOST:PORT, HOST a name, an IPv4 address or a bracketed IPv6 one. */
+/* HOST:PORT with HOST any name or address (a URL's). */
 static bool host_port_ok(const char *s)
 {
     const char *colon = strrchr(s, ':'), *p;
@@ -33,6 +34,27 @@ static bool host_port_ok(const char *s)
                strspn(s + 1, "0123456789abcdefABCDEF:.") == hlen - 2;
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                      "0123456789.-") == hlen;
+}
+
+/* A raft address: numeric (the transport never waits on a resolver). */
+static bool raft_addr_ok(const char *s)
+{
+    char host[CLUSTER_FIELD_MAX];
+    unsigned char bin[16];
+    const char *colon = strrchr(s, ':');
+    size_t hlen;
+
+    if (!host_port_ok(s))
+        return false;
+    hlen = (size_t)(colon - s);
+    if (s[0] == '[') {
+        memcpy(host, s + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+        return inet_pton(AF_INET6, host, bin) == 1;
+    }
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    return inet_pton(AF_INET, host, bin) == 1;
 }
 
 static bool url_ok(const char *s)
@@ -111,8 +133,9 @@ static ai_code parse_node(json_t *o, size_t i, cluster_node *n, ai_err *err)
             AI_OK ||
         (rc = copy_str(o, "url", n->url, sizeof n->url, what, err)) != AI_OK)
         return rc;
-    if (!host_port_ok(n->raft))
-        return ai_err_set(err, AI_EINVAL, "%s: \"raft\" must be HOST:PORT",
+    if (!raft_addr_ok(n->raft))
+        return ai_err_set(err, AI_EINVAL, "%s: \"raft\" must be IPv4:PORT "
+                                          "or [IPv6]:PORT",
                           what);
     if (!url_ok(n->url))
         return ai_err_set(err, AI_EINVAL, "%s: \"url\" must be "

@@ -18,13 +18,13 @@
 #include "agent_iam.h"
 
 #define CLUSTER_NODES_MAX 7
-#define CLUSTER_ADDR_MAX 256
+#define CLUSTER_FIELD_MAX 256
 #define CLUSTER_PATH_MAX 4096
 
 typedef struct cluster_node {
     uint64_t id;
-    char raft[CLUSTER_ADDR_MAX]; /* HOST:PORT of its Raft traffic */
-    char url[CLUSTER_ADDR_MAX];  /* its HTTPS API, where a 307 points */
+    char raft[CLUSTER_FIELD_MAX]; /* IP:PORT of its Raft traffic */
+    char url[CLUSTER_FIELD_MAX];  /* its HTTPS API, where a 307 points */
 } cluster_node;
 
 typedef struct cluster_config {

@@ -17,6 +17,7 @@
 #include "cluster/codec.h"
 #include "cluster/config.h"
 #include "cluster/fsm.h"
+#include "cluster/transport.h"
 #include "core/core.h"
 
 #define TICK_MS 5
@@ -42,6 +43,7 @@ typedef struct sub {
 
 struct ai_cluster {
     cluster_config conf;
+    char cert[CLUSTER_PATH_MAX], key[CLUSTER_PATH_MAX];
     const cluster_node *self;
     unsigned election_ms, heartbeat_ms;
     char dir[CLUSTER_PATH_MAX + 8];
@@ -57,6 +59,7 @@ struct ai_cluster {
     struct raft raft;
     struct raft_fsm rfsm;
     struct raft_barrier barrier;
+    bool apply_failed; /* an entry could not be applied: none after it */
     bool barrier_pending, loop_ready, transport_ready, io_ready, raft_ready;
     pthread_t thread;
 
@@ -208,10 +211,8 @@ ai_code cluster_submit(ai_cluster *c, const broker_cmd *cmd,
     else
         c->qhead = s;
     c->qtail = s;
-    pthread_mutex_unlock(&c->mu);
+    /* under the mutex: the handles close only once stopping is set */
     uv_async_send(&c->wake);
-
-    pthread_mutex_lock(&c->mu);
     while (!s->done &&
            pthread_cond_timedwait(&s->cv, &c->mu, &until) != ETIMEDOUT)
         ;
@@ -247,6 +248,12 @@ static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf,
     ai_err err;
 
     *result = NULL;
+    /* After a failure nothing more is applied: the home's index stays
+     * where it was, and a restart applies from there. libraft is not told
+     * (an error from here leaves it in a state it does not expect); it is
+     * being closed. */
+    if (c->apply_failed)
+        return 0;
     if (cluster_fsm_apply(&c->fsm, index, buf->base, buf->len, &err) !=
         AI_OK) {
         /* never skip an entry: stop, and say why */
@@ -254,11 +261,12 @@ static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf,
                 "agent-iam: cluster: cannot apply entry %llu: %s; this "
                 "voter stops\n",
                 (unsigned long long)index, err.msg);
+        c->apply_failed = true;
         pthread_mutex_lock(&c->mu);
         c->st.failed = true;
         pthread_mutex_unlock(&c->mu);
         request_halt(c);
-        return RAFT_IOERR;
+        return 0;
     }
     *result = &c->fsm.last;
     return 0;
@@ -340,7 +348,7 @@ static void close_rest(ai_cluster *c)
     if (c->io_ready)
         raft_uv_close(&c->io);
     if (c->transport_ready)
-        raft_uv_tcp_close(&c->transport);
+        cluster_transport_close(&c->transport);
     c->io_ready = c->transport_ready = false;
     if (!uv_is_closing((uv_handle_t *)&c->wake))
         uv_close((uv_handle_t *)&c->wake, closed_handle);
@@ -377,12 +385,24 @@ static void halt_cb(uv_async_t *h)
     }
 }
 
+/* Once: the halt handle is closed after it ran, and uv_async_send on a
+ * closed handle is not allowed. */
 static void request_halt(ai_cluster *c)
 {
     pthread_mutex_lock(&c->mu);
+    if (!c->stopping)
+        uv_async_send(&c->halt);
     c->stopping = true;
     pthread_mutex_unlock(&c->mu);
-    uv_async_send(&c->halt);
+}
+
+/* A peer refused by the transport (its address and why). */
+static void log_refusal(void *arg, const char *line)
+{
+    ai_cluster *c = arg;
+
+    fprintf(stderr, "agent-iam: cluster node %llu: %s\n",
+            (unsigned long long)c->self->id, line);
 }
 
 /* Everything libraft needs, on this thread; a message on failure. */
@@ -400,9 +420,16 @@ static int setup(ai_cluster *c, char *msg, size_t cap)
     uv_async_init(&c->loop, &c->wake, wake_cb);
     uv_async_init(&c->loop, &c->halt, halt_cb);
     uv_timer_init(&c->loop, &c->tick);
-    if ((rv = raft_uv_tcp_init(&c->transport, &c->loop)) != 0) {
-        snprintf(msg, cap, "raft transport: %s", raft_strerror(rv));
-        return -1;
+    {
+        cluster_tls tls = {.cert_path = c->cert, .key_path = c->key,
+                           .ca_path = c->conf.ca, .log = log_refusal,
+                           .log_arg = c};
+        ai_err err;
+        if (cluster_transport_init(&c->transport, &c->loop, &tls, &err) !=
+            AI_OK) {
+            snprintf(msg, cap, "raft transport: %.200s", err.msg);
+            return -1;
+        }
     }
     c->transport_ready = true;
     if ((rv = raft_uv_init(&c->io, &c->loop, c->dir, &c->transport)) != 0) {
@@ -522,6 +549,15 @@ ai_code cluster_start(const cluster_opts *o, ai_cluster **out, ai_err *err)
         goto fail;
     }
     c->st.node_id = o->node_id;
+    if (o->tls_cert == NULL || o->tls_key == NULL ||
+        strlen(o->tls_cert) >= sizeof c->cert ||
+        strlen(o->tls_key) >= sizeof c->key) {
+        rc = ai_err_set(err, AI_EINVAL, "a voter needs its certificate and "
+                                        "key (--tls-cert, --tls-key)");
+        goto fail;
+    }
+    memcpy(c->cert, o->tls_cert, strlen(o->tls_cert) + 1);
+    memcpy(c->key, o->tls_key, strlen(o->tls_key) + 1);
     c->election_ms = o->election_ms ? o->election_ms : 1000;
     c->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : c->election_ms / 10;
     if ((rc = ai_broker_open(o->home, &c->b, err)) != AI_OK ||

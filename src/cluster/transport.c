@@ -387,6 +387,8 @@ static bool ssl_full(struct conn *c, void *buf, size_t n, bool write,
     return true;
 }
 
+static pthread_mutex_t handshake_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static bool tls_start(struct conn *c, int64_t deadline)
 {
     int rv;
@@ -402,7 +404,15 @@ static bool tls_start(struct conn *c, int64_t deadline)
         SSL_set_connect_state(c->ssl);
     for (;;) {
         ERR_clear_error();
+        /* One handshake step at a time in the process: OpenSSL 3.0's
+         * certificate lookups share caches that race between threads
+         * (ThreadSanitizer shows it in ASN1_STRING_cmp). A step is a few
+         * ms of CPU and never waits on the network (the socket is
+         * non-blocking; the waits are outside the lock), and handshakes
+         * are rare, so a stranger cannot hold others back. */
+        pthread_mutex_lock(&handshake_lock);
         rv = SSL_do_handshake(c->ssl);
+        pthread_mutex_unlock(&handshake_lock);
         if (rv == 1)
             break;
         if (!ssl_wait(c, rv, deadline, "TLS handshake"))

@@ -57,33 +57,36 @@ START_TEST(test_config_refuses_mistakes)
         {"{\"ca\":\"x\",\"nodes\":[" NODE(1) "," NODE(2) "]}", "1, 3, 5 or 7"},
         {"{\"ca\":\"x\",\"nodes\":[" NODE(1) "," NODE(2) "," NODE(1) "]}",
          "nodes[0] and nodes[2] share"},
-        {"{\"ca\":\"x\",\"nodes\":[{\"id\":0,\"raft\":\"a:1\",\"url\":"
+        {"{\"ca\":\"x\",\"nodes\":[{\"id\":0,\"raft\":\"10.0.0.1:1\",\"url\":"
          "\"https://a\"}]}",
          "nodes[0]: \"id\" must be an integer"},
-        {"{\"ca\":\"x\",\"nodes\":[{\"id\":\"1\",\"raft\":\"a:1\",\"url\":"
+        {"{\"ca\":\"x\",\"nodes\":[{\"id\":\"1\",\"raft\":\"10.0.0.1:1\",\"url\":"
          "\"https://a\"}]}",
          "nodes[0]: \"id\" must be an integer"},
         {"{\"ca\":\"x\",\"nodes\":[{\"id\":1,\"raft\":\"a\",\"url\":"
          "\"https://a\"}]}",
-         "nodes[0]: \"raft\" must be HOST:PORT"},
+         "nodes[0]: \"raft\" must be IPv4:PORT"},
         {"{\"ca\":\"x\",\"nodes\":[{\"id\":1,\"raft\":\"a:70000\",\"url\":"
          "\"https://a\"}]}",
-         "\"raft\" must be HOST:PORT"},
+         "\"raft\" must be IPv4:PORT"},
         {"{\"ca\":\"x\",\"nodes\":[{\"id\":1,\"raft\":\"a b:1\",\"url\":"
          "\"https://a\"}]}",
-         "\"raft\" must be HOST:PORT"},
-        {"{\"ca\":\"x\",\"nodes\":[{\"id\":1,\"raft\":\"a:1\",\"url\":"
+         "\"raft\" must be IPv4:PORT"},
+        {"{\"ca\":\"x\",\"nodes\":[{\"id\":1,\"raft\":\"voter-1:9441\","
+         "\"url\":\"https://a\"}]}",
+         "\"raft\" must be IPv4:PORT"},
+        {"{\"ca\":\"x\",\"nodes\":[{\"id\":1,\"raft\":\"10.0.0.1:1\",\"url\":"
          "\"ftp://a\"}]}",
          "\"url\" must be"},
-        {"{\"ca\":\"x\",\"nodes\":[{\"id\":1,\"raft\":\"a:1\",\"url\":"
+        {"{\"ca\":\"x\",\"nodes\":[{\"id\":1,\"raft\":\"10.0.0.1:1\",\"url\":"
          "\"https://a/path\"}]}",
          "\"url\" must be"},
-        {"{\"ca\":\"x\",\"nodes\":[{\"id\":1,\"raft\":\"a:1\",\"url\":"
+        {"{\"ca\":\"x\",\"nodes\":[{\"id\":1,\"raft\":\"10.0.0.1:1\",\"url\":"
          "\"https://u@a\"}]}",
          "\"url\" must be"},
-        {"{\"ca\":\"x\",\"nodes\":[{\"id\":1,\"raft\":\"a:1\"}]}",
+        {"{\"ca\":\"x\",\"nodes\":[{\"id\":1,\"raft\":\"10.0.0.1:1\"}]}",
          "\"url\" must be a string"},
-        {"{\"ca\":\"x\",\"nodes\":[{\"id\":1,\"raft\":\"a:1\",\"url\":"
+        {"{\"ca\":\"x\",\"nodes\":[{\"id\":1,\"raft\":\"10.0.0.1:1\",\"url\":"
          "\"https://a\",\"role\":\"voter\"}]}",
          "nodes[0]: unknown member \"role\""},
         {"{\"ca\":\"x\",\"nodes\":[{\"id\":1,\"raft\":\"a\\u0000:1\","

@@ -16,6 +16,7 @@
 #include "../tests.h"
 #include "../store/home_fixture.h"
 #include "cluster/cluster.h"
+#include "server/tls.h"
 #include "core/core.h"
 
 #define N 3
@@ -23,6 +24,9 @@
 typedef struct group {
     char *homes[N];
     char file[256];
+    char pki[64];      /* ca.pem, node.pem/key; other/ a foreign CA */
+    char cert[N][128]; /* each voter's certificate and key */
+    char key[N][128];
     ai_cluster *nodes[N];
 } group;
 
@@ -44,7 +48,8 @@ static int free_port(void)
 static void start(group *g, int i)
 {
     cluster_opts o = {.file = g->file, .node_id = (uint64_t)i + 1,
-                      .home = g->homes[i], .election_ms = 600,
+                      .home = g->homes[i], .tls_cert = g->cert[i],
+                      .tls_key = g->key[i], .election_ms = 600,
                       .heartbeat_ms = 60};
     ai_err err;
 
@@ -60,6 +65,23 @@ static void group_up(group *g)
     FILE *f;
 
     memset(g, 0, sizeof *g);
+    snprintf(g->pki, sizeof g->pki, "/tmp/agent-iam-cnode-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(g->pki));
+    {
+        char other[128];
+        ai_err err;
+        snprintf(other, sizeof other, "%s/other", g->pki);
+        ck_assert_int_eq(srv_tls_issue(g->pki, "node",
+                                       T_LIST("IP:127.0.0.1"), true, &err),
+                         AI_OK);
+        ck_assert_int_eq(srv_tls_issue(other, "node", T_LIST("IP:127.0.0.1"),
+                                       true, &err),
+                         AI_OK);
+    }
+    for (int i = 0; i < N; i++) {
+        snprintf(g->cert[i], sizeof g->cert[i], "%s/node.pem", g->pki);
+        snprintf(g->key[i], sizeof g->key[i], "%s/node.key", g->pki);
+    }
     for (int i = 0; i < N; i++) {
         g->homes[i] = fx_home_new();
         ck_assert_int_eq(mkdir(g->homes[i], 0700), 0);
@@ -76,7 +98,7 @@ static void group_up(group *g)
     snprintf(g->file, sizeof g->file, "%s.cluster.json", g->homes[0]);
     f = fopen(g->file, "w");
     ck_assert_ptr_nonnull(f);
-    fprintf(f, "{\"ca\":\"unused.pem\",\"nodes\":[");
+    fprintf(f, "{\"ca\":\"%s/ca.pem\",\"nodes\":[", g->pki);
     for (int i = 0; i < N; i++)
         fprintf(f, "%s{\"id\":%d,\"raft\":\"127.0.0.1:%d\","
                    "\"url\":\"https://127.0.0.1:%d\"}",
@@ -94,6 +116,11 @@ static void group_down(group *g)
     unlink(g->file);
     for (int i = 0; i < N; i++)
         fx_home_free(g->homes[i]);
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g->pki);
+        ck_assert_int_eq(system(cmd), 0);
+    }
 }
 
 static void sleep_ms(int ms)
@@ -146,6 +173,18 @@ static bool revoked_in(group *g, int i, const char *agent)
         sleep_ms(10);
     }
     return false;
+}
+
+/* Whether agent is revoked in voter i's home now. */
+static bool revoked_in_now(group *g, int i, const char *agent)
+{
+    store *st = fx_open(g->homes[i]);
+    ai_err err;
+    bool yes = store_sync(st, &err) == AI_OK &&
+               store_revoked(st, AI_REVOKED_AGENT, agent);
+
+    store_close(st);
+    return yes;
 }
 
 START_TEST(test_node_three_voters_elect_and_apply)
@@ -230,7 +269,8 @@ START_TEST(test_node_refuses_a_home_with_outside_state)
                      AI_OK);
     store_close(st);
     /* a new home, not the group's: refused */
-    o = (cluster_opts){.file = g.file, .node_id = 3, .home = g.homes[2]};
+    o = (cluster_opts){.file = g.file, .node_id = 3, .home = g.homes[2],
+                       .tls_cert = g.cert[2], .tls_key = g.key[2]};
     {
         /* a fresh raft dir: the home never applied an entry */
         char cmd[4200];
@@ -248,6 +288,58 @@ START_TEST(test_node_refuses_a_home_with_outside_state)
 }
 END_TEST
 
+START_TEST(test_node_refuses_a_foreign_ca_and_another_master_key)
+{
+    group g;
+    cluster_result res;
+    cluster_status s;
+    char url[CLUSTER_URL_MAX], p[4096];
+    int l;
+    ai_err err;
+
+    group_up(&g);
+    /* voter 3 comes back with a certificate of another CA: its peers
+     * refuse it, it never hears of a leader, the two others go on */
+    cluster_stop(g.nodes[2]);
+    g.nodes[2] = NULL;
+    snprintf(g.cert[2], sizeof g.cert[2], "%s/other/node.pem", g.pki);
+    snprintf(g.key[2], sizeof g.key[2], "%s/other/node.key", g.pki);
+    start(&g, 2);
+    l = leader(&g);
+    ck_assert_int_ge(l, 0);
+    ck_assert_int_ne(l, 2);
+    ck_assert_int_eq(submit_revoke(&g, l, "while-foreign", 5, &res, url, &err),
+                     AI_OK);
+    sleep_ms(1500);
+    cluster_get_status(g.nodes[2], &s);
+    ck_assert_int_ne(s.role, CLUSTER_LEADER);
+    ck_assert_uint_eq(s.leader_id, 0);
+    ck_assert(!revoked_in_now(&g, 2, "while-foreign"));
+    cluster_stop(g.nodes[2]);
+    g.nodes[2] = NULL;
+
+    /* voter 3 with the right CA but another master.key: it stops at the
+     * first entry it cannot open, applying nothing */
+    snprintf(g.cert[2], sizeof g.cert[2], "%s/node.pem", g.pki);
+    snprintf(g.key[2], sizeof g.key[2], "%s/node.key", g.pki);
+    fx_home_free(g.homes[2]);
+    g.homes[2] = fx_home_new(); /* a new home: its own master.key */
+    store_close(fx_open(g.homes[2]));
+    (void)p;
+    start(&g, 2);
+    for (int t = 0; t < 500; t++) {
+        cluster_get_status(g.nodes[2], &s);
+        if (s.failed)
+            break;
+        sleep_ms(10);
+    }
+    ck_assert(s.failed);
+    ck_assert(!revoked_in_now(&g, 2, "rogue"));
+    ck_assert(!revoked_in_now(&g, 2, "while-foreign"));
+    group_down(&g);
+}
+END_TEST
+
 Suite *suite_cluster_node(void)
 {
     Suite *s = suite_create("cluster_node");
@@ -256,6 +348,7 @@ Suite *suite_cluster_node(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_node_three_voters_elect_and_apply);
     tcase_add_test(tc, test_node_refuses_a_home_with_outside_state);
+    tcase_add_test(tc, test_node_refuses_a_foreign_ca_and_another_master_key);
     suite_add_tcase(s, tc);
     return s;
 }
