@@ -81,7 +81,7 @@ $(TESTBIN): $(TEST_OBJ) $(ALIB)
 # `make test` starts with the dependencies so a fresh Debian machine needs
 # nothing else; the sub-make re-reads pkg-config after they are installed.
 test: deps
-	@$(MAKE) --no-print-directory lint unit-test cli-test server-test follower-test security-test netns-test install-test interop-test
+	@$(MAKE) --no-print-directory lint bench-build unit-test cli-test server-test follower-test security-test netns-test install-test interop-test
 
 # Every test run goes through $(NOLEFT): it fails the run that leaves a
 # process behind (tests/lib/no_leftovers.py lists, kills and names them).
@@ -154,6 +154,11 @@ tsan: deps
 tsan-run: LDLIBS += -fsanitize=thread
 tsan-run: $(TESTBIN)
 	CK_FORK=no TSAN_OPTIONS=halt_on_error=1 $(TESTBIN)
+
+# The benchmark programs build in `make test` too, so a change of an
+# internal call cannot leave them broken until the next `make bench`.
+.PHONY: bench-build
+bench-build: $(BUILD)/bench/verify $(BUILD)/bench/revocations
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/verify $(BUILD)/bench/revocations $(BIN)

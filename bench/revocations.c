@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
@@ -79,7 +80,7 @@ static void run_verify(const bench *b, store *st, long n)
     ai_token *tok;
     ai_err e = {0};
 
-    if (store_keyring_or_create(st, b->now, &kr, &e) != AI_OK)
+    if (store_keyring(st, &kr, &e) != AI_OK)
         die("keyring", e.msg);
     ai_verifier v = {kr, store_revoked, st};
     for (long i = 0; i < n; i++) {
@@ -276,10 +277,18 @@ int main(int argc, char **argv)
     b.now = wall_ms();
 
     /* a home, its key, and distinct child tokens (the README's shapes) */
-    if (store_open(home, true, &st0, &e) != AI_OK ||
-        store_sync(st0, &e) != AI_OK ||
-        store_keyring_or_create(st0, b.now, &kr, &e) != AI_OK)
-        die("home", e.msg);
+    {
+        unsigned char key[AI_KEY_BYTES];
+        bool made;
+        if (RAND_bytes(key, sizeof key) != 1)
+            die("home", "random generator failed");
+        if (store_open(home, true, &st0, &e) != AI_OK ||
+            store_sync(st0, &e) != AI_OK ||
+            store_first_key(st0, key, b.now, NULL, &made, &e) != AI_OK ||
+            store_keyring(st0, &kr, &e) != AI_OK)
+            die("home", e.msg);
+        OPENSSL_cleanse(key, sizeof key);
+    }
     ai_root_params_init(&rp);
     rp.agent_id = "orchestrator";
     rp.scopes = root_scopes;

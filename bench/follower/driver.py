@@ -45,6 +45,10 @@ CERT = os.path.join(TMP, "server.pem")
 KEY = os.path.join(TMP, "server.key")
 AUTH_FILE = os.path.join(TMP, "auth.token")
 AUTH = open(AUTH_FILE).read().strip()
+# the admin API has a credential of its own (the follower one opens only
+# replication)
+ADMIN_FILE = os.path.join(TMP, "admin.token")
+ADMIN = open(ADMIN_FILE).read().strip()
 THREADS_OPT = os.environ.get("BENCH_FOLLOWER_THREADS", "")
 NTHREADS = int(THREADS_OPT) if THREADS_OPT else (os.cpu_count() or 1)  # the server's default
 PROPAGATION_TIMEOUT = 10.0  # seconds: a revocation not seen by then fails
@@ -128,6 +132,7 @@ def stop_all():
 def start_leader(name, home):
     p, log = spawn(name, ["serve", "--home", home, "--host", "127.0.0.1",
                           "--port", "0", "--auth-token-file", AUTH_FILE,
+                          "--admin-token-file", ADMIN_FILE,
                           "--tls-cert", CERT, "--tls-key", KEY,
                           "--access-log", "off"])
     return p, log, listening_port(name, p, log)
@@ -138,7 +143,8 @@ def follower_args(home, leader_port, fid):
             "--leader-url", "https://127.0.0.1:%d" % leader_port,
             "--auth-token-file", AUTH_FILE, "--follower-id", fid,
             "--ca-cert", CA, "--host", "127.0.0.1", "--port", "0",
-            "--tls-cert", CERT, "--tls-key", KEY, "--access-log", "off"]
+            "--tls-cert", CERT, "--tls-key", KEY, "--access-log", "off",
+            "--metrics-token-file", ADMIN_FILE]
 
 
 HZ = os.sysconf("SC_CLK_TCK")
@@ -274,8 +280,8 @@ def pct(sorted_ms, q):
 def wait_caught_up(leader, followers, timeout=60.0):
     end = time.monotonic() + timeout
     while True:
-        seq = leader.json("GET", "/v1/status")["changelogSeq"]
-        applied = [f.json("GET", "/v1/status").get("appliedSeq") for f in followers]
+        seq = leader.json("GET", "/v1/status", ADMIN)["changelogSeq"]
+        applied = [f.json("GET", "/v1/status", ADMIN).get("appliedSeq") for f in followers]
         if all(a == seq for a in applied):
             return seq
         if time.monotonic() > end:
@@ -300,7 +306,7 @@ def bench_propagation(n):
     t = time.monotonic()
     toks = []
     for i in range(n):
-        r = leader.json("POST", "/v1/admin/tokens", AUTH,
+        r = leader.json("POST", "/v1/admin/tokens", ADMIN,
                         {"agentId": "a%d" % i, "scopes": [SCOPE]})
         toks.append((r["token"], r["tokenId"]))
     t_create = time.monotonic() - t
@@ -333,7 +339,7 @@ def bench_propagation(n):
                         % (i, k + 1, st, b[:200]))
             sampled += 1
         tr = time.perf_counter()
-        r = leader.json("POST", "/v1/admin/revoke", AUTH, {"tokenId": tid})
+        r = leader.json("POST", "/v1/admin/revoke", ADMIN, {"tokenId": tid})
         t0 = time.perf_counter()
         revoke_ms.append((t0 - tr) * 1000)
         if not r.get("revoked"):
@@ -434,7 +440,7 @@ def bench_catchup(n):
           " one transaction)" % (n, secs), flush=True)
     lp, llog, lport = start_leader("leader2", lhome)
     leader = Conn(lport, timeout=60)
-    lst = leader.json("GET", "/v1/status")
+    lst = leader.json("GET", "/v1/status", ADMIN)
     end = time.monotonic() + 60
     while leader.call("GET", "/readyz")[0] != 200:
         if time.monotonic() > end:
@@ -473,14 +479,14 @@ def bench_catchup(n):
     fcpu, lcpu = cpu_secs(fp.pid), cpu_secs(lp.pid) - lcpu0
 
     t = time.perf_counter()
-    fst = f.json("GET", "/v1/status")
+    fst = f.json("GET", "/v1/status", ADMIN)
     t_status = (time.perf_counter() - t) * 1000
     if fst.get("revocations") != n or fst.get("appliedSeq") != lst["changelogSeq"]:
         die("the follower is ready with %s revocations at seq %s; the leader has %d at seq %s"
             % (fst.get("revocations"), fst.get("appliedSeq"), n, lst["changelogSeq"]))
 
     # one agent request with a token made on the leader after the catch-up
-    tok = leader.json("POST", "/v1/admin/tokens", AUTH,
+    tok = leader.json("POST", "/v1/admin/tokens", ADMIN,
                       {"agentId": "catchup", "scopes": [SCOPE]})
     t = time.perf_counter()
     st, b = f.call("POST", "/v1/check", tok["token"], CHECK_BODY)
@@ -504,12 +510,12 @@ def bench_catchup(n):
     for c in conns:
         c.close()
     # and a revocation made now reaches it
-    tok2 = leader.json("POST", "/v1/admin/tokens", AUTH,
+    tok2 = leader.json("POST", "/v1/admin/tokens", ADMIN,
                        {"agentId": "catchup2", "scopes": [SCOPE]})
     st, b = f.call("POST", "/v1/check", tok2["token"], CHECK_BODY)
     if st != 200:
         die("the follower answered %d %s to the second token" % (st, b[:200]))
-    leader.json("POST", "/v1/admin/revoke", AUTH, {"tokenId": tok2["tokenId"]})
+    leader.json("POST", "/v1/admin/revoke", ADMIN, {"tokenId": tok2["tokenId"]})
     tr = time.perf_counter()
     while True:
         st, b = f.call("POST", "/v1/check", tok2["token"], CHECK_BODY)

@@ -88,7 +88,8 @@ trap 'exit 130' INT TERM
     openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
         -days 2 -extfile server.ext -out server.pem &&
     chmod 600 ca.key server.key &&
-    (umask 077 && openssl rand -hex 24 >auth.token)
+    (umask 077 && openssl rand -hex 24 >auth.token &&
+        openssl rand -hex 24 >admin.token)
 ) >"$TMP/openssl.log" 2>&1 || {
     echo "bench/follower: openssl could not make the certificates:" >&2
     cat "$TMP/openssl.log" >&2
