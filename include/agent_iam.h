@@ -577,6 +577,12 @@ typedef struct ai_leader_config {
     /* Audit rows older than this are deleted (the chain still verifies);
      * default 90 days; 0: kept for ever. */
     int64_t audit_retain_ms;
+    /* A voter of a leader group (DESIGN §9): the cluster file and this
+     * node's id in it; NULL: a single leader, no Raft. A voter needs
+     * tls_cert_file and tls_key_file signed by the file's ca. */
+    const char *cluster_file;
+    uint64_t node_id;
+    unsigned election_ms;      /* 0: 1000 */
 } ai_leader_config;
 
 AI_EXPORT void ai_leader_config_init(ai_leader_config *c);

@@ -18,7 +18,8 @@ static const char usage[] =
     "                [--insecure-http] [--threads N] [--max-conns N]\n"
     "                [--max-conns-per-ip N] [--access-log FILE|-|off]"
     "\n                [--changelog-retain N] [--agent-rate N[/s|/m]|off] "
-    "[--agent-burst N]\n                [--audit-retain-days D|off]";
+    "[--agent-burst N]\n                [--audit-retain-days D|off] "
+    "[--cluster FILE --node-id N [--election-timeout MS]]";
 
 int cli_serve(cli_ctx *c, int argc, char **argv)
 {
@@ -26,7 +27,8 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
     cli_listen_vals lv = {0, 0, 0, 0, NULL, false};
     const char *host = NULL, *auth = NULL, *auth_file = NULL,
                *admin = NULL, *admin_file = NULL, *cert = NULL, *key = NULL,
-               *log = NULL, *retain = NULL;
+               *log = NULL, *retain = NULL, *cluster = NULL,
+               *node_id = NULL, *election = NULL;
     bool insecure = false;
     cli_limits limits = {NULL, NULL, NULL};
     const cli_opt opts[] = {CLI_LISTEN_OPTS(&li),
@@ -40,6 +42,9 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
                             {"insecure-http", NULL, &insecure},
                             {"access-log", &log, NULL},
                             {"changelog-retain", &retain, NULL},
+                            {"cluster", &cluster, NULL},
+                            {"node-id", &node_id, NULL},
+                            {"election-timeout", &election, NULL},
                             CLI_LIMITS_OPTS(&limits),
                             {NULL, NULL, NULL}};
     ai_leader_config cfg;
@@ -69,6 +74,29 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
             return cli_usage(usage, "--changelog-retain must be 1 or more");
         }
         cfg.changelog_retain = (long)n;
+    }
+    if ((cluster == NULL) != (node_id == NULL) ||
+        (election != NULL && cluster == NULL)) {
+        cli_listen_free(&lv);
+        return cli_usage(usage, "--cluster and --node-id go together "
+                                "(--election-timeout with them)");
+    }
+    if (cluster != NULL) {
+        if (!cli_int(node_id, 1, INT64_C(2147483648), &n)) {
+            cli_listen_free(&lv);
+            return cli_usage(usage, "--node-id is a node's id in the "
+                                    "cluster file (1 or more)");
+        }
+        cfg.cluster_file = cluster;
+        cfg.node_id = (uint64_t)n;
+        if (election != NULL) {
+            if (!cli_int(election, 100, 60000, &n)) {
+                cli_listen_free(&lv);
+                return cli_usage(usage, "--election-timeout is 100 to "
+                                        "60000 ms");
+            }
+            cfg.election_ms = (unsigned)n;
+        }
     }
     if ((cert == NULL) != (key == NULL) || (insecure && cert != NULL)) {
         cli_listen_free(&lv);
@@ -134,6 +162,9 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
         fprintf(stderr, "agent-iam: clients trust the CA %s "
                         "(curl --cacert, agent-iam --ca-cert)\n",
                 ai_leader_ca_path(l));
+    if (cfg.cluster_file != NULL)
+        fprintf(stderr, "agent-iam: voter %llu of the leader group in %s\n",
+                (unsigned long long)cfg.node_id, cfg.cluster_file);
     fprintf(stderr, "agent-iam: leader listening on %s://%s:%u (home %s)\n",
             insecure ? "http" : "https", host ? host : "0.0.0.0",
             (unsigned)ai_leader_port(l), home);

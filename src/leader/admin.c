@@ -89,7 +89,7 @@ static void revocation(srv_req *rq, bool revoke)
     c.reason = revoke ? b.reason : NULL;
     /* A given expiresAt is ignored: a caller's expiry bounds nothing
      * (refresh moves it), so the prune time is store_prune_time's. */
-    if ((rc = broker_exec(rq->th->broker, &c, NULL, &err)) != AI_OK) {
+    if ((rc = leader_exec(rq, &c, NULL, &err)) != AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
         goto done;
     }
@@ -126,7 +126,7 @@ static void rotate_key(srv_req *rq)
         return;
     }
     if ((rc = broker_cmd_new_key(&c, &err)) == AI_OK)
-        rc = broker_exec(rq->th->broker, &c, &res, &err);
+        rc = leader_exec(rq, &c, &res, &err);
     broker_cmd_wipe(&c);
     if (rc != AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
@@ -157,7 +157,7 @@ static void put_provider(srv_req *rq)
     c.name = rq->tail;
     c.config_json = text;
     /* broker_exec checks the config as the CLI does (prov_config_check) */
-    if ((rc = broker_exec(rq->th->broker, &c, NULL, &err)) == AI_OK) {
+    if ((rc = leader_exec(rq, &c, NULL, &err)) == AI_OK) {
         srv_changed(rq->s);
         srv_reply_json(rq, 200, json_pack("{s:s, s:b}", "provider", rq->tail,
                                           "configured", 1));
@@ -175,7 +175,7 @@ static void delete_provider(srv_req *rq)
     ai_code rc;
 
     c.name = rq->tail;
-    if ((rc = broker_exec(rq->th->broker, &c, NULL, &err)) != AI_OK) {
+    if ((rc = leader_exec(rq, &c, NULL, &err)) != AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
         return;
     }
@@ -205,7 +205,7 @@ static void put_apikey(srv_req *rq)
     c.secret = b.key;
     c.base_url = b.base_url;
     c.ttl_minutes = b.ttl_minutes;
-    if ((rc = broker_exec(rq->th->broker, &c, NULL, &err)) != AI_OK) {
+    if ((rc = leader_exec(rq, &c, NULL, &err)) != AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
         goto done;
     }
@@ -223,7 +223,7 @@ static void delete_apikey(srv_req *rq)
     ai_code rc;
 
     c.name = rq->tail;
-    if ((rc = broker_exec(rq->th->broker, &c, NULL, &err)) != AI_OK) {
+    if ((rc = leader_exec(rq, &c, NULL, &err)) != AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
         return;
     }

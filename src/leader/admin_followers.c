@@ -39,7 +39,7 @@ static void add(srv_req *rq)
     c = command(rq, BROKER_FOLLOWER_ADD, id);
     c.providers = providers ? providers : "";
     if ((rc = broker_cmd_new_follower(&c, &secret, &err)) == AI_OK)
-        rc = broker_exec(rq->th->broker, &c, NULL, &err);
+        rc = leader_exec(rq, &c, NULL, &err);
     broker_cmd_wipe(&c);
     if (rc != AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
@@ -64,7 +64,7 @@ static void remove_one(srv_req *rq)
     ai_err err;
     ai_code rc;
 
-    rc = broker_exec(rq->th->broker, &c, NULL, &err);
+    rc = leader_exec(rq, &c, NULL, &err);
     /* Wake every long-poll: the removed follower's is looked at again. */
     srv_changed(rq->s);
     if (rc != AI_OK) {

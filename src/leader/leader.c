@@ -114,6 +114,8 @@ static void status(void *app, srv_thread *th, json_t *out)
     json_object_set_new(out, "uptimeSeconds",
                         json_integer((time_now_ms() - l->started) / 1000));
     json_object_set_new(out, "followers", leader_followers_json(l, head));
+    if (l->cluster != NULL)
+        json_object_set_new(out, "cluster", leader_group_json(l));
     if (l->s != NULL && srv_shared_follower_secret(l->s)) {
         json_object_set_new(out, "sharedFollowerSecret", json_true());
         json_object_set_new(out, "warning",
@@ -186,7 +188,11 @@ static void tick(void *app, srv *s, store *st, int64_t now)
     (void)s;
     if (store_changelog_head(st, &head, &err) == AI_OK)
         atomic_store(&l->head, head);
-    if (now >= l->next_prune) {
+    leader_group_tick(l, st, now);
+    /* A voter prunes nothing on its own: a pruned row is a change, and
+     * voters' changelogs must stay the same (pruning as a command of the
+     * group is to come). */
+    if (l->cluster == NULL && now >= l->next_prune) {
         l->next_prune = now + STORE_PRUNE_EVERY_MS;
         if (store_prune(st, now, &pruned, &err) != AI_OK)
             fprintf(stderr, "agent-iam: prune: %s\n", err.msg);
@@ -306,6 +312,22 @@ ai_code ai_leader_start(const ai_leader_config *c, ai_leader **out,
     sc.nroutes = nroutes;
     sc.role = &leader_role;
     sc.app = l;
+    if (c->cluster_file != NULL) {
+        cluster_opts co = {.file = c->cluster_file, .node_id = c->node_id,
+                           .home = l->home, .tls_cert = c->tls_cert_file,
+                           .tls_key = c->tls_key_file,
+                           .election_ms = c->election_ms};
+        /* the group's first key comes from its log, not from this home */
+        sc.replica = true;
+        if (c->insecure_http || c->tls_cert_file == NULL) {
+            rc = ai_err_set(err, AI_EINVAL,
+                            "a voter of a leader group needs --tls-cert "
+                            "and --tls-key signed by the cluster file's ca");
+            goto fail;
+        }
+        if ((rc = cluster_start(&co, &l->cluster, err)) != AI_OK)
+            goto fail;
+    }
     if ((rc = srv_start(&sc, &l->s, err)) != AI_OK)
         goto fail;
     /* The key stays in memory only as long as GnuTLS needs it: MHD has
@@ -316,6 +338,7 @@ ai_code ai_leader_start(const ai_leader_config *c, ai_leader **out,
     *out = l;
     return AI_OK;
 fail:
+    cluster_stop(l->cluster);
     srv_tls_clear(&l->tls);
     pthread_mutex_destroy(&l->lock);
     ai_free(l);
@@ -342,6 +365,7 @@ void ai_leader_stop(ai_leader *l, int drain_ms)
     if (l == NULL)
         return;
     srv_stop(l->s, drain_ms);
+    cluster_stop(l->cluster);
     srv_tls_clear(&l->tls);
     pthread_mutex_destroy(&l->lock);
     ai_free(l);

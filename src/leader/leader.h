@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 
+#include "cluster/cluster.h"
 #include "server/server.h"
 
 #define LEADER_FOLLOWERS_MAX 256
@@ -34,7 +35,23 @@ struct ai_leader {
     pthread_mutex_t lock; /* followers */
     follower_rec followers[LEADER_FOLLOWERS_MAX];
     size_t nfollowers;
+    ai_cluster *cluster;  /* a voter of a leader group; NULL: alone */
+    int64_t next_first_key; /* a group leader's first-key attempt, ms */
 };
+
+/* Apply c as broker_exec does; on a voter of a leader group through the
+ * group (committed and applied before it returns). A voter that is not
+ * the leader: AI_EUNAVAILABLE with rq->location set to the leader's URL
+ * (srv_reply_ai answers 307 there) or, during an election, Retry-After.
+ * The request id is the Idempotency-Key header's (a client's retry
+ * applies once), else random. */
+ai_code leader_exec(srv_req *rq, const broker_cmd *c, broker_result *out,
+                    ai_err *err);
+/* Upkeep on the watcher thread: a group's first leader makes its first
+ * signing key (group.c). */
+void leader_group_tick(ai_leader *l, store *st, int64_t now);
+/* The status's "cluster" object; NULL when not in a group. */
+json_t *leader_group_json(ai_leader *l);
 
 /* The followers as a JSON array, lag against head. */
 json_t *leader_followers_json(ai_leader *l, int64_t head);

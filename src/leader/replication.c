@@ -221,7 +221,7 @@ static void consume(srv_req *rq)
     c.nbudgets = n;
     if (n == 0) {
         res.granted = true;
-    } else if ((rc = broker_exec(rq->th->broker, &c, &res, &err)) != AI_OK) {
+    } else if ((rc = leader_exec(rq, &c, &res, &err)) != AI_OK) {
         srv_reply_ai(rq, rc, err.msg);
         goto done;
     }

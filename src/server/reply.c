@@ -108,9 +108,35 @@ void srv_reply_error(srv_req *rq, int status, const char *code,
                false);
 }
 
+void srv_reply_redirect(srv_req *rq, const char *base, const char *why)
+{
+    int n = snprintf(rq->location, sizeof rq->location, "%s%s", base,
+                     rq->path);
+
+    if (n < 0 || (size_t)n >= sizeof rq->location) {
+        rq->location[0] = '\0';
+        srv_reply_error(rq, 503, "unavailable", "%s", why);
+        rq->retry_after = 1;
+        return;
+    }
+    reply_json(rq, 307,
+               json_pack("{s:s, s:s, s:s}", "error", why, "code",
+                         "not_leader", "leader", base),
+               false);
+}
+
 void srv_reply_ai(srv_req *rq, ai_code code, const char *msg)
 {
     int status = 500;
+
+    /* a write this voter of a leader group cannot take: the leader's */
+    if (code == AI_EUNAVAILABLE && rq->location[0] != '\0') {
+        char base[sizeof rq->location];
+        memcpy(base, rq->location, sizeof base);
+        rq->location[0] = '\0';
+        srv_reply_redirect(rq, base, msg);
+        return;
+    }
 
     switch (code) {
     case AI_EINVAL: status = 400; break;
@@ -286,6 +312,8 @@ headers:
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (rq->status == 405)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, p->allow);
+    if (rq->location[0] != '\0')
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, rq->location);
     if (rq->retry_after > 0) {
         char secs[16];
         snprintf(secs, sizeof secs, "%u", rq->retry_after);

@@ -133,6 +133,9 @@ struct srv_req {
     const char *ctype;
     bool wipe_out;           /* the body holds secrets: wipe when sent */
     unsigned retry_after;    /* > 0: a Retry-After header, seconds */
+    char location[512];      /* "": none; else a Location header. Set
+                              * to a leader's URL before srv_reply_ai of
+                              * AI_EUNAVAILABLE: a 307 there instead */
     /* a streamed reply (srv_reply_stream) */
     long (*stream)(void *ud, char *buf, size_t max);
     void *stream_ud;
@@ -232,6 +235,9 @@ void srv_reply_error(srv_req *rq, int status, const char *code,
                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* The status and code of a library error (docs/http-api.md). */
 void srv_reply_ai(srv_req *rq, ai_code code, const char *msg);
+/* 307 to base (a scheme and authority, "https://10.0.0.1:8443") with
+ * this request's path: the same method and body go to the leader. */
+void srv_reply_redirect(srv_req *rq, const char *base, const char *why);
 /* A constant JSON text (the hot path's fixed answers). */
 void srv_reply_static(srv_req *rq, int status, const char *json);
 /* Raw text reply (metrics): takes the ai_malloc'd buffer. */

@@ -1,0 +1,123 @@
+/* group.c - a leader that is a voter of a leader group (DESIGN §9): its
+ * writes go through the group, a voter that is not the leader sends them
+ * on (307), and the group's first signing key is made by its first leader
+ * as a command of the log. */
+#include <stdio.h>
+#include <string.h>
+
+#include <microhttpd.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "core/core.h"
+#include "leader/leader.h"
+
+#define WRITE_WAIT_MS 10000 /* a write's wait for its commit and apply */
+#define FIRST_KEY_EVERY_MS 1000
+
+/* The client's Idempotency-Key makes the id (a retry applies once);
+ * without one, a random id. */
+static void request_id(srv_req *rq, unsigned char id[CLUSTER_REQ_ID_BYTES])
+{
+    const char *key = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+                                                  "Idempotency-Key");
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    char text[600];
+    int n;
+
+    if (key == NULL || key[0] == '\0' || strlen(key) > 255) {
+        if (RAND_bytes(id, CLUSTER_REQ_ID_BYTES) == 1)
+            return;
+        key = rq->path; /* no randomness left: still an id */
+    }
+    /* the route is part of it: one key on two routes is two requests */
+    n = snprintf(text, sizeof text, "agent-iam request v1 %s %.255s %s",
+                 rq->method, rq->path, key);
+    SHA256((const unsigned char *)text,
+           n > 0 && (size_t)n < sizeof text ? (size_t)n : sizeof text - 1, h);
+    memcpy(id, h, CLUSTER_REQ_ID_BYTES);
+}
+
+ai_code leader_exec(srv_req *rq, const broker_cmd *c, broker_result *out,
+                    ai_err *err)
+{
+    ai_leader *l = rq->app;
+    unsigned char id[CLUSTER_REQ_ID_BYTES];
+    char url[CLUSTER_URL_MAX];
+    cluster_result res;
+    ai_code rc;
+
+    if (l->cluster == NULL)
+        return broker_exec(rq->th->broker, c, out, err);
+    request_id(rq, id);
+    rc = cluster_submit(l->cluster, c, id, WRITE_WAIT_MS, &res, url, err);
+    if (rc == AI_EUNAVAILABLE) {
+        if (url[0] != '\0')
+            snprintf(rq->location, sizeof rq->location, "%s", url);
+        else
+            rq->retry_after = 1;
+        return rc;
+    }
+    if (rc != AI_OK)
+        return rc;
+    if (out != NULL)
+        *out = res.r;
+    if (res.code != AI_OK)
+        return ai_err_set(err, res.code, "%s", res.msg);
+    return AI_OK;
+}
+
+/* On the watcher thread: the group's first leader makes its first
+ * signing key, as a command (every voter then has the same). */
+void leader_group_tick(ai_leader *l, store *st, int64_t now)
+{
+    cluster_status s;
+    const ai_keyring *kr = NULL;
+    unsigned char id[CLUSTER_REQ_ID_BYTES];
+    char url[CLUSTER_URL_MAX];
+    broker_cmd c;
+    cluster_result res;
+    ai_err err;
+
+    if (l->cluster == NULL || now < l->next_first_key)
+        return;
+    l->next_first_key = now + FIRST_KEY_EVERY_MS;
+    cluster_get_status(l->cluster, &s);
+    if (s.role != CLUSTER_LEADER || !s.ready ||
+        store_sync(st, &err) != AI_OK || store_keyring(st, &kr, &err) != AI_OK ||
+        ai_keyring_signing_version(kr) != 0)
+        return;
+    memset(&c, 0, sizeof c);
+    c.op = BROKER_KEY_FIRST;
+    c.at_ms = now;
+    c.actor = "cluster";
+    /* the same id on every attempt: one first key however often asked */
+    memset(id, 0, sizeof id);
+    memcpy(id, "first signing ky", 16);
+    if (broker_cmd_new_key(&c, &err) == AI_OK &&
+        cluster_submit(l->cluster, &c, id, WRITE_WAIT_MS, &res, url, &err) !=
+            AI_OK)
+        fprintf(stderr, "agent-iam: cluster: first signing key: %s\n",
+                err.msg);
+    broker_cmd_wipe(&c);
+}
+
+/* /v1/status: the group as this voter sees it. */
+json_t *leader_group_json(ai_leader *l)
+{
+    cluster_status s;
+
+    if (l->cluster == NULL)
+        return NULL;
+    cluster_get_status(l->cluster, &s);
+    return json_pack("{s:I, s:s, s:b, s:I, s:s, s:I, s:I, s:I, s:I, s:I, "
+                     "s:b}",
+                     "nodeId", (json_int_t)s.node_id, "role",
+                     cluster_role_name(s.role), "ready", s.ready, "leaderId",
+                     (json_int_t)s.leader_id, "leaderUrl", s.leader_url,
+                     "term", (json_int_t)s.term, "commitIndex",
+                     (json_int_t)s.commit_index, "appliedIndex",
+                     (json_int_t)s.applied_index, "voters",
+                     (json_int_t)s.voters, "elections",
+                     (json_int_t)s.elections, "failed", s.failed);
+}
