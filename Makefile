@@ -37,7 +37,7 @@ SOLIB   := $(BUILD)/libagentiam.so
 TESTBIN := $(BUILD)/tests/check_agent_iam
 EXAMPLES := $(BUILD)/examples/quickstart $(BUILD)/examples/agent
 
-.PHONY: all deps demo test test-slow unit-test cli-test server-test follower-test security-test netns-test install-test interop-test asan bench fuzz fuzz-build \
+.PHONY: all deps demo test test-slow unit-test cli-test server-test follower-test cluster-test security-test netns-test install-test interop-test asan bench fuzz fuzz-build \
         install uninstall clean run lint
 
 DOCS    := $(BUILD)/agent-iam.1 $(BUILD)/agent-iam.bash
@@ -81,7 +81,7 @@ $(TESTBIN): $(TEST_OBJ) $(ALIB)
 # `make test` starts with the dependencies so a fresh Debian machine needs
 # nothing else; the sub-make re-reads pkg-config after they are installed.
 test: deps
-	@$(MAKE) --no-print-directory lint bench-build unit-test cli-test server-test follower-test security-test netns-test install-test interop-test
+	@$(MAKE) --no-print-directory lint bench-build unit-test cli-test server-test follower-test cluster-test security-test netns-test install-test interop-test
 
 # Every test run goes through $(NOLEFT): it fails the run that leaves a
 # process behind (tests/lib/no_leftovers.py lists, kills and names them).
@@ -100,6 +100,10 @@ server-test: $(BIN)
 # A leader and its followers as processes over TLS (python3, openssl).
 follower-test: $(BIN)
 	$(NOLEFT) sh tests/follower/run.sh $(BIN)
+
+# A leader group of three voters as processes over TLS (DESIGN §9).
+cluster-test: $(BIN)
+	$(NOLEFT) sh tests/cluster/run.sh $(BIN)
 
 # The service under attack (DESIGN §8): real processes on 127.0.0.0/8.
 security-test: $(BIN)
@@ -141,6 +145,7 @@ asan-run: $(TESTBIN) $(BIN) $(EXAMPLES) $(BUILD)/tests/interop_tool
 	ASAN_OPTIONS=detect_leaks=1 $(NOLEFT) sh tests/cli/run.sh $(BIN) $(BUILD)/examples
 	ASAN_OPTIONS=detect_leaks=1 $(NOLEFT) sh tests/server/run.sh $(BIN)
 	ASAN_OPTIONS=detect_leaks=1 $(NOLEFT) sh tests/follower/run.sh $(BIN)
+	ASAN_OPTIONS=detect_leaks=1 $(NOLEFT) sh tests/cluster/run.sh $(BIN)
 	ASAN_OPTIONS=detect_leaks=1 $(NOLEFT) sh tests/security/run.sh $(BIN)
 	ASAN_OPTIONS=detect_leaks=1 $(NOLEFT) sh tests/netns/run.sh $(BIN)
 	ASAN_OPTIONS=detect_leaks=1 $(NOLEFT) sh tests/interop/run.sh $(BUILD)/tests/interop_tool

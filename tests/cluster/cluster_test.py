@@ -1,0 +1,345 @@
+#!/usr/bin/env python3
+"""A leader group as processes (DESIGN §9), on 127.0.0.1 over TLS: three
+`agent-iam serve --cluster FILE --node-id N` voters on empty homes sharing
+one master.key. Called by tests/cluster/run.sh as `cluster_test.py BIN
+TMPDIR`; prints ok/FAIL lines and exits 1 on a failure.
+
+  1. the voters elect one leader; the group's first signing key is on
+     every voter (made once, through the log)
+  2. a write sent to a follower voter is answered 307 to the leader's URL
+     and applied once through it; a retry with the same Idempotency-Key
+     applies once; a root token minted by the leader verifies everywhere
+  3. SIGKILL of the leader while a client sends revocations (following
+     307, retrying with the same key): a new leader takes writes, every
+     acknowledged revocation is on every voter, none twice, and the old
+     leader rejoins with all of them
+  4. two voters stopped (SIGSTOP): the leader cannot commit, a write to it
+     fails (503) instead of being lost silently, and the same request
+     applies once after SIGCONT
+  5. a voter whose home has another master.key stops at the group's first
+     entry, says why, and applies nothing
+"""
+import json
+import os
+import signal
+import socket
+import sqlite3
+import sys
+import threading
+import time
+
+import service as S
+from checks import check
+
+S.init(sys.argv[1], sys.argv[2])
+S.CA = os.path.join(S.TMP, "cluster-ca.pem")
+CERT = os.path.join(S.TMP, "voter.pem")
+KEY = os.path.join(S.TMP, "voter.key")
+ADMIN = "cluster-admin-" + os.urandom(12).hex()
+ADMIN_FILE = S.secret_file("admin.token", ADMIN)
+N = 3
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+class Group:
+    def __init__(self, tag):
+        self.tag = tag
+        self.http = free_ports(N)
+        self.raft = free_ports(N)
+        self.file = os.path.join(S.TMP, "%s-cluster.json" % tag)
+        with open(self.file, "w") as f:
+            json.dump({"ca": S.CA, "nodes": [
+                {"id": i + 1, "raft": "127.0.0.1:%d" % self.raft[i],
+                 "url": "https://127.0.0.1:%d" % self.http[i]}
+                for i in range(N)]}, f)
+        self.homes = [os.path.join(S.TMP, "%s-h%d" % (tag, i + 1))
+                      for i in range(N)]
+        key = os.urandom(32)
+        for h in self.homes:
+            os.mkdir(h, 0o700)
+            fd = os.open(os.path.join(h, "master.key"),
+                         os.O_WRONLY | os.O_CREAT, 0o600)
+            os.write(fd, key)
+            os.close(fd)
+        self.procs = [None] * N
+        for i in range(N):
+            self.start(i)
+
+    def start(self, i):
+        self.procs[i] = S.Proc(
+            "%s-v%d" % (self.tag, i + 1),
+            ["--home", self.homes[i], "serve", "--host", "127.0.0.1",
+             "--port", self.http[i], "--tls-cert", CERT, "--tls-key", KEY,
+             "--admin-token-file", ADMIN_FILE, "--access-log", "off",
+             "--cluster", self.file, "--node-id", i + 1,
+             "--election-timeout", 1000])
+
+    def status(self, i):
+        r = S.call(self.procs[i], "GET", "/v1/status", bearer=ADMIN,
+                   timeout=3)
+        return r.json if r.status == 200 else None
+
+    def leader(self, timeout=10):
+        """The index of the ready leader (waits), or None."""
+        def find():
+            for i in range(N):
+                p = self.procs[i]
+                if p is None or not p.alive():
+                    continue
+                s = self.status(i)
+                if s and s["cluster"]["role"] == "leader" and \
+                        s["cluster"]["ready"]:
+                    return i + 1
+            return None
+        got = S.wait_for(find, timeout, step=0.1)
+        return got - 1 if got else None
+
+    def write(self, i, path, body, key=None, hops=3):
+        """POST to voter i, following 307 (the same body and key)."""
+        h = {"Idempotency-Key": key} if key else {}
+        p = self.procs[i]
+        for _ in range(hops):
+            r = S.call(p, "POST", path, body, bearer=ADMIN, headers=h,
+                       timeout=15)
+            if r.status != 307:
+                return r
+            port = int(r.headers["Location"].split(":")[2].split("/")[0])
+            p = self.procs[self.http.index(port)]
+        return r
+
+    def revoked(self, i):
+        db = sqlite3.connect("file:%s?mode=ro" %
+                             os.path.join(self.homes[i], "agent-iam.db"),
+                             uri=True, timeout=10)
+        try:
+            return set(r[0] for r in db.execute(
+                "SELECT id FROM revocations WHERE target = 1"))
+        finally:
+            db.close()
+
+    def head(self, i):
+        db = sqlite3.connect("file:%s?mode=ro" %
+                             os.path.join(self.homes[i], "agent-iam.db"),
+                             uri=True, timeout=10)
+        try:
+            return db.execute("SELECT coalesce(max(seq), 0) FROM "
+                              "changelog").fetchone()[0]
+        finally:
+            db.close()
+
+    def stop(self):
+        for p in self.procs:
+            if p is not None and p.alive():
+                p.stop_checked()
+
+
+def scenario_basics(g):
+    print("# 1-2. election, first key, writes through any voter", flush=True)
+    l = g.leader()
+    check("a leader is elected on empty homes", l is not None)
+    if l is None:
+        return
+    check("the group's first signing key is on every voter",
+          S.wait_for(lambda: all(
+              (g.status(i) or {}).get("signingKeyVersion") == 1
+              for i in range(N)), 10),
+          repr([g.status(i) for i in range(N)]))
+    f = (l + 1) % N
+    r = S.call(g.procs[f], "POST", "/v1/admin/revoke", {"agentId": "rogue"},
+               bearer=ADMIN)
+    check("a follower voter answers a write 307", r.status == 307, repr(r))
+    check("... to the leader's URL and the same path",
+          r.headers.get("Location") ==
+          "https://127.0.0.1:%d/v1/admin/revoke" % g.http[l],
+          repr(r.headers.get("Location")))
+    check("... with code not_leader", r.code == "not_leader", repr(r))
+    r = g.write(f, "/v1/admin/revoke", {"agentId": "rogue"}, key="k-rogue")
+    check("followed, the write is applied", r.status == 200, repr(r))
+    # every voter applied it (a follower applies at the next heartbeat)
+    S.wait_for(lambda: len(set(g.head(i) for i in range(N))) == 1, 5)
+    heads = [g.head(i) for i in range(N)]
+    r = g.write(l, "/v1/admin/revoke", {"agentId": "rogue"}, key="k-rogue")
+    check("a retry with the same Idempotency-Key answers 200",
+          r.status == 200, repr(r))
+    check("... and applies nothing twice",
+          S.wait_for(lambda: [g.head(i) for i in range(N)] == heads, 3),
+          "%r then %r" % (heads, [g.head(i) for i in range(N)]))
+    check("the revocation is on every voter",
+          S.wait_for(lambda: all("rogue" in g.revoked(i)
+                                 for i in range(N)), 5))
+    r = g.write(l, "/v1/admin/tokens",
+                {"agentId": "bot", "scopes": ["github:repo:read"]})
+    tok = (r.json or {}).get("token")
+    check("the leader mints a root token", r.status == 200 and tok, repr(r))
+    for i in range(N):
+        v = S.call(g.procs[i], "POST", "/v1/check",
+                   {"scope": "github:repo:read"}, bearer=tok)
+        check("voter %d verifies it" % (i + 1), v.status == 200, repr(v))
+
+
+def scenario_kill(g):
+    print("# 3. SIGKILL of the leader during a stream of revocations",
+          flush=True)
+    l = g.leader()
+    if l is None:
+        check("a leader before the kill", False)
+        return
+    acked, stop = [], threading.Event()
+    errors = []
+
+    def writer():
+        n = 0
+        while not stop.is_set() and n < 400:
+            agent = "stream-%d" % n
+            deadline = time.time() + 20 * S.SLOW
+            while time.time() < deadline:
+                live = [i for i in range(N) if g.procs[i].alive()]
+                i = live[n % len(live)]
+                try:
+                    r = g.write(i, "/v1/admin/revoke", {"agentId": agent},
+                                key="k-" + agent)
+                except Exception as e:  # noqa: BLE001 - a dead voter
+                    r = None
+                    errors.append(repr(e))
+                if r is not None and r.status == 200:
+                    acked.append(agent)
+                    break
+                time.sleep(0.05)
+            n += 1
+
+    t = threading.Thread(target=writer)
+    t.start()
+    S.wait_for(lambda: len(acked) >= 50, 20)
+    old = g.procs[l]
+    old.kill9()
+    t0 = time.time()
+    nl = g.leader(timeout=15)
+    took = time.time() - t0
+    check("a new leader after SIGKILL of the leader (%.1f s)" % took,
+          nl is not None and nl != l)
+    S.wait_for(lambda: len(acked) >= 150, 30)
+    stop.set()
+    t.join(60)
+    check("the writer saw its writes acknowledged after the kill",
+          len(acked) >= 150, "%d acknowledged" % len(acked))
+    live = [i for i in range(N) if i != l]
+    want = set(acked)
+    for i in live:
+        check("voter %d has every acknowledged revocation" % (i + 1),
+              S.wait_for(lambda: want <= g.revoked(i), 10),
+              "%d missing" % len(want - g.revoked(i)))
+    # one changelog row per revocation: nothing applied twice
+    rows = {}
+    db = sqlite3.connect("file:%s?mode=ro" %
+                         os.path.join(g.homes[live[0]], "agent-iam.db"),
+                         uri=True, timeout=10)
+    for (key,) in db.execute("SELECT key FROM changelog WHERE kind = "
+                             "'revocation'"):
+        rows[key] = rows.get(key, 0) + 1
+    db.close()
+    twice = [k for k, v in rows.items() if v > 1]
+    check("no revocation applied twice", not twice, repr(twice[:5]))
+    g.start(l)
+    check("the old leader rejoins with every acknowledged revocation",
+          S.wait_for(lambda: want <= g.revoked(l), 15),
+          "%d missing" % len(want - g.revoked(l)))
+    s = g.status(l)
+    check("... as a follower", s and s["cluster"]["role"] == "follower",
+          repr(s and s["cluster"]))
+
+
+def scenario_minority(g):
+    print("# 4. a leader without its majority commits nothing", flush=True)
+    l = g.leader()
+    if l is None:
+        check("a leader before SIGSTOP", False)
+        return
+    others = [i for i in range(N) if i != l]
+    for i in others:
+        os.kill(g.procs[i].pid, signal.SIGSTOP)
+    try:
+        t0 = time.time()
+        r = S.call(g.procs[l], "POST", "/v1/admin/revoke",
+                   {"agentId": "alone"}, bearer=ADMIN,
+                   headers={"Idempotency-Key": "k-alone"}, timeout=30)
+        took = time.time() - t0
+        check("a write to a leader without its majority fails (%d after "
+              "%.1f s)" % (r.status, took), r.status in (503, 307), repr(r))
+        check("... and is applied nowhere", "alone" not in g.revoked(l))
+    finally:
+        for i in others:
+            os.kill(g.procs[i].pid, signal.SIGCONT)
+    nl = g.leader(timeout=15)
+    check("the group has a leader again after SIGCONT", nl is not None)
+    r = g.write(nl if nl is not None else l, "/v1/admin/revoke",
+                {"agentId": "alone"}, key="k-alone")
+    check("the same request then applies", r.status == 200, repr(r))
+    check("... once, on every voter",
+          S.wait_for(lambda: all("alone" in g.revoked(i)
+                                 for i in range(N)), 10))
+
+
+def scenario_other_key():
+    print("# 5. a voter with another master.key stops", flush=True)
+    g = Group("k")
+    try:
+        l = g.leader()
+        check("group k has a leader", l is not None)
+        v = (l + 1) % N if l is not None else 2
+        g.procs[v].kill9()
+        # its home again, with another key
+        for f in os.listdir(g.homes[v]):
+            p = os.path.join(g.homes[v], f)
+            if os.path.isfile(p):
+                os.unlink(p)
+            else:
+                for r, ds, fs in os.walk(p, topdown=False):
+                    for x in fs:
+                        os.unlink(os.path.join(r, x))
+                    for x in ds:
+                        os.rmdir(os.path.join(r, x))
+                os.rmdir(p)
+        fd = os.open(os.path.join(g.homes[v], "master.key"),
+                     os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, os.urandom(32))
+        os.close(fd)
+        g.start(v)
+        said = S.wait_for(lambda: "this voter stops" in g.procs[v].log(), 15)
+        check("it says it cannot apply the group's entries",
+              said and "master key" in g.procs[v].log(),
+              g.procs[v].log()[-500:])
+        s = g.status(v)
+        check("its status says failed", s and s["cluster"]["failed"],
+              repr(s and s["cluster"]))
+        check("it applied nothing", g.head(v) == 0, repr(g.head(v)))
+    finally:
+        g.stop()
+
+
+def main():
+    g = Group("a")
+    try:
+        scenario_basics(g)
+        scenario_kill(g)
+        scenario_minority(g)
+    finally:
+        g.stop()
+    scenario_other_key()
+    from checks import counts
+    print("cluster tests: %d passed, %d failed" % (counts["pass"],
+                                                  counts["fail"]))
+    sys.exit(1 if counts["fail"] else 0)
+
+
+main()
