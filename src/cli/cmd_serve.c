@@ -19,7 +19,7 @@ static const char usage[] =
     "                [--max-conns-per-ip N] [--access-log FILE|-|off]"
     "\n                [--changelog-retain N] [--agent-rate N[/s|/m]|off] "
     "[--agent-burst N]\n                [--audit-retain-days D|off] "
-    "[--cluster FILE --node-id N [--election-timeout MS]]";
+    "\n                [--cluster FILE] [--node-id N] [--election-timeout MS]";
 
 int cli_serve(cli_ctx *c, int argc, char **argv)
 {
