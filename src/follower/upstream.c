@@ -10,9 +10,13 @@
 #include "follower/upstream.h"
 #include "http/http.h"
 
+#define BASES_MAX 8
+#define BASE_LEN 512
+
 struct upstream {
     CURL *h;
-    char base[2048];
+    char bases[BASES_MAX][BASE_LEN]; /* the leader, or a group's voters */
+    size_t nbases, cur;              /* bases[cur]: the one in use */
     char *auth;      /* "Authorization: Bearer ..." (wiped at free) */
     char fid[96];    /* "X-Follower-Id: ..." */
     char ca[4096];
@@ -26,13 +30,14 @@ upstream *upstream_new(const char *url, const char *token,
                        atomic_bool *stop, ai_err *err)
 {
     upstream *u;
+    char list[BASES_MAX * BASE_LEN], *save = NULL, *one;
     size_t n;
 
     ai_err_clear(err);
-    if (url == NULL || !http_url_ok(url, NULL) || strlen(url) >= 2000) {
-        ai_err_set(err, AI_EINVAL,
-                   "--leader-url must be an https:// URL (http only to "
-                   "127.0.0.1 or localhost), without user info");
+    if (url == NULL || strlen(url) >= sizeof list) {
+        ai_err_set(err, AI_EINVAL, "--leader-url must be given (at most "
+                                   "%d URLs)",
+                   BASES_MAX);
         return NULL;
     }
     if (token == NULL || *token == '\0' || strlen(token) > 4096 ||
@@ -51,10 +56,31 @@ upstream *upstream_new(const char *url, const char *token,
         ai_err_set(err, AI_ENOMEM, "out of memory");
         return NULL;
     }
-    snprintf(u->base, sizeof u->base, "%s", url);
-    n = strlen(u->base);
-    while (n > 0 && u->base[n - 1] == '/')
-        u->base[--n] = '\0';
+    /* "URL[,URL...]": a leader, or the voters of a leader group */
+    snprintf(list, sizeof list, "%s", url);
+    for (one = strtok_r(list, ",", &save); one != NULL;
+         one = strtok_r(NULL, ",", &save)) {
+        if (u->nbases == BASES_MAX || strlen(one) >= BASE_LEN ||
+            !http_url_ok(one, NULL)) {
+            upstream_free(u);
+            ai_err_set(err, AI_EINVAL,
+                       "--leader-url must be an https:// URL (http only to "
+                       "127.0.0.1 or localhost), without user info, or a "
+                       "comma-separated list of at most %d",
+                       BASES_MAX);
+            return NULL;
+        }
+        snprintf(u->bases[u->nbases], BASE_LEN, "%s", one);
+        n = strlen(u->bases[u->nbases]);
+        while (n > 0 && u->bases[u->nbases][n - 1] == '/')
+            u->bases[u->nbases][--n] = '\0';
+        u->nbases++;
+    }
+    if (u->nbases == 0) {
+        upstream_free(u);
+        ai_err_set(err, AI_EINVAL, "--leader-url must be given");
+        return NULL;
+    }
     n = strlen(token) + 32;
     if ((u->auth = ai_malloc(n)) == NULL) {
         upstream_free(u);
@@ -104,7 +130,7 @@ static ai_code perform(upstream *u, const char *method, const char *path,
             return ai_err_set(err, AI_ENOMEM, "out of memory");
         }
     }
-    snprintf(url, sizeof url, "%s%s", u->base, path);
+    snprintf(url, sizeof url, "%s%s", u->bases[u->cur], path);
     http_opts_init(&o, method, url, json, hdrs, u->ca, timeout_ms, wdata,
                    errbuf);
     o.write_fn = wfn;
@@ -125,7 +151,7 @@ static ai_code unreachable(const upstream *u, CURLcode cc,
 {
     char host[300];
 
-    http_where(u->base, host, sizeof host);
+    http_where(u->bases[u->cur], host, sizeof host);
     if (over != NULL)
         return ai_err_set(err, AI_EUNAVAILABLE, "leader %s: %s over %zu bytes",
                           host, over, max);
@@ -133,15 +159,53 @@ static ai_code unreachable(const upstream *u, CURLcode cc,
                       http_reason(cc, errbuf));
 }
 
+/* A 307 of a group's voter: the listed base its Location starts with
+ * (never a URL that is not listed: the follower's credential goes
+ * there). */
+static bool follow_redirect(upstream *u)
+{
+    char *loc = NULL;
+
+    if (curl_easy_getinfo(u->h, CURLINFO_REDIRECT_URL, &loc) != CURLE_OK ||
+        loc == NULL)
+        return false;
+    for (size_t i = 0; i < u->nbases; i++) {
+        size_t n = strlen(u->bases[i]);
+        if (strncmp(loc, u->bases[i], n) == 0 && loc[n] == '/') {
+            u->cur = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* With a list of voters: after a transport failure or a 503 the next one
+ * is tried, after a 307 the one it names; each at most once a call. */
+static bool try_another(upstream *u, bool failed, long status,
+                        size_t *tries)
+{
+    if (u->nbases < 2 || ++*tries >= u->nbases + 1)
+        return false;
+    if (!failed && status == 307)
+        return follow_redirect(u);
+    if (failed || status == 503) {
+        u->cur = (u->cur + 1) % u->nbases;
+        return true;
+    }
+    return false;
+}
+
 ai_code upstream_call(upstream *u, const char *method, const char *path,
                       const char *json, long timeout_ms, size_t max,
                       long *status, char **body, size_t *len, ai_err *err)
 {
     char errbuf[CURL_ERROR_SIZE];
+    size_t tries = 0;
     http_sink s;
     CURLcode cc;
     ai_code rc;
 
+again:
     ai_err_clear(err);
     *status = 0;
     *body = NULL;
@@ -153,10 +217,17 @@ ai_code upstream_call(upstream *u, const char *method, const char *path,
     if (cc != CURLE_OK) {
         bool over = s.too_big;
         http_sink_clear(&s);
+        if (!over && !(u->stop && atomic_load(u->stop)) &&
+            try_another(u, true, 0, &tries))
+            goto again;
         return unreachable(u, cc, errbuf, over ? "an answer" : NULL, max,
                            err);
     }
     curl_easy_getinfo(u->h, CURLINFO_RESPONSE_CODE, status);
+    if (try_another(u, false, *status, &tries)) {
+        http_sink_clear(&s);
+        goto again;
+    }
     *len = s.len;
     if ((*body = http_sink_take(&s)) == NULL)
         return ai_err_set(err, AI_ENOMEM, "out of memory");
@@ -247,9 +318,15 @@ ai_code upstream_stream(upstream *u, const char *path, long timeout_ms,
     *status = ls.status;
     if (cc != CURLE_OK && !ls.stopped) {
         http_sink_clear(&ls.other);
-        return unreachable(u, cc, errbuf, over ? "a line" : NULL, line_max,
-                           err);
+        rc = unreachable(u, cc, errbuf, over ? "a line" : NULL, line_max,
+                         err);
+        /* the next call goes to the next voter of a group */
+        if (u->nbases > 1)
+            u->cur = (u->cur + 1) % u->nbases;
+        return rc;
     }
+    if (ls.status == 503 && u->nbases > 1)
+        u->cur = (u->cur + 1) % u->nbases;
     if (ls.status != 200) {
         *len = ls.other.len;
         if ((*body = http_sink_take(&ls.other)) == NULL)

@@ -271,7 +271,9 @@ ai_code ai_leader_start(const ai_leader_config *c, ai_leader **out,
                             "%s is a follower's replica: a leader needs a "
                             "home of its own",
                             home);
-        if (rc == AI_OK)
+        if (rc == AI_OK && c->cluster_file != NULL)
+            rc = store_group_id(st, l->leader_id, err);
+        else if (rc == AI_OK)
             rc = store_leader_id(st, l->leader_id, err);
         store_close(st);
         if (rc != AI_OK) {

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "store/db.h"
 
@@ -492,6 +494,23 @@ ai_code store_changelog_trim(store *st, int64_t keep, int64_t min_age_ms,
         *removed = sqlite3_changes(st->db);
     sqlite3_finalize(q);
     return rc;
+}
+
+ai_code store_group_id(store *st, char out[STORE_LEADER_ID_LEN + 1],
+                       ai_err *err)
+{
+    static const char label[] = "agent-iam leader group v1";
+    unsigned char mac[32];
+    unsigned int len = sizeof mac;
+
+    ai_err_clear(err);
+    HMAC(EVP_sha256(), st->master, AI_KEY_BYTES,
+         (const unsigned char *)label, sizeof label - 1, mac, &len);
+    for (size_t i = 0; i < STORE_LEADER_ID_LEN / 2; i++)
+        snprintf(out + 2 * i, 3, "%02x", mac[i]);
+    OPENSSL_cleanse(mac, sizeof mac);
+    /* what store_leader_id (the feed, the snapshot) says from now on */
+    return meta_set(st, "leader_id", out, err);
 }
 
 ai_code store_leader_id(store *st, char out[STORE_LEADER_ID_LEN + 1],

@@ -455,6 +455,12 @@ ai_code store_change_hash_at(store *st, int64_t seq,
  * leader they replicate and reload the snapshot when it changes (a home
  * replaced or restored at the same URL). */
 #define STORE_LEADER_ID_LEN 32
+/* Make the home's leader id a leader group's: the same on every voter
+ * (derived from master.key, which they share, as they share their
+ * changelogs), so a follower moving from one voter to another keeps its
+ * replica. Written to the home: store_leader_id gives it after. */
+ai_code store_group_id(store *st, char out[STORE_LEADER_ID_LEN + 1],
+                       ai_err *err);
 ai_code store_leader_id(store *st, char out[STORE_LEADER_ID_LEN + 1],
                         ai_err *err);
 

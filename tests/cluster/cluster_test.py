@@ -18,6 +18,9 @@ TMPDIR`; prints ok/FAIL lines and exits 1 on a failure.
      applies once after SIGCONT
   5. a voter whose home has another master.key stops at the group's first
      entry, says why, and applies nothing
+  6. a follower given the three voters' URLs keeps following when the
+     voter it follows is killed: a revocation made through the new leader
+     reaches it
 """
 import json
 import os
@@ -290,6 +293,52 @@ def scenario_minority(g):
                                  for i in range(N)), 10))
 
 
+def scenario_follower(g):
+    print("# 6. a follower of the group moves to another voter", flush=True)
+    l = g.leader()
+    if l is None:
+        check("a leader before the follower", False)
+        return
+    r = g.write(l, "/v1/admin/followers", {"id": "eu-1", "providers": ""})
+    check("a follower registered through the group", r.status == 200,
+          repr(r))
+    secret = S.secret_file("eu-1.secret", (r.json or {}).get("secret", "x"))
+    urls = ",".join(g.procs[i].url for i in [l] + [i for i in range(N)
+                                                    if i != l])
+    home = os.path.join(S.TMP, "f-eu-1")
+    f = S.Proc("follower-eu-1",
+               ["--home", home, "follower", "--leader-url", urls,
+                "--ca-cert", S.CA, "--host", "127.0.0.1", "--port", "0",
+                "--tls-cert", CERT, "--tls-key", KEY, "--access-log", "off",
+                "--auth-token-file", secret, "--follower-id", "eu-1",
+                "--long-poll", "2s", "--metrics-token-file", ADMIN_FILE])
+
+    def applied():
+        r = S.call(f, "GET", "/v1/status", bearer=ADMIN, timeout=3)
+        return (r.json or {}).get("appliedSeq", -1) if r.status == 200 \
+            else -1
+    head = g.head(l)
+    check("the follower catches up with the group",
+          S.wait_for(lambda: applied() >= head, 15),
+          "applied %r, head %r" % (applied(), head))
+    g.procs[l].kill9()
+    nl = g.leader(timeout=15)
+    check("a new leader", nl is not None)
+    r = g.write(nl, "/v1/admin/revoke", {"agentId": "after-move"},
+                key="k-after-move")
+    check("a revocation through the new leader", r.status == 200, repr(r))
+    head = g.head(nl)
+    check("the follower gets it from another voter",
+          S.wait_for(lambda: applied() >= head, 20),
+          "applied %r, head %r; %s" % (applied(), head, f.log()[-600:]))
+    check("... without reloading the snapshot (one changelog for the group)",
+          "reloading the snapshot" not in f.log(), f.log()[-600:])
+    f.stop_checked()
+    g.start(l)
+    check("the killed voter rejoins",
+          S.wait_for(lambda: g.head(l) >= head, 15))
+
+
 def scenario_other_key():
     print("# 5. a voter with another master.key stops", flush=True)
     g = Group("k")
@@ -333,6 +382,7 @@ def main():
         scenario_basics(g)
         scenario_kill(g)
         scenario_minority(g)
+        scenario_follower(g)
     finally:
         g.stop()
     scenario_other_key()
