@@ -14,10 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "cli/leader_client.h"
 #include "core/core.h"
@@ -30,9 +32,19 @@
 /* See leader_client.h. */
 bool leader_url_ok(const char *url)
 {
-    return url != NULL && prov_text_ok(url, LEADER_URL_MAX) &&
-           strchr(url, '?') == NULL && strchr(url, '#') == NULL &&
-           http_url_ok(url, NULL);
+    char list[LEADER_URL_MAX + 1], *save = NULL, *one;
+    size_t n = 0;
+
+    if (url == NULL || !prov_text_ok(url, LEADER_URL_MAX) ||
+        strchr(url, '?') != NULL || strchr(url, '#') != NULL)
+        return false;
+    /* one URL, or a leader group's voters: "URL,URL,..." */
+    snprintf(list, sizeof list, "%s", url);
+    for (one = strtok_r(list, ",", &save); one != NULL;
+         one = strtok_r(NULL, ",", &save))
+        if (++n > 8 || !http_url_ok(one, NULL))
+            return false;
+    return n > 0;
 }
 
 /* See leader_client.h. */
@@ -98,18 +110,20 @@ static ai_code answer_error(long status, const char *body, ai_err *err)
 /* The header lines: no Expect round trip, JSON both ways, and the bearer
  * secret, built in a buffer wiped at once (libcurl keeps its own copy,
  * wiped by http_headers_free). */
-static ai_code headers(const leader_client *c, bool body,
+static ai_code headers(const leader_client *c, bool body, const char *idem,
                        struct curl_slist **out, ai_err *err)
 {
     struct curl_slist *h = NULL;
     size_t cap;
-    char *line;
+    char *line, key[64];
     bool ok;
 
     *out = NULL;
+    snprintf(key, sizeof key, "Idempotency-Key: %s", idem ? idem : "");
     ok = http_header_add(&h, "Expect:") &&
          http_header_add(&h, "Accept: application/json") &&
-         (!body || http_header_add(&h, "Content-Type: application/json"));
+         (!body || http_header_add(&h, "Content-Type: application/json")) &&
+         (idem == NULL || http_header_add(&h, key));
     if (ok && c->token != NULL) {
         cap = sizeof AUTH_PREFIX + strlen(c->token);
         if ((line = ai_malloc(cap)) == NULL) {
@@ -158,17 +172,20 @@ static const char *failure_hint(CURLcode cc, bool plain, bool have_ca)
     }
 }
 
-/* See leader_client.h. */
-ai_code leader_client_call(const leader_client *c, const char *method,
-                           const char *path, const char *json_body,
-                           long *status, char **resp_body, ai_err *err)
+/* One request to one base URL. A 307's Location into redirect (cap
+ * bytes; "" otherwise); *not_sent when the connection was never made
+ * (nothing reached the server: safe to send elsewhere). */
+static ai_code call_one(const leader_client *c, const char *base,
+                        const char *idem, const char *method,
+                        const char *path, const char *json_body,
+                        long *status, char **resp_body, char *redirect,
+                        size_t cap, bool *not_sent, ai_err *err)
 {
-    static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
     char url[FULL_URL_MAX], host[300], errbuf[CURL_ERROR_SIZE];
     struct curl_slist *hdrs = NULL;
     http_sink s;
     http_opts o;
-    bool plain_ok = false, known = false;
+    bool plain_ok = false;
     CURL *h = NULL;
     CURLcode cc;
     ai_code rc = AI_EINVAL;
@@ -176,31 +193,17 @@ ai_code leader_client_call(const leader_client *c, const char *method,
     ai_err_clear(err);
     *status = 0;
     *resp_body = NULL;
+    redirect[0] = '\0';
+    *not_sent = false;
     http_sink_init(&s, LEADER_BODY_MAX, ai_malloc, ai_free);
-    for (size_t i = 0; method != NULL && i < sizeof methods / sizeof *methods;
-         i++)
-        known = known || strcmp(method, methods[i]) == 0;
-    if (c == NULL || !known || path == NULL || path[0] != '/' ||
-        !prov_text_ok(path, 1024))
-        return ai_err_set(err, AI_EINVAL, "leader: bad method or path");
-    if (!leader_url_ok(c->url))
-        return ai_err_set(err, AI_EINVAL,
-                          "leader: the URL must be https:// without user "
-                          "info, query or fragment (http:// only to "
-                          "localhost, 127.0.0.1 or [::1])");
-    if (c->token != NULL && !leader_token_ok(c->token))
-        return ai_err_set(err, AI_EINVAL,
-                          "leader: the auth token must be 1 to %d visible "
-                          "ASCII characters",
-                          LEADER_TOKEN_MAX);
-    (void)http_url_ok(c->url, &plain_ok);
-    if (!join(c->url, path, url, sizeof url))
+    (void)http_url_ok(base, &plain_ok);
+    if (!join(base, path, url, sizeof url))
         return ai_err_set(err, AI_EINVAL, "leader: URL too long");
-    http_where(c->url, host, sizeof host);
+    http_where(base, host, sizeof host);
     if (!http_global_ok())
         return ai_err_set(err, AI_EINTERNAL,
                           "leader: libcurl did not initialize");
-    if ((rc = headers(c, json_body != NULL, &hdrs, err)) != AI_OK)
+    if ((rc = headers(c, json_body != NULL, idem, &hdrs, err)) != AI_OK)
         return rc;
     if ((h = curl_easy_init()) == NULL) {
         rc = ai_err_set(err, AI_ENOMEM, "leader: cannot make a libcurl "
@@ -228,11 +231,17 @@ ai_code leader_client_call(const leader_client *c, const char *method,
         rc = ai_err_set(err, AI_EUNAVAILABLE, "leader %s: %s", host,
                         errbuf[0] ? errbuf : "timed out");
     } else if (cc != CURLE_OK) {
+        *not_sent = cc == CURLE_COULDNT_CONNECT;
         rc = ai_err_set(err, AI_EUNAVAILABLE, "leader %s: %s%s", host,
                         http_reason(cc, errbuf),
                         failure_hint(cc, plain_ok, c->ca_file != NULL));
     } else {
+        char *loc = NULL;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+        if (*status == 307 &&
+            curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK &&
+            loc != NULL)
+            snprintf(redirect, cap, "%s", loc);
         if (*status < 200 || *status > 299) {
             rc = answer_error(*status, s.p, err);
         } else if ((*resp_body = http_sink_take(&s)) == NULL) {
@@ -247,6 +256,103 @@ done:
     http_headers_free(hdrs);
     http_sink_clear(&s);
     return rc;
+}
+
+#define BASES_MAX 8
+
+/* The base of a 307's Location: the Location without the path sent
+ * (http_url_ok: https, or http to a loopback host). */
+static bool redirect_base(const char *loc, const char *path, char *out,
+                          size_t cap)
+{
+    size_t n = strlen(loc), m = strlen(path);
+
+    if (n <= m || n - m >= cap || strcmp(loc + n - m, path) != 0)
+        return false;
+    memcpy(out, loc, n - m);
+    out[n - m] = '\0';
+    return leader_url_ok(out);
+}
+
+/* See leader_client.h. */
+ai_code leader_client_call(const leader_client *c, const char *method,
+                           const char *path, const char *json_body,
+                           long *status, char **resp_body, ai_err *err)
+{
+    static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
+    char list[LEADER_URL_MAX + 1], *bases[BASES_MAX], *save = NULL, *one;
+    char redirect[LEADER_URL_MAX + 1024], moved[LEADER_URL_MAX + 1];
+    char idem[33];
+    unsigned char rnd[16];
+    const char *base;
+    size_t nbases = 0, cur = 0, tries = 0;
+    int64_t until = time_now_ms() + LEADER_ELECTION_MS;
+    bool known = false, not_sent = false, write;
+    ai_code rc;
+
+    ai_err_clear(err);
+    *status = 0;
+    *resp_body = NULL;
+    for (size_t i = 0; method != NULL && i < sizeof methods / sizeof *methods;
+         i++)
+        known = known || strcmp(method, methods[i]) == 0;
+    if (c == NULL || !known || path == NULL || path[0] != '/' ||
+        !prov_text_ok(path, 1024))
+        return ai_err_set(err, AI_EINVAL, "leader: bad method or path");
+    if (!leader_url_ok(c->url))
+        return ai_err_set(err, AI_EINVAL,
+                          "leader: the URL must be https:// without user "
+                          "info, query or fragment (http:// only to "
+                          "localhost, 127.0.0.1 or [::1]), or a "
+                          "comma-separated list of at most %d",
+                          BASES_MAX);
+    if (c->token != NULL && !leader_token_ok(c->token))
+        return ai_err_set(err, AI_EINVAL,
+                          "leader: the auth token must be 1 to %d visible "
+                          "ASCII characters",
+                          LEADER_TOKEN_MAX);
+    snprintf(list, sizeof list, "%s", c->url);
+    for (one = strtok_r(list, ",", &save); one != NULL && nbases < BASES_MAX;
+         one = strtok_r(NULL, ",", &save))
+        bases[nbases++] = one;
+    /* A write carries one key for all its attempts: a leader group
+     * applies it once however often it arrives. */
+    write = strcmp(method, "GET") != 0;
+    if (write) {
+        if (RAND_bytes(rnd, sizeof rnd) != 1)
+            return ai_err_set(err, AI_EINTERNAL, "random generator failed");
+        for (size_t i = 0; i < sizeof rnd; i++)
+            snprintf(idem + 2 * i, 3, "%02x", rnd[i]);
+    }
+    base = bases[0];
+    for (;;) {
+        rc = call_one(c, base, write ? idem : NULL, method, path, json_body,
+                      status, resp_body, redirect, sizeof redirect, &not_sent,
+                      err);
+        if (rc == AI_OK || ++tries > 2 * BASES_MAX + 4)
+            return rc;
+        /* never reached: another voter of the list */
+        if (not_sent && nbases > 1 && tries < nbases) {
+            cur = (cur + 1) % nbases;
+            base = bases[cur];
+            continue;
+        }
+        /* a voter that is not the leader: the leader it names */
+        if (*status == 307 &&
+            redirect_base(redirect, path, moved, sizeof moved)) {
+            base = moved;
+            continue;
+        }
+        /* a group in an election: again, a while, on the next voter */
+        if (*status == 503 && time_now_ms() < until) {
+            struct timespec pause = {0, 200 * 1000000L};
+            nanosleep(&pause, NULL);
+            cur = (cur + 1) % nbases;
+            base = bases[cur];
+            continue;
+        }
+        return rc;
+    }
 }
 
 /* See leader_client.h. */

@@ -7,8 +7,14 @@
  * TLS verification is always on (the CA file given, else the system's
  * CAs); plain http only to 127.0.0.1, localhost or [::1] (http_url_ok of
  * src/http). Connect timeout 5 s, total 30 s, answers over 1 MiB
- * refused, redirects never followed, no retries (admin writes such as
- * rotate-key are not idempotent).
+ * refused. The URL may list the voters of a leader group ("URL,URL"):
+ * a voter that could not be connected to (nothing sent) gives way to the
+ * next, a 307 (a voter that is not the leader) is followed to the
+ * Location it gives, a 503 (an election) is tried again on the next voter
+ * for up to LEADER_ELECTION_MS. Other failures are not retried: a write
+ * that may have arrived is not sent again (a single leader would apply
+ * it twice). Every write carries an Idempotency-Key of its own, the same
+ * on each attempt, which a leader group uses to apply it once.
  *
  * The bearer secret goes into one header line, built in a buffer that is
  * wiped afterwards; it is never printed, logged or put in an error
@@ -28,11 +34,13 @@
 #define LEADER_BODY_MAX (1024 * 1024)
 #define LEADER_CONNECT_MS 5000L
 #define LEADER_TOTAL_MS 30000L
+#define LEADER_ELECTION_MS 2500L /* 503s of a group retried this long */
 
 /* Where the leader is and how to reach it. Every member is borrowed. */
 typedef struct leader_client {
     const char *url;     /* base URL: "https://host:port" (a path prefix is
-                            kept; trailing slashes are ignored) */
+                            kept; trailing slashes are ignored), or a
+                            comma-separated list of a group's voters */
     const char *token;   /* admin bearer secret; NULL: no Authorization */
     const char *ca_file; /* PEM CA bundle; NULL: the system's CAs */
 } leader_client;

@@ -18,6 +18,8 @@ TMPDIR`; prints ok/FAIL lines and exits 1 on a failure.
      applies once after SIGCONT
   5. a voter whose home has another master.key stops at the group's first
      entry, says why, and applies nothing
+  7. the CLI given the voters' URLs (`--leader-url A,B,C`, a dead one
+     first, a follower voter next) revokes through the leader, once
   6. a follower given the three voters' URLs keeps following when the
      voter it follows is killed: a revocation made through the new leader
      reaches it
@@ -339,6 +341,28 @@ def scenario_follower(g):
           S.wait_for(lambda: g.head(l) >= head, 15))
 
 
+def scenario_cli(g):
+    print("# 7. the CLI with the voters' URLs", flush=True)
+    l = g.leader()
+    if l is None:
+        check("a leader for the CLI", False)
+        return
+    f = (l + 1) % N
+    dead = "https://127.0.0.1:%d" % free_ports(1)[0]
+    urls = ",".join([dead, g.procs[f].url, g.procs[l].url])
+    rc, out, err = S.cli("revoke", "--agent", "cli-rogue", "--leader-url",
+                         urls, "--auth-token-file", ADMIN_FILE, "--ca-cert",
+                         S.CA)
+    check("revoke through a dead URL and a follower voter exits 0",
+          rc == 0, "%r %r" % (out, err))
+    check("... applied on every voter",
+          S.wait_for(lambda: all("cli-rogue" in g.revoked(i)
+                                 for i in range(N)), 5))
+    rc, out, err = S.cli("status", "--json", "--leader-url", urls,
+                         "--auth-token-file", ADMIN_FILE, "--ca-cert", S.CA)
+    check("status through the list answers", rc == 0, "%r %r" % (out, err))
+
+
 def scenario_other_key():
     print("# 5. a voter with another master.key stops", flush=True)
     g = Group("k")
@@ -383,6 +407,7 @@ def main():
         scenario_kill(g)
         scenario_minority(g)
         scenario_follower(g)
+        scenario_cli(g)
     finally:
         g.stop()
     scenario_other_key()
