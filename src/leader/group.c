@@ -14,6 +14,7 @@
 
 #define WRITE_WAIT_MS 10000 /* a write's wait for its commit and apply */
 #define FIRST_KEY_EVERY_MS 1000
+#define CLUSTER_BUDGETS_LIMIT 64 /* as the codec carries at most */
 
 /* The client's Idempotency-Key makes the id (a retry applies once);
  * without one, a random id. */
@@ -65,6 +66,60 @@ ai_code leader_exec(srv_req *rq, const broker_cmd *c, broker_result *out,
     if (res.code != AI_OK)
         return ai_err_set(err, res.code, "%s", res.msg);
     return AI_OK;
+}
+
+/* Uses of a voter's agents are counted by the group (broker_set_consume):
+ * every voter then holds the same counts; a voter that is not the leader
+ * cannot count (AI_EUNAVAILABLE: 503), so a budget is never spent twice. */
+static ai_code group_consume(void *ud, const char *wire, size_t len,
+                             const ai_token *t, const char *scope,
+                             bool *granted, uint32_t *remaining, ai_err *err)
+{
+    ai_leader *l = ud;
+    ai_budget_ref budgets[CLUSTER_BUDGETS_LIMIT];
+    unsigned char id[CLUSTER_REQ_ID_BYTES];
+    char url[CLUSTER_URL_MAX];
+    cluster_result res;
+    broker_cmd c;
+    size_t n = 0;
+    ai_code rc;
+
+    (void)wire;
+    (void)len;
+    *granted = false;
+    *remaining = 0;
+    if ((rc = ai_token_budgets(t, scope, budgets,
+                               sizeof budgets / sizeof *budgets, &n, err)) !=
+        AI_OK)
+        return rc;
+    memset(&c, 0, sizeof c);
+    c.op = BROKER_USES_CONSUME;
+    c.at_ms = time_now_ms();
+    c.budgets = budgets;
+    c.nbudgets = n;
+    if (RAND_bytes(id, sizeof id) != 1)
+        return ai_err_set(err, AI_EINTERNAL, "random generator failed");
+    if ((rc = cluster_submit(l->cluster, &c, id, WRITE_WAIT_MS, &res, url,
+                             err)) != AI_OK)
+        return rc == AI_EUNAVAILABLE
+                   ? ai_err_set(err, AI_EUNAVAILABLE,
+                                "uses are counted by the leader of the "
+                                "group%s%s",
+                                url[0] ? ": " : "", url)
+                   : rc;
+    if (res.code != AI_OK)
+        return ai_err_set(err, res.code, "%s", res.msg);
+    *granted = res.r.granted;
+    *remaining = res.r.remaining;
+    return AI_OK;
+}
+
+void leader_group_thread_init(void *app, srv_thread *th)
+{
+    ai_leader *l = app;
+
+    if (l->cluster != NULL)
+        broker_set_consume(th->broker, group_consume, l);
 }
 
 /* On the watcher thread: the group's first leader makes its first

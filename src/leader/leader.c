@@ -230,7 +230,8 @@ static ai_code follower_find(void *app, srv_req *rq, const char *secret,
 }
 
 static const srv_role leader_role = {"leader", status, metrics, ready, NULL,
-                                     tick, NULL, follower_find, NULL};
+                                     tick, leader_group_thread_init,
+                                     follower_find, NULL};
 
 void ai_leader_config_init(ai_leader_config *c)
 {

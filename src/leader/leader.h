@@ -50,6 +50,8 @@ ai_code leader_exec(srv_req *rq, const broker_cmd *c, broker_result *out,
 /* Upkeep on the watcher thread: a group's first leader makes its first
  * signing key (group.c). */
 void leader_group_tick(ai_leader *l, store *st, int64_t now);
+/* srv_role.thread_init: a voter's worker counts uses through the group. */
+void leader_group_thread_init(void *app, srv_thread *th);
 /* The status's "cluster" object; NULL when not in a group. */
 json_t *leader_group_json(ai_leader *l);
 

@@ -193,6 +193,41 @@ def scenario_basics(g):
         check("voter %d verifies it" % (i + 1), v.status == 200, repr(v))
 
 
+def scenario_uses(g):
+    print("# 2b. uses are counted by the group", flush=True)
+    l = g.leader()
+    if l is None:
+        check("a leader for uses", False)
+        return
+    f = (l + 1) % N
+    r = S.call(g.procs[l], "PUT", "/v1/admin/apikeys/openai",
+               {"provider": "openai", "key": "sk-test-cluster-0123456789"},
+               bearer=ADMIN)
+    check("an API key through the group", r.status == 200, repr(r))
+    r = g.write(l, "/v1/admin/tokens",
+                {"agentId": "metered", "scopes": ["openai:chat:completions"],
+                 "constraints": {"openai:chat:completions": {"maxUses": 2}}})
+    tok = (r.json or {}).get("token")
+    body = {"scope": "openai:chat:completions"}
+    a = S.call(g.procs[l], "POST", "/v1/credentials", body, bearer=tok)
+    b = S.call(g.procs[l], "POST", "/v1/credentials", body, bearer=tok)
+    c = S.call(g.procs[l], "POST", "/v1/credentials", body, bearer=tok)
+    check("maxUses 2 on the leader: 200, 200, then 403",
+          [a.status, b.status, c.status] == [200, 200, 403],
+          repr([a, b, c]))
+    d = S.call(g.procs[f], "POST", "/v1/credentials", body, bearer=tok)
+    check("a third use on a follower voter is refused too (the group's "
+          "count, or 503: only the leader counts)",
+          d.status in (403, 503), repr(d))
+    r = g.write(l, "/v1/admin/tokens",
+                {"agentId": "metered2", "scopes": ["openai:chat:completions"],
+                 "constraints": {"openai:chat:completions": {"maxUses": 1}}})
+    tok2 = (r.json or {}).get("token")
+    e = S.call(g.procs[f], "POST", "/v1/credentials", body, bearer=tok2)
+    check("a follower voter never counts a use on its own (503)",
+          e.status == 503, repr(e))
+
+
 def scenario_kill(g):
     print("# 3. SIGKILL of the leader during a stream of revocations",
           flush=True)
@@ -404,6 +439,7 @@ def main():
     g = Group("a")
     try:
         scenario_basics(g)
+        scenario_uses(g)
         scenario_kill(g)
         scenario_minority(g)
         scenario_follower(g)
