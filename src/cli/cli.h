@@ -283,5 +283,6 @@ int cli_status(cli_ctx *c, int argc, char **argv);
 int cli_cred(cli_ctx *c, int argc, char **argv);
 int cli_backup(cli_ctx *c, int argc, char **argv);
 int cli_followers(cli_ctx *c, int argc, char **argv);
+int cli_cluster(cli_ctx *c, int argc, char **argv);
 
 #endif

@@ -88,6 +88,10 @@ static const char usage_text[] =
     "      [--cluster FILE] [--node-id N] [--election-timeout MS]\n"
     "                                the leader over HTTPS (docs/http-api.md);\n"
     "                                with --cluster, a voter of a leader group\n"
+    "  cluster status [LEADER]       a leader group as one of its voters sees\n"
+    "                                it (serve --cluster)\n"
+    "  cluster transfer [ID] [LEADER]\n"
+    "                                hand the group's leadership to voter ID\n"
     "  followers add ID [--providers P,Q|'*'] [LEADER]\n"
     "                                register a follower: prints its own\n"
     "                                credential, once\n"
@@ -137,6 +141,7 @@ static const command commands[] = {
     {"serve", cli_serve},       {"follower", cli_follower},
     {"sync", cli_sync},
     {"backup", cli_backup},     {"followers", cli_followers},
+    {"cluster", cli_cluster},
 };
 
 static int run(cli_ctx *c, int n, char **args)

@@ -84,4 +84,11 @@ ai_code cluster_submit(ai_cluster *c, const broker_cmd *cmd,
                        int timeout_ms, cluster_result *out,
                        char leader_url[CLUSTER_URL_MAX], ai_err *err);
 
+/* Hand the leadership of this leader to voter `to` (0: the most
+ * up-to-date one), waiting until it moved: *leader the new leader's id.
+ * AI_EUNAVAILABLE when this voter is not the leader (leader_url) or the
+ * move did not happen in time; AI_EINVAL for an unknown voter. */
+ai_code cluster_transfer(ai_cluster *c, uint64_t to, uint64_t *leader,
+                         char leader_url[CLUSTER_URL_MAX], ai_err *err);
+
 #endif /* AI_CLUSTER_CLUSTER_H */

@@ -29,6 +29,9 @@
  * last of the two to let go frees it (refs, under the node's mutex). */
 typedef struct sub {
     struct raft_apply apply;
+    struct raft_transfer transfer;
+    bool is_transfer;   /* a leadership transfer, not an entry */
+    uint64_t to;        /* is_transfer: the voter (0: libraft picks) */
     ai_cluster *c;
     unsigned char *entry;
     size_t len;
@@ -121,6 +124,27 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
     sub_complete(s->c, s, AI_EUNAVAILABLE, msg, NULL);
 }
 
+static void transfer_cb(struct raft_transfer *req)
+{
+    sub *s = req->data;
+    raft_id lid = 0;
+    const char *addr = NULL;
+    char msg[64];
+
+    raft_leader(&s->c->raft, &lid, &addr);
+    if (lid != 0 && lid != s->c->self->id &&
+        (s->to == 0 || lid == s->to)) {
+        cluster_result res;
+        memset(&res, 0, sizeof res);
+        res.r.version = (uint32_t)lid; /* the new leader */
+        sub_complete(s->c, s, AI_OK, NULL, &res);
+        return;
+    }
+    snprintf(msg, sizeof msg, "the leadership did not move (leader %llu)",
+             (unsigned long long)lid);
+    sub_complete(s->c, s, AI_EUNAVAILABLE, msg, NULL);
+}
+
 static void wake_cb(uv_async_t *h)
 {
     ai_cluster *c = h->data;
@@ -137,6 +161,18 @@ static void wake_cb(uv_async_t *h)
         next = s->next;
         if (raft_state(&c->raft) != RAFT_LEADER || !c->st.ready) {
             sub_complete(c, s, AI_EUNAVAILABLE, "not the leader", NULL);
+            continue;
+        }
+        if (s->is_transfer) {
+            s->transfer.data = s;
+            if ((rv = raft_transfer(&c->raft, &s->transfer, s->to,
+                                    transfer_cb)) != 0)
+                sub_complete(c, s, rv == RAFT_BADID ? AI_EINVAL
+                                                    : AI_EUNAVAILABLE,
+                             rv == RAFT_BADID
+                                 ? "no such voter to hand leadership to"
+                                 : raft_strerror(rv),
+                             NULL);
             continue;
         }
         buf.len = s->len;
@@ -165,40 +201,22 @@ static void fill_leader_url(ai_cluster *c, char url[CLUSTER_URL_MAX])
     pthread_mutex_unlock(&c->mu);
 }
 
-ai_code cluster_submit(ai_cluster *c, const broker_cmd *cmd,
-                       const unsigned char req_id[CLUSTER_REQ_ID_BYTES],
-                       int timeout_ms, cluster_result *out,
-                       char leader_url[CLUSTER_URL_MAX], ai_err *err)
+/* Queue s for the loop thread and wait for its answer (timeout_ms). */
+static ai_code submit_wait(ai_cluster *c, sub *s, int timeout_ms,
+                           cluster_result *out,
+                           char leader_url[CLUSTER_URL_MAX], ai_err *err)
 {
     pthread_condattr_t ca;
     struct timespec until;
-    sub *s;
     ai_code rc;
 
-    ai_err_clear(err);
-    memset(out, 0, sizeof *out);
-    leader_url[0] = '\0';
-    if ((s = ai_calloc(1, sizeof *s)) == NULL)
-        return ai_err_set(err, AI_ENOMEM, "out of memory");
-    /* sealing reads the master key only: safe beside the loop thread */
-    if ((rc = cluster_encode(broker_store(c->b), req_id, cmd, &s->entry,
-                             &s->len, err)) != AI_OK) {
-        ai_free(s);
-        return rc;
-    }
     s->c = c;
     s->refs = 2;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cv, &ca);
     pthread_condattr_destroy(&ca);
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    time_deadline(CLOCK_MONOTONIC, timeout_ms, &until);
     pthread_mutex_lock(&c->mu);
     if (c->stopping || c->st.failed) {
         pthread_mutex_unlock(&c->mu);
@@ -231,6 +249,50 @@ ai_code cluster_submit(ai_cluster *c, const broker_cmd *cmd,
     pthread_mutex_unlock(&c->mu);
     if (rc == AI_EUNAVAILABLE)
         fill_leader_url(c, leader_url);
+    return rc;
+}
+
+ai_code cluster_submit(ai_cluster *c, const broker_cmd *cmd,
+                       const unsigned char req_id[CLUSTER_REQ_ID_BYTES],
+                       int timeout_ms, cluster_result *out,
+                       char leader_url[CLUSTER_URL_MAX], ai_err *err)
+{
+    sub *s;
+    ai_code rc;
+
+    ai_err_clear(err);
+    memset(out, 0, sizeof *out);
+    leader_url[0] = '\0';
+    if ((s = ai_calloc(1, sizeof *s)) == NULL)
+        return ai_err_set(err, AI_ENOMEM, "out of memory");
+    /* sealing reads the master key only: safe beside the loop thread */
+    if ((rc = cluster_encode(broker_store(c->b), req_id, cmd, &s->entry,
+                             &s->len, err)) != AI_OK) {
+        ai_free(s);
+        return rc;
+    }
+    return submit_wait(c, s, timeout_ms, out, leader_url, err);
+}
+
+ai_code cluster_transfer(ai_cluster *c, uint64_t to, uint64_t *leader,
+                         char leader_url[CLUSTER_URL_MAX], ai_err *err)
+{
+    cluster_result res;
+    sub *s;
+    ai_code rc;
+
+    ai_err_clear(err);
+    *leader = 0;
+    leader_url[0] = '\0';
+    if ((s = ai_calloc(1, sizeof *s)) == NULL)
+        return ai_err_set(err, AI_ENOMEM, "out of memory");
+    s->is_transfer = true;
+    s->to = to;
+    /* libraft gives up after an election timeout */
+    rc = submit_wait(c, s, (int)c->election_ms * 3 + 1000, &res, leader_url,
+                     err);
+    if (rc == AI_OK)
+        *leader = res.r.version;
     return rc;
 }
 

@@ -176,3 +176,54 @@ json_t *leader_group_json(ai_leader *l)
                      (json_int_t)s.voters, "elections",
                      (json_int_t)s.elections, "failed", s.failed);
 }
+
+/* POST /v1/admin/cluster/transfer {"id"?}: hand the leadership over (to
+ * voter id, or the most up-to-date one). */
+static void transfer(srv_req *rq)
+{
+    ai_leader *l = rq->app;
+    json_t *body = NULL, *id;
+    uint64_t to = 0, now_leader = 0;
+    char url[CLUSTER_URL_MAX];
+    ai_err err;
+    ai_code rc;
+
+    if (l->cluster == NULL) {
+        srv_reply_error(rq, 404, "not_found",
+                        "this leader is not in a leader group (--cluster)");
+        return;
+    }
+    if (rq->len > 0 &&
+        ((body = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES,
+                            NULL)) == NULL ||
+         !json_is_object(body))) {
+        json_decref(body);
+        srv_reply_error(rq, 400, "bad_request", "the body is {\"id\"?: N}");
+        return;
+    }
+    id = json_object_get(body, "id");
+    if (id != NULL && (!json_is_integer(id) || json_integer_value(id) < 1)) {
+        json_decref(body);
+        srv_reply_error(rq, 400, "bad_request", "\"id\" is a voter's id");
+        return;
+    }
+    if (id != NULL)
+        to = (uint64_t)json_integer_value(id);
+    json_decref(body);
+    rc = cluster_transfer(l->cluster, to, &now_leader, url, &err);
+    if (rc == AI_EUNAVAILABLE && url[0] != '\0')
+        snprintf(rq->location, sizeof rq->location, "%s", url);
+    if (rc != AI_OK) {
+        srv_reply_ai(rq, rc, err.msg);
+        return;
+    }
+    srv_reply_json(rq, 200, json_pack("{s:I}", "leaderId",
+                                      (json_int_t)now_leader));
+}
+
+const srv_route leader_group_routes[] = {
+    {"POST", "/v1/admin/cluster/transfer", false, SRV_AUTH_ADMIN, transfer,
+     "/v1/admin/cluster/transfer"},
+};
+const size_t leader_group_nroutes =
+    sizeof leader_group_routes / sizeof *leader_group_routes;

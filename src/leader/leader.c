@@ -25,6 +25,7 @@ static void build_routes(void)
 {
     ADD(srv_agent_routes, srv_agent_nroutes);
     ADD(leader_admin_routes, leader_admin_nroutes);
+    ADD(leader_group_routes, leader_group_nroutes);
     ADD(leader_follower_routes, leader_follower_nroutes);
     ADD(leader_repl_routes, leader_repl_nroutes);
     ADD(srv_common_routes, srv_common_nroutes);

@@ -73,6 +73,8 @@ extern const srv_route leader_admin_routes[];
 extern const size_t leader_admin_nroutes;
 extern const srv_route leader_follower_routes[];
 extern const size_t leader_follower_nroutes;
+extern const srv_route leader_group_routes[];
+extern const size_t leader_group_nroutes;
 extern const srv_route leader_repl_routes[];
 extern const size_t leader_repl_nroutes;
 

@@ -396,6 +396,26 @@ def scenario_cli(g):
     rc, out, err = S.cli("status", "--json", "--leader-url", urls,
                          "--auth-token-file", ADMIN_FILE, "--ca-cert", S.CA)
     check("status through the list answers", rc == 0, "%r %r" % (out, err))
+    rc, out, err = S.cli("--json", "cluster", "status", "--leader-url",
+                         g.procs[f].url, "--auth-token-file", ADMIN_FILE,
+                         "--ca-cert", S.CA)
+    st = json.loads(out) if rc == 0 else {}
+    check("cluster status of a follower voter names the leader",
+          st.get("role") == "follower" and st.get("leaderId") == l + 1 and
+          st.get("voters") == 3, "%r %r" % (out, err))
+    to = f + 1
+    rc, out, err = S.cli("cluster", "transfer", to, "--leader-url",
+                         g.procs[f].url + "," + g.procs[l].url,
+                         "--auth-token-file", ADMIN_FILE, "--ca-cert", S.CA)
+    check("cluster transfer %d (sent to a follower: 307) exits 0" % to,
+          rc == 0 and ("node %d" % to) in out, "%r %r" % (out, err))
+    check("... and voter %d leads" % to, g.leader() == f,
+          repr(g.leader()))
+    rc, out, err = S.cli("cluster", "transfer", 99, "--leader-url",
+                         g.procs[f].url, "--auth-token-file", ADMIN_FILE,
+                         "--ca-cert", S.CA)
+    check("cluster transfer to an unknown voter fails (exit 1, %r)" %
+          err.strip()[:80], rc == 1, "%r %r" % (out, err))
 
 
 def scenario_other_key():
