@@ -21,6 +21,7 @@
 
 #define CLUSTER_REQ_ID_BYTES STORE_REQ_ID_BYTES
 #define CLUSTER_URL_MAX 256
+#define CLUSTER_LATENCY_BUCKETS 9
 
 /* What applying a command gave: the command's own outcome. */
 typedef struct cluster_result {
@@ -67,7 +68,16 @@ typedef struct cluster_status {
     uint64_t elections;    /* times this node became leader */
     size_t voters;
     bool failed;           /* an entry could not be applied: stopped */
+    /* writes this voter answered as leader (cluster_submit, AI_OK): from
+     * the call to the answer, committed and applied */
+    uint64_t writes;
+    double write_seconds;  /* their sum */
+    uint64_t write_le[CLUSTER_LATENCY_BUCKETS]; /* how many took <= each
+                                                 * of cluster_latency_le */
 } cluster_status;
+
+/* The upper bounds of the write latency buckets, in seconds. */
+extern const double cluster_latency_le[CLUSTER_LATENCY_BUCKETS];
 
 void cluster_get_status(ai_cluster *c, cluster_status *out);
 const char *cluster_role_name(cluster_role r);

@@ -76,6 +76,9 @@ struct ai_cluster {
     cluster_status st;
 };
 
+const double cluster_latency_le[CLUSTER_LATENCY_BUCKETS] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
+
 const char *cluster_role_name(cluster_role r)
 {
     static const char *const names[] = {"unavailable", "follower",
@@ -208,6 +211,7 @@ static ai_code submit_wait(ai_cluster *c, sub *s, int timeout_ms,
 {
     pthread_condattr_t ca;
     struct timespec until;
+    int64_t t0;
     ai_code rc;
 
     s->c = c;
@@ -217,6 +221,7 @@ static ai_code submit_wait(ai_cluster *c, sub *s, int timeout_ms,
     pthread_cond_init(&s->cv, &ca);
     pthread_condattr_destroy(&ca);
     time_deadline(CLOCK_MONOTONIC, timeout_ms, &until);
+    t0 = time_mono_ns();
     pthread_mutex_lock(&c->mu);
     if (c->stopping || c->st.failed) {
         pthread_mutex_unlock(&c->mu);
@@ -242,8 +247,15 @@ static ai_code submit_wait(ai_cluster *c, sub *s, int timeout_ms,
     } else if (s->code != AI_OK) {
         rc = ai_err_set(err, s->code, "%s", s->msg);
     } else {
+        double secs = (double)(time_mono_ns() - t0) / 1e9;
         *out = s->res;
         rc = AI_OK;
+        if (!s->is_transfer) {
+            c->st.writes++;
+            c->st.write_seconds += secs;
+            for (size_t i = 0; i < CLUSTER_LATENCY_BUCKETS; i++)
+                c->st.write_le[i] += secs <= cluster_latency_le[i];
+        }
     }
     sub_release(s);
     pthread_mutex_unlock(&c->mu);

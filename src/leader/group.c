@@ -227,3 +227,59 @@ const srv_route leader_group_routes[] = {
 };
 const size_t leader_group_nroutes =
     sizeof leader_group_routes / sizeof *leader_group_routes;
+
+/* The group's figures for /metrics (Prometheus text format). */
+void leader_group_metrics(ai_leader *l, char **buf, size_t *len, size_t *cap)
+{
+    static const cluster_role roles[] = {CLUSTER_LEADER, CLUSTER_FOLLOWER,
+                                         CLUSTER_CANDIDATE,
+                                         CLUSTER_UNAVAILABLE};
+    cluster_status s;
+
+    if (l->cluster == NULL)
+        return;
+    cluster_get_status(l->cluster, &s);
+    srv_appendf(buf, len, cap,
+                "# HELP agent_iam_cluster_role This voter's Raft role (1: "
+                "the one it has).\n# TYPE agent_iam_cluster_role gauge\n");
+    for (size_t i = 0; i < sizeof roles / sizeof *roles; i++)
+        srv_appendf(buf, len, cap, "agent_iam_cluster_role{role=\"%s\"} %d\n",
+                    cluster_role_name(roles[i]), s.role == roles[i]);
+    srv_appendf(buf, len, cap,
+                "# HELP agent_iam_cluster_term The Raft term.\n"
+                "# TYPE agent_iam_cluster_term gauge\n"
+                "agent_iam_cluster_term %llu\n"
+                "# HELP agent_iam_cluster_commit_index The last entry known "
+                "committed.\n# TYPE agent_iam_cluster_commit_index gauge\n"
+                "agent_iam_cluster_commit_index %llu\n"
+                "# HELP agent_iam_cluster_applied_index The last entry "
+                "applied to this voter's home.\n"
+                "# TYPE agent_iam_cluster_applied_index gauge\n"
+                "agent_iam_cluster_applied_index %llu\n"
+                "# HELP agent_iam_cluster_elections_total Times this voter "
+                "became a ready leader.\n"
+                "# TYPE agent_iam_cluster_elections_total counter\n"
+                "agent_iam_cluster_elections_total %llu\n"
+                "# HELP agent_iam_cluster_failed 1 when an entry could not "
+                "be applied and this voter stopped.\n"
+                "# TYPE agent_iam_cluster_failed gauge\n"
+                "agent_iam_cluster_failed %d\n"
+                "# HELP agent_iam_cluster_write_seconds Writes answered as "
+                "leader, from submission to applied.\n"
+                "# TYPE agent_iam_cluster_write_seconds histogram\n",
+                (unsigned long long)s.term,
+                (unsigned long long)s.commit_index,
+                (unsigned long long)s.applied_index,
+                (unsigned long long)s.elections, s.failed ? 1 : 0);
+    for (size_t i = 0; i < CLUSTER_LATENCY_BUCKETS; i++)
+        srv_appendf(buf, len, cap,
+                    "agent_iam_cluster_write_seconds_bucket{le=\"%g\"} "
+                    "%llu\n",
+                    cluster_latency_le[i], (unsigned long long)s.write_le[i]);
+    srv_appendf(buf, len, cap,
+                "agent_iam_cluster_write_seconds_bucket{le=\"+Inf\"} %llu\n"
+                "agent_iam_cluster_write_seconds_sum %.6f\n"
+                "agent_iam_cluster_write_seconds_count %llu\n",
+                (unsigned long long)s.writes, s.write_seconds,
+                (unsigned long long)s.writes);
+}

@@ -177,6 +177,7 @@ static void metrics(void *app, srv_thread *th, char **buf, size_t *len,
                     l->followers[i].id,
                     (double)(now - l->followers[i].last_seen) / 1000.0);
     pthread_mutex_unlock(&l->lock);
+    leader_group_metrics(l, buf, len, cap);
 }
 
 static void tick(void *app, srv *s, store *st, int64_t now)
@@ -190,10 +191,10 @@ static void tick(void *app, srv *s, store *st, int64_t now)
     if (store_changelog_head(st, &head, &err) == AI_OK)
         atomic_store(&l->head, head);
     leader_group_tick(l, st, now);
-    /* A voter prunes nothing on its own: a pruned row is a change, and
-     * voters' changelogs must stay the same (pruning as a command of the
-     * group is to come). */
-    if (l->cluster == NULL && now >= l->next_prune) {
+    /* Pruning logs nothing (every home prunes by the same times), so each
+     * voter of a group prunes on its own too: its changelog stays the
+     * group's. */
+    if (now >= l->next_prune) {
         l->next_prune = now + STORE_PRUNE_EVERY_MS;
         if (store_prune(st, now, &pruned, &err) != AI_OK)
             fprintf(stderr, "agent-iam: prune: %s\n", err.msg);

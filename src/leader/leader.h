@@ -52,6 +52,8 @@ ai_code leader_exec(srv_req *rq, const broker_cmd *c, broker_result *out,
 void leader_group_tick(ai_leader *l, store *st, int64_t now);
 /* srv_role.thread_init: a voter's worker counts uses through the group. */
 void leader_group_thread_init(void *app, srv_thread *th);
+/* The group's /metrics lines (nothing when not in a group). */
+void leader_group_metrics(ai_leader *l, char **buf, size_t *len, size_t *cap);
 /* The status's "cluster" object; NULL when not in a group. */
 json_t *leader_group_json(ai_leader *l);
 

@@ -35,6 +35,7 @@ import time
 
 import service as S
 from checks import check
+from prom import validate
 
 S.init(sys.argv[1], sys.argv[2])
 S.CA = os.path.join(S.TMP, "cluster-ca.pem")
@@ -183,6 +184,23 @@ def scenario_basics(g):
     check("the revocation is on every voter",
           S.wait_for(lambda: all("rogue" in g.revoked(i)
                                  for i in range(N)), 5))
+    m = S.call(g.procs[l], "GET", "/metrics", bearer=ADMIN)
+    errs, samples = validate(m.body.decode())
+    check("the leader's /metrics follow the text format", m.status == 200
+          and not errs, repr(errs[:3]))
+    check("... with its role, term, indexes and write latency",
+          samples.get(("agent_iam_cluster_role",
+                       (("role", "leader"),))) == 1.0 and
+          samples.get(("agent_iam_cluster_term", ())) >= 1 and
+          samples.get(("agent_iam_cluster_applied_index", ())) >= 3 and
+          samples.get(("agent_iam_cluster_write_seconds_count", ())) >= 2,
+          repr({k: v for k, v in samples.items()
+                if k[0].startswith("agent_iam_cluster")}))
+    m = S.call(g.procs[f], "GET", "/metrics", bearer=ADMIN)
+    errs, samples = validate(m.body.decode())
+    check("a follower voter's /metrics say follower", not errs and
+          samples.get(("agent_iam_cluster_role",
+                       (("role", "follower"),))) == 1.0, repr(errs[:3]))
     r = g.write(l, "/v1/admin/tokens",
                 {"agentId": "bot", "scopes": ["github:repo:read"]})
     tok = (r.json or {}).get("token")
