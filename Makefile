@@ -102,7 +102,7 @@ follower-test: $(BIN)
 	$(NOLEFT) sh tests/follower/run.sh $(BIN)
 
 # A leader group of three voters as processes over TLS (DESIGN §9).
-cluster-test: $(BIN)
+cluster-test: $(BIN) $(EXAMPLES)
 	$(NOLEFT) sh tests/cluster/run.sh $(BIN)
 
 # The service under attack (DESIGN §8): real processes on 127.0.0.0/8.

@@ -32,19 +32,10 @@
 /* See leader_client.h. */
 bool leader_url_ok(const char *url)
 {
-    char list[LEADER_URL_MAX + 1], *save = NULL, *one;
-    size_t n = 0;
-
-    if (url == NULL || !prov_text_ok(url, LEADER_URL_MAX) ||
-        strchr(url, '?') != NULL || strchr(url, '#') != NULL)
-        return false;
     /* one URL, or a leader group's voters: "URL,URL,..." */
-    snprintf(list, sizeof list, "%s", url);
-    for (one = strtok_r(list, ",", &save); one != NULL;
-         one = strtok_r(NULL, ",", &save))
-        if (++n > 8 || !http_url_ok(one, NULL))
-            return false;
-    return n > 0;
+    return url != NULL && prov_text_ok(url, LEADER_URL_MAX) &&
+           strchr(url, '?') == NULL && strchr(url, '#') == NULL &&
+           http_url_list_ok(url, 8);
 }
 
 /* See leader_client.h. */

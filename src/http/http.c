@@ -341,3 +341,43 @@ const char *http_reason(CURLcode cc, const char *errbuf)
     return errbuf != NULL && errbuf[0] != '\0' ? errbuf
                                                 : curl_easy_strerror(cc);
 }
+
+/* See http.h. */
+bool http_url_list_at(const char *list, size_t i, char *out, size_t cap)
+{
+    const char *p = list, *end;
+    size_t n;
+
+    for (; p != NULL && i > 0; i--)
+        p = (p = strchr(p, ',')) != NULL ? p + 1 : NULL;
+    if (p == NULL || *p == '\0')
+        return false;
+    end = strchr(p, ',');
+    n = end != NULL ? (size_t)(end - p) : strlen(p);
+    while (n > 0 && p[n - 1] == '/')
+        n--;
+    if (n == 0 || n >= cap)
+        return false;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* See http.h. */
+bool http_url_list_ok(const char *list, size_t max)
+{
+    char one[2048];
+    size_t commas = 0;
+
+    if (list == NULL || *list == '\0')
+        return false;
+    for (const char *p = list; *p; p++)
+        commas += *p == ',';
+    if (commas + 1 > max)
+        return false;
+    for (size_t i = 0; i <= commas; i++)
+        if (!http_url_list_at(list, i, one, sizeof one) ||
+            !http_url_ok(one, NULL))
+            return false;
+    return true;
+}

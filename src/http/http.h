@@ -42,6 +42,13 @@ bool http_global_ok(void);
  * whether plain http is allowed (the host is loopback). No network use. */
 bool http_url_ok(const char *url, bool *plain_ok);
 
+/* A list of base URLs, "URL[,URL...]" (a leader group's voters): at most
+ * max of them, each http_url_ok and under 2048 bytes. */
+bool http_url_list_ok(const char *list, size_t max);
+/* The i-th URL of a list (from 0) into out (cap bytes), its trailing
+ * slashes dropped; false past the end or when it does not fit. */
+bool http_url_list_at(const char *list, size_t i, char *out, size_t cap);
+
 /* "host:port" (or "host" when the URL names no port) of url into out (cap
  * bytes), for messages; "(unparsed URL)" when libcurl cannot parse it.
  * Only for URLs that passed http_url_ok (no user info to leak). */

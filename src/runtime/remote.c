@@ -11,6 +11,7 @@
  * answer body are wiped before they are freed. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -58,11 +59,13 @@ static ai_code answer_error(long status, const char *body, ai_err *err)
     return rc;
 }
 
-/* See runtime.h. */
-ai_code rt_http_call(const char *base, const char *ca, long timeout_ms,
-                     const char *bearer, const char *method,
-                     const char *path, const char *json,
-                     const atomic_bool *abort, char **body, ai_err *err)
+/* One call to one server. *not_sent: the connection was never made (the
+ * request reached nobody); *status: the answer's HTTP status (0: none). */
+static ai_code call_one(const char *base, const char *ca, long timeout_ms,
+                        const char *bearer, const char *method,
+                        const char *path, const char *json,
+                        const atomic_bool *abort, char **body, bool *not_sent,
+                        long *answered, ai_err *err)
 {
     struct curl_slist *hdrs = NULL;
     char url[4096], host[300], errbuf[CURL_ERROR_SIZE] = "";
@@ -78,6 +81,8 @@ ai_code rt_http_call(const char *base, const char *ca, long timeout_ms,
 
     ai_err_clear(err);
     *body = NULL;
+    *not_sent = false;
+    *answered = 0;
     http_sink_init(&s, RT_BODY_MAX, ai_malloc, ai_free);
     http_where(base, host, sizeof host);
     if (snprintf(url, sizeof url, "%s%s", base, path) >= (int)sizeof url)
@@ -111,11 +116,13 @@ ai_code rt_http_call(const char *base, const char *ca, long timeout_ms,
     if (s.oom)
         goto oom;
     if (cc != CURLE_OK) {
+        *not_sent = cc == CURLE_COULDNT_CONNECT;
         rc = ai_err_set(err, AI_EUNAVAILABLE, "server %s unreachable: %s", host,
                         http_reason(cc, errbuf));
         goto done;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    *answered = status;
     if (status < 200 || status > 299) {
         rc = answer_error(status, s.p, err);
         goto done;
@@ -136,4 +143,45 @@ done:
     }
     http_sink_clear(&s);
     return rc;
+}
+
+/* See runtime.h. */
+ai_code rt_http_call(const char *base, const char *ca, long timeout_ms,
+                     const char *bearer, const char *method,
+                     const char *path, const char *json,
+                     const atomic_bool *abort, char **body, ai_err *err)
+{
+    char one[2048];
+    size_t n = 0, cur = 0, tries = 0;
+    int64_t until = time_now_ms() + RT_ELECTION_MS;
+    bool not_sent;
+    long status;
+    ai_code rc;
+
+    while (http_url_list_at(base, n, one, sizeof one))
+        n++;
+    if (n == 0)
+        return ai_err_set(err, AI_EINVAL, "no server URL");
+    for (;;) {
+        (void)http_url_list_at(base, cur, one, sizeof one);
+        rc = call_one(one, ca, timeout_ms, bearer, method, path, json, abort,
+                      body, &not_sent, &status, err);
+        if (rc == AI_OK || n < 2 || (abort && atomic_load(abort)))
+            return rc;
+        /* the voters of a group: one that could not be reached (nothing
+         * sent), or that cannot answer now (503: an election, a use only
+         * the leader counts), gives way to the next; other failures are
+         * not sent again (a use might be counted twice) */
+        if (not_sent && ++tries < n) {
+            cur = (cur + 1) % n;
+            continue;
+        }
+        if (status == 503 && time_now_ms() < until) {
+            struct timespec pause = {0, 100 * 1000000L};
+            nanosleep(&pause, NULL);
+            cur = (cur + 1) % n;
+            continue;
+        }
+        return rc;
+    }
 }

@@ -160,11 +160,14 @@ ai_code ai_runtime_new(const ai_runtime_config *cfg, ai_runtime **out,
     case AI_RUNTIME_REMOTE: remote = true; break;
     default: return ai_err_set(err, AI_EINVAL, "unknown runtime mode");
     }
-    if (remote && (url == NULL || strlen(url) > 2000 || !http_url_ok(url, NULL)))
+    if (remote && (url == NULL || strlen(url) > 2000 ||
+                   !http_url_list_ok(url, 8)))
         return ai_err_set(err, AI_EINVAL,
                           "remote runtime: the server URL (cfg->url or "
                           "AGENT_IAM_URL) must be an https:// URL (http only "
-                          "to 127.0.0.1 or localhost), without user info");
+                          "to 127.0.0.1 or localhost), without user info, "
+                          "or a comma-separated list of at most 8 (a "
+                          "leader group's voters)");
     if (cfg->refresh_before_ms < 0 || cfg->retry_min_ms < 0 ||
         cfg->retry_max_ms < 0 || cfg->refresh_ttl_minutes < 0 ||
         cfg->refresh_ttl_minutes > 5256000 || cfg->http_timeout_ms < 0)

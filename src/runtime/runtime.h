@@ -8,6 +8,7 @@
 #include "agent_iam.h"
 
 #define RT_BODY_MAX (1024 * 1024) /* largest answer read */
+#define RT_ELECTION_MS 2500L      /* a group's 503s retried this long */
 
 /* METHOD base+path with the bearer token and an optional JSON body, TLS
  * always verified (ca: a CA file, NULL for the system's). A 2xx answer:
@@ -17,6 +18,9 @@
  * forbidden -> AI_EDENIED...) and the server's message. Unreachable,
  * timed out or aborted (*abort became true; polled every 100 ms):
  * AI_EUNAVAILABLE naming the host. The token never reaches an error.
+ * base may list a leader group's voters ("URL,URL"): one that could not
+ * be connected to gives way to the next, and so does a 503 (for up to
+ * RT_ELECTION_MS); other failures are not sent again.
  * Thread-safe: one libcurl handle per call. */
 ai_code rt_http_call(const char *base, const char *ca, long timeout_ms,
                      const char *bearer, const char *method,

@@ -436,6 +436,31 @@ def scenario_cli(g):
           err.strip()[:80], rc == 1, "%r %r" % (out, err))
 
 
+def scenario_runtime(g):
+    print("# 8. an agent's runtime with the voters' URLs", flush=True)
+    agent = os.path.join(os.path.dirname(S.BIN), "examples", "agent")
+    l = g.leader()
+    if l is None or not os.path.exists(agent):
+        check("a leader and examples/agent", False, agent)
+        return
+    r = g.write(l, "/v1/admin/tokens",
+                {"agentId": "rt-agent",
+                 "scopes": ["openai:chat:completions", "github:repo:read"]})
+    tok = (r.json or {}).get("token", "")
+    f = (l + 1) % N
+    dead = "https://127.0.0.1:%d" % free_ports(1)[0]
+    env = dict(S.clean_env(), AGENT_TOKEN=tok, AGENT_IAM_CA_CERT=S.CA,
+               AGENT_IAM_URL=",".join([dead, g.procs[f].url,
+                                       g.procs[l].url]))
+    import subprocess
+    p = subprocess.run([agent, "openai:chat:completions", "github:repo:read"],
+                       capture_output=True, text=True, env=env,
+                       timeout=60 * S.SLOW)
+    check("examples/agent with a dead URL first gets its credential and "
+          "delegates to its child", p.returncode == 0,
+          "%s %s" % (p.stdout[-600:], p.stderr[-300:]))
+
+
 def scenario_other_key():
     print("# 5. a voter with another master.key stops", flush=True)
     g = Group("k")
@@ -482,6 +507,7 @@ def main():
         scenario_minority(g)
         scenario_follower(g)
         scenario_cli(g)
+        scenario_runtime(g)
     finally:
         g.stop()
     scenario_other_key()
