@@ -37,7 +37,7 @@ SOLIB   := $(BUILD)/libagentiam.so
 TESTBIN := $(BUILD)/tests/check_agent_iam
 EXAMPLES := $(BUILD)/examples/quickstart $(BUILD)/examples/agent
 
-.PHONY: all deps demo test test-slow unit-test cli-test server-test follower-test cluster-test security-test netns-test install-test interop-test asan bench fuzz fuzz-build \
+.PHONY: all deps demo demo-cluster test test-slow unit-test cli-test server-test follower-test cluster-test security-test netns-test install-test interop-test asan bench fuzz fuzz-build \
         install uninstall clean run lint
 
 DOCS    := $(BUILD)/agent-iam.1 $(BUILD)/agent-iam.bash
@@ -224,6 +224,12 @@ $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJ)
 demo: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	sh scripts/demo.sh $(BIN)
+
+# A leader group of three voters and a follower; the leader killed with
+# SIGKILL during a stream of revocations (DESIGN §9).
+demo-cluster: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	$(NOLEFT) sh scripts/demo-cluster.sh $(BIN)
 
 run: deps
 	@$(MAKE) --no-print-directory all

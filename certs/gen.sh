@@ -8,6 +8,9 @@
 #   certs/gen.sh [--out DIR] leader --san DNS:leader.example.com --san IP:10.0.0.5
 #   certs/gen.sh [--out DIR] follower NAME --san DNS:eu.example.com ...
 #   certs/gen.sh [--out DIR] client NAME             a clientAuth certificate
+#   certs/gen.sh [--out DIR] voter NAME --san IP:10.0.0.1   a voter of a
+#                          leader group: serverAuth and clientAuth (its HTTPS
+#                          API and its Raft traffic, which peers check)
 #
 # Options: --out DIR (default: $AGENT_IAM_PKI, else certs/pki beside this
 # script), --san DNS:name|IP:address (repeat; the first DNS name is the
@@ -23,6 +26,7 @@ usage: $prog [--out DIR] [--days N] [--force] ca
        $prog [--out DIR] [--days N] [--force] leader --san DNS:NAME|IP:ADDR [--san ...]
        $prog [--out DIR] [--days N] [--force] follower NAME --san DNS:NAME|IP:ADDR [--san ...]
        $prog [--out DIR] [--days N] [--force] client NAME [--san ...]
+       $prog [--out DIR] [--days N] [--force] voter NAME --san DNS:NAME|IP:ADDR [--san ...]
 EOF
     exit 2
 }
@@ -60,9 +64,9 @@ done
 
 case $kind in
 ca|leader) [ -z "$name" ] || { echo "$prog: $kind takes no NAME" >&2; usage; } ;;
-follower|client) [ -n "$name" ] || { echo "$prog: $kind needs a NAME" >&2; usage; } ;;
+follower|client|voter) [ -n "$name" ] || { echo "$prog: $kind needs a NAME" >&2; usage; } ;;
 "") usage ;;
-*) echo "$prog: unknown kind \"$kind\" (ca, leader, follower, client)" >&2; usage ;;
+*) echo "$prog: unknown kind \"$kind\" (ca, leader, follower, client, voter)" >&2; usage ;;
 esac
 if [ -n "$name" ]; then
     case $name in
@@ -93,7 +97,7 @@ for s in $sans; do
     san_list="${san_list:+$san_list,}$s"
 done
 case $kind in
-leader|follower) [ -n "$san_list" ] || die "$kind needs at least one --san (the names clients connect to)" ;;
+leader|follower|voter) [ -n "$san_list" ] || die "$kind needs at least one --san (the names clients connect to)" ;;
 ca) [ -z "$san_list" ] || die "the CA takes no --san" ;;
 esac
 
@@ -126,6 +130,13 @@ subjectKeyIdentifier = hash
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = $san_list
+[v3_voter]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth, clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 subjectAltName = $san_list
@@ -169,6 +180,7 @@ case $kind in
 leader) base=leader ext=v3_server ;;
 follower) base=follower-$name ext=v3_server ;;
 client) base=client-$name ext=v3_client ;;
+voter) base=voter-$name ext=v3_voter ;;
 esac
 if [ -e "$out/$base.pem" ] || [ -e "$out/$base.key" ]; then
     $force || die "$out/$base.pem exists (--force replaces it and its key)"
@@ -181,6 +193,7 @@ case $kind in
 leader) subject=${cn:-agent-iam leader} ;;
 follower) subject=${cn:-agent-iam follower $name} ;;
 client) subject=$name ;;
+voter) subject=${cn:-agent-iam voter $name} ;;
 esac
 conf "$subject" >"$work/cnf"
 newkey "$work/$base.key"
@@ -209,6 +222,13 @@ follower)
 run:     agent-iam follower --follower-id $name --tls-cert $out/$base.pem --tls-key $out/$base.key \\
              --ca-cert $out/ca.pem --leader-url https://LEADER:8443 --auth-token-file F
 agents:  curl --cacert $out/ca.pem
+EOF
+    ;;
+voter)
+    cat <<EOF
+run:     agent-iam serve --tls-cert $out/$base.pem --tls-key $out/$base.key \\
+             --cluster FILE --node-id N --admin-token-file F
+         (FILE's "ca": $out/ca.pem; every voter's certificate from this CA)
 EOF
     ;;
 client)

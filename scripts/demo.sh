@@ -9,19 +9,7 @@
 # Usage: scripts/demo.sh BUILD/agent-iam
 set -u
 bin=$1
-case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
-dir=$(mktemp -d)
-pids=""
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$dir"
-}
-trap cleanup EXIT INT TERM
-cd "$dir" || exit 1
-step() { printf '\n== %s\n' "$*"; }
-fail() { printf 'DEMO FAILED: %s\n' "$*"; for f in *.log; do echo "--- $f"; tail -5 "$f"; done; exit 1; }
-ok() { printf '   ok: %s\n' "$*"; }
+. "$(cd "$(dirname "$0")" && pwd)/demo-lib.sh"
 
 # the port a server printed in its "listening on ...:PORT" line
 port_of() {

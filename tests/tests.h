@@ -14,6 +14,11 @@
 
 #include "agent_iam.h"
 
+/* A TCP port of 127.0.0.1 free now, below the kernel's ephemeral range
+ * (so no outgoing connection takes it before its server binds it), never
+ * the same twice in a run. */
+int t_free_port(void);
+
 /* One Suite per file under tests/, named after the file it tests. */
 Suite *suite_core_scope(void);
 Suite *suite_core_glob(void);

@@ -1,4 +1,7 @@
 /* testutil.c - fixtures shared by the unit-test suites (see tests.h). */
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,4 +195,44 @@ struct store *t_home_open(const t_home *h)
     ck_assert_msg(store_open(h->path, true, &st, &err) == AI_OK,
                   "store_open: %s", err.msg);
     return st;
+}
+
+/* See tests.h. */
+int t_free_port(void)
+{
+    static int given[256];
+    static size_t ngiven;
+    int low = 32768;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+    if (f != NULL) {
+        if (fscanf(f, "%d", &low) != 1)
+            low = 32768;
+        fclose(f);
+    }
+    if (low - 12000 < 1024)
+        low = 13024;
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        int port = low - 12000 + (int)(random() % 12000), fd, taken;
+        bool seen = false;
+
+        for (size_t i = 0; i < ngiven; i++)
+            seen = seen || given[i] == port;
+        if (seen)
+            continue;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons((uint16_t)port);
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        ck_assert_int_ge(fd, 0);
+        taken = bind(fd, (struct sockaddr *)&a, sizeof a);
+        close(fd);
+        if (taken != 0)
+            continue;
+        if (ngiven < sizeof given / sizeof *given)
+            given[ngiven++] = port;
+        return port;
+    }
+    ck_abort_msg("no free port below the ephemeral range");
+    return -1;
 }

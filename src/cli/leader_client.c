@@ -276,7 +276,7 @@ ai_code leader_client_call(const leader_client *c, const char *method,
     char idem[33];
     unsigned char rnd[16];
     const char *base;
-    size_t nbases = 0, cur = 0, tries = 0;
+    size_t nbases = 0, cur = 0, tries = 0, hops = 0;
     int64_t until = time_now_ms() + LEADER_ELECTION_MS;
     bool known = false, not_sent = false, write;
     ai_code rc;
@@ -320,26 +320,26 @@ ai_code leader_client_call(const leader_client *c, const char *method,
         rc = call_one(c, base, write ? idem : NULL, method, path, json_body,
                       status, resp_body, redirect, sizeof redirect, &not_sent,
                       err);
-        if (rc == AI_OK || ++tries > 2 * BASES_MAX + 4)
+        if (rc == AI_OK || ++tries > 64)
             return rc;
-        /* never reached: another voter of the list */
-        if (not_sent && nbases > 1 && tries < nbases) {
-            cur = (cur + 1) % nbases;
-            base = bases[cur];
-            continue;
-        }
         /* a voter that is not the leader: the leader it names */
-        if (*status == 307 &&
+        if (*status == 307 && hops < 4 &&
             redirect_base(redirect, path, moved, sizeof moved)) {
+            hops++;
             base = moved;
             continue;
         }
-        /* a group in an election: again, a while, on the next voter */
-        if (*status == 503 && time_now_ms() < until) {
+        /* a group without a leader for now (an election: 503), or a voter
+         * that could not be reached (nothing sent, a dead leader among
+         * them): the next voter, a while; a pause once all were tried */
+        if (nbases > 1 && (not_sent || *status == 503) &&
+            time_now_ms() < until) {
             struct timespec pause = {0, 200 * 1000000L};
-            nanosleep(&pause, NULL);
+            if (tries % nbases == 0)
+                nanosleep(&pause, NULL);
             cur = (cur + 1) % nbases;
             base = bases[cur];
+            hops = 0;
             continue;
         }
         return rc;

@@ -34,7 +34,7 @@
 #define LEADER_BODY_MAX (1024 * 1024)
 #define LEADER_CONNECT_MS 5000L
 #define LEADER_TOTAL_MS 30000L
-#define LEADER_ELECTION_MS 2500L /* 503s of a group retried this long */
+#define LEADER_ELECTION_MS 4000L /* a group's failover waited this long */
 
 /* Where the leader is and how to reach it. Every member is borrowed. */
 typedef struct leader_client {

@@ -172,13 +172,10 @@ ai_code rt_http_call(const char *base, const char *ca, long timeout_ms,
          * sent), or that cannot answer now (503: an election, a use only
          * the leader counts), gives way to the next; other failures are
          * not sent again (a use might be counted twice) */
-        if (not_sent && ++tries < n) {
-            cur = (cur + 1) % n;
-            continue;
-        }
-        if (status == 503 && time_now_ms() < until) {
+        if ((not_sent || status == 503) && time_now_ms() < until) {
             struct timespec pause = {0, 100 * 1000000L};
-            nanosleep(&pause, NULL);
+            if (++tries % n == 0)
+                nanosleep(&pause, NULL);
             cur = (cur + 1) % n;
             continue;
         }

@@ -8,7 +8,7 @@
 #include "agent_iam.h"
 
 #define RT_BODY_MAX (1024 * 1024) /* largest answer read */
-#define RT_ELECTION_MS 2500L      /* a group's 503s retried this long */
+#define RT_ELECTION_MS 4000L      /* a group's failover waited this long */
 
 /* METHOD base+path with the bearer token and an optional JSON body, TLS
  * always verified (ca: a CA file, NULL for the system's). A 2xx answer:

@@ -27,13 +27,13 @@ TMPDIR`; prints ok/FAIL lines and exits 1 on a failure.
 import json
 import os
 import signal
-import socket
 import sqlite3
 import sys
 import threading
 import time
 
 import service as S
+from free_port import free_port
 from checks import check
 from prom import validate
 
@@ -47,14 +47,13 @@ N = 3
 
 
 def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
+    """n distinct free ports below the ephemeral range (free_port.py), so
+    that no outgoing connection takes one before its server binds it."""
+    ports = []
+    while len(ports) < n:
+        p = free_port()
+        if p not in ports:
+            ports.append(p)
     return ports
 
 

@@ -30,20 +30,6 @@ typedef struct group {
     ai_cluster *nodes[N];
 } group;
 
-static int free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
 
 static void start(group *g, int i)
 {
@@ -102,7 +88,7 @@ static void group_up(group *g)
     for (int i = 0; i < N; i++)
         fprintf(f, "%s{\"id\":%d,\"raft\":\"127.0.0.1:%d\","
                    "\"url\":\"https://127.0.0.1:%d\"}",
-                i ? "," : "", i + 1, free_port(), 9000 + i + 1);
+                i ? "," : "", i + 1, t_free_port(), 9000 + i + 1);
     fprintf(f, "]}");
     fclose(f);
     for (int i = 0; i < N; i++)

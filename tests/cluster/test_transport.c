@@ -114,30 +114,7 @@ static void free_handle(uv_handle_t *h)
  * process (the kernel may give a just-released port again). */
 static unsigned free_port(void)
 {
-    static unsigned given[64];
-    static size_t ngiven;
-
-    for (;;) {
-        struct sockaddr_in a = { .sin_family = AF_INET };
-        socklen_t l = sizeof a;
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        unsigned port;
-        bool seen = false;
-
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ck_assert_int_ge(fd, 0);
-        ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-        ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-        close(fd);
-        port = ntohs(a.sin_port);
-        for (size_t i = 0; i < ngiven; i++)
-            seen |= given[i] == port;
-        if (seen)
-            continue;
-        if (ngiven < sizeof given / sizeof *given)
-            given[ngiven++] = port;
-        return port;
-    }
+    return (unsigned)t_free_port();
 }
 
 static void on_log(void *arg, const char *line)
