@@ -583,6 +583,7 @@ typedef struct ai_leader_config {
     const char *cluster_file;
     uint64_t node_id;
     unsigned election_ms;      /* 0: 1000 */
+    bool join;                 /* added to a running group: no bootstrap */
 } ai_leader_config;
 
 AI_EXPORT void ai_leader_config_init(ai_leader_config *c);

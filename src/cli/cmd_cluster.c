@@ -1,5 +1,6 @@
-/* cmd_cluster.c - `agent-iam cluster status|transfer`: a leader group as
- * one of its voters sees it (DESIGN §9), on a running voter only. */
+/* cmd_cluster.c - `agent-iam cluster status|transfer|add|remove`: a
+ * leader group as one of its voters sees it, its leadership and its
+ * members (DESIGN §9), on a running voter only. */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,6 +11,9 @@ static const char status_usage[] =
     "agent-iam cluster status [--json] " CLI_REMOTE_USAGE;
 static const char transfer_usage[] =
     "agent-iam cluster transfer [ID] " CLI_REMOTE_USAGE;
+static const char add_usage[] = "agent-iam cluster add ID " CLI_REMOTE_USAGE;
+static const char remove_usage[] =
+    "agent-iam cluster remove ID " CLI_REMOTE_USAGE;
 
 /* The voter named by --leader-url (or $AGENT_IAM_LEADER_URL): required. */
 static int open_voter(cli_ctx *c, cli_remote *r, const char *usage)
@@ -98,10 +102,54 @@ static int transfer(cli_ctx *c, cli_remote *r, int argc, char **argv)
     return CLI_OK;
 }
 
-/* `agent-iam cluster status|transfer ...`: the exit code. */
+/* cluster add ID / cluster remove ID: one member of the group. */
+static int member(cli_ctx *c, cli_remote *r, int argc, char **argv,
+                  bool add)
+{
+    const char *usage = add ? add_usage : remove_usage;
+    const cli_opt opts[] = {CLI_REMOTE_OPTS(r), {NULL, NULL, NULL}};
+    json_t *ans = NULL;
+    char *pos[1], body[64];
+    long long id = 0;
+    int npos, rc;
+    ai_err err;
+
+    if ((rc = cli_parse(usage, argc, argv, opts, pos, 1, &npos, false)))
+        return rc;
+    if (npos != 1 || !cli_int(pos[0], 1, INT64_C(2147483648), &id))
+        return cli_usage(usage, "ID is a node's id in the cluster file");
+    if ((rc = open_voter(c, r, usage)) != CLI_OK)
+        return rc;
+    snprintf(body, sizeof body, "{\"id\":%lld}", id);
+    if (cli_remote_send(r, "POST",
+                        add ? "/v1/admin/cluster/add"
+                            : "/v1/admin/cluster/remove",
+                        body, &ans, &err) != AI_OK)
+        return cli_fail(&err);
+    if (c->json)
+        cli_print_json(json_incref(ans));
+    else
+        printf("node %lld %s\n", id,
+               add ? "is a voter of the group" : "left the group");
+    json_decref(ans);
+    return CLI_OK;
+}
+
+static int add(cli_ctx *c, cli_remote *r, int argc, char **argv)
+{
+    return member(c, r, argc, argv, true);
+}
+
+static int remove_one(cli_ctx *c, cli_remote *r, int argc, char **argv)
+{
+    return member(c, r, argc, argv, false);
+}
+
+/* `agent-iam cluster status|transfer|add|remove ...`: the exit code. */
 int cli_cluster(cli_ctx *c, int argc, char **argv)
 {
-    static const char usage[] = "agent-iam cluster status | transfer [ID]";
+    static const char usage[] =
+        "agent-iam cluster status | transfer [ID] | add ID | remove ID";
     int (*cmd)(cli_ctx *, cli_remote *, int, char **) = NULL;
     cli_remote r = {0};
     int rc;
@@ -110,6 +158,10 @@ int cli_cluster(cli_ctx *c, int argc, char **argv)
         cmd = status;
     else if (argc >= 1 && strcmp(argv[0], "transfer") == 0)
         cmd = transfer;
+    else if (argc >= 1 && strcmp(argv[0], "add") == 0)
+        cmd = add;
+    else if (argc >= 1 && strcmp(argv[0], "remove") == 0)
+        cmd = remove_one;
     if (cmd == NULL)
         return cli_group_usage(usage, "cluster command", argc, argv);
     rc = cmd(c, &r, argc - 1, argv + 1);

@@ -19,7 +19,8 @@ static const char usage[] =
     "                [--max-conns-per-ip N] [--access-log FILE|-|off]"
     "\n                [--changelog-retain N] [--agent-rate N[/s|/m]|off] "
     "[--agent-burst N]\n                [--audit-retain-days D|off] "
-    "\n                [--cluster FILE] [--node-id N] [--election-timeout MS]";
+    "\n                [--cluster FILE] [--node-id N] [--election-timeout MS] "
+    "[--join]";
 
 int cli_serve(cli_ctx *c, int argc, char **argv)
 {
@@ -29,7 +30,7 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
                *admin = NULL, *admin_file = NULL, *cert = NULL, *key = NULL,
                *log = NULL, *retain = NULL, *cluster = NULL,
                *node_id = NULL, *election = NULL;
-    bool insecure = false;
+    bool insecure = false, join = false;
     cli_limits limits = {NULL, NULL, NULL};
     const cli_opt opts[] = {CLI_LISTEN_OPTS(&li),
                             {"host", &host, NULL},
@@ -45,6 +46,7 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
                             {"cluster", &cluster, NULL},
                             {"node-id", &node_id, NULL},
                             {"election-timeout", &election, NULL},
+                            {"join", NULL, &join},
                             CLI_LIMITS_OPTS(&limits),
                             {NULL, NULL, NULL}};
     ai_leader_config cfg;
@@ -76,11 +78,12 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
         cfg.changelog_retain = (long)n;
     }
     if ((cluster == NULL) != (node_id == NULL) ||
-        (election != NULL && cluster == NULL)) {
+        ((election != NULL || join) && cluster == NULL)) {
         cli_listen_free(&lv);
         return cli_usage(usage, "--cluster and --node-id go together "
-                                "(--election-timeout with them)");
+                                "(--election-timeout and --join with them)");
     }
+    cfg.join = join;
     if (cluster != NULL) {
         if (!cli_int(node_id, 1, INT64_C(2147483648), &n)) {
             cli_listen_free(&lv);

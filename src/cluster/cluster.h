@@ -37,6 +37,8 @@ typedef struct cluster_opts {
     const char *home;      /* this voter's home (master.key shared) */
     const char *tls_cert;  /* this node's certificate and key (PEM), shown */
     const char *tls_key;   /* to its peers, which check it against "ca" */
+    bool join;             /* a node added to a running group (cluster
+                            * add): it waits to be added, no bootstrap */
     unsigned election_ms;  /* 0: 1000 */
     unsigned heartbeat_ms; /* 0: election_ms / 10 */
 } cluster_opts;
@@ -100,5 +102,14 @@ ai_code cluster_submit(ai_cluster *c, const broker_cmd *cmd,
  * move did not happen in time; AI_EINVAL for an unknown voter. */
 ai_code cluster_transfer(ai_cluster *c, uint64_t to, uint64_t *leader,
                          char leader_url[CLUSTER_URL_MAX], ai_err *err);
+
+/* Change the group's membership (on its leader): add node id, as the
+ * cluster file (read again now) lists it, first as a spare and then a
+ * voter once its log caught up; or remove it. Waits until the change is
+ * committed. AI_EINVAL: not in the file, or already a member;
+ * AI_ENOTFOUND: no such member to remove; AI_EUNAVAILABLE: not the
+ * leader (leader_url) or the change did not go through. */
+ai_code cluster_member(ai_cluster *c, bool add, uint64_t id,
+                       char leader_url[CLUSTER_URL_MAX], ai_err *err);
 
 #endif /* AI_CLUSTER_CLUSTER_H */

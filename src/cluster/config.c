@@ -175,10 +175,13 @@ ai_code cluster_config_parse(const char *text, size_t len,
         goto done;
     nodes = json_object_get(doc, "nodes");
     n = json_array_size(nodes);
-    if (!json_is_array(nodes) || n == 0 || n % 2 == 0 ||
-        n > CLUSTER_NODES_MAX) {
+    /* the group starts with the nodes listed (3 or 5 make sense: a
+     * majority survives one or two losses); nodes added later (cluster
+     * add) are listed too */
+    if (!json_is_array(nodes) || n == 0 || n > CLUSTER_NODES_MAX) {
         rc = ai_err_set(err, AI_EINVAL, "cluster file: \"nodes\" must list "
-                                        "1, 3, 5 or 7 nodes");
+                                        "1 to %d nodes",
+                        CLUSTER_NODES_MAX);
         goto done;
     }
     for (size_t i = 0; i < n; i++) {

@@ -8,8 +8,10 @@
  * Read strictly: an unknown member, a missing one, an id that is not an
  * integer from 1 to 2^31, a repeated id, raft address or URL, a raft
  * address that is not HOST:PORT, a URL that is not http(s)://HOST[:PORT]
- * with nothing after, or a number of nodes other than 1, 3, 5 or 7 is
- * AI_EINVAL naming the node and the member. */
+ * with nothing after, or no node or more than 7 is AI_EINVAL naming the
+ * node and the member. The nodes a group starts with are the ones its
+ * voters list at their first start; a node added later (cluster add) is
+ * listed on every voter before it is added, and started with --join. */
 #ifndef AI_CLUSTER_CONFIG_H
 #define AI_CLUSTER_CONFIG_H
 

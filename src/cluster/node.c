@@ -21,6 +21,9 @@
 #include "core/core.h"
 
 #define TICK_MS 5
+#define MEMBER_ADD 1
+#define MEMBER_REMOVE 2
+#define CONF_REREAD_MS 1000
 /* An entry log this long is not snapshotted yet: the snapshot of a live
  * home comes with the follower-feed work of this module. */
 #define NO_SNAPSHOT_THRESHOLD 0xffffffffu
@@ -30,8 +33,10 @@
 typedef struct sub {
     struct raft_apply apply;
     struct raft_transfer transfer;
+    struct raft_change change, promote;
     bool is_transfer;   /* a leadership transfer, not an entry */
-    uint64_t to;        /* is_transfer: the voter (0: libraft picks) */
+    int member;         /* 0, or MEMBER_ADD / MEMBER_REMOVE */
+    uint64_t to;        /* the voter concerned (transfer: 0 libraft picks) */
     ai_cluster *c;
     unsigned char *entry;
     size_t len;
@@ -47,7 +52,9 @@ typedef struct sub {
 struct ai_cluster {
     cluster_config conf;
     char cert[CLUSTER_PATH_MAX], key[CLUSTER_PATH_MAX];
-    const cluster_node *self;
+    cluster_node self;    /* this voter (a copy: conf may be read again) */
+    char file[CLUSTER_PATH_MAX]; /* the cluster file */
+    int64_t conf_read_ms; /* when conf was last read (loop thread) */
     unsigned election_ms, heartbeat_ms;
     char dir[CLUSTER_PATH_MAX + 8];
     ai_broker *b; /* the loop thread's: the FSM applies through it */
@@ -63,6 +70,7 @@ struct ai_cluster {
     struct raft_fsm rfsm;
     struct raft_barrier barrier;
     bool apply_failed; /* an entry could not be applied: none after it */
+    bool join;         /* a node added to a running group: no bootstrap */
     bool barrier_pending, loop_ready, transport_ready, io_ready, raft_ready;
     pthread_t thread;
 
@@ -135,7 +143,7 @@ static void transfer_cb(struct raft_transfer *req)
     char msg[64];
 
     raft_leader(&s->c->raft, &lid, &addr);
-    if (lid != 0 && lid != s->c->self->id &&
+    if (lid != 0 && lid != s->c->self.id &&
         (s->to == 0 || lid == s->to)) {
         cluster_result res;
         memset(&res, 0, sizeof res);
@@ -146,6 +154,86 @@ static void transfer_cb(struct raft_transfer *req)
     snprintf(msg, sizeof msg, "the leadership did not move (leader %llu)",
              (unsigned long long)lid);
     sub_complete(s->c, s, AI_EUNAVAILABLE, msg, NULL);
+}
+
+static void member_done(struct raft_change *req, int status)
+{
+    sub *s = req->data;
+    char msg[AI_ERR_MSG_MAX];
+
+    if (status == 0) {
+        cluster_result res;
+        memset(&res, 0, sizeof res);
+        sub_complete(s->c, s, AI_OK, NULL, &res);
+        return;
+    }
+    snprintf(msg, sizeof msg, "the group did not change: %s",
+             raft_strerror(status));
+    sub_complete(s->c, s, AI_EUNAVAILABLE, msg, NULL);
+}
+
+/* Added as a spare: now a voter, once its log has caught up (libraft
+ * runs the catch-up rounds before the change). */
+static void added(struct raft_change *req, int status)
+{
+    sub *s = req->data;
+    int rv;
+
+    if (status != 0) {
+        member_done(req, status);
+        return;
+    }
+    s->promote.data = s;
+    if ((rv = raft_assign(&s->c->raft, &s->promote, s->to, RAFT_VOTER,
+                          member_done)) != 0)
+        member_done(&s->promote, rv);
+}
+
+/* Read the cluster file again (the loop thread): a node added to it since
+ * the start, and the URLs of all. */
+static void conf_reread(ai_cluster *c)
+{
+    cluster_config fresh;
+    ai_err err;
+
+    c->conf_read_ms = time_now_ms();
+    if (cluster_config_load(c->file, &fresh, &err) != AI_OK) {
+        fprintf(stderr, "agent-iam: cluster: %s\n", err.msg);
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    c->conf = fresh;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* A membership change of the group (the leader, on the loop thread). */
+static void member_start(ai_cluster *c, sub *s)
+{
+    const cluster_node *n;
+    int rv;
+
+    s->change.data = s;
+    if (s->member == MEMBER_REMOVE) {
+        if ((rv = raft_remove(&c->raft, &s->change, s->to, member_done)) !=
+            0)
+            sub_complete(c, s, rv == RAFT_BADID || rv == RAFT_NOTFOUND
+                                   ? AI_ENOTFOUND
+                                   : AI_EUNAVAILABLE,
+                         raft_errmsg(&c->raft), NULL);
+        return;
+    }
+    conf_reread(c);
+    if ((n = cluster_config_node(&c->conf, s->to)) == NULL) {
+        sub_complete(c, s, AI_EINVAL,
+                     "the node is not in the cluster file: add it there "
+                     "(id, raft, url) on every voter first",
+                     NULL);
+        return;
+    }
+    if ((rv = raft_add(&c->raft, &s->change, s->to, n->raft, added)) != 0)
+        sub_complete(c, s, rv == RAFT_DUPLICATEID ? AI_EINVAL
+                                                  : AI_EUNAVAILABLE,
+                     raft_errmsg(&c->raft), NULL);
 }
 
 static void wake_cb(uv_async_t *h)
@@ -164,6 +252,10 @@ static void wake_cb(uv_async_t *h)
         next = s->next;
         if (raft_state(&c->raft) != RAFT_LEADER || !c->st.ready) {
             sub_complete(c, s, AI_EUNAVAILABLE, "not the leader", NULL);
+            continue;
+        }
+        if (s->member != 0) {
+            member_start(c, s);
             continue;
         }
         if (s->is_transfer) {
@@ -199,7 +291,7 @@ static void fill_leader_url(ai_cluster *c, char url[CLUSTER_URL_MAX])
     url[0] = '\0';
     pthread_mutex_lock(&c->mu);
     n = cluster_config_node(&c->conf, c->st.leader_id);
-    if (n != NULL && c->st.leader_id != c->self->id)
+    if (n != NULL && c->st.leader_id != c->self.id)
         snprintf(url, CLUSTER_URL_MAX, "%s", n->url);
     pthread_mutex_unlock(&c->mu);
 }
@@ -250,7 +342,7 @@ static ai_code submit_wait(ai_cluster *c, sub *s, int timeout_ms,
         double secs = (double)(time_mono_ns() - t0) / 1e9;
         *out = s->res;
         rc = AI_OK;
-        if (!s->is_transfer) {
+        if (!s->is_transfer && s->member == 0) {
             c->st.writes++;
             c->st.write_seconds += secs;
             for (size_t i = 0; i < CLUSTER_LATENCY_BUCKETS; i++)
@@ -284,6 +376,25 @@ ai_code cluster_submit(ai_cluster *c, const broker_cmd *cmd,
         return rc;
     }
     return submit_wait(c, s, timeout_ms, out, leader_url, err);
+}
+
+ai_code cluster_member(ai_cluster *c, bool add, uint64_t id,
+                       char leader_url[CLUSTER_URL_MAX], ai_err *err)
+{
+    cluster_result res;
+    sub *s;
+
+    ai_err_clear(err);
+    leader_url[0] = '\0';
+    if (id == 0)
+        return ai_err_set(err, AI_EINVAL, "a node's id is 1 or more");
+    if ((s = ai_calloc(1, sizeof *s)) == NULL)
+        return ai_err_set(err, AI_ENOMEM, "out of memory");
+    s->member = add ? MEMBER_ADD : MEMBER_REMOVE;
+    s->to = id;
+    /* a new voter's catch-up rounds take some election timeouts */
+    return submit_wait(c, s, (int)c->election_ms * 20 + 5000, &res,
+                       leader_url, err);
 }
 
 ai_code cluster_transfer(ai_cluster *c, uint64_t to, uint64_t *leader,
@@ -386,6 +497,11 @@ static void tick_cb(uv_timer_t *t)
     size_t voters = 0;
 
     raft_leader(&c->raft, &lid, &laddr);
+    /* a leader the file did not list at the start: its URL is in the file
+     * now, or will be */
+    if (lid != 0 && cluster_config_node(&c->conf, lid) == NULL &&
+        time_now_ms() - c->conf_read_ms > CONF_REREAD_MS)
+        conf_reread(c);
     for (unsigned i = 0; i < c->raft.configuration.n; i++)
         voters += c->raft.configuration.servers[i].role == RAFT_VOTER;
     pthread_mutex_lock(&c->mu);
@@ -476,7 +592,7 @@ static void log_refusal(void *arg, const char *line)
     ai_cluster *c = arg;
 
     fprintf(stderr, "agent-iam: cluster node %llu: %s\n",
-            (unsigned long long)c->self->id, line);
+            (unsigned long long)c->self.id, line);
 }
 
 /* Everything libraft needs, on this thread; a message on failure. */
@@ -515,8 +631,8 @@ static int setup(ai_cluster *c, char *msg, size_t cap)
     c->rfsm = (struct raft_fsm){.version = 1, .data = c, .apply = fsm_apply,
                                 .snapshot = fsm_snapshot,
                                 .restore = fsm_restore};
-    if ((rv = raft_init(&c->raft, &c->io, &c->rfsm, c->self->id,
-                        c->self->raft)) != 0) {
+    if ((rv = raft_init(&c->raft, &c->io, &c->rfsm, c->self.id,
+                        c->self.raft)) != 0) {
         snprintf(msg, cap, "raft: %s", raft_errmsg(&c->raft));
         return -1;
     }
@@ -525,8 +641,10 @@ static int setup(ai_cluster *c, char *msg, size_t cap)
     for (size_t i = 0; i < c->conf.n && rv == 0; i++)
         rv = raft_configuration_add(&conf, c->conf.nodes[i].id,
                                     c->conf.nodes[i].raft, RAFT_VOTER);
-    /* a first start: the group is the file's (later starts keep theirs) */
-    if (rv == 0 && (rv = raft_bootstrap(&c->raft, &conf)) == RAFT_CANTBOOTSTRAP)
+    /* a first start: the group is the file's (later starts keep theirs);
+     * a node that joins a running group gets it from the leader */
+    if (rv == 0 && !c->join &&
+        (rv = raft_bootstrap(&c->raft, &conf)) == RAFT_CANTBOOTSTRAP)
         rv = 0;
     raft_configuration_close(&conf);
     if (rv != 0) {
@@ -616,12 +734,22 @@ ai_code cluster_start(const cluster_opts *o, ai_cluster **out, ai_err *err)
     pthread_cond_init(&c->started, NULL);
     if ((rc = cluster_config_load(o->file, &c->conf, err)) != AI_OK)
         goto fail;
-    if ((c->self = cluster_config_node(&c->conf, o->node_id)) == NULL) {
-        rc = ai_err_set(err, AI_EINVAL, "node %llu is not in the cluster "
-                                        "file %s",
-                        (unsigned long long)o->node_id, o->file);
+    {
+        const cluster_node *me = cluster_config_node(&c->conf, o->node_id);
+        if (me == NULL) {
+            rc = ai_err_set(err, AI_EINVAL, "node %llu is not in the cluster "
+                                            "file %s",
+                            (unsigned long long)o->node_id, o->file);
+            goto fail;
+        }
+        c->self = *me;
+    }
+    if (strlen(o->file) >= sizeof c->file) {
+        rc = ai_err_set(err, AI_EINVAL, "the cluster file's path is too long");
         goto fail;
     }
+    memcpy(c->file, o->file, strlen(o->file) + 1);
+    c->join = o->join;
     c->st.node_id = o->node_id;
     if (o->tls_cert == NULL || o->tls_key == NULL ||
         strlen(o->tls_cert) >= sizeof c->cert ||

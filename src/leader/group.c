@@ -221,7 +221,62 @@ static void transfer(srv_req *rq)
                                       (json_int_t)now_leader));
 }
 
+/* POST /v1/admin/cluster/add and /remove {"id"}: the group's members. */
+static void member(srv_req *rq, bool add)
+{
+    ai_leader *l = rq->app;
+    json_t *body, *id;
+    char url[CLUSTER_URL_MAX];
+    uint64_t n;
+    ai_err err;
+    ai_code rc;
+
+    if (l->cluster == NULL) {
+        srv_reply_error(rq, 404, "not_found",
+                        "this leader is not in a leader group (--cluster)");
+        return;
+    }
+    body = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, NULL);
+    id = json_object_get(body, "id");
+    if (!json_is_object(body) || !json_is_integer(id) ||
+        json_integer_value(id) < 1 ||
+        json_integer_value(id) > INT64_C(2147483648)) {
+        json_decref(body);
+        srv_reply_error(rq, 400, "bad_request",
+                        "the body is {\"id\": N}, a node of the cluster "
+                        "file");
+        return;
+    }
+    n = (uint64_t)json_integer_value(id);
+    json_decref(body);
+    snprintf(rq->subject, sizeof rq->subject, "admin cluster %s %llu",
+             add ? "add" : "remove", (unsigned long long)n);
+    rc = cluster_member(l->cluster, add, n, url, &err);
+    if (rc == AI_EUNAVAILABLE && url[0] != '\0')
+        snprintf(rq->location, sizeof rq->location, "%s", url);
+    if (rc != AI_OK) {
+        srv_reply_ai(rq, rc, err.msg);
+        return;
+    }
+    srv_reply_json(rq, 200, json_pack("{s:I, s:b}", "id", (json_int_t)n,
+                                      add ? "added" : "removed", 1));
+}
+
+static void member_add(srv_req *rq)
+{
+    member(rq, true);
+}
+
+static void member_remove(srv_req *rq)
+{
+    member(rq, false);
+}
+
 const srv_route leader_group_routes[] = {
+    {"POST", "/v1/admin/cluster/add", false, SRV_AUTH_ADMIN, member_add,
+     "/v1/admin/cluster/add"},
+    {"POST", "/v1/admin/cluster/remove", false, SRV_AUTH_ADMIN, member_remove,
+     "/v1/admin/cluster/remove"},
     {"POST", "/v1/admin/cluster/transfer", false, SRV_AUTH_ADMIN, transfer,
      "/v1/admin/cluster/transfer"},
 };

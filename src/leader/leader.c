@@ -321,7 +321,8 @@ ai_code ai_leader_start(const ai_leader_config *c, ai_leader **out,
         cluster_opts co = {.file = c->cluster_file, .node_id = c->node_id,
                            .home = l->home, .tls_cert = c->tls_cert_file,
                            .tls_key = c->tls_key_file,
-                           .election_ms = c->election_ms};
+                           .election_ms = c->election_ms,
+                           .join = c->join};
         /* the group's first key comes from its log, not from this home */
         sc.replica = true;
         if (c->insecure_http || c->tls_cert_file == NULL) {

@@ -20,6 +20,9 @@ TMPDIR`; prints ok/FAIL lines and exits 1 on a failure.
      entry, says why, and applies nothing
   7. the CLI given the voters' URLs (`--leader-url A,B,C`, a dead one
      first, a follower voter next) revokes through the leader, once
+  9. a fourth node started with --join and listed in the file becomes a
+     voter with `cluster add 4` and has every change; `cluster remove 4`
+     takes it out again
   6. a follower given the three voters' URLs keeps following when the
      voter it follows is killed: a revocation made through the new leader
      reaches it
@@ -460,6 +463,77 @@ def scenario_runtime(g):
           "%s %s" % (p.stdout[-600:], p.stderr[-300:]))
 
 
+def scenario_members(g):
+    print("# 9. a node added to the group, then removed", flush=True)
+    l = g.leader()
+    if l is None:
+        check("a leader for cluster add", False)
+        return
+    hp, rp = free_ports(2)
+    with open(g.file) as f:
+        doc = json.load(f)
+    doc["nodes"].append({"id": 4, "raft": "127.0.0.1:%d" % rp,
+                         "url": "https://127.0.0.1:%d" % hp})
+    with open(g.file, "w") as f:
+        json.dump(doc, f)
+    home = os.path.join(S.TMP, "a-h4")
+    os.mkdir(home, 0o700)
+    with open(os.path.join(g.homes[0], "master.key"), "rb") as f:
+        key = f.read()
+    fd = os.open(os.path.join(home, "master.key"), os.O_WRONLY | os.O_CREAT,
+                 0o600)
+    os.write(fd, key)
+    os.close(fd)
+    v4 = S.Proc("a-v4", ["--home", home, "serve", "--host", "127.0.0.1",
+                         "--port", hp, "--tls-cert", CERT, "--tls-key", KEY,
+                         "--admin-token-file", ADMIN_FILE, "--access-log",
+                         "off", "--cluster", g.file, "--node-id", 4,
+                         "--join", "--election-timeout", 1000])
+    try:
+        f = (l + 1) % N
+        rc, out, err = S.cli("cluster", "add", 4, "--leader-url",
+                             g.procs[f].url, "--auth-token-file", ADMIN_FILE,
+                             "--ca-cert", S.CA, timeout=60)
+        check("cluster add 4 (sent to a follower voter) exits 0",
+              rc == 0, "%r %r" % (out, err))
+        head = g.head(l)
+
+        def v4_head():
+            db = sqlite3.connect("file:%s?mode=ro" %
+                                 os.path.join(home, "agent-iam.db"),
+                                 uri=True, timeout=10)
+            try:
+                return db.execute("SELECT coalesce(max(seq), 0) FROM "
+                                  "changelog").fetchone()[0]
+            except sqlite3.Error:
+                return -1
+            finally:
+                db.close()
+        check("node 4 has every change of the group",
+              S.wait_for(lambda: v4_head() >= head, 15),
+              "%r < %r" % (v4_head(), head))
+        s = g.status(l)
+        check("the group has 4 voters",
+              s and s["cluster"]["voters"] == 4, repr(s and s["cluster"]))
+        r = g.write(l, "/v1/admin/revoke", {"agentId": "with-four"},
+                    key="k-with-four")
+        check("a write with 4 voters", r.status == 200, repr(r))
+        rc, out, err = S.cli("cluster", "remove", 4, "--leader-url",
+                             g.procs[l].url, "--auth-token-file", ADMIN_FILE,
+                             "--ca-cert", S.CA)
+        check("cluster remove 4 exits 0", rc == 0, "%r %r" % (out, err))
+        s = g.status(l)
+        check("the group has 3 voters again",
+              s and s["cluster"]["voters"] == 3, repr(s and s["cluster"]))
+        rc, out, err = S.cli("cluster", "add", 9, "--leader-url",
+                             g.procs[l].url, "--auth-token-file", ADMIN_FILE,
+                             "--ca-cert", S.CA)
+        check("cluster add of a node not in the file fails (exit 1)",
+              rc == 1 and "cluster file" in err, "%r %r" % (out, err))
+    finally:
+        v4.stop_checked()
+
+
 def scenario_other_key():
     print("# 5. a voter with another master.key stops", flush=True)
     g = Group("k")
@@ -507,6 +581,7 @@ def main():
         scenario_follower(g)
         scenario_cli(g)
         scenario_runtime(g)
+        scenario_members(g)
     finally:
         g.stop()
     scenario_other_key()

@@ -53,8 +53,11 @@ START_TEST(test_config_refuses_mistakes)
         {"{\"nodes\":[" NODE(1) "]}", "\"ca\" must be a string"},
         {"{\"ca\":\"\",\"nodes\":[" NODE(1) "]}", "\"ca\" is empty"},
         {"{\"ca\":\"x\",\"ca\":\"y\",\"nodes\":[" NODE(1) "]}", "not JSON"},
-        {"{\"ca\":\"x\",\"nodes\":[]}", "1, 3, 5 or 7"},
-        {"{\"ca\":\"x\",\"nodes\":[" NODE(1) "," NODE(2) "]}", "1, 3, 5 or 7"},
+        {"{\"ca\":\"x\",\"nodes\":[]}", "1 to 7 nodes"},
+        {"{\"ca\":\"x\",\"nodes\":[" NODE(1) "," NODE(2) "," NODE(3) ","
+         NODE(4) "," NODE(5) "," NODE(6) "," NODE(7) ",{\"id\":8,\"raft\":"
+         "\"127.0.0.1:9448\",\"url\":\"https://127.0.0.1:8448\"}]}",
+         "1 to 7 nodes"},
         {"{\"ca\":\"x\",\"nodes\":[" NODE(1) "," NODE(2) "," NODE(1) "]}",
          "nodes[0] and nodes[2] share"},
         {"{\"ca\":\"x\",\"nodes\":[{\"id\":0,\"raft\":\"10.0.0.1:1\",\"url\":"
