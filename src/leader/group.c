@@ -177,6 +177,26 @@ json_t *leader_group_json(ai_leader *l)
                      (json_int_t)s.elections, "failed", s.failed);
 }
 
+/* A group's admin route on a server that is not a voter: 404. */
+static bool in_group(srv_req *rq, const ai_leader *l)
+{
+    if (l->cluster != NULL)
+        return true;
+    srv_reply_error(rq, 404, "not_found",
+                    "this leader is not in a leader group (--cluster)");
+    return false;
+}
+
+/* A change the group did not make: 307 to the leader when this voter is
+ * not it (url), else the error. */
+static void refused(srv_req *rq, ai_code rc, const char *url,
+                    const ai_err *err)
+{
+    if (rc == AI_EUNAVAILABLE && url[0] != '\0')
+        snprintf(rq->location, sizeof rq->location, "%s", url);
+    srv_reply_ai(rq, rc, err->msg);
+}
+
 /* POST /v1/admin/cluster/transfer {"id"?}: hand the leadership over (to
  * voter id, or the most up-to-date one). */
 static void transfer(srv_req *rq)
@@ -188,11 +208,8 @@ static void transfer(srv_req *rq)
     ai_err err;
     ai_code rc;
 
-    if (l->cluster == NULL) {
-        srv_reply_error(rq, 404, "not_found",
-                        "this leader is not in a leader group (--cluster)");
+    if (!in_group(rq, l))
         return;
-    }
     if (rq->len > 0 &&
         ((body = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES,
                             NULL)) == NULL ||
@@ -211,10 +228,8 @@ static void transfer(srv_req *rq)
         to = (uint64_t)json_integer_value(id);
     json_decref(body);
     rc = cluster_transfer(l->cluster, to, &now_leader, url, &err);
-    if (rc == AI_EUNAVAILABLE && url[0] != '\0')
-        snprintf(rq->location, sizeof rq->location, "%s", url);
     if (rc != AI_OK) {
-        srv_reply_ai(rq, rc, err.msg);
+        refused(rq, rc, url, &err);
         return;
     }
     srv_reply_json(rq, 200, json_pack("{s:I}", "leaderId",
@@ -231,11 +246,8 @@ static void member(srv_req *rq, bool add)
     ai_err err;
     ai_code rc;
 
-    if (l->cluster == NULL) {
-        srv_reply_error(rq, 404, "not_found",
-                        "this leader is not in a leader group (--cluster)");
+    if (!in_group(rq, l))
         return;
-    }
     body = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, NULL);
     id = json_object_get(body, "id");
     if (!json_is_object(body) || !json_is_integer(id) ||
@@ -252,10 +264,8 @@ static void member(srv_req *rq, bool add)
     snprintf(rq->subject, sizeof rq->subject, "admin cluster %s %llu",
              add ? "add" : "remove", (unsigned long long)n);
     rc = cluster_member(l->cluster, add, n, url, &err);
-    if (rc == AI_EUNAVAILABLE && url[0] != '\0')
-        snprintf(rq->location, sizeof rq->location, "%s", url);
     if (rc != AI_OK) {
-        srv_reply_ai(rq, rc, err.msg);
+        refused(rq, rc, url, &err);
         return;
     }
     srv_reply_json(rq, 200, json_pack("{s:I, s:b}", "id", (json_int_t)n,
