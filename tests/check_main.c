@@ -37,6 +37,7 @@ int main(void)
         suite_cluster_transport,
         suite_runtime,
         suite_store_entries,
+        suite_store_groupsnap,
         suite_cluster_codec,
         suite_cluster_fsm,
         suite_cluster_config,

@@ -57,6 +57,7 @@ Suite *suite_cluster_fsm(void);
 Suite *suite_cluster_config(void);
 Suite *suite_cluster_node(void);
 Suite *suite_store_entries(void);
+Suite *suite_store_groupsnap(void);
 
 /* ---- fixtures --------------------------------------------------------- */
 

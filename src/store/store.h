@@ -552,6 +552,23 @@ ai_code store_entry_find(store *st,
                          const unsigned char req_id[STORE_REQ_ID_BYTES],
                          uint64_t *index, char **result, ai_err *err);
 
+/* A leader group's snapshot (groupsnap.c): the home's whole database as
+ * bytes (*out: ai_malloc'd, wipe-free: secrets stay sealed), copied in
+ * one read transaction, so another thread may take it while this home
+ * goes on applying entries; its meta raft_applied says which entry it
+ * holds. */
+ai_code store_group_snapshot(store *st, unsigned char **out, size_t *len,
+                             ai_err *err);
+/* Replace this voter's replicated state by a snapshot's (keys,
+ * revocations, providers, API keys, uses, followers, changelog, request
+ * ids) in one transaction with the audit row snapshot-restore, and set the
+ * applied index from it (*applied). A snapshot that is not later than
+ * what the home holds changes nothing (*applied: the home's index).
+ * AI_EINVAL: not a snapshot of a home, another schema, another group (or
+ * master.key). The home's audit log and local meta stay. */
+ai_code store_group_restore(store *st, const void *buf, size_t len,
+                            int64_t now_ms, uint64_t *applied, ai_err *err);
+
 /* ---- replica (replica.c) --------------------------------------------- */
 
 /* A follower's home holds a replica of the leader's replicated state,
