@@ -70,26 +70,14 @@ static ai_code sql_text(sqlite3 *db, const char *sql, char *out, size_t cap,
     return rc;
 }
 
-/* Copy st's database into the (empty) file tmp and check the copy. */
-static ai_code copy_and_check(store *st, const char *tmp, ai_err *err)
+/* See db.h. */
+ai_code db_copy_all(store *st, sqlite3 *dst, const char *what, ai_err *err)
 {
-    sqlite3 *dst = NULL;
     sqlite3_backup *b;
-    char res[256];
-    ai_code rc = AI_OK;
     int step, tries = 0;
 
-    if (sqlite3_open_v2(tmp, &dst,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
-                            SQLITE_OPEN_NOFOLLOW,
-                        NULL) != SQLITE_OK) {
-        rc = sql_fail(dst, "backup: cannot open the copy", err);
-        goto done;
-    }
-    if ((b = sqlite3_backup_init(dst, "main", st->db, "main")) == NULL) {
-        rc = sql_fail(dst, "backup", err);
-        goto done;
-    }
+    if ((b = sqlite3_backup_init(dst, "main", st->db, "main")) == NULL)
+        return sql_fail(dst, what, err);
     /* All pages in one step: one read transaction on the source. BUSY or
      * LOCKED only while another connection holds a lock a reader needs
      * (WAL recovery, a checkpoint truncating): wait and retry. */
@@ -101,13 +89,30 @@ static ai_code copy_and_check(store *st, const char *tmp, ai_err *err)
     }
     if (sqlite3_backup_finish(b) != SQLITE_OK || step != SQLITE_DONE) {
         if (step == SQLITE_BUSY || step == SQLITE_LOCKED)
-            rc = ai_err_set(err, AI_ESTORE,
-                            "backup: the database stayed locked for %d s",
-                            BACKUP_BUSY_TRIES / 10);
-        else
-            rc = sql_fail(dst, "backup", err);
+            return ai_err_set(err, AI_ESTORE,
+                              "%s: the database stayed locked for %d s",
+                              what, BACKUP_BUSY_TRIES / 10);
+        return sql_fail(dst, what, err);
+    }
+    return AI_OK;
+}
+
+/* Copy st's database into the (empty) file tmp and check the copy. */
+static ai_code copy_and_check(store *st, const char *tmp, ai_err *err)
+{
+    sqlite3 *dst = NULL;
+    char res[256];
+    ai_code rc = AI_OK;
+
+    if (sqlite3_open_v2(tmp, &dst,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+                            SQLITE_OPEN_NOFOLLOW,
+                        NULL) != SQLITE_OK) {
+        rc = sql_fail(dst, "backup: cannot open the copy", err);
         goto done;
     }
+    if ((rc = db_copy_all(st, dst, "backup", err)) != AI_OK)
+        goto done;
     /* The source is in WAL mode and so is the copied header: make the copy
      * one self-contained file (store_open turns WAL on again). */
     if ((rc = sql_text(dst, "PRAGMA journal_mode = DELETE", res, sizeof res,

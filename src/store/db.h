@@ -46,6 +46,10 @@ ai_code db_begin(store *st, ai_err *err);
 ai_code db_commit(store *st, ai_err *err);
 void db_rollback(store *st);
 
+/* Copy st's whole database into dst (a connection of the caller's) in
+ * one read transaction: under WAL no writer waits for it (backup.c). */
+ai_code db_copy_all(store *st, sqlite3 *dst, const char *what, ai_err *err);
+
 /* Forget the in-memory views (the next store_sync loads them again):
  * after a transaction they were updated for was rolled back. */
 void drop_views(store *st);

@@ -42,11 +42,9 @@ ai_code store_group_snapshot(store *st, unsigned char **out, size_t *len,
                              ai_err *err)
 {
     sqlite3 *mem = NULL;
-    sqlite3_backup *b;
     sqlite3_int64 n = 0;
     unsigned char *p = NULL;
     ai_code rc = AI_OK;
-    int step, tries = 0;
 
     ai_err_clear(err);
     *out = NULL;
@@ -58,21 +56,8 @@ ai_code store_group_snapshot(store *st, unsigned char **out, size_t *len,
         rc = conn_fail(mem, "snapshot", err);
         goto done;
     }
-    if ((b = sqlite3_backup_init(mem, "main", st->db, "main")) == NULL) {
-        rc = conn_fail(mem, "snapshot", err);
+    if ((rc = db_copy_all(st, mem, "snapshot", err)) != AI_OK)
         goto done;
-    }
-    /* every page in one step: one read transaction on the home */
-    while ((step = sqlite3_backup_step(b, -1)) == SQLITE_BUSY ||
-           step == SQLITE_LOCKED) {
-        if (++tries > 100)
-            break;
-        sqlite3_sleep(50);
-    }
-    if (sqlite3_backup_finish(b) != SQLITE_OK || step != SQLITE_DONE) {
-        rc = conn_fail(mem, "snapshot", err);
-        goto done;
-    }
     if ((p = sqlite3_serialize(mem, "main", &n, 0)) == NULL || n <= 0) {
         rc = ai_err_set(err, AI_ENOMEM, "snapshot: out of memory");
         goto done;
