@@ -584,6 +584,7 @@ typedef struct ai_leader_config {
     uint64_t node_id;
     unsigned election_ms;      /* 0: 1000 */
     bool join;                 /* added to a running group: no bootstrap */
+    unsigned snapshot_every;   /* entries between snapshots; 0: 10000 */
 } ai_leader_config;
 
 AI_EXPORT void ai_leader_config_init(ai_leader_config *c);

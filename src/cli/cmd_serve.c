@@ -20,7 +20,7 @@ static const char usage[] =
     "\n                [--changelog-retain N] [--agent-rate N[/s|/m]|off] "
     "[--agent-burst N]\n                [--audit-retain-days D|off] "
     "\n                [--cluster FILE] [--node-id N] [--election-timeout MS] "
-    "[--join]";
+    "[--join]\n                [--snapshot-every N]";
 
 int cli_serve(cli_ctx *c, int argc, char **argv)
 {
@@ -29,7 +29,7 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
     const char *host = NULL, *auth = NULL, *auth_file = NULL,
                *admin = NULL, *admin_file = NULL, *cert = NULL, *key = NULL,
                *log = NULL, *retain = NULL, *cluster = NULL,
-               *node_id = NULL, *election = NULL;
+               *node_id = NULL, *election = NULL, *snap_every = NULL;
     bool insecure = false, join = false;
     cli_limits limits = {NULL, NULL, NULL};
     const cli_opt opts[] = {CLI_LISTEN_OPTS(&li),
@@ -47,6 +47,7 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
                             {"node-id", &node_id, NULL},
                             {"election-timeout", &election, NULL},
                             {"join", NULL, &join},
+                            {"snapshot-every", &snap_every, NULL},
                             CLI_LIMITS_OPTS(&limits),
                             {NULL, NULL, NULL}};
     ai_leader_config cfg;
@@ -78,10 +79,12 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
         cfg.changelog_retain = (long)n;
     }
     if ((cluster == NULL) != (node_id == NULL) ||
-        ((election != NULL || join) && cluster == NULL)) {
+        ((election != NULL || join || snap_every != NULL) &&
+         cluster == NULL)) {
         cli_listen_free(&lv);
         return cli_usage(usage, "--cluster and --node-id go together "
-                                "(--election-timeout and --join with them)");
+                                "(--election-timeout, --join and "
+                                "--snapshot-every with them)");
     }
     cfg.join = join;
     if (cluster != NULL) {
@@ -92,6 +95,14 @@ int cli_serve(cli_ctx *c, int argc, char **argv)
         }
         cfg.cluster_file = cluster;
         cfg.node_id = (uint64_t)n;
+        if (snap_every != NULL) {
+            if (!cli_int(snap_every, 16, 10000000, &n)) {
+                cli_listen_free(&lv);
+                return cli_usage(usage, "--snapshot-every is 16 to "
+                                        "10000000 entries");
+            }
+            cfg.snapshot_every = (unsigned)n;
+        }
         if (election != NULL) {
             if (!cli_int(election, 100, 60000, &n)) {
                 cli_listen_free(&lv);

@@ -86,6 +86,7 @@ static const char usage_text[] =
     "      [--changelog-retain N] [--agent-rate N[/s|/m]|off]\n"
     "      [--agent-burst N] [--audit-retain-days D|off]\n"
     "      [--cluster FILE] [--node-id N] [--election-timeout MS] [--join]\n"
+    "      [--snapshot-every N]\n"
     "                                the leader over HTTPS (docs/http-api.md);\n"
     "                                with --cluster, a voter of a leader group\n"
     "  cluster status [LEADER]       a leader group as one of its voters sees\n"

@@ -40,6 +40,7 @@ typedef struct cluster_opts {
     bool join;             /* a node added to a running group (cluster
                             * add): it waits to be added, no bootstrap */
     unsigned election_ms;  /* 0: 1000 */
+    unsigned snapshot_every; /* entries between snapshots; 0: 10000 */
     unsigned heartbeat_ms; /* 0: election_ms / 10 */
 } cluster_opts;
 

@@ -24,9 +24,7 @@
 #define MEMBER_ADD 1
 #define MEMBER_REMOVE 2
 #define CONF_REREAD_MS 1000
-/* An entry log this long is not snapshotted yet: the snapshot of a live
- * home comes with the follower-feed work of this module. */
-#define NO_SNAPSHOT_THRESHOLD 0xffffffffu
+#define SNAPSHOT_EVERY 10000 /* entries between snapshots, by default */
 
 /* One submission, shared by the waiting writer and the loop thread: the
  * last of the two to let go frees it (refs, under the node's mutex). */
@@ -58,6 +56,8 @@ struct ai_cluster {
     unsigned election_ms, heartbeat_ms;
     char dir[CLUSTER_PATH_MAX + 8];
     ai_broker *b; /* the loop thread's: the FSM applies through it */
+    store *snap_st; /* the snapshot's own handle (loop thread) */
+    unsigned snapshot_every;
     cluster_fsm fsm;
 
     /* the loop thread's own */
@@ -457,20 +457,69 @@ static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf,
     return 0;
 }
 
+/* Snapshots (libraft's fsm version 2): the home's whole database, copied
+ * in one read transaction through a store handle of its own
+ * (store_group_snapshot). libraft 0.15's libuv I/O has no asynchronous
+ * work, so the copy runs on the loop thread: a home of 100,000
+ * revocations takes some tens of ms, under a heartbeat interval. */
 static int fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[],
                         unsigned *n)
 {
-    (void)f;
-    (void)bufs;
-    (void)n;
-    return RAFT_NOTFOUND;
+    ai_cluster *c = f->data;
+    unsigned char *p = NULL;
+    size_t len = 0;
+    ai_err err;
+
+    *bufs = NULL;
+    *n = 0;
+    if (store_group_snapshot(c->snap_st, &p, &len, &err) != AI_OK) {
+        fprintf(stderr, "agent-iam: cluster: snapshot: %s\n", err.msg);
+        return RAFT_IOERR;
+    }
+    if ((*bufs = raft_malloc(sizeof **bufs)) == NULL ||
+        ((*bufs)[0].base = raft_malloc(len)) == NULL) {
+        raft_free(*bufs);
+        *bufs = NULL;
+        ai_free(p);
+        return RAFT_NOMEM;
+    }
+    memcpy((*bufs)[0].base, p, len);
+    (*bufs)[0].len = len;
+    *n = 1;
+    ai_free(p);
+    return 0;
 }
 
-static int fsm_restore(struct raft_fsm *f, struct raft_buffer *buf)
+static int fsm_snapshot_finalize(struct raft_fsm *f,
+                                 struct raft_buffer *bufs[], unsigned *n)
 {
     (void)f;
-    (void)buf;
-    return RAFT_MALFORMED;
+    for (unsigned i = 0; *bufs != NULL && i < *n; i++)
+        raft_free((*bufs)[i].base);
+    raft_free(*bufs);
+    *bufs = NULL;
+    *n = 0;
+    return 0;
+}
+
+/* A snapshot from the leader (a voter far behind, or new), or this
+ * voter's own at its start (then not later than its home: nothing). */
+static int fsm_restore(struct raft_fsm *f, struct raft_buffer *buf)
+{
+    ai_cluster *c = f->data;
+    uint64_t applied = 0;
+    ai_err err;
+
+    if (store_group_restore(broker_store(c->b), buf->base, buf->len,
+                            time_now_ms(), &applied, &err) != AI_OK) {
+        fprintf(stderr, "agent-iam: cluster: restoring a snapshot: %s\n",
+                err.msg);
+        return RAFT_IOERR;
+    }
+    if (applied > c->fsm.applied)
+        c->fsm.applied = applied;
+    raft_free(buf->base);
+    return 0;
 }
 
 /* ---- the loop thread -------------------------------------------------- */
@@ -628,9 +677,10 @@ static int setup(ai_cluster *c, char *msg, size_t cap)
         return -1;
     }
     c->io_ready = true;
-    c->rfsm = (struct raft_fsm){.version = 1, .data = c, .apply = fsm_apply,
+    c->rfsm = (struct raft_fsm){.version = 2, .data = c, .apply = fsm_apply,
                                 .snapshot = fsm_snapshot,
-                                .restore = fsm_restore};
+                                .restore = fsm_restore,
+                                .snapshot_finalize = fsm_snapshot_finalize};
     if ((rv = raft_init(&c->raft, &c->io, &c->rfsm, c->self.id,
                         c->self.raft)) != 0) {
         snprintf(msg, cap, "raft: %s", raft_errmsg(&c->raft));
@@ -655,7 +705,8 @@ static int setup(ai_cluster *c, char *msg, size_t cap)
     raft_set_election_timeout(&c->raft, c->election_ms);
     raft_set_heartbeat_timeout(&c->raft, c->heartbeat_ms);
     raft_set_pre_vote(&c->raft, true);
-    raft_set_snapshot_threshold(&c->raft, NO_SNAPSHOT_THRESHOLD);
+    raft_set_snapshot_threshold(&c->raft, c->snapshot_every);
+    raft_set_snapshot_trailing(&c->raft, c->snapshot_every / 2);
     raft_set_install_snapshot_timeout(&c->raft, 5000);
     raft_uv_set_connect_retry_delay(&c->io, 100);
     c->raft_ready = true;
@@ -762,7 +813,11 @@ ai_code cluster_start(const cluster_opts *o, ai_cluster **out, ai_err *err)
     memcpy(c->key, o->tls_key, strlen(o->tls_key) + 1);
     c->election_ms = o->election_ms ? o->election_ms : 1000;
     c->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : c->election_ms / 10;
+    c->snapshot_every = o->snapshot_every ? o->snapshot_every
+                                          : SNAPSHOT_EVERY;
     if ((rc = ai_broker_open(o->home, &c->b, err)) != AI_OK ||
+        (rc = store_open(store_home(broker_store(c->b)), false, &c->snap_st,
+                         err)) != AI_OK ||
         (rc = cluster_fsm_open(&c->fsm, c->b, err)) != AI_OK ||
         (rc = home_is_the_groups(c, err)) != AI_OK)
         goto fail;
@@ -790,6 +845,7 @@ ai_code cluster_start(const cluster_opts *o, ai_cluster **out, ai_err *err)
     *out = c;
     return AI_OK;
 fail:
+    store_close(c->snap_st);
     ai_broker_close(c->b);
     pthread_cond_destroy(&c->started);
     pthread_mutex_destroy(&c->mu);
@@ -803,6 +859,7 @@ void cluster_stop(ai_cluster *c)
         return;
     request_halt(c);
     pthread_join(c->thread, NULL);
+    store_close(c->snap_st);
     ai_broker_close(c->b);
     pthread_cond_destroy(&c->started);
     pthread_mutex_destroy(&c->mu);

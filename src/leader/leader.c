@@ -322,7 +322,8 @@ ai_code ai_leader_start(const ai_leader_config *c, ai_leader **out,
                            .home = l->home, .tls_cert = c->tls_cert_file,
                            .tls_key = c->tls_key_file,
                            .election_ms = c->election_ms,
-                           .join = c->join};
+                           .join = c->join,
+                           .snapshot_every = c->snapshot_every};
         /* the group's first key comes from its log, not from this home */
         sc.replica = true;
         if (c->insecure_http || c->tls_cert_file == NULL) {

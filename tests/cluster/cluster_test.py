@@ -91,7 +91,7 @@ class Group:
              "--port", self.http[i], "--tls-cert", CERT, "--tls-key", KEY,
              "--admin-token-file", ADMIN_FILE, "--access-log", "off",
              "--cluster", self.file, "--node-id", i + 1,
-             "--election-timeout", 1000])
+             "--election-timeout", 1000, "--snapshot-every", 64])
 
     def status(self, i):
         r = S.call(self.procs[i], "GET", "/v1/status", bearer=ADMIN,
@@ -534,6 +534,42 @@ def scenario_members(g):
         v4.stop_checked()
 
 
+def scenario_snapshot(g):
+    print("# 10. a voter far behind catches up from a snapshot", flush=True)
+    l = g.leader()
+    if l is None:
+        check("a leader for the snapshot", False)
+        return
+    v = (l + 1) % N
+    g.procs[v].stop_checked()
+    for n in range(200):
+        r = g.write(l, "/v1/admin/revoke", {"agentId": "snap-%d" % n},
+                    key="k-snap-%d" % n)
+        if r.status != 200:
+            check("200 revocations while a voter is away", False, repr(r))
+            return
+    want = set("snap-%d" % n for n in range(200))
+    g.start(v)
+    check("the voter back (the leader's log snapshotted every 64 entries) "
+          "has all 200",
+          S.wait_for(lambda: want <= g.revoked(v), 20),
+          "%d missing" % len(want - g.revoked(v)))
+    check("... and its changelog is the group's",
+          S.wait_for(lambda: g.head(v) == g.head(l), 10),
+          "%r vs %r" % (g.head(v), g.head(l)))
+    db = sqlite3.connect("file:%s?mode=ro" %
+                         os.path.join(g.homes[v], "agent-iam.db"), uri=True,
+                         timeout=10)
+    restored = db.execute("SELECT count(*) FROM audit WHERE action = "
+                          "'snapshot-restore'").fetchone()[0]
+    db.close()
+    check("... through a snapshot (its audit log says so)", restored >= 1,
+          repr(restored))
+    log = g.procs[v].log()
+    check("no error restoring", "snapshot:" not in log and
+          "restoring" not in log, log[-400:])
+
+
 def scenario_other_key():
     print("# 5. a voter with another master.key stops", flush=True)
     g = Group("k")
@@ -582,6 +618,7 @@ def main():
         scenario_cli(g)
         scenario_runtime(g)
         scenario_members(g)
+        scenario_snapshot(g)
     finally:
         g.stop()
     scenario_other_key()
