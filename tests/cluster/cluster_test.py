@@ -60,6 +60,28 @@ def free_ports(n):
     return ports
 
 
+def rows(home, sql):
+    """The rows of a read-only query on a home's database ([] when it
+    cannot be read yet)."""
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" %
+                             os.path.join(home, "agent-iam.db"), uri=True,
+                             timeout=10)
+    except sqlite3.Error:
+        return []
+    try:
+        return db.execute(sql).fetchall()
+    except sqlite3.Error:
+        return []
+    finally:
+        db.close()
+
+
+def head_of(home):
+    r = rows(home, "SELECT coalesce(max(seq), 0) FROM changelog")
+    return r[0][0] if r else -1
+
+
 class Group:
     def __init__(self, tag):
         self.tag = tag
@@ -127,24 +149,11 @@ class Group:
         return r
 
     def revoked(self, i):
-        db = sqlite3.connect("file:%s?mode=ro" %
-                             os.path.join(self.homes[i], "agent-iam.db"),
-                             uri=True, timeout=10)
-        try:
-            return set(r[0] for r in db.execute(
-                "SELECT id FROM revocations WHERE target = 1"))
-        finally:
-            db.close()
+        return set(r[0] for r in rows(
+            self.homes[i], "SELECT id FROM revocations WHERE target = 1"))
 
     def head(self, i):
-        db = sqlite3.connect("file:%s?mode=ro" %
-                             os.path.join(self.homes[i], "agent-iam.db"),
-                             uri=True, timeout=10)
-        try:
-            return db.execute("SELECT coalesce(max(seq), 0) FROM "
-                              "changelog").fetchone()[0]
-        finally:
-            db.close()
+        return head_of(self.homes[i])
 
     def stop(self):
         for p in self.procs:
@@ -300,15 +309,9 @@ def scenario_kill(g):
               S.wait_for(lambda: want <= g.revoked(i), 10),
               "%d missing" % len(want - g.revoked(i)))
     # one changelog row per revocation: nothing applied twice
-    rows = {}
-    db = sqlite3.connect("file:%s?mode=ro" %
-                         os.path.join(g.homes[live[0]], "agent-iam.db"),
-                         uri=True, timeout=10)
-    for (key,) in db.execute("SELECT key FROM changelog WHERE kind = "
-                             "'revocation'"):
-        rows[key] = rows.get(key, 0) + 1
-    db.close()
-    twice = [k for k, v in rows.items() if v > 1]
+    twice = rows(g.homes[live[0]],
+                 "SELECT key FROM changelog WHERE kind = 'revocation' "
+                 "GROUP BY key HAVING count(*) > 1")
     check("no revocation applied twice", not twice, repr(twice[:5]))
     g.start(l)
     check("the old leader rejoins with every acknowledged revocation",
@@ -499,16 +502,7 @@ def scenario_members(g):
         head = g.head(l)
 
         def v4_head():
-            db = sqlite3.connect("file:%s?mode=ro" %
-                                 os.path.join(home, "agent-iam.db"),
-                                 uri=True, timeout=10)
-            try:
-                return db.execute("SELECT coalesce(max(seq), 0) FROM "
-                                  "changelog").fetchone()[0]
-            except sqlite3.Error:
-                return -1
-            finally:
-                db.close()
+            return head_of(home)
         check("node 4 has every change of the group",
               S.wait_for(lambda: v4_head() >= head, 15),
               "%r < %r" % (v4_head(), head))
@@ -557,12 +551,8 @@ def scenario_snapshot(g):
     check("... and its changelog is the group's",
           S.wait_for(lambda: g.head(v) == g.head(l), 10),
           "%r vs %r" % (g.head(v), g.head(l)))
-    db = sqlite3.connect("file:%s?mode=ro" %
-                         os.path.join(g.homes[v], "agent-iam.db"), uri=True,
-                         timeout=10)
-    restored = db.execute("SELECT count(*) FROM audit WHERE action = "
-                          "'snapshot-restore'").fetchone()[0]
-    db.close()
+    restored = rows(g.homes[v], "SELECT count(*) FROM audit WHERE action = "
+                                "'snapshot-restore'")[0][0]
     check("... through a snapshot (its audit log says so)", restored >= 1,
           repr(restored))
     log = g.procs[v].log()
