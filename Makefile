@@ -37,7 +37,7 @@ SOLIB   := $(BUILD)/libagentiam.so
 TESTBIN := $(BUILD)/tests/check_agent_iam
 EXAMPLES := $(BUILD)/examples/quickstart $(BUILD)/examples/agent
 
-.PHONY: all deps demo demo-cluster test test-slow unit-test cli-test server-test follower-test cluster-test security-test netns-test install-test interop-test asan bench fuzz fuzz-build \
+.PHONY: all deps demo demo-cluster bench-cluster test test-slow unit-test cli-test server-test follower-test cluster-test security-test netns-test install-test interop-test asan bench fuzz fuzz-build \
         install uninstall clean run lint
 
 DOCS    := $(BUILD)/agent-iam.1 $(BUILD)/agent-iam.bash
@@ -170,6 +170,13 @@ bench: deps
 	sh bench/run.sh $(BUILD)/bench/verify $(BUILD)/bench/revocations
 	sh bench/http/run.sh $(BIN)
 	sh bench/follower/run.sh $(BIN)
+	$(NOLEFT) sh bench/cluster/run.sh $(BIN)
+
+# The leader group alone: failover under SIGKILL (KILLS=20), write latency
+# at RATE=500/s and the ceiling, catch-up after CATCHUP=100000 writes.
+bench-cluster: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	$(NOLEFT) sh bench/cluster/run.sh $(BIN)
 
 # Memory over time: a leader and two followers under mixed traffic for
 # SOAK_MINUTES (default 30), resident set and descriptors sampled each

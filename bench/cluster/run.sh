@@ -1,0 +1,26 @@
+#!/bin/sh
+# bench/cluster: a leader group of three voters on 127.0.0.1 (DESIGN §9),
+# measured by bench/cluster/driver.py: failover after SIGKILL of the
+# leader under a write load (KILLS times), acknowledged writes lost or
+# applied twice over those kills, write latency at a fixed rate and the
+# throughput ceiling, and a voter's catch-up after CATCHUP writes.
+# Figures go to stdout (bench/README.md keeps them). Not a test: no
+# threshold fails it, but a lost or doubled write is printed loudly.
+# Usage: bench/cluster/run.sh BUILD/agent-iam
+#   KILLS=20 RATE=500 RATE_S=20 CATCHUP=100000 (environment)
+name=bench-cluster
+usage_path=bench/cluster/run.sh
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../tests/lib/tls_env.sh"
+(
+    cd "$tmp" &&
+    sh "$here/../../certs/gen.sh" --out pki ca &&
+    sh "$here/../../certs/gen.sh" --out pki voter bench --san IP:127.0.0.1
+) >"$tmp/openssl-cluster.log" 2>&1 || {
+    echo "$name: certs/gen.sh failed" >&2
+    cat "$tmp/openssl-cluster.log" >&2
+    exit 1
+}
+touch "$tmp/pids"
+PYTHONPATH="$here/../../tests/lib${PYTHONPATH:+:$PYTHONPATH}" \
+    python3 "$here/driver.py" "$bin" "$tmp"
