@@ -8,7 +8,6 @@ import http.client
 import json
 import os
 import signal
-import sqlite3
 import ssl
 import statistics
 import sys
@@ -16,7 +15,7 @@ import threading
 import time
 
 import service as S
-from free_port import free_port
+import voters as V
 
 S.init(sys.argv[1], sys.argv[2])
 PKI = os.path.join(S.TMP, "pki")
@@ -37,73 +36,10 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
-class Group:
+class Group(V.Voters):
     def __init__(self):
-        self.http = [free_port() for _ in range(N)]
-        self.raft = [free_port() for _ in range(N)]
-        self.file = os.path.join(S.TMP, "cluster.json")
-        with open(self.file, "w") as f:
-            json.dump({"ca": S.CA, "nodes": [
-                {"id": i + 1, "raft": "127.0.0.1:%d" % self.raft[i],
-                 "url": "https://127.0.0.1:%d" % self.http[i]}
-                for i in range(N)]}, f)
-        self.homes = [os.path.join(S.TMP, "h%d" % (i + 1)) for i in range(N)]
-        key = os.urandom(32)
-        for h in self.homes:
-            os.mkdir(h, 0o700)
-            fd = os.open(os.path.join(h, "master.key"),
-                         os.O_WRONLY | os.O_CREAT, 0o600)
-            os.write(fd, key)
-            os.close(fd)
-        self.procs = [None] * N
-        for i in range(N):
-            self.start(i)
+        V.Voters.__init__(self, "b", CERT, KEY, ADMIN, ADMIN_FILE, N)
         self.ctx = ssl.create_default_context(cafile=S.CA)
-
-    def start(self, i):
-        self.procs[i] = S.Proc(
-            "v%d" % (i + 1),
-            ["--home", self.homes[i], "serve", "--host", "127.0.0.1",
-             "--port", self.http[i], "--tls-cert", CERT, "--tls-key", KEY,
-             "--admin-token-file", ADMIN_FILE, "--access-log", "off",
-             "--cluster", self.file, "--node-id", i + 1,
-             "--election-timeout", 1000])
-
-    def leader(self, timeout=15):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            for i in range(N):
-                p = self.procs[i]
-                if p is None or not p.alive():
-                    continue
-                r = S.call(p, "GET", "/v1/status", bearer=ADMIN, timeout=2)
-                c = (r.json or {}).get("cluster", {})
-                if c.get("role") == "leader" and c.get("ready"):
-                    return i
-            time.sleep(0.02)
-        return None
-
-    def revoked(self, i):
-        db = sqlite3.connect("file:%s?mode=ro" %
-                             os.path.join(self.homes[i], "agent-iam.db"),
-                             uri=True, timeout=10)
-        try:
-            return set(r[0] for r in db.execute(
-                "SELECT id FROM revocations WHERE target = 1"))
-        finally:
-            db.close()
-
-    def doubled(self, i):
-        db = sqlite3.connect("file:%s?mode=ro" %
-                             os.path.join(self.homes[i], "agent-iam.db"),
-                             uri=True, timeout=10)
-        try:
-            return db.execute(
-                "SELECT count(*) FROM (SELECT key FROM changelog WHERE "
-                "kind = 'revocation' GROUP BY key HAVING count(*) > 1)"
-            ).fetchone()[0]
-        finally:
-            db.close()
 
 
 class Writer:
@@ -172,7 +108,7 @@ def failover(g):
     t.start()
     for k in range(KILLS):
         time.sleep(1.0)
-        l = g.leader()
+        l = g.leader(timeout=15)
         if l is None:
             print("   no leader before kill %d" % (k + 1))
             break

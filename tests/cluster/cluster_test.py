@@ -30,13 +30,13 @@ TMPDIR`; prints ok/FAIL lines and exits 1 on a failure.
 import json
 import os
 import signal
-import sqlite3
 import sys
 import threading
 import time
 
 import service as S
-from free_port import free_port
+import voters as V
+from voters import free_ports, head_of, rows
 from checks import check
 from prom import validate
 
@@ -49,91 +49,10 @@ ADMIN_FILE = S.secret_file("admin.token", ADMIN)
 N = 3
 
 
-def free_ports(n):
-    """n distinct free ports below the ephemeral range (free_port.py), so
-    that no outgoing connection takes one before its server binds it."""
-    ports = []
-    while len(ports) < n:
-        p = free_port()
-        if p not in ports:
-            ports.append(p)
-    return ports
-
-
-def rows(home, sql):
-    """The rows of a read-only query on a home's database ([] when it
-    cannot be read yet)."""
-    try:
-        db = sqlite3.connect("file:%s?mode=ro" %
-                             os.path.join(home, "agent-iam.db"), uri=True,
-                             timeout=10)
-    except sqlite3.Error:
-        return []
-    try:
-        return db.execute(sql).fetchall()
-    except sqlite3.Error:
-        return []
-    finally:
-        db.close()
-
-
-def head_of(home):
-    r = rows(home, "SELECT coalesce(max(seq), 0) FROM changelog")
-    return r[0][0] if r else -1
-
-
-class Group:
+class Group(V.Voters):
     def __init__(self, tag):
-        self.tag = tag
-        self.http = free_ports(N)
-        self.raft = free_ports(N)
-        self.file = os.path.join(S.TMP, "%s-cluster.json" % tag)
-        with open(self.file, "w") as f:
-            json.dump({"ca": S.CA, "nodes": [
-                {"id": i + 1, "raft": "127.0.0.1:%d" % self.raft[i],
-                 "url": "https://127.0.0.1:%d" % self.http[i]}
-                for i in range(N)]}, f)
-        self.homes = [os.path.join(S.TMP, "%s-h%d" % (tag, i + 1))
-                      for i in range(N)]
-        key = os.urandom(32)
-        for h in self.homes:
-            os.mkdir(h, 0o700)
-            fd = os.open(os.path.join(h, "master.key"),
-                         os.O_WRONLY | os.O_CREAT, 0o600)
-            os.write(fd, key)
-            os.close(fd)
-        self.procs = [None] * N
-        for i in range(N):
-            self.start(i)
-
-    def start(self, i):
-        self.procs[i] = S.Proc(
-            "%s-v%d" % (self.tag, i + 1),
-            ["--home", self.homes[i], "serve", "--host", "127.0.0.1",
-             "--port", self.http[i], "--tls-cert", CERT, "--tls-key", KEY,
-             "--admin-token-file", ADMIN_FILE, "--access-log", "off",
-             "--cluster", self.file, "--node-id", i + 1,
-             "--election-timeout", 1000, "--snapshot-every", 64])
-
-    def status(self, i):
-        r = S.call(self.procs[i], "GET", "/v1/status", bearer=ADMIN,
-                   timeout=3)
-        return r.json if r.status == 200 else None
-
-    def leader(self, timeout=10):
-        """The index of the ready leader (waits), or None."""
-        def find():
-            for i in range(N):
-                p = self.procs[i]
-                if p is None or not p.alive():
-                    continue
-                s = self.status(i)
-                if s and s["cluster"]["role"] == "leader" and \
-                        s["cluster"]["ready"]:
-                    return i + 1
-            return None
-        got = S.wait_for(find, timeout, step=0.1)
-        return got - 1 if got else None
+        V.Voters.__init__(self, tag, CERT, KEY, ADMIN, ADMIN_FILE, N,
+                          ("--snapshot-every", 64))
 
     def write(self, i, path, body, key=None, hops=3):
         """POST to voter i, following 307 (the same body and key)."""
@@ -147,13 +66,6 @@ class Group:
             port = int(r.headers["Location"].split(":")[2].split("/")[0])
             p = self.procs[self.http.index(port)]
         return r
-
-    def revoked(self, i):
-        return set(r[0] for r in rows(
-            self.homes[i], "SELECT id FROM revocations WHERE target = 1"))
-
-    def head(self, i):
-        return head_of(self.homes[i])
 
     def stop(self):
         for p in self.procs:
