@@ -84,7 +84,7 @@ static ai_code copy_str(json_t *o, const char *key, char *out, size_t cap,
     if (s == NULL)
         return ai_err_set(err, AI_EINVAL, "%s: \"%s\" must be a string", what,
                           key);
-    if (strlen(s) >= cap || strlen(s) != json_string_length(v) || *s == '\0')
+    if (strlen(s) >= cap || *s == '\0')
         return ai_err_set(err, AI_EINVAL, "%s: \"%s\" is empty or too long",
                           what, key);
     memcpy(out, s, strlen(s) + 1);

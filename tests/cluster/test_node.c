@@ -279,7 +279,7 @@ START_TEST(test_node_refuses_a_foreign_ca_and_another_master_key)
     group g;
     cluster_result res;
     cluster_status s;
-    char url[CLUSTER_URL_MAX], p[4096];
+    char url[CLUSTER_URL_MAX];
     int l;
     ai_err err;
 
@@ -311,7 +311,6 @@ START_TEST(test_node_refuses_a_foreign_ca_and_another_master_key)
     fx_home_free(g.homes[2]);
     g.homes[2] = fx_home_new(); /* a new home: its own master.key */
     store_close(fx_open(g.homes[2]));
-    (void)p;
     start(&g, 2);
     for (int t = 0; t < 500; t++) {
         cluster_get_status(g.nodes[2], &s);
