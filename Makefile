@@ -156,7 +156,7 @@ tsan: deps
 	    OPT="-O1 -g -fsanitize=thread -fno-omit-frame-pointer" tsan-run
 
 .PHONY: tsan tsan-run
-tsan-run: LDLIBS += -fsanitize=thread
+tsan-run: LDLIBS += -fsanitize=thread -Wl,--export-dynamic-symbol=syscall
 tsan-run: $(TESTBIN)
 	CK_FORK=no TSAN_OPTIONS=halt_on_error=1 $(TESTBIN)
 
