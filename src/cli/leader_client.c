@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -222,7 +221,7 @@ static ai_code call_one(const leader_client *c, const char *base,
         rc = ai_err_set(err, AI_EUNAVAILABLE, "leader %s: %s", host,
                         errbuf[0] ? errbuf : "timed out");
     } else if (cc != CURLE_OK) {
-        *not_sent = cc == CURLE_COULDNT_CONNECT;
+        *not_sent = http_not_sent(cc);
         rc = ai_err_set(err, AI_EUNAVAILABLE, "leader %s: %s%s", host,
                         http_reason(cc, errbuf),
                         failure_hint(cc, plain_ok, c->ca_file != NULL));
@@ -271,14 +270,14 @@ ai_code leader_client_call(const leader_client *c, const char *method,
                            long *status, char **resp_body, ai_err *err)
 {
     static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
-    char list[LEADER_URL_MAX + 1], *bases[BASES_MAX], *save = NULL, *one;
+    char bases[BASES_MAX][LEADER_URL_MAX + 1];
     char redirect[LEADER_URL_MAX + 1024], moved[LEADER_URL_MAX + 1];
     char idem[33];
     unsigned char rnd[16];
     const char *base;
-    size_t nbases = 0, cur = 0, tries = 0, hops = 0;
-    int64_t until = time_now_ms() + LEADER_ELECTION_MS;
+    size_t nbases = 0, hops = 0;
     bool known = false, not_sent = false, write;
+    http_failover f;
     ai_code rc;
 
     ai_err_clear(err);
@@ -302,10 +301,9 @@ ai_code leader_client_call(const leader_client *c, const char *method,
                           "leader: the auth token must be 1 to %d visible "
                           "ASCII characters",
                           LEADER_TOKEN_MAX);
-    snprintf(list, sizeof list, "%s", c->url);
-    for (one = strtok_r(list, ",", &save); one != NULL && nbases < BASES_MAX;
-         one = strtok_r(NULL, ",", &save))
-        bases[nbases++] = one;
+    while (nbases < BASES_MAX &&
+           http_url_list_at(c->url, nbases, bases[nbases], sizeof *bases))
+        nbases++;
     /* A write carries one key for all its attempts: a leader group
      * applies it once however often it arrives. */
     write = strcmp(method, "GET") != 0;
@@ -315,12 +313,16 @@ ai_code leader_client_call(const leader_client *c, const char *method,
         for (size_t i = 0; i < sizeof rnd; i++)
             snprintf(idem + 2 * i, 3, "%02x", rnd[i]);
     }
+    /* a group without a leader for now (an election: 503), or a voter
+     * that could not be reached (nothing sent, a dead leader among them):
+     * the next voter, for a while, with a pause once all were tried */
+    http_failover_init(&f, nbases, 0, LEADER_ELECTION_MS, 200, 64);
     base = bases[0];
     for (;;) {
         rc = call_one(c, base, write ? idem : NULL, method, path, json_body,
                       status, resp_body, redirect, sizeof redirect, &not_sent,
                       err);
-        if (rc == AI_OK || ++tries > 64)
+        if (rc == AI_OK)
             return rc;
         /* a voter that is not the leader: the leader it names */
         if (*status == 307 && hops < 4 &&
@@ -329,16 +331,8 @@ ai_code leader_client_call(const leader_client *c, const char *method,
             base = moved;
             continue;
         }
-        /* a group without a leader for now (an election: 503), or a voter
-         * that could not be reached (nothing sent, a dead leader among
-         * them): the next voter, a while; a pause once all were tried */
-        if (nbases > 1 && (not_sent || *status == 503) &&
-            time_now_ms() < until) {
-            struct timespec pause = {0, 200 * 1000000L};
-            if (tries % nbases == 0)
-                nanosleep(&pause, NULL);
-            cur = (cur + 1) % nbases;
-            base = bases[cur];
+        if (http_failover_next(&f, not_sent, false, *status)) {
+            base = bases[f.cur];
             hops = 0;
             continue;
         }

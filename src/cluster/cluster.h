@@ -21,6 +21,8 @@
 
 #define CLUSTER_REQ_ID_BYTES STORE_REQ_ID_BYTES
 #define CLUSTER_URL_MAX 256
+/* Use budgets one entry carries at most (a use of a metered scope). */
+#define CLUSTER_BUDGETS_MAX 64
 #define CLUSTER_LATENCY_BUCKETS 9
 
 /* What applying a command gave: the command's own outcome. */

@@ -29,7 +29,6 @@
 /* An entry at most (a provider config is the largest command: 64 KiB of
  * JSON at most through the admin API). */
 #define CLUSTER_ENTRY_MAX (1u << 20)
-#define CLUSTER_BUDGETS_MAX 64
 
 /* A decoded entry: cmd's strings and budgets point into this value. */
 typedef struct cluster_entry {

@@ -284,15 +284,12 @@ static void wake_cb(uv_async_t *h)
     }
 }
 
+/* The leader's URL as last sampled; "" when it is this voter. */
 static void fill_leader_url(ai_cluster *c, char url[CLUSTER_URL_MAX])
 {
-    const cluster_node *n;
-
-    url[0] = '\0';
     pthread_mutex_lock(&c->mu);
-    n = cluster_config_node(&c->conf, c->st.leader_id);
-    if (n != NULL && c->st.leader_id != c->self.id)
-        snprintf(url, CLUSTER_URL_MAX, "%s", n->url);
+    snprintf(url, CLUSTER_URL_MAX, "%s",
+             c->st.leader_id != c->self.id ? c->st.leader_url : "");
     pthread_mutex_unlock(&c->mu);
 }
 

@@ -30,13 +30,19 @@ upstream *upstream_new(const char *url, const char *token,
                        atomic_bool *stop, ai_err *err)
 {
     upstream *u;
-    char list[BASES_MAX * BASE_LEN], *save = NULL, *one;
-    size_t n;
+    size_t n = 0;
 
     ai_err_clear(err);
-    if (url == NULL || strlen(url) >= sizeof list) {
-        ai_err_set(err, AI_EINVAL, "--leader-url must be given (at most "
-                                   "%d URLs)",
+    if (url == NULL || *url == '\0') {
+        ai_err_set(err, AI_EINVAL, "--leader-url must be given");
+        return NULL;
+    }
+    /* "URL[,URL...]": a leader, or the voters of a leader group */
+    if (!http_url_list_ok(url, BASES_MAX)) {
+        ai_err_set(err, AI_EINVAL,
+                   "--leader-url must be an https:// URL (http only to "
+                   "127.0.0.1 or localhost), without user info, or a "
+                   "comma-separated list of at most %d",
                    BASES_MAX);
         return NULL;
     }
@@ -56,29 +62,14 @@ upstream *upstream_new(const char *url, const char *token,
         ai_err_set(err, AI_ENOMEM, "out of memory");
         return NULL;
     }
-    /* "URL[,URL...]": a leader, or the voters of a leader group */
-    snprintf(list, sizeof list, "%s", url);
-    for (one = strtok_r(list, ",", &save); one != NULL;
-         one = strtok_r(NULL, ",", &save)) {
-        if (u->nbases == BASES_MAX || strlen(one) >= BASE_LEN ||
-            !http_url_ok(one, NULL)) {
-            upstream_free(u);
-            ai_err_set(err, AI_EINVAL,
-                       "--leader-url must be an https:// URL (http only to "
-                       "127.0.0.1 or localhost), without user info, or a "
-                       "comma-separated list of at most %d",
-                       BASES_MAX);
-            return NULL;
-        }
-        snprintf(u->bases[u->nbases], BASE_LEN, "%s", one);
-        n = strlen(u->bases[u->nbases]);
-        while (n > 0 && u->bases[u->nbases][n - 1] == '/')
-            u->bases[u->nbases][--n] = '\0';
+    for (const char *p = url; p != NULL; p = strchr(p + 1, ','))
+        n++; /* the URLs listed */
+    while (u->nbases < BASES_MAX &&
+           http_url_list_at(url, u->nbases, u->bases[u->nbases], BASE_LEN))
         u->nbases++;
-    }
-    if (u->nbases == 0) {
+    if (u->nbases != n) { /* one did not fit in BASE_LEN bytes */
         upstream_free(u);
-        ai_err_set(err, AI_EINVAL, "--leader-url must be given");
+        ai_err_set(err, AI_EINVAL, "--leader-url: a URL is too long");
         return NULL;
     }
     n = strlen(token) + 32;
@@ -179,20 +170,24 @@ static bool follow_redirect(upstream *u)
     return false;
 }
 
-/* With a list of voters: after a transport failure or a 503 the next one
- * is tried, after a 307 the one it names; each at most once a call. */
-static bool try_another(upstream *u, bool failed, long status,
-                        size_t *tries)
+/* With a list of voters, after a failed try: the voter a 307 names, or
+ * the next one (http_failover_next: a read after a transport failure, any
+ * request that reached no voter, a 503); each at most once a call. */
+static bool try_another(upstream *u, http_failover *f, bool resend_ok,
+                        CURLcode cc, long status)
 {
-    if (u->nbases < 2 || ++*tries >= u->nbases + 1)
-        return false;
-    if (!failed && status == 307)
-        return follow_redirect(u);
-    if (failed || status == 503) {
-        u->cur = (u->cur + 1) % u->nbases;
+    if (cc == CURLE_OK && status == 307) {
+        if (u->nbases < 2 || ++f->tries >= f->max_tries ||
+            !follow_redirect(u))
+            return false;
+        f->cur = u->cur;
         return true;
     }
-    return false;
+    if (!http_failover_next(f, cc != CURLE_OK && http_not_sent(cc),
+                            resend_ok, cc == CURLE_OK ? status : 0))
+        return false;
+    u->cur = f->cur;
+    return true;
 }
 
 ai_code upstream_call(upstream *u, const char *method, const char *path,
@@ -200,11 +195,13 @@ ai_code upstream_call(upstream *u, const char *method, const char *path,
                       long *status, char **body, size_t *len, ai_err *err)
 {
     char errbuf[CURL_ERROR_SIZE];
-    size_t tries = 0;
+    bool resend_ok = strcmp(method, "GET") == 0;
+    http_failover f;
     http_sink s;
     CURLcode cc;
     ai_code rc;
 
+    http_failover_init(&f, u->nbases, u->cur, 0, 0, u->nbases + 1);
 again:
     ai_err_clear(err);
     *status = 0;
@@ -218,13 +215,13 @@ again:
         bool over = s.too_big;
         http_sink_clear(&s);
         if (!over && !(u->stop && atomic_load(u->stop)) &&
-            try_another(u, true, 0, &tries))
+            try_another(u, &f, resend_ok, cc, 0))
             goto again;
         return unreachable(u, cc, errbuf, over ? "an answer" : NULL, max,
                            err);
     }
     curl_easy_getinfo(u->h, CURLINFO_RESPONSE_CODE, status);
-    if (try_another(u, false, *status, &tries)) {
+    if (try_another(u, &f, resend_ok, CURLE_OK, *status)) {
         http_sink_clear(&s);
         goto again;
     }

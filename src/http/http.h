@@ -4,8 +4,9 @@
  * verified, CA file, timeouts, no redirects, protocols), a capped body
  * sink, header lists that are wiped, and the reason text of a failure.
  * Providers, the follower's upstream, the runtime's remote mode and the
- * CLI's leader client build their requests on it; each keeps its own
- * policy (retries, keep-alive, error codes and wording).
+ * CLI's leader client build their requests on it; they go round a leader
+ * group's voters by one rule (http_failover), and each keeps its own
+ * policy otherwise (keep-alive, redirects, error codes and wording).
  *
  * Depends on nothing of ours but include/agent_iam.h (DESIGN §1): it fills
  * no ai_err and allocates the body through the allocator its caller
@@ -22,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <curl/curl.h>
 
@@ -48,6 +50,33 @@ bool http_url_list_ok(const char *list, size_t max);
 /* The i-th URL of a list (from 0) into out (cap bytes), its trailing
  * slashes dropped; false past the end or when it does not fit. */
 bool http_url_list_at(const char *list, size_t i, char *out, size_t cap);
+
+/* Going round a list of bases (a leader group's voters) after a try on
+ * bases[cur] failed. Not thread-safe: one per request. */
+typedef struct http_failover {
+    size_t n;         /* bases in the list */
+    size_t cur;       /* the one to try now */
+    size_t tries;     /* failed tries so far */
+    size_t max_tries; /* a limit (0: only the window limits) */
+    int64_t until_ms; /* monotonic: no move after (0: no window) */
+    long pause_ms;    /* a pause after each full round (0: none) */
+} http_failover;
+/* n bases, the first try on start; moves for window_ms (0: no window)
+ * and fewer than max_tries failed tries (0: no limit). */
+void http_failover_init(http_failover *f, size_t n, size_t start,
+                        long window_ms, long pause_ms, size_t max_tries);
+/* After a failed try on f->cur: true, f->cur the next base, when another
+ * try is worth it: more than one base, the window open, and the request
+ * reached no server (not_sent), or it may be sent again (resend_ok: a
+ * read) and got no answer (status 0), or the answer was 503 (an
+ * election, or what only the leader can do). A request that may have
+ * arrived and is not safe to repeat is never sent twice. Sleeps pause_ms
+ * after each full round. */
+bool http_failover_next(http_failover *f, bool not_sent, bool resend_ok,
+                        long status);
+/* Did a transfer that ended with cc reach no server (no connection was
+ * made)? Then it is safe to send elsewhere. */
+bool http_not_sent(CURLcode cc);
 
 /* "host:port" (or "host" when the URL names no port) of url into out (cap
  * bytes), for messages; "(unparsed URL)" when libcurl cannot parse it.

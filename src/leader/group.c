@@ -14,7 +14,6 @@
 
 #define WRITE_WAIT_MS 10000 /* a write's wait for its commit and apply */
 #define FIRST_KEY_EVERY_MS 1000
-#define CLUSTER_BUDGETS_LIMIT 64 /* as the codec carries at most */
 
 /* The client's Idempotency-Key makes the id (a retry applies once);
  * without one, a random id. */
@@ -76,7 +75,7 @@ static ai_code group_consume(void *ud, const char *wire, size_t len,
                              bool *granted, uint32_t *remaining, ai_err *err)
 {
     ai_leader *l = ud;
-    ai_budget_ref budgets[CLUSTER_BUDGETS_LIMIT];
+    ai_budget_ref budgets[CLUSTER_BUDGETS_MAX];
     unsigned char id[CLUSTER_REQ_ID_BYTES];
     char url[CLUSTER_URL_MAX];
     cluster_result res;

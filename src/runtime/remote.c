@@ -11,7 +11,6 @@
  * answer body are wiped before they are freed. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -116,7 +115,7 @@ static ai_code call_one(const char *base, const char *ca, long timeout_ms,
     if (s.oom)
         goto oom;
     if (cc != CURLE_OK) {
-        *not_sent = cc == CURLE_COULDNT_CONNECT;
+        *not_sent = http_not_sent(cc);
         rc = ai_err_set(err, AI_EUNAVAILABLE, "server %s unreachable: %s", host,
                         http_reason(cc, errbuf));
         goto done;
@@ -152,33 +151,27 @@ ai_code rt_http_call(const char *base, const char *ca, long timeout_ms,
                      const atomic_bool *abort, char **body, ai_err *err)
 {
     char one[2048];
-    size_t n = 0, cur = 0, tries = 0;
-    int64_t until = time_now_ms() + RT_ELECTION_MS;
+    size_t n = 0;
     bool not_sent;
     long status;
+    http_failover f;
     ai_code rc;
 
     while (http_url_list_at(base, n, one, sizeof one))
         n++;
     if (n == 0)
         return ai_err_set(err, AI_EINVAL, "no server URL");
+    /* the voters of a group: one that could not be reached (nothing
+     * sent), or that cannot answer now (503: an election, a use only the
+     * leader counts), gives way to the next; other failures are not sent
+     * again (a use might be counted twice) */
+    http_failover_init(&f, n, 0, RT_ELECTION_MS, 100, 0);
     for (;;) {
-        (void)http_url_list_at(base, cur, one, sizeof one);
+        (void)http_url_list_at(base, f.cur, one, sizeof one);
         rc = call_one(one, ca, timeout_ms, bearer, method, path, json, abort,
                       body, &not_sent, &status, err);
-        if (rc == AI_OK || n < 2 || (abort && atomic_load(abort)))
+        if (rc == AI_OK || (abort && atomic_load(abort)) ||
+            !http_failover_next(&f, not_sent, false, status))
             return rc;
-        /* the voters of a group: one that could not be reached (nothing
-         * sent), or that cannot answer now (503: an election, a use only
-         * the leader counts), gives way to the next; other failures are
-         * not sent again (a use might be counted twice) */
-        if ((not_sent || status == 503) && time_now_ms() < until) {
-            struct timespec pause = {0, 100 * 1000000L};
-            if (++tries % n == 0)
-                nanosleep(&pause, NULL);
-            cur = (cur + 1) % n;
-            continue;
-        }
-        return rc;
     }
 }

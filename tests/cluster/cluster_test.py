@@ -41,9 +41,9 @@ from checks import check
 from prom import validate
 
 S.init(sys.argv[1], sys.argv[2])
-S.CA = os.path.join(S.TMP, "cluster-ca.pem")
-CERT = os.path.join(S.TMP, "voter.pem")
-KEY = os.path.join(S.TMP, "voter.key")
+S.CA = os.path.join(S.TMP, "pki", "ca.pem")
+CERT = os.path.join(S.TMP, "pki", "voter-test.pem")
+KEY = os.path.join(S.TMP, "pki", "voter-test.key")
 ADMIN = "cluster-admin-" + os.urandom(12).hex()
 ADMIN_FILE = S.secret_file("admin.token", ADMIN)
 N = 3
@@ -252,6 +252,19 @@ def scenario_minority(g):
         check("a write to a leader without its majority fails (%d after "
               "%.1f s)" % (r.status, took), r.status in (503, 307), repr(r))
         check("... and is applied nowhere", "alone" not in g.revoked(l))
+        # without its majority it steps down: a write then finds no leader
+        check("the voter without its majority steps down",
+              S.wait_for(lambda: ((g.status(l) or {}).get("cluster") or {})
+                         .get("role") != "leader", 10))
+        r = S.call(g.procs[l], "POST", "/v1/admin/revoke",
+                   {"agentId": "alone"}, bearer=ADMIN,
+                   headers={"Idempotency-Key": "k-alone"}, timeout=30)
+        check("a write to a voter that knows no leader: 503 unavailable "
+              "with Retry-After (%d, %r)" % (r.status,
+                                             r.headers.get("Retry-After")),
+              r.status == 503 and r.headers.get("Retry-After") == "1" and
+              r.code == "unavailable" and
+              r.headers.get("Location") is None, repr(r))
     finally:
         for i in others:
             os.kill(g.procs[i].pid, signal.SIGCONT)
@@ -311,6 +324,12 @@ def scenario_follower(g):
           S.wait_for(lambda: g.head(l) >= head, 15))
 
 
+def admin_cli(urls, *args, **kw):
+    """The CLI as an admin of the group at urls (a URL or a list)."""
+    return S.cli(*args, "--leader-url", urls, "--auth-token-file",
+                 ADMIN_FILE, "--ca-cert", S.CA, **kw)
+
+
 def scenario_cli(g):
     print("# 7. the CLI with the voters' URLs", flush=True)
     l = g.leader()
@@ -320,35 +339,27 @@ def scenario_cli(g):
     f = (l + 1) % N
     dead = "https://127.0.0.1:%d" % free_ports(1)[0]
     urls = ",".join([dead, g.procs[f].url, g.procs[l].url])
-    rc, out, err = S.cli("revoke", "--agent", "cli-rogue", "--leader-url",
-                         urls, "--auth-token-file", ADMIN_FILE, "--ca-cert",
-                         S.CA)
+    rc, out, err = admin_cli(urls, "revoke", "--agent", "cli-rogue")
     check("revoke through a dead URL and a follower voter exits 0",
           rc == 0, "%r %r" % (out, err))
     check("... applied on every voter",
           S.wait_for(lambda: all("cli-rogue" in g.revoked(i)
                                  for i in range(N)), 5))
-    rc, out, err = S.cli("status", "--json", "--leader-url", urls,
-                         "--auth-token-file", ADMIN_FILE, "--ca-cert", S.CA)
+    rc, out, err = admin_cli(urls, "status", "--json")
     check("status through the list answers", rc == 0, "%r %r" % (out, err))
-    rc, out, err = S.cli("--json", "cluster", "status", "--leader-url",
-                         g.procs[f].url, "--auth-token-file", ADMIN_FILE,
-                         "--ca-cert", S.CA)
+    rc, out, err = admin_cli(g.procs[f].url, "--json", "cluster", "status")
     st = json.loads(out) if rc == 0 else {}
     check("cluster status of a follower voter names the leader",
           st.get("role") == "follower" and st.get("leaderId") == l + 1 and
           st.get("voters") == 3, "%r %r" % (out, err))
     to = f + 1
-    rc, out, err = S.cli("cluster", "transfer", to, "--leader-url",
-                         g.procs[f].url + "," + g.procs[l].url,
-                         "--auth-token-file", ADMIN_FILE, "--ca-cert", S.CA)
+    rc, out, err = admin_cli(g.procs[f].url + "," + g.procs[l].url,
+                             "cluster", "transfer", to)
     check("cluster transfer %d (sent to a follower: 307) exits 0" % to,
           rc == 0 and ("node %d" % to) in out, "%r %r" % (out, err))
     check("... and voter %d leads" % to, g.leader() == f,
           repr(g.leader()))
-    rc, out, err = S.cli("cluster", "transfer", 99, "--leader-url",
-                         g.procs[f].url, "--auth-token-file", ADMIN_FILE,
-                         "--ca-cert", S.CA)
+    rc, out, err = admin_cli(g.procs[f].url, "cluster", "transfer", 99)
     check("cluster transfer to an unknown voter fails (exit 1, %r)" %
           err.strip()[:80], rc == 1, "%r %r" % (out, err))
 
@@ -406,9 +417,8 @@ def scenario_members(g):
                          "--join", "--election-timeout", 1000])
     try:
         f = (l + 1) % N
-        rc, out, err = S.cli("cluster", "add", 4, "--leader-url",
-                             g.procs[f].url, "--auth-token-file", ADMIN_FILE,
-                             "--ca-cert", S.CA, timeout=60)
+        rc, out, err = admin_cli(g.procs[f].url, "cluster", "add", 4,
+                                 timeout=60)
         check("cluster add 4 (sent to a follower voter) exits 0",
               rc == 0, "%r %r" % (out, err))
         head = g.head(l)
@@ -424,16 +434,12 @@ def scenario_members(g):
         r = g.write(l, "/v1/admin/revoke", {"agentId": "with-four"},
                     key="k-with-four")
         check("a write with 4 voters", r.status == 200, repr(r))
-        rc, out, err = S.cli("cluster", "remove", 4, "--leader-url",
-                             g.procs[l].url, "--auth-token-file", ADMIN_FILE,
-                             "--ca-cert", S.CA)
+        rc, out, err = admin_cli(g.procs[l].url, "cluster", "remove", 4)
         check("cluster remove 4 exits 0", rc == 0, "%r %r" % (out, err))
         s = g.status(l)
         check("the group has 3 voters again",
               s and s["cluster"]["voters"] == 3, repr(s and s["cluster"]))
-        rc, out, err = S.cli("cluster", "add", 9, "--leader-url",
-                             g.procs[l].url, "--auth-token-file", ADMIN_FILE,
-                             "--ca-cert", S.CA)
+        rc, out, err = admin_cli(g.procs[l].url, "cluster", "add", 9)
         check("cluster add of a node not in the file fails (exit 1)",
               rc == 1 and "cluster file" in err, "%r %r" % (out, err))
     finally:

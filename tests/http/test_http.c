@@ -177,6 +177,48 @@ START_TEST(test_http_perform_ends_when_abort_is_set)
 }
 END_TEST
 
+START_TEST(test_http_failover_moves_only_when_safe)
+{
+    http_failover f;
+
+    /* one base: never another try */
+    http_failover_init(&f, 1, 0, 10000, 0, 0);
+    ck_assert(!http_failover_next(&f, true, true, 503));
+    /* three voters from the second: round and round while it is safe */
+    http_failover_init(&f, 3, 1, 10000, 0, 0);
+    ck_assert(http_failover_next(&f, true, false, 0)); /* nothing sent */
+    ck_assert_uint_eq(f.cur, 2);
+    ck_assert(http_failover_next(&f, false, false, 503)); /* no leader */
+    ck_assert_uint_eq(f.cur, 0);
+    ck_assert(http_failover_next(&f, false, true, 0)); /* a read, unanswered */
+    ck_assert_uint_eq(f.cur, 1);
+    /* a write that may have arrived, and answers that are final */
+    ck_assert(!http_failover_next(&f, false, false, 0));
+    ck_assert(!http_failover_next(&f, false, true, 401));
+    ck_assert(!http_failover_next(&f, false, true, 500));
+    ck_assert_uint_eq(f.cur, 1);
+}
+END_TEST
+
+START_TEST(test_http_failover_stops_at_its_limits)
+{
+    http_failover f;
+    size_t moves = 0;
+
+    http_failover_init(&f, 2, 0, 0, 0, 3); /* three tries, no window */
+    while (http_failover_next(&f, true, false, 0))
+        moves++;
+    ck_assert_uint_eq(moves, 2);
+    /* the window: a pause after each round, no move once it closed */
+    http_failover_init(&f, 2, 0, 120, 50, 0);
+    moves = 0;
+    while (http_failover_next(&f, false, false, 503))
+        moves++;
+    ck_assert_uint_ge(moves, 2);
+    ck_assert_uint_le(moves, 6);
+}
+END_TEST
+
 Suite *suite_http(void)
 {
     Suite *s = suite_create("http");
@@ -190,6 +232,8 @@ Suite *suite_http(void)
     tcase_add_test(tc, test_http_where_names_host_and_port);
     tcase_add_test(tc, test_http_reason_prefers_the_error_buffer);
     tcase_add_test(tc, test_http_perform_ends_when_abort_is_set);
+    tcase_add_test(tc, test_http_failover_moves_only_when_safe);
+    tcase_add_test(tc, test_http_failover_stops_at_its_limits);
     suite_add_tcase(s, tc);
     return s;
 }
