@@ -37,7 +37,7 @@ SOLIB   := $(BUILD)/libagentiam.so
 TESTBIN := $(BUILD)/tests/check_agent_iam
 EXAMPLES := $(BUILD)/examples/quickstart $(BUILD)/examples/agent
 
-.PHONY: all deps demo demo-cluster bench-cluster test test-slow unit-test cli-test server-test follower-test cluster-test security-test netns-test install-test interop-test asan bench fuzz fuzz-build \
+.PHONY: all deps demo demo-cluster bench-cluster test test-slow unit-test cli-test server-test follower-test cluster-test clients-test security-test netns-test install-test interop-test asan bench fuzz fuzz-build \
         install uninstall clean run lint
 
 DOCS    := $(BUILD)/agent-iam.1 $(BUILD)/agent-iam.bash
@@ -104,6 +104,11 @@ follower-test: $(BIN)
 # A leader group of three voters as processes over TLS (DESIGN §9).
 cluster-test: $(BIN) $(EXAMPLES)
 	$(NOLEFT) sh tests/cluster/run.sh $(BIN)
+
+# The Python and Node clients and the OpenAPI document (DESIGN §10)
+# against a real leader and follower over TLS (tests/clients/run.sh).
+clients-test: $(BIN)
+	$(NOLEFT) sh tests/clients/run.sh $(BIN)
 
 # The service under attack (DESIGN §8): real processes on 127.0.0.0/8.
 security-test: $(BIN)

@@ -7,6 +7,7 @@ set -eu
 
 pkgs="gcc make pkg-config libssl-dev libjansson-dev libmicrohttpd-dev
 libcurl4-openssl-dev libsqlite3-dev libraft-dev libuv1-dev check sqlite3 python3 openssl ca-certificates curl wrk systemd
+python3-yaml python3-jsonschema python3-venv python3-pip python3-setuptools nodejs
 iproute2
 libgnutls28-dev libnghttp2-dev libpsl-dev librtmp-dev libssh2-1-dev libkrb5-dev libldap-dev
 libzstd-dev libbrotli-dev libidn2-dev libunistring-dev libp11-kit-dev libtasn1-6-dev nettle-dev

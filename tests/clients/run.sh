@@ -1,0 +1,28 @@
+#!/bin/sh
+# The client suites of DESIGN §10 against a real leader and follower on
+# 127.0.0.1 over TLS: tests/clients/fixture.py starts them and runs the
+# suites below at once, from the top of the tree (see it for the
+# environment a suite gets). Every server is killed on exit.
+# Usage: tests/clients/run.sh BUILD/agent-iam
+name=clients-test
+usage_path=tests/clients/run.sh
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$here/../lib/tls_env.sh"
+
+# One line per suite (a shell command), e.g. add 'python3 -m unittest ...'.
+suites_file=$tmp/suites
+: >"$suites_file"
+add() { printf '%s\n' "$1" >>"$suites_file"; }
+
+touch "$tmp/pids"
+cd "$top" || exit 1
+# shellcheck disable=SC2046
+set --
+while IFS= read -r s; do set -- "$@" "$s"; done <"$suites_file"
+if [ $# -eq 0 ]; then
+    echo "$name: no suite to run" >&2
+    exit 1
+fi
+PYTHONPATH="$here/../lib${PYTHONPATH:+:$PYTHONPATH}" \
+    python3 "$here/fixture.py" "$bin" "$tmp" "$@"
