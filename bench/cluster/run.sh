@@ -7,7 +7,8 @@
 # Figures go to stdout (bench/README.md keeps them). Not a test: no
 # threshold fails it, but a lost or doubled write is printed loudly.
 # Usage: bench/cluster/run.sh BUILD/agent-iam
-#   KILLS=20 RATE=500 RATE_S=20 CATCHUP=100000 (environment)
+#   KILLS=20 RATE=500 RATE_S=20 CATCHUP=100000 (environment);
+#   PARTS=failover,latency,catchup picks some
 name=bench-cluster
 usage_path=bench/cluster/run.sh
 here=$(cd "$(dirname "$0")" && pwd)

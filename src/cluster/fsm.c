@@ -10,8 +10,12 @@
 
 ai_code cluster_fsm_open(cluster_fsm *f, ai_broker *b, ai_err *err)
 {
+    ai_code rc;
+
     memset(f, 0, sizeof *f);
     f->b = b;
+    if ((rc = store_entry_sync_relaxed(broker_store(b), err)) != AI_OK)
+        return rc;
     return store_entry_applied(broker_store(b), &f->applied, err);
 }
 

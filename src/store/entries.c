@@ -86,6 +86,12 @@ fail:
     return rc;
 }
 
+ai_code store_entry_sync_relaxed(store *st, ai_err *err)
+{
+    ai_err_clear(err);
+    return db_exec(st, "PRAGMA synchronous = NORMAL", err);
+}
+
 ai_code store_entry_applied(store *st, uint64_t *index, ai_err *err)
 {
     char *v = NULL;

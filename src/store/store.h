@@ -544,6 +544,13 @@ ai_code store_entry_commit(store *st, uint64_t index,
                            const unsigned char req_id[STORE_REQ_ID_BYTES],
                            const char *result, ai_err *err);
 void store_entry_abort(store *st);
+/* This handle's commits skip their own fsync (synchronous=NORMAL: the
+ * WAL is synced at checkpoints). For the handle a voter applies entries
+ * with: the Raft log was written durably before its entry committed, and
+ * an entry whose transaction a power loss took is applied again from
+ * that log at restart (its index is past store_entry_applied). A killed
+ * process loses nothing either way. */
+ai_code store_entry_sync_relaxed(store *st, ai_err *err);
 /* The index of the last entry applied (0: none). */
 ai_code store_entry_applied(store *st, uint64_t *index, ai_err *err);
 /* A request applied before: its entry's index and result (ai_malloc'd);
