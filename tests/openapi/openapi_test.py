@@ -4,7 +4,8 @@
 1. the document's own checks (3.1.0, every $ref resolves, every schema
    is a valid JSON Schema 2020-12, operationIds, x-served-by);
 2. the route tables of the C source (tests/openapi/routes.py) and the
-   document's paths and methods are the same, per role;
+   document's paths and methods are the same, per role; so are the error
+   codes, and each status a code is sent with is declared with it;
 3. real requests to the leader and follower of tests/clients/fixture.py
    (its environment): every route it can reach safely, with good and bad
    credentials and bodies, each answer checked for its expected status and
@@ -113,7 +114,7 @@ def expired_token(agent):
     return b64u((j[:-1] + ',"signature":"%s"}' % sig).encode())
 
 
-# ---- 1 and 2: the document, and the route tables ---------------------------
+# ---- 1 and 2: the document, the route tables and error codes --------------
 def document_checks():
     bad = DOC.self_check()
     report(not bad, "the document is OpenAPI 3.1.0 with valid schemas and "
@@ -129,6 +130,15 @@ def document_checks():
            "paths and methods" % ", ".join(
                "%s %d" % (r, len(s)) for r, s in sorted(server.items())),
            "%d difference(s), listed above" % len(diff))
+    codes, pairs = routes.c_error_codes(os.path.join(TOP, "src"))
+    enum, by_status = routes.doc_error_codes(DOC)
+    report(codes == enum, "the error codes of src/ are the document's",
+           "only in src/: %s; only in the document: %s" % (
+               sorted(codes - enum), sorted(enum - codes)))
+    bad = ["%s %s" % p for p in sorted(pairs)
+           if p[1] not in by_status.get(p[0], set())]
+    report(not bad, "each status and code src/ replies with is declared",
+           "not in the document: " + ", ".join(bad))
 
 
 # ---- 3: real answers -------------------------------------------------------

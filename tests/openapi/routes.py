@@ -1,6 +1,7 @@
 """routes.py - the servers' route tables, read from the C source, and the
 routes of docs/openapi.yaml, as sets of (METHOD, path) per role, a path
-parameter written {} (compared by position).
+parameter written {} (compared by position); and the error codes of both
+(each status and code srv_reply_error and srv_reply_ai send).
 
 A table is a `srv_route NAME[] = { {"METHOD", "/path", prefix, ...}, ... };`
 array (a prefix route takes one more segment: "/v1/admin/apikeys/" is
@@ -72,3 +73,91 @@ def differences(server, doc):
             lines.append("in the document (x-served-by %s), not in its "
                          "route table: %s %s" % (role, m, p))
     return lines
+
+
+# ---- error codes -----------------------------------------------------------
+REPLY = re.compile(r'srv_reply_error\s*\(\s*[^,]+,\s*(\d+)\s*,\s*"(\w+)"')
+PACKED = re.compile(r'"code"\s*,\s*"(\w+)"')
+NAMES = re.compile(r'err_code_name\s*\(\s*ai_code\s+\w+\s*\)\s*\{(.*?)\n\}',
+                   re.S)
+SERVER_DIRS = ("server", "leader", "follower", "core")
+
+
+AI_REPLY = re.compile(r'void\s+srv_reply_ai\s*\(.*?switch\s*\(code\)\s*\{(.*?)\n\s*\}',
+                      re.S)
+
+
+def _cases(body, value):
+    """{AI_X: value} of a switch whose cases (falling through) end in
+    value's regex (one group)."""
+    out, pending = {}, []
+    for tok in re.finditer(r'case\s+(AI_\w+)\s*:|' + value + r'|break\s*;',
+                           body):
+        if tok.group(1):
+            pending.append(tok.group(1))
+        elif tok.group(2):
+            out.update((c, tok.group(2)) for c in pending)
+            pending = []
+        else:
+            pending = []
+    return out
+
+
+def c_error_codes(src):
+    """(every code the servers can send, {(status, code)} of the replies
+    with a literal status and of srv_reply_ai's ai_code mapping)."""
+    codes, pairs = set(), set()
+    to_status, name = {}, {}
+    for d in SERVER_DIRS:
+        for f in sorted(glob.glob(os.path.join(src, d, "*.c"))):
+            with open(f, encoding="utf-8") as fh:
+                text = fh.read()
+            for st, code in REPLY.findall(text):
+                pairs.add((st, code))
+            codes |= set(PACKED.findall(text))
+            m = NAMES.search(text)
+            if m:
+                name = _cases(m.group(1), r'return\s+"(\w+)"\s*;')
+            m = AI_REPLY.search(text)
+            if m:
+                to_status = _cases(m.group(1), r'status\s*=\s*(\d+)\s*;')
+    for c, st in to_status.items():  # an ai_code without a name: internal_error
+        pairs.add((st, name.get(c, "internal_error")))
+    codes |= set(name.values()) | {"internal_error"}
+    return codes | {c for _, c in pairs}, pairs
+
+
+def _schema_codes(doc, schema):
+    """The codes an error schema allows (const or enum of code)."""
+    out = set()
+    stack = [schema]
+    while stack:
+        s = stack.pop()
+        if isinstance(s, dict):
+            if "$ref" in s and s["$ref"] != "#/components/schemas/Error":
+                stack.append(doc.resolve({"$ref": s["$ref"]}))
+            code = s.get("properties", {}).get("code", {})
+            out |= set(code.get("enum", [])) | (
+                {code["const"]} if "const" in code else set())
+            stack.extend(s.get("allOf", []))
+    return out
+
+
+def doc_error_codes(doc):
+    """(the Error schema's code enum, {status: codes its answers allow})."""
+    by_status = {}
+    for _, _, item in doc.paths:
+        for m, op in item.items():
+            if m in METHODS:
+                for st, r in op["responses"].items():
+                    media = doc.resolve(r).get("content", {}).get(
+                        "application/json", {})
+                    by_status.setdefault(st, set()).update(
+                        _schema_codes(doc, media.get("schema", {})))
+    for name, st in (("NotFound", "404"), ("MethodNotAllowed", "405")):
+        media = doc.d["components"]["responses"][name]["content"]
+        by_status.setdefault(st, set()).update(_schema_codes(
+            doc, media["application/json"]["schema"]))
+    enum = set(doc.d["components"]["schemas"]["Error"]["properties"]["code"]
+               ["enum"])
+    return enum, by_status
