@@ -130,7 +130,10 @@ def document_checks():
            "paths and methods" % ", ".join(
                "%s %d" % (r, len(s)) for r, s in sorted(server.items())),
            "%d difference(s), listed above" % len(diff))
-    codes, pairs = routes.c_error_codes(os.path.join(TOP, "src"))
+    try:
+        codes, pairs = routes.c_error_codes(os.path.join(TOP, "src"))
+    except ValueError as e:
+        return report(False, "error codes read from src/", str(e))
     enum, by_status = routes.doc_error_codes(DOC)
     report(codes == enum, "the error codes of src/ are the document's",
            "only in src/: %s; only in the document: %s" % (

@@ -83,8 +83,8 @@ NAMES = re.compile(r'err_code_name\s*\(\s*ai_code\s+\w+\s*\)\s*\{(.*?)\n\}',
 SERVER_DIRS = ("server", "leader", "follower", "core")
 
 
-AI_REPLY = re.compile(r'void\s+srv_reply_ai\s*\(.*?switch\s*\(code\)\s*\{(.*?)\n\s*\}',
-                      re.S)
+AI_REPLY = re.compile(r'void\s+srv_reply_ai\s*\(.*?'
+                      r'switch\s*\(code\)\s*\{(.*?)\n\s*\}', re.S)
 
 
 def _cases(body, value):
@@ -105,7 +105,8 @@ def _cases(body, value):
 
 def c_error_codes(src):
     """(every code the servers can send, {(status, code)} of the replies
-    with a literal status and of srv_reply_ai's ai_code mapping)."""
+    with a literal status and of srv_reply_ai's ai_code mapping); raises
+    ValueError when that mapping is not found."""
     codes, pairs = set(), set()
     to_status, name = {}, {}
     for d in SERVER_DIRS:
@@ -121,7 +122,9 @@ def c_error_codes(src):
             m = AI_REPLY.search(text)
             if m:
                 to_status = _cases(m.group(1), r'status\s*=\s*(\d+)\s*;')
-    for c, st in to_status.items():  # an ai_code without a name: internal_error
+    if not name or not to_status:
+        raise ValueError("err_code_name or srv_reply_ai's switch not found")
+    for c, st in to_status.items():  # no name of its own: internal_error
         pairs.add((st, name.get(c, "internal_error")))
     codes |= set(name.values()) | {"internal_error"}
     return codes | {c for _, c in pairs}, pairs
