@@ -19,6 +19,8 @@ servers and exits 1 when any suite failed (0 when all passed).
   AGENT_IAM_TEST_CA            the CA file both servers chain to
   AGENT_IAM_TEST_ADMIN_TOKEN   the leader's admin token (POST
                                /v1/admin/tokens makes root tokens)
+  AGENT_IAM_TEST_METRICS_TOKEN the --metrics-token of both servers
+                               (GET /metrics and /v1/status)
   AGENT_IAM_TEST_APIKEY        the API key's name ("openai")
   AGENT_IAM_TEST_APIKEY_SECRET its secret, to compare a credential with
   AGENT_IAM_TEST_HOME          the leader's home (for `agent-iam --home`)
@@ -61,6 +63,8 @@ def main():
     home = S.home("leader")
     admin = "client-admin-" + os.urandom(16).hex()
     admin_file = S.secret_file("admin.token", admin)
+    metrics = "client-metrics-" + os.urandom(16).hex()
+    metrics_file = S.secret_file("metrics.token", metrics)
     rc, out, err = S.cli("--home", home, "apikey", "add", "--name", APIKEY,
                          "--provider", "openai", "--key", APIKEY_SECRET)
     if rc != 0:
@@ -72,10 +76,11 @@ def main():
         print("fixture: followers add failed: " + err, file=sys.stderr)
         return 1
     fcred = S.secret_file("follower.cred", out.strip())
-    leader = S.leader("leader", home, "--admin-token-file", admin_file)
+    leader = S.leader("leader", home, "--admin-token-file", admin_file,
+                      "--metrics-token-file", metrics_file)
     follower = S.follower("follower", S.home("follower"), leader,
                           "--auth-token-file", fcred, "--follower-id",
-                          "eu-1")
+                          "eu-1", "--metrics-token-file", metrics_file)
     if not S.wait_for(lambda: S.call(follower, "GET", "/readyz").status ==
                       200, 30 * S.SLOW):
         print("fixture: the follower is not ready:\n" + follower.log()[-2000:],
@@ -90,6 +95,7 @@ def main():
         "AGENT_IAM_TEST_DEAD": "https://127.0.0.1:%d" % free_port(),
         "AGENT_IAM_TEST_CA": S.CA,
         "AGENT_IAM_TEST_ADMIN_TOKEN": admin,
+        "AGENT_IAM_TEST_METRICS_TOKEN": metrics,
         "AGENT_IAM_TEST_APIKEY": APIKEY,
         "AGENT_IAM_TEST_APIKEY_SECRET": APIKEY_SECRET,
         "AGENT_IAM_TEST_HOME": home,
