@@ -8,9 +8,11 @@ on 127.0.0.1 over TLS (tests/lib/tls_env.sh's CA):
   follower credential for every provider;
 - a follower of it (`agent-iam follower`), ready before any suite starts;
 
-then runs every SUITE (a shell command) at once, each with the
-environment below, prints each one's output when it ends, stops the
-servers and exits 1 when any suite failed (0 when all passed).
+then runs every SUITE (a shell command) with the environment below:
+first, one after the other, those written "alone:COMMAND" (a suite that
+changes what the others rely on, e.g. a key rotation), then all the others
+at once. It prints each one's output when it ends, stops the servers and
+exits 1 when any suite failed (0 when all passed).
 
   AGENT_IAM_BIN                the agent-iam binary
   AGENT_IAM_TEST_LEADER        https://127.0.0.1:PORT of the leader
@@ -26,9 +28,9 @@ servers and exits 1 when any suite failed (0 when all passed).
   AGENT_IAM_TEST_HOME          the leader's home (for `agent-iam --home`)
   AGENT_IAM_TEST_TMP           a scratch directory of the run
 
-A suite must not stop or change the servers for the others (no
-rotate-key with --grace 0, no removal of the API key); what it revokes
-it names with agent ids of its own."""
+A suite run at once with others must not change the servers for them
+(no key rotation, no removal of the API key); what it revokes it names
+with agent ids of its own."""
 import os
 import subprocess
 import sys
@@ -102,18 +104,22 @@ def main():
         "AGENT_IAM_TEST_TMP": scratch,
     })
     env.pop("AGENT_TOKEN", None)
-    results = [None] * len(suites)
-    threads = [threading.Thread(target=run_suite, args=(c, env, results, i))
-               for i, c in enumerate(suites)]
-    for t in threads:
-        t.start()
+    alone = [c[len("alone:"):] for c in suites if c.startswith("alone:")]
+    together = [c for c in suites if not c.startswith("alone:")]
     failed = 0
-    for i, t in enumerate(threads):
-        t.join()
-        rc, out, took = results[i]
-        print("==== %s (exit %d, %.1f s)" % (suites[i], rc, took))
-        print(out, end="" if out.endswith("\n") else "\n")
-        failed += rc != 0
+    for batch in [[c] for c in alone] + [together]:
+        results = [None] * len(batch)
+        threads = [threading.Thread(target=run_suite,
+                                    args=(c, env, results, i))
+                   for i, c in enumerate(batch)]
+        for t in threads:
+            t.start()
+        for i, t in enumerate(threads):
+            t.join()
+            rc, out, took = results[i]
+            print("==== %s (exit %d, %.1f s)" % (batch[i], rc, took))
+            print(out, end="" if out.endswith("\n") else "\n")
+            failed += rc != 0
     for p, name in ((follower, "follower"), (leader, "leader")):
         if not p.alive():
             print("fixture: the %s died during the suites:\n%s" %

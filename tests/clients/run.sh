@@ -10,11 +10,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 . "$here/../lib/tls_env.sh"
 
-# One line per suite (a shell command), e.g. add 'python3 -m unittest ...'.
+# One line per suite (a shell command), e.g. add 'python3 -m unittest ...';
+# "alone:COMMAND" runs before the others, by itself (fixture.py).
 suites_file=$tmp/suites
 : >"$suites_file"
 add() { printf '%s\n' "$1" >>"$suites_file"; }
-add '/usr/bin/python3 tests/openapi/openapi_test.py'
+# alone: it rotates the signing key, which the others must not see midway
+add 'alone:/usr/bin/python3 tests/openapi/openapi_test.py'
 
 touch "$tmp/pids"
 cd "$top" || exit 1
