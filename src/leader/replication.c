@@ -51,9 +51,10 @@ static void changes(srv_req *rq)
                    LEADER_FEED_BYTES_MAX, LEADER_FEED_BYTES_DEFAULT,
                    &max_bytes))
         return;
-    leader_saw_follower(l, rq, since);
     rc = leader_feed_check(rq->th->st, since, srv_query(rq, "hash"), &head,
                            &err);
+    /* a since the log does not vouch for is no applied seq to show */
+    leader_saw_follower(l, rq, rc == AI_OK ? since : -1);
     if (rc == AI_ENOTFOUND) { /* behind, ahead or beside the log */
         srv_reply_error(rq, 410, "gone", "%s", err.msg);
         return;

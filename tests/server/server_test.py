@@ -901,6 +901,11 @@ def section_bad_input(S, H, A):
     expect("changes?since=999999999 (ahead of the leader) -> 410 gone",
            call(S, "GET", "/v1/replication/changes?since=999999999",
                 bearer=FOLLOWER, follower="f-bad"), 410, "gone")
+    expect("... and 999999999 is not shown as its applied seq",
+           call(S, "GET", "/v1/admin/followers", bearer=ADMIN), 200,
+           pred=lambda j: all(f["appliedSeq"] != 999999999
+                              for f in j["followers"]) and
+           any(f["id"] == "f-bad" for f in j["followers"]))
 
     # sizes
     big = b'{"scope":"' + b"a" * (70 * 1024) + b'"}'
