@@ -14,6 +14,9 @@ top=$(cd "$here/../.." && pwd)
 suites_file=$tmp/suites
 : >"$suites_file"
 add() { printf '%s\n' "$1" >>"$suites_file"; }
+# clients/python: the quick tests, and beside them the 70 s refresh test
+add 'python3 -m unittest discover -s clients/python/tests -t clients/python -v'
+add 'python3 -m unittest discover -s clients/python/tests -t clients/python -p "slow_*.py" -v'
 
 touch "$tmp/pids"
 cd "$top" || exit 1
