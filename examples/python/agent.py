@@ -17,13 +17,11 @@ import subprocess
 import sys
 
 try:
-    import agent_iam
+    from agent_iam import AgentIAMError, Forbidden, Runtime
 except ImportError:  # run from the source tree, not installed
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(
         __file__)), "..", "..", "clients", "python"))
-    import agent_iam
-
-from agent_iam import AgentIAMError, Forbidden, Runtime
+    from agent_iam import AgentIAMError, Forbidden, Runtime
 
 
 def try_credential(who, rt, scope, resource, want_ok):

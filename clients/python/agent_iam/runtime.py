@@ -223,7 +223,7 @@ class Runtime:
         with self._lock:
             self.last_error = error
         if self.on_error is not None and not self._stop.is_set():
-            self.on_error(error)
+            _callback(self.on_error, error)
 
     def _run(self) -> None:
         retry_at = backoff = 0.0
@@ -278,4 +278,15 @@ class Runtime:
             if self._stop.is_set():
                 return
             if self.on_refresh is not None:
-                self.on_refresh(token)
+                _callback(self.on_refresh, token)
+
+
+def _callback(fn: Callable[[Any], None], arg: Any) -> None:
+    """A callback on the refresher thread: what it raises must not end
+    the refreshing (it is printed, as threading prints what ends a
+    thread, without the argument, which may be a token)."""
+    try:
+        fn(arg)
+    except Exception:  # noqa: BLE001 - any error of the caller's code
+        import traceback
+        traceback.print_exc()

@@ -9,7 +9,7 @@ import unittest
 
 import agent_iam as A
 
-from .helpers import BOTH, CA, CHAT, DEAD, FOLLOWER, LEADER, root_token
+from .helpers import CA, CHAT, DEAD, FOLLOWER, LEADER, root_token
 
 
 class Stub:
