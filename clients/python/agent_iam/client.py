@@ -14,8 +14,10 @@ import http.client
 import json
 import socket
 import ssl
+import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import (Any, Callable, Dict, List, Optional, Sequence, Set,
+                    Union)
 from urllib.parse import urlsplit
 
 from .errors import AgentIAMError, ConnectionFailed, error_for
@@ -93,6 +95,9 @@ class Client:
         self.ca_file = ca_file
         self.timeout = timeout
         self._ssl = ssl.create_default_context(cafile=ca_file)
+        self._lock = threading.Lock()
+        self._open: Set[http.client.HTTPConnection] = set()
+        self._closed = False
 
     def __repr__(self) -> str:
         return "Client(urls=%r, ca_file=%r)" % (self.urls, self.ca_file)
@@ -153,6 +158,19 @@ class Client:
     def whoami(self) -> Dict[str, Any]:
         """GET /v1/whoami: the verified token's claims."""
         return self._call("GET", "/v1/whoami", None)
+
+    def close(self) -> None:
+        """Abort the calls in flight (from any thread: they raise
+        ConnectionFailed) and refuse new ones."""
+        with self._lock:
+            self._closed = True
+            conns = list(self._open)
+        for conn in conns:
+            if conn.sock is not None:
+                try:
+                    conn.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     # --- transport -----------------------------------------------------
 
@@ -239,6 +257,11 @@ class Client:
         else:
             conn = http.client.HTTPConnection(p.hostname, p.port,
                                               timeout=self.timeout)
+        with self._lock:
+            if self._closed:
+                raise ConnectionFailed(0, "connection_failed",
+                                       "client closed")
+            self._open.add(conn)
         try:
             try:
                 conn.connect()
@@ -275,6 +298,8 @@ class Client:
             return _Answer(resp.status, body, resp.getheader("Location"),
                            _retry_after(resp.getheader("Retry-After")))
         finally:
+            with self._lock:
+                self._open.discard(conn)
             conn.close()
 
 

@@ -64,6 +64,7 @@ class Runtime:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._wake = threading.Event()
+        self._refresher: Optional[Client] = None
         self.refresh_before = refresh_before
         self.refresh_ttl_minutes = refresh_ttl_minutes
         self.retry_min = retry_min
@@ -192,17 +193,22 @@ class Runtime:
         if self.running or not may_refresh(self.claims):
             return self
         self._stop.clear()
+        # the refresher's own client, which stop() closes to abort a call
+        self._refresher = Client(self.client.urls, lambda: self.token,
+                                 self.client.ca_file, self.client.timeout)
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name="agent-iam-refresher")
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop the refresher and join it (a call in flight ends within
-        the timeout)."""
+        """Stop the refresher and join it: a refresh in flight is
+        aborted; no callback runs once it returns."""
         t = self._thread
         self._stop.set()
         self._stop_wakeup()
+        if self._refresher is not None:
+            self._refresher.close()
         if t is not None:
             t.join()
         self._thread = None
@@ -226,6 +232,8 @@ class Runtime:
             _callback(self.on_error, error)
 
     def _run(self) -> None:
+        client = self._refresher
+        assert client is not None
         retry_at = backoff = 0.0
         while not self._stop.is_set():
             self._wake.clear()  # a wake-up from now on ends the next wait
@@ -256,7 +264,7 @@ class Runtime:
                                        "maxExpiresAt; refreshing stopped"))
                 return
             try:
-                answer = self.client.refresh(self.refresh_ttl_minutes)
+                answer = client.refresh(self.refresh_ttl_minutes)
                 token = answer.get("token")
                 if not isinstance(token, str):
                     raise AgentIAMError(200, "bad_answer",

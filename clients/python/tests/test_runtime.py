@@ -3,6 +3,7 @@ callback, the background refresher, subprocess environments, and a
 revocation seen as an error."""
 import os
 import threading
+import time
 import unittest
 from unittest import mock
 
@@ -10,6 +11,7 @@ import agent_iam as A
 
 from .helpers import (CA, CHAT, DEAD, FOLLOWER, LEADER, REFRESH, agent_id,
                       revoke_agent, root_token)
+from .stubs import Stub
 
 
 def runtime(token, **kw):
@@ -67,6 +69,29 @@ class RuntimeTest(unittest.TestCase):
             self.assertTrue(rt.check("openai:chat:x"))
         self.assertFalse(rt.running)
         self.assertIsNone(rt._thread)
+
+    def test_stop_aborts_a_call_in_flight(self):
+        """stop() ends a refresh that a server holds, at once, and no
+        callback runs after it."""
+        root = root_token("abort", [CHAT, REFRESH])
+        kid = runtime(root["token"]).delegate(agent_id("abort-kid"),
+                                              [CHAT, REFRESH], ttl_minutes=2)
+        stub = Stub(lambda h: stub.release.wait(30))
+        self.addCleanup(stub.close)
+        called = []
+        rt = A.Runtime(kid["token"], stub.url, timeout=30,
+                       on_refresh=called.append, on_error=called.append)
+        rt.start()
+        deadline = time.monotonic() + 10
+        while stub.count == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(stub.count, 1)  # the refresh is in flight
+        t0 = time.monotonic()
+        rt.stop()
+        self.assertLess(time.monotonic() - t0, 2)
+        self.assertFalse(rt.running)
+        self.assertEqual(called, [])
+        self.assertEqual(rt.token, kid["token"])
 
     def test_no_refresh_scope_no_thread(self):
         rt = runtime(root_token("noscope", [CHAT])["token"]).start()
