@@ -93,6 +93,22 @@ class RuntimeTest(unittest.TestCase):
         self.assertEqual(called, [])
         self.assertEqual(rt.token, kid["token"])
 
+    def test_gives_up_at_max_expiry(self):
+        """A root token's expiresAt is its maxExpiresAt: due for a refresh
+        (refresh_before longer than its life), it cannot be extended, which
+        is reported once, and the thread ends."""
+        root = root_token("maxexp", [CHAT, REFRESH])
+        errors = []
+        rt = runtime(root["token"], refresh_before=2 * 86400,
+                     on_error=errors.append).start()
+        rt._thread.join(10)
+        self.assertFalse(rt.running)
+        self.assertEqual(len(errors), 1)
+        self.assertIsInstance(errors[0], A.Forbidden)
+        self.assertIn("maxExpiresAt", errors[0].message)
+        self.assertEqual(rt.token, root["token"])
+        rt.stop()
+
     def test_no_refresh_scope_no_thread(self):
         rt = runtime(root_token("noscope", [CHAT])["token"]).start()
         self.assertFalse(rt.running)
