@@ -270,8 +270,8 @@ class Client:
                                        "TLS with %s failed: %s"
                                        % (where, _reason(e))) from None
             except OSError as e:
-                # nothing was sent: another server may be tried (not after
-                # a redirect, whose first hop may have arrived)
+                # nothing was sent: the next URL may be tried (a redirect's
+                # target that cannot be reached ends the call)
                 err = ConnectionFailed(0, "connection_failed",
                                        "server %s unreachable: %s"
                                        % (where, _reason(e)))

@@ -146,7 +146,7 @@ class Runtime:
         if not isinstance(token, str):
             raise AgentIAMError(200, "bad_answer", "refresh gave no token")
         self._install(token)
-        self._stop_wakeup()
+        self._wakeup()
         if self.on_refresh is not None:
             self.on_refresh(token)
         return token
@@ -206,7 +206,7 @@ class Runtime:
         aborted; no callback runs once it returns."""
         t = self._thread
         self._stop.set()
-        self._stop_wakeup()
+        self._wakeup()
         if self._refresher is not None:
             self._refresher.close()
         if t is not None:
@@ -219,7 +219,7 @@ class Runtime:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
-    def _stop_wakeup(self) -> None:
+    def _wakeup(self) -> None:
         self._wake.set()
 
     def _sleep(self, seconds: float) -> None:
