@@ -17,6 +17,9 @@ suites_file=$tmp/suites
 add() { printf '%s\n' "$1" >>"$suites_file"; }
 # alone: it rotates the signing key, which the others must not see midway
 add 'alone:/usr/bin/python3 tests/openapi/openapi_test.py'
+# clients/python: the quick tests, and beside them the 70 s refresh test
+add 'python3 -m unittest discover -s clients/python/tests -t clients/python -v'
+add 'python3 -m unittest discover -s clients/python/tests -t clients/python -p "slow_*.py" -v'
 
 touch "$tmp/pids"
 cd "$top" || exit 1
