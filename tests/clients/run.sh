@@ -14,6 +14,7 @@ top=$(cd "$here/../.." && pwd)
 suites_file=$tmp/suites
 : >"$suites_file"
 add() { printf '%s\n' "$1" >>"$suites_file"; }
+add 'node --test clients/node/test/*.test.mjs'
 
 touch "$tmp/pids"
 cd "$top" || exit 1
