@@ -4,6 +4,7 @@
 // other suites run against the same servers at the same time.
 import { randomBytes } from 'node:crypto';
 
+import { Client } from '../index.js';
 import { Transport } from '../src/transport.js';
 
 function need(name) {
@@ -54,4 +55,12 @@ export async function rejection(p) {
     return e;
   }
   throw new Error('expected a rejection, the call succeeded');
+}
+
+/** A token delegated from a new root, living ttlMinutes. */
+export async function shortToken(what, ttlMinutes, scopes = ['openai:chat:*', 'system:token:refresh']) {
+  const root = await rootToken(agentId(what), ROOT_SCOPES);
+  const c = new Client({ urls: env.leader, token: root.token, caFile: env.ca });
+  const kid = await c.delegate({ agentId: agentId(`${what}-kid`), requestedScopes: scopes, ttlMinutes });
+  return { root, kid };
 }
