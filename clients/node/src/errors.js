@@ -27,7 +27,8 @@ export class AgentIAMError extends Error {
 export class AuthenticationError extends AgentIAMError {}
 /** 403 forbidden: valid token, action not allowed. */
 export class PermissionDeniedError extends AgentIAMError {}
-/** 400, 404, 405, 409, 410, 413: the request itself is wrong. */
+/** 400, 404, 405, 409, 410, 413 (and a 307 not_leader not followed): the
+ * request itself is wrong, or went to the wrong server. */
 export class InvalidRequestError extends AgentIAMError {}
 /** 429 rate_limited (see retryAfter). */
 export class RateLimitedError extends AgentIAMError {}
@@ -58,7 +59,7 @@ export function errorFromAnswer(status, body, headers = {}) {
       : status === 403 ? PermissionDeniedError
         : status === 429 ? RateLimitedError
           : status === 503 ? UnavailableError
-            : status >= 400 && status < 500 ? InvalidRequestError
+            : status >= 300 && status < 500 ? InvalidRequestError
               : ServerError;
   return new Cls(msg ?? `server answered HTTP ${status}`, opts);
 }

@@ -47,6 +47,7 @@ export class AgentRuntime extends EventEmitter {
   #failures = 0;
   #lastError = null;
   #lastRefresh = 0;
+  #stops = 0; // stop() calls: a refresh that outlives one emits nothing
 
   /**
    * @param {string} token the serialized agent token
@@ -128,6 +129,7 @@ export class AgentRuntime extends EventEmitter {
   /** Stop refreshing (a refresh under way is aborted). No event follows. */
   stop() {
     this.#running = false;
+    this.#stops++;
     clearTimeout(this.#timer);
     this.#timer = null;
     this.#abort?.abort();
@@ -135,6 +137,7 @@ export class AgentRuntime extends EventEmitter {
 
   /** Refresh now and use the new token: {token, tokenId, expiresAt}. */
   async refresh({ ttlMinutes, signal } = {}) {
+    const stops = this.#stops;
     const res = await this.#client.refresh({ ttlMinutes, signal });
     this.#client.token = res.token;
     this.#claims = decodeToken(res.token);
@@ -142,7 +145,9 @@ export class AgentRuntime extends EventEmitter {
     this.#failures = 0;
     this.#lastError = null;
     if (this.#running && !this.#abort) this.#schedule(); // a refresh by hand: plan again
-    process.nextTick(() => this.emit('refresh', res.token));
+    process.nextTick(() => {
+      if (this.#stops === stops) this.emit('refresh', res.token);
+    });
     return res;
   }
 

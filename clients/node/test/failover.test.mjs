@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 
-import { Client, UnavailableError } from '../index.js';
+import { Client, InvalidRequestError, UnavailableError } from '../index.js';
 import { ROOT_SCOPES, agentId, env, rejection, rootToken } from './helpers.mjs';
 
 /** A local server: handler(req, res) once the request's body was read. */
@@ -39,6 +39,7 @@ describe('failover and cancellation', () => {
   let broken; // 500
   let counter; // counts what reached it
   let silent; // never answers
+  let loop; // 307 to itself
 
   before(async () => {
     root = await rootToken(agentId('failover'), ROOT_SCOPES);
@@ -51,7 +52,10 @@ describe('failover and cancellation', () => {
     broken = await local((req, res) => json(res, 500, { error: 'boom', code: 'internal_error' }));
     counter = await local((req, res) => json(res, 200, { valid: true }));
     silent = await local(() => {});
-    servers = [busy, redirect, dropper, broken, counter, silent];
+    loop = await local((req, res) => json(res, 307,
+      { error: 'not the leader', code: 'not_leader', leader: loop.url },
+      { Location: loop.url + req.url }));
+    servers = [busy, redirect, dropper, broken, counter, silent, loop];
   });
 
   after(() => {
@@ -112,6 +116,15 @@ describe('failover and cancellation', () => {
       agentId: agentId('via307'), requestedScopes: ['openai:chat:completions'], ttlMinutes: 5,
     });
     assert.equal(typeof kid.token, 'string');
+  });
+
+  test('307: a few hops at most, then the not_leader answer is the error', async () => {
+    const n = loop.hits;
+    const e = await rejection(make(loop.url).whoami());
+    assert.ok(e instanceof InvalidRequestError);
+    assert.equal(e.status, 307);
+    assert.equal(e.code, 'not_leader');
+    assert.equal(loop.hits, n + 4);
   });
 
   test('a request that may have arrived is never sent again', async () => {
