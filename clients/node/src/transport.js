@@ -158,13 +158,18 @@ export class Transport {
         if (!s.connecting) connected = true;
         else s.once('connect', () => { connected = true; });
       });
-      req.on('error', (e) => {
-        if (failure) return finish(reject, failure);
-        const err = new UnavailableError(`server ${where} unreachable: ${e.code ?? e.message}`,
+      // every way a try can fail ends here (the request's errors, the
+      // answer's, a close without either); the first one counts
+      const fail = (e) => {
+        const err = failure ?? new UnavailableError(
+          `server ${where} unreachable: ${e?.code ?? e?.message ?? 'connection closed'}`,
           { code: 'connection_failed', cause: e });
-        err.notSent = !connected;
+        // no connection: nothing reached a server (an abort is final anyway)
+        err.notSent = !connected && err.code !== 'aborted';
         finish(reject, err);
-      });
+      };
+      req.on('error', fail);
+      req.on('close', () => fail());
       req.on('response', (res) => {
         const chunks = [];
         let size = 0;
@@ -181,7 +186,8 @@ export class Transport {
         res.on('end', () => finish(resolve, {
           status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'),
         }));
-        res.on('error', () => {}); // the request's 'error' reports it
+        res.on('error', fail);
+        res.on('aborted', () => fail());
       });
       req.end(text);
     });

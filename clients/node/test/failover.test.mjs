@@ -40,6 +40,7 @@ describe('failover and cancellation', () => {
   let counter; // counts what reached it
   let silent; // never answers
   let loop; // 307 to itself
+  let cut; // an answer cut short
 
   before(async () => {
     root = await rootToken(agentId('failover'), ROOT_SCOPES);
@@ -55,7 +56,12 @@ describe('failover and cancellation', () => {
     loop = await local((req, res) => json(res, 307,
       { error: 'not the leader', code: 'not_leader', leader: loop.url },
       { Location: loop.url + req.url }));
-    servers = [busy, redirect, dropper, broken, counter, silent, loop];
+    cut = await local((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': '100' });
+      res.write('{"valid":');
+      setTimeout(() => res.socket.destroy(), 50);
+    });
+    servers = [busy, redirect, dropper, broken, counter, silent, loop, cut];
   });
 
   after(() => {
@@ -135,6 +141,8 @@ describe('failover and cancellation', () => {
     const e500 = await rejection(make([broken.url, counter.url]).credential('openai:chat:completions'));
     assert.equal(e500.status, 500);
     assert.equal(e500.code, 'internal_error');
+    const ecut = await rejection(make([cut.url, counter.url]).credential('openai:chat:completions'));
+    assert.equal(ecut.code, 'connection_failed');
     assert.equal(counter.hits, n, 'the request was sent again');
     assert.deepEqual(await make([env.dead, counter.url]).check('a:b:c'), { valid: true });
     assert.equal(counter.hits, n + 1);
