@@ -56,7 +56,7 @@ export class AgentRuntime extends EventEmitter {
   constructor(token, config = {}) {
     super();
     const urls = config.urls ?? process.env[AGENT_IAM_URL_ENV];
-    this.#caFile = config.caFile ?? (config.ca ? undefined : process.env[AGENT_IAM_CA_CERT_ENV]) ?? undefined;
+    this.#caFile = config.caFile ?? (config.ca ? undefined : process.env[AGENT_IAM_CA_CERT_ENV] || undefined);
     this.#client = new Client({
       urls, token, caFile: this.#caFile, ca: config.ca, timeoutMs: config.timeoutMs,
     });

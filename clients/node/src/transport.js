@@ -65,7 +65,7 @@ export class Transport {
 
   constructor({ urls, caFile, ca, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
     this.#urls = parseUrls(urls);
-    this.#ca = ca ?? (caFile ? readFileSync(caFile) : undefined);
+    this.#ca = ca ?? (caFile ? readCa(caFile) : undefined);
     if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
       throw new AgentIAMError('timeoutMs must be a positive number', { code: 'invalid_config' });
     }
@@ -191,6 +191,15 @@ export class Transport {
       });
       req.end(text);
     });
+  }
+}
+
+function readCa(file) {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new AgentIAMError(`cannot read the CA file ${file}: ${e.code ?? e.message}`,
+      { code: 'invalid_config', cause: e });
   }
 }
 
