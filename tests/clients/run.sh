@@ -20,6 +20,8 @@ add 'alone:/usr/bin/python3 tests/openapi/openapi_test.py'
 # clients/python: the quick tests, and beside them the 70 s refresh test
 add 'python3 -m unittest discover -s clients/python/tests -t clients/python -v'
 add 'python3 -m unittest discover -s clients/python/tests -t clients/python -p "slow_*.py" -v'
+# clients/node: node --test, its files at once
+add 'node --test clients/node/test/*.test.mjs'
 
 touch "$tmp/pids"
 cd "$top" || exit 1
