@@ -81,7 +81,7 @@ $(TESTBIN): $(TEST_OBJ) $(ALIB)
 # `make test` starts with the dependencies so a fresh Debian machine needs
 # nothing else; the sub-make re-reads pkg-config after they are installed.
 test: deps
-	@$(MAKE) --no-print-directory lint bench-build unit-test cli-test server-test follower-test cluster-test security-test netns-test install-test interop-test
+	@$(MAKE) --no-print-directory lint bench-build unit-test cli-test server-test follower-test cluster-test clients-test security-test netns-test install-test interop-test
 
 # Every test run goes through $(NOLEFT): it fails the run that leaves a
 # process behind (tests/lib/no_leftovers.py lists, kills and names them).

@@ -25,6 +25,9 @@ for p in $pkgs; do
         missing="$missing $p"
     fi
 done
+# npm comes with some builds of nodejs and is Debian's own package beside
+# others: asked for only when the command is missing.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then
