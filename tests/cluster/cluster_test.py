@@ -20,6 +20,9 @@ TMPDIR`; prints ok/FAIL lines and exits 1 on a failure.
      entry, says why, and applies nothing
   7. the CLI given the voters' URLs (`--leader-url A,B,C`, a dead one
      first, a follower voter next) revokes through the leader, once
+  8b. the Python and Node clients (clients/) given a follower voter then
+     the leader: a metered credential answered 503 by the first is asked
+     of the leader, each use counted once
   9. a fourth node started with --join and listed in the file becomes a
      voter with `cluster add 4` and has every change; `cluster remove 4`
      takes it out again
@@ -389,6 +392,55 @@ def scenario_runtime(g):
           "%s %s" % (p.stdout[-600:], p.stderr[-300:]))
 
 
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PY_CLIENT = """
+import sys
+from agent_iam import Client
+c = Client(sys.argv[1], sys.argv[2], ca_file=sys.argv[3])
+print(c.credential("openai:chat:completions")["credentialType"])
+"""
+NODE_CLIENT = """
+import { Client } from '%s/clients/node/index.js';
+const [urls, token, caFile] = process.argv.slice(1); // node -e: no script path
+const c = new Client({ urls, token, caFile });
+console.log((await c.credential('openai:chat:completions')).credentialType);
+"""
+
+
+def scenario_clients(g):
+    print("# 8b. the Python and Node clients go round the voters", flush=True)
+    l = g.leader()
+    if l is None:
+        check("a leader for the clients", False)
+        return
+    f = (l + 1) % N
+    r = g.write(l, "/v1/admin/tokens",
+                {"agentId": "clients-metered",
+                 "scopes": ["openai:chat:completions"],
+                 "constraints": {"openai:chat:completions": {"maxUses": 2}}})
+    tok = (r.json or {}).get("token", "")
+    # a follower voter answers a metered credential 503 (only the leader
+    # counts): each client must then ask the next URL, the leader
+    urls = ",".join([g.procs[f].url, g.procs[l].url])
+    env = dict(S.clean_env(), PYTHONPATH=os.path.join(TOP, "clients",
+                                                       "python"))
+    import subprocess
+    runs = [("python", ["python3", "-c", PY_CLIENT, urls, tok, S.CA]),
+            ("node", ["node", "--input-type=module", "-e",
+                      NODE_CLIENT % TOP, urls, tok, S.CA])]
+    for name, argv in runs:
+        p = subprocess.run(argv, capture_output=True, text=True, env=env,
+                           timeout=60 * S.SLOW)
+        check("the %s client's credential through a follower voter (503) "
+              "then the leader" % name,
+              p.returncode == 0 and p.stdout.strip() == "api_key",
+              "%s %s" % (p.stdout[-300:], p.stderr[-600:]))
+    body = {"scope": "openai:chat:completions"}
+    c = S.call(g.procs[l], "POST", "/v1/credentials", body, bearer=tok)
+    check("... two uses counted once each: the third is refused (403)",
+          c.status == 403, repr(c))
+
+
 def scenario_members(g):
     print("# 9. a node added to the group, then removed", flush=True)
     l = g.leader()
@@ -525,6 +577,7 @@ def main():
         scenario_follower(g)
         scenario_cli(g)
         scenario_runtime(g)
+        scenario_clients(g)
         scenario_members(g)
         scenario_snapshot(g)
     finally:
