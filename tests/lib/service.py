@@ -241,19 +241,26 @@ class Resp:
         return "%s %s" % (self.status, self.body[:300])
 
 
-def call(srv, method, path, body=None, bearer=None, headers=None, conn=None,
-         timeout=10, source=None):
-    """One request; body: dict/list (JSON), str or bytes (as is). A
-    transport failure is status 0 with the error as the body."""
+def request_parts(body=None, bearer=None, headers=None):
+    """(body bytes or None, headers) of a request: body dict/list as JSON,
+    str as UTF-8, bytes as is; the bearer in Authorization."""
     h = dict(headers or {})
     if bearer is not None:
         h["Authorization"] = "Bearer " + bearer
     if isinstance(body, (dict, list)):
         body = json.dumps(body)
     if isinstance(body, str):
-        body = body.encode()
+        body = body.encode("utf-8")
     if body is not None:
         h.setdefault("Content-Type", "application/json")
+    return body, h
+
+
+def call(srv, method, path, body=None, bearer=None, headers=None, conn=None,
+         timeout=10, source=None):
+    """One request; body: dict/list (JSON), str or bytes (as is). A
+    transport failure is status 0 with the error as the body."""
+    body, h = request_parts(body, bearer, headers)
     own = conn is None
     c = conn or srv.conn(timeout, source)
     t0 = time.time()

@@ -4,14 +4,20 @@ against what the document declares for it (status, content type, body
 schema, headers). Standard library, PyYAML and jsonschema."""
 import http.client
 import json
+import os
 import re
 import ssl
+import sys
 from urllib.parse import urlsplit
 
 import jsonschema
 import yaml
 
 from routes import METHODS
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+from service import request_parts  # noqa: E402 (tests/lib)
 
 V = jsonschema.Draft202012Validator
 TIMEOUT_S = 15
@@ -201,15 +207,7 @@ class Server:
                 keep=False):
         """(status, {lower-case header: value}, body bytes); keep: reuse
         one connection (for a run of requests)."""
-        h = dict(headers or {})
-        if bearer is not None:
-            h["Authorization"] = "Bearer " + bearer
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body)
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        if body is not None:
-            h.setdefault("Content-Type", "application/json")
+        body, h = request_parts(body, bearer, headers)
         c = self.conn if keep and self.conn else http.client.HTTPSConnection(
             self.host, self.port, context=self.ctx, timeout=TIMEOUT_S)
         try:
