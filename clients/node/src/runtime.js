@@ -27,10 +27,11 @@ export const AGENT_IAM_CA_CERT_ENV = 'AGENT_IAM_CA_CERT';
 const MAX_WAIT_MS = 60000; // read the wall clock again at least this often
 const MIN_RETRY_MS = 10;
 
-function positive(v, dflt, name) {
+function positive(v, dflt, name, integer = false) {
   if (v === undefined) return dflt;
-  if (!(Number.isFinite(v) && v > 0)) {
-    throw new AgentIAMError(`${name} must be a positive number`, { code: 'invalid_config' });
+  if (!((integer ? Number.isInteger(v) : Number.isFinite(v)) && v > 0)) {
+    throw new AgentIAMError(`${name} must be a positive ${integer ? 'integer' : 'number'}`,
+      { code: 'invalid_config' });
   }
   return v;
 }
@@ -66,7 +67,7 @@ export class AgentRuntime extends EventEmitter {
     this.#cfg = {
       refreshBeforeMs: positive(config.refreshBeforeMs, 5 * 60 * 1000, 'refreshBeforeMs'),
       refreshTtlMinutes: config.refreshTtlMinutes === undefined ? undefined
-        : positive(config.refreshTtlMinutes, 0, 'refreshTtlMinutes'),
+        : positive(config.refreshTtlMinutes, 0, 'refreshTtlMinutes', true),
       retryMinMs: positive(config.retryMinMs, 1000, 'retryMinMs'),
       retryMaxMs: positive(config.retryMaxMs, 60000, 'retryMaxMs'),
     };

@@ -73,6 +73,9 @@ export class Transport {
   constructor({ urls, caFile, ca, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
     this.#urls = parseUrls(urls);
     this.#origins = new Set(this.#urls.map((s) => new URL(s).origin));
+    if (ca !== undefined && caFile) {
+      throw new AgentIAMError('give ca or caFile, not both', { code: 'invalid_config' });
+    }
     this.#ca = ca ?? (caFile ? readCa(caFile) : undefined);
     if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
       throw new AgentIAMError('timeoutMs must be a positive number', { code: 'invalid_config' });

@@ -164,3 +164,12 @@ test('a runtime checks with a reason: check() is {valid, error}', async () => {
   assert.deepEqual(await rt.check('a:b:c'), { valid: false, error: 'scope not granted' });
   assert.equal(await rt.checkPermission('a:b:c'), false);
 });
+
+test('options: ca and caFile together, a refreshTtlMinutes that is not an integer', () => {
+  const token = fakeToken(600000);
+  assert.throws(() => new AgentRuntime(token, { urls: env.leader, caFile: env.ca, ca: 'PEM' }),
+    (e) => e.code === 'invalid_config' && /not both/.test(e.message));
+  assert.throws(() => new AgentRuntime(token, { urls: env.leader, refreshTtlMinutes: 1.5 }),
+    (e) => e.code === 'invalid_config' && /integer/.test(e.message));
+  assert.ok(new AgentRuntime(token, { urls: env.leader, refreshTtlMinutes: 2 }));
+});
