@@ -99,7 +99,8 @@ export type ErrorCode =
   | 'forbidden' | 'not_found' | 'method_not_allowed' | 'not_leader' | 'gone'
   | 'payload_too_large' | 'rate_limited' | 'internal_error' | 'provider_error'
   | 'unavailable' | 'storage_full'
-  | 'connection_failed' | 'timeout' | 'aborted' | 'bad_answer' | 'invalid_config'
+  | 'connection_failed' | 'timeout' | 'aborted' | 'bad_answer' | 'too_many_redirects'
+  | 'invalid_config'
   | (string & {});
 
 export class AgentIAMError extends Error {
@@ -115,7 +116,7 @@ export class AgentIAMError extends Error {
 export class AuthenticationError extends AgentIAMError {}
 /** 403 */
 export class PermissionDeniedError extends AgentIAMError {}
-/** 400, 404, 405, 409, 410, 413 (and 307 not_leader when it could not be followed) */
+/** 400, 404, 405, 409, 410, 413 (and a 307 not followed: not_leader, too_many_redirects) */
 export class InvalidRequestError extends AgentIAMError {}
 /** 429 */
 export class RateLimitedError extends AgentIAMError {}

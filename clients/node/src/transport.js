@@ -5,7 +5,8 @@
 //    503 (a leader group in an election; a voter that cannot count a use),
 //    moves to the next URL, for up to ELECTION_MS, pausing PAUSE_MS after
 //    each full round; with one URL there is no second try;
-//  - a 307 (not_leader) is followed to its Location, at most MAX_HOPS times,
+//  - a 307 (not_leader) is followed to its Location, at most MAX_HOPS times
+//    (then too_many_redirects, as the Python client),
 //    when that Location is on one of the configured servers (same scheme,
 //    host and port; the bearer goes nowhere else): the voter did not act on
 //    the request, so sending it again is safe;
@@ -125,7 +126,11 @@ export class Transport {
   async #follow(url, method, text, opts) {
     for (let hops = 0; ; hops++) {
       const res = await this.#once(url, method, text, opts);
-      if (res.status !== 307 || hops >= MAX_HOPS || !res.headers.location) return res;
+      if (res.status !== 307 || !res.headers.location) return res;
+      if (hops >= MAX_HOPS) {
+        throw new InvalidRequestError(`no leader answered after ${MAX_HOPS} redirects`,
+          { status: 307, code: 'too_many_redirects' });
+      }
       let to;
       try {
         to = new URL(res.headers.location, url);

@@ -116,12 +116,12 @@ describe('failover and cancellation', () => {
     assert.equal(typeof kid.token, 'string');
   });
 
-  test('307: a few hops at most, then the not_leader answer is the error', async () => {
+  test('307: a few hops at most, then too_many_redirects', async () => {
     const n = loop.hits;
     const e = await rejection(make(loop.url).whoami());
     assert.ok(e instanceof InvalidRequestError);
     assert.equal(e.status, 307);
-    assert.equal(e.code, 'not_leader');
+    assert.equal(e.code, 'too_many_redirects');
     assert.equal(loop.hits, n + 4);
   });
 
