@@ -31,11 +31,13 @@ export interface DelegationResult {
 export interface RefreshResult {
   token: string;
   tokenId: string;
+  agentId: string;
   expiresAt: string;
 }
 
 export interface CheckResult {
   valid: boolean;
+  /** Why the permission is denied (valid false). */
   error?: string;
 }
 
@@ -51,6 +53,7 @@ export interface TokenClaims {
   agentId: string;
   tokenId?: string;
   parentId?: string;
+  /** Always present: decodeToken refuses a token without it (invalid_token). */
   scopes: string[];
   constraints?: Record<string, ScopeConstraint>;
   delegatable?: boolean;
@@ -73,7 +76,7 @@ export interface ClientOptions {
   token: string;
   /** PEM file of the CA the servers chain to (default: the system's CAs). */
   caFile?: string;
-  /** The CA itself, instead of caFile. */
+  /** The CA itself (PEM), instead of caFile; both given: invalid_config. */
   ca?: string | Buffer;
   /** One try on one server, default 15000. */
   timeoutMs?: number;
@@ -86,7 +89,7 @@ export class Client {
   check(scope: string, resource?: string, options?: CallOptions): Promise<CheckResult>;
   credential(scope: string, resource?: string, options?: CallOptions): Promise<CredentialResult>;
   delegate(request: DelegationRequest, options?: CallOptions): Promise<DelegationResult>;
-  refresh(options?: { ttlMinutes?: number } & CallOptions): Promise<RefreshResult>;
+  refresh(options?: { ttlMinutes?: number; background?: boolean } & CallOptions): Promise<RefreshResult>;
   whoami(options?: CallOptions): Promise<TokenClaims>;
 }
 
@@ -96,7 +99,8 @@ export type ErrorCode =
   | 'forbidden' | 'not_found' | 'method_not_allowed' | 'not_leader' | 'gone'
   | 'payload_too_large' | 'rate_limited' | 'internal_error' | 'provider_error'
   | 'unavailable' | 'storage_full'
-  | 'connection_failed' | 'timeout' | 'aborted' | 'invalid_config'
+  | 'connection_failed' | 'timeout' | 'aborted' | 'bad_answer' | 'too_many_redirects'
+  | 'invalid_config'
   | (string & {});
 
 export class AgentIAMError extends Error {
@@ -112,13 +116,13 @@ export class AgentIAMError extends Error {
 export class AuthenticationError extends AgentIAMError {}
 /** 403 */
 export class PermissionDeniedError extends AgentIAMError {}
-/** 400, 404, 405, 409, 410, 413 (and 307 not_leader when it could not be followed) */
+/** 400, 404, 405, 409, 410, 413 (and a 307 not followed: not_leader, too_many_redirects) */
 export class InvalidRequestError extends AgentIAMError {}
 /** 429 */
 export class RateLimitedError extends AgentIAMError {}
 /** 503, and no answer: connection_failed, timeout, aborted */
 export class UnavailableError extends AgentIAMError {}
-/** 500, 502 */
+/** 500, 502, and bad_answer (a 2xx answer that is not a JSON object) */
 export class ServerError extends AgentIAMError {}
 
 export interface RuntimeConfig {
@@ -126,16 +130,19 @@ export interface RuntimeConfig {
   urls?: string | string[];
   /** Default: $AGENT_IAM_CA_CERT (unless ca is given). */
   caFile?: string;
+  /** The CA itself (PEM), instead of caFile. createSubprocessEnv cannot pass
+   * it on: a sub-agent gets no AGENT_IAM_CA_CERT (use caFile for that). */
   ca?: string | Buffer;
   timeoutMs?: number;
   /** Refresh this long before expiresAt; default 300000 (5 min). */
   refreshBeforeMs?: number;
-  /** ttlMinutes asked of each refresh; default: the server's (max(remaining, 1 h)). */
+  /** ttlMinutes asked of each refresh, a positive integer; default: the server's (max(remaining, 1 h)). */
   refreshTtlMinutes?: number;
   /** First retry after a failed refresh, doubling; default 1000. */
   retryMinMs?: number;
   /** Longest retry wait; default 60000. */
   retryMaxMs?: number;
+  /** A listener that throws is reported (a process warning); refreshing goes on. */
   onRefresh?: (token: string) => void;
   onError?: (error: AgentIAMError) => void;
 }
@@ -155,6 +162,7 @@ export interface RuntimeStatus {
 export interface SubprocessEnv {
   AGENT_TOKEN: string;
   AGENT_IAM_URL: string;
+  /** The runtime's caFile (or $AGENT_IAM_CA_CERT); absent with ca or the system's CAs. */
   AGENT_IAM_CA_CERT?: string;
   [name: string]: string | undefined;
 }
@@ -171,7 +179,9 @@ export class AgentRuntime extends EventEmitter {
   start(): boolean;
   stop(): void;
   refresh(options?: { ttlMinutes?: number } & CallOptions): Promise<RefreshResult>;
+  /** valid of check(): a denial is false (check() gives its reason). */
   checkPermission(scope: string, resource?: string, options?: CallOptions): Promise<boolean>;
+  check(scope: string, resource?: string, options?: CallOptions): Promise<CheckResult>;
   getCredential(scope: string, resource?: string, options?: CallOptions): Promise<CredentialResult>;
   delegate(request: DelegationRequest, options?: CallOptions): Promise<DelegationResult>;
   whoami(options?: CallOptions): Promise<TokenClaims>;

@@ -40,8 +40,9 @@ export class Client {
   }
 
   /** POST /v1/check: {valid, error?}; valid false is a denial, not an error. */
-  check(scope, resource = '', { signal } = {}) {
-    return this.#call('POST', '/v1/check', { scope, resource }, signal);
+  async check(scope, resource = '', { signal } = {}) {
+    const o = await this.#call('POST', '/v1/check', { scope, resource }, signal);
+    return typeof o.error === 'string' ? { valid: o.valid === true, error: o.error } : { valid: o.valid === true };
   }
 
   /** POST /v1/credentials: the CredentialResult (consumes a use of the scope). */
@@ -54,11 +55,12 @@ export class Client {
     return this.#call('POST', '/v1/tokens/delegate', request, signal);
   }
 
-  /** POST /v1/tokens/refresh: {token, tokenId, expiresAt}. The client keeps
-   * its token: set `client.token` to the new one to use it. */
-  refresh({ ttlMinutes, signal } = {}) {
+  /** POST /v1/tokens/refresh: {token, tokenId, agentId, expiresAt}. The
+   * client keeps its token: set `client.token` to the new one to use it.
+   * background: the call does not keep the process alive. */
+  refresh({ ttlMinutes, signal, background } = {}) {
     return this.#call('POST', '/v1/tokens/refresh',
-      ttlMinutes === undefined ? {} : { ttlMinutes }, signal);
+      ttlMinutes === undefined ? {} : { ttlMinutes }, signal, background);
   }
 
   /** GET /v1/whoami: the token's claims, as the server verified them. */
@@ -66,7 +68,7 @@ export class Client {
     return this.#call('GET', '/v1/whoami', undefined, signal);
   }
 
-  #call(method, path, body, signal) {
-    return this.#transport.request(method, path, { token: this.#token, body, signal });
+  #call(method, path, body, signal, background) {
+    return this.#transport.request(method, path, { token: this.#token, body, signal, background });
   }
 }

@@ -27,14 +27,15 @@ export class AgentIAMError extends Error {
 export class AuthenticationError extends AgentIAMError {}
 /** 403 forbidden: valid token, action not allowed. */
 export class PermissionDeniedError extends AgentIAMError {}
-/** 400, 404, 405, 409, 410, 413 (and a 307 not_leader not followed): the
+/** 400, 404, 405, 409, 410, 413 (and a 307 not followed): the
  * request itself is wrong, or went to the wrong server. */
 export class InvalidRequestError extends AgentIAMError {}
 /** 429 rate_limited (see retryAfter). */
 export class RateLimitedError extends AgentIAMError {}
 /** 503, or no answer: connection_failed, timeout, aborted. */
 export class UnavailableError extends AgentIAMError {}
-/** 500 internal_error, 502 provider_error, anything else. */
+/** 500 internal_error, 502 provider_error, anything else; bad_answer (a 2xx
+ * answer that is not a JSON object). */
 export class ServerError extends AgentIAMError {}
 
 /** The error for an HTTP answer that is not 2xx. */

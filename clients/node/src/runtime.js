@@ -10,8 +10,10 @@
 // emits 'error' and retries after retryMinMs, doubling up to retryMaxMs,
 // never later than the expiry. When the token cannot be extended (it has
 // no maxExpiresAt, or has reached it) or has expired, 'error' is emitted
-// once and refreshing ends. Timers are unref()'d: the runtime never keeps
-// the process alive; stop() also aborts a refresh under way.
+// once and refreshing ends. Timers, and the background refresh's socket,
+// are unref()'d: the runtime never keeps the process alive; stop() also
+// aborts a refresh under way. A listener that throws is reported (a
+// process warning) and never stops refreshing.
 import { EventEmitter } from 'node:events';
 
 import { AgentIAMError } from './errors.js';
@@ -25,10 +27,11 @@ export const AGENT_IAM_CA_CERT_ENV = 'AGENT_IAM_CA_CERT';
 const MAX_WAIT_MS = 60000; // read the wall clock again at least this often
 const MIN_RETRY_MS = 10;
 
-function positive(v, dflt, name) {
+function positive(v, dflt, name, integer = false) {
   if (v === undefined) return dflt;
-  if (!(Number.isFinite(v) && v > 0)) {
-    throw new AgentIAMError(`${name} must be a positive number`, { code: 'invalid_config' });
+  if (!((integer ? Number.isInteger(v) : Number.isFinite(v)) && v > 0)) {
+    throw new AgentIAMError(`${name} must be a positive ${integer ? 'integer' : 'number'}`,
+      { code: 'invalid_config' });
   }
   return v;
 }
@@ -64,7 +67,7 @@ export class AgentRuntime extends EventEmitter {
     this.#cfg = {
       refreshBeforeMs: positive(config.refreshBeforeMs, 5 * 60 * 1000, 'refreshBeforeMs'),
       refreshTtlMinutes: config.refreshTtlMinutes === undefined ? undefined
-        : positive(config.refreshTtlMinutes, 0, 'refreshTtlMinutes'),
+        : positive(config.refreshTtlMinutes, 0, 'refreshTtlMinutes', true),
       retryMinMs: positive(config.retryMinMs, 1000, 'retryMinMs'),
       retryMaxMs: positive(config.retryMaxMs, 60000, 'retryMaxMs'),
     };
@@ -135,25 +138,37 @@ export class AgentRuntime extends EventEmitter {
     this.#abort?.abort();
   }
 
-  /** Refresh now and use the new token: {token, tokenId, expiresAt}. */
+  /** Refresh now and use the new token: {token, tokenId, agentId, expiresAt}.
+   * A new token that does not decode leaves the current one in place. */
   async refresh({ ttlMinutes, signal } = {}) {
+    return this.#refresh({ ttlMinutes, signal });
+  }
+
+  async #refresh({ ttlMinutes, signal, background = false }) {
     const stops = this.#stops;
-    const res = await this.#client.refresh({ ttlMinutes, signal });
+    const res = await this.#client.refresh({ ttlMinutes, signal, background });
+    const claims = decodeToken(res?.token);
     this.#client.token = res.token;
-    this.#claims = decodeToken(res.token);
+    this.#claims = claims;
     this.#lastRefresh = Date.now();
     this.#failures = 0;
     this.#lastError = null;
     if (this.#running && !this.#abort) this.#schedule(); // a refresh by hand: plan again
     process.nextTick(() => {
-      if (this.#stops === stops) this.emit('refresh', res.token);
+      if (this.#stops === stops) this.#emit('refresh', res.token);
     });
     return res;
   }
 
-  /** POST /v1/check: true when the current token allows scope on resource. */
+  /** POST /v1/check: true when the current token allows scope on resource
+   * (check() gives the reason of a denial). */
   async checkPermission(scope, resource = '', opts) {
-    return (await this.#client.check(scope, resource, opts)).valid === true;
+    return (await this.#client.check(scope, resource, opts)).valid;
+  }
+
+  /** POST /v1/check: {valid, error?}; valid false is a denial (error: why). */
+  check(scope, resource = '', opts) {
+    return this.#client.check(scope, resource, opts);
   }
 
   getCredential(scope, resource = '', opts) {
@@ -191,13 +206,15 @@ export class AgentRuntime extends EventEmitter {
     clearTimeout(this.#timer);
     const exp = timeMs(this.#claims.expiresAt);
     const wait = exp === 0 ? MAX_WAIT_MS : this.#due(exp) - Date.now();
-    this.#timer = setTimeout(() => this.#tick(), Math.min(Math.max(wait, 0), MAX_WAIT_MS));
+    this.#timer = setTimeout(() => this.#tick().catch((e) => warn('the refresher', e)),
+      Math.min(Math.max(wait, 0), MAX_WAIT_MS));
     this.#timer.unref();
   }
 
   async #tick() {
     this.#timer = null;
     if (!this.#running) return;
+    const stops = this.#stops; // a stop() (and start()) since: this tick is over
     const now = Date.now();
     const exp = timeMs(this.#claims.expiresAt);
     const maxExp = timeMs(this.#claims.maxExpiresAt);
@@ -215,20 +232,24 @@ export class AgentRuntime extends EventEmitter {
       this.#fail(why);
       return;
     }
-    this.#abort = new AbortController();
+    const abort = new AbortController();
+    this.#abort = abort;
     try {
-      await this.refresh({ ttlMinutes: this.#cfg.refreshTtlMinutes, signal: this.#abort.signal });
+      await this.#refresh({
+        ttlMinutes: this.#cfg.refreshTtlMinutes, signal: abort.signal, background: true,
+      });
+      if (this.#stops !== stops) return;
       this.#ownRefresh = this.#lastRefresh;
       this.#retryAt = this.#backoff = 0;
     } catch (e) {
-      if (!this.#running) return;
+      if (this.#stops !== stops || !this.#running) return;
       this.#backoff = Math.min(this.#backoff ? this.#backoff * 2 : this.#cfg.retryMinMs, this.#cfg.retryMaxMs);
       const t = Date.now();
       const left = timeMs(this.#claims.expiresAt) - t;
       this.#retryAt = t + Math.max(Math.min(left, this.#backoff), MIN_RETRY_MS);
       this.#fail(e);
     } finally {
-      this.#abort = null;
+      if (this.#abort === abort) this.#abort = null;
     }
     if (this.#running) this.#schedule();
   }
@@ -238,6 +259,22 @@ export class AgentRuntime extends EventEmitter {
   #fail(e) {
     this.#failures++;
     this.#lastError = e.message;
-    if (this.listenerCount('error') > 0) this.emit('error', e);
+    this.#emit('error', e);
   }
+
+  // emit(), each listener on its own: one that throws is reported, and
+  // neither the others nor the refresher stop.
+  #emit(name, arg) {
+    for (const l of this.rawListeners(name)) {
+      try {
+        l.call(this, arg);
+      } catch (e) {
+        warn(`a '${name}' listener`, e);
+      }
+    }
+  }
+}
+
+function warn(who, e) {
+  process.emitWarning(`agent-iam: ${who} threw: ${e?.message ?? e}`, { code: 'AGENT_IAM_LISTENER' });
 }

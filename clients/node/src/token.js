@@ -7,7 +7,10 @@ import { AgentIAMError } from './errors.js';
 export function decodeToken(serialized) {
   try {
     const o = JSON.parse(Buffer.from(serialized, 'base64url').toString('utf8'));
-    if (o === null || typeof o !== 'object' || typeof o.agentId !== 'string') throw new Error();
+    if (o === null || typeof o !== 'object' || typeof o.agentId !== 'string' ||
+        !Array.isArray(o.scopes) || !o.scopes.every((x) => typeof x === 'string')) {
+      throw new Error();
+    }
     return o;
   } catch {
     throw new AgentIAMError('the token does not decode', { code: 'invalid_token' });

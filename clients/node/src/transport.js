@@ -5,21 +5,28 @@
 //    503 (a leader group in an election; a voter that cannot count a use),
 //    moves to the next URL, for up to ELECTION_MS, pausing PAUSE_MS after
 //    each full round; with one URL there is no second try;
-//  - a 307 (not_leader) is followed to its Location, at most MAX_HOPS times:
-//    the voter did not act on the request, so sending it again is safe;
+//  - a 307 (not_leader) is followed to its Location, at most MAX_HOPS times
+//    (then too_many_redirects, as the Python client),
+//    when that Location is on one of the configured servers (same scheme,
+//    host and port; the bearer goes nowhere else): the voter did not act on
+//    the request, so sending it again is safe;
 //  - any other failure (a reset, a timeout, an answer) is final: a request
 //    that may have arrived is never sent twice (a credential consumes a use).
 //
 // Every call opens its own connection (no keep-alive pool), so an idle
 // socket closed by the server can never turn a request into a doubtful one
-// and no socket keeps the process alive. The bearer token goes in the
-// Authorization header only, never in an error message.
+// and no idle socket keeps the process alive (a call in flight does, unless
+// made with `background`). The bearer token goes in the Authorization
+// header only, never in an error message. TLS certificates are always
+// checked (NODE_TLS_REJECT_UNAUTHORIZED does not turn that off).
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { AgentIAMError, UnavailableError, errorFromAnswer } from './errors.js';
+import {
+  AgentIAMError, InvalidRequestError, ServerError, UnavailableError, errorFromAnswer,
+} from './errors.js';
 
 const ELECTION_MS = 4000;
 const PAUSE_MS = 100;
@@ -60,11 +67,16 @@ export function parseUrls(urls) {
 
 export class Transport {
   #urls;
+  #origins; // of #urls: where a 307 may be followed
   #ca;
   #timeoutMs;
 
   constructor({ urls, caFile, ca, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
     this.#urls = parseUrls(urls);
+    this.#origins = new Set(this.#urls.map((s) => new URL(s).origin));
+    if (ca !== undefined && caFile) {
+      throw new AgentIAMError('give ca or caFile, not both', { code: 'invalid_config' });
+    }
     this.#ca = ca ?? (caFile ? readCa(caFile) : undefined);
     if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
       throw new AgentIAMError('timeoutMs must be a positive number', { code: 'invalid_config' });
@@ -76,8 +88,11 @@ export class Transport {
     return [...this.#urls];
   }
 
-  /** The parsed JSON answer of METHOD path, or an AgentIAMError. */
-  async request(method, path, { token, body, signal } = {}) {
+  /** The parsed JSON answer of METHOD path, or an AgentIAMError.
+   * background: the call (its socket, timers, pauses) does not keep the
+   * process alive. */
+  async request(method, path, { token, body, signal, background = false } = {}) {
+    const opts = { token, signal, background };
     const text = body === undefined ? undefined : JSON.stringify(body);
     const n = this.#urls.length;
     const until = performance.now() + ELECTION_MS;
@@ -89,36 +104,49 @@ export class Transport {
       tries++;
       if (performance.now() >= until) return false;
       if (!notSent && status !== 503) return false;
-      if (tries % n === 0) await pause(PAUSE_MS, signal);
+      if (tries % n === 0) await pause(PAUSE_MS, signal, background);
       cur = (cur + 1) % n;
       return true;
     };
     for (;;) {
       let res;
       try {
-        res = await this.#follow(this.#urls[cur] + path, method, text, token, signal);
+        res = await this.#follow(this.#urls[cur] + path, method, text, opts);
       } catch (e) {
         if (e.notSent && (await next(true, 0))) continue;
         throw e;
       }
-      if (res.status >= 200 && res.status < 300) return parseJson(res.body);
+      if (res.status >= 200 && res.status < 300) return parseJson(res.status, res.body);
       if (res.status === 503 && (await next(false, 503))) continue;
       throw errorFromAnswer(res.status, res.body, res.headers);
     }
   }
 
   /** One try on url, following 307s to the leader. */
-  async #follow(url, method, text, token, signal) {
+  async #follow(url, method, text, opts) {
     for (let hops = 0; ; hops++) {
-      const res = await this.#once(url, method, text, token, signal);
-      if (res.status !== 307 || hops >= MAX_HOPS || !res.headers.location) return res;
-      const to = new URL(res.headers.location, url);
-      if (!usable(to)) return res;
+      const res = await this.#once(url, method, text, opts);
+      if (res.status !== 307 || !res.headers.location) return res;
+      if (hops >= MAX_HOPS) {
+        throw new InvalidRequestError(`no leader answered after ${MAX_HOPS} redirects`,
+          { status: 307, code: 'too_many_redirects' });
+      }
+      let to;
+      try {
+        to = new URL(res.headers.location, url);
+      } catch {
+        return res;
+      }
+      if (!this.#origins.has(to.origin)) {
+        throw new InvalidRequestError(
+          `server ${new URL(url).host} redirects to the leader at ${to.origin}, ` +
+          'which is not one of the configured URLs: not followed', { status: 307, code: 'not_leader' });
+      }
       url = to.href;
     }
   }
 
-  #once(url, method, text, token, signal) {
+  #once(url, method, text, { token, signal, background }) {
     return new Promise((resolve, reject) => {
       const u = new URL(url);
       const where = u.host;
@@ -143,18 +171,22 @@ export class Transport {
         fn(v);
       };
       const mod = u.protocol === 'https:' ? https : http;
-      const req = mod.request(u, { method, headers, ca: this.#ca, agent: false });
+      const req = mod.request(u, {
+        method, headers, ca: this.#ca, rejectUnauthorized: true, agent: false,
+      });
       const timer = setTimeout(() => {
         failure = new UnavailableError(`server ${where}: no answer within ${this.#timeoutMs} ms`,
           { code: 'timeout' });
         req.destroy(failure);
       }, this.#timeoutMs);
+      if (background) timer.unref();
       const onAbort = () => {
         failure = aborted(where, signal);
         req.destroy(failure);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       req.on('socket', (s) => {
+        if (background) s.unref();
         if (!s.connecting) connected = true;
         else s.once('connect', () => { connected = true; });
       });
@@ -176,8 +208,8 @@ export class Transport {
         res.on('data', (c) => {
           size += c.length;
           if (size > BODY_MAX) {
-            failure = new UnavailableError(`server ${where}: answer over ${BODY_MAX} bytes`,
-              { code: 'connection_failed' });
+            failure = new ServerError(`server ${where}: answer over ${BODY_MAX} bytes`,
+              { status: res.statusCode, code: 'bad_answer' });
             req.destroy(failure);
             return;
           }
@@ -207,18 +239,25 @@ function aborted(where, signal) {
   return new UnavailableError(`call to ${where} aborted`, { code: 'aborted', cause: signal?.reason });
 }
 
-async function pause(ms, signal) {
+async function pause(ms, signal, background) {
   try {
-    await sleep(ms, undefined, { signal });
+    await sleep(ms, undefined, { signal, ref: !background });
   } catch {
     throw aborted('the servers', signal);
   }
 }
 
-function parseJson(text) {
+/** A 2xx answer's body: a JSON object, or a bad_answer error. */
+function parseJson(status, text) {
+  let o;
   try {
-    return JSON.parse(text);
+    o = JSON.parse(text);
   } catch {
-    throw new AgentIAMError('server answer is not JSON', { code: 'internal_error' });
+    // not JSON: below
   }
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) {
+    throw new ServerError(`the server's answer (HTTP ${status}) is not a JSON object`,
+      { status, code: 'bad_answer' });
+  }
+  return o;
 }

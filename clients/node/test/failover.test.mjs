@@ -4,31 +4,12 @@
 // an election (503), a voter that is not the leader (307), a server that
 // drops a request it has read, one that never answers.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 
-import { Client, InvalidRequestError, UnavailableError } from '../index.js';
-import { ROOT_SCOPES, agentId, env, rejection, rootToken } from './helpers.mjs';
-
-/** A local server: handler(req, res) once the request's body was read. */
-async function local(handler) {
-  const s = http.createServer((req, res) => {
-    s.hits++;
-    req.resume();
-    req.on('end', () => handler(req, res));
-  });
-  s.hits = 0;
-  s.connections = 0;
-  s.on('connection', () => s.connections++);
-  await new Promise((res) => s.listen(0, '127.0.0.1', res));
-  s.url = `http://127.0.0.1:${s.address().port}`;
-  return s;
-}
-
-const json = (res, status, body, headers = {}) => {
-  res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
-  res.end(JSON.stringify(body));
-};
+import { Client, InvalidRequestError, ServerError, UnavailableError } from '../index.js';
+import {
+  ROOT_SCOPES, agentId, env, json, local, rejection, rootToken,
+} from './helpers.mjs';
 
 describe('failover and cancellation', () => {
   let root;
@@ -41,6 +22,8 @@ describe('failover and cancellation', () => {
   let silent; // never answers
   let loop; // 307 to itself
   let cut; // an answer cut short
+  let elsewhere; // 307 to an https server not in the client's list
+  let odd; // 200 with a body that is not a JSON object
 
   before(async () => {
     root = await rootToken(agentId('failover'), ROOT_SCOPES);
@@ -61,7 +44,16 @@ describe('failover and cancellation', () => {
       res.write('{"valid":');
       setTimeout(() => res.socket.destroy(), 50);
     });
-    servers = [busy, redirect, dropper, broken, counter, silent, loop, cut];
+    // the same port as counter, https: another origin (scheme, host, port)
+    elsewhere = await local((req, res) => json(res, 307,
+      { error: 'not the leader', code: 'not_leader' },
+      { Location: `https://127.0.0.1:${counter.address().port}${req.url}` }));
+    const bodies = ['null', '[1,2]', '"text"', 'not json', ''];
+    odd = await local((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(bodies[(odd.hits - 1) % bodies.length]);
+    });
+    servers = [busy, redirect, dropper, broken, counter, silent, loop, cut, elsewhere, odd];
   });
 
   after(() => {
@@ -113,24 +105,47 @@ describe('failover and cancellation', () => {
     assert.equal(e.retryAfter, 1);
   });
 
-  test('307: followed to the leader with the same request', async () => {
+  test('307: followed to the leader (one of the URLs) with the same request', async () => {
     const before307 = redirect.hits;
-    const cred = await make(redirect.url).credential('openai:chat:completions');
+    const cred = await make([redirect.url, env.leader]).credential('openai:chat:completions');
     assert.equal(cred.credential.apiKey, env.apikeySecret);
     assert.equal(redirect.hits, before307 + 1);
-    const kid = await make(redirect.url).delegate({
+    const kid = await make([redirect.url, env.dead, env.leader]).delegate({
       agentId: agentId('via307'), requestedScopes: ['openai:chat:completions'], ttlMinutes: 5,
     });
     assert.equal(typeof kid.token, 'string');
   });
 
-  test('307: a few hops at most, then the not_leader answer is the error', async () => {
+  test('307: a few hops at most, then too_many_redirects', async () => {
     const n = loop.hits;
     const e = await rejection(make(loop.url).whoami());
     assert.ok(e instanceof InvalidRequestError);
     assert.equal(e.status, 307);
-    assert.equal(e.code, 'not_leader');
+    assert.equal(e.code, 'too_many_redirects');
     assert.equal(loop.hits, n + 4);
+  });
+
+  test('307 to a server not in the list: not followed, the bearer stays here', async () => {
+    const conns = counter.connections;
+    const e = await rejection(make([elsewhere.url, env.leader]).credential('openai:chat:completions'));
+    assert.ok(e instanceof InvalidRequestError, `${e.name}: ${e.message}`);
+    assert.equal(e.status, 307);
+    assert.equal(e.code, 'not_leader');
+    assert.ok(e.message.includes(`https://127.0.0.1:${counter.address().port}`), e.message);
+    assert.ok(!e.message.includes(root.token));
+    assert.equal(counter.connections, conns, 'the other host was reached');
+    // the leader alone: a 307 to a follower not in the list is refused too
+    const e2 = await rejection(make(redirect.url).whoami());
+    assert.equal(e2.code, 'not_leader');
+  });
+
+  test('a 2xx answer that is not a JSON object: bad_answer', async () => {
+    for (let i = 0; i < 5; i++) {
+      const e = await rejection(make(odd.url).check('a:b:c'));
+      assert.ok(e instanceof ServerError, `${e.name}: ${e.message}`);
+      assert.equal(e.code, 'bad_answer');
+      assert.equal(e.status, 200);
+    }
   });
 
   test('a request that may have arrived is never sent again', async () => {

@@ -3,6 +3,7 @@
 // and revocations. Agent ids are unique to this suite ("node-" prefix):
 // other suites run against the same servers at the same time.
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 
 import { Client } from '../index.js';
 import { Transport } from '../src/transport.js';
@@ -64,3 +65,23 @@ export async function shortToken(what, ttlMinutes, scopes = ['openai:chat:*', 's
   const kid = await c.delegate({ agentId: agentId(`${what}-kid`), requestedScopes: scopes, ttlMinutes });
   return { root, kid };
 }
+
+/** A local server: handler(req, res) once the request's body was read. */
+export async function local(handler) {
+  const s = http.createServer((req, res) => {
+    s.hits++;
+    req.resume();
+    req.on('end', () => handler(req, res));
+  });
+  s.hits = 0;
+  s.connections = 0;
+  s.on('connection', () => s.connections++);
+  await new Promise((res) => s.listen(0, '127.0.0.1', res));
+  s.url = `http://127.0.0.1:${s.address().port}`;
+  return s;
+}
+
+export const json = (res, status, body, headers = {}) => {
+  res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+};

@@ -4,6 +4,7 @@
 // background refresh past an expiry: refresh.test.mjs).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
@@ -105,6 +106,13 @@ test('fromEnvironment and createSubprocessEnv: a narrower token for a child', as
   } finally {
     process.env = saved;
   }
+});
+
+test('createSubprocessEnv with ca (PEM) only: no AGENT_IAM_CA_CERT to pass on', async () => {
+  const { kid } = await shortToken('pem', 10);
+  const rt = new AgentRuntime(kid.token, { urls: env.leader, ca: readFileSync(env.ca, 'utf8') });
+  const cenv = await rt.createSubprocessEnv({ requestedScopes: ['openai:chat:completions'], ttlMinutes: 5 });
+  assert.deepEqual(Object.keys(cenv).sort(), ['AGENT_IAM_URL', 'AGENT_TOKEN']);
 });
 
 test('a started runtime never keeps the process alive', async () => {
