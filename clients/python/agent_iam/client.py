@@ -7,7 +7,8 @@ the next URL is tried when the connection could not be made (nothing was
 sent) or the answer was 503 (an election; a voter that cannot count a
 use), for up to 4 s, pausing 100 ms after each full round. A request that
 may have arrived is never sent again (a credential request consumes a
-use). A 307 (`not_leader`) is followed to its Location, a few hops."""
+use). A 307 (`not_leader`) is followed to its Location, a few hops,
+when that is one of the URLs given (the token goes to no other host)."""
 from __future__ import annotations
 
 import http.client
@@ -18,7 +19,7 @@ import threading
 import time
 from typing import (Any, Callable, Dict, List, Optional, Sequence, Set,
                     Union)
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from .errors import AgentIAMError, ConnectionFailed, error_for
 
@@ -89,6 +90,7 @@ class Client:
     def __init__(self, urls: Union[str, Sequence[str]], token: TokenSource,
                  ca_file: Optional[str] = None, timeout: float = 15.0) -> None:
         self.urls = parse_urls(urls)
+        self._origins = {_origin(u) for u in self.urls}
         if not token:
             raise ValueError("no agent token")
         self._token = token
@@ -228,20 +230,23 @@ class Client:
     def _send_following(self, base: str, method: str, path: str,
                         data: Optional[bytes], token: str) -> _Answer:
         """One server, then the Locations of its 307s (a voter that is not
-        the leader: the same request, on the leader)."""
+        the leader: the same request, on the leader). A Location is
+        followed only to one of the configured servers: the token goes to
+        no other host."""
         url = base + path
         for hop in range(MAX_REDIRECTS + 1):
             answer = self._send_one(url, method, data, token, first=hop == 0)
             if answer.status != 307:
                 return answer
             if not answer.location:
-                break
-            url = answer.location
-            try:
-                _check_url(url)
-            except ValueError as e:
                 raise AgentIAMError(307, "not_leader",
-                                    "refused redirect: %s" % e) from None
+                                    "%s is not the leader and named none"
+                                    % urlsplit(url).netloc)
+            url = urljoin(url, answer.location)
+            if _origin(url) not in self._origins:
+                raise AgentIAMError(
+                    307, "not_leader", "redirect to %s refused: not one of "
+                    "the configured servers" % _origin(url))
         raise AgentIAMError(307, "too_many_redirects",
                             "no leader answered after %d redirects"
                             % MAX_REDIRECTS)
@@ -307,6 +312,20 @@ class _NotSent(Exception):
     def __init__(self, error: AgentIAMError) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+def _origin(url: str) -> str:
+    """scheme://host:port, the port always written."""
+    p = urlsplit(url)
+    try:
+        port = p.port
+    except ValueError:
+        port = None
+    port = port or (443 if p.scheme == "https" else 80)
+    host = (p.hostname or "").lower()
+    if ":" in host:
+        host = "[%s]" % host
+    return "%s://%s:%d" % (p.scheme.lower(), host, port)
 
 
 def _reason(e: BaseException) -> str:

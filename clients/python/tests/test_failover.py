@@ -54,7 +54,7 @@ class FailoverTest(unittest.TestCase):
         s = self.stub(lambda h: answer(307, [("Location", LEADER + h.path)],
                                        b'{"error":"not the leader",'
                                        b'"code":"not_leader"}')(h))
-        c = A.Client(s.url, self.root["token"], ca_file=CA)
+        c = A.Client([s.url, LEADER], self.root["token"], ca_file=CA)
         self.assertEqual(c.credential("openai:chat:x")["credentialType"],
                          "api_key")
         self.assertEqual(c.whoami()["agentId"], self.root["agentId"])
@@ -67,6 +67,39 @@ class FailoverTest(unittest.TestCase):
             A.Client(s.url, self.root["token"]).whoami()
         self.assertEqual(cm.exception.code, "too_many_redirects")
         self.assertEqual(s.count, 4)
+
+    def test_307_relative_location(self):
+        """A relative Location is resolved against the URL it came from."""
+        s = self.stub(answer(307, [("Location", "/v1/whoami")]))
+        with self.assertRaises(A.AgentIAMError) as cm:
+            A.Client(s.url, "tok").whoami()
+        self.assertEqual(cm.exception.code, "too_many_redirects")
+        self.assertEqual(s.count, 4)
+
+    def test_307_without_location(self):
+        s = self.stub(answer(307))
+        with self.assertRaises(A.AgentIAMError) as cm:
+            A.Client(s.url, "tok").whoami()
+        self.assertEqual((cm.exception.status, cm.exception.code),
+                         (307, "not_leader"))
+        self.assertEqual(s.count, 1)
+
+    def test_307_to_another_server_refused(self):
+        """The token goes only to the configured servers: a Location on
+        another host or port (https or http) gets nothing."""
+        other = self.stub(answer(200, body=b"{}"))
+        port = other.url.rsplit(":", 1)[1]
+        for where in ("https://127.0.0.1:" + port, other.url,
+                      "https://leader.example:8443"):
+            with self.subTest(where=where):
+                s = self.stub(answer(307, [("Location", where + "/v1/x")]))
+                with self.assertRaises(A.AgentIAMError) as cm:
+                    A.Client(s.url, "secret-tok").whoami()
+                e = cm.exception
+                self.assertEqual((e.status, e.code), (307, "not_leader"))
+                self.assertIn(where, e.message)
+                self.assertNotIn("secret-tok", str(e) + repr(e))
+        self.assertEqual(other.count, 0)
 
     def test_307_to_plain_http_elsewhere_refused(self):
         s = self.stub(answer(307, [("Location", "http://example.com/x")]))
