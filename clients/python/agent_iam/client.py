@@ -21,7 +21,8 @@ from typing import (Any, Callable, Dict, List, Optional, Sequence, Set,
                     Union)
 from urllib.parse import urljoin, urlsplit
 
-from .errors import AgentIAMError, ConnectionFailed, error_for
+from .errors import AgentIAMError, ConnectionFailed, InvalidToken, error_for
+from .token import sendable
 
 __all__ = ["Client", "CheckResult", "parse_urls"]
 
@@ -93,6 +94,8 @@ class Client:
         self._origins = {_origin(u) for u in self.urls}
         if not token:
             raise ValueError("no agent token")
+        if not callable(token):
+            _check_token(token)
         self._token = token
         self.ca_file = ca_file
         self.timeout = timeout
@@ -107,7 +110,9 @@ class Client:
     @property
     def token(self) -> str:
         """The current serialized token."""
-        return self._token() if callable(self._token) else self._token
+        if callable(self._token):
+            return _check_token(self._token())
+        return self._token
 
     # --- the agent API -------------------------------------------------
 
@@ -152,8 +157,10 @@ class Client:
         given a token string uses the new token from then on."""
         body = {} if ttl_minutes is None else {"ttlMinutes": ttl_minutes}
         answer = self._call("POST", "/v1/tokens/refresh", body)
-        if isinstance(self._token, str) and isinstance(answer.get("token"),
-                                                      str):
+        if isinstance(self._token, str):
+            if not sendable(answer.get("token")):
+                raise AgentIAMError(200, "bad_answer",
+                                    "refresh gave no usable token")
             self._token = answer["token"]
         return answer
 
@@ -312,6 +319,14 @@ class _NotSent(Exception):
     def __init__(self, error: AgentIAMError) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+def _check_token(token: str) -> str:
+    if not sendable(token):
+        raise InvalidToken(0, "invalid_token", "the agent token holds "
+                           "characters that are not visible ASCII (a "
+                           "line end?)")
+    return token
 
 
 def _origin(url: str) -> str:

@@ -113,7 +113,11 @@ class Runtime:
         return parse_time(self.claims.get("expiresAt"))
 
     def _install(self, token: str) -> None:
-        claims = decode_claims(token)
+        try:
+            claims = decode_claims(token)
+        except ValueError:
+            raise AgentIAMError(200, "bad_answer", "the refreshed token "
+                                "is not a serialized agent token") from None
         with self._lock:
             self._token, self._claims = token, claims
             self.refreshes += 1

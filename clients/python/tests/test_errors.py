@@ -135,6 +135,24 @@ class ErrorsTest(unittest.TestCase):
         self.assertGreaterEqual(e.retry_after, 1)
         self.assertIn("too many writes", e.message)
 
+    def test_token_with_a_line_end(self):
+        """A token that a header cannot carry is refused before any call,
+        and the error does not hold it."""
+        tok = self.root["token"]
+        for bad in (tok + "\n", tok + "\r\n", tok + " x"):
+            with self.subTest(bad=bad[-3:]):
+                with self.assertRaises(A.AgentIAMError) as cm:
+                    A.Client(BOTH[0], bad, ca_file=CA).whoami()
+                c = A.Client(BOTH[0], lambda: bad, ca_file=CA)
+                with self.assertRaises(A.InvalidToken) as cm2:
+                    c.whoami()
+                for e in (cm.exception, cm2.exception):
+                    self.assertEqual(e.code, "invalid_token")
+                    self.assertNotIn(tok, str(e) + repr(e))
+                with self.assertRaises(ValueError) as cm3:
+                    A.Runtime(bad, urls=BOTH[0], ca_file=CA)
+                self.assertNotIn(tok, str(cm3.exception))
+
     def test_connection_failed(self):
         from .helpers import DEAD
         c = A.Client(DEAD, self.root["token"], ca_file=CA, timeout=5)
