@@ -12,6 +12,7 @@ when that is one of the URLs given (the token goes to no other host)."""
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import socket
 import ssl
@@ -263,6 +264,8 @@ class Client:
         p = urlsplit(url)
         where = p.netloc
         target = (p.path or "/") + ("?" + p.query if p.query else "")
+        deadline = time.monotonic() + self.timeout
+        raw: Optional[socket.socket] = None
         if p.scheme == "https":
             conn: http.client.HTTPConnection = http.client.HTTPSConnection(
                 p.hostname, p.port, timeout=self.timeout, context=self._ssl)
@@ -284,12 +287,16 @@ class Client:
             except OSError as e:
                 # nothing was sent: the next URL may be tried (a redirect's
                 # target that cannot be reached ends the call)
-                err = ConnectionFailed(0, "connection_failed",
-                                       "server %s unreachable: %s"
-                                       % (where, _reason(e)))
+                err = self._failure(e, "server %s unreachable" % where)
                 if first:
                     raise _NotSent(err) from None
                 raise err from None
+            with self._lock:  # close() during connect() could not see it
+                if self._closed:
+                    raise ConnectionFailed(0, "connection_failed",
+                                           "client closed")
+                raw = conn.sock
+                conn.sock = _DeadlineSocket(raw, deadline)
             headers = {"Authorization": "Bearer " + token,
                        "Accept": "application/json",
                        "User-Agent": "agent-iam-python/" + VERSION}
@@ -300,9 +307,7 @@ class Client:
                 resp = conn.getresponse()
                 body = resp.read(BODY_MAX + 1)
             except (OSError, http.client.HTTPException) as e:
-                raise ConnectionFailed(0, "connection_failed",
-                                       "call to %s failed: %s"
-                                       % (where, _reason(e))) from None
+                raise self._failure(e, "call to %s failed" % where) from None
             if len(body) > BODY_MAX:
                 raise AgentIAMError(resp.status, "bad_answer",
                                     "answer of %s over %d bytes"
@@ -313,6 +318,50 @@ class Client:
             with self._lock:
                 self._open.discard(conn)
             conn.close()
+            if raw is not None:
+                raw.close()
+
+    def _failure(self, e: BaseException, what: str) -> ConnectionFailed:
+        if isinstance(e, socket.timeout):
+            return ConnectionFailed(0, "timeout", "%s: no answer within %g s"
+                                    % (what, self.timeout))
+        return ConnectionFailed(0, "connection_failed",
+                                "%s: %s" % (what, _reason(e)))
+
+
+class _DeadlineSocket:
+    """A connected socket as http.client uses it, each operation given
+    what is left of the try's time: a server that dribbles its answer
+    cannot hold a call beyond the timeout."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock, self._deadline = sock, deadline
+
+    def _arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("timed out")
+        self._sock.settimeout(left)
+
+    def sendall(self, data: bytes) -> None:
+        self._arm()
+        self._sock.sendall(data)
+
+    def recv_into(self, buf: Any) -> int:
+        self._arm()
+        return self._sock.recv_into(buf)
+
+    def makefile(self, mode: str = "rb") -> io.BufferedReader:
+        return io.BufferedReader(socket.SocketIO(self, "rb"))  # type: ignore
+
+    def _decref_socketios(self) -> None:  # SocketIO's close() calls it
+        pass
+
+    def shutdown(self, how: int) -> None:
+        self._sock.shutdown(how)
+
+    def close(self) -> None:
+        pass  # http.client closes before the answer is read: the try does
 
 
 class _NotSent(Exception):

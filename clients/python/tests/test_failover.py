@@ -2,8 +2,10 @@
 is followed, and a request that may have arrived is never sent again.
 The 503, the 307 and the dropped request come from small plain-http
 stubs on 127.0.0.1 put in front of the real leader, which answers."""
+import http.client
 import time
 import unittest
+from unittest import mock
 
 import agent_iam as A
 
@@ -106,6 +108,44 @@ class FailoverTest(unittest.TestCase):
         with self.assertRaises(A.AgentIAMError) as cm:
             A.Client(s.url, self.root["token"]).whoami()
         self.assertEqual(cm.exception.status, 307)
+
+    def test_timeout_bounds_the_whole_try(self):
+        """A server that sends a byte every 0.3 s cannot hold a call with
+        timeout 1 s much beyond 1 s; the error's code is timeout."""
+        def dribble(h):
+            h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _ in range(30):  # 9 s at most
+                if s.release.wait(0.3):
+                    return
+                try:
+                    h.wfile.write(b"a")
+                except OSError:
+                    return
+        s = self.stub(dribble)
+        c = A.Client(s.url, "tok", timeout=1)
+        t0 = time.monotonic()
+        with self.assertRaises(A.ConnectionFailed) as cm:
+            c.whoami()
+        self.assertLess(time.monotonic() - t0, 1.5)
+        self.assertEqual(cm.exception.code, "timeout")
+
+    def test_close_during_connect_sends_nothing(self):
+        """close() while a call is still connecting: the request is not
+        sent once the connection is made."""
+        s = self.stub(answer(200, body=b"{}"))
+        c = A.Client(s.url, "tok")
+        connect = http.client.HTTPConnection.connect
+
+        def closing_connect(conn):
+            c.close()
+            connect(conn)
+
+        with mock.patch.object(http.client.HTTPConnection, "connect",
+                               closing_connect):
+            with self.assertRaises(A.ConnectionFailed):
+                c.whoami()
+        time.sleep(0.2)
+        self.assertEqual(s.count, 0)
 
     def test_arrived_request_not_resent(self):
         """A credential request to a server that dropped it is not sent to
