@@ -22,7 +22,8 @@ from typing import (Any, Callable, Dict, List, Optional, Sequence, Set,
                     Union)
 from urllib.parse import urljoin, urlsplit
 
-from .errors import AgentIAMError, ConnectionFailed, InvalidToken, error_for
+from .errors import (AgentIAMError, ConnectionFailed, InvalidRequest,
+                     InvalidToken, error_for)
 from .token import sendable
 
 __all__ = ["Client", "CheckResult", "parse_urls"]
@@ -247,12 +248,12 @@ class Client:
             if answer.status != 307:
                 return answer
             if not answer.location:
-                raise AgentIAMError(307, "not_leader",
-                                    "%s is not the leader and named none"
-                                    % urlsplit(url).netloc)
+                raise InvalidRequest(307, "not_leader",
+                                     "%s is not the leader and named none"
+                                     % urlsplit(url).netloc)
             url = urljoin(url, answer.location)
             if _origin(url) not in self._origins:
-                raise AgentIAMError(
+                raise InvalidRequest(
                     307, "not_leader", "redirect to %s refused: not one of "
                     "the configured servers" % _origin(url))
         raise AgentIAMError(307, "too_many_redirects",

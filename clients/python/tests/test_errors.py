@@ -165,5 +165,29 @@ class ErrorsTest(unittest.TestCase):
         self.assertRaises(A.ConnectionFailed, c.whoami)
 
 
+class ErrorMappingTest(unittest.TestCase):
+    """The class and code of answers the tests cannot provoke here."""
+
+    def test_by_code_and_status(self):
+        from agent_iam.errors import error_for
+        for status, code, cls, want in (
+                (405, "method_not_allowed", A.InvalidRequest, None),
+                (409, "not_leader", A.InvalidRequest, None),
+                (410, "gone", A.InvalidRequest, None),
+                (405, None, A.InvalidRequest, "method_not_allowed"),
+                (418, None, A.InvalidRequest, "internal_error"),
+                (502, "bad_gateway", A.ServerError, None),
+                (502, "provider_error", A.ProviderError, None),
+                (500, None, A.ServerError, "internal_error"),
+                (400, None, A.BadRequest, "bad_request")):
+            with self.subTest(status=status, code=code):
+                e = error_for(status, code, None)
+                self.assertIs(type(e), cls)
+                self.assertEqual((e.status, e.code), (status, want or code))
+        self.assertNotIsInstance(error_for(502, "bad_gateway", None),
+                                 A.ProviderError)
+        self.assertIsInstance(error_for(404, None, None), A.InvalidRequest)
+
+
 if __name__ == "__main__":
     unittest.main()
