@@ -36,7 +36,9 @@ class FailoverTest(unittest.TestCase):
         t0 = time.monotonic()
         with self.assertRaises(A.ConnectionFailed):
             c.whoami()
-        self.assertLess(time.monotonic() - t0, 8)  # the 4 s window
+        took = time.monotonic() - t0
+        self.assertGreaterEqual(took, 3.5)  # it kept trying for 4 s
+        self.assertLess(took, 8)
 
     def test_503_gives_way(self):
         s = self.stub(answer(503, [("Retry-After", "1")]))
