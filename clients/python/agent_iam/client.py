@@ -155,7 +155,8 @@ class Client:
         return self._call("POST", "/v1/tokens/delegate", body)
 
     def refresh(self, ttl_minutes: Optional[int] = None) -> Dict[str, Any]:
-        """POST /v1/tokens/refresh: {token, tokenId, expiresAt}. A client
+        """POST /v1/tokens/refresh: {token, tokenId, agentId, expiresAt}.
+        A client
         given a token string uses the new token from then on."""
         body = {} if ttl_minutes is None else {"ttlMinutes": ttl_minutes}
         answer = self._call("POST", "/v1/tokens/refresh", body)
