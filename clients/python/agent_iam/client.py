@@ -156,8 +156,7 @@ class Client:
 
     def refresh(self, ttl_minutes: Optional[int] = None) -> Dict[str, Any]:
         """POST /v1/tokens/refresh: {token, tokenId, agentId, expiresAt}.
-        A client
-        given a token string uses the new token from then on."""
+        A client given a token string uses the new token from then on."""
         body = {} if ttl_minutes is None else {"ttlMinutes": ttl_minutes}
         answer = self._call("POST", "/v1/tokens/refresh", body)
         if isinstance(self._token, str):
