@@ -65,9 +65,14 @@ def parent(scope, other, resource):
         env = rt.subprocess_env("%s-sub" % rt.agent_id, [scope],
                                 ttl_minutes=10, delegatable=False)
         print("parent: starting a sub-agent with a token for %s only" % scope)
-        p = subprocess.run([sys.executable, os.path.abspath(__file__),
-                            "--child", scope, other, resource],
-                           env={**os.environ, **env}, timeout=60)
+        try:
+            p = subprocess.run([sys.executable, os.path.abspath(__file__),
+                                "--child", scope, other, resource],
+                               env={**os.environ, **env}, timeout=60)
+        except subprocess.TimeoutExpired:
+            print("parent: the sub-agent did not end within 60 s",
+                  file=sys.stderr)
+            return 1
         print("parent: the sub-agent exited %d" % p.returncode)
     return 0 if ok and p.returncode == 0 else 1
 

@@ -12,7 +12,7 @@ then runs every SUITE (a shell command) with the environment below:
 first, one after the other, those written "alone:COMMAND" (a suite that
 changes what the others rely on, e.g. a key rotation), then all the others
 at once. It prints each one's output when it ends, stops the servers and
-exits 1 when any suite failed (0 when all passed).
+exits 1 when any suite failed or a server died during them (0 else).
 
   AGENT_IAM_BIN                the agent-iam binary
   AGENT_IAM_TEST_LEADER        https://127.0.0.1:PORT of the leader
@@ -120,15 +120,18 @@ def main():
             print("==== %s (exit %d, %.1f s)" % (batch[i], rc, took))
             print(out, end="" if out.endswith("\n") else "\n")
             failed += rc != 0
+    died = 0
     for p, name in ((follower, "follower"), (leader, "leader")):
         if not p.alive():
             print("fixture: the %s died during the suites:\n%s" %
                   (name, p.log()[-2000:]))
-            failed += 1
+            died += 1
         p.stop_checked()
     print("client suites: %d of %d passed" % (len(suites) - failed,
                                               len(suites)))
-    return 1 if failed else 0
+    if died:
+        print("client suites: %d server(s) died during the suites" % died)
+    return 1 if failed or died else 0
 
 
 sys.exit(main())

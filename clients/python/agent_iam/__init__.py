@@ -2,7 +2,7 @@
 (Client) and the AgentRuntime (Runtime). Standard library only."""
 from .client import CheckResult, Client, parse_urls
 from .errors import (AgentIAMError, BadRequest, ConnectionFailed, Forbidden,
-                     InvalidToken, NotFound, PayloadTooLarge, ProviderError,
+                     InvalidRequest, InvalidToken, NotFound, PayloadTooLarge, ProviderError,
                      RateLimited, ServerError, TokenExpired, TokenRevoked,
                      Unauthorized, Unavailable)
 from .runtime import AGENT_TOKEN_ENV, CA_ENV, URL_ENV, Runtime
@@ -13,7 +13,7 @@ __all__ = [
     "Client", "CheckResult", "Runtime", "parse_urls", "decode_claims",
     "AGENT_TOKEN_ENV", "URL_ENV", "CA_ENV",
     "AgentIAMError", "ConnectionFailed", "BadRequest", "Unauthorized",
-    "InvalidToken", "TokenExpired", "TokenRevoked", "Forbidden", "NotFound",
+    "InvalidRequest", "InvalidToken", "TokenExpired", "TokenRevoked", "Forbidden", "NotFound",
     "PayloadTooLarge", "RateLimited", "Unavailable", "ProviderError",
     "ServerError",
 ]

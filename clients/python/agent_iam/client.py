@@ -7,10 +7,12 @@ the next URL is tried when the connection could not be made (nothing was
 sent) or the answer was 503 (an election; a voter that cannot count a
 use), for up to 4 s, pausing 100 ms after each full round. A request that
 may have arrived is never sent again (a credential request consumes a
-use). A 307 (`not_leader`) is followed to its Location, a few hops."""
+use). A 307 (`not_leader`) is followed to its Location, a few hops,
+when that is one of the URLs given (the token goes to no other host)."""
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import socket
 import ssl
@@ -18,9 +20,11 @@ import threading
 import time
 from typing import (Any, Callable, Dict, List, Optional, Sequence, Set,
                     Union)
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
-from .errors import AgentIAMError, ConnectionFailed, error_for
+from .errors import (AgentIAMError, ConnectionFailed, InvalidRequest,
+                     InvalidToken, error_for)
+from .token import sendable
 
 __all__ = ["Client", "CheckResult", "parse_urls"]
 
@@ -89,8 +93,11 @@ class Client:
     def __init__(self, urls: Union[str, Sequence[str]], token: TokenSource,
                  ca_file: Optional[str] = None, timeout: float = 15.0) -> None:
         self.urls = parse_urls(urls)
+        self._origins = {_origin(u) for u in self.urls}
         if not token:
             raise ValueError("no agent token")
+        if not callable(token):
+            _check_token(token)
         self._token = token
         self.ca_file = ca_file
         self.timeout = timeout
@@ -105,7 +112,9 @@ class Client:
     @property
     def token(self) -> str:
         """The current serialized token."""
-        return self._token() if callable(self._token) else self._token
+        if callable(self._token):
+            return _check_token(self._token())
+        return self._token
 
     # --- the agent API -------------------------------------------------
 
@@ -146,12 +155,14 @@ class Client:
         return self._call("POST", "/v1/tokens/delegate", body)
 
     def refresh(self, ttl_minutes: Optional[int] = None) -> Dict[str, Any]:
-        """POST /v1/tokens/refresh: {token, tokenId, expiresAt}. A client
-        given a token string uses the new token from then on."""
+        """POST /v1/tokens/refresh: {token, tokenId, agentId, expiresAt}.
+        A client given a token string uses the new token from then on."""
         body = {} if ttl_minutes is None else {"ttlMinutes": ttl_minutes}
         answer = self._call("POST", "/v1/tokens/refresh", body)
-        if isinstance(self._token, str) and isinstance(answer.get("token"),
-                                                      str):
+        if isinstance(self._token, str):
+            if not sendable(answer.get("token")):
+                raise AgentIAMError(200, "bad_answer",
+                                    "refresh gave no usable token")
             self._token = answer["token"]
         return answer
 
@@ -228,20 +239,23 @@ class Client:
     def _send_following(self, base: str, method: str, path: str,
                         data: Optional[bytes], token: str) -> _Answer:
         """One server, then the Locations of its 307s (a voter that is not
-        the leader: the same request, on the leader)."""
+        the leader: the same request, on the leader). A Location is
+        followed only to one of the configured servers: the token goes to
+        no other host."""
         url = base + path
         for hop in range(MAX_REDIRECTS + 1):
             answer = self._send_one(url, method, data, token, first=hop == 0)
             if answer.status != 307:
                 return answer
             if not answer.location:
-                break
-            url = answer.location
-            try:
-                _check_url(url)
-            except ValueError as e:
-                raise AgentIAMError(307, "not_leader",
-                                    "refused redirect: %s" % e) from None
+                raise InvalidRequest(307, "not_leader",
+                                     "%s is not the leader and named none"
+                                     % urlsplit(url).netloc)
+            url = urljoin(url, answer.location)
+            if _origin(url) not in self._origins:
+                raise InvalidRequest(
+                    307, "not_leader", "redirect to %s refused: not one of "
+                    "the configured servers" % _origin(url))
         raise AgentIAMError(307, "too_many_redirects",
                             "no leader answered after %d redirects"
                             % MAX_REDIRECTS)
@@ -251,6 +265,8 @@ class Client:
         p = urlsplit(url)
         where = p.netloc
         target = (p.path or "/") + ("?" + p.query if p.query else "")
+        deadline = time.monotonic() + self.timeout
+        raw: Optional[socket.socket] = None
         if p.scheme == "https":
             conn: http.client.HTTPConnection = http.client.HTTPSConnection(
                 p.hostname, p.port, timeout=self.timeout, context=self._ssl)
@@ -272,12 +288,16 @@ class Client:
             except OSError as e:
                 # nothing was sent: the next URL may be tried (a redirect's
                 # target that cannot be reached ends the call)
-                err = ConnectionFailed(0, "connection_failed",
-                                       "server %s unreachable: %s"
-                                       % (where, _reason(e)))
+                err = self._failure(e, "server %s unreachable" % where)
                 if first:
                     raise _NotSent(err) from None
                 raise err from None
+            with self._lock:  # close() during connect() could not see it
+                if self._closed:
+                    raise ConnectionFailed(0, "connection_failed",
+                                           "client closed")
+                raw = conn.sock
+                conn.sock = _DeadlineSocket(raw, deadline)
             headers = {"Authorization": "Bearer " + token,
                        "Accept": "application/json",
                        "User-Agent": "agent-iam-python/" + VERSION}
@@ -288,9 +308,7 @@ class Client:
                 resp = conn.getresponse()
                 body = resp.read(BODY_MAX + 1)
             except (OSError, http.client.HTTPException) as e:
-                raise ConnectionFailed(0, "connection_failed",
-                                       "call to %s failed: %s"
-                                       % (where, _reason(e))) from None
+                raise self._failure(e, "call to %s failed" % where) from None
             if len(body) > BODY_MAX:
                 raise AgentIAMError(resp.status, "bad_answer",
                                     "answer of %s over %d bytes"
@@ -301,12 +319,78 @@ class Client:
             with self._lock:
                 self._open.discard(conn)
             conn.close()
+            if raw is not None:
+                raw.close()
+
+    def _failure(self, e: BaseException, what: str) -> ConnectionFailed:
+        if isinstance(e, socket.timeout):
+            return ConnectionFailed(0, "timeout", "%s: no answer within %g s"
+                                    % (what, self.timeout))
+        return ConnectionFailed(0, "connection_failed",
+                                "%s: %s" % (what, _reason(e)))
+
+
+class _DeadlineSocket:
+    """A connected socket as http.client uses it, each operation given
+    what is left of the try's time: a server that dribbles its answer
+    cannot hold a call beyond the timeout."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock, self._deadline = sock, deadline
+
+    def _arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("timed out")
+        self._sock.settimeout(left)
+
+    def sendall(self, data: bytes) -> None:
+        self._arm()
+        self._sock.sendall(data)
+
+    def recv_into(self, buf: Any) -> int:
+        self._arm()
+        return self._sock.recv_into(buf)
+
+    def makefile(self, mode: str = "rb") -> io.BufferedReader:
+        return io.BufferedReader(socket.SocketIO(self, "rb"))  # type: ignore
+
+    def _decref_socketios(self) -> None:  # SocketIO's close() calls it
+        pass
+
+    def shutdown(self, how: int) -> None:
+        self._sock.shutdown(how)
+
+    def close(self) -> None:
+        pass  # http.client closes before the answer is read: the try does
 
 
 class _NotSent(Exception):
     def __init__(self, error: AgentIAMError) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+def _check_token(token: str) -> str:
+    if not sendable(token):
+        raise InvalidToken(0, "invalid_token", "the agent token holds "
+                           "characters that are not visible ASCII (a "
+                           "line end?)")
+    return token
+
+
+def _origin(url: str) -> str:
+    """scheme://host:port, the port always written."""
+    p = urlsplit(url)
+    try:
+        port = p.port
+    except ValueError:
+        port = None
+    port = port or (443 if p.scheme == "https" else 80)
+    host = (p.hostname or "").lower()
+    if ":" in host:
+        host = "[%s]" % host
+    return "%s://%s:%d" % (p.scheme.lower(), host, port)
 
 
 def _reason(e: BaseException) -> str:

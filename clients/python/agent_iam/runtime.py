@@ -113,7 +113,11 @@ class Runtime:
         return parse_time(self.claims.get("expiresAt"))
 
     def _install(self, token: str) -> None:
-        claims = decode_claims(token)
+        try:
+            claims = decode_claims(token)
+        except ValueError:
+            raise AgentIAMError(200, "bad_answer", "the refreshed token "
+                                "is not a serialized agent token") from None
         with self._lock:
             self._token, self._claims = token, claims
             self.refreshes += 1
@@ -270,9 +274,12 @@ class Runtime:
                     raise AgentIAMError(200, "bad_answer",
                                         "refresh gave no token")
                 self._install(token)
-            except AgentIAMError as e:
+            except Exception as e:  # noqa: BLE001 - the thread must go on
                 if self._stop.is_set():
                     return
+                if not isinstance(e, AgentIAMError):
+                    e = AgentIAMError(0, "bad_answer", "refresh failed: %s"
+                                      % type(e).__name__)
                 with self._lock:
                     self.failures += 1
                 backoff = min(backoff * 2 if backoff else self.retry_min,

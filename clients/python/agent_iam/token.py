@@ -4,18 +4,32 @@ when it expires and whether it may refresh."""
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import re
 from datetime import datetime, timezone
 from typing import Any, Dict, Optional
+
+
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}\Z")
+_VISIBLE = re.compile(r"[\x21-\x7e]+\Z")
+
+
+def sendable(token: Any) -> bool:
+    """Can the token go in an Authorization header (visible ASCII only)?
+    The server judges the rest."""
+    return isinstance(token, str) and _VISIBLE.match(token) is not None
 
 
 def decode_claims(token: str) -> Dict[str, Any]:
     """The token's members (base64url JSON); ValueError when it is not a
     serialized agent token. The message never holds the token."""
     try:
+        if not _BASE64URL.match(token):
+            raise ValueError("not base64url")
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         claims = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, TypeError):
+    except (ValueError, UnicodeDecodeError, TypeError, binascii.Error):
         raise ValueError("not a serialized agent token") from None
     if not isinstance(claims, dict):
         raise ValueError("not a serialized agent token")

@@ -135,6 +135,24 @@ class ErrorsTest(unittest.TestCase):
         self.assertGreaterEqual(e.retry_after, 1)
         self.assertIn("too many writes", e.message)
 
+    def test_token_with_a_line_end(self):
+        """A token that a header cannot carry is refused before any call,
+        and the error does not hold it."""
+        tok = self.root["token"]
+        for bad in (tok + "\n", tok + "\r\n", tok + " x"):
+            with self.subTest(bad=bad[-3:]):
+                with self.assertRaises(A.AgentIAMError) as cm:
+                    A.Client(BOTH[0], bad, ca_file=CA).whoami()
+                c = A.Client(BOTH[0], lambda: bad, ca_file=CA)
+                with self.assertRaises(A.InvalidToken) as cm2:
+                    c.whoami()
+                for e in (cm.exception, cm2.exception):
+                    self.assertEqual(e.code, "invalid_token")
+                    self.assertNotIn(tok, str(e) + repr(e))
+                with self.assertRaises(ValueError) as cm3:
+                    A.Runtime(bad, urls=BOTH[0], ca_file=CA)
+                self.assertNotIn(tok, str(cm3.exception))
+
     def test_connection_failed(self):
         from .helpers import DEAD
         c = A.Client(DEAD, self.root["token"], ca_file=CA, timeout=5)
@@ -145,6 +163,30 @@ class ErrorsTest(unittest.TestCase):
     def test_tls_needs_the_ca(self):
         c = A.Client(BOTH[0], self.root["token"], ca_file=None, timeout=5)
         self.assertRaises(A.ConnectionFailed, c.whoami)
+
+
+class ErrorMappingTest(unittest.TestCase):
+    """The class and code of answers the tests cannot provoke here."""
+
+    def test_by_code_and_status(self):
+        from agent_iam.errors import error_for
+        for status, code, cls, want in (
+                (405, "method_not_allowed", A.InvalidRequest, None),
+                (409, "not_leader", A.InvalidRequest, None),
+                (410, "gone", A.InvalidRequest, None),
+                (405, None, A.InvalidRequest, "method_not_allowed"),
+                (418, None, A.InvalidRequest, "internal_error"),
+                (502, "bad_gateway", A.ServerError, None),
+                (502, "provider_error", A.ProviderError, None),
+                (500, None, A.ServerError, "internal_error"),
+                (400, None, A.BadRequest, "bad_request")):
+            with self.subTest(status=status, code=code):
+                e = error_for(status, code, None)
+                self.assertIs(type(e), cls)
+                self.assertEqual((e.status, e.code), (status, want or code))
+        self.assertNotIsInstance(error_for(502, "bad_gateway", None),
+                                 A.ProviderError)
+        self.assertIsInstance(error_for(404, None, None), A.InvalidRequest)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import agent_iam as A
 
 from .helpers import (CA, CHAT, DEAD, FOLLOWER, LEADER, REFRESH, agent_id,
                       revoke_agent, root_token)
-from .stubs import Stub
+from .stubs import Stub, answer
 
 
 def runtime(token, **kw):
@@ -92,6 +92,52 @@ class RuntimeTest(unittest.TestCase):
         self.assertFalse(rt.running)
         self.assertEqual(called, [])
         self.assertEqual(rt.token, kid["token"])
+
+    def test_refresh_answer_that_does_not_decode(self):
+        """A refresh answered 200 with a token that is not one: on_error
+        hears of it, the thread goes on (and retries), the token stays."""
+        root = root_token("garbage", [CHAT, REFRESH])
+        kid = runtime(root["token"]).delegate(agent_id("garbage-kid"),
+                                              [CHAT, REFRESH], ttl_minutes=2)
+        stub = Stub(answer(200, body=b'{"token":"%%%not-a-token"}'))
+        self.addCleanup(stub.close)
+        errors = []
+        twice = threading.Event()
+
+        def on_error(e):
+            errors.append(e)
+            if len(errors) >= 2:
+                twice.set()
+
+        with A.Runtime(kid["token"], stub.url, retry_min=0.1,
+                       on_error=on_error) as rt:
+            self.assertTrue(twice.wait(10), rt.status())
+            self.assertTrue(rt.running)
+        self.assertIsInstance(errors[0], A.AgentIAMError)
+        self.assertEqual(errors[0].code, "bad_answer")
+        self.assertEqual(rt.token, kid["token"])
+
+    def test_refresher_survives_any_exception(self):
+        """Not only an AgentIAMError: on_error hears of anything else
+        a refresh raises, and the thread goes on."""
+        root = root_token("anyexc", [CHAT, REFRESH])
+        kid = runtime(root["token"]).delegate(agent_id("anyexc-kid"),
+                                              [CHAT, REFRESH], ttl_minutes=2)
+        errors = []
+        twice = threading.Event()
+
+        def on_error(e):
+            errors.append(e)
+            if len(errors) >= 2:
+                twice.set()
+
+        rt = runtime(kid["token"], retry_min=0.1, on_error=on_error)
+        with mock.patch.object(A.Client, "refresh",
+                               side_effect=KeyError("boom")):
+            with rt:
+                self.assertTrue(twice.wait(10), rt.status())
+                self.assertTrue(rt.running)
+        self.assertIsInstance(errors[0], A.AgentIAMError)
 
     def test_gives_up_at_max_expiry(self):
         """A root token's expiresAt is its maxExpiresAt: due for a refresh
