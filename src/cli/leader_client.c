@@ -34,7 +34,7 @@ bool leader_url_ok(const char *url)
     /* one URL, or a leader group's voters: "URL,URL,..." */
     return url != NULL && prov_text_ok(url, LEADER_URL_MAX) &&
            strchr(url, '?') == NULL && strchr(url, '#') == NULL &&
-           http_url_list_ok(url, 8);
+           http_url_list_ok(url, HTTP_URL_LIST_MAX);
 }
 
 /* See leader_client.h. */
@@ -248,8 +248,6 @@ done:
     return rc;
 }
 
-#define BASES_MAX 8
-
 /* The base of a 307's Location: the Location without the path sent
  * (http_url_ok: https, or http to a loopback host). */
 static bool redirect_base(const char *loc, const char *path, char *out,
@@ -270,7 +268,7 @@ ai_code leader_client_call(const leader_client *c, const char *method,
                            long *status, char **resp_body, ai_err *err)
 {
     static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
-    char bases[BASES_MAX][LEADER_URL_MAX + 1];
+    char bases[HTTP_URL_LIST_MAX][LEADER_URL_MAX + 1];
     char redirect[LEADER_URL_MAX + 1024], moved[LEADER_URL_MAX + 1];
     char idem[33];
     unsigned char rnd[16];
@@ -295,13 +293,13 @@ ai_code leader_client_call(const leader_client *c, const char *method,
                           "info, query or fragment (http:// only to "
                           "localhost, 127.0.0.1 or [::1]), or a "
                           "comma-separated list of at most %d",
-                          BASES_MAX);
+                          HTTP_URL_LIST_MAX);
     if (c->token != NULL && !leader_token_ok(c->token))
         return ai_err_set(err, AI_EINVAL,
                           "leader: the auth token must be 1 to %d visible "
                           "ASCII characters",
                           LEADER_TOKEN_MAX);
-    while (nbases < BASES_MAX &&
+    while (nbases < HTTP_URL_LIST_MAX &&
            http_url_list_at(c->url, nbases, bases[nbases], sizeof *bases))
         nbases++;
     /* A write carries one key for all its attempts: a leader group

@@ -10,12 +10,12 @@
 #include "follower/upstream.h"
 #include "http/http.h"
 
-#define BASES_MAX 8
 #define BASE_LEN 512
 
 struct upstream {
     CURL *h;
-    char bases[BASES_MAX][BASE_LEN]; /* the leader, or a group's voters */
+    /* the leader, or a group's voters */
+    char bases[HTTP_URL_LIST_MAX][BASE_LEN];
     size_t nbases, cur;              /* bases[cur]: the one in use */
     char *auth;      /* "Authorization: Bearer ..." (wiped at free) */
     char fid[96];    /* "X-Follower-Id: ..." */
@@ -30,7 +30,7 @@ upstream *upstream_new(const char *url, const char *token,
                        atomic_bool *stop, ai_err *err)
 {
     upstream *u;
-    size_t n = 0;
+    size_t n;
 
     ai_err_clear(err);
     if (url == NULL || *url == '\0') {
@@ -38,12 +38,12 @@ upstream *upstream_new(const char *url, const char *token,
         return NULL;
     }
     /* "URL[,URL...]": a leader, or the voters of a leader group */
-    if (!http_url_list_ok(url, BASES_MAX)) {
+    if (!http_url_list_ok(url, HTTP_URL_LIST_MAX)) {
         ai_err_set(err, AI_EINVAL,
                    "--leader-url must be an https:// URL (http only to "
                    "127.0.0.1 or localhost), without user info, or a "
                    "comma-separated list of at most %d",
-                   BASES_MAX);
+                   HTTP_URL_LIST_MAX);
         return NULL;
     }
     if (token == NULL || *token == '\0' || strlen(token) > 4096 ||
@@ -62,9 +62,8 @@ upstream *upstream_new(const char *url, const char *token,
         ai_err_set(err, AI_ENOMEM, "out of memory");
         return NULL;
     }
-    for (const char *p = url; p != NULL; p = strchr(p + 1, ','))
-        n++; /* the URLs listed */
-    while (u->nbases < BASES_MAX &&
+    n = http_url_list_len(url);
+    while (u->nbases < HTTP_URL_LIST_MAX &&
            http_url_list_at(url, u->nbases, u->bases[u->nbases], BASE_LEN))
         u->nbases++;
     if (u->nbases != n) { /* one did not fit in BASE_LEN bytes */

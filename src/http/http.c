@@ -364,18 +364,26 @@ bool http_url_list_at(const char *list, size_t i, char *out, size_t cap)
 }
 
 /* See http.h. */
+size_t http_url_list_len(const char *list)
+{
+    size_t n = 1;
+
+    if (list == NULL || *list == '\0')
+        return 0;
+    for (const char *p = list; *p; p++)
+        n += *p == ',';
+    return n;
+}
+
+/* See http.h. */
 bool http_url_list_ok(const char *list, size_t max)
 {
     char one[2048];
-    size_t commas = 0;
+    size_t n = http_url_list_len(list);
 
-    if (list == NULL || *list == '\0')
+    if (n == 0 || n > max)
         return false;
-    for (const char *p = list; *p; p++)
-        commas += *p == ',';
-    if (commas + 1 > max)
-        return false;
-    for (size_t i = 0; i <= commas; i++)
+    for (size_t i = 0; i < n; i++)
         if (!http_url_list_at(list, i, one, sizeof one) ||
             !http_url_ok(one, NULL))
             return false;

@@ -45,8 +45,12 @@ bool http_global_ok(void);
 bool http_url_ok(const char *url, bool *plain_ok);
 
 /* A list of base URLs, "URL[,URL...]" (a leader group's voters): at most
- * max of them, each http_url_ok and under 2048 bytes. */
+ * max of them (HTTP_URL_LIST_MAX for every client here), each http_url_ok
+ * and under 2048 bytes. */
+#define HTTP_URL_LIST_MAX 8
 bool http_url_list_ok(const char *list, size_t max);
+/* How many URLs the list names (its commas plus one; 0 for ""). */
+size_t http_url_list_len(const char *list);
 /* The i-th URL of a list (from 0) into out (cap bytes), its trailing
  * slashes dropped; false past the end or when it does not fit. */
 bool http_url_list_at(const char *list, size_t i, char *out, size_t cap);

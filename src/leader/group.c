@@ -38,6 +38,16 @@ static void request_id(srv_req *rq, unsigned char id[CLUSTER_REQ_ID_BYTES])
     memcpy(id, h, CLUSTER_REQ_ID_BYTES);
 }
 
+/* A write this voter cannot take (AI_EUNAVAILABLE): the leader's URL for
+ * a 307 when one is known, else a Retry-After for the 503 (an election). */
+static void note_leader(srv_req *rq, const char *url)
+{
+    if (url[0] != '\0')
+        snprintf(rq->location, sizeof rq->location, "%s", url);
+    else
+        rq->retry_after = 1;
+}
+
 ai_code leader_exec(srv_req *rq, const broker_cmd *c, broker_result *out,
                     ai_err *err)
 {
@@ -51,13 +61,8 @@ ai_code leader_exec(srv_req *rq, const broker_cmd *c, broker_result *out,
         return broker_exec(rq->th->broker, c, out, err);
     request_id(rq, id);
     rc = cluster_submit(l->cluster, c, id, WRITE_WAIT_MS, &res, url, err);
-    if (rc == AI_EUNAVAILABLE) {
-        if (url[0] != '\0')
-            snprintf(rq->location, sizeof rq->location, "%s", url);
-        else
-            rq->retry_after = 1;
-        return rc;
-    }
+    if (rc == AI_EUNAVAILABLE)
+        note_leader(rq, url);
     if (rc != AI_OK)
         return rc;
     if (out != NULL)
@@ -138,7 +143,8 @@ void leader_group_tick(ai_leader *l, store *st, int64_t now)
     l->next_first_key = now + FIRST_KEY_EVERY_MS;
     cluster_get_status(l->cluster, &s);
     if (s.role != CLUSTER_LEADER || !s.ready ||
-        store_sync(st, &err) != AI_OK || store_keyring(st, &kr, &err) != AI_OK ||
+        store_sync(st, &err) != AI_OK ||
+        store_keyring(st, &kr, &err) != AI_OK ||
         ai_keyring_signing_version(kr) != 0)
         return;
     memset(&c, 0, sizeof c);
@@ -187,13 +193,35 @@ static bool in_group(srv_req *rq, const ai_leader *l)
 }
 
 /* A change the group did not make: 307 to the leader when this voter is
- * not it (url), else the error. */
+ * not it (url), 503 with Retry-After when none is known, else the error. */
 static void refused(srv_req *rq, ai_code rc, const char *url,
                     const ai_err *err)
 {
-    if (rc == AI_EUNAVAILABLE && url[0] != '\0')
-        snprintf(rq->location, sizeof rq->location, "%s", url);
+    if (rc == AI_EUNAVAILABLE)
+        note_leader(rq, url);
     srv_reply_ai(rq, rc, err->msg);
+}
+
+/* The body's {"id": N}, a node of the cluster file (0 when it may be left
+ * out and is); false after a 400. */
+static bool node_id(srv_req *rq, bool required, uint64_t *id)
+{
+    json_t *o = srv_body_object(rq, !required);
+    long long v = 0;
+    bool present = false, ok;
+
+    if (o == NULL)
+        return false;
+    ok = srv_int(rq, o, "id", 1, INT64_C(2147483648), &present, &v);
+    json_decref(o);
+    if (ok && required && !present) {
+        srv_reply_error(rq, 400, "bad_request",
+                        "the body is {\"id\": N}, a node of the cluster "
+                        "file");
+        return false;
+    }
+    *id = (uint64_t)v;
+    return ok;
 }
 
 /* POST /v1/admin/cluster/transfer {"id"?}: hand the leadership over (to
@@ -201,31 +229,13 @@ static void refused(srv_req *rq, ai_code rc, const char *url,
 static void transfer(srv_req *rq)
 {
     ai_leader *l = rq->app;
-    json_t *body = NULL, *id;
-    uint64_t to = 0, now_leader = 0;
+    uint64_t to, now_leader = 0;
     char url[CLUSTER_URL_MAX];
     ai_err err;
     ai_code rc;
 
-    if (!in_group(rq, l))
+    if (!in_group(rq, l) || !node_id(rq, false, &to))
         return;
-    if (rq->len > 0 &&
-        ((body = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES,
-                            NULL)) == NULL ||
-         !json_is_object(body))) {
-        json_decref(body);
-        srv_reply_error(rq, 400, "bad_request", "the body is {\"id\"?: N}");
-        return;
-    }
-    id = json_object_get(body, "id");
-    if (id != NULL && (!json_is_integer(id) || json_integer_value(id) < 1)) {
-        json_decref(body);
-        srv_reply_error(rq, 400, "bad_request", "\"id\" is a voter's id");
-        return;
-    }
-    if (id != NULL)
-        to = (uint64_t)json_integer_value(id);
-    json_decref(body);
     rc = cluster_transfer(l->cluster, to, &now_leader, url, &err);
     if (rc != AI_OK) {
         refused(rq, rc, url, &err);
@@ -239,27 +249,13 @@ static void transfer(srv_req *rq)
 static void member(srv_req *rq, bool add)
 {
     ai_leader *l = rq->app;
-    json_t *body, *id;
     char url[CLUSTER_URL_MAX];
     uint64_t n;
     ai_err err;
     ai_code rc;
 
-    if (!in_group(rq, l))
+    if (!in_group(rq, l) || !node_id(rq, true, &n))
         return;
-    body = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, NULL);
-    id = json_object_get(body, "id");
-    if (!json_is_object(body) || !json_is_integer(id) ||
-        json_integer_value(id) < 1 ||
-        json_integer_value(id) > INT64_C(2147483648)) {
-        json_decref(body);
-        srv_reply_error(rq, 400, "bad_request",
-                        "the body is {\"id\": N}, a node of the cluster "
-                        "file");
-        return;
-    }
-    n = (uint64_t)json_integer_value(id);
-    json_decref(body);
     snprintf(rq->subject, sizeof rq->subject, "admin cluster %s %llu",
              add ? "add" : "remove", (unsigned long long)n);
     rc = cluster_member(l->cluster, add, n, url, &err);

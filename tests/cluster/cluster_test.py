@@ -365,6 +365,15 @@ def scenario_cli(g):
     rc, out, err = admin_cli(g.procs[f].url, "cluster", "transfer", 99)
     check("cluster transfer to an unknown voter fails (exit 1, %r)" %
           err.strip()[:80], rc == 1, "%r %r" % (out, err))
+    for path, body in (("/v1/admin/cluster/transfer", {"id": "2"}),
+                       ("/v1/admin/cluster/transfer", [2]),
+                       ("/v1/admin/cluster/add", {}),
+                       ("/v1/admin/cluster/remove", {"id": 0})):
+        r = S.call(g.procs[f], "POST", path, body, bearer=ADMIN)
+        check("%s %s: 400 bad_request, nothing moved" % (path, body),
+              r.status == 400 and r.code == "bad_request", repr(r))
+    check("... voter %d still leads" % (f + 1), g.leader() == f,
+          repr(g.leader()))
 
 
 def scenario_runtime(g):
