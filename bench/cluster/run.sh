@@ -13,15 +13,9 @@ name=bench-cluster
 usage_path=bench/cluster/run.sh
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../tests/lib/tls_env.sh"
-(
-    cd "$tmp" &&
-    sh "$here/../../certs/gen.sh" --out pki ca &&
-    sh "$here/../../certs/gen.sh" --out pki voter bench --san IP:127.0.0.1
-) >"$tmp/openssl-cluster.log" 2>&1 || {
-    echo "$name: certs/gen.sh failed" >&2
-    cat "$tmp/openssl-cluster.log" >&2
-    exit 1
-}
+top=$(cd "$here/../.." && pwd)
+voter=bench
+. "$here/../../tests/lib/cluster_pki.sh"
 touch "$tmp/pids"
 PYTHONPATH="$here/../../tests/lib${PYTHONPATH:+:$PYTHONPATH}" \
     python3 "$here/driver.py" "$bin" "$tmp"

@@ -10,27 +10,18 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 . "$here/../lib/tls_env.sh"
 
-# One line per suite (a shell command), e.g. add 'python3 -m unittest ...';
-# "alone:COMMAND" runs before the others, by itself (fixture.py).
-suites_file=$tmp/suites
-: >"$suites_file"
-add() { printf '%s\n' "$1" >>"$suites_file"; }
-# alone: it rotates the signing key, which the others must not see midway
-add 'alone:/usr/bin/python3 tests/openapi/openapi_test.py'
-# clients/python: the quick tests, and beside them the 70 s refresh test
-add 'python3 -m unittest discover -s clients/python/tests -t clients/python -v'
-add 'python3 -m unittest discover -s clients/python/tests -t clients/python -p "slow_*.py" -v'
-# clients/node: node --test, its files at once
-add 'node --test clients/node/test/*.test.mjs'
-
 touch "$tmp/pids"
 cd "$top" || exit 1
-# shellcheck disable=SC2046
-set --
-while IFS= read -r s; do set -- "$@" "$s"; done <"$suites_file"
-if [ $# -eq 0 ]; then
-    echo "$name: no suite to run" >&2
-    exit 1
-fi
+# One argument per suite (a shell command); "alone:COMMAND" runs before
+# the others, by itself (fixture.py).
+#  - the OpenAPI test alone: it rotates the signing key, which the others
+#    must not see midway;
+#  - clients/python: the quick tests, and beside them the 70 s refresh test;
+#  - clients/node: node --test, its files at once.
+set -- \
+    'alone:/usr/bin/python3 tests/openapi/openapi_test.py' \
+    'python3 -m unittest discover -s clients/python/tests -t clients/python -v' \
+    'python3 -m unittest discover -s clients/python/tests -t clients/python -p "slow_*.py" -v' \
+    'node --test clients/node/test/*.test.mjs'
 PYTHONPATH="$here/../lib${PYTHONPATH:+:$PYTHONPATH}" \
     python3 "$here/fixture.py" "$bin" "$tmp" "$@"

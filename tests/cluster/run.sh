@@ -13,15 +13,9 @@ usage_path=tests/cluster/run.sh
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/tls_env.sh"
 
-(
-    cd "$tmp" &&
-    sh "$here/../../certs/gen.sh" --out pki ca &&
-    sh "$here/../../certs/gen.sh" --out pki voter test --san IP:127.0.0.1
-) >"$tmp/openssl-cluster.log" 2>&1 || {
-    echo "$name: certs/gen.sh could not make the cluster certificates" >&2
-    cat "$tmp/openssl-cluster.log" >&2
-    exit 1
-}
+top=$(cd "$here/../.." && pwd)
+voter=test
+. "$here/../lib/cluster_pki.sh"
 touch "$tmp/pids"
 PYTHONPATH="$here/../lib${PYTHONPATH:+:$PYTHONPATH}" \
     python3 "$here/cluster_test.py" "$bin" "$tmp"

@@ -110,13 +110,6 @@ static void free_handle(uv_handle_t *h)
     raft_free(h);
 }
 
-/* A port nothing listens on, and not one handed out before in this
- * process (the kernel may give a just-released port again). */
-static unsigned free_port(void)
-{
-    return (unsigned)t_free_port();
-}
-
 static void on_log(void *arg, const char *line)
 {
     node *n = arg;
@@ -176,7 +169,8 @@ static void node_init(node *n, raft_id id, const char *dir, const char *name,
     snprintf(cert, sizeof cert, "%s/%s.pem", dir, name);
     snprintf(key, sizeof key, "%s/%s.key", dir, name);
     snprintf(cap, sizeof cap, "%s/ca.pem", ca);
-    snprintf(n->addr, sizeof n->addr, "127.0.0.1:%u", free_port());
+    snprintf(n->addr, sizeof n->addr, "127.0.0.1:%u",
+             (unsigned)t_free_port());
     tls.cert_path = cert;
     tls.key_path = key;
     tls.ca_path = cap;
@@ -743,7 +737,8 @@ START_TEST(test_transport_close_cancels_and_frees)
     ck_assert_int_eq(ab.status, 0);
     RUN_UNTIL(b.accepts);
 
-    snprintf(dead_addr, sizeof dead_addr, "127.0.0.1:%u", free_port());
+    snprintf(dead_addr, sizeof dead_addr, "127.0.0.1:%u",
+             (unsigned)t_free_port());
     hole = socket(AF_INET, SOCK_STREAM, 0);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ck_assert_int_eq(bind(hole, (struct sockaddr *)&sa, sizeof sa), 0);

@@ -6,6 +6,7 @@ and what their homes hold (read-only SQLite)."""
 import json
 import os
 import sqlite3
+from urllib.parse import urlsplit
 
 import service as S
 from free_port import free_port
@@ -39,6 +40,16 @@ def rows(home, sql):
         db.close()
 
 
+def write_key(home, key):
+    """home/master.key (0600) holding key."""
+    fd = os.open(os.path.join(home, "master.key"),
+                 os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, key)
+    finally:
+        os.close(fd)
+
+
 def head_of(home):
     r = rows(home, "SELECT coalesce(max(seq), 0) FROM changelog")
     return r[0][0] if r else -1
@@ -65,22 +76,32 @@ class Voters:
         master = os.urandom(32)
         for h in self.homes:
             os.mkdir(h, 0o700)
-            fd = os.open(os.path.join(h, "master.key"),
-                         os.O_WRONLY | os.O_CREAT, 0o600)
-            os.write(fd, master)
-            os.close(fd)
+            write_key(h, master)
         self.procs = [None] * n
         for i in range(n):
             self.start(i)
 
+    def args(self, node_id, home, port, *extra):
+        """The `serve --cluster` arguments of node node_id."""
+        return ["--home", home, "serve", "--host", "127.0.0.1", "--port",
+                port, "--tls-cert", self.cert, "--tls-key", self.key,
+                "--admin-token-file", self.admin_file, "--access-log", "off",
+                "--cluster", self.file, "--node-id", node_id,
+                "--election-timeout", 1000] + list(extra)
+
     def start(self, i):
-        self.procs[i] = S.Proc(
-            "%s-v%d" % (self.tag, i + 1),
-            ["--home", self.homes[i], "serve", "--host", "127.0.0.1",
-             "--port", self.http[i], "--tls-cert", self.cert, "--tls-key",
-             self.key, "--admin-token-file", self.admin_file,
-             "--access-log", "off", "--cluster", self.file, "--node-id",
-             i + 1, "--election-timeout", 1000] + list(self.extra))
+        self.procs[i] = S.Proc("%s-v%d" % (self.tag, i + 1),
+                               self.args(i + 1, self.homes[i], self.http[i],
+                                         *self.extra))
+
+    def index_of(self, location):
+        """The voter a 307's Location names (its HTTP port)."""
+        return self.http.index(urlsplit(location).port)
+
+    def stop(self):
+        for p in self.procs:
+            if p is not None and p.alive():
+                p.stop_checked()
 
     def status(self, i):
         r = S.call(self.procs[i], "GET", "/v1/status", bearer=self.admin,

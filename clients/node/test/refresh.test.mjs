@@ -2,11 +2,11 @@
 // refreshing it in the background (the suite's longest test: ~75 s).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { AgentRuntime, AuthenticationError, Client } from '../index.js';
 import { env, rejection, shortToken } from './helpers.mjs';
 
-const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 
 test('a 1-minute token outlives its first expiry: refreshed in the background', { timeout: 120000 }, async () => {
   const { kid } = await shortToken('refresh', 1);

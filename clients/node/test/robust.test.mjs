@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { AgentRuntime } from '../index.js';
 import { env, json, local } from './helpers.mjs';
 
-const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 const INDEX = fileURLToPath(new URL('../index.js', import.meta.url));
 const HELPERS = fileURLToPath(new URL('./helpers.mjs', import.meta.url));
 

@@ -7,13 +7,13 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { AgentRuntime } from '../index.js';
 import {
   ROOT_SCOPES, agentId, env, rejection, revokeAgent, rootToken, shortToken,
 } from './helpers.mjs';
 
-const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 const INDEX = fileURLToPath(new URL('../index.js', import.meta.url));
 
 test('a revoked agent: each refresh is an error, retried with backoff until stop', async () => {

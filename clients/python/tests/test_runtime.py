@@ -19,6 +19,26 @@ def runtime(token, **kw):
     return A.Runtime(token, ca_file=CA, **kw)
 
 
+def short_token(what):
+    """A 2-minute child token with the refresh scope, of a root of its
+    own: within refresh_before of its expiry, so a runtime refreshes it at
+    start."""
+    root = root_token(what, [CHAT, REFRESH])
+    return runtime(root["token"]).delegate(agent_id(what + "-kid"),
+                                           [CHAT, REFRESH], ttl_minutes=2)
+
+
+def errors_until(n):
+    """(the errors seen, an event set at the n-th, an on_error for them)."""
+    errors, done = [], threading.Event()
+
+    def on_error(e):
+        errors.append(e)
+        if len(errors) >= n:
+            done.set()
+    return errors, done, on_error
+
+
 class RuntimeTest(unittest.TestCase):
     def test_from_environment(self):
         root = root_token("env", [CHAT])
@@ -55,9 +75,7 @@ class RuntimeTest(unittest.TestCase):
     def test_background_refresh_and_stop(self):
         """A token within refresh_before of its expiry is refreshed at
         start; stop() joins the thread; a context manager stops it."""
-        root = root_token("bg", [CHAT, REFRESH])
-        kid = runtime(root["token"]).delegate(agent_id("bg-kid"),
-                                              [CHAT, REFRESH], ttl_minutes=2)
+        kid = short_token("bg")
         done = threading.Event()
         with runtime(kid["token"], refresh_ttl_minutes=30,
                      on_refresh=lambda t: done.set()) as rt:
@@ -73,9 +91,7 @@ class RuntimeTest(unittest.TestCase):
     def test_stop_aborts_a_call_in_flight(self):
         """stop() ends a refresh that a server holds, at once, and no
         callback runs after it."""
-        root = root_token("abort", [CHAT, REFRESH])
-        kid = runtime(root["token"]).delegate(agent_id("abort-kid"),
-                                              [CHAT, REFRESH], ttl_minutes=2)
+        kid = short_token("abort")
         stub = Stub(lambda h: stub.release.wait(30))
         self.addCleanup(stub.close)
         called = []
@@ -96,19 +112,10 @@ class RuntimeTest(unittest.TestCase):
     def test_refresh_answer_that_does_not_decode(self):
         """A refresh answered 200 with a token that is not one: on_error
         hears of it, the thread goes on (and retries), the token stays."""
-        root = root_token("garbage", [CHAT, REFRESH])
-        kid = runtime(root["token"]).delegate(agent_id("garbage-kid"),
-                                              [CHAT, REFRESH], ttl_minutes=2)
+        kid = short_token("garbage")
         stub = Stub(answer(200, body=b'{"token":"%%%not-a-token"}'))
         self.addCleanup(stub.close)
-        errors = []
-        twice = threading.Event()
-
-        def on_error(e):
-            errors.append(e)
-            if len(errors) >= 2:
-                twice.set()
-
+        errors, twice, on_error = errors_until(2)
         with A.Runtime(kid["token"], stub.url, retry_min=0.1,
                        on_error=on_error) as rt:
             self.assertTrue(twice.wait(10), rt.status())
@@ -120,17 +127,8 @@ class RuntimeTest(unittest.TestCase):
     def test_refresher_survives_any_exception(self):
         """Not only an AgentIAMError: on_error hears of anything else
         a refresh raises, and the thread goes on."""
-        root = root_token("anyexc", [CHAT, REFRESH])
-        kid = runtime(root["token"]).delegate(agent_id("anyexc-kid"),
-                                              [CHAT, REFRESH], ttl_minutes=2)
-        errors = []
-        twice = threading.Event()
-
-        def on_error(e):
-            errors.append(e)
-            if len(errors) >= 2:
-                twice.set()
-
+        kid = short_token("anyexc")
+        errors, twice, on_error = errors_until(2)
         rt = runtime(kid["token"], retry_min=0.1, on_error=on_error)
         with mock.patch.object(A.Client, "refresh",
                                side_effect=KeyError("boom")):
@@ -138,6 +136,8 @@ class RuntimeTest(unittest.TestCase):
                 self.assertTrue(twice.wait(10), rt.status())
                 self.assertTrue(rt.running)
         self.assertIsInstance(errors[0], A.AgentIAMError)
+        self.assertEqual(errors[0].code, "bad_answer")
+        self.assertIn("KeyError", errors[0].message)
 
     def test_gives_up_at_max_expiry(self):
         """A root token's expiresAt is its maxExpiresAt: due for a refresh
