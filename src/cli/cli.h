@@ -231,6 +231,17 @@ int cli_remote_open(const cli_ctx *c, cli_remote *r, const char *usage,
 /* Wipe and free the auth token. */
 void cli_remote_close(cli_remote *r);
 
+/* A command group whose commands may call a leader (followers, cluster,
+ * apikey): the command argv[0] names runs with a cli_remote of its own,
+ * closed after it; no word, an unknown one or --help: cli_group_usage. */
+typedef struct cli_remote_cmd {
+    const char *name;
+    int (*fn)(cli_ctx *c, cli_remote *r, int argc, char **argv);
+} cli_remote_cmd;
+int cli_remote_group(cli_ctx *c, const cli_remote_cmd *cmds, size_t n,
+                     const char *usage, const char *what, int argc,
+                     char **argv);
+
 /* The agent verbs (token verify|check|delegate|refresh, cred) on a leader
  * or a follower: --leader-url (else $AGENT_IAM_LEADER_URL unless --home
  * is given) and --ca-cert (else $AGENT_IAM_CA_CERT); the agent's token is

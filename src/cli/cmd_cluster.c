@@ -150,21 +150,11 @@ int cli_cluster(cli_ctx *c, int argc, char **argv)
 {
     static const char usage[] =
         "agent-iam cluster status | transfer [ID] | add ID | remove ID";
-    int (*cmd)(cli_ctx *, cli_remote *, int, char **) = NULL;
-    cli_remote r = {0};
-    int rc;
+    static const cli_remote_cmd cmds[] = {{"status", status},
+                                          {"transfer", transfer},
+                                          {"add", add},
+                                          {"remove", remove_one}};
 
-    if (argc >= 1 && strcmp(argv[0], "status") == 0)
-        cmd = status;
-    else if (argc >= 1 && strcmp(argv[0], "transfer") == 0)
-        cmd = transfer;
-    else if (argc >= 1 && strcmp(argv[0], "add") == 0)
-        cmd = add;
-    else if (argc >= 1 && strcmp(argv[0], "remove") == 0)
-        cmd = remove_one;
-    if (cmd == NULL)
-        return cli_group_usage(usage, "cluster command", argc, argv);
-    rc = cmd(c, &r, argc - 1, argv + 1);
-    cli_remote_close(&r);
-    return rc;
+    return cli_remote_group(c, cmds, sizeof cmds / sizeof *cmds, usage,
+                            "cluster command", argc, argv);
 }

@@ -764,20 +764,11 @@ int cli_apikey(cli_ctx *c, int argc, char **argv)
     static const char usage[] =
         "agent-iam apikey add --name N --provider P --key K|--key-file F|"
         "--key - [--base-url URL] [--ttl-minutes N] | list | remove NAME";
-    int (*cmd)(cli_ctx *, cli_remote *, int, char **) = NULL;
-    cli_remote r = {0};
-    int rc;
+    static const cli_remote_cmd cmds[] = {{"add", apikey_add},
+                                          {"remove", apikey_remove}};
 
     if (argc >= 1 && strcmp(argv[0], "list") == 0)
         return apikey_list(c, argc - 1, argv + 1);
-    if (argc >= 1 && strcmp(argv[0], "add") == 0)
-        cmd = apikey_add;
-    else if (argc >= 1 && strcmp(argv[0], "remove") == 0)
-        cmd = apikey_remove;
-    if (cmd != NULL) {
-        rc = cmd(c, &r, argc - 1, argv + 1);
-        cli_remote_close(&r);
-        return rc;
-    }
-    return cli_group_usage(usage, "apikey command", argc, argv);
+    return cli_remote_group(c, cmds, sizeof cmds / sizeof *cmds, usage,
+                            "apikey command", argc, argv);
 }

@@ -199,19 +199,10 @@ int cli_followers(cli_ctx *c, int argc, char **argv)
     static const char usage[] =
         "agent-iam followers add ID [--providers P,Q|'*'] | list | "
         "remove ID";
-    int (*cmd)(cli_ctx *, cli_remote *, int, char **) = NULL;
-    cli_remote r = {0};
-    int rc;
+    static const cli_remote_cmd cmds[] = {{"add", add},
+                                          {"list", list},
+                                          {"remove", remove_one}};
 
-    if (argc >= 1 && strcmp(argv[0], "add") == 0)
-        cmd = add;
-    else if (argc >= 1 && strcmp(argv[0], "list") == 0)
-        cmd = list;
-    else if (argc >= 1 && strcmp(argv[0], "remove") == 0)
-        cmd = remove_one;
-    if (cmd == NULL)
-        return cli_group_usage(usage, "followers command", argc, argv);
-    rc = cmd(c, &r, argc - 1, argv + 1);
-    cli_remote_close(&r);
-    return rc;
+    return cli_remote_group(c, cmds, sizeof cmds / sizeof *cmds, usage,
+                            "followers command", argc, argv);
 }

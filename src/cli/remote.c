@@ -133,6 +133,22 @@ ai_code cli_agent_scope_call(cli_remote *r, const char *wire,
                            out, err);
 }
 
+int cli_remote_group(cli_ctx *c, const cli_remote_cmd *cmds, size_t n,
+                     const char *usage, const char *what, int argc,
+                     char **argv)
+{
+    for (size_t i = 0; argc >= 1 && i < n; i++) {
+        if (strcmp(argv[0], cmds[i].name) == 0) {
+            cli_remote r = {0};
+            int rc = cmds[i].fn(c, &r, argc - 1, argv + 1);
+
+            cli_remote_close(&r);
+            return rc;
+        }
+    }
+    return cli_group_usage(usage, what, argc, argv);
+}
+
 void cli_remote_close(cli_remote *r)
 {
     if (r->secret != NULL) {

@@ -31,6 +31,7 @@ typedef struct cluster_result {
     char msg[AI_ERR_MSG_MAX];   /* the refusal's message ("" when ok) */
     broker_result r;            /* what the command made (command.h) */
     bool repeated;              /* a retry: the first application's result */
+    uint64_t leader;            /* a leadership transfer: the new leader */
 } cluster_result;
 
 typedef struct cluster_opts {

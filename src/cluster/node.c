@@ -147,7 +147,7 @@ static void transfer_cb(struct raft_transfer *req)
         (s->to == 0 || lid == s->to)) {
         cluster_result res;
         memset(&res, 0, sizeof res);
-        res.r.version = (uint32_t)lid; /* the new leader */
+        res.leader = lid;
         sub_complete(s->c, s, AI_OK, NULL, &res);
         return;
     }
@@ -412,7 +412,7 @@ ai_code cluster_transfer(ai_cluster *c, uint64_t to, uint64_t *leader,
     rc = submit_wait(c, s, (int)c->election_ms * 3 + 1000, &res, leader_url,
                      err);
     if (rc == AI_OK)
-        *leader = res.r.version;
+        *leader = res.leader;
     return rc;
 }
 
