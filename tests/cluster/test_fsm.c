@@ -226,7 +226,7 @@ END_TEST
 
 START_TEST(test_fsm_result_text_round_trips)
 {
-    cluster_result r = {AI_EDENIED, "refused \"here\"", {7, true, 3}, false};
+    cluster_result r = {AI_EDENIED, "refused \"here\"", {7, true, 3}, false, 0};
     cluster_result back;
     char *s = cluster_result_json(&r);
 
